@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 60); exits non-zero if one crashes.
+#
+#   fuzz/run.sh 60
+#
+# cargo-fuzz passes nightly-only flags (-Zsanitizer=address, …); RUSTC_BOOTSTRAP=1 lets the
+# stable toolchain accept them. Install cargo-fuzz once: cargo install cargo-fuzz --locked
+# New inputs go to fuzz/corpus/<target>, crashes to fuzz/artifacts/<target> (both ignored
+# by git); the seeds in fuzz/seeds/<target> are only read (regenerate them with
+# fuzz/seeds/make_seeds.py).
+set -euo pipefail
+
+seconds="${1:-60}"
+cd "$(dirname "$0")"
+export RUSTC_BOOTSTRAP=1
+targets=(name_parse dns_response)
+
+cargo fuzz build
+status=0
+for target in "${targets[@]}"; do
+    mkdir -p "corpus/$target"
+    echo "== fuzzing $target for ${seconds}s"
+    if ! cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="$seconds" -timeout=10 -print_final_stats=1; then
+        echo "!! $target crashed: see fuzz/artifacts/$target" >&2
+        status=1
+    fi
+done
+exit "$status"

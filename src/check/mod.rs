@@ -1,0 +1,125 @@
+//! The checks: turn what the prober saw into findings. Pure: no I/O, no async.
+//!
+//! [`evaluate`] reads top-down in the order a DNS administrator would look:
+//!
+//! 1. could the name's zone be found at all? (`NS_NON_DEFINITO`)
+//! 2. which server addresses could not be asked because they are private
+//!    (`NS_INDIRIZZO_NON_PUBBLICO`, reported whatever else happens);
+//! 3. does the name's DNS work: some server answers with authority and the name exists?
+//!    (`NS_NON_DEFINITO`; when it does not, nothing more can be said);
+//! 4. do the servers agree with each other (`NS_NON_ALLINEATI`), and is the delegation
+//!    sound (`NS_SINGOLO`, `DELEGA_INCOERENTE`, `SOA_SERIALI_DIVERSI`)?
+//! 5. does the name have a usable MX set? (`MX_NON_DEFINITO`)
+//! 6. for each MX target: is it a host with exactly one address, and is that address the
+//!    provider's? (`A_NON_DEFINITO`, `A_MULTIPLI`, `A_NON_CORRETTO`, and the warnings
+//!    `MX_ALIAS`, `AAAA_NON_CORRETTO`, `MX_PRIORITA`).
+//!
+//! The rules live in `rules.rs` (zone and servers) and `targets.rs` (MX set and targets),
+//! the shared view of the observation in `context.rs`, the zone-file lines of every fix in
+//! `fix.rs`, and the scenarios in `tests.rs`.
+
+mod context;
+mod fix;
+pub mod observation;
+mod rules;
+mod targets;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+
+use crate::finding::{Code, Evidence, Finding, Fix, Text};
+use crate::profile::Profile;
+use context::Context;
+use observation::Observation;
+
+/// Evaluates an observation against a provider profile whose `mail_addresses` are already
+/// resolved (non-empty in practice).
+///
+/// The findings come sorted: errors first, then warnings, each group in [`Code`] order,
+/// then by subject (the name, the MX target or the server they are about), with at most
+/// one finding per code and subject.
+pub fn evaluate(observation: &Observation, profile: &Profile) -> Vec<Finding> {
+    let mut drafts = Vec::new();
+    match &observation.zone {
+        Err(failure) => drafts.push(rules::zone_not_found(observation, failure)),
+        Ok(zone) => check_zone(&Context::new(observation, zone, profile), &mut drafts),
+    }
+    finish(drafts)
+}
+
+/// The checks of a name whose zone was found.
+fn check_zone(cx: &Context<'_>, out: &mut Vec<Draft>) {
+    out.extend(rules::private_addresses(cx));
+    if let Some(broken) = rules::name_not_working(cx) {
+        out.push(broken);
+        return;
+    }
+    out.extend(rules::servers_disagree(cx));
+    out.extend(rules::single_server(cx));
+    out.extend(rules::inconsistent_delegation(cx));
+    out.extend(rules::different_serials(cx));
+    let mx = cx.mx_union();
+    if let Some(missing) = targets::no_usable_mx(cx, &mx) {
+        out.push(missing);
+        return;
+    }
+    for exchange in targets::exchanges(&mx) {
+        out.extend(targets::check_exchange(cx, &exchange));
+    }
+}
+
+/// Sorts the drafts and keeps one finding per code and subject.
+fn finish(mut drafts: Vec<Draft>) -> Vec<Finding> {
+    drafts.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    drafts.dedup_by(|later, first| {
+        later.finding.code == first.finding.code && later.subject == first.subject
+    });
+    drafts.into_iter().map(|draft| draft.finding).collect()
+}
+
+/// A finding being built, with the subject it is about (for sorting and deduplication).
+#[derive(Debug)]
+struct Draft {
+    subject: String,
+    finding: Finding,
+}
+
+impl Draft {
+    /// A finding with a message and nothing else yet.
+    fn new(code: Code, subject: impl Into<String>, message: Text) -> Self {
+        Self {
+            subject: subject.into(),
+            finding: Finding {
+                code,
+                message,
+                evidence: Vec::new(),
+                fixes: Vec::new(),
+                transient: false,
+            },
+        }
+    }
+
+    fn evidence(mut self, evidence: Vec<Evidence>) -> Self {
+        self.finding.evidence = evidence;
+        self
+    }
+
+    fn fixes(mut self, fixes: Vec<Fix>) -> Self {
+        self.finding.fixes = fixes;
+        self
+    }
+
+    fn transient(mut self, transient: bool) -> Self {
+        self.finding.transient = transient;
+        self
+    }
+
+    fn sort_key(&self) -> (Reverse<crate::finding::Severity>, Code, &str) {
+        (
+            Reverse(self.finding.severity()),
+            self.finding.code,
+            &self.subject,
+        )
+    }
+}

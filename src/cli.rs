@@ -1,0 +1,314 @@
+//! The command line: every subcommand's arguments and what it does.
+//!
+//! `main.rs` only parses [`Cli`], calls [`run`] and turns the result into an exit status;
+//! everything a subcommand does lives here or in the modules it calls.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use futures::{Stream, StreamExt, stream};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::Lang;
+use crate::check::evaluate;
+use crate::dns::TransportConfig;
+use crate::dns::transport::TransportStats;
+use crate::name::DomainName;
+use crate::probe::{
+    ProbeConfig, ProbeError, Prober, Resolution, parse_resolver, read_root_hints, system_resolver,
+};
+use crate::profile::{Profile, ProfileError};
+use crate::report::{Report, input_error_json};
+
+/// pecwatch: checker and monitor for PEC certified domains.
+#[derive(Debug, Parser)]
+#[command(name = "pecwatch", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check certified domains' DNS against a PEC provider's requirements.
+    Check(CheckArgs),
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable report.
+    #[default]
+    Text,
+    /// JSON Lines: one object per domain.
+    Json,
+}
+
+/// Arguments of `pecwatch check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Domains (or e-mail addresses) to check.
+    pub domains: Vec<String>,
+    /// Read more domains from a file, one per line ('-' for standard input).
+    #[arg(long, value_name = "FILE|-")]
+    pub from: Option<String>,
+    /// Provider profile: aruba, infocert or the path of a TOML profile.
+    #[arg(long, default_value = "aruba", value_name = "NAME|PATH")]
+    pub profile: String,
+    /// Recursive resolver to use instead of the system's.
+    #[arg(long, value_name = "ADDR[:PORT]", conflicts_with = "root_hints")]
+    pub resolver: Option<String>,
+    /// Resolve iteratively from these root servers (zone-file format).
+    #[arg(long, value_name = "FILE")]
+    pub root_hints: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the report.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+    /// Domains checked at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+    /// Query name servers at loopback, private and link-local addresses (for labs).
+    #[arg(long)]
+    pub allow_private: bool,
+    /// Do not query name servers over IPv6.
+    #[arg(long)]
+    pub no_ipv6: bool,
+    /// Timeout of one UDP attempt, in milliseconds.
+    #[arg(long, default_value_t = 800, value_name = "MS")]
+    pub timeout_ms: u64,
+    /// UDP attempts per query before giving up.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub attempts: u32,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// At the end, print to standard error how many names and DNS queries were done, and
+    /// how fast.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// How a command ended, mapped by `main` to the exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything checked is fine (0).
+    Ok,
+    /// At least one domain has an error (1).
+    Findings,
+    /// At least one input is not a domain name (2).
+    BadInput,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::Findings => 1,
+            Self::BadInput => 2,
+        }
+    }
+}
+
+/// Why a command could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The profile could not be loaded (bad usage: exit 2).
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The prober could not start, or the profile's host did not resolve (exit 3).
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// Reading the input list or writing the output failed (exit 3).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// The exit status for this error: 2 for bad usage, 3 for failures of the environment.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Profile(_) => 2,
+            Self::Probe(ProbeError::BadResolver(_) | ProbeError::BadRootHints { .. }) => 2,
+            Self::Probe(_) | Self::Io(_) => 3,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<Exit, CliError> {
+    match cli.command {
+        Command::Check(args) => check(args).await,
+    }
+}
+
+/// `pecwatch check`.
+pub async fn check(args: CheckArgs) -> Result<Exit, CliError> {
+    let profile = Profile::load(&args.profile)?;
+    let resolution = match (&args.root_hints, &args.resolver) {
+        (Some(path), _) => Resolution::Iterative(read_root_hints(path)?),
+        (None, Some(address)) => Resolution::Recursive(parse_resolver(address)?),
+        (None, None) => Resolution::Recursive(system_resolver("/etc/resolv.conf".as_ref())?),
+    };
+    let mut config = ProbeConfig::new(resolution);
+    config.allow_private = args.allow_private;
+    config.ipv6 = !args.no_ipv6;
+    config.transport = TransportConfig {
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        attempts: args.attempts,
+        ..TransportConfig::default()
+    };
+    let prober = Arc::new(Prober::new(config)?);
+    let profile = Arc::new(prober.resolve_profile(&profile).await?);
+
+    let started = std::time::Instant::now();
+    let progress = progress_bar(args.from.is_some() && !args.no_progress);
+    let color = args.format == Format::Text
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    let lang = args.lang;
+    let results = inputs(args.domains, args.from.clone())
+        .map(|input| {
+            let prober = prober.clone();
+            let profile = profile.clone();
+            async move {
+                let input = input?;
+                Ok::<_, std::io::Error>(match DomainName::parse(&input) {
+                    Err(error) => Err((input, error)),
+                    Ok(domain) => {
+                        let observation = prober.observe(&domain).await;
+                        let findings = evaluate(&observation, &profile);
+                        Ok(Report::new(&input, &observation, &profile.name, findings))
+                    }
+                })
+            }
+        })
+        .buffer_unordered(args.concurrency as usize);
+    futures::pin_mut!(results);
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut exit = Exit::Ok;
+    let mut checked: u64 = 0;
+    while let Some(result) = results.next().await {
+        progress.inc(1);
+        checked += 1;
+        match result? {
+            Err((input, error)) => {
+                exit = Exit::BadInput;
+                let message = error.message(lang);
+                match args.format {
+                    Format::Json => writeln!(out, "{}", input_error_json(&input, &message))?,
+                    Format::Text => {
+                        progress.suspend(|| {
+                            eprintln!("{}: {message}", lang.pick("errore", "error"));
+                        });
+                    }
+                }
+            }
+            Ok(report) => {
+                if !report.ok() && exit == Exit::Ok {
+                    exit = Exit::Findings;
+                }
+                match args.format {
+                    Format::Json => writeln!(out, "{}", report.to_json(lang))?,
+                    Format::Text => writeln!(out, "{}", report.to_text(lang, color))?,
+                }
+            }
+        }
+        if progress.is_hidden() {
+            continue;
+        }
+        progress.suspend(|| out.flush())?;
+    }
+    out.flush()?;
+    progress.finish_and_clear();
+    if args.stats {
+        print_stats(checked, started.elapsed(), prober.transport().stats(), lang);
+    }
+    Ok(exit)
+}
+
+/// The `--stats` line: names and queries, and their rates.
+fn print_stats(checked: u64, elapsed: Duration, stats: TransportStats, lang: Lang) {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let sent = stats.udp_sent + stats.tcp_fallbacks;
+    eprintln!(
+        "pecwatch: {checked} {} {:.2} s ({:.0}/s), {sent} {} ({:.0}/s), {} timeout, {} TCP, {} {}",
+        lang.pick("nomi in", "names in"),
+        seconds,
+        checked as f64 / seconds,
+        lang.pick("query DNS", "DNS queries"),
+        sent as f64 / seconds,
+        stats.timeouts,
+        stats.tcp_fallbacks,
+        stats.ignored_packets,
+        lang.pick("pacchetti ignorati", "packets ignored"),
+    );
+}
+
+/// A progress bar on standard error when it is a terminal and a list is being read.
+fn progress_bar(wanted: bool) -> ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {pos} domini · {per_sec} · {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// The inputs: the arguments, then the lines of `--from`, read lazily so that memory
+/// stays bounded whatever the list's length. Blank lines and `#` comments are skipped.
+fn inputs(
+    arguments: Vec<String>,
+    from: Option<String>,
+) -> impl Stream<Item = std::io::Result<String>> {
+    let listed = stream::iter(arguments.into_iter().map(Ok));
+    let file = stream::once(async move {
+        let reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>> = match from.as_deref() {
+            None => None,
+            Some("-") => Some(Box::new(tokio::io::stdin())),
+            Some(path) => Some(Box::new(tokio::fs::File::open(path).await.map_err(
+                |e| std::io::Error::new(e.kind(), format!("cannot read {path}: {e}")),
+            )?)),
+        };
+        Ok::<_, std::io::Error>(reader.map(|r| BufReader::new(r).lines()))
+    })
+    .flat_map(|opened| match opened {
+        Err(error) => stream::once(async move { Err(error) }).boxed(),
+        Ok(None) => stream::empty().boxed(),
+        Ok(Some(lines)) => stream::unfold(lines, |mut lines| async move {
+            match lines.next_line().await {
+                Ok(Some(line)) => Some((Ok(line), lines)),
+                Ok(None) => None,
+                Err(error) => Some((Err(error), lines)),
+            }
+        })
+        .boxed(),
+    })
+    .filter(|line| {
+        let keep = match line {
+            Ok(text) => {
+                let text = text.trim();
+                !text.is_empty() && !text.starts_with('#')
+            }
+            Err(_) => true,
+        };
+        async move { keep }
+    });
+    listed.chain(file)
+}

@@ -1,0 +1,741 @@
+//! The prober's transport: one query to one server, one exact [`Reply`].
+//!
+//! Built for many queries in flight at once, in the manner of zdns and massdns:
+//!
+//! - A **shared pool of UDP sockets** per address family (unconnected, ephemeral ports).
+//!   Each socket has one receive task and a map of the queries waiting on it, keyed by
+//!   (server address, message id). A query picks a socket round-robin, registers under a
+//!   random id that is free for that server on that socket, sends, and waits on a oneshot.
+//! - The receive task accepts a datagram only if it comes from the exact server address
+//!   and port, is a response (QR=1), carries a pending id and repeats the question. Anything
+//!   else is counted in [`TransportStats::ignored_packets`] and the query keeps waiting:
+//!   that is the defence against spoofed, stale and garbage packets.
+//! - A response whose id matches but which does not parse ends that attempt as malformed.
+//!   Attempts are retried after `timeout`, up to `attempts`; a late answer to an earlier
+//!   attempt is still accepted (same id). Only if *every* attempt was malformed is the
+//!   outcome [`Outcome::Malformed`]; otherwise no usable answer is [`Outcome::Timeout`].
+//! - A truncated response (TC=1) is asked again once over TCP, within `tcp_timeout`.
+//!
+//! Nothing here panics on network data, and a query never takes longer than
+//! `attempts × timeout + tcp_timeout` (plus scheduling slack) once it holds one of the
+//! `max_in_flight` permits.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use super::outcome::{Outcome, Reply};
+
+/// Length of the fixed DNS header; nothing shorter can be a DNS message.
+const HEADER_LEN: usize = 12;
+/// Tries to find a message id not already pending for a server on a socket.
+const ID_TRIES: usize = 64;
+
+/// Transport settings.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// How long one UDP attempt waits for its response. Default 800 ms.
+    pub timeout: Duration,
+    /// UDP attempts per query (at least one is made). Default 3.
+    pub attempts: u32,
+    /// The whole TCP exchange after a truncated response: connect, write, read. Default 3 s.
+    pub tcp_timeout: Duration,
+    /// The UDP payload size advertised in the EDNS0 OPT record. Default 1232.
+    pub edns_payload: u16,
+    /// Sockets in the shared UDP pool, per address family. Default 8.
+    pub udp_sockets: usize,
+    /// Queries in flight at once; further queries wait for a slot. Default 4096.
+    pub max_in_flight: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_millis(800),
+            attempts: 3,
+            tcp_timeout: Duration::from_secs(3),
+            edns_payload: 1232,
+            udp_sockets: 8,
+            max_in_flight: 4096,
+        }
+    }
+}
+
+/// Counters since the transport was created (a snapshot; see [`Transport::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TransportStats {
+    /// Calls to [`Transport::query`].
+    pub queries: u64,
+    /// UDP datagrams sent (first attempts and retries).
+    pub udp_sent: u64,
+    /// Responses accepted, over UDP (truncated ones included) or TCP.
+    pub responses: u64,
+    /// UDP attempts and TCP exchanges that ran out of time.
+    pub timeouts: u64,
+    /// Truncated responses asked again over TCP.
+    pub tcp_fallbacks: u64,
+    /// Packets dropped: unknown sender or id, not a response, wrong question, too short.
+    pub ignored_packets: u64,
+    /// Responses with the right id that did not parse.
+    pub malformed: u64,
+}
+
+/// The live counters behind [`TransportStats`].
+#[derive(Default)]
+struct Counters {
+    queries: AtomicU64,
+    udp_sent: AtomicU64,
+    responses: AtomicU64,
+    timeouts: AtomicU64,
+    tcp_fallbacks: AtomicU64,
+    ignored_packets: AtomicU64,
+    malformed: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}
+
+/// Why a response does not answer a query.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    /// Fewer bytes than a DNS header.
+    #[error("{0} bytes is shorter than a DNS header")]
+    TooShort(usize),
+    /// The message id is not the query's.
+    #[error("message id {got} does not match the query's id {expected}")]
+    IdMismatch {
+        /// The query's id.
+        expected: u16,
+        /// The id that came back.
+        got: u16,
+    },
+    /// The QR bit is 0: a query, not a response.
+    #[error("not a response (QR=0)")]
+    NotResponse,
+    /// The question section is not the query's question.
+    #[error("the response's question does not match the query")]
+    QuestionMismatch,
+    /// The header is right but the message does not parse.
+    #[error("unparsable response: {0}")]
+    Unparsable(String),
+}
+
+/// Parses a response to the query `(id, qname, qtype)` and classifies it.
+///
+/// `recursion` is the query's RD bit: without recursion the server must be authoritative.
+/// A truncated response (TC=1) is classified as it is, with a note in `detail`. Pure: the
+/// transport and the fuzz target both use it.
+pub fn parse_response(
+    bytes: &[u8],
+    id: u16,
+    qname: &Name,
+    qtype: RecordType,
+    recursion: bool,
+) -> Result<Reply, ResponseError> {
+    let question = Question::new(qname, qtype, recursion);
+    let message = question.decode(bytes, id)?;
+    Ok(question.reply(&message))
+}
+
+/// What one query asks: shared by its attempts and by the receive task.
+struct Question {
+    /// Always fully qualified, so that it compares equal to names read from the wire.
+    name: Name,
+    qtype: RecordType,
+    /// The RD bit; without it the server must be authoritative.
+    recursion: bool,
+}
+
+impl Question {
+    fn new(name: &Name, qtype: RecordType, recursion: bool) -> Self {
+        let mut name = name.clone();
+        name.set_fqdn(true);
+        Self {
+            name,
+            qtype,
+            recursion,
+        }
+    }
+
+    /// The query on the wire: this question in class IN, RD as asked, EDNS0 with DO=0.
+    fn to_wire(&self, id: u16, payload: u16) -> Result<Vec<u8>, Reply> {
+        let mut message = Message::query();
+        message.metadata.id = id;
+        message.metadata.recursion_desired = self.recursion;
+        message.add_query(Query::query(self.name.clone(), self.qtype));
+        let mut edns = Edns::new();
+        edns.set_max_payload(payload).set_dnssec_ok(false);
+        message.set_edns(edns);
+        let wire = message.to_vec();
+        wire.map_err(|e| network_error(format!("cannot encode the query: {e}")))
+    }
+
+    /// Checks the header, parses, and checks the question (name case-insensitively, type,
+    /// class IN). Error responses (not NOERROR or NXDOMAIN) may omit the question.
+    fn decode(&self, bytes: &[u8], id: u16) -> Result<Message, ResponseError> {
+        let (id_hi, id_lo, flags) = match bytes {
+            [hi, lo, flags, ..] if bytes.len() >= HEADER_LEN => (*hi, *lo, *flags),
+            _ => return Err(ResponseError::TooShort(bytes.len())),
+        };
+        let got = u16::from_be_bytes([id_hi, id_lo]);
+        if got != id {
+            return Err(ResponseError::IdMismatch { expected: id, got });
+        }
+        if flags & 0x80 == 0 {
+            return Err(ResponseError::NotResponse);
+        }
+        let message =
+            Message::from_vec(bytes).map_err(|e| ResponseError::Unparsable(e.to_string()))?;
+        let matches = match message.queries.as_slice() {
+            [q] => {
+                q.query_class == DNSClass::IN && q.query_type == self.qtype && q.name == self.name
+            }
+            [] => !matches!(
+                message.metadata.response_code,
+                ResponseCode::NoError | ResponseCode::NXDomain
+            ),
+            _ => false,
+        };
+        matches
+            .then_some(message)
+            .ok_or(ResponseError::QuestionMismatch)
+    }
+
+    /// Classifies an accepted response, noting truncation.
+    fn reply(&self, message: &Message) -> Reply {
+        let mut reply = Reply::classify(message, &self.name, self.qtype, !self.recursion);
+        if message.metadata.truncation {
+            reply.detail = Some("truncated response (TC=1)".into());
+        }
+        reply
+    }
+}
+
+fn network_error(detail: String) -> Reply {
+    Reply::failed(Outcome::NetworkError, detail)
+}
+
+/// What the receive task hands to a waiting query.
+type Delivery = Result<Message, ResponseError>;
+/// Pending queries are keyed by the server's exact address and the message id.
+type Key = (SocketAddr, u16);
+
+/// A query waiting on a pooled socket.
+struct Waiter {
+    /// Tells this registration apart from a later one under the same key.
+    serial: u64,
+    question: Arc<Question>,
+    tx: oneshot::Sender<Delivery>,
+}
+
+/// One socket of the pool and the queries waiting on it.
+struct PooledSocket {
+    socket: UdpSocket,
+    pending: Mutex<HashMap<Key, Waiter>>,
+    next_serial: AtomicU64,
+    counters: Arc<Counters>,
+}
+
+/// A registered query; dropping it (answered, timed out, cancelled) frees its id.
+struct Registration<'a> {
+    socket: &'a PooledSocket,
+    key: Key,
+    serial: u64,
+    rx: oneshot::Receiver<Delivery>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.socket.lock();
+        if pending
+            .get(&self.key)
+            .is_some_and(|w| w.serial == self.serial)
+        {
+            pending.remove(&self.key);
+        }
+    }
+}
+
+impl PooledSocket {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Waiter>> {
+        // A panic elsewhere cannot leave the map inconsistent: keep going.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a query under a random id not already pending for `server`.
+    fn register(&self, server: SocketAddr, question: &Arc<Question>) -> Option<Registration<'_>> {
+        let serial = self.next_serial.fetch_add(1, Relaxed);
+        let mut pending = self.lock();
+        for _ in 0..ID_TRIES {
+            let key = (server, rand::random::<u16>());
+            if let Entry::Vacant(slot) = pending.entry(key) {
+                let (tx, rx) = oneshot::channel();
+                let question = Arc::clone(question);
+                slot.insert(Waiter {
+                    serial,
+                    question,
+                    tx,
+                });
+                return Some(Registration {
+                    socket: self,
+                    key,
+                    serial,
+                    rx,
+                });
+            }
+        }
+        None
+    }
+
+    /// Hands a datagram to the query it answers, or counts it as ignored.
+    fn dispatch(&self, datagram: &[u8], from: SocketAddr) {
+        let key = match datagram {
+            [hi, lo, ..] => (from, u16::from_be_bytes([*hi, *lo])),
+            _ => return bump(&self.counters.ignored_packets),
+        };
+        // Look up under the lock, parse outside it.
+        let waiting = self
+            .lock()
+            .get(&key)
+            .map(|w| (w.serial, Arc::clone(&w.question)));
+        let Some((serial, question)) = waiting else {
+            return bump(&self.counters.ignored_packets);
+        };
+        let delivery = match question.decode(datagram, key.1) {
+            Ok(message) => Ok(message),
+            Err(error @ ResponseError::Unparsable(_)) => {
+                bump(&self.counters.malformed);
+                Err(error)
+            }
+            Err(_) => return bump(&self.counters.ignored_packets),
+        };
+        let mut pending = self.lock();
+        if let Entry::Occupied(slot) = pending.entry(key)
+            && slot.get().serial == serial
+        {
+            // The query may have given up meanwhile; then nobody is listening.
+            let _ = slot.remove().tx.send(delivery);
+        }
+    }
+}
+
+/// Reads datagrams for one pooled socket until the transport is dropped.
+async fn receive_loop(socket: Arc<PooledSocket>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        match socket.socket.recv_from(&mut buf).await {
+            Ok((len, from)) => socket.dispatch(buf.get(..len).unwrap_or_default(), from),
+            // Errors on an unconnected socket are transient (e.g. ICMP reports): go on,
+            // without spinning.
+            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+}
+
+fn bind_pool(
+    addr: SocketAddr,
+    size: usize,
+    counters: &Arc<Counters>,
+) -> io::Result<Vec<Arc<PooledSocket>>> {
+    (0..size)
+        .map(|_| {
+            let socket = std::net::UdpSocket::bind(addr)?;
+            socket.set_nonblocking(true)?;
+            Ok(Arc::new(PooledSocket {
+                socket: UdpSocket::from_std(socket)?,
+                pending: Mutex::new(HashMap::new()),
+                next_serial: AtomicU64::new(0),
+                counters: Arc::clone(counters),
+            }))
+        })
+        .collect()
+}
+
+/// A DNS transport shared by every check: cheap to clone, all clones share the pool.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: TransportConfig,
+    v4: Vec<Arc<PooledSocket>>,
+    v6: Vec<Arc<PooledSocket>>,
+    next_socket: AtomicUsize,
+    in_flight: Semaphore,
+    counters: Arc<Counters>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+impl Transport {
+    /// Binds the socket pools and starts their receive tasks.
+    ///
+    /// Must be called inside a tokio runtime (an error otherwise). A host without IPv6
+    /// still gets a transport: queries to IPv6 servers then return
+    /// [`Outcome::NetworkError`].
+    pub fn new(config: TransportConfig) -> io::Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        let counters = Arc::new(Counters::default());
+        let size = config.udp_sockets.max(1);
+        let v4 = bind_pool((Ipv4Addr::UNSPECIFIED, 0).into(), size, &counters)?;
+        let v6 = bind_pool((Ipv6Addr::UNSPECIFIED, 0).into(), size, &counters).unwrap_or_default();
+        let tasks = v4.iter().chain(&v6);
+        let tasks = tasks
+            .map(|socket| runtime.spawn(receive_loop(Arc::clone(socket))))
+            .collect();
+        let in_flight = Semaphore::new(config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS));
+        let next_socket = AtomicUsize::new(0);
+        let inner = Inner {
+            config,
+            v4,
+            v6,
+            next_socket,
+            in_flight,
+            counters,
+            tasks,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Asks `server` for `(qname, qtype, IN)` and classifies what comes back.
+    ///
+    /// With `recursion == false` the query has RD=0 and the server must answer
+    /// authoritatively (an answer without AA is [`Outcome::NotAuthoritative`]); with
+    /// `recursion == true` it has RD=1, for a recursive resolver. Never panics; takes at
+    /// most `attempts × timeout + tcp_timeout` (plus slack) after getting an in-flight slot.
+    pub async fn query(
+        &self,
+        server: SocketAddr,
+        qname: &Name,
+        qtype: RecordType,
+        recursion: bool,
+    ) -> Reply {
+        bump(&self.inner.counters.queries);
+        let Ok(_permit) = self.inner.in_flight.acquire().await else {
+            return network_error("transport closed".into());
+        };
+        let question = Arc::new(Question::new(qname, qtype, recursion));
+        match self.udp_exchange(server, &question).await {
+            Ok(message) if message.metadata.truncation => {
+                self.tcp_exchange(server, &question).await
+            }
+            Ok(message) => question.reply(&message),
+            Err(reply) => reply,
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> TransportStats {
+        let c = &self.inner.counters;
+        TransportStats {
+            queries: c.queries.load(Relaxed),
+            udp_sent: c.udp_sent.load(Relaxed),
+            responses: c.responses.load(Relaxed),
+            timeouts: c.timeouts.load(Relaxed),
+            tcp_fallbacks: c.tcp_fallbacks.load(Relaxed),
+            ignored_packets: c.ignored_packets.load(Relaxed),
+            malformed: c.malformed.load(Relaxed),
+        }
+    }
+
+    /// The UDP attempts: the accepted response, or the failed reply.
+    async fn udp_exchange(
+        &self,
+        server: SocketAddr,
+        question: &Arc<Question>,
+    ) -> Result<Message, Reply> {
+        let (inner, counters) = (&*self.inner, &*self.inner.counters);
+        let pool = if server.is_ipv4() {
+            &inner.v4
+        } else {
+            &inner.v6
+        };
+        let turn = inner.next_socket.fetch_add(1, Relaxed);
+        let Some(socket) = pool.get(turn % pool.len().max(1)) else {
+            return Err(network_error(format!("no UDP socket for {server}")));
+        };
+        let attempts = inner.config.attempts.max(1);
+        let (mut registration, mut malformed, mut timeouts) = (None, None, 0);
+        for _ in 0..attempts {
+            // Keep the id across timeouts, so that a late answer still counts.
+            let mut current = match registration.take() {
+                Some(current) => current,
+                None => socket
+                    .register(server, question)
+                    .ok_or_else(|| network_error(format!("no free message id for {server}")))?,
+            };
+            let query = question.to_wire(current.key.1, inner.config.edns_payload)?;
+            if let Err(e) = socket.socket.send_to(&query, server).await {
+                return Err(network_error(format!("UDP send to {server}: {e}")));
+            }
+            bump(&counters.udp_sent);
+            match timeout(inner.config.timeout, &mut current.rx).await {
+                Ok(Ok(Ok(message))) => {
+                    bump(&counters.responses);
+                    return Ok(message);
+                }
+                // Malformed: the registration is gone; the next attempt takes a new id.
+                Ok(Ok(Err(error))) => malformed = Some(error),
+                Ok(Err(_)) => return Err(network_error("the receive task stopped".into())),
+                Err(_) => {
+                    bump(&counters.timeouts);
+                    timeouts += 1;
+                    registration = Some(current);
+                }
+            }
+        }
+        let detail = match &malformed {
+            Some(error) => {
+                format!("{timeouts} of {attempts} UDP attempts timed out, the others: {error}")
+            }
+            None => format!("no response to {attempts} UDP attempts"),
+        };
+        Err(match malformed {
+            Some(error) if timeouts == 0 => Reply::failed(Outcome::Malformed, error.to_string()),
+            _ => Reply::failed(Outcome::Timeout, detail),
+        })
+    }
+
+    /// The query again over TCP after a truncated response: connect, write and read all
+    /// within `tcp_timeout`. Every outcome decided here has `via_tcp` set.
+    async fn tcp_exchange(&self, server: SocketAddr, question: &Question) -> Reply {
+        let (config, counters) = (&self.inner.config, &*self.inner.counters);
+        bump(&counters.tcp_fallbacks);
+        let id = rand::random::<u16>();
+        let exchange = async {
+            let query = question.to_wire(id, config.edns_payload)?;
+            tcp_read(server, &query, id, question, counters).await
+        };
+        let mut reply = match timeout(config.tcp_timeout, exchange).await {
+            Ok(Ok(message)) => {
+                bump(&counters.responses);
+                let mut reply = question.reply(&message);
+                if message.metadata.truncation {
+                    reply.detail = Some("truncated even over TCP (TC=1); accepted as is".into());
+                }
+                reply
+            }
+            Ok(Err(reply)) => reply,
+            Err(_) => {
+                bump(&counters.timeouts);
+                let detail = format!(
+                    "no TCP response from {server} within {:?}",
+                    config.tcp_timeout
+                );
+                Reply::failed(Outcome::Timeout, detail)
+            }
+        };
+        reply.via_tcp = true;
+        reply
+    }
+}
+
+/// One TCP exchange: connect, send the framed query, read one message at a time until one
+/// answers (others are ignored). The caller bounds it in time.
+async fn tcp_read(
+    server: SocketAddr,
+    query: &[u8],
+    id: u16,
+    question: &Question,
+    counters: &Counters,
+) -> Result<Message, Reply> {
+    let io_error = |what: &str, e: io::Error| network_error(format!("TCP {what} {server}: {e}"));
+    let mut stream = TcpStream::connect(server)
+        .await
+        .map_err(|e| io_error("connect to", e))?;
+    // Best effort: Nagle's algorithm would only delay the single write.
+    let _ = stream.set_nodelay(true);
+    let len = u16::try_from(query.len()).map_err(|_| network_error("query too long".into()))?;
+    let framed = [&len.to_be_bytes()[..], query].concat();
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|e| io_error("write to", e))?;
+    loop {
+        let len = stream
+            .read_u16()
+            .await
+            .map_err(|e| io_error("read from", e))?;
+        if usize::from(len) < HEADER_LEN {
+            let detail = format!("TCP message length {len} is shorter than a DNS header");
+            return Err(Reply::failed(Outcome::Malformed, detail));
+        }
+        let mut message = vec![0u8; usize::from(len)];
+        stream
+            .read_exact(&mut message)
+            .await
+            .map_err(|e| io_error("read from", e))?;
+        match question.decode(&message, id) {
+            Ok(message) => return Ok(message),
+            Err(error @ ResponseError::Unparsable(_)) => {
+                bump(&counters.malformed);
+                return Err(Reply::failed(Outcome::Malformed, error.to_string()));
+            }
+            Err(_) => bump(&counters.ignored_packets),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::op::MessageType;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+
+    use super::*;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    /// An authoritative answer with one A record to `(qname, qtype)`.
+    fn answer(id: u16, qname: &str, qtype: RecordType) -> Message {
+        let mut message = Message::response(id, hickory_proto::op::OpCode::Query);
+        message.metadata.authoritative = true;
+        message.add_query(Query::query(name(qname), qtype));
+        let a = RData::A(A(Ipv4Addr::new(192, 0, 2, 1)));
+        message.add_answer(Record::from_rdata(name(qname), 300, a));
+        message
+    }
+
+    fn bytes(message: &Message) -> Vec<u8> {
+        message.to_vec().unwrap()
+    }
+
+    #[test]
+    fn query_has_one_question_rd_and_edns() {
+        for recursion in [false, true] {
+            let question = Question::new(&name("pec.example.it"), RecordType::MX, recursion);
+            let wire = question.to_wire(4242, 1232).unwrap();
+            let message = Message::from_vec(&wire).unwrap();
+            assert_eq!(message.metadata.id, 4242);
+            assert_eq!(message.metadata.message_type, MessageType::Query);
+            assert_eq!(message.metadata.recursion_desired, recursion);
+            assert_eq!(message.queries.len(), 1);
+            let question = &message.queries[0];
+            assert_eq!(question.name, name("pec.example.it."));
+            assert_eq!(question.query_type, RecordType::MX);
+            assert_eq!(question.query_class, DNSClass::IN);
+            let edns = message.edns.expect("an OPT record");
+            assert_eq!(edns.max_payload(), 1232);
+            assert!(!edns.flags().dnssec_ok);
+            assert!(message.answers.is_empty() && message.additionals.is_empty());
+        }
+    }
+
+    #[test]
+    fn accepts_the_answer_to_its_question() {
+        let wire = bytes(&answer(7, "pec.example.it.", RecordType::A));
+        let reply =
+            parse_response(&wire, 7, &name("pec.example.it."), RecordType::A, false).unwrap();
+        assert_eq!(reply.outcome, Outcome::Answer);
+        assert_eq!(reply.answers.len(), 1);
+        assert!(!reply.via_tcp && reply.detail.is_none());
+        // Case-insensitive name; a query name given without the trailing dot.
+        let reply =
+            parse_response(&wire, 7, &name("PEC.Example.IT"), RecordType::A, false).unwrap();
+        assert_eq!(reply.outcome, Outcome::Answer);
+    }
+
+    #[test]
+    fn recursion_decides_whether_aa_is_required() {
+        let mut message = answer(7, "pec.example.it.", RecordType::A);
+        message.metadata.authoritative = false;
+        let wire = bytes(&message);
+        let qname = name("pec.example.it.");
+        let direct = parse_response(&wire, 7, &qname, RecordType::A, false).unwrap();
+        assert_eq!(direct.outcome, Outcome::NotAuthoritative);
+        let recursive = parse_response(&wire, 7, &qname, RecordType::A, true).unwrap();
+        assert_eq!(recursive.outcome, Outcome::Answer);
+    }
+
+    #[test]
+    fn notes_truncation() {
+        let mut message = answer(7, "pec.example.it.", RecordType::A);
+        message.metadata.truncation = true;
+        let reply = parse_response(
+            &bytes(&message),
+            7,
+            &name("pec.example.it."),
+            RecordType::A,
+            false,
+        )
+        .unwrap();
+        assert!(reply.detail.unwrap().contains("TC=1"));
+    }
+
+    #[test]
+    fn rejects_what_does_not_answer_the_query() {
+        let qname = name("pec.example.it.");
+        let parse = |wire: &[u8]| parse_response(wire, 7, &qname, RecordType::A, false);
+        let good = bytes(&answer(7, "pec.example.it.", RecordType::A));
+
+        assert_eq!(parse(&[]), Err(ResponseError::TooShort(0)));
+        assert_eq!(parse(&good[..11]), Err(ResponseError::TooShort(11)));
+        assert_eq!(
+            parse(&bytes(&answer(8, "pec.example.it.", RecordType::A))),
+            Err(ResponseError::IdMismatch {
+                expected: 7,
+                got: 8
+            })
+        );
+        let mut query = answer(7, "pec.example.it.", RecordType::A);
+        query.metadata.message_type = MessageType::Query;
+        assert_eq!(parse(&bytes(&query)), Err(ResponseError::NotResponse));
+        for wrong in [
+            answer(7, "other.example.it.", RecordType::A),
+            answer(7, "pec.example.it.", RecordType::MX),
+        ] {
+            assert_eq!(parse(&bytes(&wrong)), Err(ResponseError::QuestionMismatch));
+        }
+        let mut chaos = answer(7, "pec.example.it.", RecordType::A);
+        chaos.queries[0].query_class = DNSClass::CH;
+        assert_eq!(parse(&bytes(&chaos)), Err(ResponseError::QuestionMismatch));
+        let mut two = answer(7, "pec.example.it.", RecordType::A);
+        two.add_query(Query::query(qname.clone(), RecordType::A));
+        assert_eq!(parse(&bytes(&two)), Err(ResponseError::QuestionMismatch));
+        // A header that promises a record the body does not hold.
+        assert!(matches!(
+            parse(&good[..good.len() - 3]),
+            Err(ResponseError::Unparsable(_))
+        ));
+    }
+
+    #[test]
+    fn only_error_responses_may_omit_the_question() {
+        let qname = name("pec.example.it.");
+        let mut refused =
+            Message::error_msg(7, hickory_proto::op::OpCode::Query, ResponseCode::Refused);
+        let reply = parse_response(&bytes(&refused), 7, &qname, RecordType::A, false).unwrap();
+        assert_eq!(reply.outcome, Outcome::Refused);
+        refused.metadata.response_code = ResponseCode::NoError;
+        assert_eq!(
+            parse_response(&bytes(&refused), 7, &qname, RecordType::A, false),
+            Err(ResponseError::QuestionMismatch)
+        );
+    }
+}

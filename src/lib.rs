@@ -1,0 +1,62 @@
+//! # pecwatch
+//!
+//! pecwatch checks and monitors the DNS of Italian PEC certified domains (RFC 6109): a
+//! certified domain such as `pec.example.it` must send all its mail to its PEC provider
+//! (an MX to e.g. `mx.pec.aruba.it`, one A record with the provider's address, on every
+//! authoritative server). Providers check every certified domain daily, notify holders of
+//! errors (`NS NON DEFINITO`, `MX NON DEFINITO`, `A NON DEFINITO`, `A NON CORRETTO`,
+//! `A MULTIPLI`) and remove domains not fixed within 7 days.
+//!
+//! ## Architecture
+//!
+//! A check is **probe → evaluate → report**, with I/O kept apart from logic:
+//!
+//! - [`name`] turns user input (names, Unicode names, e-mail addresses) into one normal
+//!   form, or a clear input error.
+//! - [`dns`] owns the wire: a shared UDP socket pool with many queries in flight, EDNS0,
+//!   TCP on truncation, bounded retries, and the exact [`dns::Outcome`] of each exchange.
+//! - [`probe`] does all the DNS I/O of one check: finds the enclosing zone and its servers
+//!   (through a recursive resolver, or iteratively from root hints), asks every server
+//!   address directly, resolves the MX targets, and returns a plain-data
+//!   [`check::observation::Observation`]. Shared lookups are cached for the run.
+//! - [`check`] is pure: it evaluates an observation against a provider [`profile`] and
+//!   produces [`finding::Finding`]s with codes, evidence and the zone-file lines that fix
+//!   them. It is tested without a network.
+//! - [`report`] renders the findings as text for people (Italian by default) or JSON
+//!   Lines for programs; [`cli`] wires the subcommands together.
+//!
+//! The integration tests run the real binary against a lab of real Knot DNS servers and an
+//! Unbound resolver on loopback addresses (`lab/lab.sh`).
+
+pub mod check;
+pub mod cli;
+pub mod dns;
+pub mod finding;
+pub mod lifecycle;
+pub mod name;
+pub mod probe;
+pub mod profile;
+pub mod report;
+
+use serde::Serialize;
+
+/// The language of user-facing text. Italian by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// Italiano.
+    #[default]
+    It,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// Picks the text in this language.
+    pub fn pick<'a>(self, it: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Self::It => it,
+            Self::En => en,
+        }
+    }
+}

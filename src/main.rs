@@ -1,0 +1,35 @@
+//! The `pecwatch` binary: parses the command line, runs it, maps the outcome to an exit
+//! status (0 ok, 1 findings, 2 bad input or configuration, 3 failure of the environment).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pecwatch::cli::{Cli, run};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PECWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("pecwatch: cannot start the runtime: {error}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(error) => {
+            eprintln!("pecwatch: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

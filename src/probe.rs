@@ -1,0 +1,849 @@
+//! The prober: all the DNS I/O of a check, producing an [`Observation`].
+//!
+//! For one certified name the prober
+//! 1. finds the closest enclosing zone: the owner of the SOA that a lookup of the name
+//!    returns (answer or authority section); when that lookup fails (the zone's servers
+//!    are dead or broken, so a resolver gives SERVFAIL), it finds the closest ancestor zone
+//!    that works and follows its referral to the broken zone's servers, so that their
+//!    exact outcomes are still observed;
+//! 2. learns the zone's own NS set and the parent's delegation NS set, and every address
+//!    of every name server (the union of the two sets);
+//! 3. asks **every** address directly, recursion off, for the zone's SOA and the name's MX;
+//! 4. looks up the A and AAAA records of every MX target.
+//!
+//! Lookups that are not sent to the zone's own servers go to the configured recursive
+//! resolver, or are resolved iteratively from root hints. What is shared between names
+//! (a zone's servers and SOA answers, the provider's MX host, name-server addresses) is
+//! cached for the run in bounded caches, and concurrent requests for the same entry wait
+//! for one lookup instead of repeating it.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use hickory_proto::rr::{Name, RecordType};
+use quick_cache::sync::Cache;
+
+use crate::check::observation::{
+    Lookup, Observation, ServerObservation, TargetObservation, ZoneFailure, ZoneObservation,
+};
+use crate::dns::{Data, Outcome, Reply, Transport, TransportConfig};
+use crate::name::{DomainName, display_name, is_ip_literal_name};
+use crate::profile::Profile;
+
+/// How many referrals an iterative lookup follows before giving up.
+const MAX_REFERRALS: usize = 16;
+/// How many CNAMEs an iterative lookup follows.
+const MAX_CNAMES: usize = 8;
+/// How deep iterative lookups may nest (to find a name server's address).
+const MAX_DEPTH: usize = 4;
+
+/// Where lookups that do not go to a zone's own servers are sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// A recursive resolver (the system's by default).
+    Recursive(SocketAddr),
+    /// Iteratively, starting from these root servers.
+    Iterative(Vec<IpAddr>),
+}
+
+/// How the prober works.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// Resolver or root hints.
+    pub resolution: Resolution,
+    /// Query servers at loopback, private, link-local and other non-public addresses.
+    pub allow_private: bool,
+    /// Query servers over IPv6.
+    pub ipv6: bool,
+    /// Timeouts, retries and sockets.
+    pub transport: TransportConfig,
+    /// Entries kept in each run cache.
+    pub cache_capacity: usize,
+}
+
+impl ProbeConfig {
+    /// Defaults with the given resolution.
+    pub fn new(resolution: Resolution) -> Self {
+        Self {
+            resolution,
+            allow_private: false,
+            ipv6: true,
+            transport: TransportConfig::default(),
+            cache_capacity: 20_000,
+        }
+    }
+}
+
+/// Why the prober could not start or could not prepare a profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The sockets could not be opened.
+    #[error("cannot open DNS sockets: {0}")]
+    Io(#[from] io::Error),
+    /// No resolver in /etc/resolv.conf.
+    #[error("no name server found in {0}; use --resolver ADDR or --root-hints FILE")]
+    NoSystemResolver(String),
+    /// The resolver address is not an address.
+    #[error("invalid resolver address {0:?}: expected ADDR or ADDR:PORT")]
+    BadResolver(String),
+    /// The root hints file could not be used.
+    #[error("invalid root hints {path}: {message}")]
+    BadRootHints {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The provider's MX host has no address, so no MX target can be judged.
+    #[error("cannot resolve the addresses of {host} for profile {profile}: {outcome}")]
+    ProfileUnresolved {
+        /// The profile.
+        profile: String,
+        /// Its MX host.
+        host: String,
+        /// What the lookup returned.
+        outcome: String,
+    },
+}
+
+/// Parses `ADDR` or `ADDR:PORT` (`[v6]:PORT` for IPv6); the port defaults to 53.
+pub fn parse_resolver(text: &str) -> Result<SocketAddr, ProbeError> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(address, 53));
+    }
+    text.parse::<SocketAddr>()
+        .map_err(|_| ProbeError::BadResolver(text.to_string()))
+}
+
+/// The first `nameserver` of a resolv.conf file.
+pub fn system_resolver(path: &Path) -> Result<SocketAddr, ProbeError> {
+    let missing = || ProbeError::NoSystemResolver(path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|_| missing())?;
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.trim().split('%').next()?.parse::<IpAddr>().ok())
+        .map(|address| SocketAddr::new(address, 53))
+        .next()
+        .ok_or_else(missing)
+}
+
+/// Reads root hints in zone-file format (`. NS a.root.` and `a.root. A 192.0.2.1`): the
+/// addresses of the root servers. Only A and AAAA lines are used.
+pub fn read_root_hints(path: &Path) -> Result<Vec<IpAddr>, ProbeError> {
+    let bad = |message: String| ProbeError::BadRootHints {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let mut addresses = Vec::new();
+    for line in text.lines() {
+        let line = line.split(';').next().unwrap_or("").trim();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(position) = fields
+            .iter()
+            .position(|f| f.eq_ignore_ascii_case("A") || f.eq_ignore_ascii_case("AAAA"))
+        else {
+            continue;
+        };
+        let value = fields
+            .get(position + 1)
+            .ok_or_else(|| bad(format!("no address in line {line:?}")))?;
+        let address = value
+            .parse::<IpAddr>()
+            .map_err(|_| bad(format!("{value:?} is not an address")))?;
+        addresses.push(address);
+    }
+    if addresses.is_empty() {
+        return Err(bad("no A or AAAA records".into()));
+    }
+    Ok(addresses)
+}
+
+/// Whether an address is reachable from the public Internet (not loopback, private,
+/// link-local, unique-local, documentation, unspecified, multicast or shared).
+pub fn is_public(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// A zone's name servers and their addresses.
+#[derive(Clone, Debug, Default)]
+struct ServerSet {
+    /// The NS set, if it was learned.
+    ns: Option<Vec<Name>>,
+    /// Every (name, address) pair.
+    addresses: Vec<(Name, IpAddr)>,
+    /// Names without any address.
+    unresolved: Vec<(Name, Vec<Lookup>)>,
+}
+
+/// What is known about a zone, shared by every name in it.
+#[derive(Clone, Debug)]
+struct ZoneInfo {
+    apex: Name,
+    zone_ns: Option<Vec<Name>>,
+    parent_ns: Option<Vec<Name>>,
+    parent_apex: Option<Name>,
+    servers: Vec<(Name, IpAddr, bool, Reply)>,
+    unresolved: Vec<(Name, Vec<Lookup>)>,
+}
+
+/// A delegation learned from a referral: the child's apex, NS names and glue.
+#[derive(Clone, Debug)]
+struct Referral {
+    apex: Name,
+    ns: Vec<Name>,
+    glue: Vec<(Name, IpAddr)>,
+}
+
+impl Referral {
+    fn from_reply(reply: &Reply, within: &Name, toward: &Name) -> Option<Self> {
+        let mut ns = Vec::new();
+        let mut apex = None;
+        for rr in &reply.authority {
+            if let Data::Ns { host } = &rr.data {
+                // A referral must move down, toward the name, inside the asked zone.
+                if rr.name != *within && within.zone_of(&rr.name) && rr.name.zone_of(toward) {
+                    apex.get_or_insert_with(|| rr.name.clone());
+                    if apex.as_ref() == Some(&rr.name) && !ns.contains(host) {
+                        ns.push(host.clone());
+                    }
+                }
+            }
+        }
+        let apex = apex?;
+        let glue = reply
+            .additional
+            .iter()
+            .filter_map(|rr| match rr.data {
+                Data::A { address } => Some((rr.name.clone(), IpAddr::V4(address))),
+                Data::Aaaa { address } => Some((rr.name.clone(), IpAddr::V6(address))),
+                _ => None,
+            })
+            .filter(|(name, _)| ns.contains(name))
+            .collect();
+        Some(Self { apex, ns, glue })
+    }
+}
+
+/// The prober. Cheap to share: wrap it in an `Arc` and call [`Prober::observe`] from many
+/// tasks at once.
+pub struct Prober {
+    transport: Transport,
+    config: ProbeConfig,
+    lookups: Cache<(Name, RecordType), Reply>,
+    server_sets: Cache<Name, Arc<ServerSet>>,
+    zones: Cache<Name, Arc<ZoneInfo>>,
+    delegations: Cache<Name, Arc<Vec<IpAddr>>>,
+}
+
+impl Prober {
+    /// A prober with its own transport. Must be called inside a tokio runtime.
+    pub fn new(config: ProbeConfig) -> Result<Self, ProbeError> {
+        let transport = Transport::new(config.transport.clone())?;
+        let capacity = config.cache_capacity.max(16);
+        Ok(Self {
+            transport,
+            lookups: Cache::new(capacity),
+            server_sets: Cache::new(capacity),
+            zones: Cache::new(capacity),
+            delegations: Cache::new(capacity),
+            config,
+        })
+    }
+
+    /// The transport, for its counters.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The resolver address, or `None` for iterative resolution.
+    pub fn resolver(&self) -> Option<SocketAddr> {
+        match &self.config.resolution {
+            Resolution::Recursive(address) => Some(*address),
+            Resolution::Iterative(_) => None,
+        }
+    }
+
+    /// Fills in the addresses of a profile that does not list them, from its MX host.
+    pub async fn resolve_profile(&self, profile: &Profile) -> Result<Profile, ProbeError> {
+        if !profile.mail_addresses.is_empty() {
+            return Ok(profile.clone());
+        }
+        let host = profile.mx_host.to_dns();
+        let (a, aaaa) = futures::join!(
+            self.lookup(&host, RecordType::A),
+            self.lookup(&host, RecordType::AAAA)
+        );
+        let mut resolved = profile.clone();
+        resolved.mail_addresses = addresses_of(&a, &host)
+            .into_iter()
+            .chain(addresses_of(&aaaa, &host))
+            .map(ipnet::IpNet::from)
+            .collect();
+        if resolved.mail_addresses.is_empty() {
+            return Err(ProbeError::ProfileUnresolved {
+                profile: profile.name.clone(),
+                host: profile.mx_host.to_string(),
+                outcome: a.summary(),
+            });
+        }
+        Ok(resolved)
+    }
+
+    /// Observes one certified name.
+    pub async fn observe(&self, domain: &DomainName) -> Observation {
+        let qname = domain.to_dns();
+        let zone = match self.find_zone(&qname).await {
+            Ok(zone) => Ok(self.observe_zone(&qname, &zone).await),
+            Err(failure) => Err(failure),
+        };
+        Observation {
+            domain: domain.clone(),
+            resolver: self.resolver(),
+            zone,
+        }
+    }
+
+    /// Asks every server of the zone for the name's MX, then resolves the MX targets.
+    async fn observe_zone(&self, qname: &Name, zone: &ZoneInfo) -> ZoneObservation {
+        let servers = join_all(zone.servers.iter().map(|(name, address, public, soa)| {
+            let queried = *public || self.config.allow_private;
+            async move {
+                let mx = if queried {
+                    self.ask(*address, qname, RecordType::MX).await
+                } else {
+                    Reply::failed(Outcome::NotQueried, None)
+                };
+                ServerObservation {
+                    name: name.clone(),
+                    address: *address,
+                    public: *public,
+                    soa: soa.clone(),
+                    mx,
+                }
+            }
+        }))
+        .await;
+        let exchanges: BTreeSet<Name> = servers
+            .iter()
+            .flat_map(|server| server.mx.mx_set(qname))
+            .map(|(_, exchange)| exchange)
+            .filter(|exchange| !exchange.is_root())
+            .collect();
+        let targets = join_all(exchanges.into_iter().map(|exchange| async move {
+            if is_ip_literal_name(&exchange) {
+                return TargetObservation {
+                    name: exchange,
+                    a: None,
+                    aaaa: None,
+                };
+            }
+            let (a, aaaa) = futures::join!(
+                self.lookup(&exchange, RecordType::A),
+                self.lookup(&exchange, RecordType::AAAA)
+            );
+            TargetObservation {
+                name: exchange,
+                a: Some(a),
+                aaaa: Some(aaaa),
+            }
+        }))
+        .await;
+        ZoneObservation {
+            apex: zone.apex.clone(),
+            zone_ns: zone.zone_ns.clone(),
+            parent_ns: zone.parent_ns.clone(),
+            parent_apex: zone.parent_apex.clone(),
+            servers,
+            unresolved_ns: zone.unresolved.clone(),
+            targets,
+        }
+    }
+
+    /// Finds the closest enclosing zone of `qname` and what is known about it.
+    async fn find_zone(&self, qname: &Name) -> Result<Arc<ZoneInfo>, ZoneFailure> {
+        let first = self.lookup_uncached(qname, RecordType::SOA).await;
+        if let Some(apex) = soa_owner(&first, qname) {
+            return Ok(self.zone_info(&apex, None).await);
+        }
+        // The lookup failed: find the closest ancestor zone that works, then follow its
+        // referrals down toward the name to reach the broken zone's own servers.
+        let mut lookups = vec![lookup_record(qname, RecordType::SOA, first)];
+        let mut ancestor = qname.base_name();
+        loop {
+            let reply = self.lookup(&ancestor, RecordType::SOA).await;
+            if let Some(zone) = soa_owner(&reply, &ancestor) {
+                return Ok(self.descend(zone, qname).await);
+            }
+            lookups.push(lookup_record(&ancestor, RecordType::SOA, reply));
+            if ancestor.is_root() {
+                return Err(ZoneFailure { lookups });
+            }
+            ancestor = ancestor.base_name();
+        }
+    }
+
+    /// From a working zone, follows referrals toward `qname` and returns the deepest zone.
+    async fn descend(&self, mut zone: Name, qname: &Name) -> Arc<ZoneInfo> {
+        for _ in 0..MAX_REFERRALS {
+            let servers = self.server_set(&zone).await;
+            let addresses: Vec<IpAddr> = servers.addresses.iter().map(|(_, a)| *a).collect();
+            let reply = self.ask_any(&addresses, qname, RecordType::SOA).await;
+            match Referral::from_reply(&reply, &zone, qname) {
+                Some(referral) if reply.outcome == Outcome::Referral => {
+                    // Try the child; if its servers fail, it is the zone we are after.
+                    let child = referral.apex.clone();
+                    let child_info = self.zone_info(&child, Some(referral)).await;
+                    let works = child_info.servers.iter().any(|(_, _, _, soa)| {
+                        soa.outcome.is_authoritative_data() && soa.soa_serial().is_some()
+                    });
+                    if !works || child == *qname {
+                        return child_info;
+                    }
+                    zone = child;
+                }
+                _ => break,
+            }
+        }
+        self.zone_info(&zone, None).await
+    }
+
+    /// The zone's servers, NS sets, parent delegation and SOA answers (cached).
+    async fn zone_info(&self, apex: &Name, referral: Option<Referral>) -> Arc<ZoneInfo> {
+        let build = async {
+            let own = self.server_set(apex).await;
+            let parent_apex = if apex.is_root() {
+                None
+            } else {
+                let parent = apex.base_name();
+                soa_owner(&self.lookup(&parent, RecordType::SOA).await, &parent)
+            };
+            // The parent's delegation: from the referral that led here, or asked directly.
+            let parent_referral = match (referral, &parent_apex) {
+                (Some(referral), _) => Some(referral),
+                (None, Some(parent)) => self.parent_delegation(parent, apex).await,
+                (None, None) => None,
+            };
+            let parent_ns = parent_referral.as_ref().map(|r| r.ns.clone());
+            // Every address of the union of both NS sets.
+            let mut addresses = own.addresses.clone();
+            let mut unresolved = own.unresolved.clone();
+            if let Some(referral) = &parent_referral {
+                let known: Vec<Name> = own.ns.clone().unwrap_or_default();
+                for host in referral.ns.iter().filter(|h| !known.contains(h)) {
+                    let glue: Vec<IpAddr> = referral
+                        .glue
+                        .iter()
+                        .filter(|(name, _)| name == host)
+                        .map(|(_, a)| *a)
+                        .collect();
+                    let (found, failed) = if glue.is_empty() {
+                        self.addresses(host).await
+                    } else {
+                        (glue, Vec::new())
+                    };
+                    if found.is_empty() {
+                        unresolved.push((host.clone(), failed));
+                    }
+                    addresses.extend(found.into_iter().map(|a| (host.clone(), a)));
+                }
+            }
+            addresses.retain(|(_, a)| self.config.ipv6 || a.is_ipv4());
+            let servers = join_all(addresses.into_iter().map(|(name, address)| async move {
+                let public = is_public(address);
+                let soa = if public || self.config.allow_private {
+                    self.ask(address, apex, RecordType::SOA).await
+                } else {
+                    Reply::failed(Outcome::NotQueried, None)
+                };
+                (name, address, public, soa)
+            }))
+            .await;
+            Ok::<_, ()>(Arc::new(ZoneInfo {
+                apex: apex.clone(),
+                zone_ns: own.ns.clone(),
+                parent_ns,
+                parent_apex,
+                servers,
+                unresolved,
+            }))
+        };
+        match self.zones.get_or_insert_async(apex, build).await {
+            Ok(info) => info,
+            Err(()) => unreachable_info(apex),
+        }
+    }
+
+    /// Asks the parent zone's servers for the child's NS set (a referral, or an answer
+    /// when the same servers also serve the child).
+    async fn parent_delegation(&self, parent: &Name, child: &Name) -> Option<Referral> {
+        let servers = self.server_set(parent).await;
+        let addresses: Vec<IpAddr> = servers.addresses.iter().map(|(_, a)| *a).collect();
+        let reply = self.ask_any(&addresses, child, RecordType::NS).await;
+        if reply.outcome == Outcome::Answer {
+            let ns: Vec<Name> = reply
+                .answers
+                .iter()
+                .filter(|rr| rr.name == *child)
+                .filter_map(|rr| match &rr.data {
+                    Data::Ns { host } => Some(host.clone()),
+                    _ => None,
+                })
+                .collect();
+            return Some(Referral {
+                apex: child.clone(),
+                ns,
+                glue: Vec::new(),
+            });
+        }
+        Referral::from_reply(&reply, parent, child).filter(|r| r.apex == *child)
+    }
+
+    /// A zone's NS set (through the resolver) and the addresses of its servers (cached).
+    async fn server_set(&self, apex: &Name) -> Arc<ServerSet> {
+        let build = async {
+            let reply = self.lookup(apex, RecordType::NS).await;
+            let ns: Vec<Name> = reply
+                .chase(apex, RecordType::NS)
+                .1
+                .into_iter()
+                .filter_map(|rr| match &rr.data {
+                    Data::Ns { host } => Some(host.clone()),
+                    _ => None,
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let resolved = join_all(ns.iter().map(|host| self.addresses(host))).await;
+            let mut set = ServerSet {
+                ns: (!ns.is_empty()).then(|| ns.clone()),
+                ..ServerSet::default()
+            };
+            for (host, (found, failed)) in ns.iter().zip(resolved) {
+                if found.is_empty() {
+                    set.unresolved.push((host.clone(), failed));
+                }
+                set.addresses
+                    .extend(found.into_iter().map(|a| (host.clone(), a)));
+            }
+            Ok::<_, ()>(Arc::new(set))
+        };
+        match self.server_sets.get_or_insert_async(apex, build).await {
+            Ok(set) => set,
+            Err(()) => Arc::new(ServerSet::default()),
+        }
+    }
+
+    /// The A (and AAAA) addresses of a host, and the failed lookups when there are none.
+    async fn addresses(&self, host: &Name) -> (Vec<IpAddr>, Vec<Lookup>) {
+        let a = self.lookup(host, RecordType::A).await;
+        let mut found = addresses_of(&a, host);
+        let mut failed = Vec::new();
+        if self.config.ipv6 {
+            let aaaa = self.lookup(host, RecordType::AAAA).await;
+            found.extend(addresses_of(&aaaa, host));
+            if found.is_empty() {
+                failed.push(lookup_record(host, RecordType::AAAA, aaaa));
+            }
+        }
+        if found.is_empty() {
+            failed.insert(0, lookup_record(host, RecordType::A, a));
+        }
+        (found, failed)
+    }
+
+    /// Asks one authoritative server directly, recursion off.
+    async fn ask(&self, address: IpAddr, qname: &Name, qtype: RecordType) -> Reply {
+        self.transport
+            .query(SocketAddr::new(address, 53), qname, qtype, false)
+            .await
+    }
+
+    /// Asks the servers one after the other until one gives data or a referral.
+    async fn ask_any(&self, addresses: &[IpAddr], qname: &Name, qtype: RecordType) -> Reply {
+        let mut last = Reply::failed(Outcome::NotQueried, Some("no usable server".into()));
+        for address in addresses {
+            if !self.config.ipv6 && address.is_ipv6() {
+                continue;
+            }
+            if !is_public(*address) && !self.config.allow_private {
+                continue;
+            }
+            let reply = self.ask(*address, qname, qtype).await;
+            if reply.outcome.is_authoritative_data() || reply.outcome == Outcome::Referral {
+                return reply;
+            }
+            last = reply;
+        }
+        last
+    }
+
+    /// A lookup through the resolver or iteratively, cached for the run unless it failed
+    /// transiently.
+    async fn lookup(&self, name: &Name, rtype: RecordType) -> Reply {
+        let key = (name.to_lowercase(), rtype);
+        let result = self
+            .lookups
+            .get_or_insert_async(&key, async {
+                let reply = self.lookup_uncached(name, rtype).await;
+                if reply.outcome.is_transient() {
+                    Err(reply)
+                } else {
+                    Ok(reply)
+                }
+            })
+            .await;
+        result.unwrap_or_else(|reply| reply)
+    }
+
+    async fn lookup_uncached(&self, name: &Name, rtype: RecordType) -> Reply {
+        match &self.config.resolution {
+            Resolution::Recursive(resolver) => {
+                self.transport.query(*resolver, name, rtype, true).await
+            }
+            Resolution::Iterative(roots) => {
+                Box::pin(self.iterate(roots.clone(), name, rtype, 0)).await
+            }
+        }
+    }
+
+    /// Resolves `name`/`rtype` from the root servers, following referrals and CNAMEs.
+    async fn iterate(
+        &self,
+        roots: Vec<IpAddr>,
+        name: &Name,
+        rtype: RecordType,
+        depth: usize,
+    ) -> Reply {
+        let mut qname = name.to_lowercase();
+        let mut chain: Vec<crate::dns::Rr> = Vec::new();
+        for _ in 0..MAX_CNAMES {
+            let mut reply = self.iterate_once(&roots, &qname, rtype, depth).await;
+            let (aliases, records) = reply.chase(&qname, rtype);
+            let alias_only = records.is_empty() && reply.outcome == Outcome::NoData;
+            match aliases.last().cloned() {
+                Some(target) if alias_only => {
+                    chain.append(&mut reply.answers);
+                    qname = target;
+                }
+                _ => {
+                    chain.append(&mut reply.answers);
+                    reply.answers = chain;
+                    return reply;
+                }
+            }
+        }
+        Reply::failed(Outcome::ServFail, Some("CNAME chain too long".into()))
+    }
+
+    /// One iterative resolution without CNAME following.
+    async fn iterate_once(
+        &self,
+        roots: &[IpAddr],
+        qname: &Name,
+        rtype: RecordType,
+        depth: usize,
+    ) -> Reply {
+        // Start from the closest zone whose servers are already known.
+        let mut zone = Name::root();
+        let mut servers: Arc<Vec<IpAddr>> = Arc::new(roots.to_vec());
+        let mut ancestor = qname.clone();
+        loop {
+            if let Some(known) = self.delegations.get(&ancestor) {
+                zone = ancestor.clone();
+                servers = known;
+                break;
+            }
+            if ancestor.is_root() {
+                break;
+            }
+            ancestor = ancestor.base_name();
+        }
+        for _ in 0..MAX_REFERRALS {
+            let reply = self.ask_any(&servers, qname, rtype).await;
+            if reply.outcome != Outcome::Referral {
+                return reply;
+            }
+            let Some(referral) = Referral::from_reply(&reply, &zone, qname) else {
+                return Reply {
+                    outcome: Outcome::ServFail,
+                    detail: Some("referral that does not lead toward the name".into()),
+                    ..reply
+                };
+            };
+            let mut addresses: Vec<IpAddr> = referral.glue.iter().map(|(_, a)| *a).collect();
+            if addresses.is_empty() && depth < MAX_DEPTH {
+                for host in &referral.ns {
+                    for t in [RecordType::A, RecordType::AAAA] {
+                        let found =
+                            Box::pin(self.iterate(roots.to_vec(), host, t, depth + 1)).await;
+                        addresses.extend(addresses_of(&found, host));
+                    }
+                    if !addresses.is_empty() {
+                        break;
+                    }
+                }
+            }
+            zone = referral.apex.clone();
+            servers = Arc::new(addresses);
+            self.delegations.insert(zone.clone(), servers.clone());
+        }
+        Reply::failed(Outcome::ServFail, Some("too many referrals".into()))
+    }
+}
+
+/// A placeholder for a zone whose information could not be built (never expected: the
+/// builder does not fail).
+fn unreachable_info(apex: &Name) -> Arc<ZoneInfo> {
+    Arc::new(ZoneInfo {
+        apex: apex.clone(),
+        zone_ns: None,
+        parent_ns: None,
+        parent_apex: None,
+        servers: Vec::new(),
+        unresolved: Vec::new(),
+    })
+}
+
+fn lookup_record(name: &Name, rtype: RecordType, reply: Reply) -> Lookup {
+    Lookup {
+        name: name.clone(),
+        rtype: rtype.to_string(),
+        reply,
+    }
+}
+
+/// The owner of the SOA record that answers (or negatively answers) a lookup of `qname`:
+/// the apex of the closest enclosing zone. The owner must enclose the name.
+fn soa_owner(reply: &Reply, qname: &Name) -> Option<Name> {
+    if !reply.outcome.is_authoritative_data() {
+        return None;
+    }
+    reply
+        .answers
+        .iter()
+        .chain(&reply.authority)
+        .find(|rr| matches!(rr.data, Data::Soa { .. }) && rr.name.zone_of(qname))
+        .map(|rr| rr.name.clone())
+}
+
+/// The addresses at the end of the CNAME chain of an A or AAAA reply.
+fn addresses_of(reply: &Reply, host: &Name) -> Vec<IpAddr> {
+    if reply.outcome != Outcome::Answer {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        for rr in reply.chase(host, rtype).1 {
+            match rr.data {
+                Data::A { address } => out.push(IpAddr::V4(address)),
+                Data::Aaaa { address } => out.push(IpAddr::V6(address)),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The display form of a name, for logs.
+pub fn show(name: &Name) -> String {
+    display_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_addresses() {
+        for private in [
+            "127.53.1.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["193.205.245.5", "62.149.128.4", "2a00:6d40::1"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn resolver_addresses() {
+        assert_eq!(
+            parse_resolver("127.53.0.53").unwrap(),
+            "127.53.0.53:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_resolver("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(parse_resolver("::1").unwrap(), "[::1]:53".parse().unwrap());
+        assert!(parse_resolver("resolver.example").is_err());
+    }
+
+    #[test]
+    fn root_hints_and_resolv_conf() {
+        let dir = tempfile::tempdir().unwrap();
+        let hints = dir.path().join("hints");
+        std::fs::write(
+            &hints,
+            ". 3600 IN NS a.root.lab.\na.root.lab. 3600 IN A 127.53.0.1 ; comment\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_root_hints(&hints).unwrap(),
+            vec!["127.53.0.1".parse::<IpAddr>().unwrap()]
+        );
+        std::fs::write(&hints, ". NS a.root.lab.\n").unwrap();
+        assert!(read_root_hints(&hints).is_err());
+        let conf = dir.path().join("resolv.conf");
+        std::fs::write(&conf, "# x\nsearch lan\nnameserver 127.0.0.53\n").unwrap();
+        assert_eq!(
+            system_resolver(&conf).unwrap(),
+            "127.0.0.53:53".parse().unwrap()
+        );
+        std::fs::write(&conf, "search lan\n").unwrap();
+        assert!(system_resolver(&conf).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! Provider profiles: what a correct certified domain looks like for one PEC provider.
+//!
+//! A profile names the provider's MX host and preference, the addresses of its PEC mail
+//! servers, extra allowed addresses (the "hybrid" exception for the provider's own hosting)
+//! and its name servers for delegation. `aruba` and `infocert` are built in; any provider
+//! writes its own as a TOML file:
+//!
+//! ```toml
+//! name = "Esempio PEC"
+//! mx_host = "mx.pec.esempio.it"
+//! mx_preference = 10                       # default 10
+//! mail_addresses = ["192.0.2.25", "2001:db8::/64"]   # empty: resolved from mx_host
+//! extra_addresses = ["198.51.100.0/24"]    # also allowed
+//! nameservers = ["dns1.esempio.it", "dns2.esempio.it"]
+//! ```
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::name::{DomainName, InputError};
+
+/// A PEC provider's expectations for its certified domains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    /// The provider's name (`aruba`).
+    pub name: String,
+    /// The host every MX must point to (`mx.pec.aruba.it`).
+    pub mx_host: DomainName,
+    /// The MX preference the provider asks for.
+    pub mx_preference: u16,
+    /// Addresses of the provider's PEC mail servers; empty means "resolve `mx_host`".
+    pub mail_addresses: Vec<IpNet>,
+    /// Further addresses allowed as MX targets (the provider's own hosting).
+    pub extra_addresses: Vec<IpNet>,
+    /// The provider's name servers, for delegating a certified name to it.
+    pub nameservers: Vec<DomainName>,
+}
+
+/// Why a profile could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Neither a built-in name nor a readable file.
+    #[error("unknown profile {0:?}: use aruba, infocert or the path of a TOML file")]
+    Unknown(String),
+    /// The file could not be read.
+    #[error("cannot read profile {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("invalid profile {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A host name in the profile is not a host name.
+    #[error("invalid host name in profile {path}: {source}")]
+    BadName {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: InputError,
+    },
+}
+
+/// The profile file's shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    mx_host: String,
+    #[serde(default = "default_preference")]
+    mx_preference: u16,
+    #[serde(default)]
+    mail_addresses: Vec<AddressOrNet>,
+    #[serde(default)]
+    extra_addresses: Vec<AddressOrNet>,
+    #[serde(default)]
+    nameservers: Vec<String>,
+}
+
+fn default_preference() -> u16 {
+    10
+}
+
+/// An address (`192.0.2.1`) or a network (`192.0.2.0/24`).
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+struct AddressOrNet(IpNet);
+
+impl TryFrom<String> for AddressOrNet {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        parse_net(&text)
+            .map(AddressOrNet)
+            .ok_or_else(|| format!("{text:?} is neither an IP address nor a CIDR network"))
+    }
+}
+
+/// Parses an IP address or a CIDR network.
+pub fn parse_net(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+impl Profile {
+    /// The names of the built-in profiles.
+    pub const BUILT_IN: [&'static str; 2] = ["aruba", "infocert"];
+
+    /// A built-in profile by name, or a profile file by path.
+    pub fn load(name_or_path: &str) -> Result<Self, ProfileError> {
+        if let Some(profile) = Self::built_in(name_or_path) {
+            return Ok(profile);
+        }
+        let path = Path::new(name_or_path);
+        if !path.exists() {
+            return Err(ProfileError::Unknown(name_or_path.to_string()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+            path: name_or_path.to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, name_or_path)
+    }
+
+    /// Parses a profile file's text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ProfileError> {
+        let file: ProfileFile = toml::from_str(text).map_err(|e| ProfileError::Invalid {
+            path: origin.to_string(),
+            message: e.message().to_string(),
+        })?;
+        let bad_name = |source| ProfileError::BadName {
+            path: origin.to_string(),
+            source,
+        };
+        let nameservers = file
+            .nameservers
+            .iter()
+            .map(|n| DomainName::parse(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad_name)?;
+        Ok(Self {
+            name: file.name,
+            mx_host: DomainName::parse(&file.mx_host).map_err(bad_name)?,
+            mx_preference: file.mx_preference,
+            mail_addresses: file.mail_addresses.into_iter().map(|a| a.0).collect(),
+            extra_addresses: file.extra_addresses.into_iter().map(|a| a.0).collect(),
+            nameservers,
+        })
+    }
+
+    /// A built-in profile, if `name` is one.
+    pub fn built_in(name: &str) -> Option<Self> {
+        let host = |h: &str| DomainName::parse(h).ok();
+        match name.to_ascii_lowercase().as_str() {
+            "aruba" => Some(Self {
+                name: "aruba".into(),
+                mx_host: host("mx.pec.aruba.it")?,
+                mx_preference: 10,
+                mail_addresses: Vec::new(),
+                extra_addresses: Vec::new(),
+                nameservers: [
+                    "dns.technorail.com",
+                    "dns2.technorail.com",
+                    "dns3.arubadns.net",
+                    "dns4.arubadns.cz",
+                ]
+                .iter()
+                .filter_map(|h| host(h))
+                .collect(),
+            }),
+            "infocert" => Some(Self {
+                name: "infocert".into(),
+                mx_host: host("mx.cert.legalmail.it")?,
+                mx_preference: 10,
+                mail_addresses: Vec::new(),
+                extra_addresses: Vec::new(),
+                nameservers: Vec::new(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether an address belongs to the provider's PEC mail servers or the extra ones.
+    pub fn allows(&self, address: IpAddr) -> bool {
+        self.mail_addresses
+            .iter()
+            .chain(&self.extra_addresses)
+            .any(|net| net.contains(&address))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins() {
+        let aruba = Profile::load("aruba").unwrap();
+        assert_eq!(aruba.mx_host.as_str(), "mx.pec.aruba.it");
+        assert_eq!(aruba.mx_preference, 10);
+        let infocert = Profile::load("InfoCert").unwrap();
+        assert_eq!(infocert.mx_host.as_str(), "mx.cert.legalmail.it");
+    }
+
+    #[test]
+    fn from_toml_with_defaults_and_cidrs() {
+        let p = Profile::from_toml(
+            r#"
+            name = "esempio"
+            mx_host = "MX.Pec.Esempio.IT."
+            mail_addresses = ["192.0.2.25", "2001:db8::/64"]
+            extra_addresses = ["198.51.100.0/24"]
+            nameservers = ["dns1.esempio.it"]
+            "#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(p.mx_host.as_str(), "mx.pec.esempio.it");
+        assert_eq!(p.mx_preference, 10);
+        assert!(p.allows("192.0.2.25".parse().unwrap()));
+        assert!(!p.allows("192.0.2.26".parse().unwrap()));
+        assert!(p.allows("2001:db8::99".parse().unwrap()));
+        assert!(p.allows("198.51.100.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn example_profile_file_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/profile.toml");
+        let p = Profile::load(path).unwrap();
+        assert_eq!(p.name, "esempio");
+        assert_eq!(p.nameservers.len(), 2);
+        assert!(p.allows("198.51.100.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_profiles_are_clear_errors() {
+        let unknown_key = Profile::from_toml("name='x'\nmx_host='mx.x.it'\nfoo=1", "p.toml");
+        assert!(matches!(unknown_key, Err(ProfileError::Invalid { .. })));
+        let bad_ip = Profile::from_toml(
+            "name='x'\nmx_host='mx.x.it'\nmail_addresses=['300.1.1.1']",
+            "p.toml",
+        );
+        let message = bad_ip.unwrap_err().to_string();
+        assert!(message.contains("300.1.1.1"), "{message}");
+        let bad_host = Profile::from_toml("name='x'\nmx_host='http://x'", "p.toml");
+        assert!(matches!(bad_host, Err(ProfileError::BadName { .. })));
+        assert!(matches!(
+            Profile::load("/nonexistent/profile.toml"),
+            Err(ProfileError::Unknown(_))
+        ));
+    }
+}

@@ -1,0 +1,53 @@
+//! The real DNS lab: brought up once per test run by `lab/lab.sh up` (idempotent, locked),
+//! left running for the other tests; `lab/lab.sh down` stops it.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Addresses and files of the running lab.
+#[derive(Debug)]
+pub struct Lab {
+    /// The lab's recursive resolver (Unbound).
+    pub resolver: String,
+    /// Root hints for iterative resolution from the lab's root.
+    pub root_hints: PathBuf,
+}
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the lab if needed and returns it. Panics (failing the test) if it cannot start.
+pub fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let script = repo().join("lab/lab.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg("up")
+            .status()
+            .expect("run lab/lab.sh up");
+        assert!(status.success(), "lab/lab.sh up failed");
+        let env = Command::new("bash")
+            .arg(&script)
+            .arg("env")
+            .output()
+            .expect("run lab/lab.sh env");
+        let text = String::from_utf8_lossy(&env.stdout).to_string();
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|line| {
+                    line.trim_start_matches("export ")
+                        .strip_prefix(&format!("{key}="))
+                        .map(|v| v.trim_matches(|c| c == '"' || c == '\'').to_string())
+                })
+                .unwrap_or_else(|| panic!("{key} missing from lab/lab.sh env: {text}"))
+        };
+        Lab {
+            resolver: value("PECWATCH_LAB_RESOLVER"),
+            root_hints: PathBuf::from(value("PECWATCH_LAB_ROOT_HINTS")),
+        }
+    })
+}

@@ -1,0 +1,4 @@
+//! Shared test support.
+
+pub mod fake_dns;
+pub mod lab;
