@@ -17,15 +17,16 @@
 //! cached for the run in bounded caches, and concurrent requests for the same entry wait
 //! for one lookup instead of repeating it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 use hickory_proto::rr::{Name, RecordType};
 use quick_cache::sync::Cache;
+use tokio::sync::Semaphore;
 
 use crate::check::observation::{
     Lookup, Observation, ServerObservation, TargetObservation, ZoneFailure, ZoneObservation,
@@ -63,6 +64,9 @@ pub struct ProbeConfig {
     pub transport: TransportConfig,
     /// Entries kept in each run cache.
     pub cache_capacity: usize,
+    /// Queries in flight at once to one server address: a sweep over many domains on
+    /// the same DNS host must not flood it (and lose answers to its full buffers).
+    pub per_server_in_flight: usize,
 }
 
 impl ProbeConfig {
@@ -74,6 +78,7 @@ impl ProbeConfig {
             ipv6: true,
             transport: TransportConfig::default(),
             cache_capacity: 20_000,
+            per_server_in_flight: 128,
         }
     }
 }
@@ -221,9 +226,16 @@ struct ZoneInfo {
 /// A delegation learned from a referral: the child's apex, NS names and glue.
 #[derive(Clone, Debug)]
 struct Referral {
+    /// The zone that gave the referral.
+    parent: Name,
+    /// The delegated zone.
     apex: Name,
+    /// The delegation's NS set (empty when the parent's servers also serve the child).
     ns: Vec<Name>,
+    /// Glue addresses.
     glue: Vec<(Name, IpAddr)>,
+    /// Addresses already known to serve the child (the parent's, when they serve both).
+    servers: Vec<IpAddr>,
 }
 
 impl Referral {
@@ -242,18 +254,49 @@ impl Referral {
             }
         }
         let apex = apex?;
-        let glue = reply
-            .additional
-            .iter()
-            .filter_map(|rr| match rr.data {
-                Data::A { address } => Some((rr.name.clone(), IpAddr::V4(address))),
-                Data::Aaaa { address } => Some((rr.name.clone(), IpAddr::V6(address))),
-                _ => None,
-            })
-            .filter(|(name, _)| ns.contains(name))
+        // Glue is trusted only inside the zone that gave it (no out-of-bailiwick data).
+        let glue = glue(reply)
+            .into_iter()
+            .filter(|(name, _)| ns.contains(name) && within.zone_of(name))
             .collect();
-        Some(Self { apex, ns, glue })
+        Some(Self {
+            parent: within.clone(),
+            apex,
+            ns,
+            glue,
+            servers: Vec::new(),
+        })
     }
+}
+
+/// The NS names of `apex` in the answer section of a reply.
+fn ns_names(reply: &Reply, apex: &Name) -> Vec<Name> {
+    if reply.outcome != Outcome::Answer {
+        return Vec::new();
+    }
+    let names: BTreeSet<Name> = reply
+        .chase(apex, RecordType::NS)
+        .1
+        .into_iter()
+        .filter_map(|rr| match &rr.data {
+            Data::Ns { host } => Some(host.clone()),
+            _ => None,
+        })
+        .collect();
+    names.into_iter().collect()
+}
+
+/// The addresses in the additional section of a reply.
+fn glue(reply: &Reply) -> Vec<(Name, IpAddr)> {
+    reply
+        .additional
+        .iter()
+        .filter_map(|rr| match rr.data {
+            Data::A { address } => Some((rr.name.clone(), IpAddr::V4(address))),
+            Data::Aaaa { address } => Some((rr.name.clone(), IpAddr::V6(address))),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The prober. Cheap to share: wrap it in an `Arc` and call [`Prober::observe`] from many
@@ -265,6 +308,7 @@ pub struct Prober {
     server_sets: Cache<Name, Arc<ServerSet>>,
     zones: Cache<Name, Arc<ZoneInfo>>,
     delegations: Cache<Name, Arc<Vec<IpAddr>>>,
+    per_server: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
 }
 
 impl Prober {
@@ -278,6 +322,7 @@ impl Prober {
             server_sets: Cache::new(capacity),
             zones: Cache::new(capacity),
             delegations: Cache::new(capacity),
+            per_server: Mutex::new(HashMap::new()),
             config,
         })
     }
@@ -338,7 +383,7 @@ impl Prober {
     /// Asks every server of the zone for the name's MX, then resolves the MX targets.
     async fn observe_zone(&self, qname: &Name, zone: &ZoneInfo) -> ZoneObservation {
         let servers = join_all(zone.servers.iter().map(|(name, address, public, soa)| {
-            let queried = *public || self.config.allow_private;
+            let queried = self.usable(*address);
             async move {
                 let mx = if queried {
                     self.ask(*address, qname, RecordType::MX).await
@@ -392,19 +437,30 @@ impl Prober {
     }
 
     /// Finds the closest enclosing zone of `qname` and what is known about it.
+    ///
+    /// Fast path: start from the closest ancestor zone whose servers are already known and
+    /// walk down with direct queries (`<name> SOA`, recursion off), following referrals.
+    /// Slow path, for the first names of a run or when the fast path meets failing
+    /// servers: ask the resolver for `<name> SOA`; if that fails too, find the closest
+    /// ancestor that works and walk down from there.
     async fn find_zone(&self, qname: &Name) -> Result<Arc<ZoneInfo>, ZoneFailure> {
+        if let Some(start) = self.closest_known_zone(qname)
+            && let Some(zone) = self.descend(start, qname).await
+        {
+            return Ok(zone);
+        }
         let first = self.lookup_uncached(qname, RecordType::SOA).await;
         if let Some(apex) = soa_owner(&first, qname) {
             return Ok(self.zone_info(&apex, None).await);
         }
-        // The lookup failed: find the closest ancestor zone that works, then follow its
-        // referrals down toward the name to reach the broken zone's own servers.
         let mut lookups = vec![lookup_record(qname, RecordType::SOA, first)];
         let mut ancestor = qname.base_name();
         loop {
             let reply = self.lookup(&ancestor, RecordType::SOA).await;
-            if let Some(zone) = soa_owner(&reply, &ancestor) {
-                return Ok(self.descend(zone, qname).await);
+            if let Some(zone) = soa_owner(&reply, &ancestor)
+                && let Some(info) = self.descend(zone.clone(), qname).await
+            {
+                return Ok(info);
             }
             lookups.push(lookup_record(&ancestor, RecordType::SOA, reply));
             if ancestor.is_root() {
@@ -414,65 +470,100 @@ impl Prober {
         }
     }
 
-    /// From a working zone, follows referrals toward `qname` and returns the deepest zone.
-    async fn descend(&self, mut zone: Name, qname: &Name) -> Arc<ZoneInfo> {
+    /// The closest ancestor of `qname` (or itself) whose servers are known and usable.
+    fn closest_known_zone(&self, qname: &Name) -> Option<Name> {
+        let mut candidate = qname.clone();
+        loop {
+            if let Some(set) = self.server_sets.get(&candidate)
+                && set.addresses.iter().any(|(_, a)| self.usable(*a))
+            {
+                return Some(candidate);
+            }
+            if candidate.is_root() {
+                return None;
+            }
+            candidate = candidate.base_name();
+        }
+    }
+
+    /// From a zone whose servers work, asks `<qname> SOA` and follows referrals down to
+    /// the zone that holds the name. Returns `None` when the starting zone's servers fail
+    /// (the caller falls back to the resolver). A delegated zone whose servers fail is
+    /// returned as the answer: it is the broken zone whose servers must be observed.
+    async fn descend(&self, mut zone: Name, qname: &Name) -> Option<Arc<ZoneInfo>> {
+        let mut via: Option<Referral> = None;
         for _ in 0..MAX_REFERRALS {
-            let servers = self.server_set(&zone).await;
-            let addresses: Vec<IpAddr> = servers.addresses.iter().map(|(_, a)| *a).collect();
+            let set = self.server_set(&zone, via.as_ref()).await;
+            let addresses: Vec<IpAddr> = set.addresses.iter().map(|(_, a)| *a).collect();
             let reply = self.ask_any(&addresses, qname, RecordType::SOA).await;
-            match Referral::from_reply(&reply, &zone, qname) {
-                Some(referral) if reply.outcome == Outcome::Referral => {
-                    // Try the child; if its servers fail, it is the zone we are after.
-                    let child = referral.apex.clone();
-                    let child_info = self.zone_info(&child, Some(referral)).await;
-                    let works = child_info.servers.iter().any(|(_, _, _, soa)| {
-                        soa.outcome.is_authoritative_data() && soa.soa_serial().is_some()
-                    });
-                    if !works || child == *qname {
-                        return child_info;
-                    }
-                    zone = child;
+            match reply.outcome {
+                Outcome::Referral => {
+                    let referral = Referral::from_reply(&reply, &zone, qname)?;
+                    zone = referral.apex.clone();
+                    via = Some(referral);
                 }
-                _ => break,
+                outcome if outcome.is_authoritative_data() => {
+                    let owner = soa_owner(&reply, qname)?;
+                    if owner == zone {
+                        return Some(self.zone_info(&zone, via).await);
+                    }
+                    // The same servers also serve a deeper zone that holds the name.
+                    if !zone.zone_of(&owner) {
+                        return None;
+                    }
+                    let referral = Referral {
+                        parent: zone.clone(),
+                        apex: owner.clone(),
+                        ns: Vec::new(),
+                        glue: Vec::new(),
+                        servers: addresses,
+                    };
+                    return Some(self.zone_info(&owner, Some(referral)).await);
+                }
+                _ if via.is_some() => return Some(self.zone_info(&zone, via).await),
+                _ => return None,
             }
         }
-        self.zone_info(&zone, None).await
+        None
     }
 
     /// The zone's servers, NS sets, parent delegation and SOA answers (cached).
-    async fn zone_info(&self, apex: &Name, referral: Option<Referral>) -> Arc<ZoneInfo> {
+    ///
+    /// `via` is the referral (or the parent's servers) that led here, if any: it gives the
+    /// parent's NS set and the addresses to ask for the zone's own NS set.
+    async fn zone_info(&self, apex: &Name, via: Option<Referral>) -> Arc<ZoneInfo> {
         let build = async {
-            let own = self.server_set(apex).await;
-            let parent_apex = if apex.is_root() {
-                None
-            } else {
-                let parent = apex.base_name();
-                soa_owner(&self.lookup(&parent, RecordType::SOA).await, &parent)
+            let own = self.server_set(apex, via.as_ref()).await;
+            let (parent_apex, delegation) = match via {
+                Some(referral) if !referral.ns.is_empty() => {
+                    (Some(referral.parent.clone()), Some(referral))
+                }
+                _ if apex.is_root() => (None, None),
+                _ => {
+                    let parent = apex.base_name();
+                    let parent_apex =
+                        soa_owner(&self.lookup(&parent, RecordType::SOA).await, &parent);
+                    let delegation = match &parent_apex {
+                        Some(parent) => self.parent_delegation(parent, apex).await,
+                        None => None,
+                    };
+                    (parent_apex, delegation)
+                }
             };
-            // The parent's delegation: from the referral that led here, or asked directly.
-            let parent_referral = match (referral, &parent_apex) {
-                (Some(referral), _) => Some(referral),
-                (None, Some(parent)) => self.parent_delegation(parent, apex).await,
-                (None, None) => None,
-            };
-            let parent_ns = parent_referral.as_ref().map(|r| r.ns.clone());
+            let parent_ns = delegation.as_ref().map(|r| r.ns.clone());
             // Every address of the union of both NS sets.
             let mut addresses = own.addresses.clone();
             let mut unresolved = own.unresolved.clone();
-            if let Some(referral) = &parent_referral {
-                let known: Vec<Name> = own.ns.clone().unwrap_or_default();
-                for host in referral.ns.iter().filter(|h| !known.contains(h)) {
-                    let glue: Vec<IpAddr> = referral
-                        .glue
-                        .iter()
-                        .filter(|(name, _)| name == host)
-                        .map(|(_, a)| *a)
-                        .collect();
-                    let (found, failed) = if glue.is_empty() {
-                        self.addresses(host).await
-                    } else {
-                        (glue, Vec::new())
-                    };
+            if let Some(referral) = &delegation {
+                let known: Vec<&Name> = addresses.iter().map(|(n, _)| n).collect();
+                let missing: Vec<Name> = referral
+                    .ns
+                    .iter()
+                    .filter(|h| !known.contains(h) && !unresolved.iter().any(|(n, _)| n == *h))
+                    .cloned()
+                    .collect();
+                for host in missing {
+                    let (found, failed) = self.host_addresses(&host, &referral.glue).await;
                     if found.is_empty() {
                         unresolved.push((host.clone(), failed));
                     }
@@ -482,7 +573,7 @@ impl Prober {
             addresses.retain(|(_, a)| self.config.ipv6 || a.is_ipv4());
             let servers = join_all(addresses.into_iter().map(|(name, address)| async move {
                 let public = is_public(address);
-                let soa = if public || self.config.allow_private {
+                let soa = if self.usable(address) {
                     self.ask(address, apex, RecordType::SOA).await
                 } else {
                     Reply::failed(Outcome::NotQueried, None)
@@ -508,49 +599,59 @@ impl Prober {
     /// Asks the parent zone's servers for the child's NS set (a referral, or an answer
     /// when the same servers also serve the child).
     async fn parent_delegation(&self, parent: &Name, child: &Name) -> Option<Referral> {
-        let servers = self.server_set(parent).await;
+        let servers = self.server_set(parent, None).await;
         let addresses: Vec<IpAddr> = servers.addresses.iter().map(|(_, a)| *a).collect();
         let reply = self.ask_any(&addresses, child, RecordType::NS).await;
         if reply.outcome == Outcome::Answer {
-            let ns: Vec<Name> = reply
-                .answers
-                .iter()
-                .filter(|rr| rr.name == *child)
-                .filter_map(|rr| match &rr.data {
-                    Data::Ns { host } => Some(host.clone()),
-                    _ => None,
-                })
-                .collect();
             return Some(Referral {
+                parent: parent.clone(),
                 apex: child.clone(),
-                ns,
-                glue: Vec::new(),
+                ns: ns_names(&reply, child),
+                glue: glue(&reply),
+                servers: addresses,
             });
         }
         Referral::from_reply(&reply, parent, child).filter(|r| r.apex == *child)
     }
 
-    /// A zone's NS set (through the resolver) and the addresses of its servers (cached).
-    async fn server_set(&self, apex: &Name) -> Arc<ServerSet> {
+    /// A zone's own NS set and the addresses of its servers (cached).
+    ///
+    /// With a referral, the NS set is asked directly of the delegated servers (their own,
+    /// authoritative view); without one, through the resolver. If the zone's servers do
+    /// not give their NS set, the referral's set stands in for the addresses.
+    async fn server_set(&self, apex: &Name, via: Option<&Referral>) -> Arc<ServerSet> {
         let build = async {
-            let reply = self.lookup(apex, RecordType::NS).await;
-            let ns: Vec<Name> = reply
-                .chase(apex, RecordType::NS)
-                .1
-                .into_iter()
-                .filter_map(|rr| match &rr.data {
-                    Data::Ns { host } => Some(host.clone()),
-                    _ => None,
-                })
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let resolved = join_all(ns.iter().map(|host| self.addresses(host))).await;
+            let reply = match via {
+                Some(referral) => {
+                    let mut hint = referral.servers.clone();
+                    for host in &referral.ns {
+                        hint.extend(self.host_addresses(host, &referral.glue).await.0);
+                    }
+                    self.ask_any(&hint, apex, RecordType::NS).await
+                }
+                None => self.lookup(apex, RecordType::NS).await,
+            };
+            let own = ns_names(&reply, apex);
+            let (names, glue_records) = match via {
+                Some(referral) if own.is_empty() => (referral.ns.clone(), referral.glue.clone()),
+                Some(referral) => {
+                    let mut glue_records = glue(&reply);
+                    glue_records.extend(referral.glue.iter().cloned());
+                    (own.clone(), glue_records)
+                }
+                None => (own.clone(), Vec::new()),
+            };
+            let resolved = join_all(
+                names
+                    .iter()
+                    .map(|host| self.host_addresses(host, &glue_records)),
+            )
+            .await;
             let mut set = ServerSet {
-                ns: (!ns.is_empty()).then(|| ns.clone()),
+                ns: (!own.is_empty()).then_some(own),
                 ..ServerSet::default()
             };
-            for (host, (found, failed)) in ns.iter().zip(resolved) {
+            for (host, (found, failed)) in names.iter().zip(resolved) {
                 if found.is_empty() {
                     set.unresolved.push((host.clone(), failed));
                 }
@@ -563,6 +664,30 @@ impl Prober {
             Ok(set) => set,
             Err(()) => Arc::new(ServerSet::default()),
         }
+    }
+
+    /// The addresses of a name server: from glue when the referral carried it, else
+    /// looked up.
+    async fn host_addresses(
+        &self,
+        host: &Name,
+        glue: &[(Name, IpAddr)],
+    ) -> (Vec<IpAddr>, Vec<Lookup>) {
+        let glued: Vec<IpAddr> = glue
+            .iter()
+            .filter(|(name, _)| name == host)
+            .map(|(_, a)| *a)
+            .collect();
+        if glued.is_empty() {
+            self.addresses(host).await
+        } else {
+            (glued, Vec::new())
+        }
+    }
+
+    /// Whether an address may be queried under this configuration.
+    fn usable(&self, address: IpAddr) -> bool {
+        (self.config.ipv6 || address.is_ipv4()) && (is_public(address) || self.config.allow_private)
     }
 
     /// The A (and AAAA) addresses of a host, and the failed lookups when there are none.
@@ -585,21 +710,36 @@ impl Prober {
 
     /// Asks one authoritative server directly, recursion off.
     async fn ask(&self, address: IpAddr, qname: &Name, qtype: RecordType) -> Reply {
-        self.transport
-            .query(SocketAddr::new(address, 53), qname, qtype, false)
+        self.query(SocketAddr::new(address, 53), qname, qtype, false)
             .await
+    }
+
+    /// One query, within the per-server limit of queries in flight.
+    async fn query(
+        &self,
+        server: SocketAddr,
+        qname: &Name,
+        qtype: RecordType,
+        recursion: bool,
+    ) -> Reply {
+        let limit = {
+            let mut limits = self.per_server.lock().unwrap_or_else(|e| e.into_inner());
+            limits
+                .entry(server.ip())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.config.per_server_in_flight.max(1)))
+                })
+                .clone()
+        };
+        // The semaphore is never closed, so acquiring only fails if it were.
+        let _permit = limit.acquire_owned().await.ok();
+        self.transport.query(server, qname, qtype, recursion).await
     }
 
     /// Asks the servers one after the other until one gives data or a referral.
     async fn ask_any(&self, addresses: &[IpAddr], qname: &Name, qtype: RecordType) -> Reply {
         let mut last = Reply::failed(Outcome::NotQueried, Some("no usable server".into()));
-        for address in addresses {
-            if !self.config.ipv6 && address.is_ipv6() {
-                continue;
-            }
-            if !is_public(*address) && !self.config.allow_private {
-                continue;
-            }
+        for address in addresses.iter().filter(|a| self.usable(**a)) {
             let reply = self.ask(*address, qname, qtype).await;
             if reply.outcome.is_authoritative_data() || reply.outcome == Outcome::Referral {
                 return reply;
@@ -629,9 +769,7 @@ impl Prober {
 
     async fn lookup_uncached(&self, name: &Name, rtype: RecordType) -> Reply {
         match &self.config.resolution {
-            Resolution::Recursive(resolver) => {
-                self.transport.query(*resolver, name, rtype, true).await
-            }
+            Resolution::Recursive(resolver) => self.query(*resolver, name, rtype, true).await,
             Resolution::Iterative(roots) => {
                 Box::pin(self.iterate(roots.clone(), name, rtype, 0)).await
             }

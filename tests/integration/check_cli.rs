@@ -393,3 +393,84 @@ fn custom_profile_file() {
         .expect("prio");
     assert!(strings(&prio["warnings"]).is_empty(), "{prio}");
 }
+
+/// Every aruba scenario of the lab with its expected (errors, warnings, transient).
+const SCENARIOS: &[(&str, &[&str], &[&str], bool)] = &[
+    ("pec.ok.it", &[], &[], false),
+    ("pec.own.it", &[], &[], false),
+    ("pec.delegato.it", &[], &[], false),
+    ("pec.upper.it", &[], &[], false),
+    ("pec.bigmx.it", &[], &[], false),
+    ("pec.xn--caff-8oa.it", &[], &[], false),
+    ("cert.infook.it", &["A_NON_CORRETTO"], &[], false),
+    ("pec.nomx.it", &["MX_NON_DEFINITO"], &[], false),
+    ("pec.nullmx.it", &["MX_NON_DEFINITO"], &[], false),
+    ("pec.noa.it", &["A_NON_DEFINITO"], &[], false),
+    (
+        "pec.onlyaaaa.it",
+        &["A_NON_DEFINITO"],
+        &["AAAA_NON_CORRETTO"],
+        false,
+    ),
+    ("pec.iplit.it", &["A_NON_DEFINITO"], &[], false),
+    ("pec.wronga.it", &["A_NON_CORRETTO"], &[], false),
+    (
+        "pec.hybrid.it",
+        &["A_NON_CORRETTO"],
+        &["MX_PRIORITA"],
+        false,
+    ),
+    (
+        "pec.multi.it",
+        &["A_MULTIPLI", "A_NON_CORRETTO"],
+        &[],
+        false,
+    ),
+    ("pec.cname.it", &[], &["MX_ALIAS"], false),
+    ("pec.aaaa.it", &[], &["AAAA_NON_CORRETTO"], false),
+    ("pec.prio.it", &[], &["MX_PRIORITA"], false),
+    ("pec.single.it", &[], &["NS_SINGOLO"], false),
+    ("pec.incoerente.it", &[], &["DELEGA_INCOERENTE"], false),
+    ("pec.serial.it", &[], &["SOA_SERIALI_DIVERSI"], false),
+    (
+        "pec.stale.it",
+        &["NS_NON_ALLINEATI"],
+        &["SOA_SERIALI_DIVERSI"],
+        false,
+    ),
+    ("pec.lame.it", &["NS_NON_ALLINEATI"], &[], false),
+    ("pec.dead.it", &["NS_NON_ALLINEATI"], &[], true),
+    ("pec.alldead.it", &["NS_NON_DEFINITO"], &[], true),
+    ("pec.servfail.it", &["NS_NON_DEFINITO"], &[], false),
+    ("pec.nxparent.it", &["NS_NON_DEFINITO"], &[], false),
+    ("pec.nodeleg.it", &["NS_NON_DEFINITO"], &[], false),
+    ("pec.nxname.it", &["NS_NON_DEFINITO"], &[], false),
+];
+
+/// One process checks every scenario three times over: the later rounds go through the
+/// run caches (zones found by walking down from known servers, not through the resolver)
+/// and must give exactly the same verdicts as the first.
+#[test]
+fn one_run_with_warm_caches_gives_the_same_verdicts() {
+    let mut arguments: Vec<&str> = Vec::new();
+    for _ in 0..3 {
+        arguments.extend(SCENARIOS.iter().map(|(domain, ..)| *domain));
+    }
+    arguments.extend(["--concurrency", "16"]);
+    let (status, lines) = check(&arguments);
+    assert_eq!(status, 1);
+    assert_eq!(lines.len(), SCENARIOS.len() * 3);
+    for (domain, errors, warnings, transient) in SCENARIOS {
+        let results: Vec<&Value> = lines.iter().filter(|l| l["domain"] == *domain).collect();
+        assert_eq!(results.len(), 3, "{domain}");
+        for result in results {
+            assert_eq!(strings(&result["codes"]), *errors, "{domain}: {result}");
+            assert_eq!(
+                strings(&result["warnings"]),
+                *warnings,
+                "{domain}: {result}"
+            );
+            assert_eq!(result["transient"], *transient, "{domain}: {result}");
+        }
+    }
+}
