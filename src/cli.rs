@@ -15,12 +15,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::Lang;
 use crate::check::evaluate;
-use crate::dns::TransportConfig;
+use crate::config::{Config, ConfigError};
 use crate::dns::transport::TransportStats;
 use crate::name::DomainName;
-use crate::probe::{
-    ProbeConfig, ProbeError, Prober, Resolution, parse_resolver, read_root_hints, system_resolver,
-};
+use crate::probe::{ProbeConfig, ProbeError, Prober, Resolution, parse_resolver, read_root_hints};
 use crate::profile::{Profile, ProfileError};
 use crate::report::{Report, input_error_json};
 
@@ -28,6 +26,9 @@ use crate::report::{Report, input_error_json};
 #[derive(Debug, Parser)]
 #[command(name = "pecwatch", version, about, long_about = None)]
 pub struct Cli {
+    /// Configuration file (default: ./pecwatch.toml if present, else built-in defaults).
+    #[arg(long, global = true, env = "PECWATCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -58,9 +59,10 @@ pub struct CheckArgs {
     /// Read more domains from a file, one per line ('-' for standard input).
     #[arg(long, value_name = "FILE|-")]
     pub from: Option<String>,
-    /// Provider profile: aruba, infocert or the path of a TOML profile.
-    #[arg(long, default_value = "aruba", value_name = "NAME|PATH")]
-    pub profile: String,
+    /// Provider profile: aruba, infocert, a [profiles] name or the path of a TOML profile
+    /// (default: [check] profile of the configuration, aruba).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
     /// Recursive resolver to use instead of the system's.
     #[arg(long, value_name = "ADDR[:PORT]", conflicts_with = "root_hints")]
     pub resolver: Option<String>,
@@ -73,21 +75,21 @@ pub struct CheckArgs {
     /// Language of the report.
     #[arg(long, value_enum, default_value_t)]
     pub lang: Lang,
-    /// Domains checked at once.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub concurrency: u32,
+    /// Domains checked at once (default: [dns] concurrency, 512).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: Option<u32>,
     /// Query name servers at loopback, private and link-local addresses (for labs).
     #[arg(long)]
     pub allow_private: bool,
     /// Do not query name servers over IPv6.
     #[arg(long)]
     pub no_ipv6: bool,
-    /// Timeout of one UDP attempt, in milliseconds.
-    #[arg(long, default_value_t = 800, value_name = "MS")]
-    pub timeout_ms: u64,
-    /// UDP attempts per query before giving up.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub attempts: u32,
+    /// Timeout of one UDP attempt, in milliseconds (default: [dns] timeout_ms, 800).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub timeout_ms: Option<u64>,
+    /// UDP attempts per query before giving up (default: [dns] attempts, 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub attempts: Option<u32>,
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -122,6 +124,9 @@ impl Exit {
 /// Why a command could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// The configuration is invalid (exit 2) or the machine has no resolver (exit 3).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The profile could not be loaded (bad usage: exit 2).
     #[error(transparent)]
     Profile(#[from] ProfileError),
@@ -137,6 +142,7 @@ impl CliError {
     /// The exit status for this error: 2 for bad usage, 3 for failures of the environment.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Self::Config(error) => error.exit_code(),
             Self::Profile(_) => 2,
             Self::Probe(ProbeError::BadResolver(_) | ProbeError::BadRootHints { .. }) => 2,
             Self::Probe(_) | Self::Io(_) => 3,
@@ -146,28 +152,53 @@ impl CliError {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
+    let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Check(args) => check(args).await,
+        Command::Check(args) => check(&config, args).await,
     }
 }
 
+/// A profile by name (built-in or `[profiles]`) or, failing that, by file path.
+fn load_profile(config: &Config, name_or_path: &str) -> Result<Profile, CliError> {
+    match config.profile(name_or_path) {
+        Ok(profile) => Ok(profile),
+        Err(ConfigError::UnknownProfile { .. }) => Ok(Profile::load(name_or_path)?),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The prober's configuration: the configuration file's, overridden by the flags.
+fn probe_config(config: &Config, args: &CheckArgs) -> Result<ProbeConfig, CliError> {
+    let mut probe = match (&args.root_hints, &args.resolver) {
+        (Some(path), _) => config.probe_config_using(Resolution::Iterative(read_root_hints(path)?)),
+        (None, Some(address)) => {
+            config.probe_config_using(Resolution::Recursive(parse_resolver(address)?))
+        }
+        (None, None) => config.probe_config()?,
+    };
+    probe.allow_private |= args.allow_private;
+    probe.ipv6 &= !args.no_ipv6;
+    if let Some(ms) = args.timeout_ms {
+        probe.transport.timeout = Duration::from_millis(ms);
+    }
+    if let Some(attempts) = args.attempts {
+        probe.transport.attempts = attempts;
+    }
+    Ok(probe)
+}
+
 /// `pecwatch check`.
-pub async fn check(args: CheckArgs) -> Result<Exit, CliError> {
-    let profile = Profile::load(&args.profile)?;
-    let resolution = match (&args.root_hints, &args.resolver) {
-        (Some(path), _) => Resolution::Iterative(read_root_hints(path)?),
-        (None, Some(address)) => Resolution::Recursive(parse_resolver(address)?),
-        (None, None) => Resolution::Recursive(system_resolver("/etc/resolv.conf".as_ref())?),
+pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
+    let profile = match &args.profile {
+        Some(name) => load_profile(config, name)?,
+        None => config.default_profile()?,
     };
-    let mut config = ProbeConfig::new(resolution);
-    config.allow_private = args.allow_private;
-    config.ipv6 = !args.no_ipv6;
-    config.transport = TransportConfig {
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
-        attempts: args.attempts,
-        ..TransportConfig::default()
-    };
-    let prober = Arc::new(Prober::new(config)?);
+    let prober = Arc::new(Prober::new(probe_config(config, &args)?)?);
+    let concurrency = args
+        .concurrency
+        .map(|c| c as usize)
+        .unwrap_or(config.dns.concurrency)
+        .max(1);
     let profile = Arc::new(prober.resolve_profile(&profile).await?);
 
     let started = std::time::Instant::now();
@@ -192,7 +223,7 @@ pub async fn check(args: CheckArgs) -> Result<Exit, CliError> {
                 })
             }
         })
-        .buffer_unordered(args.concurrency as usize);
+        .buffer_unordered(concurrency);
     futures::pin_mut!(results);
 
     let stdout = std::io::stdout();

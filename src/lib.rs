@@ -30,12 +30,15 @@
 
 pub mod check;
 pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod dns;
 pub mod finding;
 pub mod lifecycle;
 pub mod name;
 pub mod probe;
 pub mod profile;
+pub mod registry;
 pub mod report;
 
 use serde::Serialize;

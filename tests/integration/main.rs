@@ -6,4 +6,5 @@
 mod support;
 
 mod check_cli;
+mod config;
 mod hostile;

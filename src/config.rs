@@ -1,0 +1,1450 @@
+//! The configuration: `pecwatch.toml`, environment overrides, validation.
+//!
+//! # Where it comes from
+//!
+//! [`Config::load`] reads one TOML file: the path given (`--config`), else the one named by
+//! `PECWATCH_CONFIG`, else `./pecwatch.toml` if it exists; with no file at all the built-in
+//! defaults ([`Config::default`]) work as they are (SQLite `sqlite://pecwatch.db`, the system
+//! resolver). `examples/pecwatch.toml` documents every key.
+//!
+//! Then every key can be overridden by an environment variable `PECWATCH_<SECTION>_<KEY>`
+//! (`PECWATCH_DATABASE_URL`, `PECWATCH_DNS_ALLOW_PRIVATE`, `PECWATCH_LIFECYCLE_GRACE`, …).
+//! The section is the word after `PECWATCH_`, the key is the rest, lower-cased. The value is
+//! read as the type the key has: booleans accept `true`/`false`, `yes`/`no`, `on`/`off`,
+//! `1`/`0`; lists are comma-separated (`PECWATCH_SWEEP_CANARIES=a.it,b.it`); strings are
+//! taken verbatim, so a password `1234` stays a string. An empty value unsets an optional
+//! key (`PECWATCH_SMTP_PASSWORD_FILE=`). Profile files are added or replaced with
+//! `PECWATCH_PROFILES_<NAME>=path`. A variable of a known section with an unknown key is an
+//! error (typo protection); variables of other sections (`PECWATCH_NOW`, `PECWATCH_LOG`,
+//! `PECWATCH_CONFIG`, `PECWATCH_LAB_*`, …) belong to someone else and are ignored.
+//!
+//! Relative paths written in the file (`[dns] root_hints`, `[smtp] password_file`,
+//! `[profiles]`) are relative to the file's directory; relative paths from the environment
+//! are relative to the working directory.
+//!
+//! # Errors
+//!
+//! A [`ConfigError`] is one line that names the file or variable, the key and what is wrong
+//! (`invalid configuration /etc/pecwatch.toml: [sweep] max_new_failure_share = 1.5: must be
+//! between 0 and 1`). The caller prints it and exits with [`ConfigError::exit_code`] (2 for
+//! bad configuration).
+//!
+//! # Secrets
+//!
+//! `[smtp] password` (or the file named by `[smtp] password_file`, read at load) and any
+//! password in `[database] url` or `[smtp] url` never appear in `Debug` output or in error
+//! messages; use [`Config::redacted`] or [`Config::redacted_database_url`] to show them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+use crate::dns::TransportConfig;
+use crate::lifecycle::{LifecycleError, Policy};
+use crate::name::DomainName;
+use crate::probe::{
+    ProbeConfig, ProbeError, Resolution, parse_resolver, read_root_hints, system_resolver,
+};
+use crate::profile::Profile;
+
+/// The environment variable naming the configuration file.
+pub const CONFIG_VAR: &str = "PECWATCH_CONFIG";
+/// The prefix of every override variable.
+pub const ENV_PREFIX: &str = "PECWATCH_";
+/// The file read from the working directory when no path is given.
+pub const DEFAULT_FILE: &str = "pecwatch.toml";
+/// Where the system resolver is found when `[dns] resolver` and `root_hints` are empty.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+/// The sections of the file, which are also the `<SECTION>` of override variables.
+pub const SECTIONS: [&str; 8] = [
+    "database",
+    "dns",
+    "check",
+    "profiles",
+    "lifecycle",
+    "sweep",
+    "smtp",
+    "web",
+];
+
+/// What secrets are replaced with in output.
+const REDACTED: &str = "***";
+/// The origin of values nobody set.
+const DEFAULT_ORIGIN: &str = "(built-in default)";
+/// The section whose keys are free (profile names) rather than fixed.
+const PROFILES: &str = "profiles";
+/// Keys holding paths, made relative to the configuration file's directory.
+const PATH_KEYS: [(&str, &str); 2] = [("dns", "root_hints"), ("smtp", "password_file")];
+/// Accepted `[database] url` schemes.
+const DATABASE_SCHEMES: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
+/// Accepted `[smtp] url` schemes.
+const SMTP_SCHEMES: [&str; 2] = ["smtp://", "smtps://"];
+
+// ---------------------------------------------------------------------------------------
+// The sections
+// ---------------------------------------------------------------------------------------
+
+/// The whole configuration. `Default` is the built-in configuration that works with no file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[database]`: where domains, checks and notices are stored.
+    pub database: DatabaseConfig,
+    /// `[dns]`: how checks query the DNS.
+    pub dns: DnsConfig,
+    /// `[check]`: defaults for checks.
+    pub check: CheckConfig,
+    /// `[profiles]`: provider profile files by name, in addition to the built-in `aruba`
+    /// and `infocert` (an entry with a built-in's name replaces it).
+    pub profiles: BTreeMap<String, PathBuf>,
+    /// `[lifecycle]`: confirmation, grace period, expiry warnings.
+    pub lifecycle: Policy,
+    /// `[sweep]`: the daily check of every monitored domain.
+    pub sweep: SweepConfig,
+    /// `[smtp]`: how notices are sent.
+    pub smtp: SmtpConfig,
+    /// `[web]`: the operators' web interface and API.
+    pub web: WebConfig,
+    /// Where each value came from, for error messages. Filled by [`Config::load`] and
+    /// [`Config::from_sources`]; not part of the file.
+    #[serde(skip)]
+    pub provenance: Provenance,
+}
+
+/// `[database]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://FILE`, `sqlite::memory:` or `postgres://USER:PASSWORD@HOST/DB`. Default
+    /// `sqlite://pecwatch.db`. May hold a password: shown only redacted.
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://pecwatch.db".into(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// `[dns]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Recursive resolver `ADDR` or `ADDR:PORT`; empty: the system's (first `nameserver` of
+    /// `/etc/resolv.conf`). Default empty.
+    pub resolver: String,
+    /// Root hints file (zone-file format) to resolve iteratively instead of through a
+    /// resolver; empty: none. Exclusive with `resolver`. Default empty.
+    pub root_hints: PathBuf,
+    /// Query name servers at loopback, private and link-local addresses. Default `false`.
+    pub allow_private: bool,
+    /// Query name servers over IPv6. Default `true`.
+    pub ipv6: bool,
+    /// How long one UDP attempt waits, in milliseconds. Default 800.
+    pub timeout_ms: u64,
+    /// UDP attempts per query. Default 3.
+    pub attempts: u32,
+    /// Domains checked at once. Default 512.
+    pub concurrency: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            resolver: String::new(),
+            root_hints: PathBuf::new(),
+            allow_private: false,
+            ipv6: true,
+            timeout_ms: 800,
+            attempts: 3,
+            concurrency: 512,
+        }
+    }
+}
+
+/// `[check]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckConfig {
+    /// The provider profile of new domains: a built-in name or a `[profiles]` name.
+    /// Default `aruba`.
+    pub profile: String,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        Self {
+            profile: "aruba".into(),
+        }
+    }
+}
+
+/// `[sweep]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweepConfig {
+    /// When the daily sweep starts, local time of `timezone` (`"03:00"`).
+    #[serde(with = "time_of_day")]
+    pub time: Time,
+    /// The IANA time zone of `time`. Default `Europe/Rome`.
+    pub timezone: String,
+    /// If more than this share (0 to 1) of the checked domains newly fail in one sweep, the
+    /// failures are not acted upon and the operators are alerted (a resolver or network
+    /// problem, not thousands of broken domains). Default 0.05.
+    pub max_new_failure_share: f64,
+    /// Domains known to be correct, checked first: if one fails, the sweep stops and the
+    /// operators are alerted. Normalised at load. Default none.
+    pub canaries: Vec<String>,
+    /// Domains claimed from the queue at a time. Default 500.
+    pub batch_size: usize,
+    /// How long a claimed batch stays reserved to one worker before others may take it
+    /// over. Default 10 minutes.
+    #[serde(with = "duration_text")]
+    pub lease: SignedDuration,
+    /// How soon domains awaiting confirmation of a failure, or pending DNS, are checked
+    /// again. Default 10 minutes.
+    #[serde(with = "duration_text")]
+    pub recheck_pending: SignedDuration,
+    /// E-mail addresses that receive operator alerts. Default none.
+    pub operators: Vec<String>,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            time: Time::constant(3, 0, 0, 0),
+            timezone: "Europe/Rome".into(),
+            max_new_failure_share: 0.05,
+            canaries: Vec::new(),
+            batch_size: 500,
+            lease: SignedDuration::from_mins(10),
+            recheck_pending: SignedDuration::from_mins(10),
+            operators: Vec::new(),
+        }
+    }
+}
+
+/// `[smtp]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay: `smtp://HOST:PORT` (STARTTLS when offered) or `smtps://HOST:PORT`.
+    /// Default `smtp://127.0.0.1:25`.
+    pub url: String,
+    /// The sender of notices. Default `PEC monitor <noreply@localhost>`.
+    pub from: String,
+    /// User name for SMTP authentication. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password for SMTP authentication (secret). After loading it also holds the password
+    /// read from `password_file`. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A file holding the password (trailing newlines ignored), read at load. Exclusive
+    /// with `password`. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            url: "smtp://127.0.0.1:25".into(),
+            from: "PEC monitor <noreply@localhost>".into(),
+            username: None,
+            password: None,
+            password_file: None,
+        }
+    }
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("url", &redact_url(&self.url))
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// `[web]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address and port the web interface listens on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors and provenance
+// ---------------------------------------------------------------------------------------
+
+/// Why the configuration cannot be used. Every message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A value is missing, malformed or out of range.
+    #[error("invalid configuration {origin}: {problem}")]
+    Invalid {
+        /// The file or environment variable the value came from (`(built-in default)` for
+        /// a default).
+        origin: String,
+        /// The key, its value (secrets redacted) and what is wrong.
+        problem: String,
+    },
+    /// A profile name that is neither built in nor in `[profiles]`.
+    #[error("unknown profile {name:?}: known profiles are {known}")]
+    UnknownProfile {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// No system resolver to use (`/etc/resolv.conf` has no `nameserver`): a problem of
+    /// the environment rather than of the configuration.
+    #[error("{0}")]
+    NoResolver(ProbeError),
+}
+
+impl ConfigError {
+    /// The process exit status for this error: 2 (bad configuration), or 3 when the
+    /// environment, not the configuration, is at fault.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::NoResolver(_) => 3,
+            Self::Read { .. } | Self::Invalid { .. } | Self::UnknownProfile { .. } => 2,
+        }
+    }
+}
+
+/// Where the configuration's values came from.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// The file's name, if one was read.
+    file: Option<String>,
+    /// `(section, key)` pairs set in the file.
+    file_keys: BTreeSet<(String, String)>,
+    /// `(section, key)` pairs set by an environment variable, with its name.
+    env: BTreeMap<(String, String), String>,
+}
+
+impl Provenance {
+    /// The configuration file that was read, if any.
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+
+    /// Where a key's value came from: the environment variable, the file, or
+    /// `(built-in default)`.
+    pub fn origin(&self, section: &str, key: &str) -> String {
+        let id = (section.to_owned(), key.to_owned());
+        if let Some(var) = self.env.get(&id) {
+            return var.clone();
+        }
+        match &self.file {
+            Some(file) if self.file_keys.contains(&id) => file.clone(),
+            _ => DEFAULT_ORIGIN.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------
+
+impl Config {
+    /// Loads the configuration: the file at `path`, else the one named by
+    /// `PECWATCH_CONFIG`, else `./pecwatch.toml` if it exists, else the built-in defaults;
+    /// then the `PECWATCH_<SECTION>_<KEY>` overrides of the process environment; then
+    /// reads `[smtp] password_file` and validates everything (profile and root hints files
+    /// included).
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = process_env()?;
+        let named = env
+            .iter()
+            .find(|(var, value)| var == CONFIG_VAR && !value.is_empty())
+            .map(|(_, value)| PathBuf::from(value));
+        let local = Path::new(DEFAULT_FILE);
+        let file = match path {
+            Some(path) => Some(path.to_path_buf()),
+            None => named.or_else(|| local.is_file().then(|| local.to_path_buf())),
+        };
+        let file = file
+            .map(|path| match std::fs::read_to_string(&path) {
+                Ok(text) => Ok((path, text)),
+                Err(source) => Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                }),
+            })
+            .transpose()?;
+        match &file {
+            Some((path, text)) => Self::from_sources(Some(text), Some(path), env),
+            None => Self::from_sources(None, None, env),
+        }
+    }
+
+    /// Builds the configuration from a file's text (`None`: no file), the file's path
+    /// (`origin`: named in errors and the base of relative paths) and environment variables
+    /// (only `PECWATCH_*` ones of known sections matter). Does not read the process
+    /// environment; it reads only the files the configuration names.
+    pub fn from_sources(
+        toml_text: Option<&str>,
+        origin: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let label = origin.map_or_else(|| "<configuration>".into(), |p| p.display().to_string());
+        let mut provenance = Provenance::default();
+        let mut table = Table::new();
+        if let Some(text) = toml_text {
+            table = parse_file(text, &label)?;
+            provenance.file = Some(label);
+            for (section, keys) in &table {
+                if let Value::Table(keys) = keys {
+                    for key in keys.keys() {
+                        provenance.file_keys.insert((section.clone(), key.clone()));
+                    }
+                }
+            }
+            if let Some(base) = origin.and_then(Path::parent) {
+                rebase_paths(&mut table, base);
+            }
+        }
+
+        let defaults = to_table(&Config::default())?;
+        let template = to_table(&Config::template())?;
+        for (var, raw) in env {
+            let Some(change) = parse_override(&var, &raw, &defaults, &template)? else {
+                continue;
+            };
+            let section = table
+                .entry(change.section.clone())
+                .or_insert_with(|| Value::Table(Table::new()));
+            if let Value::Table(section) = section {
+                match change.value {
+                    Some(value) => section.insert(change.key.clone(), value),
+                    None => section.remove(&change.key),
+                };
+            }
+            // Deserialize after each override, so a bad value is blamed on its variable.
+            if let Err(error) = Value::Table(table.clone()).try_into::<Config>() {
+                return Err(ConfigError::Invalid {
+                    origin: var.clone(),
+                    problem: format!(
+                        "[{}] {} = {}: {}",
+                        change.section,
+                        change.key,
+                        shown(&change.section, &change.key, &raw),
+                        one_line(error.message())
+                    ),
+                });
+            }
+            provenance.env.insert((change.section, change.key), var);
+        }
+
+        let mut config: Config =
+            Value::Table(table)
+                .try_into()
+                .map_err(|error: toml::de::Error| ConfigError::Invalid {
+                    origin: provenance
+                        .file
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_ORIGIN.into()),
+                    problem: one_line(error.message()),
+                })?;
+        config.provenance = provenance;
+        config.read_password_file()?;
+        config.validate()?;
+        config.sweep.canaries = config.canaries()?.iter().map(ToString::to_string).collect();
+        Ok(config)
+    }
+
+    /// The defaults with every optional key and list filled with a sample, so that
+    /// serializing it shows every key and the type of each (and of list elements).
+    fn template() -> Config {
+        let mut config = Config::default();
+        config.sweep.canaries = vec!["pec.example.it".into()];
+        config.sweep.operators = vec!["ops@example.it".into()];
+        config.smtp.username = Some(String::new());
+        config.smtp.password = Some(String::new());
+        config.smtp.password_file = Some(PathBuf::new());
+        config
+    }
+
+    /// Every fixed `(section, key)` of the configuration, in file order of sections and
+    /// alphabetical order of keys. `[profiles]` has no fixed keys and is not listed.
+    pub fn keys() -> Vec<(String, String)> {
+        let Ok(template) = to_table(&Config::template()) else {
+            return Vec::new();
+        };
+        SECTIONS
+            .iter()
+            .filter_map(|section| Some((*section, template.get(*section)?.as_table()?)))
+            .flat_map(|(section, keys)| {
+                keys.keys()
+                    .map(move |key| (section.to_owned(), key.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The environment variable that overrides a key: `PECWATCH_DNS_ALLOW_PRIVATE`.
+    pub fn env_var(section: &str, key: &str) -> String {
+        format!("{ENV_PREFIX}{section}_{key}").to_ascii_uppercase()
+    }
+
+    /// Reads `[smtp] password_file` into `[smtp] password`.
+    fn read_password_file(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = self.smtp.password_file.clone() else {
+            return Ok(());
+        };
+        let shown_path = format!("{:?}", path.display().to_string());
+        if self.smtp.password.is_some() {
+            let password_origin = self.provenance.origin("smtp", "password");
+            return Err(self.invalid(
+                "smtp",
+                "password_file",
+                &shown_path,
+                format!("set together with [smtp] password (from {password_origin}): use one"),
+            ));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| self.invalid("smtp", "password_file", &shown_path, e))?;
+        let password = text.trim_end_matches(['\n', '\r']);
+        if password.is_empty() {
+            return Err(self.invalid("smtp", "password_file", &shown_path, "the file is empty"));
+        }
+        self.smtp.password = Some(password.to_owned());
+        Ok(())
+    }
+}
+
+/// The `PECWATCH_*` variables of the process whose section is a configuration section,
+/// plus `PECWATCH_CONFIG`.
+fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut env = Vec::new();
+    for (var, value) in std::env::vars_os() {
+        let Some(var) = var.to_str() else { continue };
+        if var != CONFIG_VAR && override_section(var).is_none() {
+            continue;
+        }
+        match value.into_string() {
+            Ok(value) => env.push((var.to_owned(), value)),
+            Err(_) => {
+                return Err(ConfigError::Invalid {
+                    origin: var.to_owned(),
+                    problem: "the value is not valid UTF-8".into(),
+                });
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// The (lower-case) section and key of an override variable, if its section is known.
+fn override_section(var: &str) -> Option<(&'static str, String)> {
+    let rest = var.strip_prefix(ENV_PREFIX)?;
+    let (section, key) = rest.split_once('_').unwrap_or((rest, ""));
+    let section = SECTIONS
+        .into_iter()
+        .find(|known| known.eq_ignore_ascii_case(section))?;
+    Some((section, key.to_ascii_lowercase()))
+}
+
+/// One environment override: `None` removes the key.
+struct Override {
+    section: String,
+    key: String,
+    value: Option<Value>,
+}
+
+/// Reads one environment variable as an override; `Ok(None)` if it is not one.
+fn parse_override(
+    var: &str,
+    raw: &str,
+    defaults: &Table,
+    template: &Table,
+) -> Result<Option<Override>, ConfigError> {
+    let Some((section, key)) = override_section(var) else {
+        return Ok(None);
+    };
+    let invalid = |problem: String| ConfigError::Invalid {
+        origin: var.to_owned(),
+        problem,
+    };
+    if section == PROFILES {
+        if key.is_empty() {
+            return Err(invalid(format!(
+                "name the profile: {ENV_PREFIX}PROFILES_<NAME>=PATH"
+            )));
+        }
+        let value = (!raw.is_empty()).then(|| Value::String(raw.to_owned()));
+        return Ok(Some(Override {
+            section: section.into(),
+            key,
+            value,
+        }));
+    }
+    let known = template.get(section).and_then(Value::as_table);
+    let Some(sample) = known.and_then(|keys| keys.get(&key)) else {
+        let keys = known
+            .map(|keys| {
+                keys.keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        return Err(invalid(format!(
+            "[{section}] has no key {key:?} (keys: {keys})"
+        )));
+    };
+    let optional = defaults
+        .get(section)
+        .and_then(Value::as_table)
+        .is_none_or(|keys| !keys.contains_key(&key));
+    let value = if optional && raw.is_empty() {
+        None
+    } else {
+        let value = coerce(raw, sample).map_err(|problem| {
+            invalid(format!(
+                "[{section}] {key} = {}: {problem}",
+                shown(section, &key, raw)
+            ))
+        })?;
+        Some(value)
+    };
+    Ok(Some(Override {
+        section: section.into(),
+        key,
+        value,
+    }))
+}
+
+/// Reads an environment value as the type of `sample`.
+fn coerce(raw: &str, sample: &Value) -> Result<Value, String> {
+    let text = raw.trim();
+    match sample {
+        Value::String(_) => Ok(Value::String(raw.to_owned())),
+        Value::Boolean(_) => match text.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(Value::Boolean(true)),
+            "false" | "no" | "off" | "0" => Ok(Value::Boolean(false)),
+            _ => Err("expected true or false (also yes/no, on/off, 1/0)".into()),
+        },
+        Value::Integer(_) => text
+            .parse()
+            .map(Value::Integer)
+            .map_err(|_| "expected an integer".into()),
+        Value::Float(_) => text
+            .parse()
+            .map(Value::Float)
+            .map_err(|_| "expected a number".into()),
+        Value::Array(samples) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| match samples.first() {
+                Some(sample) => coerce(item, sample),
+                None => Ok(Value::String(item.to_owned())),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Value::Table(_) | Value::Datetime(_) => Err("cannot be set from the environment".into()),
+    }
+}
+
+/// Parses the file, with errors located by line and key.
+fn parse_file(text: &str, label: &str) -> Result<Table, ConfigError> {
+    let invalid = |error: toml::de::Error| ConfigError::Invalid {
+        origin: label.to_owned(),
+        problem: describe_toml_error(text, &error),
+    };
+    // Deserializing into `Config` first gives the precise errors (unknown keys, types).
+    toml::from_str::<Config>(text).map_err(invalid)?;
+    toml::from_str::<Table>(text).map_err(invalid)
+}
+
+/// `line 12 ([dns] resolvr): unknown field …` from a TOML error.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = one_line(error.message());
+    let Some(span) = error.span() else {
+        return message;
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line_index = before.matches('\n').count();
+    let line = text.lines().nth(line_index).unwrap_or("").trim();
+    let previous: Vec<&str> = text.lines().take(line_index).collect();
+    let section = previous
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|header| header.trim_matches(['[', ']']).trim());
+    let key = (!line.starts_with('['))
+        .then(|| line.split_once('=').map(|(key, _)| key.trim()))
+        .flatten();
+    let place = match (section, key) {
+        (Some(section), Some(key)) => format!(" ([{section}] {key})"),
+        (None, Some(key)) => format!(" ({key})"),
+        (Some(section), None) if !line.starts_with('[') => format!(" ([{section}])"),
+        _ => String::new(),
+    };
+    format!("line {}{place}: {message}", line_index + 1)
+}
+
+/// Joins a possibly multi-line message into one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Serializes a configuration into a TOML table.
+fn to_table(config: &Config) -> Result<Table, ConfigError> {
+    match Value::try_from(config) {
+        Ok(Value::Table(table)) => Ok(table),
+        Ok(_) => Err(ConfigError::Invalid {
+            origin: DEFAULT_ORIGIN.into(),
+            problem: "the defaults are not a table".into(),
+        }),
+        Err(error) => Err(ConfigError::Invalid {
+            origin: DEFAULT_ORIGIN.into(),
+            problem: one_line(&error.to_string()),
+        }),
+    }
+}
+
+/// Makes the relative paths of the file relative to `base` (the file's directory).
+fn rebase_paths(table: &mut Table, base: &Path) {
+    if base.as_os_str().is_empty() {
+        return;
+    }
+    let rebase = |value: &mut Value| {
+        if let Value::String(path) = value
+            && !path.is_empty()
+            && Path::new(path.as_str()).is_relative()
+            && let Some(joined) = base.join(path.as_str()).to_str()
+        {
+            *path = joined.to_owned();
+        }
+    };
+    for (section, key) in PATH_KEYS {
+        if let Some(value) = table
+            .get_mut(section)
+            .and_then(Value::as_table_mut)
+            .and_then(|keys| keys.get_mut(key))
+        {
+            rebase(value);
+        }
+    }
+    if let Some(profiles) = table.get_mut(PROFILES).and_then(Value::as_table_mut) {
+        profiles.iter_mut().for_each(|(_, value)| rebase(value));
+    }
+}
+
+/// A value for an error message: quoted, secrets redacted.
+fn shown(section: &str, key: &str, raw: &str) -> String {
+    match (section, key) {
+        ("smtp", "password") => REDACTED.into(),
+        ("database", "url") | ("smtp", "url") => format!("{:?}", redact_url(raw)),
+        _ => format!("{raw:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------
+
+impl Config {
+    /// An [`ConfigError::Invalid`] for a key, naming where its value came from.
+    fn invalid(
+        &self,
+        section: &str,
+        key: &str,
+        shown: &str,
+        problem: impl fmt::Display,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.provenance.origin(section, key),
+            problem: format!(
+                "[{section}] {key} = {shown}: {}",
+                one_line(&problem.to_string())
+            ),
+        }
+    }
+
+    /// Checks every value: ranges, names, addresses, the time zone, and that the profile
+    /// and root hints files load. [`Config::load`] and [`Config::from_sources`] call it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_database()?;
+        self.validate_dns()?;
+        self.validate_profiles()?;
+        self.lifecycle.validate().map_err(|error| match error {
+            LifecycleError::InvalidPolicy { field, problem } => {
+                let value = to_table(self)
+                    .ok()
+                    .and_then(|t| t.get("lifecycle")?.get(field).map(ToString::to_string))
+                    .unwrap_or_default();
+                self.invalid("lifecycle", field, &value, problem)
+            }
+            other => ConfigError::Invalid {
+                origin: self
+                    .provenance
+                    .file
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ORIGIN.into()),
+                problem: other.to_string(),
+            },
+        })?;
+        self.validate_sweep()?;
+        self.validate_smtp()
+    }
+
+    fn validate_database(&self) -> Result<(), ConfigError> {
+        let url = &self.database.url;
+        if !DATABASE_SCHEMES
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(self.invalid(
+                "database",
+                "url",
+                &shown("database", "url", url),
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_dns(&self) -> Result<(), ConfigError> {
+        let dns = &self.dns;
+        if !dns.resolver.is_empty() {
+            parse_resolver(&dns.resolver).map_err(|_| {
+                self.invalid(
+                    "dns",
+                    "resolver",
+                    &format!("{:?}", dns.resolver),
+                    "expected ADDR or ADDR:PORT (127.0.0.1, [2001:db8::53]:53), or empty \
+                     for the system resolver",
+                )
+            })?;
+        }
+        if !dns.root_hints.as_os_str().is_empty() {
+            let hints = format!("{:?}", dns.root_hints.display().to_string());
+            if !dns.resolver.is_empty() {
+                return Err(self.invalid(
+                    "dns",
+                    "root_hints",
+                    &hints,
+                    "set either [dns] resolver or [dns] root_hints, not both",
+                ));
+            }
+            read_root_hints(&dns.root_hints).map_err(|error| match error {
+                ProbeError::BadRootHints { message, .. } => {
+                    self.invalid("dns", "root_hints", &hints, message)
+                }
+                other => self.invalid("dns", "root_hints", &hints, other),
+            })?;
+        }
+        let ranges: [(&str, u64, u64, u64); 3] = [
+            ("timeout_ms", dns.timeout_ms, 1, 60_000),
+            ("attempts", u64::from(dns.attempts), 1, 10),
+            ("concurrency", dns.concurrency as u64, 1, 100_000),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(self.invalid(
+                    "dns",
+                    key,
+                    &value.to_string(),
+                    format!("must be between {min} and {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_profiles(&self) -> Result<(), ConfigError> {
+        for (name, path) in &self.profiles {
+            let valid_name = !name.is_empty()
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !valid_name {
+                return Err(self.invalid(
+                    PROFILES,
+                    name,
+                    &format!("{:?}", path.display().to_string()),
+                    "profile names are lower-case letters, digits, '-' and '_'",
+                ));
+            }
+            self.profile_file(name, path)?;
+        }
+        let name = &self.check.profile;
+        self.profile(name).map_err(|error| match error {
+            ConfigError::UnknownProfile { known, .. } => self.invalid(
+                "check",
+                "profile",
+                &format!("{name:?}"),
+                format!("unknown profile; known profiles are {known}"),
+            ),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    fn validate_sweep(&self) -> Result<(), ConfigError> {
+        let sweep = &self.sweep;
+        self.sweep_time_zone()?;
+        let share = sweep.max_new_failure_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(self.invalid(
+                "sweep",
+                "max_new_failure_share",
+                &share.to_string(),
+                "must be between 0 and 1",
+            ));
+        }
+        self.canaries()?;
+        if sweep.batch_size == 0 {
+            return Err(self.invalid("sweep", "batch_size", "0", "must be at least 1"));
+        }
+        for (key, duration) in [
+            ("lease", sweep.lease),
+            ("recheck_pending", sweep.recheck_pending),
+        ] {
+            if !duration.is_positive() {
+                return Err(self.invalid(
+                    "sweep",
+                    key,
+                    &format!("\"{duration:#}\""),
+                    "must be positive",
+                ));
+            }
+        }
+        for operator in &sweep.operators {
+            check_mailbox(operator).map_err(|problem| {
+                self.invalid("sweep", "operators", &format!("{operator:?}"), problem)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn validate_smtp(&self) -> Result<(), ConfigError> {
+        let smtp = &self.smtp;
+        if !SMTP_SCHEMES
+            .iter()
+            .any(|scheme| smtp.url.starts_with(scheme))
+        {
+            return Err(self.invalid(
+                "smtp",
+                "url",
+                &shown("smtp", "url", &smtp.url),
+                "must be smtp://HOST[:PORT] or smtps://HOST[:PORT]",
+            ));
+        }
+        check_mailbox(&smtp.from).map_err(|problem| {
+            self.invalid("smtp", "from", &format!("{:?}", smtp.from), problem)
+        })?;
+        if smtp.password.is_some() && smtp.username.is_none() {
+            return Err(self.invalid(
+                "smtp",
+                "password",
+                REDACTED,
+                "a password needs [smtp] username too",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks `user@domain` or `Name <user@domain>`.
+fn check_mailbox(text: &str) -> Result<(), &'static str> {
+    let text = text.trim();
+    let address = match (text.rfind('<'), text.strip_suffix('>')) {
+        (Some(open), Some(inner)) => inner.get(open + 1..).unwrap_or(""),
+        (None, None) => text,
+        _ => return Err("expected user@domain or Name <user@domain>"),
+    };
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Err("not an e-mail address (no @)");
+    };
+    let bad = |part: &str| {
+        part.is_empty()
+            || part
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>@,;".contains(c))
+    };
+    if bad(local) || bad(domain) {
+        return Err("not an e-mail address: expected user@domain or Name <user@domain>");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Runtime objects
+// ---------------------------------------------------------------------------------------
+
+impl Config {
+    /// The prober's configuration: resolver (or the system's, from `/etc/resolv.conf`) or
+    /// root hints, private addresses, IPv6, timeout and attempts.
+    pub fn probe_config(&self) -> Result<ProbeConfig, ConfigError> {
+        self.probe_config_with(Path::new(RESOLV_CONF))
+    }
+
+    /// [`Config::probe_config`] with the system resolver read from `resolv_conf`.
+    pub fn probe_config_with(&self, resolv_conf: &Path) -> Result<ProbeConfig, ConfigError> {
+        let dns = &self.dns;
+        let resolution = if !dns.root_hints.as_os_str().is_empty() {
+            let hints = format!("{:?}", dns.root_hints.display().to_string());
+            Resolution::Iterative(
+                read_root_hints(&dns.root_hints)
+                    .map_err(|e| self.invalid("dns", "root_hints", &hints, e))?,
+            )
+        } else if !dns.resolver.is_empty() {
+            let resolver = format!("{:?}", dns.resolver);
+            Resolution::Recursive(
+                parse_resolver(&dns.resolver)
+                    .map_err(|e| self.invalid("dns", "resolver", &resolver, e))?,
+            )
+        } else {
+            Resolution::Recursive(system_resolver(resolv_conf).map_err(ConfigError::NoResolver)?)
+        };
+        Ok(self.probe_config_using(resolution))
+    }
+
+    /// The prober's configuration with lookups sent where `resolution` says (a command-line
+    /// flag), everything else from `[dns]`.
+    pub fn probe_config_using(&self, resolution: Resolution) -> ProbeConfig {
+        let dns = &self.dns;
+        let mut config = ProbeConfig::new(resolution);
+        config.allow_private = dns.allow_private;
+        config.ipv6 = dns.ipv6;
+        config.transport = TransportConfig {
+            timeout: Duration::from_millis(dns.timeout_ms.max(1)),
+            attempts: dns.attempts.max(1),
+            ..TransportConfig::default()
+        };
+        config
+    }
+
+    /// The lifecycle policy.
+    pub fn policy(&self) -> Policy {
+        self.lifecycle.clone()
+    }
+
+    /// A provider profile by name (case-insensitive): a `[profiles]` entry, else a built-in
+    /// one.
+    pub fn profile(&self, name: &str) -> Result<Profile, ConfigError> {
+        let name = name.trim().to_ascii_lowercase();
+        if let Some(path) = self.profiles.get(&name) {
+            return self.profile_file(&name, path);
+        }
+        Profile::built_in(&name).ok_or_else(|| ConfigError::UnknownProfile {
+            name,
+            known: self.profile_names().join(", "),
+        })
+    }
+
+    /// The profile of new domains (`[check] profile`).
+    pub fn default_profile(&self) -> Result<Profile, ConfigError> {
+        self.profile(&self.check.profile)
+    }
+
+    /// The names of every usable profile: built-in and `[profiles]`, sorted.
+    pub fn profile_names(&self) -> Vec<String> {
+        let names: BTreeSet<String> = Profile::BUILT_IN
+            .iter()
+            .map(|name| (*name).to_owned())
+            .chain(self.profiles.keys().cloned())
+            .collect();
+        names.into_iter().collect()
+    }
+
+    /// Loads a `[profiles]` file.
+    fn profile_file(&self, name: &str, path: &Path) -> Result<Profile, ConfigError> {
+        let shown_path = format!("{:?}", path.display().to_string());
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            self.invalid(
+                PROFILES,
+                name,
+                &shown_path,
+                format!("cannot read it: {error}"),
+            )
+        })?;
+        Profile::from_toml(&text, &path.display().to_string())
+            .map_err(|error| self.invalid(PROFILES, name, &shown_path, error))
+    }
+
+    /// The time zone of `[sweep] time`.
+    pub fn sweep_time_zone(&self) -> Result<TimeZone, ConfigError> {
+        let name = &self.sweep.timezone;
+        TimeZone::get(name).map_err(|error| {
+            self.invalid(
+                "sweep",
+                "timezone",
+                &format!("{name:?}"),
+                format!("not a known IANA time zone such as Europe/Rome ({error})"),
+            )
+        })
+    }
+
+    /// The canary domains, parsed.
+    pub fn canaries(&self) -> Result<Vec<DomainName>, ConfigError> {
+        self.sweep
+            .canaries
+            .iter()
+            .map(|canary| {
+                DomainName::parse(canary).map_err(|error| {
+                    self.invalid("sweep", "canaries", &format!("{canary:?}"), error)
+                })
+            })
+            .collect()
+    }
+
+    /// `[database] url` with any password replaced by `***`, for logs and messages.
+    pub fn redacted_database_url(&self) -> String {
+        redact_url(&self.database.url)
+    }
+
+    /// A copy with every secret replaced by `***`: for showing the effective configuration.
+    pub fn redacted(&self) -> Config {
+        let mut copy = self.clone();
+        copy.database.url = redact_url(&self.database.url);
+        copy.smtp.url = redact_url(&self.smtp.url);
+        if copy.smtp.password.is_some() {
+            copy.smtp.password = Some(REDACTED.into());
+        }
+        copy
+    }
+}
+
+/// Replaces the password of a URL (`scheme://user:PASSWORD@host/…`) and the values of
+/// query parameters whose name contains `pass` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let (head, rest) = match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    };
+    let authority_end = if head.is_empty() {
+        0
+    } else {
+        rest.find(['/', '?', '#']).unwrap_or(rest.len())
+    };
+    let (authority, tail) = rest.split_at(authority_end);
+    let mut out = head.to_owned();
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            match userinfo.split_once(':') {
+                Some((user, _password)) => out.push_str(&format!("{user}:{REDACTED}")),
+                None => out.push_str(userinfo),
+            }
+            out.push('@');
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if name.to_ascii_lowercase().contains("pass") => {
+                        format!("{name}={REDACTED}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            out.push_str(path);
+            out.push('?');
+            out.push_str(&query.join("&"));
+        }
+        None => out.push_str(tail),
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Serde helpers
+// ---------------------------------------------------------------------------------------
+
+/// Durations as `"10m"`, `"7d"`, `"PT1H"` (see [`crate::lifecycle::parse_duration`]).
+mod duration_text {
+    use jiff::SignedDuration;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    const DAY_SECS: i64 = 24 * 60 * 60;
+
+    pub fn serialize<S: Serializer>(d: &SignedDuration, s: S) -> Result<S::Ok, S::Error> {
+        let secs = d.as_secs();
+        if secs != 0 && secs % DAY_SECS == 0 && d.subsec_nanos() == 0 {
+            s.collect_str(&format_args!("{}d", secs / DAY_SECS))
+        } else {
+            s.collect_str(&format_args!("{d:#}"))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SignedDuration, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::lifecycle::parse_duration(&text).map_err(de::Error::custom)
+    }
+}
+
+/// Parses a time of day `HH:MM` or `HH:MM:SS` (00:00 to 23:59:59).
+pub fn parse_time_of_day(text: &str) -> Result<Time, String> {
+    let bad = || format!("invalid time {text:?}: expected HH:MM between 00:00 and 23:59");
+    let parts: Vec<&str> = text.trim().split(':').collect();
+    let well_formed = (2..=3).contains(&parts.len())
+        && parts.iter().enumerate().all(|(i, part)| {
+            let digits = if i == 0 { 1..=2 } else { 2..=2 };
+            digits.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+        });
+    if !well_formed {
+        return Err(bad());
+    }
+    let number = |i: usize| parts.get(i).map_or(Ok(0), |part| part.parse::<i8>());
+    match (number(0), number(1), number(2)) {
+        (Ok(hour), Ok(minute), Ok(second)) => Time::new(hour, minute, second, 0).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+/// Times of day as `"03:00"` (`"03:00:30"` with seconds).
+mod time_of_day {
+    use jiff::civil::Time;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(time: &Time, s: S) -> Result<S::Ok, S::Error> {
+        let (hour, minute, second) = (time.hour(), time.minute(), time.second());
+        if second == 0 {
+            s.collect_str(&format_args!("{hour:02}:{minute:02}"))
+        } else {
+            s.collect_str(&format_args!("{hour:02}:{minute:02}:{second:02}"))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_time_of_day(&text).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn sections_match_the_struct() {
+        let table = to_table(&Config::template()).unwrap();
+        let names: Vec<&str> = table.keys().map(String::as_str).collect();
+        let mut expected = SECTIONS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let config = Config::default();
+        config.validate().unwrap();
+        let text = toml::to_string(&config).unwrap();
+        let again = Config::from_sources(Some(&text), None, []).unwrap();
+        assert_eq!(to_table(&again).unwrap(), to_table(&config).unwrap());
+    }
+
+    #[test]
+    fn keys_list_every_fixed_key() {
+        let keys = Config::keys();
+        assert!(keys.contains(&("smtp".into(), "password_file".into())));
+        assert!(keys.contains(&("lifecycle".into(), "start_grace_at_queue".into())));
+        assert!(!keys.iter().any(|(section, _)| section == PROFILES));
+        assert_eq!(
+            Config::env_var("dns", "allow_private"),
+            "PECWATCH_DNS_ALLOW_PRIVATE"
+        );
+    }
+
+    #[test]
+    fn override_sections() {
+        assert_eq!(
+            override_section("PECWATCH_LIFECYCLE_START_GRACE_AT_QUEUE"),
+            Some(("lifecycle", "start_grace_at_queue".into()))
+        );
+        assert_eq!(override_section("PECWATCH_NOW"), None);
+        assert_eq!(override_section("PECWATCH_LAB_RESOLVER"), None);
+        assert_eq!(override_section("OTHER_DNS_RESOLVER"), None);
+        assert_eq!(
+            override_section("PECWATCH_DNS"),
+            Some(("dns", String::new()))
+        );
+    }
+
+    #[test]
+    fn coercions() {
+        let t = Value::Boolean(false);
+        for (raw, expected) in [("yes", true), ("ON", true), ("1", true), ("No", false)] {
+            assert_eq!(coerce(raw, &t).unwrap(), Value::Boolean(expected));
+        }
+        assert!(coerce("maybe", &t).is_err());
+        assert_eq!(
+            coerce(" 42 ", &Value::Integer(0)).unwrap(),
+            Value::Integer(42)
+        );
+        assert_eq!(coerce("1", &Value::Float(0.5)).unwrap(), Value::Float(1.0));
+        assert_eq!(
+            coerce(" 007 ", &Value::String(String::new())).unwrap(),
+            Value::String(" 007 ".into())
+        );
+        let ints = Value::Array(vec![Value::Integer(1)]);
+        assert_eq!(
+            coerce("60, 14,,1", &ints).unwrap(),
+            Value::Array(vec![
+                Value::Integer(60),
+                Value::Integer(14),
+                Value::Integer(1)
+            ])
+        );
+        assert_eq!(coerce("", &ints).unwrap(), Value::Array(Vec::new()));
+        assert!(coerce("1,x", &ints).is_err());
+    }
+
+    #[test]
+    fn times_of_day() {
+        assert_eq!(
+            parse_time_of_day("03:00").unwrap(),
+            Time::constant(3, 0, 0, 0)
+        );
+        assert_eq!(
+            parse_time_of_day("3:05").unwrap(),
+            Time::constant(3, 5, 0, 0)
+        );
+        assert_eq!(
+            parse_time_of_day("23:59:30").unwrap(),
+            Time::constant(23, 59, 30, 0)
+        );
+        for bad in [
+            "25:00",
+            "24:00",
+            "12:60",
+            "12",
+            "12:5",
+            "noon",
+            "12:00:00:00",
+            "-1:00",
+        ] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn url_redaction() {
+        assert_eq!(
+            redact_url("postgres://user:s3cret@db.example.it:5432/pec"),
+            "postgres://user:***@db.example.it:5432/pec"
+        );
+        assert_eq!(
+            redact_url("postgres://us:er:p@ss@host/db?sslmode=require&password=x"),
+            "postgres://us:***@host/db?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://user@host/db"),
+            "postgres://user@host/db"
+        );
+        assert_eq!(redact_url("sqlite://pecwatch.db"), "sqlite://pecwatch.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(redact_url("smtps://a:b@mail:465"), "smtps://a:***@mail:465");
+    }
+
+    #[test]
+    fn mailboxes() {
+        for good in ["ops@example.it", "PEC monitor <noreply@localhost>", "<a@b>"] {
+            assert!(check_mailbox(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ops",
+            "@example.it",
+            "ops@",
+            "a <b@c",
+            "a b@c.it",
+            "x <a@b>>",
+        ] {
+            assert!(check_mailbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn toml_errors_are_located() {
+        let text = "[dns]\nresolver = \"127.0.0.1\"\nresolvr = \"x\"\n";
+        let error = toml::from_str::<Config>(text).unwrap_err();
+        let message = describe_toml_error(text, &error);
+        assert!(message.starts_with("line 3 ([dns] resolvr): "), "{message}");
+        assert!(message.contains("resolvr"), "{message}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let text = "[dns]\nroot_hints = \"hints.zone\"\n[profiles]\nx = \"/abs/x.toml\"\n";
+        let mut table = toml::from_str::<Table>(text).unwrap();
+        rebase_paths(&mut table, Path::new("/etc/pecwatch"));
+        assert_eq!(
+            table["dns"]["root_hints"].as_str(),
+            Some("/etc/pecwatch/hints.zone")
+        );
+        assert_eq!(table["profiles"]["x"].as_str(), Some("/abs/x.toml"));
+    }
+
+    #[test]
+    fn empty_env_value_unsets_optional_keys() {
+        let text = "[smtp]\nusername = \"u\"\npassword = \"p\"\n";
+        let config = Config::from_sources(
+            Some(text),
+            None,
+            env(&[
+                ("PECWATCH_SMTP_PASSWORD", ""),
+                ("PECWATCH_SMTP_USERNAME", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.smtp.password, None);
+        assert_eq!(config.smtp.username, None);
+    }
+}

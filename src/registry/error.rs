@@ -1,0 +1,126 @@
+//! Registry errors, and keeping passwords out of them.
+
+/// Why a registry operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// The database could not be reached or failed (the message says which database,
+    /// without its password, and why).
+    #[error("{0}")]
+    Database(String),
+    /// The domain, sweep or outbox item does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A domain with that name is already registered.
+    #[error("already registered: {0}")]
+    Duplicate(String),
+    /// The domain changed since it was read (its version moved on): reload it and retry.
+    #[error("the domain was changed by someone else in the meantime; reload it and try again")]
+    Conflict,
+    /// The request makes no sense (a bad URL, an invalid value).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The registry's result type.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(error: sqlx::Error) -> Self {
+        RegistryError::Database(describe(&error))
+    }
+}
+
+/// A one-line description of a database error for people.
+pub(crate) fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::PoolTimedOut => {
+            "database error: timed out waiting for a connection (is the database reachable?)"
+                .to_owned()
+        }
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("database error: {} (code {code})", db.message()),
+            None => format!("database error: {}", db.message()),
+        },
+        other => format!("database error: {other}"),
+    }
+}
+
+/// Whether an error is worth retrying the whole transaction for: a PostgreSQL deadlock or
+/// serialization failure, which roll the transaction back and leave nothing half-done.
+pub(crate) fn is_retryable(error: &sqlx::Error) -> bool {
+    let code = error.as_database_error().and_then(|db| db.code());
+    matches!(code.as_deref(), Some("40P01" | "40001"))
+}
+
+/// Whether an error is a violated unique constraint.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+/// A database URL fit for messages and logs: the password of the user-info part and any
+/// `password=` query parameter are removed (`postgres://app:secret@db/pec` →
+/// `postgres://app@db/pec`).
+pub fn redact_url(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match before_query.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            // Everything before the last '@' is user info, even if a careless password
+            // holds a '/' or an '@'; keep only the user name.
+            Some((user_info, host_and_path)) => {
+                let user = user_info.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{host_and_path}")
+            }
+            None => before_query.to_owned(),
+        },
+        None => before_query.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| {
+                let name = param.split('=').next().unwrap_or_default();
+                if name.eq_ignore_ascii_case("password") {
+                    format!("{name}=***")
+                } else {
+                    param.to_owned()
+                }
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_removed_from_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.example:5432/pec"),
+            "postgres://app@db.example:5432/pec"
+        );
+        assert_eq!(
+            redact_url("postgres://app:p@ss@db/pec?sslmode=require"),
+            "postgres://app@db/pec?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/pec?user=app&password=s3cret"),
+            "postgres://db/pec?user=app&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://app:pa/ss@db/pec"),
+            "postgres://app@db/pec"
+        );
+        assert_eq!(redact_url("postgres://app@db"), "postgres://app@db");
+        assert_eq!(redact_url("sqlite://pecwatch.db"), "sqlite://pecwatch.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}

@@ -1,0 +1,208 @@
+//! History: checks, transitions, the outbox, sweeps and alerts.
+
+use jiff::Timestamp;
+use sqlx::types::Json;
+
+use super::domains::saturating_i64;
+use super::error::Result;
+use super::rows::{outbox_columns, secs};
+use super::{
+    Alert, CheckRecord, OutboxFilter, OutboxItem, OutboxState, Registry, RegistryError, Sweep,
+    TransitionRecord, builder, with_pool,
+};
+
+/// The columns [`Sweep`] is read from.
+macro_rules! sweep_columns {
+    () => {
+        "id, kind, started, finished, summary, held"
+    };
+}
+
+impl Registry {
+    /// A domain's latest checks, newest first, with their full results.
+    pub async fn checks(&self, domain_id: i64, limit: u64) -> Result<Vec<CheckRecord>> {
+        const SQL: &str = "SELECT id, domain_id, sweep_id, at, ok, transient, codes, warnings, \
+             result FROM checks WHERE domain_id = $1 ORDER BY at DESC, id DESC LIMIT $2";
+        let checks = with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(domain_id)
+                .bind(saturating_i64(limit))
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(checks)
+    }
+
+    /// A domain's state changes, oldest first.
+    pub async fn transitions(&self, domain_id: i64) -> Result<Vec<TransitionRecord>> {
+        const SQL: &str = "SELECT id, domain_id, at, from_state, to_state, reason, actor \
+             FROM transitions WHERE domain_id = $1 ORDER BY id";
+        let transitions = with_pool!(self, |pool| {
+            sqlx::query_as(SQL).bind(domain_id).fetch_all(pool).await
+        })?;
+        Ok(transitions)
+    }
+
+    /// The outbox items that match `filter`, oldest first.
+    pub async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxItem>> {
+        let items = with_pool!(self, |pool| {
+            let mut query = builder(pool);
+            query.push(concat!(
+                "SELECT ",
+                outbox_columns!(),
+                " FROM outbox WHERE TRUE"
+            ));
+            if let Some(state) = filter.state {
+                query.push(" AND state = ").push_bind(state.as_str());
+            }
+            if let Some(domain_id) = filter.domain_id {
+                query.push(" AND domain_id = ").push_bind(domain_id);
+            }
+            if let Some(after) = filter.after_id {
+                query.push(" AND id > ").push_bind(after);
+            }
+            query.push(" ORDER BY id LIMIT ");
+            query.push_bind(filter.limit.map_or(i64::MAX, saturating_i64));
+            query.build_query_as().fetch_all(pool).await
+        })?;
+        Ok(items)
+    }
+
+    /// Records a delivery attempt of an outbox item at `now`: its new state, when the
+    /// recipient accepted it (kept if already known), and the error if it failed
+    /// (cleared otherwise). Every call counts one attempt.
+    pub async fn mark_outbox(
+        &self,
+        id: i64,
+        now: Timestamp,
+        state: OutboxState,
+        accepted_at: Option<Timestamp>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        const SQL: &str = "UPDATE outbox SET state = $2, attempts = attempts + 1, \
+             accepted_at = COALESCE($3, accepted_at), last_error = $4, updated = $5 \
+             WHERE id = $1";
+        let done = with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(id)
+                .bind(state.as_str())
+                .bind(accepted_at.map(secs))
+                .bind(error)
+                .bind(secs(now))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(RegistryError::NotFound(format!("outbox item {id}")));
+        }
+        Ok(())
+    }
+
+    /// Records the start of a sweep; returns its identifier.
+    pub async fn start_sweep(&self, now: Timestamp, kind: &str) -> Result<i64> {
+        const SQL: &str = "INSERT INTO sweeps (kind, started) VALUES ($1, $2) RETURNING id";
+        let id = with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind(kind)
+                .bind(secs(now))
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(id)
+    }
+
+    /// Records the end of a sweep, with its summary and whether its side effects were
+    /// held back. Fails if the sweep does not exist or already finished.
+    pub async fn finish_sweep(
+        &self,
+        id: i64,
+        now: Timestamp,
+        summary: serde_json::Value,
+        held: bool,
+    ) -> Result<()> {
+        const SQL: &str = "UPDATE sweeps SET finished = $2, summary = $3, held = $4 \
+             WHERE id = $1 AND finished IS NULL";
+        let done = with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(id)
+                .bind(secs(now))
+                .bind(Json(&summary))
+                .bind(held)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(match self.sweep(id).await? {
+                None => RegistryError::NotFound(format!("sweep {id}")),
+                Some(_) => RegistryError::Invalid(format!("sweep {id} already finished")),
+            });
+        }
+        Ok(())
+    }
+
+    /// The sweep with this identifier.
+    pub async fn sweep(&self, id: i64) -> Result<Option<Sweep>> {
+        const SQL: &str = concat!("SELECT ", sweep_columns!(), " FROM sweeps WHERE id = $1");
+        let sweep = with_pool!(self, |pool| {
+            sqlx::query_as(SQL).bind(id).fetch_optional(pool).await
+        })?;
+        Ok(sweep)
+    }
+
+    /// The latest finished sweep, if any.
+    pub async fn last_sweep(&self) -> Result<Option<Sweep>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            sweep_columns!(),
+            " FROM sweeps WHERE finished IS NOT NULL ORDER BY finished DESC, id DESC LIMIT 1"
+        );
+        let sweep = with_pool!(self, |pool| {
+            sqlx::query_as(SQL).fetch_optional(pool).await
+        })?;
+        Ok(sweep)
+    }
+
+    /// The latest sweep that started but never finished (the process died during it),
+    /// to resume after a restart.
+    pub async fn unfinished_sweep(&self) -> Result<Option<Sweep>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            sweep_columns!(),
+            " FROM sweeps WHERE finished IS NULL ORDER BY id DESC LIMIT 1"
+        );
+        let sweep = with_pool!(self, |pool| {
+            sqlx::query_as(SQL).fetch_optional(pool).await
+        })?;
+        Ok(sweep)
+    }
+
+    /// Raises an alert for the operators; returns its identifier.
+    pub async fn add_alert(&self, now: Timestamp, kind: &str, message: &str) -> Result<i64> {
+        const SQL: &str = "INSERT INTO alerts (at, kind, message) VALUES ($1, $2, $3) \
+             RETURNING id";
+        let id = with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind(secs(now))
+                .bind(kind)
+                .bind(message)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(id)
+    }
+
+    /// The latest alerts, newest first.
+    pub async fn alerts(&self, limit: u64) -> Result<Vec<Alert>> {
+        const SQL: &str = "SELECT id, at, kind, message FROM alerts \
+             ORDER BY at DESC, id DESC LIMIT $1";
+        let alerts = with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(saturating_i64(limit))
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(alerts)
+    }
+}

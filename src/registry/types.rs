@@ -1,0 +1,346 @@
+//! The registry's plain data: what goes in and what comes out.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::Lang;
+use crate::lifecycle::{DomainStatus, State, Transition};
+use crate::name::DomainName;
+
+use super::error::RegistryError;
+
+// ---------------------------------------------------------------------------------------
+// Domains
+// ---------------------------------------------------------------------------------------
+
+/// Who holds a certified domain: notices go to them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Holder {
+    /// The holder's name, for the salutation of notices.
+    pub name: Option<String>,
+    /// Where notices are sent.
+    pub email: String,
+    /// The language of notices.
+    pub lang: Lang,
+}
+
+/// A domain to register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDomain {
+    /// The certified name.
+    pub name: DomainName,
+    /// Who holds it.
+    pub holder: Holder,
+    /// The reseller that sold it, if any.
+    pub reseller: Option<String>,
+    /// The provider profile it is checked against (a built-in name or a file path).
+    pub profile: String,
+    /// Extra addresses allowed for this domain only (the "hybrid" exception).
+    pub exception: Vec<IpNet>,
+    /// The starting lifecycle status: usually `DomainStatus::new(State::Requested, now,
+    /// expires)`, or `certified` for a domain imported from an existing list.
+    pub status: DomainStatus,
+    /// When the domain is first due for a check.
+    pub next_check: Timestamp,
+}
+
+/// A registered domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Domain {
+    /// The registry's identifier.
+    pub id: i64,
+    /// The certified name.
+    pub name: DomainName,
+    /// Who holds it.
+    pub holder: Holder,
+    /// The reseller that sold it, if any.
+    pub reseller: Option<String>,
+    /// The provider profile it is checked against.
+    pub profile: String,
+    /// Extra addresses allowed for this domain only (the "hybrid" exception).
+    pub exception: Vec<IpNet>,
+    /// The lifecycle status (state, deadline, expiry, episode, failure run, …).
+    pub status: DomainStatus,
+    /// When the domain is next due for a check.
+    pub next_check: Timestamp,
+    /// The latest check, if any.
+    pub last_check: Option<CheckSummary>,
+    /// The worker checking the domain now, if any.
+    pub lease: Option<Lease>,
+    /// Bumped by every committed change: pass it back as
+    /// [`DomainUpdate::expected_version`].
+    pub version: i64,
+    /// When the domain was registered.
+    pub created: Timestamp,
+    /// When the domain last changed.
+    pub updated: Timestamp,
+}
+
+/// The gist of a check, kept on the domain for listing and filtering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckSummary {
+    /// When the check ran.
+    pub at: Timestamp,
+    /// Whether the domain was correctly configured.
+    pub ok: bool,
+    /// For a failure: whether it rested only on timeouts.
+    pub transient: bool,
+    /// The error codes (`A_NON_CORRETTO`, …).
+    pub codes: Vec<String>,
+    /// The warning codes.
+    pub warnings: Vec<String>,
+}
+
+/// A worker's claim on a domain (see [`Registry::claim_due`](super::Registry::claim_due)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    /// The worker.
+    pub owner: String,
+    /// When the claim lapses and another worker may take the domain.
+    pub until: Timestamp,
+}
+
+/// Which domains to list. The default lists them all, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DomainFilter {
+    /// Only domains in this state.
+    pub state: Option<State>,
+    /// Only domains whose last check reported this error code.
+    pub code: Option<String>,
+    /// Only domains with a deadline strictly before this moment.
+    pub deadline_before: Option<Timestamp>,
+    /// Only domains whose name contains this text (case-insensitive).
+    pub name_contains: Option<String>,
+    /// Only domains whose name sorts after this one: for paging through many domains
+    /// (pass the last name of the previous page).
+    pub after_name: Option<String>,
+    /// At most this many domains.
+    pub limit: Option<u64>,
+    /// Skip this many domains first.
+    pub offset: u64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Recording checks
+// ---------------------------------------------------------------------------------------
+
+/// A check to record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewCheck {
+    /// When the check ran.
+    pub at: Timestamp,
+    /// Whether the domain was correctly configured.
+    pub ok: bool,
+    /// For a failure: whether it rested only on timeouts.
+    pub transient: bool,
+    /// The error codes.
+    pub codes: Vec<String>,
+    /// The warning codes.
+    pub warnings: Vec<String>,
+    /// The full result, as JSON.
+    pub result: serde_json::Value,
+    /// The sweep the check belongs to, if any.
+    pub sweep_id: Option<i64>,
+}
+
+/// A side effect to carry out once (a notice, a publication, an alert), queued in the
+/// outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEffect {
+    /// Unique for the effect, e.g. `pec.x.it/error_found/3`: an effect whose key is
+    /// already in the outbox is not queued again, so retrying a batch cannot repeat it.
+    pub key: String,
+    /// What kind of effect (`notice`, `publish`, `unpublish`, `alert`, …).
+    pub kind: String,
+    /// What the dispatcher needs to carry it out.
+    pub payload: serde_json::Value,
+}
+
+/// Everything that changes for one domain after a check (or an operator's command),
+/// committed atomically by [`Registry::commit_batch`](super::Registry::commit_batch).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainUpdate {
+    /// The domain.
+    pub domain_id: i64,
+    /// The [`Domain::version`] the update was computed from. If the domain has changed
+    /// since, the update is skipped and reported as a conflict.
+    pub expected_version: i64,
+    /// The check to record, if any.
+    pub check: Option<NewCheck>,
+    /// The new lifecycle status, if it changed.
+    pub status: Option<DomainStatus>,
+    /// The state changes to record, oldest first.
+    pub transitions: Vec<Transition>,
+    /// The side effects to queue.
+    pub effects: Vec<NewEffect>,
+    /// When the domain is next due for a check.
+    pub next_check: Timestamp,
+}
+
+/// What [`Registry::commit_batch`](super::Registry::commit_batch) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The domains whose update was applied, in the order given.
+    pub applied: Vec<i64>,
+    /// The domains whose update was skipped because they changed since they were read
+    /// (or no longer exist, or appeared twice in the batch): reload and retry them.
+    pub conflicts: Vec<i64>,
+    /// The outbox items this batch queued, in the order given.
+    pub queued: Vec<i64>,
+    /// How many effects were not queued because their key was already in the outbox.
+    pub duplicate_effects: usize,
+}
+
+// ---------------------------------------------------------------------------------------
+// History
+// ---------------------------------------------------------------------------------------
+
+/// A recorded check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckRecord {
+    /// The record's identifier.
+    pub id: i64,
+    /// The domain.
+    pub domain_id: i64,
+    /// The sweep it belonged to, if any.
+    pub sweep_id: Option<i64>,
+    /// When it ran, whether it passed, and its codes.
+    #[serde(flatten)]
+    pub summary: CheckSummary,
+    /// The full result.
+    pub result: serde_json::Value,
+}
+
+/// A recorded state change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TransitionRecord {
+    /// The record's identifier.
+    pub id: i64,
+    /// The domain.
+    pub domain_id: i64,
+    /// The change: from, to, when, why, who.
+    #[serde(flatten)]
+    pub transition: Transition,
+}
+
+/// Where an outbox item is in its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    /// Not yet carried out (or to be retried).
+    Pending,
+    /// Carried out.
+    Sent,
+    /// Given up on.
+    Failed,
+}
+
+impl OutboxState {
+    /// The stored name (`pending`, `sent`, `failed`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for OutboxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutboxState {
+    type Err = RegistryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(OutboxState::Pending),
+            "sent" => Ok(OutboxState::Sent),
+            "failed" => Ok(OutboxState::Failed),
+            other => Err(RegistryError::Invalid(format!(
+                "unknown outbox state {other:?} (expected pending, sent or failed)"
+            ))),
+        }
+    }
+}
+
+/// A queued side effect.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutboxItem {
+    /// The item's identifier.
+    pub id: i64,
+    /// The domain it concerns.
+    pub domain_id: i64,
+    /// Its unique key.
+    pub key: String,
+    /// What kind of effect.
+    pub kind: String,
+    /// What the dispatcher needs.
+    pub payload: serde_json::Value,
+    /// When it was queued.
+    pub created: Timestamp,
+    /// Where it is in its delivery.
+    pub state: OutboxState,
+    /// How many delivery attempts were recorded.
+    pub attempts: u32,
+    /// The latest attempt's error, if it failed.
+    pub last_error: Option<String>,
+    /// When the recipient's mail server accepted it (notices).
+    pub accepted_at: Option<Timestamp>,
+    /// When it last changed.
+    pub updated: Timestamp,
+}
+
+/// Which outbox items to list. The default lists them all, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutboxFilter {
+    /// Only items in this state.
+    pub state: Option<OutboxState>,
+    /// Only items about this domain.
+    pub domain_id: Option<i64>,
+    /// Only items with a larger identifier: for paging.
+    pub after_id: Option<i64>,
+    /// At most this many items.
+    pub limit: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Sweeps and alerts
+// ---------------------------------------------------------------------------------------
+
+/// A run over the due domains.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sweep {
+    /// The sweep's identifier.
+    pub id: i64,
+    /// What kind of sweep (`daily`, `recheck`, …).
+    pub kind: String,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it finished; `None` while running or if the process died during it.
+    pub finished: Option<Timestamp>,
+    /// Its summary (counts, durations), once finished.
+    pub summary: Option<serde_json::Value>,
+    /// Whether its side effects were held back (e.g. too many failures at once).
+    pub held: bool,
+}
+
+/// An alert for the operators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// The alert's identifier.
+    pub id: i64,
+    /// When it was raised.
+    pub at: Timestamp,
+    /// What kind of alert.
+    pub kind: String,
+    /// What happened, for people.
+    pub message: String,
+}

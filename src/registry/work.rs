@@ -1,0 +1,371 @@
+//! The sweep's side of the registry: claiming due domains and committing results.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sqlx::types::Json;
+
+use crate::lifecycle::DomainStatus;
+
+use super::domains::{MAX_PARAMS, saturating_i64};
+use super::error::{Result, describe, is_retryable};
+use super::rows::{domain_columns, secs};
+use super::{
+    Backend, BatchOutcome, Domain, DomainUpdate, NewCheck, Registry, RegistryError, builder,
+    with_pool,
+};
+
+/// How many times a batch is attempted when PostgreSQL aborts it for a deadlock or a
+/// serialization failure (the transaction is rolled back whole, so retrying is safe).
+const BATCH_ATTEMPTS: u32 = 3;
+
+/// Claims due domains: sets the lease on up to `$4` domains that are monitored, due at
+/// `$3` and not leased (or whose lease lapsed), earliest due first. `$1` is the owner and
+/// `$2` the end of the lease. PostgreSQL adds `FOR UPDATE SKIP LOCKED` so concurrent
+/// claimers pass over each other's rows instead of waiting for them.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE domains SET lease_owner = $1, lease_until = $2 WHERE id IN (",
+            "SELECT id FROM domains WHERE state NOT IN ('requested', 'expired') ",
+            "AND next_check <= $3 AND (lease_until IS NULL OR lease_until < $3) ",
+            "ORDER BY next_check, id LIMIT $4",
+            $lock,
+            ") RETURNING ",
+            domain_columns!()
+        )
+    };
+}
+
+/// The values of one domain update, bound per row in the `WITH v (…) AS (VALUES …)` of
+/// the batch `UPDATE`.
+const UPDATE_COLUMNS: &str = "v (id, expected, has_status, status, state, deadline, expires, \
+     has_check, check_at, check_ok, check_transient, check_codes, check_warnings, next_check)";
+const UPDATE_PARAMS: usize = 14;
+
+/// Applies the rows of `v` to the domains whose version still matches. Each column keeps
+/// its value unless the update carries a new status (`has_status`) or a check
+/// (`has_check`); the version is bumped, and the lease released when the committer owns
+/// it (`$owner`, bound twice: the two `CASE`s both see the row as it was).
+const UPDATE_SET: &str = " UPDATE domains SET \
+     status = CASE WHEN v.has_status THEN v.status ELSE domains.status END, \
+     state = CASE WHEN v.has_status THEN v.state ELSE domains.state END, \
+     deadline = CASE WHEN v.has_status THEN v.deadline ELSE domains.deadline END, \
+     expires = CASE WHEN v.has_status THEN v.expires ELSE domains.expires END, \
+     last_check_at = CASE WHEN v.has_check THEN v.check_at ELSE domains.last_check_at END, \
+     last_check_ok = CASE WHEN v.has_check THEN v.check_ok ELSE domains.last_check_ok END, \
+     last_check_transient = CASE WHEN v.has_check THEN v.check_transient \
+         ELSE domains.last_check_transient END, \
+     last_check_codes = CASE WHEN v.has_check THEN v.check_codes \
+         ELSE domains.last_check_codes END, \
+     last_check_warnings = CASE WHEN v.has_check THEN v.check_warnings \
+         ELSE domains.last_check_warnings END, \
+     next_check = v.next_check, \
+     version = domains.version + 1, \
+     updated = ";
+
+const CHECK_COLUMNS: &str =
+    "INSERT INTO checks (domain_id, sweep_id, at, ok, transient, codes, warnings, result) ";
+const CHECK_PARAMS: usize = 8;
+const TRANSITION_COLUMNS: &str =
+    "INSERT INTO transitions (domain_id, at, from_state, to_state, reason, actor) ";
+const TRANSITION_PARAMS: usize = 6;
+const OUTBOX_COLUMNS: &str =
+    "INSERT INTO outbox (domain_id, key, kind, payload, created, updated) ";
+const OUTBOX_PARAMS: usize = 6;
+
+impl Registry {
+    /// Claims up to `limit` domains due at `now` for the worker `owner`, until
+    /// `now + lease`: monitored domains (not `requested` or `expired`) whose
+    /// [`next_check`](Domain::next_check) has come and that no other worker holds (or
+    /// whose lease lapsed). Earliest due first. Concurrent claimers, in this process or
+    /// others, never get the same domain while a lease lasts.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<Domain>> {
+        let lease_secs = i64::try_from(lease.as_secs() + u64::from(lease.subsec_nanos() > 0))
+            .map_err(|_| RegistryError::Invalid(format!("lease too long: {lease:?}")))?;
+        let until = secs(now).saturating_add(lease_secs);
+        let sql = match self.backend() {
+            Backend::Sqlite => claim_sql!(""),
+            Backend::Postgres => claim_sql!(" FOR UPDATE SKIP LOCKED"),
+        };
+        let mut claimed: Vec<Domain> = with_pool!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(owner)
+                .bind(until)
+                .bind(secs(now))
+                .bind(saturating_i64(limit))
+                .fetch_all(pool)
+                .await
+        })?;
+        // RETURNING does not promise an order.
+        claimed.sort_by_key(|domain| (domain.next_check, domain.id));
+        Ok(claimed)
+    }
+
+    /// Gives up `owner`'s leases on these domains (those it holds), so others may check
+    /// them now. Returns how many were released.
+    pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut released = 0;
+        for chunk in ids.chunks(MAX_PARAMS) {
+            released += with_pool!(self, |pool| {
+                let mut query = builder(pool);
+                query
+                    .push("UPDATE domains SET lease_owner = NULL, lease_until = NULL ")
+                    .push("WHERE lease_owner = ")
+                    .push_bind(owner.to_owned())
+                    .push(" AND id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query
+                    .build()
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
+        }
+        Ok(released)
+    }
+
+    /// Records a batch of results in one transaction: for each update whose domain is
+    /// still at [`expected_version`](DomainUpdate::expected_version), inserts the check,
+    /// the transitions and the effects (into the outbox; an effect whose key is already
+    /// there is skipped), and updates the domain (status, last check, next check,
+    /// version + 1, and releases `owner`'s lease). Updates whose domain moved on are
+    /// skipped and listed in [`BatchOutcome::conflicts`].
+    ///
+    /// All or nothing: if the process dies or the database fails midway, none of the
+    /// batch is written, and retrying it is safe.
+    pub async fn commit_batch(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        updates: Vec<DomainUpdate>,
+    ) -> Result<BatchOutcome> {
+        if updates.is_empty() {
+            return Ok(BatchOutcome::default());
+        }
+        let mut attempt = 1;
+        loop {
+            match self.commit_batch_once(owner, now, &updates).await {
+                Err(e) if is_retryable(&e) && attempt < BATCH_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %describe(&e), "retrying a batch");
+                    attempt += 1;
+                }
+                result => return result.map_err(RegistryError::from),
+            }
+        }
+    }
+
+    /// Commits a single update (an operator's command, say), failing with
+    /// [`RegistryError::Conflict`] if the domain changed since it was read.
+    pub async fn commit(&self, owner: &str, now: Timestamp, update: DomainUpdate) -> Result<()> {
+        let outcome = self.commit_batch(owner, now, vec![update]).await?;
+        if outcome.applied.is_empty() {
+            return Err(RegistryError::Conflict);
+        }
+        Ok(())
+    }
+
+    async fn commit_batch_once(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        updates: &[DomainUpdate],
+    ) -> Result<BatchOutcome, sqlx::Error> {
+        // A domain may appear once per batch: later updates of the same domain were
+        // computed from the same version and would conflict anyway.
+        let mut seen = HashSet::new();
+        let (unique, repeated): (Vec<&DomainUpdate>, Vec<&DomainUpdate>) =
+            updates.iter().partition(|u| seen.insert(u.domain_id));
+
+        let backend = self.backend();
+        with_pool!(self, |pool| {
+            // SQLite: take the write lock up front, so the transaction never has to
+            // upgrade a read lock (which fails at once, without waiting, if another
+            // writer got in first).
+            let mut tx = match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+                Backend::Postgres => pool.begin().await?,
+            };
+
+            let t = std::time::Instant::now();
+            // 1. The domains, where the version matches.
+            let mut applied = HashSet::new();
+            for chunk in unique.chunks(MAX_PARAMS / UPDATE_PARAMS) {
+                let mut query = builder(pool);
+                query.push("WITH ").push(UPDATE_COLUMNS).push(" AS (");
+                query.push_values(chunk, |mut row, update| {
+                    let status: Option<&DomainStatus> = update.status.as_ref();
+                    let check: Option<&NewCheck> = update.check.as_ref();
+                    row.push_bind(update.domain_id)
+                        .push_bind(update.expected_version)
+                        .push_bind(status.is_some())
+                        .push_bind(status.map(Json))
+                        .push_bind(status.map(|s| s.state.as_str()))
+                        .push_bind(status.and_then(|s| s.deadline).map(secs))
+                        .push_bind(status.and_then(|s| s.expires).map(secs))
+                        .push_bind(check.is_some())
+                        .push_bind(check.map(|c| secs(c.at)))
+                        .push_bind(check.map(|c| c.ok))
+                        .push_bind(check.map(|c| c.transient))
+                        .push_bind(check.map(|c| Json(&c.codes)))
+                        .push_bind(check.map(|c| Json(&c.warnings)))
+                        .push_bind(secs(update.next_check));
+                });
+                query.push(")").push(UPDATE_SET).push_bind(secs(now));
+                query
+                    .push(", lease_owner = CASE WHEN domains.lease_owner = ")
+                    .push_bind(owner)
+                    .push(" THEN NULL ELSE domains.lease_owner END")
+                    .push(", lease_until = CASE WHEN domains.lease_owner = ")
+                    .push_bind(owner)
+                    .push(" THEN NULL ELSE domains.lease_until END");
+                query.push(
+                    " FROM v WHERE domains.id = v.id AND domains.version = v.expected \
+                     RETURNING domains.id",
+                );
+                let ids: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+                applied.extend(ids);
+            }
+            let done: Vec<&DomainUpdate> = unique
+                .iter()
+                .copied()
+                .filter(|u| applied.contains(&u.domain_id))
+                .collect();
+
+            let t1 = t.elapsed();
+            // 2. The checks.
+            let checks: Vec<(i64, &NewCheck)> = done
+                .iter()
+                .filter_map(|u| u.check.as_ref().map(|c| (u.domain_id, c)))
+                .collect();
+            BulkWrite::insert_checks(&mut *tx, &checks).await?;
+            let t2 = t.elapsed();
+            // 3. The transitions.
+            let transitions: Vec<_> = done
+                .iter()
+                .flat_map(|u| u.transitions.iter().map(|t| (u.domain_id, t)))
+                .collect();
+            for chunk in transitions.chunks(MAX_PARAMS / TRANSITION_PARAMS) {
+                let mut query = builder(pool);
+                query.push(TRANSITION_COLUMNS);
+                query.push_values(chunk, |mut row, (domain_id, transition)| {
+                    row.push_bind(*domain_id)
+                        .push_bind(secs(transition.at))
+                        .push_bind(transition.from.as_str())
+                        .push_bind(transition.to.as_str())
+                        .push_bind(transition.reason.as_str())
+                        .push_bind(transition.actor.as_str());
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+
+            // 4. The effects, once per key.
+            let effects: Vec<_> = done
+                .iter()
+                .flat_map(|u| u.effects.iter().map(|e| (u.domain_id, e)))
+                .collect();
+            let mut queued = Vec::new();
+            for chunk in effects.chunks(MAX_PARAMS / OUTBOX_PARAMS) {
+                let mut query = builder(pool);
+                query.push(OUTBOX_COLUMNS);
+                query.push_values(chunk, |mut row, (domain_id, effect)| {
+                    row.push_bind(*domain_id)
+                        .push_bind(effect.key.as_str())
+                        .push_bind(effect.kind.as_str())
+                        .push_bind(Json(&effect.payload))
+                        .push_bind(secs(now))
+                        .push_bind(secs(now));
+                });
+                query.push(" ON CONFLICT (key) DO NOTHING RETURNING id");
+                let ids: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+                queued.extend(ids);
+            }
+
+            let t3 = t.elapsed();
+            tx.commit().await?;
+            eprintln!(
+                "TIMING update {:?} checks {:?} rest {:?} commit {:?}",
+                t1,
+                t2 - t1,
+                t3 - t2,
+                t.elapsed() - t3
+            );
+
+            queued.sort_unstable();
+            let duplicate_effects = effects.len() - queued.len();
+            let conflicts = unique
+                .iter()
+                .filter(|u| !applied.contains(&u.domain_id))
+                .chain(&repeated)
+                .map(|u| u.domain_id)
+                .collect();
+            Ok(BatchOutcome {
+                applied: done.iter().map(|u| u.domain_id).collect(),
+                conflicts,
+                queued,
+                duplicate_effects,
+            })
+        })
+    }
+}
+
+/// The bulk statements whose fastest form differs between the backends.
+trait BulkWrite {
+    /// Inserts check rows.
+    async fn insert_checks(&mut self, checks: &[(i64, &NewCheck)]) -> Result<(), sqlx::Error>;
+}
+
+impl BulkWrite for sqlx::SqliteConnection {
+    async fn insert_checks(&mut self, checks: &[(i64, &NewCheck)]) -> Result<(), sqlx::Error> {
+        for chunk in checks.chunks(MAX_PARAMS / CHECK_PARAMS) {
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(CHECK_COLUMNS);
+            query.push_values(chunk, |mut row, (domain_id, check)| {
+                row.push_bind(*domain_id)
+                    .push_bind(check.sweep_id)
+                    .push_bind(secs(check.at))
+                    .push_bind(check.ok)
+                    .push_bind(check.transient)
+                    .push_bind(Json(&check.codes))
+                    .push_bind(Json(&check.warnings))
+                    .push_bind(Json(&check.result));
+            });
+            query.build().execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+}
+
+impl BulkWrite for sqlx::PgConnection {
+    async fn insert_checks(&mut self, checks: &[(i64, &NewCheck)]) -> Result<(), sqlx::Error> {
+        if checks.is_empty() {
+            return Ok(());
+        }
+        const SQL: &str = "INSERT INTO checks (domain_id, sweep_id, at, ok, transient, codes, warnings, result) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::boolean[], $6::jsonb[], $7::jsonb[], $8::jsonb[])";
+        sqlx::query(SQL)
+            .bind(checks.iter().map(|(d, _)| *d).collect::<Vec<i64>>())
+            .bind(checks.iter().map(|(_, c)| c.sweep_id).collect::<Vec<Option<i64>>>())
+            .bind(checks.iter().map(|(_, c)| secs(c.at)).collect::<Vec<i64>>())
+            .bind(checks.iter().map(|(_, c)| c.ok).collect::<Vec<bool>>())
+            .bind(checks.iter().map(|(_, c)| c.transient).collect::<Vec<bool>>())
+            .bind(checks.iter().map(|(_, c)| Json(&c.codes)).collect::<Vec<_>>())
+            .bind(checks.iter().map(|(_, c)| Json(&c.warnings)).collect::<Vec<_>>())
+            .bind(checks.iter().map(|(_, c)| Json(&c.result)).collect::<Vec<_>>())
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,862 @@
+//! The registry on both backends: every test runs on a fresh SQLite file and on a fresh
+//! schema of the PostgreSQL server at `PECWATCH_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), which must be running.
+//!
+//! `batch_throughput` (ignored) measures committing 100,000 updates in batches of 500:
+//! `cargo test --release --test integration -- --ignored batch_throughput --nocapture`.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, TryStreamExt};
+use jiff::{SignedDuration, Timestamp};
+use pecwatch::Lang;
+use pecwatch::lifecycle::{DomainStatus, State, SYSTEM, Transition};
+use pecwatch::name::DomainName;
+use pecwatch::registry::{
+    Backend, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect, OutboxFilter,
+    OutboxState, Registry, RegistryError,
+};
+use serde_json::json;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------
+
+/// A fresh registry, and the URL to open more on the same database.
+struct TestDb {
+    backend: Backend,
+    url: String,
+    registry: Registry,
+}
+
+/// What to remove once a test is over.
+enum Cleanup {
+    /// The SQLite file's directory.
+    Dir(TempDir),
+    /// The PostgreSQL schema.
+    Schema { admin: PgPool, schema: String },
+}
+
+fn postgres_url() -> String {
+    std::env::var("PECWATCH_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A schema name no other test (in this run or a crashed earlier one) uses.
+fn unique_schema() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = Timestamp::now().subsec_nanosecond();
+    format!(
+        "pecwatch_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn create(backend: Backend) -> (TestDb, Cleanup) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("registry.db").display());
+            let registry = Registry::open(&url).await.expect("open SQLite registry");
+            let db = TestDb {
+                backend,
+                url,
+                registry,
+            };
+            (db, Cleanup::Dir(dir))
+        }
+        Backend::Postgres => {
+            let base = postgres_url();
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&base)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("the registry tests need PostgreSQL at {base} (PECWATCH_TEST_POSTGRES): {e}")
+                });
+            let schema = unique_schema();
+            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&admin)
+                .await
+                .expect("create schema");
+            let separator = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+            let registry = Registry::open(&url).await.expect("open PostgreSQL registry");
+            let db = TestDb {
+                backend,
+                url,
+                registry,
+            };
+            (db, Cleanup::Schema { admin, schema })
+        }
+    }
+}
+
+impl Cleanup {
+    async fn run(self) {
+        match self {
+            Cleanup::Dir(dir) => drop(dir),
+            Cleanup::Schema { admin, schema } => {
+                let dropped = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&admin)
+                    .await;
+                if let Err(e) = dropped {
+                    eprintln!("could not drop schema {schema}: {e}");
+                }
+                admin.close().await;
+            }
+        }
+    }
+}
+
+/// Runs `test` on a fresh SQLite registry, then on a fresh PostgreSQL one, cleaning up
+/// after each even if the test fails.
+async fn on_both<F, Fut>(test: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let (db, cleanup) = create(backend).await;
+        let registry = db.registry.clone();
+        let outcome = AssertUnwindSafe(test(db)).catch_unwind().await;
+        registry.close().await;
+        cleanup.run().await;
+        if let Err(panic) = outcome {
+            eprintln!("registry test failed on {backend:?}");
+            resume_unwind(panic);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+fn t0() -> Timestamp {
+    "2026-11-02T06:00:00Z".parse().unwrap()
+}
+
+fn hours(n: i64) -> SignedDuration {
+    SignedDuration::from_hours(n)
+}
+
+fn name(text: &str) -> DomainName {
+    DomainName::parse(text).unwrap()
+}
+
+/// A domain in `state` since `at`, due for a check at `at`.
+fn new_domain(domain: &str, state: State, at: Timestamp) -> NewDomain {
+    NewDomain {
+        name: name(domain),
+        holder: Holder {
+            name: Some("Mario Rossi".into()),
+            email: format!("admin@{domain}"),
+            lang: Lang::It,
+        },
+        reseller: None,
+        profile: "aruba".into(),
+        exception: Vec::new(),
+        status: DomainStatus::new(state, at, Some(at + hours(24 * 365))),
+        next_check: at,
+    }
+}
+
+fn check(at: Timestamp, codes: &[&str]) -> NewCheck {
+    NewCheck {
+        at,
+        ok: codes.is_empty(),
+        transient: false,
+        codes: codes.iter().map(|c| c.to_string()).collect(),
+        warnings: Vec::new(),
+        result: json!({ "codes": codes, "servers": ["192.0.2.53"] }),
+        sweep_id: None,
+    }
+}
+
+/// An update that only records a check and the next check time.
+fn checked(id: i64, version: i64, at: Timestamp, codes: &[&str]) -> DomainUpdate {
+    DomainUpdate {
+        domain_id: id,
+        expected_version: version,
+        check: Some(check(at, codes)),
+        status: None,
+        transitions: Vec::new(),
+        effects: Vec::new(),
+        next_check: at + hours(24),
+    }
+}
+
+fn effect(key: &str) -> NewEffect {
+    NewEffect {
+        key: key.into(),
+        kind: "notice".into(),
+        payload: json!({ "notice": "error_found" }),
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(600);
+
+// ---------------------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    on_both(|db| async move {
+        db.registry
+            .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
+        db.registry.migrate().await.unwrap();
+        let again = Registry::open(&db.url).await.unwrap();
+        again.migrate().await.unwrap();
+        assert!(again.domain(&name("pec.uno.it")).await.unwrap().is_some());
+        let applied: i64 = match &again {
+            Registry::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Registry::Postgres(pool) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(applied, 1);
+        again.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_a_clear_error_without_the_password() {
+    let started = Instant::now();
+    let err = Registry::open("postgres://postgres:hunter2@127.0.0.1:1/test")
+        .await
+        .unwrap_err();
+    let RegistryError::Database(message) = &err else {
+        panic!("expected a database error, got {err:?}");
+    };
+    assert!(
+        message.starts_with("cannot connect to the database at postgres://postgres@127.0.0.1:1/test: "),
+        "{message}"
+    );
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_sqlite_file_in_a_missing_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing").join("pecwatch.db");
+    let url = format!("sqlite://{}", path.display());
+    let err = Registry::open(&url).await.unwrap_err();
+    let RegistryError::Database(message) = &err else {
+        panic!("expected a database error, got {err:?}");
+    };
+    assert!(message.contains(&url), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(!path.parent().unwrap().exists());
+}
+
+#[tokio::test]
+async fn other_urls_are_refused() {
+    let err = Registry::open("mysql://root:pw@localhost/pec").await.unwrap_err();
+    assert!(matches!(&err, RegistryError::Invalid(m) if m.contains("mysql://root@localhost/pec") && !m.contains("pw")), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_in_memory_registry_works() {
+    let registry = Registry::open("sqlite::memory:").await.unwrap();
+    registry
+        .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+        .await
+        .unwrap();
+    assert_eq!(registry.domains(&DomainFilter::default()).await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Domains
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn domains_are_added_once_and_read_back() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let mut new = new_domain("pec.esempio.it", State::Requested, t0());
+        new.reseller = Some("rivenditore".into());
+        new.exception = vec!["198.51.100.0/24".parse().unwrap()];
+        new.holder.lang = Lang::En;
+        let added = r.add_domain(new.clone(), t0()).await.unwrap();
+        assert_eq!(added.name, new.name);
+        assert_eq!(added.holder, new.holder);
+        assert_eq!(added.reseller.as_deref(), Some("rivenditore"));
+        assert_eq!(added.exception, new.exception);
+        assert_eq!(added.status, new.status);
+        assert_eq!(added.next_check, t0());
+        assert_eq!((added.version, added.created, added.updated), (0, t0(), t0()));
+        assert_eq!((added.last_check.as_ref(), added.lease.as_ref()), (None, None));
+
+        assert_eq!(r.domain(&new.name).await.unwrap(), Some(added.clone()));
+        assert_eq!(r.domain_by_id(added.id).await.unwrap(), Some(added.clone()));
+        assert_eq!(r.domain(&name("pec.altro.it")).await.unwrap(), None);
+
+        let again = r.add_domain(new.clone(), t0()).await.unwrap_err();
+        assert_eq!(again, RegistryError::Duplicate("pec.esempio.it".into()));
+
+        let mut bad = new_domain("pec.bad.it", State::Requested, t0());
+        bad.holder.email = "not an address".into();
+        assert!(matches!(r.add_domain(bad, t0()).await, Err(RegistryError::Invalid(_))));
+
+        // A bulk import is all or nothing.
+        let batch = vec![
+            new_domain("pec.a.it", State::Certified, t0()),
+            new_domain("pec.esempio.it", State::Certified, t0()),
+        ];
+        let err = r.add_domains(&batch, t0()).await.unwrap_err();
+        assert_eq!(err, RegistryError::Duplicate("pec.esempio.it".into()));
+        assert_eq!(r.domain(&name("pec.a.it")).await.unwrap(), None);
+        assert_eq!(r.add_domains(&batch[..1], t0()).await.unwrap(), 1);
+
+        let exception = vec!["192.0.2.0/28".parse().unwrap()];
+        let later = t0() + hours(1);
+        let changed = r.set_exception(&new.name, exception.clone(), later).await.unwrap();
+        assert_eq!((changed.exception, changed.version), (exception, 1));
+        assert_eq!(changed.updated, later);
+        let missing = r.set_exception(&name("pec.nessuno.it"), vec![], later).await;
+        assert!(matches!(missing, Err(RegistryError::NotFound(_))));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn domains_are_listed_by_each_filter() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let mut ids = Vec::new();
+        for (domain, state) in [
+            ("pec.delta.it", State::Certified),
+            ("pec.alfa.it", State::Certified),
+            ("pec.charlie.it", State::Removed),
+            ("pec.bravo.it", State::Requested),
+            ("pec.echo_x.it", State::Certified),
+        ] {
+            let domain = domain.replace('_', "-");
+            ids.push(r.add_domain(new_domain(&domain, state, t0()), t0()).await.unwrap().id);
+        }
+        // delta fails with two codes and is put in error with a deadline; alfa passes.
+        let mut status = DomainStatus::new(State::InError, t0(), None);
+        status.deadline = Some(t0() + hours(7 * 24));
+        let mut failing = checked(ids[0], 0, t0(), &["A_NON_CORRETTO", "MX_NON_DEFINITO"]);
+        failing.status = Some(status);
+        let passing = checked(ids[1], 0, t0(), &[]);
+        let outcome = r.commit_batch("w", t0(), vec![failing, passing]).await.unwrap();
+        assert_eq!(outcome.applied, vec![ids[0], ids[1]]);
+
+        let names = |filter: DomainFilter| async move {
+            r.domains(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.name.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(DomainFilter::default()).await,
+            ["pec.alfa.it", "pec.bravo.it", "pec.charlie.it", "pec.delta.it", "pec.echo-x.it"]
+        );
+        let by_state = |state| DomainFilter { state: Some(state), ..Default::default() };
+        assert_eq!(names(by_state(State::Certified)).await, ["pec.alfa.it", "pec.echo-x.it"]);
+        assert_eq!(names(by_state(State::InError)).await, ["pec.delta.it"]);
+        let by_code = |code: &str| DomainFilter { code: Some(code.into()), ..Default::default() };
+        assert_eq!(names(by_code("MX_NON_DEFINITO")).await, ["pec.delta.it"]);
+        assert!(names(by_code("A_MULTIPLI")).await.is_empty());
+        let deadline = |at| DomainFilter { deadline_before: Some(at), ..Default::default() };
+        assert_eq!(names(deadline(t0() + hours(7 * 24 + 1))).await, ["pec.delta.it"]);
+        assert!(names(deadline(t0() + hours(7 * 24))).await.is_empty());
+        let containing = |text: &str| DomainFilter {
+            name_contains: Some(text.into()),
+            ..Default::default()
+        };
+        assert_eq!(names(containing("HO-X")).await, ["pec.echo-x.it"]);
+        assert!(names(containing("%")).await.is_empty());
+        assert!(names(containing("_")).await.is_empty());
+        let page = DomainFilter { limit: Some(2), offset: 1, ..Default::default() };
+        assert_eq!(names(page).await, ["pec.bravo.it", "pec.charlie.it"]);
+        let after = DomainFilter {
+            after_name: Some("pec.charlie.it".into()),
+            ..Default::default()
+        };
+        assert_eq!(names(after).await, ["pec.delta.it", "pec.echo-x.it"]);
+        let offset_only = DomainFilter { offset: 4, ..Default::default() };
+        assert_eq!(names(offset_only).await, ["pec.echo-x.it"]);
+
+        let streamed: Vec<String> = r
+            .stream_domains(DomainFilter::default(), 2)
+            .map_ok(|d| d.name.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(streamed, names(DomainFilter::default()).await);
+
+        let counts = r.count_by_state().await.unwrap();
+        assert_eq!(counts.len(), State::ALL.len());
+        let count = |state| counts.iter().find(|(s, _)| *s == state).unwrap().1;
+        assert_eq!(
+            [State::Requested, State::Certified, State::InError, State::Removed, State::Expired]
+                .map(count),
+            [1, 2, 1, 1, 0]
+        );
+
+        let delta = r.domain_by_id(ids[0]).await.unwrap().unwrap();
+        let last = delta.last_check.unwrap();
+        assert_eq!(last.codes, ["A_NON_CORRETTO", "MX_NON_DEFINITO"]);
+        assert!(!last.ok);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Leases
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_leased_domain_is_not_claimed_again_until_the_lease_lapses() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let mut future = new_domain("pec.futuro.it", State::Certified, t0());
+        future.next_check = t0() + hours(2);
+        r.add_domain(future, t0()).await.unwrap();
+        for (domain, state) in [
+            ("pec.uno.it", State::Certified),
+            ("pec.due.it", State::Removed),
+            ("pec.richiesto.it", State::Requested),
+            ("pec.scaduto.it", State::Expired),
+        ] {
+            r.add_domain(new_domain(domain, state, t0()), t0()).await.unwrap();
+        }
+        let now = t0() + hours(1);
+        let claimed = r.claim_due("w1", now, LEASE, 10).await.unwrap();
+        let claimed_names: HashSet<String> =
+            claimed.iter().map(|d| d.name.to_string()).collect();
+        assert_eq!(claimed_names, HashSet::from(["pec.uno.it".into(), "pec.due.it".into()]));
+        let lease = claimed[0].lease.clone().unwrap();
+        assert_eq!((lease.owner.as_str(), lease.until), ("w1", now + SignedDuration::from_secs(600)));
+
+        // Held: nobody gets them, not even the holder.
+        assert!(r.claim_due("w2", now, LEASE, 10).await.unwrap().is_empty());
+        let at_end = now + SignedDuration::from_secs(600);
+        assert!(r.claim_due("w2", at_end, LEASE, 10).await.unwrap().is_empty());
+        // Lapsed: another worker takes over.
+        let later = at_end + SignedDuration::from_secs(1);
+        let taken = r.claim_due("w2", later, LEASE, 1).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].lease.as_ref().unwrap().owner, "w2");
+
+        // Released leases are free at once; others' leases are not released.
+        let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+        assert_eq!(r.release("w1", &ids).await.unwrap(), 1);
+        let freed = r.claim_due("w3", later, LEASE, 10).await.unwrap();
+        assert_eq!(freed.len(), 1);
+        assert_ne!(freed[0].id, taken[0].id);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_share_the_due_domains_without_overlap() {
+    on_both(|db| async move {
+        const DOMAINS: usize = 1_000;
+        let batch: Vec<NewDomain> = (0..DOMAINS)
+            .map(|i| new_domain(&format!("pec.d{i:04}.it"), State::Certified, t0()))
+            .collect();
+        db.registry.add_domains(&batch, t0()).await.unwrap();
+
+        let now = t0() + hours(1);
+        let mut workers = Vec::new();
+        for worker in 0..4 {
+            let registry = Registry::open(&db.url).await.unwrap();
+            workers.push(tokio::spawn(async move {
+                let owner = format!("w{worker}");
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = registry.claim_due(&owner, now, LEASE, 25).await.unwrap();
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    assert!(claimed.iter().all(|d| d.lease.as_ref().unwrap().owner == owner));
+                    mine.extend(claimed.iter().map(|d| d.id));
+                }
+                registry.close().await;
+                mine
+            }));
+        }
+        let mut all = HashSet::new();
+        let mut total = 0;
+        for worker in workers {
+            let mine = worker.await.unwrap();
+            total += mine.len();
+            all.extend(mine);
+        }
+        assert_eq!(total, DOMAINS, "a domain was claimed twice");
+        assert_eq!(all.len(), DOMAINS, "a domain was never claimed");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Committing results
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_batch_writes_checks_transitions_effects_and_status_together() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        r.add_domains(
+            &[
+                new_domain("pec.uno.it", State::Certified, t0()),
+                new_domain("pec.due.it", State::Certified, t0()),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+        let now = t0() + hours(1);
+        let sweep = r.start_sweep(now, "daily").await.unwrap();
+        let claimed = r.claim_due("w1", now, LEASE, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let (uno, due) = if claimed[0].name.as_str() == "pec.uno.it" {
+            (&claimed[0], &claimed[1])
+        } else {
+            (&claimed[1], &claimed[0])
+        };
+
+        // uno: a confirmed failure; due: a passing check.
+        let mut status = uno.status.clone();
+        status.state = State::InError;
+        status.since = now;
+        status.episode = 1;
+        status.deadline = Some(now + hours(7 * 24));
+        let transition = Transition {
+            from: State::Certified,
+            to: State::InError,
+            at: now,
+            reason: "confirmed failure: A_NON_CORRETTO".into(),
+            actor: SYSTEM.into(),
+        };
+        let mut failing = checked(uno.id, uno.version, now, &["A_NON_CORRETTO"]);
+        failing.check.as_mut().unwrap().sweep_id = Some(sweep);
+        failing.status = Some(status.clone());
+        failing.transitions = vec![transition.clone()];
+        failing.effects = vec![effect("pec.uno.it/error_found/1")];
+        failing.next_check = now + hours(1);
+        let passing = checked(due.id, due.version, now, &[]);
+
+        let outcome = r.commit_batch("w1", now, vec![failing, passing]).await.unwrap();
+        assert_eq!(outcome.applied, vec![uno.id, due.id]);
+        assert!(outcome.conflicts.is_empty());
+        assert_eq!((outcome.queued.len(), outcome.duplicate_effects), (1, 0));
+
+        let after = r.domain_by_id(uno.id).await.unwrap().unwrap();
+        assert_eq!(after.status, status);
+        assert_eq!(after.version, uno.version + 1);
+        assert_eq!(after.next_check, now + hours(1));
+        assert_eq!(after.lease, None);
+        assert_eq!(after.updated, now);
+        let last = after.last_check.unwrap();
+        assert_eq!((last.at, last.ok, last.codes), (now, false, vec!["A_NON_CORRETTO".into()]));
+
+        let checks = r.checks(uno.id, 10).await.unwrap();
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].sweep_id, Some(sweep));
+        assert_eq!(checks[0].result, json!({ "codes": ["A_NON_CORRETTO"], "servers": ["192.0.2.53"] }));
+        let transitions = r.transitions(uno.id).await.unwrap();
+        assert_eq!(transitions.len(), 1);
+        assert_eq!(transitions[0].transition, transition);
+        let outbox = r.outbox(&OutboxFilter::default()).await.unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].id, outcome.queued[0]);
+        assert_eq!(
+            (outbox[0].domain_id, outbox[0].key.as_str(), outbox[0].state),
+            (uno.id, "pec.uno.it/error_found/1", OutboxState::Pending)
+        );
+        assert_eq!(outbox[0].payload, json!({ "notice": "error_found" }));
+
+        let due_after = r.domain_by_id(due.id).await.unwrap().unwrap();
+        assert_eq!(due_after.status, due.status, "status kept when not given");
+        assert!(due_after.last_check.unwrap().ok);
+        assert!(r.transitions(due.id).await.unwrap().is_empty());
+
+        // Retrying the same batch (say, after a crash right after the commit) changes
+        // nothing: every update is a conflict.
+        let failing_again = checked(uno.id, uno.version, now, &["A_NON_CORRETTO"]);
+        let retry = r.commit_batch("w1", now, vec![failing_again]).await.unwrap();
+        assert_eq!((retry.applied, retry.conflicts), (vec![], vec![uno.id]));
+        assert_eq!(r.checks(uno.id, 10).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_outdated_version_is_skipped_as_a_conflict() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
+        let due = r.add_domain(new_domain("pec.due.it", State::Certified, t0()), t0()).await.unwrap();
+        let mut stale = checked(uno.id, uno.version + 5, t0(), &["A_NON_CORRETTO"]);
+        stale.effects = vec![effect("pec.uno.it/error_found/1")];
+        stale.transitions = vec![Transition {
+            from: State::Certified,
+            to: State::InError,
+            at: t0(),
+            reason: "x".into(),
+            actor: SYSTEM.into(),
+        }];
+        let fresh = checked(due.id, due.version, t0(), &[]);
+        let twice = checked(due.id, due.version, t0(), &[]);
+        let outcome = r.commit_batch("w", t0(), vec![stale, fresh, twice]).await.unwrap();
+        assert_eq!(outcome.applied, vec![due.id]);
+        assert_eq!(outcome.conflicts, vec![uno.id, due.id]);
+        assert!(outcome.queued.is_empty());
+        assert_eq!(r.domain_by_id(uno.id).await.unwrap().unwrap(), uno);
+        assert!(r.checks(uno.id, 10).await.unwrap().is_empty());
+        assert!(r.transitions(uno.id).await.unwrap().is_empty());
+        assert!(r.outbox(&OutboxFilter::default()).await.unwrap().is_empty());
+        assert_eq!(r.checks(due.id, 10).await.unwrap().len(), 1);
+
+        let err = r.commit("operator", t0(), checked(uno.id, 99, t0(), &[])).await;
+        assert_eq!(err, Err(RegistryError::Conflict));
+        r.commit("operator", t0(), checked(uno.id, uno.version, t0(), &[])).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_batch_writes_nothing() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
+        let due = r.add_domain(new_domain("pec.due.it", State::Certified, t0()), t0()).await.unwrap();
+        let mut good = checked(uno.id, uno.version, t0(), &[]);
+        good.effects = vec![effect("pec.uno.it/corrected/1")];
+        let mut bad = checked(due.id, due.version, t0(), &[]);
+        bad.check.as_mut().unwrap().sweep_id = Some(424_242); // no such sweep
+        let err = r.commit_batch("w", t0(), vec![good, bad]).await.unwrap_err();
+        assert!(matches!(err, RegistryError::Database(_)), "{err:?}");
+        assert_eq!(r.domain_by_id(uno.id).await.unwrap().unwrap(), uno);
+        assert!(r.checks(uno.id, 10).await.unwrap().is_empty());
+        assert!(r.outbox(&OutboxFilter::default()).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_effect_key_is_queued_once() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
+        let mut first = checked(uno.id, 0, t0(), &["A_NON_CORRETTO"]);
+        first.effects = vec![effect("pec.uno.it/error_found/1")];
+        let outcome = r.commit_batch("w", t0(), vec![first]).await.unwrap();
+        assert_eq!((outcome.queued.len(), outcome.duplicate_effects), (1, 0));
+
+        let later = t0() + hours(1);
+        let mut second = checked(uno.id, 1, later, &["A_NON_CORRETTO"]);
+        second.effects = vec![effect("pec.uno.it/error_found/1"), effect("pec.uno.it/removed/1")];
+        let outcome = r.commit_batch("w", later, vec![second]).await.unwrap();
+        assert_eq!(outcome.applied, vec![uno.id]);
+        assert_eq!((outcome.queued.len(), outcome.duplicate_effects), (1, 1));
+
+        let keys: Vec<String> = r
+            .outbox(&OutboxFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|item| item.key)
+            .collect();
+        assert_eq!(keys, ["pec.uno.it/error_found/1", "pec.uno.it/removed/1"]);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbox, sweeps, alerts
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn outbox_items_are_marked_and_filtered() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
+        let mut update = checked(uno.id, 0, t0(), &[]);
+        update.effects = vec![effect("k/1"), effect("k/2"), effect("k/3")];
+        let queued = r.commit_batch("w", t0(), vec![update]).await.unwrap().queued;
+        assert_eq!(queued.len(), 3);
+
+        let sent_at = t0() + hours(1);
+        r.mark_outbox(queued[0], sent_at, OutboxState::Sent, Some(sent_at), None)
+            .await
+            .unwrap();
+        r.mark_outbox(queued[1], sent_at, OutboxState::Pending, None, Some("450 try later"))
+            .await
+            .unwrap();
+        r.mark_outbox(queued[1], sent_at, OutboxState::Failed, None, Some("550 no such user"))
+            .await
+            .unwrap();
+        let missing = r.mark_outbox(9_999, sent_at, OutboxState::Sent, None, None).await;
+        assert!(matches!(missing, Err(RegistryError::NotFound(_))));
+
+        let only = |state| OutboxFilter { state: Some(state), ..Default::default() };
+        let sent = r.outbox(&only(OutboxState::Sent)).await.unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].accepted_at, sent[0].attempts, sent[0].updated), (Some(sent_at), 1, sent_at));
+        let failed = r.outbox(&only(OutboxState::Failed)).await.unwrap();
+        assert_eq!(failed[0].attempts, 2);
+        assert_eq!(failed[0].last_error.as_deref(), Some("550 no such user"));
+        let pending = r.outbox(&only(OutboxState::Pending)).await.unwrap();
+        assert_eq!(pending.iter().map(|i| i.id).collect::<Vec<_>>(), [queued[2]]);
+
+        let paged = OutboxFilter { after_id: Some(queued[0]), limit: Some(1), ..Default::default() };
+        assert_eq!(r.outbox(&paged).await.unwrap()[0].id, queued[1]);
+        let other = OutboxFilter { domain_id: Some(uno.id + 1), ..Default::default() };
+        assert!(r.outbox(&other).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sweeps_and_alerts_are_recorded() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        assert_eq!(r.last_sweep().await.unwrap(), None);
+        let first = r.start_sweep(t0(), "daily").await.unwrap();
+        assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, first);
+        let summary = json!({ "checked": 10, "failed": 1 });
+        r.finish_sweep(first, t0() + hours(1), summary.clone(), true).await.unwrap();
+        assert!(matches!(
+            r.finish_sweep(first, t0() + hours(1), json!({}), false).await,
+            Err(RegistryError::Invalid(_))
+        ));
+        assert!(matches!(
+            r.finish_sweep(first + 100, t0(), json!({}), false).await,
+            Err(RegistryError::NotFound(_))
+        ));
+        assert_eq!(r.unfinished_sweep().await.unwrap(), None);
+        let last = r.last_sweep().await.unwrap().unwrap();
+        assert_eq!((last.id, last.kind.as_str(), last.held), (first, "daily", true));
+        assert_eq!((last.started, last.finished), (t0(), Some(t0() + hours(1))));
+        assert_eq!(last.summary, Some(summary));
+
+        // A sweep the process died in is found for resuming.
+        let crashed = r.start_sweep(t0() + hours(24), "daily").await.unwrap();
+        assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, crashed);
+        assert_eq!(r.last_sweep().await.unwrap().unwrap().id, first);
+
+        r.add_alert(t0(), "mass_failure", "40% of checks failed").await.unwrap();
+        let second = r.add_alert(t0() + hours(1), "held", "sweep held").await.unwrap();
+        let alerts = r.alerts(10).await.unwrap();
+        assert_eq!(alerts.len(), 2);
+        assert_eq!((alerts[0].id, alerts[0].kind.as_str()), (second, "held"));
+        assert_eq!(alerts[1].message, "40% of checks failed");
+        assert_eq!(r.alerts(1).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Throughput (ignored: run on demand)
+// ---------------------------------------------------------------------------------------
+
+/// Commits `PECWATCH_BENCH_DOMAINS` (default 100,000) check results in batches of 500 on
+/// both backends and prints the rates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+async fn batch_throughput() {
+    let total: usize = std::env::var("PECWATCH_BENCH_DOMAINS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    on_both(|db| async move {
+        const BATCH: usize = 500;
+        let r = &db.registry;
+        let domains: Vec<NewDomain> = (0..total)
+            .map(|i| new_domain(&format!("pec.d{i:06}.it"), State::Certified, t0()))
+            .collect();
+        let started = Instant::now();
+        for chunk in domains.chunks(5_000) {
+            r.add_domains(chunk, t0()).await.unwrap();
+        }
+        let added = started.elapsed();
+
+        let now = t0() + hours(1);
+        let (mut claiming, mut committing) = (Duration::ZERO, Duration::ZERO);
+        let (mut rows, mut committed) = (0, 0);
+        loop {
+            let started = Instant::now();
+            let claimed = r.claim_due("bench", now, LEASE, BATCH as u64).await.unwrap();
+            claiming += started.elapsed();
+            if claimed.is_empty() {
+                break;
+            }
+            let updates: Vec<DomainUpdate> = claimed
+                .iter()
+                .map(|d| {
+                    // Every 100th domain fails and changes state, with a notice.
+                    let mut update = checked(d.id, d.version, now, &[]);
+                    update.check.as_mut().unwrap().result = json!({
+                        "domain": d.name, "ok": true, "zone": "example.it",
+                        "servers": [{"name": "dns1.example.it", "address": "192.0.2.53", "rtt_ms": 12},
+                                    {"name": "dns2.example.it", "address": "198.51.100.53", "rtt_ms": 15}],
+                        "mx": [{"preference": 10, "host": "mx.pec.aruba.it", "addresses": ["192.0.2.25"]}],
+                        "findings": []
+                    });
+                    if d.id % 100 == 0 {
+                        let mut status = d.status.clone();
+                        status.state = State::InError;
+                        update.status = Some(status);
+                        update.transitions = vec![Transition {
+                            from: State::Certified,
+                            to: State::InError,
+                            at: now,
+                            reason: "confirmed failure: A_NON_CORRETTO".into(),
+                            actor: SYSTEM.into(),
+                        }];
+                        update.effects = vec![effect(&format!("{}/error_found/1", d.name))];
+                        rows += 2;
+                    }
+                    rows += 2; // the check and the domain
+                    update
+                })
+                .collect();
+            committed += updates.len();
+            let started = Instant::now();
+            let outcome = r.commit_batch("bench", now, updates).await.unwrap();
+            committing += started.elapsed();
+            assert!(outcome.conflicts.is_empty());
+        }
+        assert_eq!(committed, total);
+        let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
+        println!(
+            "{:?}: added {total} domains in {added:.2?} ({:.0}/s); claimed in {claiming:.2?} \
+             ({:.0}/s); committed {committed} updates in {committing:.2?}: {:.0} updates/s, \
+             {:.0} rows/s",
+            db.backend,
+            rate(total, added),
+            rate(total, claiming),
+            rate(committed, committing),
+            rate(rows, committing),
+        );
+    })
+    .await;
+}
