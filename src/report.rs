@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::Lang;
 use crate::check::observation::Observation;
 use crate::dns::Outcome;
-use crate::finding::{Code, Finding, Severity};
+use crate::finding::{Code, Finding, Fix, Severity};
 use crate::name::{DomainName, display_name};
 
 /// The overall verdict of one check.
@@ -230,8 +230,9 @@ impl Report {
                 }
             );
         }
+        let mut shown_fixes: Vec<&Fix> = Vec::new();
         for finding in &self.findings {
-            write_finding(&mut out, finding, lang, color);
+            write_finding(&mut out, finding, lang, color, &mut shown_fixes);
         }
         out
     }
@@ -269,7 +270,14 @@ fn finding_json(finding: &Finding, lang: Lang) -> Value {
     })
 }
 
-fn write_finding(out: &mut String, finding: &Finding, lang: Lang, color: bool) {
+/// Writes one finding; a fix already shown for an earlier finding is only referred to.
+fn write_finding<'a>(
+    out: &mut String,
+    finding: &'a Finding,
+    lang: Lang,
+    color: bool,
+    shown_fixes: &mut Vec<&'a Fix>,
+) {
     let (mark, code) = match finding.severity() {
         Severity::Error => ("✗", finding.code.label()),
         Severity::Warning => ("!", finding.code.label()),
@@ -309,6 +317,18 @@ fn write_finding(out: &mut String, finding: &Finding, lang: Lang, color: bool) {
             );
         }
     }
+    if !finding.fixes.is_empty() && finding.fixes.iter().all(|f| shown_fixes.contains(&f)) {
+        let _ = writeln!(
+            out,
+            "    {}",
+            lang.pick(
+                "Correzione: la stessa indicata sopra.",
+                "Fix: the same as above."
+            )
+        );
+        return;
+    }
+    shown_fixes.extend(finding.fixes.iter());
     for (index, fix) in finding.fixes.iter().enumerate() {
         let heading = if index == 0 {
             lang.pick("Correzione", "Fix")

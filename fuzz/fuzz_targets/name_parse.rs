@@ -11,8 +11,16 @@ fuzz_target!(|input: &str| {
         return;
     };
     let again = DomainName::parse(name.as_str());
-    assert_eq!(again.as_ref(), Ok(&name), "parse is not idempotent on {input:?}");
+    assert_eq!(
+        again.as_ref(),
+        Ok(&name),
+        "parse is not idempotent on {input:?}"
+    );
     // The DNS form spells the same name.
-    assert_eq!(display_name(&name.to_dns()), name.as_str(), "to_dns of {input:?}");
+    assert_eq!(
+        display_name(&name.to_dns()),
+        name.as_str(),
+        "to_dns of {input:?}"
+    );
     let _ = name.to_unicode();
 });

@@ -192,8 +192,17 @@ fn cannot_connect(url: &str, detail: impl std::fmt::Display) -> RegistryError {
     ))
 }
 
-/// An error's message followed by its causes, for errors whose top line is vague
-/// ("error communicating with database" → "…: Connection refused (os error 111)").
+/// Why a connection failed, for people: the server's own message (`role "x" does not
+/// exist`), or the error followed by its causes when the top line is vague ("error
+/// communicating with database: Connection refused (os error 111)").
+fn connect_failure(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => with_causes(other),
+    }
+}
+
+/// An error's message followed by the messages of its causes.
 fn with_causes(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
@@ -212,7 +221,7 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 async fn probe<C: Connection>(url: &str, options: &C::Options) -> Result<()> {
     let connection = C::connect_with(options)
         .await
-        .map_err(|e| cannot_connect(url, with_causes(&e)))?;
+        .map_err(|e| cannot_connect(url, connect_failure(&e)))?;
     // Closing cleanly is a courtesy; the connection is dropped either way.
     let _ = connection.close().await;
     Ok(())
@@ -257,7 +266,7 @@ async fn open_sqlite(url: &str) -> Result<Registry> {
     let pool = pool_options
         .connect_with(options)
         .await
-        .map_err(|e| cannot_connect(url, with_causes(&e)))?;
+        .map_err(|e| cannot_connect(url, connect_failure(&e)))?;
     Ok(Registry::Sqlite(pool))
 }
 
@@ -271,6 +280,6 @@ async fn open_postgres(url: &str) -> Result<Registry> {
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
-        .map_err(|e| cannot_connect(url, with_causes(&e)))?;
+        .map_err(|e| cannot_connect(url, connect_failure(&e)))?;
     Ok(Registry::Postgres(pool))
 }

@@ -187,7 +187,8 @@ pub struct BatchOutcome {
     /// The domains whose update was applied, in the order given.
     pub applied: Vec<i64>,
     /// The domains whose update was skipped because they changed since they were read
-    /// (or no longer exist, or appeared twice in the batch): reload and retry them.
+    /// (or no longer exist, or appeared twice in the batch): nothing of their update was
+    /// written and their leases are kept; reload and retry them, or release them.
     pub conflicts: Vec<i64>,
     /// The outbox items this batch queued, in the order given.
     pub queued: Vec<i64>,

@@ -146,8 +146,13 @@ impl Registry {
     /// version + 1, and releases `owner`'s lease). Updates whose domain moved on are
     /// skipped and listed in [`BatchOutcome::conflicts`].
     ///
+    /// `now` is recorded as the domains' `updated` time and the new outbox items'
+    /// `created` time.
+    ///
     /// All or nothing: if the process dies or the database fails midway, none of the
-    /// batch is written, and retrying it is safe.
+    /// batch is written, and retrying it is safe (what was committed comes back as
+    /// conflicts). On PostgreSQL a batch aborted by a deadlock is retried, up to three
+    /// attempts in all.
     pub async fn commit_batch(
         &self,
         owner: &str,
@@ -201,7 +206,6 @@ impl Registry {
                 Backend::Postgres => pool.begin().await?,
             };
 
-            let t = std::time::Instant::now();
             // 1. The domains, where the version matches.
             let mut applied = HashSet::new();
             for chunk in unique.chunks(MAX_PARAMS / UPDATE_PARAMS) {
@@ -246,14 +250,27 @@ impl Registry {
                 .filter(|u| applied.contains(&u.domain_id))
                 .collect();
 
-            let t1 = t.elapsed();
             // 2. The checks.
             let checks: Vec<(i64, &NewCheck)> = done
                 .iter()
                 .filter_map(|u| u.check.as_ref().map(|c| (u.domain_id, c)))
                 .collect();
-            BulkWrite::insert_checks(&mut *tx, &checks).await?;
-            let t2 = t.elapsed();
+            for chunk in checks.chunks(MAX_PARAMS / CHECK_PARAMS) {
+                let mut query = builder(pool);
+                query.push(CHECK_COLUMNS);
+                query.push_values(chunk, |mut row, (domain_id, check)| {
+                    row.push_bind(*domain_id)
+                        .push_bind(check.sweep_id)
+                        .push_bind(secs(check.at))
+                        .push_bind(check.ok)
+                        .push_bind(check.transient)
+                        .push_bind(Json(&check.codes))
+                        .push_bind(Json(&check.warnings))
+                        .push_bind(Json(&check.result));
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+
             // 3. The transitions.
             let transitions: Vec<_> = done
                 .iter()
@@ -295,15 +312,7 @@ impl Registry {
                 queued.extend(ids);
             }
 
-            let t3 = t.elapsed();
             tx.commit().await?;
-            eprintln!(
-                "TIMING update {:?} checks {:?} rest {:?} commit {:?}",
-                t1,
-                t2 - t1,
-                t3 - t2,
-                t.elapsed() - t3
-            );
 
             queued.sort_unstable();
             let duplicate_effects = effects.len() - queued.len();
@@ -320,52 +329,5 @@ impl Registry {
                 duplicate_effects,
             })
         })
-    }
-}
-
-/// The bulk statements whose fastest form differs between the backends.
-trait BulkWrite {
-    /// Inserts check rows.
-    async fn insert_checks(&mut self, checks: &[(i64, &NewCheck)]) -> Result<(), sqlx::Error>;
-}
-
-impl BulkWrite for sqlx::SqliteConnection {
-    async fn insert_checks(&mut self, checks: &[(i64, &NewCheck)]) -> Result<(), sqlx::Error> {
-        for chunk in checks.chunks(MAX_PARAMS / CHECK_PARAMS) {
-            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(CHECK_COLUMNS);
-            query.push_values(chunk, |mut row, (domain_id, check)| {
-                row.push_bind(*domain_id)
-                    .push_bind(check.sweep_id)
-                    .push_bind(secs(check.at))
-                    .push_bind(check.ok)
-                    .push_bind(check.transient)
-                    .push_bind(Json(&check.codes))
-                    .push_bind(Json(&check.warnings))
-                    .push_bind(Json(&check.result));
-            });
-            query.build().execute(&mut *self).await?;
-        }
-        Ok(())
-    }
-}
-
-impl BulkWrite for sqlx::PgConnection {
-    async fn insert_checks(&mut self, checks: &[(i64, &NewCheck)]) -> Result<(), sqlx::Error> {
-        if checks.is_empty() {
-            return Ok(());
-        }
-        const SQL: &str = "INSERT INTO checks (domain_id, sweep_id, at, ok, transient, codes, warnings, result) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::boolean[], $6::jsonb[], $7::jsonb[], $8::jsonb[])";
-        sqlx::query(SQL)
-            .bind(checks.iter().map(|(d, _)| *d).collect::<Vec<i64>>())
-            .bind(checks.iter().map(|(_, c)| c.sweep_id).collect::<Vec<Option<i64>>>())
-            .bind(checks.iter().map(|(_, c)| secs(c.at)).collect::<Vec<i64>>())
-            .bind(checks.iter().map(|(_, c)| c.ok).collect::<Vec<bool>>())
-            .bind(checks.iter().map(|(_, c)| c.transient).collect::<Vec<bool>>())
-            .bind(checks.iter().map(|(_, c)| Json(&c.codes)).collect::<Vec<_>>())
-            .bind(checks.iter().map(|(_, c)| Json(&c.warnings)).collect::<Vec<_>>())
-            .bind(checks.iter().map(|(_, c)| Json(&c.result)).collect::<Vec<_>>())
-            .execute(&mut *self)
-            .await?;
-        Ok(())
     }
 }

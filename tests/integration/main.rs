@@ -8,3 +8,4 @@ mod support;
 mod check_cli;
 mod config;
 mod hostile;
+mod registry;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, TryStreamExt};
 use jiff::{SignedDuration, Timestamp};
 use pecwatch::Lang;
-use pecwatch::lifecycle::{DomainStatus, State, SYSTEM, Transition};
+use pecwatch::lifecycle::{DomainStatus, SYSTEM, State, Transition};
 use pecwatch::name::DomainName;
 use pecwatch::registry::{
     Backend, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect, OutboxFilter,
@@ -80,7 +80,9 @@ async fn create(backend: Backend) -> (TestDb, Cleanup) {
                 .connect(&base)
                 .await
                 .unwrap_or_else(|e| {
-                    panic!("the registry tests need PostgreSQL at {base} (PECWATCH_TEST_POSTGRES): {e}")
+                    panic!(
+                        "the registry tests need PostgreSQL at {base} (PECWATCH_TEST_POSTGRES): {e}"
+                    )
                 });
             let schema = unique_schema();
             sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -89,7 +91,9 @@ async fn create(backend: Backend) -> (TestDb, Cleanup) {
                 .expect("create schema");
             let separator = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-            let registry = Registry::open(&url).await.expect("open PostgreSQL registry");
+            let registry = Registry::open(&url)
+                .await
+                .expect("open PostgreSQL registry");
             let db = TestDb {
                 backend,
                 url,
@@ -225,12 +229,10 @@ async fn migrations_are_idempotent() {
                 .fetch_one(pool)
                 .await
                 .unwrap(),
-            Registry::Postgres(pool) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap()
-            }
+            Registry::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
         };
         assert_eq!(applied, 1);
         again.close().await;
@@ -248,12 +250,18 @@ async fn an_unreachable_postgres_is_a_clear_error_without_the_password() {
         panic!("expected a database error, got {err:?}");
     };
     assert!(
-        message.starts_with("cannot connect to the database at postgres://postgres@127.0.0.1:1/test: "),
+        message.starts_with(
+            "cannot connect to the database at postgres://postgres@127.0.0.1:1/test: "
+        ),
         "{message}"
     );
     assert!(message.to_lowercase().contains("refused"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -272,8 +280,13 @@ async fn a_sqlite_file_in_a_missing_directory_is_a_clear_error() {
 
 #[tokio::test]
 async fn other_urls_are_refused() {
-    let err = Registry::open("mysql://root:pw@localhost/pec").await.unwrap_err();
-    assert!(matches!(&err, RegistryError::Invalid(m) if m.contains("mysql://root@localhost/pec") && !m.contains("pw")), "{err:?}");
+    let err = Registry::open("mysql://root:pw@localhost/pec")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::Invalid(m) if m.contains("mysql://root@localhost/pec") && !m.contains("pw")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -283,7 +296,14 @@ async fn an_in_memory_registry_works() {
         .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
         .await
         .unwrap();
-    assert_eq!(registry.domains(&DomainFilter::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        registry
+            .domains(&DomainFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -305,8 +325,14 @@ async fn domains_are_added_once_and_read_back() {
         assert_eq!(added.exception, new.exception);
         assert_eq!(added.status, new.status);
         assert_eq!(added.next_check, t0());
-        assert_eq!((added.version, added.created, added.updated), (0, t0(), t0()));
-        assert_eq!((added.last_check.as_ref(), added.lease.as_ref()), (None, None));
+        assert_eq!(
+            (added.version, added.created, added.updated),
+            (0, t0(), t0())
+        );
+        assert_eq!(
+            (added.last_check.as_ref(), added.lease.as_ref()),
+            (None, None)
+        );
 
         assert_eq!(r.domain(&new.name).await.unwrap(), Some(added.clone()));
         assert_eq!(r.domain_by_id(added.id).await.unwrap(), Some(added.clone()));
@@ -317,7 +343,10 @@ async fn domains_are_added_once_and_read_back() {
 
         let mut bad = new_domain("pec.bad.it", State::Requested, t0());
         bad.holder.email = "not an address".into();
-        assert!(matches!(r.add_domain(bad, t0()).await, Err(RegistryError::Invalid(_))));
+        assert!(matches!(
+            r.add_domain(bad, t0()).await,
+            Err(RegistryError::Invalid(_))
+        ));
 
         // A bulk import is all or nothing.
         let batch = vec![
@@ -331,10 +360,15 @@ async fn domains_are_added_once_and_read_back() {
 
         let exception = vec!["192.0.2.0/28".parse().unwrap()];
         let later = t0() + hours(1);
-        let changed = r.set_exception(&new.name, exception.clone(), later).await.unwrap();
+        let changed = r
+            .set_exception(&new.name, exception.clone(), later)
+            .await
+            .unwrap();
         assert_eq!((changed.exception, changed.version), (exception, 1));
         assert_eq!(changed.updated, later);
-        let missing = r.set_exception(&name("pec.nessuno.it"), vec![], later).await;
+        let missing = r
+            .set_exception(&name("pec.nessuno.it"), vec![], later)
+            .await;
         assert!(matches!(missing, Err(RegistryError::NotFound(_))));
     })
     .await;
@@ -353,7 +387,12 @@ async fn domains_are_listed_by_each_filter() {
             ("pec.echo_x.it", State::Certified),
         ] {
             let domain = domain.replace('_', "-");
-            ids.push(r.add_domain(new_domain(&domain, state, t0()), t0()).await.unwrap().id);
+            ids.push(
+                r.add_domain(new_domain(&domain, state, t0()), t0())
+                    .await
+                    .unwrap()
+                    .id,
+            );
         }
         // delta fails with two codes and is put in error with a deadline; alfa passes.
         let mut status = DomainStatus::new(State::InError, t0(), None);
@@ -361,7 +400,10 @@ async fn domains_are_listed_by_each_filter() {
         let mut failing = checked(ids[0], 0, t0(), &["A_NON_CORRETTO", "MX_NON_DEFINITO"]);
         failing.status = Some(status);
         let passing = checked(ids[1], 0, t0(), &[]);
-        let outcome = r.commit_batch("w", t0(), vec![failing, passing]).await.unwrap();
+        let outcome = r
+            .commit_batch("w", t0(), vec![failing, passing])
+            .await
+            .unwrap();
         assert_eq!(outcome.applied, vec![ids[0], ids[1]]);
 
         let names = |filter: DomainFilter| async move {
@@ -374,16 +416,37 @@ async fn domains_are_listed_by_each_filter() {
         };
         assert_eq!(
             names(DomainFilter::default()).await,
-            ["pec.alfa.it", "pec.bravo.it", "pec.charlie.it", "pec.delta.it", "pec.echo-x.it"]
+            [
+                "pec.alfa.it",
+                "pec.bravo.it",
+                "pec.charlie.it",
+                "pec.delta.it",
+                "pec.echo-x.it"
+            ]
         );
-        let by_state = |state| DomainFilter { state: Some(state), ..Default::default() };
-        assert_eq!(names(by_state(State::Certified)).await, ["pec.alfa.it", "pec.echo-x.it"]);
+        let by_state = |state| DomainFilter {
+            state: Some(state),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(by_state(State::Certified)).await,
+            ["pec.alfa.it", "pec.echo-x.it"]
+        );
         assert_eq!(names(by_state(State::InError)).await, ["pec.delta.it"]);
-        let by_code = |code: &str| DomainFilter { code: Some(code.into()), ..Default::default() };
+        let by_code = |code: &str| DomainFilter {
+            code: Some(code.into()),
+            ..Default::default()
+        };
         assert_eq!(names(by_code("MX_NON_DEFINITO")).await, ["pec.delta.it"]);
         assert!(names(by_code("A_MULTIPLI")).await.is_empty());
-        let deadline = |at| DomainFilter { deadline_before: Some(at), ..Default::default() };
-        assert_eq!(names(deadline(t0() + hours(7 * 24 + 1))).await, ["pec.delta.it"]);
+        let deadline = |at| DomainFilter {
+            deadline_before: Some(at),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(deadline(t0() + hours(7 * 24 + 1))).await,
+            ["pec.delta.it"]
+        );
         assert!(names(deadline(t0() + hours(7 * 24))).await.is_empty());
         let containing = |text: &str| DomainFilter {
             name_contains: Some(text.into()),
@@ -392,14 +455,21 @@ async fn domains_are_listed_by_each_filter() {
         assert_eq!(names(containing("HO-X")).await, ["pec.echo-x.it"]);
         assert!(names(containing("%")).await.is_empty());
         assert!(names(containing("_")).await.is_empty());
-        let page = DomainFilter { limit: Some(2), offset: 1, ..Default::default() };
+        let page = DomainFilter {
+            limit: Some(2),
+            offset: 1,
+            ..Default::default()
+        };
         assert_eq!(names(page).await, ["pec.bravo.it", "pec.charlie.it"]);
         let after = DomainFilter {
             after_name: Some("pec.charlie.it".into()),
             ..Default::default()
         };
         assert_eq!(names(after).await, ["pec.delta.it", "pec.echo-x.it"]);
-        let offset_only = DomainFilter { offset: 4, ..Default::default() };
+        let offset_only = DomainFilter {
+            offset: 4,
+            ..Default::default()
+        };
         assert_eq!(names(offset_only).await, ["pec.echo-x.it"]);
 
         let streamed: Vec<String> = r
@@ -414,8 +484,14 @@ async fn domains_are_listed_by_each_filter() {
         assert_eq!(counts.len(), State::ALL.len());
         let count = |state| counts.iter().find(|(s, _)| *s == state).unwrap().1;
         assert_eq!(
-            [State::Requested, State::Certified, State::InError, State::Removed, State::Expired]
-                .map(count),
+            [
+                State::Requested,
+                State::Certified,
+                State::InError,
+                State::Removed,
+                State::Expired
+            ]
+            .map(count),
             [1, 2, 1, 1, 0]
         );
 
@@ -444,20 +520,32 @@ async fn a_leased_domain_is_not_claimed_again_until_the_lease_lapses() {
             ("pec.richiesto.it", State::Requested),
             ("pec.scaduto.it", State::Expired),
         ] {
-            r.add_domain(new_domain(domain, state, t0()), t0()).await.unwrap();
+            r.add_domain(new_domain(domain, state, t0()), t0())
+                .await
+                .unwrap();
         }
         let now = t0() + hours(1);
         let claimed = r.claim_due("w1", now, LEASE, 10).await.unwrap();
-        let claimed_names: HashSet<String> =
-            claimed.iter().map(|d| d.name.to_string()).collect();
-        assert_eq!(claimed_names, HashSet::from(["pec.uno.it".into(), "pec.due.it".into()]));
+        let claimed_names: HashSet<String> = claimed.iter().map(|d| d.name.to_string()).collect();
+        assert_eq!(
+            claimed_names,
+            HashSet::from(["pec.uno.it".into(), "pec.due.it".into()])
+        );
         let lease = claimed[0].lease.clone().unwrap();
-        assert_eq!((lease.owner.as_str(), lease.until), ("w1", now + SignedDuration::from_secs(600)));
+        assert_eq!(
+            (lease.owner.as_str(), lease.until),
+            ("w1", now + SignedDuration::from_secs(600))
+        );
 
         // Held: nobody gets them, not even the holder.
         assert!(r.claim_due("w2", now, LEASE, 10).await.unwrap().is_empty());
         let at_end = now + SignedDuration::from_secs(600);
-        assert!(r.claim_due("w2", at_end, LEASE, 10).await.unwrap().is_empty());
+        assert!(
+            r.claim_due("w2", at_end, LEASE, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // Lapsed: another worker takes over.
         let later = at_end + SignedDuration::from_secs(1);
         let taken = r.claim_due("w2", later, LEASE, 1).await.unwrap();
@@ -495,7 +583,11 @@ async fn concurrent_claimers_share_the_due_domains_without_overlap() {
                     if claimed.is_empty() {
                         break;
                     }
-                    assert!(claimed.iter().all(|d| d.lease.as_ref().unwrap().owner == owner));
+                    assert!(
+                        claimed
+                            .iter()
+                            .all(|d| d.lease.as_ref().unwrap().owner == owner)
+                    );
                     mine.extend(claimed.iter().map(|d| d.id));
                 }
                 registry.close().await;
@@ -563,7 +655,10 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
         failing.next_check = now + hours(1);
         let passing = checked(due.id, due.version, now, &[]);
 
-        let outcome = r.commit_batch("w1", now, vec![failing, passing]).await.unwrap();
+        let outcome = r
+            .commit_batch("w1", now, vec![failing, passing])
+            .await
+            .unwrap();
         assert_eq!(outcome.applied, vec![uno.id, due.id]);
         assert!(outcome.conflicts.is_empty());
         assert_eq!((outcome.queued.len(), outcome.duplicate_effects), (1, 0));
@@ -575,12 +670,18 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
         assert_eq!(after.lease, None);
         assert_eq!(after.updated, now);
         let last = after.last_check.unwrap();
-        assert_eq!((last.at, last.ok, last.codes), (now, false, vec!["A_NON_CORRETTO".into()]));
+        assert_eq!(
+            (last.at, last.ok, last.codes),
+            (now, false, vec!["A_NON_CORRETTO".into()])
+        );
 
         let checks = r.checks(uno.id, 10).await.unwrap();
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].sweep_id, Some(sweep));
-        assert_eq!(checks[0].result, json!({ "codes": ["A_NON_CORRETTO"], "servers": ["192.0.2.53"] }));
+        assert_eq!(
+            checks[0].result,
+            json!({ "codes": ["A_NON_CORRETTO"], "servers": ["192.0.2.53"] })
+        );
         let transitions = r.transitions(uno.id).await.unwrap();
         assert_eq!(transitions.len(), 1);
         assert_eq!(transitions[0].transition, transition);
@@ -601,7 +702,10 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
         // Retrying the same batch (say, after a crash right after the commit) changes
         // nothing: every update is a conflict.
         let failing_again = checked(uno.id, uno.version, now, &["A_NON_CORRETTO"]);
-        let retry = r.commit_batch("w1", now, vec![failing_again]).await.unwrap();
+        let retry = r
+            .commit_batch("w1", now, vec![failing_again])
+            .await
+            .unwrap();
         assert_eq!((retry.applied, retry.conflicts), (vec![], vec![uno.id]));
         assert_eq!(r.checks(uno.id, 10).await.unwrap().len(), 1);
     })
@@ -612,8 +716,14 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
 async fn an_outdated_version_is_skipped_as_a_conflict() {
     on_both(|db| async move {
         let r = &db.registry;
-        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
-        let due = r.add_domain(new_domain("pec.due.it", State::Certified, t0()), t0()).await.unwrap();
+        let uno = r
+            .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
+        let due = r
+            .add_domain(new_domain("pec.due.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
         let mut stale = checked(uno.id, uno.version + 5, t0(), &["A_NON_CORRETTO"]);
         stale.effects = vec![effect("pec.uno.it/error_found/1")];
         stale.transitions = vec![Transition {
@@ -625,7 +735,10 @@ async fn an_outdated_version_is_skipped_as_a_conflict() {
         }];
         let fresh = checked(due.id, due.version, t0(), &[]);
         let twice = checked(due.id, due.version, t0(), &[]);
-        let outcome = r.commit_batch("w", t0(), vec![stale, fresh, twice]).await.unwrap();
+        let outcome = r
+            .commit_batch("w", t0(), vec![stale, fresh, twice])
+            .await
+            .unwrap();
         assert_eq!(outcome.applied, vec![due.id]);
         assert_eq!(outcome.conflicts, vec![uno.id, due.id]);
         assert!(outcome.queued.is_empty());
@@ -635,9 +748,13 @@ async fn an_outdated_version_is_skipped_as_a_conflict() {
         assert!(r.outbox(&OutboxFilter::default()).await.unwrap().is_empty());
         assert_eq!(r.checks(due.id, 10).await.unwrap().len(), 1);
 
-        let err = r.commit("operator", t0(), checked(uno.id, 99, t0(), &[])).await;
+        let err = r
+            .commit("operator", t0(), checked(uno.id, 99, t0(), &[]))
+            .await;
         assert_eq!(err, Err(RegistryError::Conflict));
-        r.commit("operator", t0(), checked(uno.id, uno.version, t0(), &[])).await.unwrap();
+        r.commit("operator", t0(), checked(uno.id, uno.version, t0(), &[]))
+            .await
+            .unwrap();
     })
     .await;
 }
@@ -646,13 +763,22 @@ async fn an_outdated_version_is_skipped_as_a_conflict() {
 async fn a_failing_batch_writes_nothing() {
     on_both(|db| async move {
         let r = &db.registry;
-        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
-        let due = r.add_domain(new_domain("pec.due.it", State::Certified, t0()), t0()).await.unwrap();
+        let uno = r
+            .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
+        let due = r
+            .add_domain(new_domain("pec.due.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
         let mut good = checked(uno.id, uno.version, t0(), &[]);
         good.effects = vec![effect("pec.uno.it/corrected/1")];
         let mut bad = checked(due.id, due.version, t0(), &[]);
         bad.check.as_mut().unwrap().sweep_id = Some(424_242); // no such sweep
-        let err = r.commit_batch("w", t0(), vec![good, bad]).await.unwrap_err();
+        let err = r
+            .commit_batch("w", t0(), vec![good, bad])
+            .await
+            .unwrap_err();
         assert!(matches!(err, RegistryError::Database(_)), "{err:?}");
         assert_eq!(r.domain_by_id(uno.id).await.unwrap().unwrap(), uno);
         assert!(r.checks(uno.id, 10).await.unwrap().is_empty());
@@ -665,7 +791,10 @@ async fn a_failing_batch_writes_nothing() {
 async fn an_effect_key_is_queued_once() {
     on_both(|db| async move {
         let r = &db.registry;
-        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
+        let uno = r
+            .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
         let mut first = checked(uno.id, 0, t0(), &["A_NON_CORRETTO"]);
         first.effects = vec![effect("pec.uno.it/error_found/1")];
         let outcome = r.commit_batch("w", t0(), vec![first]).await.unwrap();
@@ -673,7 +802,10 @@ async fn an_effect_key_is_queued_once() {
 
         let later = t0() + hours(1);
         let mut second = checked(uno.id, 1, later, &["A_NON_CORRETTO"]);
-        second.effects = vec![effect("pec.uno.it/error_found/1"), effect("pec.uno.it/removed/1")];
+        second.effects = vec![
+            effect("pec.uno.it/error_found/1"),
+            effect("pec.uno.it/removed/1"),
+        ];
         let outcome = r.commit_batch("w", later, vec![second]).await.unwrap();
         assert_eq!(outcome.applied, vec![uno.id]);
         assert_eq!((outcome.queued.len(), outcome.duplicate_effects), (1, 1));
@@ -690,6 +822,67 @@ async fn an_effect_key_is_queued_once() {
     .await;
 }
 
+#[tokio::test]
+async fn a_batch_cut_short_is_all_or_nothing() {
+    on_both(|db| async move {
+        const DOMAINS: usize = 200;
+        let r = &db.registry;
+        let batch: Vec<NewDomain> = (0..DOMAINS)
+            .map(|i| new_domain(&format!("pec.d{i:03}.it"), State::Certified, t0()))
+            .collect();
+        r.add_domains(&batch, t0()).await.unwrap();
+        // Commit with ever longer time limits, as if the process died at ever later
+        // moments; after each attempt the domains must all be at the same version, with
+        // one check and one effect per domain per committed batch.
+        for step in 0u32.. {
+            let domains = r.domains(&DomainFilter::default()).await.unwrap();
+            let updates = domains
+                .iter()
+                .map(|d| {
+                    let mut update = checked(d.id, d.version, t0(), &[]);
+                    update.effects = vec![effect(&format!("{}/{step}", d.name))];
+                    update
+                })
+                .collect();
+            let limit = Duration::from_millis(u64::from(step));
+            let finished = tokio::time::timeout(limit, r.commit_batch("w", t0(), updates)).await;
+
+            // One statement, so one snapshot: a commit still finishing in the background
+            // (its COMMIT was sent before the cut) is seen whole or not at all.
+            let (versions, version, outbox, checks) = totals(r).await;
+            assert_eq!(versions, 1, "a batch was applied in part");
+            assert_eq!(outbox, DOMAINS as i64 * version);
+            assert_eq!(checks, DOMAINS as i64 * version);
+            if let Ok(outcome) = finished {
+                // Applied whole, or (if an earlier cut batch committed after the versions
+                // were read) rejected whole as conflicts.
+                let outcome = outcome.unwrap();
+                let counts = (outcome.applied.len(), outcome.conflicts.len());
+                assert!(
+                    counts == (DOMAINS, 0) || counts == (0, DOMAINS),
+                    "{counts:?}"
+                );
+                if counts.0 == DOMAINS {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// The number of distinct domain versions, the highest version, and the numbers of outbox
+/// items and checks, read in one statement.
+async fn totals(registry: &Registry) -> (i64, i64, i64, i64) {
+    const SQL: &str = "SELECT (SELECT COUNT(DISTINCT version) FROM domains), \
+         (SELECT MAX(version) FROM domains), (SELECT COUNT(*) FROM outbox), \
+         (SELECT COUNT(*) FROM checks)";
+    match registry {
+        Registry::Sqlite(pool) => sqlx::query_as(SQL).fetch_one(pool).await.unwrap(),
+        Registry::Postgres(pool) => sqlx::query_as(SQL).fetch_one(pool).await.unwrap(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Outbox, sweeps, alerts
 // ---------------------------------------------------------------------------------------
@@ -698,38 +891,75 @@ async fn an_effect_key_is_queued_once() {
 async fn outbox_items_are_marked_and_filtered() {
     on_both(|db| async move {
         let r = &db.registry;
-        let uno = r.add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0()).await.unwrap();
+        let uno = r
+            .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
         let mut update = checked(uno.id, 0, t0(), &[]);
         update.effects = vec![effect("k/1"), effect("k/2"), effect("k/3")];
-        let queued = r.commit_batch("w", t0(), vec![update]).await.unwrap().queued;
+        let queued = r
+            .commit_batch("w", t0(), vec![update])
+            .await
+            .unwrap()
+            .queued;
         assert_eq!(queued.len(), 3);
 
         let sent_at = t0() + hours(1);
         r.mark_outbox(queued[0], sent_at, OutboxState::Sent, Some(sent_at), None)
             .await
             .unwrap();
-        r.mark_outbox(queued[1], sent_at, OutboxState::Pending, None, Some("450 try later"))
-            .await
-            .unwrap();
-        r.mark_outbox(queued[1], sent_at, OutboxState::Failed, None, Some("550 no such user"))
-            .await
-            .unwrap();
-        let missing = r.mark_outbox(9_999, sent_at, OutboxState::Sent, None, None).await;
+        r.mark_outbox(
+            queued[1],
+            sent_at,
+            OutboxState::Pending,
+            None,
+            Some("450 try later"),
+        )
+        .await
+        .unwrap();
+        r.mark_outbox(
+            queued[1],
+            sent_at,
+            OutboxState::Failed,
+            None,
+            Some("550 no such user"),
+        )
+        .await
+        .unwrap();
+        let missing = r
+            .mark_outbox(9_999, sent_at, OutboxState::Sent, None, None)
+            .await;
         assert!(matches!(missing, Err(RegistryError::NotFound(_))));
 
-        let only = |state| OutboxFilter { state: Some(state), ..Default::default() };
+        let only = |state| OutboxFilter {
+            state: Some(state),
+            ..Default::default()
+        };
         let sent = r.outbox(&only(OutboxState::Sent)).await.unwrap();
         assert_eq!(sent.len(), 1);
-        assert_eq!((sent[0].accepted_at, sent[0].attempts, sent[0].updated), (Some(sent_at), 1, sent_at));
+        assert_eq!(
+            (sent[0].accepted_at, sent[0].attempts, sent[0].updated),
+            (Some(sent_at), 1, sent_at)
+        );
         let failed = r.outbox(&only(OutboxState::Failed)).await.unwrap();
         assert_eq!(failed[0].attempts, 2);
         assert_eq!(failed[0].last_error.as_deref(), Some("550 no such user"));
         let pending = r.outbox(&only(OutboxState::Pending)).await.unwrap();
-        assert_eq!(pending.iter().map(|i| i.id).collect::<Vec<_>>(), [queued[2]]);
+        assert_eq!(
+            pending.iter().map(|i| i.id).collect::<Vec<_>>(),
+            [queued[2]]
+        );
 
-        let paged = OutboxFilter { after_id: Some(queued[0]), limit: Some(1), ..Default::default() };
+        let paged = OutboxFilter {
+            after_id: Some(queued[0]),
+            limit: Some(1),
+            ..Default::default()
+        };
         assert_eq!(r.outbox(&paged).await.unwrap()[0].id, queued[1]);
-        let other = OutboxFilter { domain_id: Some(uno.id + 1), ..Default::default() };
+        let other = OutboxFilter {
+            domain_id: Some(uno.id + 1),
+            ..Default::default()
+        };
         assert!(r.outbox(&other).await.unwrap().is_empty());
     })
     .await;
@@ -743,9 +973,12 @@ async fn sweeps_and_alerts_are_recorded() {
         let first = r.start_sweep(t0(), "daily").await.unwrap();
         assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, first);
         let summary = json!({ "checked": 10, "failed": 1 });
-        r.finish_sweep(first, t0() + hours(1), summary.clone(), true).await.unwrap();
+        r.finish_sweep(first, t0() + hours(1), summary.clone(), true)
+            .await
+            .unwrap();
         assert!(matches!(
-            r.finish_sweep(first, t0() + hours(1), json!({}), false).await,
+            r.finish_sweep(first, t0() + hours(1), json!({}), false)
+                .await,
             Err(RegistryError::Invalid(_))
         ));
         assert!(matches!(
@@ -754,7 +987,10 @@ async fn sweeps_and_alerts_are_recorded() {
         ));
         assert_eq!(r.unfinished_sweep().await.unwrap(), None);
         let last = r.last_sweep().await.unwrap().unwrap();
-        assert_eq!((last.id, last.kind.as_str(), last.held), (first, "daily", true));
+        assert_eq!(
+            (last.id, last.kind.as_str(), last.held),
+            (first, "daily", true)
+        );
         assert_eq!((last.started, last.finished), (t0(), Some(t0() + hours(1))));
         assert_eq!(last.summary, Some(summary));
 
@@ -763,8 +999,13 @@ async fn sweeps_and_alerts_are_recorded() {
         assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, crashed);
         assert_eq!(r.last_sweep().await.unwrap().unwrap().id, first);
 
-        r.add_alert(t0(), "mass_failure", "40% of checks failed").await.unwrap();
-        let second = r.add_alert(t0() + hours(1), "held", "sweep held").await.unwrap();
+        r.add_alert(t0(), "mass_failure", "40% of checks failed")
+            .await
+            .unwrap();
+        let second = r
+            .add_alert(t0() + hours(1), "held", "sweep held")
+            .await
+            .unwrap();
         let alerts = r.alerts(10).await.unwrap();
         assert_eq!(alerts.len(), 2);
         assert_eq!((alerts[0].id, alerts[0].kind.as_str()), (second, "held"));
