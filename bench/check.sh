@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 ZONES=${1:-20000}
 SAMPLE=${2:-40}
 ZM_SAMPLE=${ZM_SAMPLE:-5}
-CONCURRENCY=${CONCURRENCY:-2000}
+CONCURRENCY=${CONCURRENCY:-1000}
 WORK=$(mktemp -d /tmp/pecwatch-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 

@@ -18,6 +18,10 @@ export RUSTC_BOOTSTRAP=1
 targets=(name_parse dns_response)
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "== installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked --quiet
+fi
 cargo fuzz build
 status=0
 for target in "${targets[@]}"; do

@@ -308,6 +308,7 @@ pub struct Prober {
     server_sets: Cache<Name, Arc<ServerSet>>,
     zones: Cache<Name, Arc<ZoneInfo>>,
     delegations: Cache<Name, Arc<Vec<IpAddr>>>,
+    steps: Cache<(Name, Name), Reply>,
     per_server: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
 }
 
@@ -322,6 +323,7 @@ impl Prober {
             server_sets: Cache::new(capacity),
             zones: Cache::new(capacity),
             delegations: Cache::new(capacity),
+            steps: Cache::new(capacity),
             per_server: Mutex::new(HashMap::new()),
             config,
         })
@@ -486,45 +488,77 @@ impl Prober {
         }
     }
 
-    /// From a zone whose servers work, asks `<qname> SOA` and follows referrals down to
-    /// the zone that holds the name. Returns `None` when the starting zone's servers fail
-    /// (the caller falls back to the resolver). A delegated zone whose servers fail is
-    /// returned as the answer: it is the broken zone whose servers must be observed.
+    /// From a zone whose servers work, walks down toward `qname` and returns the zone that
+    /// holds it. Each step asks one label more than the current zone (`<label>.<zone> SOA`,
+    /// query-name minimisation as in RFC 9156), so the steps above the name itself are
+    /// shared by every name below them and cached; the last step asks `<qname> SOA`.
+    /// Returns `None` when the starting zone's servers fail (the caller falls back to the
+    /// resolver). A delegated zone whose servers fail is returned: it is the broken zone
+    /// whose servers must be observed.
     async fn descend(&self, mut zone: Name, qname: &Name) -> Option<Arc<ZoneInfo>> {
         let mut via: Option<Referral> = None;
-        for _ in 0..MAX_REFERRALS {
+        let mut asked = child_toward(&zone, qname);
+        for _ in 0..MAX_REFERRALS * 2 {
             let set = self.server_set(&zone, via.as_ref()).await;
             let addresses: Vec<IpAddr> = set.addresses.iter().map(|(_, a)| *a).collect();
-            let reply = self.ask_any(&addresses, qname, RecordType::SOA).await;
+            let reply = if asked == *qname {
+                self.ask_any(&addresses, qname, RecordType::SOA).await
+            } else {
+                self.step(&zone, &addresses, &asked).await
+            };
             match reply.outcome {
                 Outcome::Referral => {
                     let referral = Referral::from_reply(&reply, &zone, qname)?;
                     zone = referral.apex.clone();
+                    asked = child_toward(&zone, qname);
                     via = Some(referral);
                 }
                 outcome if outcome.is_authoritative_data() => {
-                    let owner = soa_owner(&reply, qname)?;
+                    let owner = soa_owner(&reply, &asked)?;
                     if owner == zone {
-                        return Some(self.zone_info(&zone, via).await);
+                        if asked == *qname || outcome == Outcome::NxDomain {
+                            return Some(self.zone_info(&zone, via).await);
+                        }
+                        // An empty non-terminal or a node of this zone: one label deeper.
+                        asked = child_toward(&asked, qname);
+                        continue;
                     }
-                    // The same servers also serve a deeper zone that holds the name.
-                    if !zone.zone_of(&owner) {
+                    // The same servers also serve a deeper zone on the way to the name.
+                    if !zone.zone_of(&owner) || !owner.zone_of(qname) {
                         return None;
                     }
-                    let referral = Referral {
+                    via = Some(Referral {
                         parent: zone.clone(),
                         apex: owner.clone(),
                         ns: Vec::new(),
                         glue: Vec::new(),
                         servers: addresses,
-                    };
-                    return Some(self.zone_info(&owner, Some(referral)).await);
+                    });
+                    zone = owner;
+                    asked = child_toward(&zone, qname);
                 }
                 _ if via.is_some() => return Some(self.zone_info(&zone, via).await),
                 _ => return None,
             }
         }
         None
+    }
+
+    /// One minimised step of [`Prober::descend`], shared by every name below `asked` and
+    /// cached for the run unless it failed transiently.
+    async fn step(&self, zone: &Name, addresses: &[IpAddr], asked: &Name) -> Reply {
+        let key = (zone.clone(), asked.clone());
+        self.steps
+            .get_or_insert_async(&key, async {
+                let reply = self.ask_any(addresses, asked, RecordType::SOA).await;
+                if reply.outcome.is_transient() {
+                    Err(reply)
+                } else {
+                    Ok(reply)
+                }
+            })
+            .await
+            .unwrap_or_else(|reply| reply)
     }
 
     /// The zone's servers, NS sets, parent delegation and SOA answers (cached).
@@ -896,6 +930,17 @@ fn soa_owner(reply: &Reply, qname: &Name) -> Option<Name> {
         .map(|rr| rr.name.clone())
 }
 
+/// The name one label below `zone` on the way to `qname` (`qname` itself when it is at
+/// most one label below, or when `zone` does not enclose it).
+fn child_toward(zone: &Name, qname: &Name) -> Name {
+    let depth = usize::from(zone.num_labels()) + 1;
+    if !zone.zone_of(qname) || depth >= usize::from(qname.num_labels()) {
+        qname.clone()
+    } else {
+        qname.trim_to(depth)
+    }
+}
+
 /// The addresses at the end of the CNAME chain of an A or AAAA reply.
 fn addresses_of(reply: &Reply, host: &Name) -> Vec<IpAddr> {
     if reply.outcome != Outcome::Answer {
@@ -922,6 +967,17 @@ pub fn show(name: &Name) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minimised_steps_go_one_label_down() {
+        let name = |text: &str| Name::from_ascii(text).unwrap();
+        let qname = name("pec.example.it.");
+        assert_eq!(child_toward(&Name::root(), &qname), name("it."));
+        assert_eq!(child_toward(&name("it."), &qname), name("example.it."));
+        assert_eq!(child_toward(&name("example.it."), &qname), qname);
+        assert_eq!(child_toward(&qname, &qname), qname);
+        assert_eq!(child_toward(&name("other.it."), &qname), qname);
+    }
 
     #[test]
     fn public_addresses() {
