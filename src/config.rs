@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 use crate::dns::TransportConfig;
+use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
 use crate::probe::{
@@ -1159,10 +1160,16 @@ pub fn redact_url(url: &str) -> String {
         Some(at) => url.split_at(at + 3),
         None => ("", url),
     };
+    // The user info ends at the last '@' before the query, even when a careless password
+    // holds a '/' or an '@'; the authority ends at the first '/', '?' or '#' after it.
+    let before_query = rest.split(['?', '#']).next().unwrap_or_default();
     let authority_end = if head.is_empty() {
         0
     } else {
-        rest.find(['/', '?', '#']).unwrap_or(rest.len())
+        let from = before_query.rfind('@').unwrap_or(0);
+        rest[from..]
+            .find(['/', '?', '#'])
+            .map_or(rest.len(), |end| from + end)
     };
     let (authority, tail) = rest.split_at(authority_end);
     let mut out = head.to_owned();
@@ -1200,28 +1207,6 @@ pub fn redact_url(url: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // Serde helpers
 // ---------------------------------------------------------------------------------------
-
-/// Durations as `"10m"`, `"7d"`, `"PT1H"` (see [`crate::lifecycle::parse_duration`]).
-mod duration_text {
-    use jiff::SignedDuration;
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    const DAY_SECS: i64 = 24 * 60 * 60;
-
-    pub fn serialize<S: Serializer>(d: &SignedDuration, s: S) -> Result<S::Ok, S::Error> {
-        let secs = d.as_secs();
-        if secs != 0 && secs % DAY_SECS == 0 && d.subsec_nanos() == 0 {
-            s.collect_str(&format_args!("{}d", secs / DAY_SECS))
-        } else {
-            s.collect_str(&format_args!("{d:#}"))
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SignedDuration, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::lifecycle::parse_duration(&text).map_err(de::Error::custom)
-    }
-}
 
 /// Parses a time of day `HH:MM` or `HH:MM:SS` (00:00 to 23:59:59).
 pub fn parse_time_of_day(text: &str) -> Result<Time, String> {

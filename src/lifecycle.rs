@@ -362,8 +362,9 @@ pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
         .map_err(|e| format!("invalid duration {text:?}: {e}"))
 }
 
-/// Serde for [`Policy`] durations: `"7d"` when a whole number of days, else `"90m"`.
-mod duration_serde {
+/// Serde for durations (the [`Policy`]'s and the configuration's): `"7d"` when a whole
+/// number of days, else `"90m"`; reads anything [`parse_duration`] accepts.
+pub(crate) mod duration_serde {
     use jiff::SignedDuration;
     use serde::{Deserialize, Deserializer, Serializer, de};
 

@@ -59,43 +59,8 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|db| db.is_unique_violation())
 }
 
-/// A database URL fit for messages and logs: the password of the user-info part and any
-/// `password=` query parameter are removed (`postgres://app:secret@db/pec` →
-/// `postgres://app@db/pec`).
-pub fn redact_url(url: &str) -> String {
-    let (before_query, query) = match url.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (url, None),
-    };
-    let mut out = match before_query.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            // Everything before the last '@' is user info, even if a careless password
-            // holds a '/' or an '@'; keep only the user name.
-            Some((user_info, host_and_path)) => {
-                let user = user_info.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}@{host_and_path}")
-            }
-            None => before_query.to_owned(),
-        },
-        None => before_query.to_owned(),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| {
-                let name = param.split('=').next().unwrap_or_default();
-                if name.eq_ignore_ascii_case("password") {
-                    format!("{name}=***")
-                } else {
-                    param.to_owned()
-                }
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
-    }
-    out
-}
+/// A database URL fit for messages and logs (the configuration's redaction).
+pub use crate::config::redact_url;
 
 #[cfg(test)]
 mod tests {
@@ -105,11 +70,11 @@ mod tests {
     fn passwords_are_removed_from_urls() {
         assert_eq!(
             redact_url("postgres://app:s3cret@db.example:5432/pec"),
-            "postgres://app@db.example:5432/pec"
+            "postgres://app:***@db.example:5432/pec"
         );
         assert_eq!(
             redact_url("postgres://app:p@ss@db/pec?sslmode=require"),
-            "postgres://app@db/pec?sslmode=require"
+            "postgres://app:***@db/pec?sslmode=require"
         );
         assert_eq!(
             redact_url("postgres://db/pec?user=app&password=s3cret"),
@@ -117,7 +82,7 @@ mod tests {
         );
         assert_eq!(
             redact_url("postgres://app:pa/ss@db/pec"),
-            "postgres://app@db/pec"
+            "postgres://app:***@db/pec"
         );
         assert_eq!(redact_url("postgres://app@db"), "postgres://app@db");
         assert_eq!(redact_url("sqlite://pecwatch.db"), "sqlite://pecwatch.db");
