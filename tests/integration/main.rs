@@ -7,5 +7,6 @@ mod support;
 
 mod check_cli;
 mod config;
+mod domains_cli;
 mod hostile;
 mod registry;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub mod domains;
 use futures::{Stream, StreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -39,6 +41,9 @@ pub struct Cli {
 pub enum Command {
     /// Check certified domains' DNS against a PEC provider's requirements.
     Check(CheckArgs),
+    /// Manage the registry of certified domains.
+    #[command(subcommand)]
+    Domains(domains::DomainsCommand),
 }
 
 /// Output format.
@@ -133,6 +138,15 @@ pub enum CliError {
     /// The prober could not start, or the profile's host did not resolve (exit 3).
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// The registry (database) failed (exit 3) or refused the request (exit 2).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// `PECWATCH_NOW` is not a valid instant (exit 2).
+    #[error(transparent)]
+    Clock(#[from] crate::clock::ClockError),
+    /// A bad argument (exit 2).
+    #[error("{0}")]
+    Usage(String),
     /// Reading the input list or writing the output failed (exit 3).
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -143,6 +157,8 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(error) => error.exit_code(),
+            Self::Registry(crate::registry::RegistryError::Database(_)) => 3,
+            Self::Registry(_) | Self::Clock(_) | Self::Usage(_) => 2,
             Self::Profile(_) => 2,
             Self::Probe(ProbeError::BadResolver(_) | ProbeError::BadRootHints { .. }) => 2,
             Self::Probe(_) | Self::Io(_) => 3,
@@ -155,6 +171,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Check(args) => check(&config, args).await,
+        Command::Domains(command) => domains::run(&config, command).await,
     }
 }
 
