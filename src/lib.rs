@@ -25,6 +25,16 @@
 //! - [`report`] renders the findings as text for people (Italian by default) or JSON
 //!   Lines for programs; [`cli`] wires the subcommands together.
 //!
+//! Around the check, the monitor keeps its state:
+//!
+//! - [`lifecycle`] is the pure state machine of a certified domain (`certified` →
+//!   `in_error` → `removed` → `under_review` → `expired`, with the 7 days of grace): events
+//!   in, transitions and side effects out, time passed in.
+//! - [`registry`] stores domains, checks, transitions and the outbox of side effects in
+//!   SQLite or PostgreSQL, with leases for sharing work and batched, atomic commits.
+//! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
+//!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
+//!
 //! The integration tests run the real binary against a lab of real Knot DNS servers and an
 //! Unbound resolver on loopback addresses (`lab/lab.sh`).
 

@@ -43,7 +43,7 @@ pub struct AddArgs {
     /// The reseller that sold the domain.
     #[arg(long)]
     pub reseller: Option<String>,
-    /// Provider profile (default: [check] profile of the configuration).
+    /// Provider profile (default: check.profile in the configuration).
     #[arg(long, value_name = "NAME|PATH")]
     pub profile: Option<String>,
     /// Expiry of the certification: a date (end of that day, Europe/Rome) or an RFC 3339

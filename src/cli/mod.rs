@@ -64,8 +64,8 @@ pub struct CheckArgs {
     /// Read more domains from a file, one per line ('-' for standard input).
     #[arg(long, value_name = "FILE|-")]
     pub from: Option<String>,
-    /// Provider profile: aruba, infocert, a [profiles] name or the path of a TOML profile
-    /// (default: [check] profile of the configuration, aruba).
+    /// Provider profile: aruba, infocert, a name from the configuration's profiles or the path of a TOML profile
+    /// (default: check.profile in the configuration, aruba).
     #[arg(long, value_name = "NAME|PATH")]
     pub profile: Option<String>,
     /// Recursive resolver to use instead of the system's.
@@ -80,7 +80,7 @@ pub struct CheckArgs {
     /// Language of the report.
     #[arg(long, value_enum, default_value_t)]
     pub lang: Lang,
-    /// Domains checked at once (default: [dns] concurrency, 512).
+    /// Domains checked at once (default: dns.concurrency in the configuration, 512).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: Option<u32>,
     /// Query name servers at loopback, private and link-local addresses (for labs).
@@ -89,10 +89,10 @@ pub struct CheckArgs {
     /// Do not query name servers over IPv6.
     #[arg(long)]
     pub no_ipv6: bool,
-    /// Timeout of one UDP attempt, in milliseconds (default: [dns] timeout_ms, 800).
+    /// Timeout of one UDP attempt, in milliseconds (default: dns.timeout_ms in the configuration, 800).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub timeout_ms: Option<u64>,
-    /// UDP attempts per query before giving up (default: [dns] attempts, 3).
+    /// UDP attempts per query before giving up (default: dns.attempts in the configuration, 3).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub attempts: Option<u32>,
     /// Never show a progress bar.
