@@ -20,6 +20,8 @@ use crate::registry::{Domain, DomainFilter, Holder, NewDomain, Registry};
 pub enum DomainsCommand {
     /// Register a domain that is already certified (state `certified`).
     Add(AddArgs),
+    /// Register many already-certified domains from a CSV file, all or none.
+    Import(ImportArgs),
     /// List registered domains, with filters.
     List(ListArgs),
     /// Show one domain: state, deadline, expiry and history.
@@ -53,6 +55,15 @@ pub struct AddArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Arguments of `domains import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV file ('-' for standard input) with a header line naming the columns: `domain`
+    /// and `holder_email` (required), `holder_name`, `lang` (it|en), `reseller`, `profile`,
+    /// `expires` (a date or an RFC 3339 instant).
+    pub file: String,
 }
 
 /// Arguments of `domains list`.
@@ -96,6 +107,7 @@ pub async fn run(config: &Config, command: DomainsCommand) -> Result<Exit, CliEr
     let registry = Registry::open(&config.database.url).await?;
     let result = match command {
         DomainsCommand::Add(args) => add(config, &registry, args, now).await,
+        DomainsCommand::Import(args) => import(config, &registry, args, now).await,
         DomainsCommand::List(args) => list(&registry, args).await,
         DomainsCommand::Show(args) => show(&registry, args).await,
     };
@@ -137,6 +149,126 @@ async fn add(
         .await?;
     print_domain(&domain, args.format)?;
     Ok(Exit::Ok)
+}
+
+async fn import(
+    config: &Config,
+    registry: &Registry,
+    args: ImportArgs,
+    now: Timestamp,
+) -> Result<Exit, CliError> {
+    let text = if args.file == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(&args.file)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file)))?
+    };
+    let domains = parse_import(config, &text, now)
+        .map_err(|e| CliError::Usage(format!("{}: {e}; nothing imported", args.file)))?;
+    let added = registry.add_domains(&domains, now).await?;
+    println!("{added} domini importati / domains imported");
+    Ok(Exit::Ok)
+}
+
+/// Parses an import file into domains to register (state `certified`, due now).
+fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDomain>, String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'));
+    let Some((_, header)) = lines.next() else {
+        return Err("empty file: expected a header line such as domain,holder_email".into());
+    };
+    let header: Vec<String> = csv_fields(header)?
+        .into_iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let known = [
+        "domain",
+        "holder_email",
+        "holder_name",
+        "lang",
+        "reseller",
+        "profile",
+        "expires",
+    ];
+    if let Some(unknown) = header.iter().find(|h| !known.contains(&h.as_str())) {
+        return Err(format!(
+            "unknown column {unknown:?} (columns: {})",
+            known.join(", ")
+        ));
+    }
+    let (Some(domain_at), Some(email_at)) = (column("domain"), column("holder_email")) else {
+        return Err("the header must name the columns domain and holder_email".into());
+    };
+    let mut domains = Vec::new();
+    for (index, line) in lines {
+        let at = |message: String| format!("line {}: {message}", index + 1);
+        let fields = csv_fields(line).map_err(at)?;
+        let field = |position: Option<usize>| {
+            position
+                .and_then(|p| fields.get(p))
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+        };
+        let name = DomainName::parse(&field(Some(domain_at)).unwrap_or_default())
+            .map_err(|e| at(e.to_string()))?;
+        let email = field(Some(email_at)).ok_or_else(|| at("holder_email is empty".into()))?;
+        let lang = match field(column("lang")).as_deref() {
+            None | Some("it") => Lang::It,
+            Some("en") => Lang::En,
+            Some(other) => return Err(at(format!("lang {other:?}: expected it or en"))),
+        };
+        let profile = field(column("profile")).unwrap_or_else(|| config.check.profile.clone());
+        load_profile(config, &profile).map_err(|e| at(e.to_string()))?;
+        let expires = field(column("expires"))
+            .map(|text| parse_instant(&text))
+            .transpose()
+            .map_err(|e| at(e.to_string()))?;
+        domains.push(NewDomain {
+            name,
+            holder: Holder {
+                name: field(column("holder_name")),
+                email,
+                lang,
+            },
+            reseller: field(column("reseller")),
+            profile,
+            exception: Vec::new(),
+            status: DomainStatus::new(State::Certified, now, expires),
+            next_check: now,
+        });
+    }
+    Ok(domains)
+}
+
+/// The fields of one CSV line (RFC 4180: commas, double quotes, `""` inside quotes).
+fn csv_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted field".into());
+    }
+    fields.push(field);
+    Ok(fields)
 }
 
 async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
@@ -308,4 +440,56 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, CliError> {
         .in_tz("Europe/Rome")
         .map(|zoned| zoned.timestamp())
         .map_err(|e| CliError::Usage(format!("invalid date {text:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_follow_rfc_4180() {
+        assert_eq!(csv_fields("a,b,,c").unwrap(), ["a", "b", "", "c"]);
+        assert_eq!(
+            csv_fields(r#"pec.x.it,"Rossi, Mario","say ""ciao""""#).unwrap(),
+            ["pec.x.it", "Rossi, Mario", r#"say "ciao""#]
+        );
+        assert!(csv_fields(r#"a,"open"#).is_err());
+    }
+
+    #[test]
+    fn import_files_are_checked_line_by_line() {
+        let config = Config::default();
+        let now = Timestamp::UNIX_EPOCH;
+        let good = "domain,holder_email,holder_name,lang,expires\n\
+                    # a comment\n\
+                    PEC.Uno.IT,a@uno.it,\"Rossi, Mario\",en,2027-01-31\n\
+                    pec.due.it,b@due.it,,,\n";
+        let domains = parse_import(&config, good, now).unwrap();
+        assert_eq!(domains.len(), 2);
+        assert_eq!(domains[0].name.as_str(), "pec.uno.it");
+        assert_eq!(domains[0].holder.name.as_deref(), Some("Rossi, Mario"));
+        assert_eq!(domains[0].holder.lang, Lang::En);
+        assert!(domains[0].status.expires.is_some());
+        assert_eq!(domains[1].holder.lang, Lang::It);
+        assert_eq!(domains[1].profile, "aruba");
+        for (bad, needle) in [
+            ("", "empty file"),
+            ("domain,email\n", "unknown column"),
+            ("domain,holder_name\n", "holder_email"),
+            ("domain,holder_email\nhttp://x.it/,a@b.it\n", "line 2"),
+            ("domain,holder_email\npec.x.it,\n", "holder_email is empty"),
+            ("domain,holder_email,lang\npec.x.it,a@b.it,fr\n", "lang"),
+            (
+                "domain,holder_email,expires\npec.x.it,a@b.it,31/12\n",
+                "invalid date",
+            ),
+            (
+                "domain,holder_email,profile\npec.x.it,a@b.it,nobody\n",
+                "nobody",
+            ),
+        ] {
+            let error = parse_import(&config, bad, now).unwrap_err();
+            assert!(error.contains(needle), "{bad:?}: {error}");
+        }
+    }
 }

@@ -182,3 +182,44 @@ fn bad_input_and_bad_environment_are_clear_errors() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn import_is_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("pecwatch.db");
+    let good = dir.path().join("good.csv");
+    let mut text = String::from("domain,holder_email,holder_name,lang,expires\n");
+    for i in 0..1500 {
+        text.push_str(&format!(
+            "pec.d{i}.it,holder{i}@d{i}.it,\"Rossi, Mario\",it,2027-06-30\n"
+        ));
+    }
+    std::fs::write(&good, &text).expect("write");
+    let output = pecwatch(&db)
+        .args(["domains", "import", &good.to_string_lossy()])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1500"));
+
+    // One name already registered: the whole second file is refused.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "domain,holder_email\npec.nuovo.it,a@nuovo.it\npec.d7.it,b@d7.it\n",
+    )
+    .expect("write");
+    let output = pecwatch(&db)
+        .args(["domains", "import", &bad.to_string_lossy()])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("pec.d7.it"));
+    let listed = pecwatch(&db)
+        .args(["domains", "list", "--format", "json"])
+        .output()
+        .expect("run");
+    let listed = json_lines(&listed);
+    assert_eq!(listed.len(), 1500);
+    assert!(listed.iter().all(|d| d["domain"] != "pec.nuovo.it"));
+}
