@@ -1377,6 +1377,15 @@ mod tests {
         assert_eq!(redact_url("sqlite://pecwatch.db"), "sqlite://pecwatch.db");
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
         assert_eq!(redact_url("smtps://a:b@mail:465"), "smtps://a:***@mail:465");
+        // A careless password holding '/' or '@' is still hidden.
+        assert_eq!(
+            redact_url("postgres://app:pa/ss@db/pec"),
+            "postgres://app:***@db/pec"
+        );
+        assert_eq!(
+            redact_url("postgres://db/pec?user=app&password=s3cret"),
+            "postgres://db/pec?user=app&password=***"
+        );
     }
 
     #[test]
