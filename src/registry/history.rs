@@ -1,22 +1,14 @@
-//! History: checks, transitions, the outbox, sweeps and alerts.
+//! History: checks, transitions, the outbox and alerts.
 
 use jiff::Timestamp;
-use sqlx::types::Json;
 
 use super::domains::saturating_i64;
 use super::error::Result;
 use super::rows::{outbox_columns, secs};
 use super::{
-    Alert, CheckRecord, OutboxFilter, OutboxItem, OutboxState, Registry, RegistryError, Sweep,
+    Alert, CheckRecord, OutboxFilter, OutboxItem, OutboxState, Registry, RegistryError,
     TransitionRecord, builder, with_pool,
 };
-
-/// The columns [`Sweep`] is read from.
-macro_rules! sweep_columns {
-    () => {
-        "id, kind, started, finished, summary, held"
-    };
-}
 
 impl Registry {
     /// A domain's latest checks, newest first, with their full results.
@@ -97,85 +89,6 @@ impl Registry {
             return Err(RegistryError::NotFound(format!("outbox item {id}")));
         }
         Ok(())
-    }
-
-    /// Records the start of a sweep; returns its identifier.
-    pub async fn start_sweep(&self, now: Timestamp, kind: &str) -> Result<i64> {
-        const SQL: &str = "INSERT INTO sweeps (kind, started) VALUES ($1, $2) RETURNING id";
-        let id = with_pool!(self, |pool| {
-            sqlx::query_scalar(SQL)
-                .bind(kind)
-                .bind(secs(now))
-                .fetch_one(pool)
-                .await
-        })?;
-        Ok(id)
-    }
-
-    /// Records the end of a sweep, with its summary and whether its side effects were
-    /// held back. Fails if the sweep does not exist or already finished.
-    pub async fn finish_sweep(
-        &self,
-        id: i64,
-        now: Timestamp,
-        summary: serde_json::Value,
-        held: bool,
-    ) -> Result<()> {
-        const SQL: &str = "UPDATE sweeps SET finished = $2, summary = $3, held = $4 \
-             WHERE id = $1 AND finished IS NULL";
-        let done = with_pool!(self, |pool| {
-            sqlx::query(SQL)
-                .bind(id)
-                .bind(secs(now))
-                .bind(Json(&summary))
-                .bind(held)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        if done == 0 {
-            return Err(match self.sweep(id).await? {
-                None => RegistryError::NotFound(format!("sweep {id}")),
-                Some(_) => RegistryError::Invalid(format!("sweep {id} already finished")),
-            });
-        }
-        Ok(())
-    }
-
-    /// The sweep with this identifier.
-    pub async fn sweep(&self, id: i64) -> Result<Option<Sweep>> {
-        const SQL: &str = concat!("SELECT ", sweep_columns!(), " FROM sweeps WHERE id = $1");
-        let sweep = with_pool!(self, |pool| {
-            sqlx::query_as(SQL).bind(id).fetch_optional(pool).await
-        })?;
-        Ok(sweep)
-    }
-
-    /// The latest finished sweep, if any.
-    pub async fn last_sweep(&self) -> Result<Option<Sweep>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            sweep_columns!(),
-            " FROM sweeps WHERE finished IS NOT NULL ORDER BY finished DESC, id DESC LIMIT 1"
-        );
-        let sweep = with_pool!(self, |pool| {
-            sqlx::query_as(SQL).fetch_optional(pool).await
-        })?;
-        Ok(sweep)
-    }
-
-    /// The latest sweep that started but never finished (the process died during it),
-    /// to resume after a restart.
-    pub async fn unfinished_sweep(&self) -> Result<Option<Sweep>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            sweep_columns!(),
-            " FROM sweeps WHERE finished IS NULL ORDER BY id DESC LIMIT 1"
-        );
-        let sweep = with_pool!(self, |pool| {
-            sqlx::query_as(SQL).fetch_optional(pool).await
-        })?;
-        Ok(sweep)
     }
 
     /// Raises an alert for the operators; returns its identifier.

@@ -37,6 +37,7 @@ mod domains;
 mod error;
 mod history;
 mod rows;
+mod sweeps;
 mod types;
 mod work;
 
@@ -51,10 +52,11 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Database, Pool, QueryBuilder, SqlSafeStr};
 
 pub use error::{RegistryError, Result, redact_url};
+pub use sweeps::SweepTally;
 pub use types::{
     Alert, BatchOutcome, CheckRecord, CheckSummary, Domain, DomainFilter, DomainUpdate, Holder,
-    Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem, OutboxState, Sweep,
-    TransitionRecord,
+    Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem, OutboxState, PendingChange,
+    PendingCheck, Sweep, TransitionRecord,
 };
 
 /// Connections per pool for a SQLite file (readers run in parallel under WAL; writers
@@ -68,17 +70,31 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SQLite migrations, compiled in.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../../migrations/sqlite/0001_registry.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../../migrations/sqlite/0001_registry.sql"),
+    ),
+    (
+        2,
+        "sweeps",
+        include_str!("../../migrations/sqlite/0002_sweeps.sql"),
+    ),
+];
 /// The PostgreSQL migrations, compiled in.
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../../migrations/postgres/0001_registry.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../../migrations/postgres/0001_registry.sql"),
+    ),
+    (
+        2,
+        "sweeps",
+        include_str!("../../migrations/postgres/0002_sweeps.sql"),
+    ),
+];
 
 /// The store of domains and their history: a SQLite or PostgreSQL connection pool.
 ///

@@ -9,12 +9,12 @@ use sqlx::Row;
 use sqlx::types::Json;
 
 use crate::Lang;
-use crate::lifecycle::{DomainStatus, State, Transition};
+use crate::lifecycle::{DomainStatus, Event, State, Transition};
 use crate::name::DomainName;
 
 use super::types::{
-    Alert, CheckRecord, CheckSummary, Domain, Holder, Lease, OutboxItem, OutboxState, Sweep,
-    TransitionRecord,
+    Alert, CheckRecord, CheckSummary, Domain, Holder, Lease, OutboxItem, OutboxState, PendingCheck,
+    Sweep, TransitionRecord,
 };
 
 /// The columns [`Domain`] is read from, for `SELECT`s and `RETURNING`s.
@@ -22,8 +22,8 @@ macro_rules! domain_columns {
     () => {
         "id, name, holder_name, holder_email, holder_lang, reseller, profile, exception, \
          status, next_check, last_check_at, last_check_ok, last_check_transient, \
-         last_check_codes, last_check_warnings, lease_owner, lease_until, version, created, \
-         updated"
+         last_check_codes, last_check_warnings, lease_owner, lease_until, pending_sweep, \
+         pending_event, version, created, updated"
     };
 }
 pub(crate) use domain_columns;
@@ -130,6 +130,13 @@ from_row_for_both!(Domain, |row| {
         }),
         _ => None,
     };
+    let pending = match (
+        row.try_get::<Option<i64>, _>("pending_sweep")?,
+        row.try_get::<Option<Json<Event>>, _>("pending_event")?,
+    ) {
+        (Some(sweep_id), Some(Json(event))) => Some(PendingCheck { sweep_id, event }),
+        _ => None,
+    };
     Ok(Domain {
         id: row.try_get("id")?,
         name: DomainName::parse(&name).map_err(|e| bad("name", e))?,
@@ -145,6 +152,7 @@ from_row_for_both!(Domain, |row| {
         next_check: timestamp("next_check", row.try_get("next_check")?)?,
         last_check,
         lease,
+        pending,
         version: row.try_get("version")?,
         created: timestamp("created", row.try_get("created")?)?,
         updated: timestamp("updated", row.try_get("updated")?)?,
@@ -213,6 +221,8 @@ from_row_for_both!(Sweep, |row| {
             .try_get::<Option<Json<serde_json::Value>>, _>("summary")?
             .map(|Json(summary)| summary),
         held: row.try_get("held")?,
+        decided: opt_timestamp("decided", row.try_get("decided")?)?,
+        hold_reason: row.try_get("hold_reason")?,
     })
 });
 

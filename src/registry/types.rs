@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::Lang;
-use crate::lifecycle::{DomainStatus, State, Transition};
+use crate::lifecycle::{DomainStatus, Effect, Event, Outcome, State, Transition};
 use crate::name::DomainName;
 
 use super::error::RegistryError;
@@ -71,6 +71,8 @@ pub struct Domain {
     pub last_check: Option<CheckSummary>,
     /// The worker checking the domain now, if any.
     pub lease: Option<Lease>,
+    /// A check whose lifecycle change awaits its sweep's decision, if any.
+    pub pending: Option<PendingCheck>,
     /// Bumped by every committed change: pass it back as
     /// [`DomainUpdate::expected_version`].
     pub version: i64,
@@ -102,6 +104,28 @@ pub struct Lease {
     pub owner: String,
     /// When the claim lapses and another worker may take the domain.
     pub until: Timestamp,
+}
+
+/// A check recorded during a sweep whose effect on the lifecycle (a new failure, a
+/// correction, …) waits until the sweep decides to apply or hold its changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PendingCheck {
+    /// The sweep.
+    pub sweep_id: i64,
+    /// The lifecycle event to apply ([`Event::Check`]).
+    pub event: Event,
+}
+
+/// What an update does to the domain's [`PendingCheck`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PendingChange {
+    /// Leave it as it is (operators' commands).
+    #[default]
+    Keep,
+    /// Set it: the update records a check whose lifecycle change must wait.
+    Set(PendingCheck),
+    /// Clear it: the update applies (or discards) the pending check.
+    Clear,
 }
 
 /// Which domains to list. The default lists them all, by name.
@@ -143,8 +167,8 @@ pub struct NewCheck {
     pub warnings: Vec<String>,
     /// The full result, as JSON.
     pub result: serde_json::Value,
-    /// The sweep the check belongs to, if any.
-    pub sweep_id: Option<i64>,
+    /// Whether the domain's previous check passed (`None`: never checked before).
+    pub previous_ok: Option<bool>,
 }
 
 /// A side effect to carry out once (a notice, a publication, an alert), queued in the
@@ -179,6 +203,72 @@ pub struct DomainUpdate {
     pub effects: Vec<NewEffect>,
     /// When the domain is next due for a check.
     pub next_check: Timestamp,
+    /// The sweep the check and the transitions belong to, if any.
+    pub sweep_id: Option<i64>,
+    /// What happens to the domain's pending check.
+    pub pending: PendingChange,
+}
+
+impl DomainUpdate {
+    /// An update of `domain` that changes nothing yet but its next check: fill in what
+    /// changes.
+    pub fn new(domain: &Domain, next_check: Timestamp) -> Self {
+        DomainUpdate {
+            domain_id: domain.id,
+            expected_version: domain.version,
+            check: None,
+            status: None,
+            transitions: Vec::new(),
+            effects: Vec::new(),
+            next_check,
+            sweep_id: None,
+            pending: PendingChange::Keep,
+        }
+    }
+
+    /// Takes a lifecycle outcome computed from `domain`'s status: the new status (when it
+    /// differs), the transitions and the effects, queued under keys unique to this
+    /// version of the domain (see [`NewEffect::from_lifecycle`]).
+    pub fn with_outcome(mut self, domain: &Domain, outcome: Outcome) -> Self {
+        if outcome.status != domain.status {
+            self.status = Some(outcome.status);
+        }
+        self.transitions = outcome.transitions;
+        self.effects = outcome
+            .effects
+            .iter()
+            .enumerate()
+            .map(|(index, effect)| NewEffect::from_lifecycle(domain, index, effect))
+            .collect();
+        self
+    }
+}
+
+impl NewEffect {
+    /// The outbox item for the `index`-th effect of an event applied to `domain`.
+    ///
+    /// The key is `NAME/vVERSION/INDEX/WHAT` (`pec.x.it/v12/0/error_found`): the domain's
+    /// version makes it unique to the event (an update commits only if the version still
+    /// matches, and bumps it), so two notices of the same kind in one episode (a
+    /// reinstatement refused twice, say) are both queued, while recomputing the same
+    /// event after a crash yields the same key and cannot queue it twice.
+    pub fn from_lifecycle(domain: &Domain, index: usize, effect: &Effect) -> Self {
+        let (kind, what) = match effect {
+            Effect::SendNotice { kind, .. } => ("notice", kind.key()),
+            Effect::Publish => ("publish", "publish".to_owned()),
+            Effect::Unpublish => ("unpublish", "unpublish".to_owned()),
+            Effect::AlertOperators { .. } => ("alert", "alert".to_owned()),
+        };
+        let mut payload = serde_json::to_value(effect).unwrap_or_default();
+        if let Some(object) = payload.as_object_mut() {
+            object.insert("domain".into(), domain.name.to_string().into());
+        }
+        NewEffect {
+            key: format!("{}/v{}/{index}/{what}", domain.name, domain.version),
+            kind: kind.to_owned(),
+            payload,
+        }
+    }
 }
 
 /// What [`Registry::commit_batch`](super::Registry::commit_batch) did.
@@ -277,8 +367,8 @@ impl FromStr for OutboxState {
 pub struct OutboxItem {
     /// The item's identifier.
     pub id: i64,
-    /// The domain it concerns.
-    pub domain_id: i64,
+    /// The domain it concerns (`None` for operator alerts).
+    pub domain_id: Option<i64>,
     /// Its unique key.
     pub key: String,
     /// What kind of effect.
@@ -329,8 +419,15 @@ pub struct Sweep {
     pub finished: Option<Timestamp>,
     /// Its summary (counts, durations), once finished.
     pub summary: Option<serde_json::Value>,
-    /// Whether its side effects were held back (e.g. too many failures at once).
+    /// Whether its lifecycle changes were held back (canaries failed, too many new
+    /// failures at once): set when the sweep decides.
     pub held: bool,
+    /// When the sweep decided to apply or hold its lifecycle changes (`None` while it
+    /// is still checking).
+    pub decided: Option<Timestamp>,
+    /// Why the sweep is held, if it is (set as soon as the reason is known, possibly
+    /// before the decision: canaries failing before the sweep).
+    pub hold_reason: Option<String>,
 }
 
 /// An alert for the operators.

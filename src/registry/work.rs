@@ -12,8 +12,8 @@ use super::domains::{MAX_PARAMS, saturating_i64};
 use super::error::{Result, describe, is_retryable};
 use super::rows::{domain_columns, secs};
 use super::{
-    Backend, BatchOutcome, Domain, DomainUpdate, NewCheck, Registry, RegistryError, builder,
-    with_pool,
+    Backend, BatchOutcome, Domain, DomainUpdate, NewCheck, PendingChange, Registry, RegistryError,
+    builder, with_pool,
 };
 
 /// How many times a batch is attempted when PostgreSQL aborts it for a deadlock or a
@@ -41,8 +41,9 @@ macro_rules! claim_sql {
 /// The values of one domain update, bound per row in the `WITH v (…) AS (VALUES …)` of
 /// the batch `UPDATE`.
 const UPDATE_COLUMNS: &str = "v (id, expected, has_status, status, state, deadline, expires, \
-     has_check, check_at, check_ok, check_transient, check_codes, check_warnings, next_check)";
-const UPDATE_PARAMS: usize = 14;
+     has_check, check_at, check_ok, check_transient, check_codes, check_warnings, next_check, \
+     set_pending, pending_sweep, pending_event)";
+const UPDATE_PARAMS: usize = 17;
 
 /// Applies the rows of `v` to the domains whose version still matches. Each column keeps
 /// its value unless the update carries a new status (`has_status`) or a check
@@ -62,15 +63,17 @@ const UPDATE_SET: &str = " UPDATE domains SET \
      last_check_warnings = CASE WHEN v.has_check THEN v.check_warnings \
          ELSE domains.last_check_warnings END, \
      next_check = v.next_check, \
+     pending_sweep = CASE WHEN v.set_pending THEN v.pending_sweep ELSE domains.pending_sweep END, \
+     pending_event = CASE WHEN v.set_pending THEN v.pending_event ELSE domains.pending_event END, \
      version = domains.version + 1, \
      updated = ";
 
-const CHECK_COLUMNS: &str =
-    "INSERT INTO checks (domain_id, sweep_id, at, ok, transient, codes, warnings, result) ";
-const CHECK_PARAMS: usize = 8;
+const CHECK_COLUMNS: &str = "INSERT INTO checks \
+     (domain_id, sweep_id, at, ok, transient, codes, warnings, result, previous_ok) ";
+const CHECK_PARAMS: usize = 9;
 const TRANSITION_COLUMNS: &str =
-    "INSERT INTO transitions (domain_id, at, from_state, to_state, reason, actor) ";
-const TRANSITION_PARAMS: usize = 6;
+    "INSERT INTO transitions (domain_id, sweep_id, at, from_state, to_state, reason, actor) ";
+const TRANSITION_PARAMS: usize = 7;
 const OUTBOX_COLUMNS: &str =
     "INSERT INTO outbox (domain_id, key, kind, payload, created, updated) ";
 const OUTBOX_PARAMS: usize = 6;
@@ -228,6 +231,14 @@ impl Registry {
                         .push_bind(check.map(|c| Json(&c.codes)))
                         .push_bind(check.map(|c| Json(&c.warnings)))
                         .push_bind(secs(update.next_check));
+                    let (set_pending, pending) = match &update.pending {
+                        PendingChange::Keep => (false, None),
+                        PendingChange::Set(pending) => (true, Some(pending)),
+                        PendingChange::Clear => (true, None),
+                    };
+                    row.push_bind(set_pending)
+                        .push_bind(pending.map(|p| p.sweep_id))
+                        .push_bind(pending.map(|p| Json(&p.event)));
                 });
                 query.push(")").push(UPDATE_SET).push_bind(secs(now));
                 query
@@ -251,22 +262,23 @@ impl Registry {
                 .collect();
 
             // 2. The checks.
-            let checks: Vec<(i64, &NewCheck)> = done
+            let checks: Vec<(&DomainUpdate, &NewCheck)> = done
                 .iter()
-                .filter_map(|u| u.check.as_ref().map(|c| (u.domain_id, c)))
+                .filter_map(|u| u.check.as_ref().map(|c| (*u, c)))
                 .collect();
             for chunk in checks.chunks(MAX_PARAMS / CHECK_PARAMS) {
                 let mut query = builder(pool);
                 query.push(CHECK_COLUMNS);
-                query.push_values(chunk, |mut row, (domain_id, check)| {
-                    row.push_bind(*domain_id)
-                        .push_bind(check.sweep_id)
+                query.push_values(chunk, |mut row, (update, check)| {
+                    row.push_bind(update.domain_id)
+                        .push_bind(update.sweep_id)
                         .push_bind(secs(check.at))
                         .push_bind(check.ok)
                         .push_bind(check.transient)
                         .push_bind(Json(&check.codes))
                         .push_bind(Json(&check.warnings))
-                        .push_bind(Json(&check.result));
+                        .push_bind(Json(&check.result))
+                        .push_bind(check.previous_ok);
                 });
                 query.build().execute(&mut *tx).await?;
             }
@@ -274,13 +286,14 @@ impl Registry {
             // 3. The transitions.
             let transitions: Vec<_> = done
                 .iter()
-                .flat_map(|u| u.transitions.iter().map(|t| (u.domain_id, t)))
+                .flat_map(|u| u.transitions.iter().map(move |t| (*u, t)))
                 .collect();
             for chunk in transitions.chunks(MAX_PARAMS / TRANSITION_PARAMS) {
                 let mut query = builder(pool);
                 query.push(TRANSITION_COLUMNS);
-                query.push_values(chunk, |mut row, (domain_id, transition)| {
-                    row.push_bind(*domain_id)
+                query.push_values(chunk, |mut row, (update, transition)| {
+                    row.push_bind(update.domain_id)
+                        .push_bind(update.sweep_id)
                         .push_bind(secs(transition.at))
                         .push_bind(transition.from.as_str())
                         .push_bind(transition.to.as_str())

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, TryStreamExt};
 use jiff::{SignedDuration, Timestamp};
 use pecwatch::Lang;
-use pecwatch::lifecycle::{DomainStatus, SYSTEM, State, Transition};
+use pecwatch::lifecycle::{DomainStatus, Event, SYSTEM, State, Transition};
 use pecwatch::name::DomainName;
 use pecwatch::registry::{
     Backend, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect, OutboxFilter,
-    OutboxState, Registry, RegistryError,
+    OutboxState, PendingChange, PendingCheck, Registry, RegistryError,
 };
 use serde_json::json;
 use sqlx::AssertSqlSafe;
@@ -182,7 +182,7 @@ fn check(at: Timestamp, codes: &[&str]) -> NewCheck {
         codes: codes.iter().map(|c| c.to_string()).collect(),
         warnings: Vec::new(),
         result: json!({ "codes": codes, "servers": ["192.0.2.53"] }),
-        sweep_id: None,
+        previous_ok: Some(true),
     }
 }
 
@@ -196,6 +196,8 @@ fn checked(id: i64, version: i64, at: Timestamp, codes: &[&str]) -> DomainUpdate
         transitions: Vec::new(),
         effects: Vec::new(),
         next_check: at + hours(24),
+        sweep_id: None,
+        pending: PendingChange::Keep,
     }
 }
 
@@ -234,7 +236,7 @@ async fn migrations_are_idempotent() {
                 .await
                 .unwrap(),
         };
-        assert_eq!(applied, 1);
+        assert_eq!(applied, 2, "0001_registry and 0002_sweeps");
         again.close().await;
     })
     .await;
@@ -625,7 +627,8 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
         .await
         .unwrap();
         let now = t0() + hours(1);
-        let sweep = r.start_sweep(now, "daily").await.unwrap();
+        let (sweep, _) = r.begin_sweep(now, "daily").await.unwrap();
+        let sweep = sweep.id;
         let claimed = r.claim_due("w1", now, LEASE, 10).await.unwrap();
         assert_eq!(claimed.len(), 2);
         let (uno, due) = if claimed[0].name.as_str() == "pec.uno.it" {
@@ -648,7 +651,7 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
             actor: SYSTEM.into(),
         };
         let mut failing = checked(uno.id, uno.version, now, &["A_NON_CORRETTO"]);
-        failing.check.as_mut().unwrap().sweep_id = Some(sweep);
+        failing.sweep_id = Some(sweep);
         failing.status = Some(status.clone());
         failing.transitions = vec![transition.clone()];
         failing.effects = vec![effect("pec.uno.it/error_found/1")];
@@ -690,7 +693,11 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
         assert_eq!(outbox[0].id, outcome.queued[0]);
         assert_eq!(
             (outbox[0].domain_id, outbox[0].key.as_str(), outbox[0].state),
-            (uno.id, "pec.uno.it/error_found/1", OutboxState::Pending)
+            (
+                Some(uno.id),
+                "pec.uno.it/error_found/1",
+                OutboxState::Pending
+            )
         );
         assert_eq!(outbox[0].payload, json!({ "notice": "error_found" }));
 
@@ -774,7 +781,7 @@ async fn a_failing_batch_writes_nothing() {
         let mut good = checked(uno.id, uno.version, t0(), &[]);
         good.effects = vec![effect("pec.uno.it/corrected/1")];
         let mut bad = checked(due.id, due.version, t0(), &[]);
-        bad.check.as_mut().unwrap().sweep_id = Some(424_242); // no such sweep
+        bad.sweep_id = Some(424_242); // no such sweep
         let err = r
             .commit_batch("w", t0(), vec![good, bad])
             .await
@@ -966,39 +973,100 @@ async fn outbox_items_are_marked_and_filtered() {
 }
 
 #[tokio::test]
-async fn sweeps_and_alerts_are_recorded() {
+async fn one_sweep_runs_at_a_time_and_decides_once() {
     on_both(|db| async move {
         let r = &db.registry;
         assert_eq!(r.last_sweep().await.unwrap(), None);
-        let first = r.start_sweep(t0(), "daily").await.unwrap();
-        assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, first);
-        let summary = json!({ "checked": 10, "failed": 1 });
-        r.finish_sweep(first, t0() + hours(1), summary.clone(), true)
+        let (first, joined) = r.begin_sweep(t0(), "daily").await.unwrap();
+        assert!(!joined);
+        assert_eq!(
+            (first.kind.as_str(), first.decided, first.held),
+            ("daily", None, false)
+        );
+        // A second starter, in another process, joins the running sweep.
+        let other = Registry::open(&db.url).await.unwrap();
+        let (again, joined) = other.begin_sweep(t0() + hours(1), "recheck").await.unwrap();
+        assert!(joined);
+        assert_eq!(again.id, first.id);
+
+        // A hold reason recorded early wins over the decider's opinion; the first
+        // reason stays; the decision is taken once.
+        r.hold_sweep(first.id, "canary pec.canary.it failed before the sweep")
             .await
             .unwrap();
+        r.hold_sweep(first.id, "another reason").await.unwrap();
+        let operators = vec!["noc@provider.example".to_owned()];
+        let decided = r
+            .decide_sweep(first.id, t0() + hours(1), None, &operators)
+            .await
+            .unwrap();
+        assert!(decided.held);
+        assert_eq!(decided.decided, Some(t0() + hours(1)));
+        assert_eq!(
+            decided.hold_reason.as_deref(),
+            Some("canary pec.canary.it failed before the sweep")
+        );
+        let later = other
+            .decide_sweep(first.id, t0() + hours(2), None, &operators)
+            .await
+            .unwrap();
+        assert_eq!(later, decided, "the first decision stands");
+
+        // One alert, and one notice to the operators in the outbox.
+        let alerts = r.alerts(10).await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].kind, "sweep_held");
+        assert!(
+            alerts[0].message.contains("canary pec.canary.it"),
+            "{alerts:?}"
+        );
+        let outbox = r.outbox(&OutboxFilter::default()).await.unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].domain_id, None);
+        assert_eq!(outbox[0].key, format!("alert/sweep/{}", first.id));
+        assert_eq!(outbox[0].payload["to"], json!(operators));
+
+        let summary = json!({ "checked": 10, "failed": 1 });
+        assert!(
+            r.finish_sweep(first.id, t0() + hours(3), summary.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !other
+                .finish_sweep(first.id, t0() + hours(3), json!({}))
+                .await
+                .unwrap()
+        );
         assert!(matches!(
-            r.finish_sweep(first, t0() + hours(1), json!({}), false)
-                .await,
-            Err(RegistryError::Invalid(_))
-        ));
-        assert!(matches!(
-            r.finish_sweep(first + 100, t0(), json!({}), false).await,
+            r.finish_sweep(first.id + 100, t0(), json!({})).await,
             Err(RegistryError::NotFound(_))
         ));
         assert_eq!(r.unfinished_sweep().await.unwrap(), None);
         let last = r.last_sweep().await.unwrap().unwrap();
-        assert_eq!(
-            (last.id, last.kind.as_str(), last.held),
-            (first, "daily", true)
-        );
-        assert_eq!((last.started, last.finished), (t0(), Some(t0() + hours(1))));
-        assert_eq!(last.summary, Some(summary));
+        assert_eq!((last.id, last.summary), (first.id, Some(summary)));
+        other.close().await;
 
-        // A sweep the process died in is found for resuming.
-        let crashed = r.start_sweep(t0() + hours(24), "daily").await.unwrap();
-        assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, crashed);
-        assert_eq!(r.last_sweep().await.unwrap().unwrap().id, first);
+        // Once it finished, a new sweep starts; an undisturbed one is not held and
+        // raises no alert.
+        let (second, joined) = r.begin_sweep(t0() + hours(24), "daily").await.unwrap();
+        assert!(!joined && second.id != first.id);
+        assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, second.id);
+        let decided = r
+            .decide_sweep(second.id, t0() + hours(25), None, &operators)
+            .await
+            .unwrap();
+        assert!(!decided.held && decided.hold_reason.is_none());
+        assert_eq!(r.alerts(10).await.unwrap().len(), 1);
+        assert_eq!(r.sweeps(10).await.unwrap().len(), 2);
+    })
+    .await;
+}
 
+#[tokio::test]
+async fn alerts_are_listed_newest_first() {
+    on_both(|db| async move {
+        let r = &db.registry;
         r.add_alert(t0(), "mass_failure", "40% of checks failed")
             .await
             .unwrap();
@@ -1011,6 +1079,114 @@ async fn sweeps_and_alerts_are_recorded() {
         assert_eq!((alerts[0].id, alerts[0].kind.as_str()), (second, "held"));
         assert_eq!(alerts[1].message, "40% of checks failed");
         assert_eq!(r.alerts(1).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        r.add_domains(
+            &[
+                new_domain("pec.uno.it", State::Certified, t0()),
+                new_domain("pec.due.it", State::Certified, t0()),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+        let (sweep, _) = r.begin_sweep(t0(), "daily").await.unwrap();
+        let now = t0() + hours(1);
+        let (due, lease) = r.due_remaining(now).await.unwrap();
+        assert_eq!((due, lease), (2, None));
+        let claimed = r.claim_due("w1", now, LEASE, 10).await.unwrap();
+        let (due, lease) = r.due_remaining(now).await.unwrap();
+        assert_eq!(due, 2);
+        assert!(lease.is_some_and(|until| until > now));
+        let uno = claimed
+            .iter()
+            .find(|d| d.name.as_str() == "pec.uno.it")
+            .unwrap();
+        let other = claimed
+            .iter()
+            .find(|d| d.name.as_str() != "pec.uno.it")
+            .unwrap();
+
+        let event = Event::Check {
+            at: now,
+            ok: false,
+            transient: false,
+            codes: vec!["A_NON_CORRETTO".into()],
+        };
+        let mut failing = checked(uno.id, uno.version, now, &["A_NON_CORRETTO"]);
+        failing.sweep_id = Some(sweep.id);
+        failing.pending = PendingChange::Set(PendingCheck {
+            sweep_id: sweep.id,
+            event: event.clone(),
+        });
+        let mut passing = checked(other.id, other.version, now, &[]);
+        passing.sweep_id = Some(sweep.id);
+        r.commit_batch("w1", now, vec![failing, passing])
+            .await
+            .unwrap();
+        assert_eq!(r.due_remaining(now).await.unwrap(), (0, None));
+        assert_eq!(r.next_due().await.unwrap(), Some(now + hours(24)));
+
+        let pending = r.pending_checks(sweep.id, 0, 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            pending[0].pending,
+            Some(PendingCheck {
+                sweep_id: sweep.id,
+                event
+            })
+        );
+        assert!(
+            r.pending_checks(sweep.id, uno.id, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            r.pending_checks(sweep.id + 1, 0, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // An operator's update keeps the pending check; the sweep's decision clears it.
+        let keep = DomainUpdate::new(&pending[0], now + hours(24));
+        r.commit("operator", now, keep).await.unwrap();
+        let reread = r.domain_by_id(uno.id).await.unwrap().unwrap();
+        assert!(reread.pending.is_some());
+        let mut clear = DomainUpdate::new(&reread, now + hours(24));
+        clear.sweep_id = Some(sweep.id);
+        clear.pending = PendingChange::Clear;
+        clear.transitions = vec![Transition {
+            from: State::Certified,
+            to: State::InError,
+            at: now,
+            reason: "confirmed failure: A_NON_CORRETTO".into(),
+            actor: SYSTEM.into(),
+        }];
+        r.commit("w1", now, clear).await.unwrap();
+        assert!(r.pending_checks(sweep.id, 0, 10).await.unwrap().is_empty());
+
+        let tally = r.sweep_tally(sweep.id).await.unwrap();
+        assert_eq!(
+            (
+                tally.checked,
+                tally.ok,
+                tally.transient,
+                tally.previously_ok,
+                tally.new_failures
+            ),
+            (2, 1, 0, 2, 1)
+        );
+        assert_eq!(tally.codes.get("A_NON_CORRETTO"), Some(&1));
+        assert_eq!(tally.between(State::Certified, State::InError), 1);
+        assert_eq!(tally.into_state(State::Removed), 0);
     })
     .await;
 }
