@@ -1,4 +1,6 @@
-//! `pecwatch domains`: the operator's view of the registry of certified domains.
+//! `pecwatch domains`: the operator's view of the registry of certified domains, and
+//! the operator's actions on one domain (`approve`, `reject`, `renew`, `remove`,
+//! `exception`; the logic is in [`crate::actions`], shared with the web API).
 
 use std::io::Write;
 
@@ -9,11 +11,12 @@ use serde_json::json;
 
 use super::{CliError, Exit, Format, load_profile};
 use crate::Lang;
+use crate::actions::{self, Acted, ActionError, Command, DEFAULT_ACTOR, ExceptionChange};
 use crate::clock;
 use crate::config::Config;
 use crate::lifecycle::{DomainStatus, State};
 use crate::name::DomainName;
-use crate::registry::{Domain, DomainFilter, Holder, NewDomain, Registry};
+use crate::registry::{Domain, DomainFilter, Holder, NewDomain, Registry, RegistryError};
 
 /// The `domains` subcommands.
 #[derive(Debug, Subcommand)]
@@ -26,6 +29,19 @@ pub enum DomainsCommand {
     List(ListArgs),
     /// Show one domain: state, deadline, expiry and history.
     Show(ShowArgs),
+    /// Reinstate a domain under review (under_review → certified; notifies the holder).
+    Approve(ApproveArgs),
+    /// Refuse to reinstate a domain under review (under_review → removed; notifies the
+    /// holder).
+    Reject(ReasonArgs),
+    /// Renew the certification until a new expiry.
+    Renew(RenewArgs),
+    /// Remove a certified, in_error or under_review domain from the certified list
+    /// (notifies the holder).
+    Remove(ReasonArgs),
+    /// Show or change the hybrid exception: extra mail server addresses allowed for this
+    /// domain only.
+    Exception(ExceptionArgs),
 }
 
 /// Arguments of `domains add`.
@@ -99,6 +115,80 @@ pub struct ShowArgs {
     pub format: Format,
 }
 
+/// The output options of the operator's actions.
+#[derive(Debug, Args)]
+pub struct ActionOutput {
+    /// Output format: one line saying what happened, or the domain as `show --format
+    /// json` prints it.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of messages.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+/// What every lifecycle action names: the domain, who acts, how to print the result.
+#[derive(Debug, Args)]
+pub struct ActionTarget {
+    /// The domain.
+    pub domain: String,
+    /// Who acts, for the history (default: $USER, else `operator`).
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Output options.
+    #[command(flatten)]
+    pub output: ActionOutput,
+}
+
+/// Arguments of `domains approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The domain, the actor, the output.
+    #[command(flatten)]
+    pub target: ActionTarget,
+}
+
+/// Arguments of `domains reject` and `domains remove`.
+#[derive(Debug, Args)]
+pub struct ReasonArgs {
+    /// The domain, the actor, the output.
+    #[command(flatten)]
+    pub target: ActionTarget,
+    /// Why, for the history.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+/// Arguments of `domains renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The domain, the actor, the output.
+    #[command(flatten)]
+    pub target: ActionTarget,
+    /// The new expiry: a date (end of that day, Europe/Rome) or an RFC 3339 instant.
+    #[arg(long, value_name = "DATE")]
+    pub expires: String,
+}
+
+/// Arguments of `domains exception`.
+#[derive(Debug, Args)]
+pub struct ExceptionArgs {
+    /// The domain.
+    pub domain: String,
+    /// Allow this address or network (repeatable): 192.0.2.7, 192.0.2.0/24, 2001:db8::/48.
+    #[arg(long, value_name = "CIDR")]
+    pub add: Vec<String>,
+    /// Stop allowing this address or network (repeatable); it must be listed.
+    #[arg(long, value_name = "CIDR")]
+    pub remove: Vec<String>,
+    /// Empty the list first (with --add: replace it).
+    #[arg(long)]
+    pub clear: bool,
+    /// Output options.
+    #[command(flatten)]
+    pub output: ActionOutput,
+}
+
 /// Runs a `domains` subcommand.
 pub async fn run(config: &Config, command: DomainsCommand) -> Result<Exit, CliError> {
     // Every command acts at one instant (`PECWATCH_NOW` when set): read it first, so
@@ -110,6 +200,28 @@ pub async fn run(config: &Config, command: DomainsCommand) -> Result<Exit, CliEr
         DomainsCommand::Import(args) => import(config, &registry, args, now).await,
         DomainsCommand::List(args) => list(&registry, args).await,
         DomainsCommand::Show(args) => show(&registry, args).await,
+        DomainsCommand::Approve(args) => {
+            act(config, &registry, args.target, Command::Approve, now).await
+        }
+        DomainsCommand::Reject(args) => {
+            let command = Command::Reject {
+                reason: args.reason.unwrap_or_default(),
+            };
+            act(config, &registry, args.target, command, now).await
+        }
+        DomainsCommand::Renew(args) => {
+            let command = Command::Renew {
+                expires: parse_instant(&args.expires)?,
+            };
+            act(config, &registry, args.target, command, now).await
+        }
+        DomainsCommand::Remove(args) => {
+            let command = Command::Remove {
+                reason: args.reason.unwrap_or_default(),
+            };
+            act(config, &registry, args.target, command, now).await
+        }
+        DomainsCommand::Exception(args) => exception(&registry, args, now).await,
     };
     registry.close().await;
     result
@@ -337,18 +449,11 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
     let Some(domain) = registry.domain(&name).await? else {
         return Err(CliError::Usage(format!("{name} is not registered")));
     };
-    let transitions = registry.transitions(domain.id).await?;
-    let checks = registry.checks(domain.id, 50).await?;
     match args.format {
-        Format::Json => {
-            let mut value = summary_json(&domain);
-            value["holder"] = json!(domain.holder);
-            value["reseller"] = json!(domain.reseller);
-            value["exception"] = json!(domain.exception);
-            value["history"] = json!({ "transitions": transitions, "checks": checks });
-            println!("{value}");
-        }
+        Format::Json => println!("{}", detail_json(registry, &domain).await?),
         Format::Text => {
+            let transitions = registry.transitions(domain.id).await?;
+            let checks = registry.checks(domain.id, HISTORY_CHECKS).await?;
             print_domain(&domain, Format::Text)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "history:")?;
@@ -375,7 +480,23 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// The JSON of a domain as `list` and `show` print it.
+/// How many of the latest checks `show` prints.
+const HISTORY_CHECKS: u64 = 50;
+
+/// The JSON of a domain as `show` prints it: the summary, the holder, the exception and
+/// the history (transitions and the latest checks).
+async fn detail_json(registry: &Registry, domain: &Domain) -> Result<serde_json::Value, CliError> {
+    let transitions = registry.transitions(domain.id).await?;
+    let checks = registry.checks(domain.id, HISTORY_CHECKS).await?;
+    let mut value = summary_json(domain);
+    value["holder"] = json!(domain.holder);
+    value["reseller"] = json!(domain.reseller);
+    value["exception"] = json!(domain.exception);
+    value["history"] = json!({ "transitions": transitions, "checks": checks });
+    Ok(value)
+}
+
+/// The JSON of a domain as `list` prints it.
 fn summary_json(domain: &Domain) -> serde_json::Value {
     json!({
         "domain": domain.name,
@@ -423,6 +544,132 @@ fn print_domain(domain: &Domain, format: Format) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// `domains approve|reject|renew|remove`: applies the operator's command and prints
+/// what happened.
+async fn act(
+    config: &Config,
+    registry: &Registry,
+    target: ActionTarget,
+    command: Command,
+    now: Timestamp,
+) -> Result<Exit, CliError> {
+    let ActionTarget {
+        domain,
+        actor,
+        output,
+    } = target;
+    let lang = output.lang;
+    let name = DomainName::parse(&domain).map_err(|e| CliError::Usage(e.message(lang)))?;
+    let actor = actor
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|actor| !actor.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_ACTOR.to_owned());
+    let acted = actions::act(registry, &config.policy(), &name, &command, &actor, now)
+        .await
+        .map_err(|e| action_error(e, lang))?;
+    match output.format {
+        Format::Json => println!("{}", detail_json(registry, &acted.domain).await?),
+        Format::Text => println!("{}", acted_line(&acted, &command, lang)),
+    }
+    Ok(Exit::Ok)
+}
+
+/// One line saying what an action did: the state before and after, what changed, the
+/// deadline when there is one, and who acted.
+fn acted_line(acted: &Acted, command: &Command, lang: Lang) -> String {
+    let status = &acted.domain.status;
+    let mut line = format!("{}: ", acted.domain.name);
+    if acted.before == status.state {
+        line.push_str(status.state.as_str());
+    } else {
+        line.push_str(&format!("{} → {}", acted.before, status.state));
+    }
+    line.push_str(", ");
+    line.push_str(&match command {
+        Command::Approve => lang
+            .pick("reintegro approvato", "reinstatement approved")
+            .to_owned(),
+        Command::Reject { .. } => lang
+            .pick("reintegro respinto", "reinstatement rejected")
+            .to_owned(),
+        Command::Renew { expires } => format!(
+            "{} {expires}",
+            lang.pick(
+                "certificazione rinnovata fino al",
+                "certification renewed until"
+            )
+        ),
+        Command::Remove { .. } => lang
+            .pick(
+                "rimosso dall'elenco dei domini certificati",
+                "removed from the certified list",
+            )
+            .to_owned(),
+    });
+    if let Some(deadline) = status.deadline {
+        line.push_str(&format!(
+            "; {} {deadline}",
+            lang.pick("termine per la correzione", "deadline for the correction")
+        ));
+    }
+    if let Some(last) = acted.recorded.last() {
+        line.push_str(&format!(" ({})", last.actor));
+    }
+    line
+}
+
+/// `domains exception`: changes the list if asked, then prints it.
+async fn exception(
+    registry: &Registry,
+    args: ExceptionArgs,
+    now: Timestamp,
+) -> Result<Exit, CliError> {
+    let lang = args.output.lang;
+    let name = DomainName::parse(&args.domain).map_err(|e| CliError::Usage(e.message(lang)))?;
+    let networks = |texts: &[String]| {
+        texts
+            .iter()
+            .map(|text| actions::parse_network(text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| action_error(e, lang))
+    };
+    let change = ExceptionChange {
+        clear: args.clear,
+        add: networks(&args.add)?,
+        remove: networks(&args.remove)?,
+    };
+    let domain = actions::change_exception(registry, &name, &change, now)
+        .await
+        .map_err(|e| action_error(e, lang))?;
+    match args.output.format {
+        Format::Json => println!("{}", detail_json(registry, &domain).await?),
+        Format::Text => {
+            let listed: Vec<String> = domain.exception.iter().map(|n| n.to_string()).collect();
+            let what = if change.is_empty() {
+                lang.pick("eccezione ibrida", "hybrid exception")
+            } else {
+                lang.pick("eccezione ibrida aggiornata", "hybrid exception updated")
+            };
+            let list = if listed.is_empty() {
+                lang.pick("nessun indirizzo", "no addresses").to_owned()
+            } else {
+                listed.join(", ")
+            };
+            println!("{name}: {what}: {list}");
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// An action's error for the command line: a failing database is a failure of the
+/// environment (exit 3), anything else a bad request (exit 2).
+fn action_error(error: ActionError, lang: Lang) -> CliError {
+    match error {
+        ActionError::Registry(error @ RegistryError::Database(_)) => CliError::Registry(error),
+        other => CliError::Usage(other.message(lang)),
+    }
 }
 
 /// A date (`2027-12-31`: the end of that day in Europe/Rome) or an RFC 3339 instant.
