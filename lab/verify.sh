@@ -112,6 +112,19 @@ check ns1 direct "$NS1" pec.own.it. MX "$(mx_ok own.it.)"
 check ns2 direct "$NS2" pec.own.it. MX "$(mx_ok own.it.)"
 end
 
+begin "pec.story.it (as loaded; the sweep tests change it at run time)"
+check ns1 direct "$NS1" pec.story.it. MX "$(mx_ok story.it.)"
+check ns2 direct "$NS2" pec.story.it. MX "$(mx_ok story.it.)"
+check "parent ns1+ns2" parent_ns story.it. "$(NS12 story.it.)"
+end
+
+begin "*.many.it / *.manybad.it (wildcards)"
+check "any.many.it MX" recursive d42.many.it. MX NOERROR "d42.many.it. mx 10 mx.pec.aruba.it."
+check "ns2 direct" direct "$NS2" d7.many.it. MX "d7.many.it. mx 10 mx.pec.aruba.it."
+check "any.manybad.it no MX" recursive d42.manybad.it. MX NOERROR ""
+check "parent ns1+ns2" parent_ns manybad.it. "$(NS12 manybad.it.)"
+end
+
 begin pec.delegato.it
 check R recursive pec.delegato.it. MX NOERROR "$(mx_ok delegato.it.)"
 check dns1 direct "$DNS1" pec.delegato.it. MX "$(mx_ok delegato.it.)"

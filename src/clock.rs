@@ -47,6 +47,72 @@ pub fn now() -> Result<Timestamp, ClockError> {
     }
 }
 
+/// A source of "now" for long-running work (sweeps, the service).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// Always the same instant (`PECWATCH_NOW` for one-shot commands).
+    Fixed(Timestamp),
+    /// Starts at an instant and runs with real time from `started` (`PECWATCH_NOW` for
+    /// the service, which must see time pass).
+    Running {
+        /// The instant the clock started at.
+        from: Timestamp,
+        /// When it started.
+        started: std::time::Instant,
+    },
+}
+
+impl Clock {
+    /// The command's clock: fixed at `PECWATCH_NOW` when it is set, else the system's.
+    pub fn from_env() -> Result<Clock, ClockError> {
+        Ok(match fixed_instant()? {
+            Some(at) => Clock::Fixed(at),
+            None => Clock::System,
+        })
+    }
+
+    /// The service's clock: running from `PECWATCH_NOW` when it is set, else the
+    /// system's.
+    pub fn running_from_env() -> Result<Clock, ClockError> {
+        Ok(match fixed_instant()? {
+            Some(from) => Clock::Running {
+                from,
+                started: std::time::Instant::now(),
+            },
+            None => Clock::System,
+        })
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Fixed(at) => *at,
+            Clock::Running { from, started } => {
+                let elapsed = jiff::SignedDuration::try_from(started.elapsed()).unwrap_or_default();
+                from.saturating_add(elapsed).unwrap_or(*from)
+            }
+        }
+    }
+
+    /// Whether the clock stands still.
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, Clock::Fixed(_))
+    }
+}
+
+/// `PECWATCH_NOW` as an instant, if it is set (and not empty).
+fn fixed_instant() -> Result<Option<Timestamp>, ClockError> {
+    let fixed = match std::env::var(NOW_VAR) {
+        Ok(value) if !value.trim().is_empty() => true,
+        Ok(_) | Err(std::env::VarError::NotPresent) => false,
+        Err(std::env::VarError::NotUnicode(_)) => return Err(ClockError::NotUnicode),
+    };
+    if fixed { now().map(Some) } else { Ok(None) }
+}
+
 /// [`now`] with the variable's value given: `None` or an empty value mean the system clock.
 pub fn now_from(var: Option<&str>) -> Result<Timestamp, ClockError> {
     match var.map(str::trim) {
@@ -71,6 +137,24 @@ mod tests {
         assert_eq!(rome, utc);
         assert_eq!(rome.to_string(), "2026-11-23T02:00:00Z");
         assert_eq!(now_from(Some(" 2026-11-23T02:00:00Z\n")).unwrap(), utc);
+    }
+
+    #[test]
+    fn clocks_fixed_running_and_system() {
+        let at = now_from(Some("2026-11-23T02:00:00Z")).unwrap();
+        let fixed = Clock::Fixed(at);
+        assert!(fixed.is_fixed());
+        assert_eq!(fixed.now(), at);
+        let running = Clock::Running {
+            from: at,
+            started: std::time::Instant::now() - std::time::Duration::from_secs(90),
+        };
+        assert!(!running.is_fixed());
+        let later = running.now();
+        assert!(later >= at + jiff::SignedDuration::from_secs(90), "{later}");
+        assert!(later < at + jiff::SignedDuration::from_secs(120), "{later}");
+        let before = Timestamp::now();
+        assert!(Clock::System.now() >= before);
     }
 
     #[test]

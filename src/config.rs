@@ -207,12 +207,16 @@ pub struct SweepConfig {
     pub time: Time,
     /// The IANA time zone of `time`. Default `Europe/Rome`.
     pub timezone: String,
-    /// If more than this share (0 to 1) of the checked domains newly fail in one sweep, the
-    /// failures are not acted upon and the operators are alerted (a resolver or network
-    /// problem, not thousands of broken domains). Default 0.05.
+    /// If more than this share (0 to 1) of the previously correct domains fail in one
+    /// sweep, the failures are not acted upon and the operators are alerted (a resolver or
+    /// network problem, not thousands of broken domains). Default 0.05.
     pub max_new_failure_share: f64,
-    /// Domains known to be correct, checked first: if one fails, the sweep stops and the
-    /// operators are alerted. Normalised at load. Default none.
+    /// The share rule applies only to sweeps that checked at least this many previously
+    /// correct domains (one failure in a re-check of ten is no trend). Default 100.
+    pub share_min_domains: u64,
+    /// Domains known to be correct, checked before and after every sweep: if one fails,
+    /// the results are recorded but no domain changes state, and the operators are
+    /// alerted. Normalised at load. Default none.
     pub canaries: Vec<String>,
     /// Domains claimed from the queue at a time. Default 500.
     pub batch_size: usize,
@@ -234,6 +238,7 @@ impl Default for SweepConfig {
             time: Time::constant(3, 0, 0, 0),
             timezone: "Europe/Rome".into(),
             max_new_failure_share: 0.05,
+            share_min_domains: 100,
             canaries: Vec::new(),
             batch_size: 500,
             lease: SignedDuration::from_mins(10),

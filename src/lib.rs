@@ -38,6 +38,7 @@
 //! The integration tests run the real binary against a lab of real Knot DNS servers and an
 //! Unbound resolver on loopback addresses (`lab/lab.sh`).
 
+pub mod actions;
 pub mod check;
 pub mod cli;
 pub mod clock;
@@ -50,6 +51,7 @@ pub mod probe;
 pub mod profile;
 pub mod registry;
 pub mod report;
+pub mod sweep;
 
 use serde::Serialize;
 

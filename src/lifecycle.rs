@@ -299,7 +299,8 @@ pub struct Policy {
     /// Days before expiry at which the holder is warned, once each. Default `[30, 7]`.
     pub expiry_warnings: Vec<i64>,
     /// Start the grace period when the error notice is queued instead of when it is
-    /// accepted: a stopgap until notices report their acceptance. Default `false`.
+    /// accepted: a stopgap until notices report their acceptance. Default `true` until
+    /// the notice sender reports acceptances.
     pub start_grace_at_queue: bool,
 }
 
@@ -310,7 +311,7 @@ impl Default for Policy {
             transient_confirmations: 3,
             grace: SignedDuration::from_hours(7 * 24),
             expiry_warnings: vec![30, 7],
-            start_grace_at_queue: false,
+            start_grace_at_queue: true,
         }
     }
 }
@@ -759,6 +760,32 @@ pub fn apply(
     Ok(m.finish())
 }
 
+/// Applies events in order, as one outcome: the final status, and every transition and
+/// effect, in order. Stops at the first refused command (nothing of the outcome should be
+/// persisted then).
+///
+/// A sweep's check is `[Tick { now: at }, Check { at, .. }]`: time first (a deadline,
+/// an expiry, an expiry warning falling due at the check's instant), then what the check
+/// saw.
+pub fn apply_all(
+    status: &DomainStatus,
+    events: &[Event],
+    policy: &Policy,
+) -> Result<Outcome, LifecycleError> {
+    let mut outcome = Outcome {
+        status: status.clone(),
+        transitions: Vec::new(),
+        effects: Vec::new(),
+    };
+    for event in events {
+        let next = apply(&outcome.status, event, policy)?;
+        outcome.status = next.status;
+        outcome.transitions.extend(next.transitions);
+        outcome.effects.extend(next.effects);
+    }
+    Ok(outcome)
+}
+
 /// When the domain next needs attention regardless of the daily sweep: its deadline, its
 /// expiry, an expiry warning, or a re-check to confirm (or dismiss) a failure run. A
 /// moment already past is returned as `now`. `None` when nothing is pending (and always
@@ -1033,7 +1060,8 @@ impl Machine<'_> {
 }
 
 /// `t + d`, saturating at the ends of time.
-fn plus(t: Timestamp, d: SignedDuration) -> Timestamp {
+/// `t + d`, saturating at the ends of time.
+pub(crate) fn plus(t: Timestamp, d: SignedDuration) -> Timestamp {
     t.checked_add(d).unwrap_or(if d.is_negative() {
         Timestamp::MIN
     } else {
@@ -1060,6 +1088,15 @@ fn days_duration(days: i64) -> SignedDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The policy once notices report their acceptance: the grace period starts at the
+    /// acceptance (the default starts it at queueing until then).
+    fn accepting() -> Policy {
+        Policy {
+            start_grace_at_queue: false,
+            ..Policy::default()
+        }
+    }
 
     // -- Helpers ---------------------------------------------------------------------
 
@@ -1386,7 +1423,7 @@ mod tests {
 
     #[test]
     fn status_events_and_effects_serialize_plainly() {
-        let status = in_error(&Policy::default());
+        let status = in_error(&accepting());
         let json = serde_json::to_string(&status).unwrap();
         assert!(json.contains("\"state\":\"in_error\""), "{json}");
         assert_eq!(serde_json::from_str::<DomainStatus>(&json).unwrap(), status);
@@ -1418,7 +1455,11 @@ mod tests {
 
     #[test]
     fn policy_defaults_configuration_and_validation() {
-        let policy = Policy::default();
+        assert!(
+            Policy::default().start_grace_at_queue,
+            "until notices report acceptance"
+        );
+        let policy = accepting();
         assert_eq!(policy.confirm_after, hours(1));
         assert_eq!(policy.transient_confirmations, 3);
         assert_eq!(policy.grace, hours(168));
@@ -1445,7 +1486,7 @@ mod tests {
         assert!(toml::from_str::<Policy>("grase = \"7d\"").is_err());
 
         let bad = |f: fn(&mut Policy)| {
-            let mut policy = Policy::default();
+            let mut policy = accepting();
             f(&mut policy);
             policy.validate().unwrap_err().to_string()
         };
@@ -1529,7 +1570,7 @@ mod tests {
         ];
         assert_eq!(table.map(|(state, _)| state), State::ALL);
 
-        let policy = Policy::default();
+        let policy = accepting();
         for (state, expected) in table {
             let status = fixture(state);
             for ((name, event), expected) in events.iter().zip(expected) {
@@ -1557,7 +1598,7 @@ mod tests {
 
     #[test]
     fn timeouts_need_three_consecutive_failing_checks() {
-        let policy = Policy::default();
+        let policy = accepting();
         let (status, transitions, _) = run(
             &certified(),
             &[timeout(t0()), timeout(at(hours(2)))],
@@ -1619,7 +1660,7 @@ mod tests {
         let (status, transitions, _) = run(
             &certified(),
             &[timeout(t0()), fail(at(hours(2)))],
-            &Policy::default(),
+            &accepting(),
         );
         assert_eq!(status.state, State::InError);
         assert_eq!(transitions[0].reason, "confirmed failure: A_NON_CORRETTO");
@@ -1628,7 +1669,7 @@ mod tests {
 
     #[test]
     fn a_single_failure_then_a_pass_never_transitions() {
-        let policy = Policy::default();
+        let policy = accepting();
         let (status, transitions, effects) =
             run(&certified(), &[fail(t0()), pass(at(hours(2)))], &policy);
         assert!(transitions.is_empty() && effects.is_empty());
@@ -1637,7 +1678,7 @@ mod tests {
         let eager = Policy {
             confirm_after: SignedDuration::ZERO,
             transient_confirmations: 1,
-            ..Policy::default()
+            ..accepting()
         };
         let (status, transitions, _) = run(&certified(), &[fail(t0())], &eager);
         assert!(transitions.is_empty());
@@ -1646,7 +1687,7 @@ mod tests {
 
     #[test]
     fn failures_closer_than_confirm_after_do_not_confirm_a_later_one_does() {
-        let policy = Policy::default();
+        let policy = accepting();
         let (status, transitions, _) =
             run(&certified(), &[fail(t0()), fail(at(minutes(30)))], &policy);
         assert!(transitions.is_empty());
@@ -1677,7 +1718,7 @@ mod tests {
 
     #[test]
     fn failing_checks_in_error_update_the_codes_only() {
-        let policy = Policy::default();
+        let policy = accepting();
         let status = in_error(&policy);
         let event = Event::Check {
             at: at(hours(30)),
@@ -1695,7 +1736,7 @@ mod tests {
 
     #[test]
     fn the_deadline_counts_from_acceptance_not_from_queueing() {
-        let policy = Policy::default();
+        let policy = accepting();
         let status = in_error(&policy); // queued at t0 + 1h
         assert_eq!(status.deadline, None);
         // No deadline yet: a week after queueing nothing happens.
@@ -1738,7 +1779,7 @@ mod tests {
     fn start_grace_at_queue_counts_from_queueing_until_acceptance_is_known() {
         let policy = Policy {
             start_grace_at_queue: true,
-            ..Policy::default()
+            ..accepting()
         };
         let status = in_error(&policy);
         let queued = at(hours(1));
@@ -1756,7 +1797,7 @@ mod tests {
 
     #[test]
     fn stale_duplicate_and_unrelated_acceptances_are_ignored() {
-        let policy = Policy::default();
+        let policy = accepting();
         // Episode 1, corrected, then episode 2.
         let (status, _, effects) = run(
             &in_error(&policy),
@@ -1809,7 +1850,7 @@ mod tests {
 
     #[test]
     fn a_correction_at_the_deadline_instant_wins() {
-        let policy = Policy::default();
+        let policy = accepting();
         let (status, _, _) = run(&in_error(&policy), &[accepted(at(hours(2)), 1)], &policy);
         let deadline = at(hours(2) + days(7));
 
@@ -1864,7 +1905,7 @@ mod tests {
 
     #[test]
     fn removal_then_correction_then_approval() {
-        let policy = Policy::default();
+        let policy = accepting();
         let status = removed(&policy);
         let (status, transitions, effects) = run(
             &status,
@@ -1896,7 +1937,7 @@ mod tests {
 
     #[test]
     fn removal_then_correction_then_rejection() {
-        let policy = Policy::default();
+        let policy = accepting();
         let (status, _, _) = run(&removed(&policy), &[pass(at(days(10)))], &policy);
         let outcome = apply(&status, &reject(at(days(11))), &policy).unwrap();
         assert_eq!(
@@ -1910,7 +1951,7 @@ mod tests {
 
     #[test]
     fn under_review_falls_back_to_removed_when_the_correction_no_longer_holds() {
-        let policy = Policy::default();
+        let policy = accepting();
         let (review, _, _) = run(&removed(&policy), &[pass(at(days(10)))], &policy);
 
         let outcome = apply(&review, &fail(at(days(11))), &policy).unwrap();
@@ -1935,7 +1976,7 @@ mod tests {
 
     #[test]
     fn operators_remove_certified_in_error_and_under_review_domains() {
-        let policy = Policy::default();
+        let policy = accepting();
         let review = {
             let (s, _, _) = run(&removed(&policy), &[pass(at(days(10)))], &policy);
             s
@@ -1975,7 +2016,7 @@ mod tests {
 
     #[test]
     fn a_removed_domain_expires_for_good() {
-        let policy = Policy::default();
+        let policy = accepting();
         let outcome = apply(&removed(&policy), &tick(expires()), &policy).unwrap();
         assert_eq!(
             path(&outcome.transitions),
@@ -2016,7 +2057,7 @@ mod tests {
 
     #[test]
     fn a_certified_domain_expires_and_leaves_the_index() {
-        let policy = Policy::default();
+        let policy = accepting();
         let outcome = apply(&certified(), &tick(expires()), &policy).unwrap();
         assert_eq!(
             path(&outcome.transitions),
@@ -2030,7 +2071,7 @@ mod tests {
 
     #[test]
     fn deadline_and_expiry_due_together_happen_in_order() {
-        let policy = Policy::default();
+        let policy = accepting();
         let mut status = in_error(&policy);
         status.expires = Some(at(days(5)));
         let (status, _, _) = run(&status, &[accepted(at(hours(2)), 1)], &policy);
@@ -2070,7 +2111,7 @@ mod tests {
 
     #[test]
     fn commands_after_a_missed_expiry_are_refused() {
-        let policy = Policy::default();
+        let policy = accepting();
         let late = plus(expires(), hours(1));
         let err = apply(&certified(), &remove(late), &policy).unwrap_err();
         assert_eq!(
@@ -2089,8 +2130,45 @@ mod tests {
     }
 
     #[test]
+    fn apply_all_chains_events_into_one_outcome() {
+        let policy = accepting();
+        let mut status = certified();
+        status.expires = Some(expires());
+        let at = plus(expires(), -days(20));
+        let events = [
+            Event::Tick { now: at },
+            Event::Check {
+                at,
+                ok: false,
+                transient: false,
+                codes: vec!["MX_NON_DEFINITO".into()],
+            },
+        ];
+        let all = apply_all(&status, &events, &policy).unwrap();
+        let tick = apply(&status, &events[0], &policy).unwrap();
+        let then = apply(&tick.status, &events[1], &policy).unwrap();
+        assert_eq!(all.status, then.status);
+        assert_eq!(all.effects, [tick.effects, then.effects].concat());
+        assert_eq!(
+            all.effects,
+            vec![Effect::SendNotice {
+                kind: NoticeKind::ExpiryWarning { days: 30 },
+                episode: 0
+            }]
+        );
+        assert_eq!(all.status.consecutive_failures, 1);
+        // A refused command refuses the whole sequence.
+        let approve = Event::Approve {
+            at,
+            actor: "noc".into(),
+        };
+        assert!(apply_all(&status, &[events[0].clone(), approve], &policy).is_err());
+        assert_eq!(apply_all(&status, &[], &policy).unwrap().status, status);
+    }
+
+    #[test]
     fn expiry_warnings_are_sent_once_each() {
-        let policy = Policy::default();
+        let policy = accepting();
         let e = expires();
         let before = |d: i64| plus(e, -days(d));
         let (status, _, effects) = run(
@@ -2126,7 +2204,7 @@ mod tests {
 
     #[test]
     fn removed_and_requested_domains_get_no_expiry_warnings() {
-        let policy = Policy::default();
+        let policy = accepting();
         let removed = removed(&policy);
         let outcome = apply(&removed, &tick(plus(expires(), -days(3))), &policy).unwrap();
         assert!(outcome.effects.is_empty());
@@ -2139,7 +2217,7 @@ mod tests {
 
     #[test]
     fn renewal_extends_the_expiry_and_resets_the_warnings() {
-        let policy = Policy::default();
+        let policy = accepting();
         let (status, _, _) = run(&certified(), &[tick(plus(expires(), -days(10)))], &policy);
         assert_eq!(status.expiry_warnings_sent, [30]);
 
@@ -2170,7 +2248,7 @@ mod tests {
 
     #[test]
     fn activation_submit_then_dns_verified() {
-        let policy = Policy::default();
+        let policy = accepting();
         let requested = DomainStatus::new(State::Requested, t0(), Some(expires()));
         let (status, transitions, effects) = run(
             &requested,
@@ -2204,7 +2282,7 @@ mod tests {
 
     #[test]
     fn operator_errors_say_what_is_allowed() {
-        let policy = Policy::default();
+        let policy = accepting();
         let message = |state: State, event: Event| {
             apply(&fixture(state), &event, &policy)
                 .unwrap_err()
@@ -2240,7 +2318,7 @@ mod tests {
 
     #[test]
     fn the_episode_grows_only_with_new_confirmed_errors() {
-        let policy = Policy::default();
+        let policy = accepting();
         let mut status = certified();
         let mut episodes = Vec::new();
         let steps: Vec<Vec<Event>> = vec![
@@ -2289,7 +2367,7 @@ mod tests {
 
     #[test]
     fn next_due_points_at_what_comes_first() {
-        let policy = Policy::default();
+        let policy = accepting();
         // A clean certified domain: the first expiry warning.
         assert_eq!(
             next_due(&certified(), &policy, t0()),
@@ -2389,10 +2467,10 @@ mod tests {
     #[test]
     fn random_event_sequences_keep_the_invariants() {
         let policies = [
-            Policy::default(),
+            accepting(),
             Policy {
                 start_grace_at_queue: true,
-                ..Policy::default()
+                ..accepting()
             },
             Policy {
                 confirm_after: SignedDuration::ZERO,

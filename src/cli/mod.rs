@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod domains;
+pub mod sweep;
 use futures::{Stream, StreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -44,6 +45,10 @@ pub enum Command {
     /// Manage the registry of certified domains.
     #[command(subcommand)]
     Domains(domains::DomainsCommand),
+    /// Check every due domain once, apply the lifecycle, print a summary (for cron).
+    Sweep(sweep::SweepArgs),
+    /// Run the daily service: the sweep at sweep.time, re-checks as they fall due.
+    Serve(sweep::ServeArgs),
 }
 
 /// Output format.
@@ -172,6 +177,8 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => check(&config, args).await,
         Command::Domains(command) => domains::run(&config, command).await,
+        Command::Sweep(args) => sweep::sweep(&config, args).await,
+        Command::Serve(args) => sweep::serve(&config, args).await,
     }
 }
 

@@ -255,13 +255,24 @@ impl Registry {
         Ok(sweep)
     }
 
-    /// How many monitored domains are due at `now` but not yet checked (whoever holds
-    /// them), and when the earliest of their leases lapses (`None` if none is leased).
-    pub async fn due_remaining(&self, now: Timestamp) -> Result<(u64, Option<Timestamp>)> {
-        const SQL: &str = "SELECT COUNT(*) AS due, MIN(lease_until) AS lease \
-             FROM domains WHERE state NOT IN ('requested', 'expired') AND next_check <= $1";
+    /// How many monitored domains are due at `now` and not held by `owner` (free, or
+    /// held by other workers), and when the earliest live lease of another worker on them
+    /// lapses (`None` if none is held).
+    pub async fn due_remaining(
+        &self,
+        now: Timestamp,
+        owner: &str,
+    ) -> Result<(u64, Option<Timestamp>)> {
+        const SQL: &str = "SELECT COUNT(*) AS due, \
+             MIN(CASE WHEN lease_until >= $1 THEN lease_until END) AS lease \
+             FROM domains WHERE state NOT IN ('requested', 'expired') AND next_check <= $1 \
+             AND (lease_owner IS NULL OR lease_owner <> $2 OR lease_until < $1)";
         let (due, lease): (i64, Option<i64>) = with_pool!(self, |pool| {
-            sqlx::query_as(SQL).bind(secs(now)).fetch_one(pool).await
+            sqlx::query_as(SQL)
+                .bind(secs(now))
+                .bind(owner)
+                .fetch_one(pool)
+                .await
         })?;
         let lease = lease.and_then(|secs| Timestamp::from_second(secs).ok());
         Ok((u64::try_from(due).unwrap_or(0), lease))

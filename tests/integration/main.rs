@@ -10,3 +10,4 @@ mod config;
 mod domains_cli;
 mod hostile;
 mod registry;
+mod sweep;

@@ -6,140 +6,24 @@
 //! `cargo test --release --test integration -- --ignored batch_throughput --nocapture`.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::panic::{AssertUnwindSafe, resume_unwind};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, TryStreamExt};
+use futures::TryStreamExt;
 use jiff::{SignedDuration, Timestamp};
 use pecwatch::Lang;
 use pecwatch::lifecycle::{DomainStatus, Event, SYSTEM, State, Transition};
 use pecwatch::name::DomainName;
 use pecwatch::registry::{
-    Backend, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect, OutboxFilter,
-    OutboxState, PendingChange, PendingCheck, Registry, RegistryError,
+    DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxState,
+    PendingChange, PendingCheck, Registry, RegistryError,
 };
 use serde_json::json;
-use sqlx::AssertSqlSafe;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use tempfile::TempDir;
+
+use crate::support::db::on_both;
 
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// A fresh registry, and the URL to open more on the same database.
-struct TestDb {
-    backend: Backend,
-    url: String,
-    registry: Registry,
-}
-
-/// What to remove once a test is over.
-enum Cleanup {
-    /// The SQLite file's directory.
-    Dir(TempDir),
-    /// The PostgreSQL schema.
-    Schema { admin: PgPool, schema: String },
-}
-
-fn postgres_url() -> String {
-    std::env::var("PECWATCH_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A schema name no other test (in this run or a crashed earlier one) uses.
-fn unique_schema() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = Timestamp::now().subsec_nanosecond();
-    format!(
-        "pecwatch_test_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn create(backend: Backend) -> (TestDb, Cleanup) {
-    match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-            let registry = Registry::open(&url).await.expect("open SQLite registry");
-            let db = TestDb {
-                backend,
-                url,
-                registry,
-            };
-            (db, Cleanup::Dir(dir))
-        }
-        Backend::Postgres => {
-            let base = postgres_url();
-            let admin = PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&base)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "the registry tests need PostgreSQL at {base} (PECWATCH_TEST_POSTGRES): {e}"
-                    )
-                });
-            let schema = unique_schema();
-            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&admin)
-                .await
-                .expect("create schema");
-            let separator = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-            let registry = Registry::open(&url)
-                .await
-                .expect("open PostgreSQL registry");
-            let db = TestDb {
-                backend,
-                url,
-                registry,
-            };
-            (db, Cleanup::Schema { admin, schema })
-        }
-    }
-}
-
-impl Cleanup {
-    async fn run(self) {
-        match self {
-            Cleanup::Dir(dir) => drop(dir),
-            Cleanup::Schema { admin, schema } => {
-                let dropped = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .execute(&admin)
-                    .await;
-                if let Err(e) = dropped {
-                    eprintln!("could not drop schema {schema}: {e}");
-                }
-                admin.close().await;
-            }
-        }
-    }
-}
-
-/// Runs `test` on a fresh SQLite registry, then on a fresh PostgreSQL one, cleaning up
-/// after each even if the test fails.
-async fn on_both<F, Fut>(test: F)
-where
-    F: Fn(TestDb) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let (db, cleanup) = create(backend).await;
-        let registry = db.registry.clone();
-        let outcome = AssertUnwindSafe(test(db)).catch_unwind().await;
-        registry.close().await;
-        cleanup.run().await;
-        if let Err(panic) = outcome {
-            eprintln!("registry test failed on {backend:?}");
-            resume_unwind(panic);
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
@@ -1098,10 +982,12 @@ async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
         .unwrap();
         let (sweep, _) = r.begin_sweep(t0(), "daily").await.unwrap();
         let now = t0() + hours(1);
-        let (due, lease) = r.due_remaining(now).await.unwrap();
+        let (due, lease) = r.due_remaining(now, "w1").await.unwrap();
         assert_eq!((due, lease), (2, None));
         let claimed = r.claim_due("w1", now, LEASE, 10).await.unwrap();
-        let (due, lease) = r.due_remaining(now).await.unwrap();
+        // The holder does not count its own leases; others wait for them.
+        assert_eq!(r.due_remaining(now, "w1").await.unwrap(), (0, None));
+        let (due, lease) = r.due_remaining(now, "w2").await.unwrap();
         assert_eq!(due, 2);
         assert!(lease.is_some_and(|until| until > now));
         let uno = claimed
@@ -1130,7 +1016,7 @@ async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
         r.commit_batch("w1", now, vec![failing, passing])
             .await
             .unwrap();
-        assert_eq!(r.due_remaining(now).await.unwrap(), (0, None));
+        assert_eq!(r.due_remaining(now, "w2").await.unwrap(), (0, None));
         assert_eq!(r.next_due().await.unwrap(), Some(now + hours(24)));
 
         let pending = r.pending_checks(sweep.id, 0, 10).await.unwrap();

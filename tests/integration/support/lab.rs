@@ -12,6 +12,28 @@ pub struct Lab {
     pub resolver: String,
     /// Root hints for iterative resolution from the lab's root.
     pub root_hints: PathBuf,
+    /// The run directory (each instance's files, its knotc socket).
+    pub dir: PathBuf,
+}
+
+impl Lab {
+    /// Runs `knotc` against a Knot instance of the lab (`ns1`, `ns2`, …) and panics if it
+    /// fails: for tests that change zones at run time (in memory only).
+    pub fn knotc(&self, instance: &str, args: &[&str]) {
+        let socket = self.dir.join(instance).join("knot.sock");
+        let output = Command::new("knotc")
+            .arg("-s")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("run knotc");
+        assert!(
+            output.status.success(),
+            "knotc {args:?} on {instance} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 /// The repository's root.
@@ -48,6 +70,7 @@ pub fn lab() -> &'static Lab {
         Lab {
             resolver: value("PECWATCH_LAB_RESOLVER"),
             root_hints: PathBuf::from(value("PECWATCH_LAB_ROOT_HINTS")),
+            dir: PathBuf::from(value("PECWATCH_LAB_DIR")),
         }
     })
 }

@@ -1,4 +1,5 @@
 //! Shared test support.
 
+pub mod db;
 pub mod fake_dns;
 pub mod lab;

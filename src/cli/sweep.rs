@@ -1,0 +1,229 @@
+//! `pecwatch sweep` (one sweep over the due domains, for cron) and `pecwatch serve` (the
+//! daily service: the sweep at `sweep.time`, re-checks as they fall due).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CliError, Exit, Format, load_profile};
+use crate::Lang;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::probe::Prober;
+use crate::registry::Registry;
+use crate::sweep::{Schedule, Settings, ShareRule, SweepError, Sweeper};
+
+/// Arguments of `pecwatch sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Arguments of `pecwatch serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Language of the summaries printed after each sweep.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+impl From<SweepError> for CliError {
+    fn from(error: SweepError) -> Self {
+        match error {
+            SweepError::Registry(error) => CliError::Registry(error),
+            busy @ SweepError::Busy { .. } => CliError::Io(std::io::Error::other(busy.to_string())),
+        }
+    }
+}
+
+/// `pecwatch sweep`: checks every due domain once, applies (or holds) the lifecycle
+/// changes, prints the summary. Exit 0, or 1 when the sweep was held (the operators must
+/// look at it).
+pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
+    let clock = Clock::from_env()?;
+    let registry = Registry::open(&config.database.url).await?;
+    let sweeper = sweeper(config, registry.clone(), clock)?;
+    if !sweeper.has_work().await? {
+        let next = registry.next_due().await?;
+        registry.close().await;
+        let next = next.map_or_else(|| "-".to_owned(), |at| local_time(at, config));
+        match args.format {
+            Format::Text => println!(
+                "{} {next}",
+                args.lang.pick(
+                    "Nessun dominio da controllare ora; il prossimo alle",
+                    "No domain is due now; the next one at"
+                )
+            ),
+            Format::Json => println!("{}", serde_json::json!({ "sweep": null, "next_due": next })),
+        }
+        return Ok(Exit::Ok);
+    }
+    let progress = progress_bar(!args.no_progress);
+    let result = sweeper.run("sweep", &progress).await;
+    progress.finish_and_clear();
+    registry.close().await;
+    let summary = result?;
+    match args.format {
+        Format::Text => print!("{}", summary.to_text(args.lang)),
+        Format::Json => println!("{}", serde_json::to_value(&summary).unwrap_or_default()),
+    }
+    Ok(if summary.held {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+/// `pecwatch serve`: runs until stopped (SIGINT or SIGTERM). At start it resumes a sweep
+/// left unfinished; then it runs a sweep whenever domains fall due: all of them at the
+/// daily slot, the re-checks (confirmations, deadlines, pending DNS) in between.
+///
+/// The service's clock starts at `PECWATCH_NOW` when it is set and runs from there.
+pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
+    let clock = Clock::running_from_env()?;
+    let service_now = || clock.now();
+    let registry = Registry::open(&config.database.url).await?;
+    let sweeper = sweeper(config, registry.clone(), clock)?;
+    let schedule = sweeper.settings().schedule.clone();
+    let poll = config.sweep.recheck_pending.unsigned_abs();
+    eprintln!(
+        "pecwatch serve: {} {} {} ({}), {} {}",
+        args.lang.pick("giro giornaliero alle", "daily sweep at"),
+        config.sweep.time,
+        config.sweep.timezone,
+        config.redacted_database_url(),
+        args.lang.pick("prossimo", "next"),
+        local_time(schedule.next_slot(service_now()), config),
+    );
+
+    let mut stop = Box::pin(shutdown());
+    let quiet = ProgressBar::hidden();
+    let mut last_slot = schedule.previous_slot(service_now());
+    loop {
+        let now = service_now();
+        let slot = schedule.previous_slot(now);
+        let kind = if slot > last_slot { "daily" } else { "recheck" };
+        if sweeper.has_work().await? {
+            let run = sweeper.run(kind, &quiet);
+            let summary = tokio::select! {
+                summary = run => summary?,
+                () = &mut stop => break,
+            };
+            println!("{}", summary.to_text(args.lang).trim_end());
+            if kind == "daily" {
+                last_slot = slot;
+            }
+        }
+        // Sleep until the next slot, the next due domain, or a poll, whichever is first.
+        let now = service_now();
+        let mut wake = schedule.next_slot(now);
+        if let Some(next) = registry.next_due().await? {
+            wake = wake.min(next);
+        }
+        let wait = wake
+            .duration_since(now)
+            .unsigned_abs()
+            .clamp(Duration::from_secs(1), poll.max(Duration::from_secs(1)));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut stop => break,
+        }
+    }
+    eprintln!("pecwatch serve: {}", args.lang.pick("fermato", "stopped"));
+    registry.close().await;
+    Ok(Exit::Ok)
+}
+
+/// Resolves when the process is asked to stop.
+async fn shutdown() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// The sweeper the configuration describes.
+fn sweeper(config: &Config, registry: Registry, clock: Clock) -> Result<Sweeper, CliError> {
+    let prober = Arc::new(Prober::new(config.probe_config()?)?);
+    let loader_config = config.clone();
+    let settings = Settings {
+        owner: worker_name(),
+        batch_size: config.sweep.batch_size,
+        concurrency: config.dns.concurrency.max(1),
+        lease: config.sweep.lease.unsigned_abs(),
+        schedule: Schedule {
+            time: config.sweep.time,
+            zone: config.sweep_time_zone()?,
+        },
+        recheck_pending: config.sweep.recheck_pending,
+        policy: config.policy(),
+        share: ShareRule {
+            max_new_failure_share: config.sweep.max_new_failure_share,
+            min_domains: config.sweep.share_min_domains,
+        },
+        canaries: config.canaries()?,
+        canary_profile: config.check.profile.clone(),
+        operators: config.sweep.operators.clone(),
+        profiles: Arc::new(move |name| {
+            load_profile(&loader_config, name).map_err(|error| error.to_string())
+        }),
+        clock,
+    };
+    Ok(Sweeper::new(registry, prober, settings))
+}
+
+/// An instant in the sweep's time zone, for people (`2026-11-24 03:00 CET`).
+fn local_time(at: jiff::Timestamp, config: &Config) -> String {
+    match config.sweep_time_zone() {
+        Ok(zone) => at
+            .to_zoned_datetime(zone)
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// This process's name in leases: `host:pid`.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "pecwatch".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// A progress bar of the checked domains on standard error, when it is a terminal.
+fn progress_bar(wanted: bool) -> ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} domini · {per_sec} · {elapsed} (ETA {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

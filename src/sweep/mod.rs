@@ -1,0 +1,704 @@
+//! The sweep: checking every due domain once, then applying or holding the lifecycle
+//! changes the checks call for.
+//!
+//! A sweep has two phases, so that one decision can cover all of it:
+//!
+//! 1. **Check.** Claim due domains in batches (leases, so several processes can share
+//!    the work), check them concurrently, and commit the results in batches. A check that
+//!    changes nothing in the domain's lifecycle (the usual case: still correct) is
+//!    committed whole. One that would change it (a first failure, a confirmation, a
+//!    correction, a deadline) is recorded and left *pending* on the domain.
+//! 2. **Decide and apply.** Check the canaries again and count how many previously
+//!    correct domains failed. If a canary failed (before or after) or the share of new
+//!    failures exceeds `sweep.max_new_failure_share`, the sweep is *held*: the pending
+//!    changes are dropped (the checks stay recorded), no domain changes state, and the
+//!    operators are alerted. Otherwise every pending change is applied through the
+//!    [`lifecycle`](crate::lifecycle) machine, with its transitions and notices, in
+//!    batches.
+//!
+//! Everything a sweep does is committed in transactions keyed on the domain's version,
+//! so a process killed at any moment loses at most the checks in flight: the next run
+//! resumes the unfinished sweep, checks what was not committed and applies what is
+//! pending, and nothing is applied twice. The pure decisions (next check, defer or
+//! commit, the share rule) are in [`plan`]; the summary is [`Summary`].
+
+pub mod plan;
+mod summary;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt, stream};
+use indicatif::ProgressBar;
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::check::evaluate;
+use crate::clock::Clock;
+use crate::finding::Severity;
+use crate::lifecycle::{self, Event, Policy, State};
+use crate::name::DomainName;
+use crate::probe::Prober;
+use crate::profile::Profile;
+use crate::registry::{
+    Domain, DomainUpdate, NewCheck, PendingChange, PendingCheck, Registry, RegistryError, Sweep,
+};
+use crate::report::{Report, Verdict};
+
+pub use plan::{Schedule, ShareRule};
+pub use summary::{CanaryResult, Summary};
+
+/// How long to keep retrying a commit while the database is unreachable before the
+/// sweep gives up (its work is not lost: the next run resumes it).
+const COMMIT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// How long the claimer waits at most before looking again for domains held by other
+/// workers.
+const LEASE_POLL: Duration = Duration::from_secs(2);
+
+/// How many rounds of phase 2 may apply nothing (every update conflicting with concurrent
+/// changes) before the sweep gives up.
+const APPLY_ROUNDS_WITHOUT_PROGRESS: u32 = 5;
+
+/// Loads a provider profile by name or path (the configuration knows how).
+pub type ProfileLoader = Arc<dyn Fn(&str) -> Result<Profile, String> + Send + Sync>;
+
+/// What a sweep needs to know besides the registry and the prober.
+#[derive(Clone)]
+pub struct Settings {
+    /// This worker's name in leases (unique per process: `host:pid`).
+    pub owner: String,
+    /// Domains claimed, and results committed, at a time.
+    pub batch_size: usize,
+    /// Domains checked at once.
+    pub concurrency: usize,
+    /// How long a claimed domain stays reserved to this worker.
+    pub lease: Duration,
+    /// When the daily sweep runs.
+    pub schedule: Schedule,
+    /// How often domains awaiting DNS are checked.
+    pub recheck_pending: SignedDuration,
+    /// The lifecycle's rules.
+    pub policy: Policy,
+    /// When too many new failures hold a sweep.
+    pub share: ShareRule,
+    /// Domains known to be correct, checked before and after.
+    pub canaries: Vec<DomainName>,
+    /// The profile the canaries are checked against.
+    pub canary_profile: String,
+    /// Where operator alerts go.
+    pub operators: Vec<String>,
+    /// Loads the domains' profiles.
+    pub profiles: ProfileLoader,
+    /// The time: the system's, or `PECWATCH_NOW`'s.
+    pub clock: Clock,
+}
+
+/// Why a sweep could not run to its end. Whatever was committed stays, and the next run
+/// resumes the sweep.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The registry failed (and kept failing for a while).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Other workers hold due domains and, the clock being fixed, their leases will never
+    /// lapse in this run.
+    #[error(
+        "{count} due domains are being checked by other workers until {until}, and \
+         PECWATCH_NOW stops the clock: run the sweep again when they are done"
+    )]
+    Busy {
+        /// How many domains.
+        count: u64,
+        /// When the earliest lease lapses.
+        until: Timestamp,
+    },
+}
+
+/// The result of checking one claimed domain.
+struct Checked {
+    /// The domain as claimed.
+    domain: Domain,
+    /// The check to record and its lifecycle event; `None` when the domain could not be
+    /// checked (its profile would not load): it is tried again later.
+    check: Option<(NewCheck, Event)>,
+    /// Keeps a place in the pipeline until the result is committed.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Runs sweeps: owns the registry, the prober and the settings.
+pub struct Sweeper {
+    registry: Registry,
+    prober: Arc<Prober>,
+    settings: Settings,
+    /// Profiles by name, with their addresses resolved, loaded on first use.
+    profiles: Mutex<HashMap<String, Result<Arc<Profile>, String>>>,
+}
+
+impl Sweeper {
+    /// A sweeper over `registry`, checking with `prober`.
+    pub fn new(registry: Registry, prober: Arc<Prober>, settings: Settings) -> Self {
+        Self {
+            registry,
+            prober,
+            settings,
+            profiles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether a sweep has anything to do now: domains due, or a sweep left unfinished.
+    pub async fn has_work(&self) -> Result<bool, SweepError> {
+        let now = self.settings.clock.now();
+        let (due, _) = self
+            .registry
+            .due_remaining(now, &self.settings.owner)
+            .await?;
+        Ok(due > 0 || self.registry.unfinished_sweep().await?.is_some())
+    }
+
+    /// Runs one sweep of `kind` over the due domains (or joins, or resumes, the sweep
+    /// already running), to its end: checks, decision, applied changes, summary.
+    /// `progress` counts the checked domains.
+    pub async fn run(&self, kind: &str, progress: &ProgressBar) -> Result<Summary, SweepError> {
+        let started = std::time::Instant::now();
+        let now = self.settings.clock.now();
+        let (sweep, joined) = self.registry.begin_sweep(now, kind).await?;
+        // A sweep left unfinished before the latest daily slot is closed without
+        // checking more: today's domains belong to a new sweep.
+        let stale = joined && sweep.started < self.settings.schedule.previous_slot(now);
+        tracing::info!(sweep = sweep.id, joined, stale, "sweep");
+
+        let mut canaries = Vec::new();
+        if sweep.decided.is_none() && !stale {
+            if !joined {
+                let before = self.check_canaries("before").await;
+                if let Some(reason) = canary_failure(&before) {
+                    self.registry.hold_sweep(sweep.id, &reason).await?;
+                }
+                canaries.extend(before);
+            }
+            let (due, _) = self
+                .registry
+                .due_remaining(now, &self.settings.owner)
+                .await?;
+            progress.set_length(due);
+            self.check_due(&sweep, progress).await?;
+        }
+
+        let sweep = if sweep.decided.is_none() {
+            let after = self.check_canaries("after").await;
+            let mut reason = canary_failure(&after);
+            canaries.extend(after);
+            if reason.is_none() {
+                let tally = self.registry.sweep_tally(sweep.id).await?;
+                reason = plan::share_hold_reason(
+                    self.settings.share,
+                    tally.previously_ok,
+                    tally.new_failures,
+                );
+            }
+            self.registry
+                .decide_sweep(
+                    sweep.id,
+                    self.settings.clock.now(),
+                    reason.as_deref(),
+                    &self.settings.operators,
+                )
+                .await?
+        } else {
+            sweep
+        };
+        self.apply_pending(&sweep).await?;
+
+        let tally = self.registry.sweep_tally(sweep.id).await?;
+        let finished = self.settings.clock.now();
+        let summary = Summary::new(&sweep, tally, canaries, finished, started.elapsed());
+        let json = serde_json::to_value(&summary).unwrap_or_default();
+        self.registry.finish_sweep(sweep.id, finished, json).await?;
+        Ok(summary)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Phase 1: check
+    // -----------------------------------------------------------------------------------
+
+    /// Checks every due domain and commits the results, until no due domain is left
+    /// (including those other workers hold).
+    async fn check_due(&self, sweep: &Sweep, progress: &ProgressBar) -> Result<(), SweepError> {
+        let settings = &self.settings;
+        // Claimed-but-uncommitted domains are bounded, so a slow database slows the
+        // claiming instead of piling up results in memory.
+        let permits = Arc::new(Semaphore::new(
+            settings.concurrency + 2 * settings.batch_size,
+        ));
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Result<Checked, SweepError>>();
+
+        // The checks run while the committer waits for the database, and the other way
+        // round: two futures of one task, joined.
+        let checking = async move {
+            let results = self
+                .claimed(permits)
+                .map(|claimed| async move {
+                    let (domain, permit) = claimed?;
+                    Ok(self.check_one(domain, permit).await)
+                })
+                .buffer_unordered(settings.concurrency.max(1));
+            futures::pin_mut!(results);
+            while let Some(result) = results.next().await {
+                if sender.send(result).is_err() {
+                    break; // the committer gave up
+                }
+            }
+        };
+        let committing = async {
+            let mut batch = Vec::with_capacity(settings.batch_size);
+            loop {
+                if receiver.recv_many(&mut batch, settings.batch_size).await == 0 {
+                    return Ok(());
+                }
+                if batch.len() < settings.batch_size {
+                    // Let a few more arrive: fewer, larger transactions.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    while batch.len() < settings.batch_size {
+                        match receiver.try_recv() {
+                            Ok(item) => batch.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                let checked = batch.drain(..).collect::<Result<Vec<_>, _>>()?;
+                let count = checked.len() as u64;
+                self.commit_checked(sweep, checked).await?;
+                progress.inc(count);
+            }
+        };
+        let ((), result) = tokio::join!(checking, committing);
+        result
+    }
+
+    /// The due domains, claimed a batch at a time, each with a place in the pipeline.
+    /// Ends when no due domain is left that this worker does not already hold; while
+    /// other workers hold some, waits for them to commit or for their leases to lapse.
+    fn claimed(
+        &self,
+        permits: Arc<Semaphore>,
+    ) -> impl Stream<Item = Result<(Domain, OwnedSemaphorePermit), SweepError>> + '_ {
+        stream::unfold(
+            (VecDeque::<Domain>::new(), false),
+            move |(mut buffer, finished)| {
+                let permits = permits.clone();
+                async move {
+                    loop {
+                        if let Some(domain) = buffer.pop_front() {
+                            let permit = permits.acquire_owned().await.ok()?;
+                            return Some((Ok((domain, permit)), (buffer, false)));
+                        }
+                        if finished {
+                            return None;
+                        }
+                        match self.claim_batch().await {
+                            Ok(Some(batch)) => buffer.extend(batch),
+                            Ok(None) => return None,
+                            Err(error) => return Some((Err(error), (buffer, true))),
+                        }
+                    }
+                }
+            },
+        )
+    }
+
+    /// Claims the next batch: `Some` non-empty batch, or `None` when nothing is left.
+    async fn claim_batch(&self) -> Result<Option<Vec<Domain>>, SweepError> {
+        let settings = &self.settings;
+        loop {
+            let now = settings.clock.now();
+            let batch = retrying("claim due domains", || {
+                self.registry.claim_due(
+                    &settings.owner,
+                    now,
+                    settings.lease,
+                    settings.batch_size as u64,
+                )
+            })
+            .await?;
+            if !batch.is_empty() {
+                return Ok(Some(batch));
+            }
+            let (count, lease) = self.registry.due_remaining(now, &settings.owner).await?;
+            let Some(until) = lease.filter(|_| count > 0) else {
+                return Ok(None);
+            };
+            if settings.clock.is_fixed() {
+                return Err(SweepError::Busy { count, until });
+            }
+            let wait = until
+                .duration_since(now)
+                .unsigned_abs()
+                .clamp(Duration::from_millis(100), LEASE_POLL);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Checks one domain against its profile (with its hybrid exception).
+    async fn check_one(&self, domain: Domain, permit: OwnedSemaphorePermit) -> Checked {
+        let profile = match self.profile(&domain.profile).await {
+            Ok(profile) => profile,
+            Err(_) => {
+                return Checked {
+                    domain,
+                    check: None,
+                    _permit: permit,
+                };
+            }
+        };
+        let profile = if domain.exception.is_empty() {
+            profile
+        } else {
+            let mut widened = (*profile).clone();
+            widened
+                .extra_addresses
+                .extend(domain.exception.iter().copied());
+            Arc::new(widened)
+        };
+        let observation = self.prober.observe(&domain.name).await;
+        let findings = evaluate(&observation, &profile);
+        let report = Report::new(domain.name.as_str(), &observation, &profile.name, findings);
+        let at = self.settings.clock.now();
+        let check = record(&report, &domain, at);
+        Checked {
+            domain,
+            check: Some(check),
+            _permit: permit,
+        }
+    }
+
+    /// A profile by name, loaded and resolved once per sweeper. A profile that fails
+    /// holds the sweep (the fault is ours or the provider's, not the domains').
+    async fn profile(&self, name: &str) -> Result<Arc<Profile>, String> {
+        let mut profiles = self.profiles.lock().await;
+        if let Some(known) = profiles.get(name) {
+            return known.clone();
+        }
+        let loaded = match (self.settings.profiles)(name) {
+            Ok(profile) => self
+                .prober
+                .resolve_profile(&profile)
+                .await
+                .map(Arc::new)
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &loaded {
+            tracing::error!(profile = name, %error, "cannot load a provider profile");
+        }
+        profiles.insert(name.to_owned(), loaded.clone());
+        loaded
+    }
+
+    /// Commits phase-1 results; updates that conflict with a concurrent change (an
+    /// operator's command) are recomputed on the domain as it is now and committed again.
+    async fn commit_checked(&self, sweep: &Sweep, checked: Vec<Checked>) -> Result<(), SweepError> {
+        let now = self.settings.clock.now();
+        let mut skipped = Vec::new();
+        let mut results: HashMap<i64, Option<(NewCheck, Event)>> = HashMap::new();
+        let mut updates = Vec::with_capacity(checked.len());
+        for item in checked {
+            let update = self.plan_checked(sweep, &item.domain, item.check.as_ref(), now);
+            if item.check.is_none() {
+                skipped.push(item.domain.profile.clone());
+            }
+            results.insert(item.domain.id, item.check);
+            updates.push(update);
+        }
+        if let Some(profile) = skipped.first() {
+            let reason = format!(
+                "{} domains could not be checked: provider profile {profile:?} could not be \
+                 loaded or resolved",
+                skipped.len()
+            );
+            self.registry.hold_sweep(sweep.id, &reason).await?;
+        }
+
+        for _ in 0..APPLY_ROUNDS_WITHOUT_PROGRESS {
+            let outcome = retrying("commit checks", || {
+                self.registry
+                    .commit_batch(&self.settings.owner, now, updates.clone())
+            })
+            .await?;
+            if outcome.conflicts.is_empty() {
+                return Ok(());
+            }
+            updates.clear();
+            for id in outcome.conflicts {
+                if let Some(domain) = self.registry.domain_by_id(id).await? {
+                    let check = results.get(&id).and_then(Option::as_ref);
+                    updates.push(self.plan_checked(sweep, &domain, check, now));
+                }
+            }
+            if updates.is_empty() {
+                return Ok(());
+            }
+        }
+        let ids: Vec<i64> = updates.iter().map(|u| u.domain_id).collect();
+        self.registry.release(&self.settings.owner, &ids).await?;
+        tracing::warn!(
+            ?ids,
+            "domains kept changing during the sweep; left for the next run"
+        );
+        Ok(())
+    }
+
+    /// The phase-1 update of one checked domain: the whole outcome when the check changes
+    /// nothing in its lifecycle, else the check with its event left pending.
+    fn plan_checked(
+        &self,
+        sweep: &Sweep,
+        domain: &Domain,
+        check: Option<&(NewCheck, Event)>,
+        now: Timestamp,
+    ) -> DomainUpdate {
+        let settings = &self.settings;
+        let Some((check, event)) = check else {
+            // Not checked: try again in a while, changing nothing else.
+            return DomainUpdate::new(domain, lifecycle::plus(now, settings.recheck_pending));
+        };
+        let next_check = |status| {
+            plan::next_check(
+                status,
+                &settings.policy,
+                &settings.schedule,
+                settings.recheck_pending,
+                now,
+            )
+        };
+        let mut update = match apply_check(&domain.status, event, &settings.policy) {
+            Ok(outcome)
+                if plan::disposition(&domain.status, &outcome) == plan::Disposition::Commit =>
+            {
+                let mut update = DomainUpdate::new(domain, next_check(&domain.status));
+                update.pending = PendingChange::Clear;
+                update
+            }
+            _ => {
+                let mut update = DomainUpdate::new(domain, settings.schedule.next_slot(now));
+                update.pending = PendingChange::Set(PendingCheck {
+                    sweep_id: sweep.id,
+                    event: event.clone(),
+                });
+                update
+            }
+        };
+        update.sweep_id = Some(sweep.id);
+        update.check = Some(check.clone());
+        update
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Canaries
+    // -----------------------------------------------------------------------------------
+
+    /// Checks the canaries against the canary profile.
+    async fn check_canaries(&self, when: &'static str) -> Vec<CanaryResult> {
+        if self.settings.canaries.is_empty() {
+            return Vec::new();
+        }
+        let profile = self.profile(&self.settings.canary_profile).await;
+        let checks = self.settings.canaries.iter().map(|canary| {
+            let profile = profile.clone();
+            async move {
+                let codes = match profile {
+                    Err(error) => vec![format!("PROFILE: {error}")],
+                    Ok(profile) => {
+                        let observation = self.prober.observe(canary).await;
+                        let findings = evaluate(&observation, &profile);
+                        let report =
+                            Report::new(canary.as_str(), &observation, &profile.name, findings);
+                        error_codes(&report)
+                    }
+                };
+                CanaryResult {
+                    domain: canary.to_string(),
+                    when,
+                    ok: codes.is_empty(),
+                    codes,
+                }
+            }
+        });
+        let results = futures::future::join_all(checks).await;
+        for failed in results.iter().filter(|r| !r.ok) {
+            tracing::warn!(canary = %failed.domain, when, codes = ?failed.codes, "canary failed");
+        }
+        results
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Phase 2: apply (or drop) the pending changes
+    // -----------------------------------------------------------------------------------
+
+    /// Applies the sweep's pending lifecycle changes (or, for a held sweep, drops them),
+    /// a batch at a time, until none is left.
+    async fn apply_pending(&self, sweep: &Sweep) -> Result<(), SweepError> {
+        let mut rounds_without_progress = 0;
+        loop {
+            let page = self
+                .registry
+                .pending_checks(sweep.id, 0, self.settings.batch_size as u64)
+                .await?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            let now = self.settings.clock.now();
+            let updates: Vec<DomainUpdate> = page
+                .iter()
+                .map(|d| self.plan_pending(sweep, d, now))
+                .collect();
+            let outcome = retrying("apply pending changes", || {
+                self.registry
+                    .commit_batch(&self.settings.owner, now, updates.clone())
+            })
+            .await?;
+            if outcome.applied.is_empty() {
+                rounds_without_progress += 1;
+                if rounds_without_progress >= APPLY_ROUNDS_WITHOUT_PROGRESS {
+                    return Err(RegistryError::Conflict.into());
+                }
+            } else {
+                rounds_without_progress = 0;
+            }
+        }
+    }
+
+    /// The phase-2 update of a domain with a pending check.
+    fn plan_pending(&self, sweep: &Sweep, domain: &Domain, now: Timestamp) -> DomainUpdate {
+        let settings = &self.settings;
+        let next_check = |status| {
+            plan::next_check(
+                status,
+                &settings.policy,
+                &settings.schedule,
+                settings.recheck_pending,
+                now,
+            )
+        };
+        let outcome = match (&domain.pending, sweep.held) {
+            (Some(pending), false) => {
+                match apply_check(&domain.status, &pending.event, &settings.policy) {
+                    Ok(outcome) => Some(outcome),
+                    Err(error) => {
+                        // Checks are observations, which the machine never refuses.
+                        tracing::error!(domain = %domain.name, %error, "check refused");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut update = match outcome {
+            Some(outcome) => {
+                DomainUpdate::new(domain, next_check(&outcome.status)).with_outcome(domain, outcome)
+            }
+            None => DomainUpdate::new(domain, next_check(&domain.status)),
+        };
+        update.sweep_id = Some(sweep.id);
+        update.pending = PendingChange::Clear;
+        update
+    }
+}
+
+/// Applies a check to a status: time first (a deadline, expiry or expiry warning due at
+/// the check's instant), then what the check saw.
+fn apply_check(
+    status: &lifecycle::DomainStatus,
+    check: &Event,
+    policy: &Policy,
+) -> Result<lifecycle::Outcome, lifecycle::LifecycleError> {
+    let tick = Event::Tick { now: check.at() };
+    lifecycle::apply_all(status, &[tick, check.clone()], policy)
+}
+
+/// The check record and lifecycle event of a report.
+fn record(report: &Report, domain: &Domain, at: Timestamp) -> (NewCheck, Event) {
+    let codes = error_codes(report);
+    let warnings = report
+        .codes_of(Severity::Warning)
+        .iter()
+        .map(|code| code.as_str().to_owned())
+        .collect();
+    let verdict = report.verdict();
+    let ok = verdict == Verdict::Ok;
+    let transient = verdict == Verdict::TransientError;
+    // Previously correct: the last check passed, or there was none and the domain was
+    // certified (imported from a list of working domains).
+    let previous_ok = match &domain.last_check {
+        Some(last) => Some(last.ok),
+        None => (domain.status.state == State::Certified).then_some(true),
+    };
+    let check = NewCheck {
+        at,
+        ok,
+        transient,
+        codes: codes.clone(),
+        warnings,
+        result: report.to_json(domain.holder.lang),
+        previous_ok,
+    };
+    let event = Event::Check {
+        at,
+        ok,
+        transient,
+        codes,
+    };
+    (check, event)
+}
+
+/// The sorted error codes of a report.
+fn error_codes(report: &Report) -> Vec<String> {
+    report
+        .codes_of(Severity::Error)
+        .iter()
+        .map(|code| code.as_str().to_owned())
+        .collect()
+}
+
+/// Why the canaries hold the sweep, if one failed.
+fn canary_failure(results: &[CanaryResult]) -> Option<String> {
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.ok)
+        .map(|r| format!("{} ({})", r.domain, r.codes.join(", ")))
+        .collect();
+    let when = results.first()?.when;
+    (!failed.is_empty()).then(|| {
+        format!(
+            "canary domains failed {when} the sweep: {}",
+            failed.join("; ")
+        )
+    })
+}
+
+/// Runs a registry operation, retrying with backoff while the database is unreachable,
+/// for up to [`COMMIT_PATIENCE`]. Other errors are returned at once.
+async fn retrying<T, F, Fut>(what: &str, mut operation: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RegistryError>>,
+{
+    let deadline = std::time::Instant::now() + COMMIT_PATIENCE;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match operation().await {
+            Err(RegistryError::Database(error)) if std::time::Instant::now() < deadline => {
+                tracing::warn!(%error, "cannot {what}; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(8));
+            }
+            result => return result,
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The sweep's pure decisions: when a domain is next checked, whether a check's lifecycle
+//! change must wait for the sweep's decision, and whether a sweep is held. No I/O: the
+//! engine in [`super`] feeds these with what it read and checked.
+
+use jiff::civil::DateTime;
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+
+use crate::lifecycle::{self, DomainStatus, Outcome, Policy, State, plus};
+
+/// The shortest wait before a domain is checked again: a domain is never due again
+/// within the sweep that checked it, even when the clock stands still (`PECWATCH_NOW`).
+pub const MIN_RECHECK: SignedDuration = SignedDuration::from_mins(1);
+
+/// When the daily sweep runs: a local time in a time zone (03:00 Europe/Rome).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    /// The local time of day.
+    pub time: Time,
+    /// The zone of `time`.
+    pub zone: TimeZone,
+}
+
+impl Schedule {
+    /// The first daily slot strictly after `after`. On a day when the local time does
+    /// not exist (a DST gap) the slot moves forward by the gap (02:30 becomes 03:30);
+    /// when it occurs twice, the first is taken.
+    pub fn next_slot(&self, after: Timestamp) -> Timestamp {
+        let local = self.zone.to_datetime(after);
+        let today = self.slot_on(&local, 0);
+        if today > after {
+            today
+        } else {
+            self.slot_on(&local, 1)
+        }
+    }
+
+    /// The latest daily slot at or before `at`.
+    pub fn previous_slot(&self, at: Timestamp) -> Timestamp {
+        let local = self.zone.to_datetime(at);
+        let today = self.slot_on(&local, 0);
+        if today <= at {
+            today
+        } else {
+            self.slot_on(&local, -1)
+        }
+    }
+
+    /// The slot on the day `days` after `local`'s date.
+    fn slot_on(&self, local: &DateTime, days: i64) -> Timestamp {
+        let date = local
+            .date()
+            .checked_add(days.days())
+            .unwrap_or_else(|_| local.date());
+        self.zone
+            .to_ambiguous_timestamp(date.to_datetime(self.time))
+            .compatible()
+            // Only out-of-range dates fail (year 9999): the end of time, then.
+            .unwrap_or(Timestamp::MAX)
+    }
+}
+
+/// When a domain with `status` is next due for a check, having been checked (or acted
+/// upon) at `now`: at the next daily slot, or sooner when its lifecycle needs it (a
+/// failure to confirm, a deadline, an expiry or an expiry warning), or every
+/// `recheck_pending` while its DNS is awaited. Never sooner than [`MIN_RECHECK`].
+pub fn next_check(
+    status: &DomainStatus,
+    policy: &Policy,
+    schedule: &Schedule,
+    recheck_pending: SignedDuration,
+    now: Timestamp,
+) -> Timestamp {
+    let mut next = schedule.next_slot(now);
+    if let Some(due) = lifecycle::next_due(status, policy, now) {
+        next = next.min(due);
+    }
+    if status.state == State::PendingDns {
+        next = next.min(plus(now, recheck_pending));
+    }
+    next.max(plus(now, MIN_RECHECK))
+}
+
+/// What to do with one check's lifecycle outcome during a sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Nothing in the domain's lifecycle changes: commit the check now.
+    Commit,
+    /// The check changes the domain's lifecycle (its status, a transition, an effect):
+    /// record it and leave the change pending until the sweep decides.
+    Defer,
+}
+
+/// Whether the outcome of applying a check to `before` must wait for the sweep's
+/// decision.
+pub fn disposition(before: &DomainStatus, outcome: &Outcome) -> Disposition {
+    if outcome.status == *before && outcome.transitions.is_empty() && outcome.effects.is_empty() {
+        Disposition::Commit
+    } else {
+        Disposition::Defer
+    }
+}
+
+/// The share rule's parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShareRule {
+    /// Hold when more than this share (0 to 1) of the previously OK domains fail.
+    pub max_new_failure_share: f64,
+    /// The rule applies only when at least this many previously OK domains were
+    /// checked: in a small re-check run one failure is not a trend.
+    pub min_domains: u64,
+}
+
+/// Why a sweep must hold its lifecycle changes, if it must: more than the allowed share of
+/// the previously OK domains (`previously_ok`) failed (`new_failures`).
+pub fn share_hold_reason(rule: ShareRule, previously_ok: u64, new_failures: u64) -> Option<String> {
+    if previously_ok == 0 || previously_ok < rule.min_domains {
+        return None;
+    }
+    let share = new_failures as f64 / previously_ok as f64;
+    (share > rule.max_new_failure_share).then(|| {
+        format!(
+            "{new_failures} of {previously_ok} previously correct domains failed ({:.1}%, \
+             more than the {:.1}% allowed by sweep.max_new_failure_share): a resolver or \
+             network fault is more likely than so many broken domains",
+            share * 100.0,
+            rule.max_new_failure_share * 100.0
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::{Event, apply};
+
+    fn rome() -> Schedule {
+        Schedule {
+            time: Time::constant(3, 0, 0, 0),
+            zone: TimeZone::get("Europe/Rome").unwrap(),
+        }
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn slots_are_local_time_across_dst() {
+        let s = rome();
+        // Winter: 03:00 in Rome is 02:00Z.
+        assert_eq!(
+            s.next_slot(at("2026-11-23T01:00:00Z")),
+            at("2026-11-23T02:00:00Z")
+        );
+        assert_eq!(
+            s.next_slot(at("2026-11-23T02:00:00Z")),
+            at("2026-11-24T02:00:00Z")
+        );
+        assert_eq!(
+            s.previous_slot(at("2026-11-23T02:00:00Z")),
+            at("2026-11-23T02:00:00Z")
+        );
+        assert_eq!(
+            s.previous_slot(at("2026-11-23T01:59:59Z")),
+            at("2026-11-22T02:00:00Z")
+        );
+        // Summer: 01:00Z.
+        assert_eq!(
+            s.next_slot(at("2026-07-01T12:00:00Z")),
+            at("2026-07-02T01:00:00Z")
+        );
+        // 2026-03-29: 02:00 → 03:00, so 03:00 local exists (01:00Z); the day has 23 h.
+        assert_eq!(
+            s.next_slot(at("2026-03-28T03:00:00Z")),
+            at("2026-03-29T01:00:00Z")
+        );
+        // A slot in the gap (02:30 on the switch day) moves forward by the gap: 03:30 CEST.
+        let gap = Schedule {
+            time: Time::constant(2, 30, 0, 0),
+            ..rome()
+        };
+        assert_eq!(
+            gap.next_slot(at("2026-03-28T12:00:00Z")),
+            at("2026-03-29T01:30:00Z")
+        );
+        // 2026-10-25: 03:00 → 02:00; 02:30 happens twice, the first is taken.
+        assert_eq!(
+            gap.next_slot(at("2026-10-24T12:00:00Z")),
+            at("2026-10-25T00:30:00Z")
+        );
+    }
+
+    #[test]
+    fn next_check_is_the_next_slot_unless_the_lifecycle_needs_sooner() {
+        let s = rome();
+        let policy = Policy::default();
+        let now = at("2026-11-23T02:05:00Z");
+        let pending = SignedDuration::from_mins(10);
+        let certified = DomainStatus::new(State::Certified, now, None);
+        assert_eq!(
+            next_check(&certified, &policy, &s, pending, now),
+            at("2026-11-24T02:00:00Z")
+        );
+        // A first failure: back in confirm_after (1 h) to confirm it.
+        let failed = apply(
+            &certified,
+            &Event::Check {
+                at: now,
+                ok: false,
+                transient: false,
+                codes: vec!["A_NON_CORRETTO".into()],
+            },
+            &policy,
+        )
+        .unwrap()
+        .status;
+        assert_eq!(
+            next_check(&failed, &policy, &s, pending, now),
+            now + SignedDuration::from_hours(1)
+        );
+        // Awaiting DNS: every recheck_pending.
+        let dns = DomainStatus::new(State::PendingDns, now, None);
+        assert_eq!(next_check(&dns, &policy, &s, pending, now), now + pending);
+        // Expiring in 5 minutes: at the expiry, but never within MIN_RECHECK.
+        let expiring = DomainStatus::new(State::Certified, now, Some(now));
+        assert_eq!(
+            next_check(&expiring, &policy, &s, pending, now),
+            now + MIN_RECHECK
+        );
+    }
+
+    #[test]
+    fn only_lifecycle_changes_wait_for_the_decision() {
+        let policy = Policy::default();
+        let now = at("2026-11-23T02:05:00Z");
+        let certified = DomainStatus::new(State::Certified, now, None);
+        let check = |ok: bool| Event::Check {
+            at: now,
+            ok,
+            transient: false,
+            codes: if ok {
+                vec![]
+            } else {
+                vec!["MX_NON_DEFINITO".into()]
+            },
+        };
+        let passed = apply(&certified, &check(true), &policy).unwrap();
+        assert_eq!(disposition(&certified, &passed), Disposition::Commit);
+        let failed = apply(&certified, &check(false), &policy).unwrap();
+        assert!(
+            failed.transitions.is_empty(),
+            "a first failure only starts a run"
+        );
+        assert_eq!(disposition(&certified, &failed), Disposition::Defer);
+    }
+
+    #[test]
+    fn the_share_rule_needs_a_sample_and_a_share() {
+        let rule = ShareRule {
+            max_new_failure_share: 0.05,
+            min_domains: 100,
+        };
+        assert_eq!(share_hold_reason(rule, 0, 0), None);
+        assert_eq!(share_hold_reason(rule, 99, 99), None, "too few to judge");
+        assert_eq!(
+            share_hold_reason(rule, 1000, 50),
+            None,
+            "exactly 5% is allowed"
+        );
+        let reason = share_hold_reason(rule, 1000, 51).unwrap();
+        assert!(
+            reason.starts_with("51 of 1000 previously correct domains failed (5.1%"),
+            "{reason}"
+        );
+    }
+}
