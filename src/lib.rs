@@ -32,6 +32,13 @@
 //!   in, transitions and side effects out, time passed in.
 //! - [`registry`] stores domains, checks, transitions and the outbox of side effects in
 //!   SQLite or PostgreSQL, with leases for sharing work and batched, atomic commits.
+//! - [`sweep`] runs the daily check of every due domain in two phases: check everything
+//!   and record it, then decide once (canaries, the share of new failures) whether to
+//!   apply the lifecycle changes or hold them all and alert the operators. Its pure
+//!   decisions (next check, daily slots in Europe/Rome, the share rule) are in
+//!   [`sweep::plan`]. `pecwatch sweep` runs one; `pecwatch serve` runs them on schedule.
+//! - [`actions`] are the operators' commands on one domain (approve, reject, renew,
+//!   remove, hybrid exception), applied through the same state machine.
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
 //!

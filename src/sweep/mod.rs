@@ -13,7 +13,7 @@
 //!    failures exceeds `sweep.max_new_failure_share`, the sweep is *held*: the pending
 //!    changes are dropped (the checks stay recorded), no domain changes state, and the
 //!    operators are alerted. Otherwise every pending change is applied through the
-//!    [`lifecycle`](crate::lifecycle) machine, with its transitions and notices, in
+//!    [`lifecycle`](crate::lifecycle::apply) machine, with its transitions and notices, in
 //!    batches.
 //!
 //! Everything a sweep does is committed in transactions keyed on the domain's version,
