@@ -429,12 +429,12 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
                     domain
                         .status
                         .deadline
-                        .map(|d| d.strftime("%Y-%m-%d %H:%M").to_string())
+                        .map(|d| local(d, "%Y-%m-%d %H:%M"))
                         .unwrap_or_else(|| "-".into()),
                     domain
                         .status
                         .expires
-                        .map(|d| d.strftime("%Y-%m-%d").to_string())
+                        .map(|d| local(d, "%Y-%m-%d"))
                         .unwrap_or_else(|| "-".into()),
                     last_check_text(domain),
                 )?;
@@ -514,10 +514,10 @@ fn summary_json(domain: &Domain) -> serde_json::Value {
 fn last_check_text(domain: &Domain) -> String {
     match &domain.last_check {
         None => "-".into(),
-        Some(check) if check.ok => format!("{} ok", check.at.strftime("%Y-%m-%d %H:%M")),
+        Some(check) if check.ok => format!("{} ok", local(check.at, "%Y-%m-%d %H:%M")),
         Some(check) => format!(
             "{} {}",
-            check.at.strftime("%Y-%m-%d %H:%M"),
+            local(check.at, "%Y-%m-%d %H:%M"),
             check.codes.join(" ")
         ),
     }
@@ -669,6 +669,15 @@ fn action_error(error: ActionError, lang: Lang) -> CliError {
     match error {
         ActionError::Registry(error @ RegistryError::Database(_)) => CliError::Registry(error),
         other => CliError::Usage(other.message(lang)),
+    }
+}
+
+/// An instant in Europe/Rome time, for tables (the time of the provider's operators and
+/// holders; JSON output keeps RFC 3339 UTC).
+fn local(at: Timestamp, format: &str) -> String {
+    match at.in_tz("Europe/Rome") {
+        Ok(zoned) => zoned.strftime(format).to_string(),
+        Err(_) => at.strftime(format).to_string(),
     }
 }
 
