@@ -18,6 +18,8 @@
 //! for one lookup instead of repeating it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::hash::Hash;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -451,6 +453,12 @@ impl Prober {
         {
             return Ok(zone);
         }
+        // Rare: boxed, so that the future of every check stays small.
+        Box::pin(self.find_zone_from_resolver(qname)).await
+    }
+
+    /// The slow path of [`Prober::find_zone`]: from the resolver's answers.
+    async fn find_zone_from_resolver(&self, qname: &Name) -> Result<Arc<ZoneInfo>, ZoneFailure> {
         let first = self.lookup_uncached(qname, RecordType::SOA).await;
         if let Some(apex) = soa_owner(&first, qname) {
             return Ok(self.zone_info(&apex, None).await);
@@ -547,18 +555,10 @@ impl Prober {
     /// One minimised step of [`Prober::descend`], shared by every name below `asked` and
     /// cached for the run unless it failed transiently.
     async fn step(&self, zone: &Name, addresses: &[IpAddr], asked: &Name) -> Reply {
-        let key = (zone.clone(), asked.clone());
-        self.steps
-            .get_or_insert_async(&key, async {
-                let reply = self.ask_any(addresses, asked, RecordType::SOA).await;
-                if reply.outcome.is_transient() {
-                    Err(reply)
-                } else {
-                    Ok(reply)
-                }
-            })
-            .await
-            .unwrap_or_else(|reply| reply)
+        cached_reply(&self.steps, (zone.clone(), asked.clone()), || {
+            self.ask_any(addresses, asked, RecordType::SOA)
+        })
+        .await
     }
 
     /// The zone's servers, NS sets, parent delegation and SOA answers (cached).
@@ -566,7 +566,11 @@ impl Prober {
     /// `via` is the referral (or the parent's servers) that led here, if any: it gives the
     /// parent's NS set and the addresses to ask for the zone's own NS set.
     async fn zone_info(&self, apex: &Name, via: Option<Referral>) -> Arc<ZoneInfo> {
-        let build = async {
+        if let Some(info) = self.zones.get(apex) {
+            return info;
+        }
+        // Built once per zone: boxed, so that the future of every check stays small.
+        let build = Box::pin(async {
             let own = self.server_set(apex, via.as_ref()).await;
             let (parent_apex, delegation) = match via {
                 Some(referral) if !referral.ns.is_empty() => {
@@ -623,7 +627,7 @@ impl Prober {
                 servers,
                 unresolved,
             }))
-        };
+        });
         match self.zones.get_or_insert_async(apex, build).await {
             Ok(info) => info,
             Err(()) => unreachable_info(apex),
@@ -654,7 +658,11 @@ impl Prober {
     /// authoritative view); without one, through the resolver. If the zone's servers do
     /// not give their NS set, the referral's set stands in for the addresses.
     async fn server_set(&self, apex: &Name, via: Option<&Referral>) -> Arc<ServerSet> {
-        let build = async {
+        if let Some(set) = self.server_sets.get(apex) {
+            return set;
+        }
+        // Built once per zone: boxed, like the zone information.
+        let build = Box::pin(async {
             let reply = match via {
                 Some(referral) => {
                     let mut hint = referral.servers.clone();
@@ -693,7 +701,7 @@ impl Prober {
                     .extend(found.into_iter().map(|a| (host.clone(), a)));
             }
             Ok::<_, ()>(Arc::new(set))
-        };
+        });
         match self.server_sets.get_or_insert_async(apex, build).await {
             Ok(set) => set,
             Err(()) => Arc::new(ServerSet::default()),
@@ -787,18 +795,7 @@ impl Prober {
     /// transiently.
     async fn lookup(&self, name: &Name, rtype: RecordType) -> Reply {
         let key = (name.to_lowercase(), rtype);
-        let result = self
-            .lookups
-            .get_or_insert_async(&key, async {
-                let reply = self.lookup_uncached(name, rtype).await;
-                if reply.outcome.is_transient() {
-                    Err(reply)
-                } else {
-                    Ok(reply)
-                }
-            })
-            .await;
-        result.unwrap_or_else(|reply| reply)
+        cached_reply(&self.lookups, key, || self.lookup_uncached(name, rtype)).await
     }
 
     async fn lookup_uncached(&self, name: &Name, rtype: RecordType) -> Reply {
@@ -893,6 +890,31 @@ impl Prober {
         }
         Reply::failed(Outcome::ServFail, Some("too many referrals".into()))
     }
+}
+
+/// A reply cached for the run unless it failed transiently; concurrent misses for the same
+/// key wait for one query instead of repeating it. A hit neither builds nor moves the
+/// query's future, and a miss runs it boxed: the futures of the prober are large, and this
+/// keeps the future of every check (which embeds the caller's) small.
+async fn cached_reply<K, F>(cache: &Cache<K, Reply>, key: K, query: impl FnOnce() -> F) -> Reply
+where
+    K: Eq + Hash + Clone,
+    F: Future<Output = Reply>,
+{
+    if let Some(reply) = cache.get(&key) {
+        return reply;
+    }
+    let build = async {
+        let reply = query().await;
+        if reply.outcome.is_transient() {
+            Err(reply)
+        } else {
+            Ok(reply)
+        }
+    };
+    Box::pin(cache.get_or_insert_async(&key, build))
+        .await
+        .unwrap_or_else(|reply| reply)
 }
 
 /// A placeholder for a zone whose information could not be built (never expected: the
