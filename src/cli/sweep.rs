@@ -101,7 +101,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     eprintln!(
         "pecwatch serve: {} {} {} ({}), {} {}",
         args.lang.pick("giro giornaliero alle", "daily sweep at"),
-        config.sweep.time,
+        config.sweep.time.strftime("%H:%M"),
         config.sweep.timezone,
         config.redacted_database_url(),
         args.lang.pick("prossimo", "next"),

@@ -5,7 +5,8 @@
 //!   after removal, approve it, let it expire; on both backends.
 //! - canaries and the share rule hold a sweep: results recorded, no state change, alert.
 //! - `a_killed_sweep_loses_and_repeats_nothing`: SIGKILL at random moments of two sweeps
-//!   over 2,000 domains; after the restarts every transition and notice exists once.
+//!   over 2,000 domains (in the checks and in the applied changes); after the restarts
+//!   every check, transition and notice exists once.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -126,13 +127,17 @@ async fn domain(registry: &Registry, name: &str) -> Domain {
         .unwrap_or_else(|| panic!("{name} is registered"))
 }
 
-/// Breaks (`true`) or restores `pec.story.it` on both of its servers: the MX goes away,
-/// or the zone is reloaded from its file.
+/// Breaks (`true`) or restores `pec.story.it` on both of its servers: the MX is replaced
+/// by a TXT record (the name stays, without MX), or the zone is reloaded from its file.
 fn set_story_broken(lab: &Lab, broken: bool) {
     for server in ["ns1", "ns2"] {
         if broken {
             lab.knotc(server, &["zone-begin", "story.it"]);
             lab.knotc(server, &["zone-unset", "story.it", "pec", "MX"]);
+            lab.knotc(
+                server,
+                &["zone-set", "story.it", "pec", "60", "TXT", "no MX"],
+            );
             lab.knotc(server, &["zone-commit", "story.it"]);
         } else {
             lab.knotc(server, &["-b", "zone-reload", "story.it"]);
@@ -327,7 +332,8 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
             ("PECWATCH_SWEEP_CANARIES", "pec.wronga.it"),
             ("PECWATCH_SWEEP_OPERATORS", "noc@provider.example"),
         ];
-        for now in [t0, "2026-11-23T04:00:00+01:00", "2026-11-23T05:00:00+01:00"] {
+        // A held sweep does not count the failure: the domain comes back the next day.
+        for now in [t0, "2026-11-24T03:00:00+01:00", "2026-11-25T03:00:00+01:00"] {
             let held = sweep(url, now, &broken_canary, 1);
             assert_eq!(held["held"], true);
             let reason = held["hold_reason"].as_str().unwrap();
@@ -342,6 +348,7 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
         assert_eq!(nomx.status.state, State::Certified);
         assert_eq!(nomx.status.consecutive_failures, 0);
         assert_eq!(r.checks(nomx.id, 10).await.unwrap().len(), 3);
+        assert_eq!(nomx.pending, None);
         assert!(r.transitions(nomx.id).await.unwrap().is_empty());
         assert!(notices(r, &nomx).await.is_empty());
         // One alert per held sweep, and its notice to the operators.
@@ -355,7 +362,7 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
         // The text summary says so, in Italian by default.
         let text = run(
             url,
-            "2026-11-23T06:00:00+01:00",
+            "2026-11-26T03:00:00+01:00",
             &["sweep"],
             &broken_canary,
             1,
@@ -365,14 +372,14 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
 
         // With a healthy canary the failure counts again: first seen, then confirmed.
         let good_canary = [("PECWATCH_SWEEP_CANARIES", "pec.ok.it")];
-        let free = sweep(url, "2026-11-23T07:00:00+01:00", &good_canary, 0);
+        let free = sweep(url, "2026-11-27T03:00:00+01:00", &good_canary, 0);
         assert_eq!(free["held"], false);
         assert_eq!(
             free["canaries"].as_array().unwrap().len(),
             2,
             "before and after"
         );
-        sweep(url, "2026-11-23T08:00:00+01:00", &good_canary, 0);
+        sweep(url, "2026-11-27T04:00:00+01:00", &good_canary, 0);
         assert_eq!(domain(r, "pec.nomx.it").await.status.state, State::InError);
     })
     .await;
@@ -440,7 +447,7 @@ async fn nothing_due_is_said_and_serve_sweeps_until_stopped() {
             .expect("start pecwatch serve");
         let deadline = Instant::now() + Duration::from_secs(60);
         let r = &db.registry;
-        while domain(r, "pec.ok.it").await.last_check.is_none() {
+        while r.last_sweep().await.unwrap().is_none() {
             assert!(Instant::now() < deadline, "serve did not sweep");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -500,77 +507,116 @@ fn write_many(path: &Path, count: usize) {
     std::fs::write(path, csv).unwrap();
 }
 
+/// A count from the registry's database (for watching a sweep's progress from outside).
+async fn count(registry: &Registry, sql: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match registry {
+        Registry::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Registry::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .unwrap_or(-1)
+}
+
+/// Runs `pecwatch sweep` at `now` and kills it with SIGKILL as soon as `sql` counts at
+/// least `target` (or lets it finish). Returns whether it was killed.
+async fn sweep_and_kill(
+    db: &TestDb,
+    now: &str,
+    env: &[(&str, &str)],
+    sql: &str,
+    target: i64,
+) -> bool {
+    let mut child = pecwatch(&db.url, Some(now), &["sweep", "--format", "json"], env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "sweep at {now} failed: {status}");
+            return false;
+        }
+        if count(&db.registry, sql).await >= target {
+            child.kill().unwrap(); // SIGKILL: no chance to clean up
+            child.wait().unwrap();
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_killed_sweep_loses_and_repeats_nothing() {
     on_both(|db| async move {
-        const PER_KIND: usize = 1000;
+        const PER_KIND: i64 = 1000;
         let url = db.url.as_str();
         let r = &db.registry;
         let csv = tempfile::NamedTempFile::new().unwrap();
-        write_many(csv.path(), PER_KIND);
+        write_many(csv.path(), PER_KIND as usize);
         let path = csv.path().to_str().unwrap();
-        let import = pecwatch(url, None, &["domains", "import", path], &[])
-            .output()
-            .unwrap();
-        assert!(import.status.success(), "{import:?}");
+        run(
+            url,
+            "2026-11-23T09:00:00+01:00",
+            &["domains", "import", path],
+            &[],
+            0,
+        );
 
-        // Real time (leases must lapse), failures confirmed after a second, short
-        // leases, small batches, no share brake (half the domains fail on purpose).
+        // Short leases (each restart comes a minute later: the dead process's leases have
+        // lapsed), small batches, no share brake (half the domains fail on purpose).
         let env = [
-            ("PECWATCH_LIFECYCLE_CONFIRM_AFTER", "1s"),
-            ("PECWATCH_SWEEP_LEASE", "5s"),
-            ("PECWATCH_SWEEP_BATCH_SIZE", "100"),
+            ("PECWATCH_SWEEP_LEASE", "30s"),
+            ("PECWATCH_SWEEP_BATCH_SIZE", "50"),
             ("PECWATCH_SWEEP_MAX_NEW_FAILURE_SHARE", "1"),
         ];
         let mut random = Random::new();
-        // Two sweeps: the first sees every failure once, the second confirms them. Each
-        // is killed three times at a random moment, then run to its end.
-        for round in 1..=2 {
-            for kill in 1..=3 {
-                let mut child = pecwatch(url, None, &["sweep", "--format", "json"], &env)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap();
-                let after = Duration::from_millis(200 + random.below(2500));
-                tokio::time::sleep(after).await;
-                // SIGKILL: no chance to clean up.
-                let _ = child.kill();
-                let status = child.wait().unwrap();
-                eprintln!("round {round}, kill {kill} after {after:?}: {status}");
+        // Two sweeps: at 10:00 every failure is seen once, at 12:00 they are confirmed.
+        // Each sweep is killed three times at random moments (by how many checks, or in
+        // the second one how many transitions, are committed), each restart a minute
+        // later, then run to its end.
+        let checks = "SELECT COUNT(*) FROM checks";
+        let transitions = "SELECT COUNT(*) FROM transitions";
+        let mut killed = 0;
+        for (round, hour, done_checks) in [(1, 10, 0), (2, 12, 2 * PER_KIND)] {
+            for minute in 0..3 {
+                let now = format!("2026-11-23T{hour}:{minute:02}:00+01:00");
+                let (what, target) = if round == 2 && random.below(2) == 0 {
+                    (transitions, random.below(PER_KIND as u64) as i64)
+                } else {
+                    let total = if round == 1 { 2 * PER_KIND } else { PER_KIND };
+                    (checks, done_checks + random.below(total as u64) as i64)
+                };
+                let was_killed = sweep_and_kill(&db, &now, &env, what, target).await;
+                eprintln!("{now}: {what} >= {target}: killed {was_killed}");
+                killed += u32::from(was_killed);
             }
-            // Then to its end (waiting for the dead process's leases to lapse). In the
-            // second round, until nothing is due: a killed run may have finished one
-            // sweep, leaving confirmations for another.
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-            for attempt in 1..=5 {
-                let output = pecwatch(url, None, &["sweep", "--format", "json"], &env)
-                    .output()
-                    .unwrap();
-                assert!(output.status.success(), "{output:?}");
-                let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
-                eprintln!("round {round}, run {attempt}: {summary}");
-                if round == 1 || summary["sweep"].is_null() {
-                    break;
-                }
-            }
+            let end = format!("2026-11-23T{hour}:05:00+01:00");
+            let summary = sweep(url, &end, &env, 0);
+            eprintln!("{end}: {summary}");
         }
+        assert!(
+            killed >= 3,
+            "most runs must have been killed mid-sweep ({killed})"
+        );
         assert_eq!(r.unfinished_sweep().await.unwrap(), None);
 
         let all = r.domains(&DomainFilter::default()).await.unwrap();
-        assert_eq!(all.len(), 2 * PER_KIND);
+        assert_eq!(all.len() as i64, 2 * PER_KIND);
         for d in &all {
             let transitions = r.transitions(d.id).await.unwrap();
             let sent = notices(r, d).await;
+            let checks = r.checks(d.id, 10).await.unwrap().len();
             assert_eq!(d.pending, None, "{}: nothing left pending", d.name);
             assert_eq!(d.lease, None, "{}: no lease left", d.name);
             if d.name.as_str().ends_with(".manybad.it") {
                 assert_eq!(d.status.state, State::InError, "{}", d.name);
                 assert_eq!(d.status.episode, 1, "{}", d.name);
+                assert_eq!(checks, 2, "{}: checked once per sweep", d.name);
                 assert_eq!(transitions.len(), 1, "{}: {transitions:?}", d.name);
                 assert_eq!(sent, ["notice/error_found"], "{}", d.name);
             } else {
                 assert_eq!(d.status.state, State::Certified, "{}", d.name);
+                assert_eq!(checks, 1, "{}: checked once", d.name);
                 assert!(transitions.is_empty(), "{}: {transitions:?}", d.name);
                 assert!(sent.is_empty(), "{}: {sent:?}", d.name);
             }
