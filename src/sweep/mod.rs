@@ -46,7 +46,7 @@ use crate::registry::{
 };
 use crate::report::{Report, Verdict};
 
-pub use plan::{Schedule, ShareRule};
+pub use plan::{HoldReason, Schedule, ShareRule};
 pub use summary::{CanaryResult, Summary};
 
 /// How long to keep retrying a commit while the database is unreachable before the
@@ -175,11 +175,17 @@ impl Sweeper {
         tracing::info!(sweep = sweep.id, joined, stale, "sweep");
 
         let mut canaries = Vec::new();
+        // Why this process holds the sweep, if it does (the registry keeps the first
+        // reason of any process, in English).
+        let mut cause = None;
         if sweep.decided.is_none() && !stale {
             if !joined {
                 let before = self.check_canaries("before").await;
-                if let Some(reason) = canary_failure(&before) {
-                    self.registry.hold_sweep(sweep.id, &reason).await?;
+                cause = canary_failure(&before);
+                if let Some(reason) = &cause {
+                    self.registry
+                        .hold_sweep(sweep.id, &reason.to_string())
+                        .await?;
                 }
                 canaries.extend(before);
             }
@@ -193,16 +199,19 @@ impl Sweeper {
 
         let sweep = if sweep.decided.is_none() {
             let after = self.check_canaries("after").await;
-            let mut reason = canary_failure(&after);
+            if cause.is_none() {
+                cause = canary_failure(&after);
+            }
             canaries.extend(after);
-            if reason.is_none() {
+            if cause.is_none() {
                 let tally = self.registry.sweep_tally(sweep.id).await?;
-                reason = plan::share_hold_reason(
+                cause = plan::share_hold_reason(
                     self.settings.share,
                     tally.previously_ok,
                     tally.new_failures,
                 );
             }
+            let reason = cause.as_ref().map(ToString::to_string);
             self.registry
                 .decide_sweep(
                     sweep.id,
@@ -218,7 +227,8 @@ impl Sweeper {
 
         let tally = self.registry.sweep_tally(sweep.id).await?;
         let finished = self.settings.clock.now();
-        let summary = Summary::new(&sweep, tally, canaries, finished, started.elapsed());
+        let cause = cause.filter(|_| sweep.held);
+        let summary = Summary::new(&sweep, tally, canaries, cause, finished, started.elapsed());
         let json = serde_json::to_value(&summary).unwrap_or_default();
         self.registry.finish_sweep(sweep.id, finished, json).await?;
         Ok(summary)
@@ -667,19 +677,14 @@ fn error_codes(report: &Report) -> Vec<String> {
 }
 
 /// Why the canaries hold the sweep, if one failed.
-fn canary_failure(results: &[CanaryResult]) -> Option<String> {
+fn canary_failure(results: &[CanaryResult]) -> Option<HoldReason> {
     let failed: Vec<String> = results
         .iter()
         .filter(|r| !r.ok)
         .map(|r| format!("{} ({})", r.domain, r.codes.join(", ")))
         .collect();
     let when = results.first()?.when;
-    (!failed.is_empty()).then(|| {
-        format!(
-            "canary domains failed {when} the sweep: {}",
-            failed.join("; ")
-        )
-    })
+    (!failed.is_empty()).then_some(HoldReason::Canaries { when, failed })
 }
 
 /// Runs a registry operation, retrying with backoff while the database is unreachable,

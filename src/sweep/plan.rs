@@ -2,11 +2,16 @@
 //! change must wait for the sweep's decision, and whether a sweep is held. No I/O: the
 //! engine in [`super`] feeds these with what it read and checked.
 
+use std::fmt;
+
 use jiff::civil::DateTime;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 
+use serde::Serialize;
+
+use crate::Lang;
 use crate::lifecycle::{self, DomainStatus, Outcome, Policy, State, plus};
 
 /// The shortest wait before a domain is checked again: a domain is never due again
@@ -112,21 +117,92 @@ pub struct ShareRule {
     pub min_domains: u64,
 }
 
-/// Why a sweep must hold its lifecycle changes, if it must: more than the allowed share of
-/// the previously OK domains (`previously_ok`) failed (`new_failures`).
-pub fn share_hold_reason(rule: ShareRule, previously_ok: u64, new_failures: u64) -> Option<String> {
+/// Why a sweep holds its lifecycle changes: the fault is more likely ours (the resolver,
+/// the network, a profile) than the domains'.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+pub enum HoldReason {
+    /// Canary domains, known to be correct, failed.
+    Canaries {
+        /// `before` or `after` the sweep.
+        when: &'static str,
+        /// Each failed canary with its codes: `pec.x.it (A_NON_CORRETTO)`.
+        failed: Vec<String>,
+    },
+    /// Too many previously correct domains failed at once.
+    Share {
+        /// How many failed.
+        failed: u64,
+        /// Of how many previously correct domains checked.
+        of: u64,
+        /// The largest share allowed (0 to 1).
+        max: f64,
+    },
+}
+
+impl HoldReason {
+    /// The reason for people.
+    pub fn text(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (HoldReason::Canaries { when, failed }, Lang::It) => format!(
+                "domini sentinella in errore {} giro: {}",
+                if *when == "before" {
+                    "prima del"
+                } else {
+                    "dopo il"
+                },
+                failed.join("; ")
+            ),
+            (HoldReason::Canaries { when, failed }, Lang::En) => {
+                format!(
+                    "canary domains failed {when} the sweep: {}",
+                    failed.join("; ")
+                )
+            }
+            (HoldReason::Share { failed, of, max }, Lang::It) => format!(
+                "{failed} domini corretti su {of} sono ora in errore ({:.1}%, oltre il {:.1}% \
+                 ammesso da sweep.max_new_failure_share): più probabile un guasto del \
+                 resolver o della rete che tanti domini guasti",
+                percent(*failed, *of),
+                max * 100.0
+            ),
+            (HoldReason::Share { failed, of, max }, Lang::En) => format!(
+                "{failed} of {of} previously correct domains failed ({:.1}%, more than the \
+                 {:.1}% allowed by sweep.max_new_failure_share): a resolver or network fault \
+                 is more likely than so many broken domains",
+                percent(*failed, *of),
+                max * 100.0
+            ),
+        }
+    }
+}
+
+/// In English, as recorded in the registry, the logs and the operators' alert.
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text(Lang::En))
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    part as f64 * 100.0 / whole.max(1) as f64
+}
+
+/// Whether the share rule holds a sweep in which `new_failures` of the `previously_ok`
+/// domains checked failed.
+pub fn share_hold_reason(
+    rule: ShareRule,
+    previously_ok: u64,
+    new_failures: u64,
+) -> Option<HoldReason> {
     if previously_ok == 0 || previously_ok < rule.min_domains {
         return None;
     }
     let share = new_failures as f64 / previously_ok as f64;
-    (share > rule.max_new_failure_share).then(|| {
-        format!(
-            "{new_failures} of {previously_ok} previously correct domains failed ({:.1}%, \
-             more than the {:.1}% allowed by sweep.max_new_failure_share): a resolver or \
-             network fault is more likely than so many broken domains",
-            share * 100.0,
-            rule.max_new_failure_share * 100.0
-        )
+    (share > rule.max_new_failure_share).then_some(HoldReason::Share {
+        failed: new_failures,
+        of: previously_ok,
+        max: rule.max_new_failure_share,
     })
 }
 
@@ -270,9 +346,23 @@ mod tests {
             "exactly 5% is allowed"
         );
         let reason = share_hold_reason(rule, 1000, 51).unwrap();
+        let en = reason.to_string();
         assert!(
-            reason.starts_with("51 of 1000 previously correct domains failed (5.1%"),
-            "{reason}"
+            en.starts_with("51 of 1000 previously correct domains failed (5.1%"),
+            "{en}"
+        );
+        let it = reason.text(Lang::It);
+        assert!(
+            it.starts_with("51 domini corretti su 1000 sono ora in errore (5.1%"),
+            "{it}"
+        );
+        let canaries = HoldReason::Canaries {
+            when: "after",
+            failed: vec!["pec.canary.it (NS_NON_DEFINITO)".into()],
+        };
+        assert_eq!(
+            canaries.text(Lang::It),
+            "domini sentinella in errore dopo il giro: pec.canary.it (NS_NON_DEFINITO)"
         );
     }
 }

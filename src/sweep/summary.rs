@@ -11,6 +11,8 @@ use crate::Lang;
 use crate::lifecycle::State;
 use crate::registry::{Sweep, SweepTally};
 
+use super::HoldReason;
+
 /// One canary check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CanaryResult {
@@ -61,8 +63,11 @@ pub struct Summary {
     pub codes: BTreeMap<String, u64>,
     /// Whether the lifecycle changes were held back.
     pub held: bool,
-    /// Why.
+    /// Why, as recorded (in English).
     pub hold_reason: Option<String>,
+    /// Why, in detail, when this process found the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_cause: Option<HoldReason>,
     /// The canary checks this process made.
     pub canaries: Vec<CanaryResult>,
 }
@@ -73,6 +78,7 @@ impl Summary {
         sweep: &Sweep,
         tally: SweepTally,
         canaries: Vec<CanaryResult>,
+        hold_cause: Option<HoldReason>,
         finished: Timestamp,
         elapsed: Duration,
     ) -> Self {
@@ -95,6 +101,7 @@ impl Summary {
             codes: tally.codes,
             held: sweep.held,
             hold_reason: sweep.hold_reason.clone(),
+            hold_cause,
             canaries,
         }
     }
@@ -105,7 +112,7 @@ impl Summary {
         let rate = self.checked as f64 / self.seconds.max(0.01);
         let _ = writeln!(
             out,
-            "{} {} ({}): {} {} {:.1} s ({rate:.0}/s)",
+            "{} {} ({}): {} {} {:.2} s ({rate:.0}/s)",
             lang.pick("Giro", "Sweep"),
             self.sweep,
             self.kind,
@@ -150,16 +157,29 @@ impl Summary {
                 codes.join(", ")
             );
         }
-        let failed_canaries = self.canaries.iter().filter(|c| !c.ok).count();
         if !self.canaries.is_empty() {
+            let canaries: Vec<String> = self
+                .canaries
+                .iter()
+                .map(|c| {
+                    let when = match (c.when, lang) {
+                        ("before", Lang::It) => "prima",
+                        (_, Lang::It) => "dopo",
+                        (when, Lang::En) => when,
+                    };
+                    let verdict = if c.ok {
+                        "ok".to_owned()
+                    } else {
+                        c.codes.join(" ")
+                    };
+                    format!("{} {when}: {verdict}", c.domain)
+                })
+                .collect();
             let _ = writeln!(
                 out,
-                "  {}: {} {}, {} {}",
-                lang.pick("canarini", "canaries"),
-                self.canaries.len() - failed_canaries,
-                lang.pick("corretti", "ok"),
-                failed_canaries,
-                lang.pick("falliti", "failed"),
+                "  {}: {}",
+                lang.pick("domini sentinella", "canaries"),
+                canaries.join(" · ")
             );
         }
         if self.held {
@@ -170,7 +190,11 @@ impl Summary {
                     "SOSPESO, nessun dominio cambia stato e gli operatori sono avvisati",
                     "HELD, no domain changes state and the operators are alerted"
                 ),
-                self.hold_reason.as_deref().unwrap_or("-"),
+                match (&self.hold_cause, &self.hold_reason) {
+                    (Some(cause), _) => cause.text(lang),
+                    (None, Some(reason)) => reason.clone(),
+                    (None, None) => "-".to_owned(),
+                },
             );
         }
         out
@@ -215,14 +239,25 @@ mod tests {
             ok: false,
             codes: vec!["NS_NON_DEFINITO".into()],
         }];
-        let summary = Summary::new(&sweep, tally, canaries, t0, Duration::from_secs(2));
+        let cause = HoldReason::Canaries {
+            when: "after",
+            failed: vec!["pec.canary.it (NS_NON_DEFINITO)".into()],
+        };
+        let summary = Summary::new(
+            &sweep,
+            tally,
+            canaries,
+            Some(cause),
+            t0,
+            Duration::from_secs(2),
+        );
         assert_eq!(
             (summary.failed, summary.new_errors, summary.removed),
             (10, 2, 1)
         );
         let it = summary.to_text(Lang::It);
         assert!(
-            it.starts_with("Giro 7 (daily): 1000 domini controllati in 2.0 s (500/s)"),
+            it.starts_with("Giro 7 (daily): 1000 domini controllati in 2.00 s (500/s)"),
             "{it}"
         );
         assert!(
@@ -230,8 +265,11 @@ mod tests {
             "{it}"
         );
         assert!(it.contains("per codice: A_NON_CORRETTO 6"), "{it}");
-        assert!(it.contains("canarini: 0 corretti, 1 falliti"), "{it}");
-        assert!(it.contains("SOSPESO"), "{it}");
+        assert!(
+            it.contains("domini sentinella: pec.canary.it dopo: NS_NON_DEFINITO"),
+            "{it}"
+        );
+        assert!(it.contains("SOSPESO, nessun dominio cambia stato e gli operatori sono avvisati: domini sentinella in errore dopo il giro"), "{it}");
         let en = summary.to_text(Lang::En);
         assert!(en.contains("HELD, no domain changes state"), "{en}");
         let json = serde_json::to_value(&summary).unwrap();
