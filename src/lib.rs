@@ -54,6 +54,7 @@ pub mod dns;
 pub mod finding;
 pub mod lifecycle;
 pub mod name;
+pub mod notice;
 pub mod probe;
 pub mod profile;
 pub mod registry;

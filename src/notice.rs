@@ -1,0 +1,1 @@
+//! Notices: what pecwatch tells holders, resellers and operators (content and templates).
