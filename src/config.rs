@@ -83,7 +83,11 @@ const DEFAULT_ORIGIN: &str = "(built-in default)";
 /// The section whose keys are free (profile names) rather than fixed.
 const PROFILES: &str = "profiles";
 /// Keys holding paths, made relative to the configuration file's directory.
-const PATH_KEYS: [(&str, &str); 2] = [("dns", "root_hints"), ("smtp", "password_file")];
+const PATH_KEYS: [(&str, &str); 3] = [
+    ("dns", "root_hints"),
+    ("smtp", "password_file"),
+    ("sweep", "metrics_file"),
+];
 /// Accepted `[database] url` schemes.
 const DATABASE_SCHEMES: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
 /// Accepted `[smtp] url` schemes.
@@ -230,6 +234,10 @@ pub struct SweepConfig {
     pub recheck_pending: SignedDuration,
     /// E-mail addresses that receive operator alerts. Default none.
     pub operators: Vec<String>,
+    /// Where to write the last sweep's metrics in the Prometheus text format (for
+    /// node_exporter's textfile collector), replaced atomically after every sweep. Empty:
+    /// none. Default empty.
+    pub metrics_file: PathBuf,
 }
 
 impl Default for SweepConfig {
@@ -244,6 +252,7 @@ impl Default for SweepConfig {
             lease: SignedDuration::from_mins(10),
             recheck_pending: SignedDuration::from_mins(10),
             operators: Vec::new(),
+            metrics_file: PathBuf::new(),
         }
     }
 }

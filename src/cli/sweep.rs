@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::probe::Prober;
 use crate::registry::Registry;
-use crate::sweep::{Schedule, Settings, ShareRule, SweepError, Sweeper};
+use crate::sweep::{Schedule, Settings, ShareRule, Summary, SweepError, Sweeper};
 
 /// Arguments of `pecwatch sweep`.
 #[derive(Debug, Args)]
@@ -73,6 +73,9 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
     let progress = progress_bar(!args.no_progress);
     let result = sweeper.run("sweep", &progress).await;
     progress.finish_and_clear();
+    if let Ok(summary) = &result {
+        write_metrics(config, &registry, summary).await?;
+    }
     registry.close().await;
     let summary = result?;
     match args.format {
@@ -122,6 +125,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
                 () = &mut stop => break,
             };
             println!("{}", summary.to_text(args.lang).trim_end());
+            write_metrics(config, &registry, &summary).await?;
             if kind == "daily" {
                 last_slot = slot;
             }
@@ -144,6 +148,32 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     eprintln!("pecwatch serve: {}", args.lang.pick("fermato", "stopped"));
     registry.close().await;
     Ok(Exit::Ok)
+}
+
+/// Writes the sweep's metrics to `sweep.metrics_file`, if set: to a temporary file next
+/// to it, then renamed over it, so a collector never reads half a file.
+async fn write_metrics(
+    config: &Config,
+    registry: &Registry,
+    summary: &Summary,
+) -> Result<(), CliError> {
+    let path = &config.sweep.metrics_file;
+    if path.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let text = summary.to_prometheus(registry.alert_count().await?);
+    let mut temporary = path.clone().into_os_string();
+    temporary.push(".tmp");
+    let write = async {
+        tokio::fs::write(&temporary, text).await?;
+        tokio::fs::rename(&temporary, path).await
+    };
+    write.await.map_err(|error| {
+        CliError::Io(std::io::Error::new(
+            error.kind(),
+            format!("cannot write the metrics file {}: {error}", path.display()),
+        ))
+    })
 }
 
 /// Resolves when the process is asked to stop.

@@ -106,6 +106,15 @@ impl Registry {
         Ok(id)
     }
 
+    /// How many alerts were ever raised.
+    pub async fn alert_count(&self) -> Result<u64> {
+        const SQL: &str = "SELECT COUNT(*) FROM alerts";
+        let count: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL).fetch_one(pool).await
+        })?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// The latest alerts, newest first.
     pub async fn alerts(&self, limit: u64) -> Result<Vec<Alert>> {
         const SQL: &str = "SELECT id, at, kind, message FROM alerts \

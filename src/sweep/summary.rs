@@ -106,6 +106,78 @@ impl Summary {
         }
     }
 
+    /// The summary as metrics in the Prometheus text exposition format, for a textfile
+    /// collector. `alerts_total` is the number of operator alerts ever raised.
+    pub fn to_prometheus(&self, alerts_total: u64) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, help: &str, kind: &str, samples: &[(String, f64)]| {
+            let _ = writeln!(out, "# HELP pecwatch_{name} {help}");
+            let _ = writeln!(out, "# TYPE pecwatch_{name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "pecwatch_{name}{labels} {value}");
+            }
+        };
+        let one = |value: f64| vec![(String::new(), value)];
+        metric(
+            "sweep_last_finished_timestamp_seconds",
+            "When the last sweep finished.",
+            "gauge",
+            &one(self.finished.as_second() as f64),
+        );
+        metric(
+            "sweep_duration_seconds",
+            "How long the last sweep took in this process.",
+            "gauge",
+            &one(self.seconds),
+        );
+        metric(
+            "sweep_held",
+            "Whether the last sweep's lifecycle changes were held back (1) or applied (0).",
+            "gauge",
+            &one(f64::from(u8::from(self.held))),
+        );
+        metric(
+            "sweep_checks",
+            "Checks of the last sweep, by result.",
+            "gauge",
+            &[
+                ("{result=\"ok\"}".to_owned(), self.ok as f64),
+                ("{result=\"failed\"}".to_owned(), self.failed as f64),
+                ("{result=\"transient\"}".to_owned(), self.transient as f64),
+            ],
+        );
+        let codes: Vec<(String, f64)> = self
+            .codes
+            .iter()
+            .map(|(code, count)| (format!("{{code=\"{code}\"}}"), *count as f64))
+            .collect();
+        metric(
+            "sweep_errors",
+            "Failing checks of the last sweep, by error code.",
+            "gauge",
+            &codes,
+        );
+        metric(
+            "sweep_transitions",
+            "State changes made by the last sweep, by kind.",
+            "gauge",
+            &[
+                ("{to=\"in_error\"}".to_owned(), self.new_errors as f64),
+                ("{to=\"certified\"}".to_owned(), self.corrected as f64),
+                ("{to=\"removed\"}".to_owned(), self.removed as f64),
+                ("{to=\"under_review\"}".to_owned(), self.under_review as f64),
+                ("{to=\"expired\"}".to_owned(), self.expired as f64),
+            ],
+        );
+        metric(
+            "alerts_total",
+            "Operator alerts raised (held sweeps, …).",
+            "counter",
+            &one(alerts_total as f64),
+        );
+        out
+    }
+
     /// The summary for people, a few lines.
     pub fn to_text(&self, lang: Lang) -> String {
         let mut out = String::new();
@@ -272,6 +344,16 @@ mod tests {
         assert!(it.contains("SOSPESO, nessun dominio cambia stato e gli operatori sono avvisati: domini sentinella in errore dopo il giro"), "{it}");
         let en = summary.to_text(Lang::En);
         assert!(en.contains("HELD, no domain changes state"), "{en}");
+        let metrics = summary.to_prometheus(3);
+        assert!(metrics.contains("\npecwatch_sweep_held 1\n"), "{metrics}");
+        assert!(
+            metrics.contains("pecwatch_sweep_checks{result=\"failed\"} 10\n"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("pecwatch_sweep_errors{code=\"A_NON_CORRETTO\"} 6\n"));
+        assert!(
+            metrics.contains("# TYPE pecwatch_alerts_total counter\npecwatch_alerts_total 3\n")
+        );
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["held"], true);
         assert_eq!(json["codes"]["A_NON_CORRETTO"], 6);

@@ -328,9 +328,15 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
         let t0 = "2026-11-23T03:00:00+01:00";
         add(url, t0, "pec.ok.it", "2027-12-31");
         add(url, t0, "pec.nomx.it", "2027-12-31");
+        let metrics = tempfile::tempdir().unwrap();
+        let metrics_file = metrics.path().join("pecwatch.prom");
         let broken_canary = [
             ("PECWATCH_SWEEP_CANARIES", "pec.wronga.it"),
             ("PECWATCH_SWEEP_OPERATORS", "noc@provider.example"),
+            (
+                "PECWATCH_SWEEP_METRICS_FILE",
+                metrics_file.to_str().unwrap(),
+            ),
         ];
         // A held sweep does not count the failure: the domain comes back the next day.
         for now in [t0, "2026-11-24T03:00:00+01:00", "2026-11-25T03:00:00+01:00"] {
@@ -358,6 +364,11 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
         let to_operators: Vec<_> = outbox.iter().filter(|i| i.domain_id.is_none()).collect();
         assert_eq!(to_operators.len(), 3);
         assert_eq!(to_operators[0].payload["to"][0], "noc@provider.example");
+        // And the metric, for the monitoring system.
+        let exposed = std::fs::read_to_string(&metrics_file).unwrap();
+        assert!(exposed.contains("\npecwatch_sweep_held 1\n"), "{exposed}");
+        assert!(exposed.contains("\npecwatch_alerts_total 3\n"), "{exposed}");
+        assert!(exposed.contains("pecwatch_sweep_errors{code=\"MX_NON_DEFINITO\"} 1\n"));
 
         // The text summary says so, in Italian by default.
         let text = run(
