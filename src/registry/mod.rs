@@ -36,6 +36,7 @@
 mod domains;
 mod error;
 mod history;
+mod outbox;
 mod rows;
 mod sweeps;
 mod types;
@@ -52,11 +53,12 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Database, Pool, QueryBuilder, SqlSafeStr};
 
 pub use error::{RegistryError, Result, redact_url};
+pub use outbox::Attempt;
 pub use sweeps::SweepTally;
 pub use types::{
-    Alert, BatchOutcome, CheckRecord, CheckSummary, Domain, DomainFilter, DomainUpdate, Holder,
-    Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem, OutboxState, PendingChange,
-    PendingCheck, Sweep, TransitionRecord,
+    Alert, BatchOutcome, CheckRecord, CheckSummary, Delivery, Domain, DomainFilter, DomainUpdate,
+    Holder, Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem, OutboxState,
+    PendingChange, PendingCheck, Sweep, TransitionRecord,
 };
 
 /// Connections per pool for a SQLite file (readers run in parallel under WAL; writers
@@ -81,6 +83,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "sweeps",
         include_str!("../../migrations/sqlite/0002_sweeps.sql"),
     ),
+    (
+        3,
+        "notices",
+        include_str!("../../migrations/sqlite/0003_notices.sql"),
+    ),
 ];
 /// The PostgreSQL migrations, compiled in.
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -93,6 +100,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "sweeps",
         include_str!("../../migrations/postgres/0002_sweeps.sql"),
+    ),
+    (
+        3,
+        "notices",
+        include_str!("../../migrations/postgres/0003_notices.sql"),
     ),
 ];
 

@@ -32,7 +32,7 @@ pub(crate) use domain_columns;
 macro_rules! outbox_columns {
     () => {
         "id, domain_id, key, kind, payload, created, state, attempts, last_error, accepted_at, \
-         updated"
+         updated, next_attempt, message_id, reply"
     };
 }
 pub(crate) use outbox_columns;
@@ -208,6 +208,9 @@ from_row_for_both!(OutboxItem, |row| {
         last_error: row.try_get("last_error")?,
         accepted_at: opt_timestamp("accepted_at", row.try_get("accepted_at")?)?,
         updated: timestamp("updated", row.try_get("updated")?)?,
+        next_attempt: opt_timestamp("next_attempt", row.try_get("next_attempt")?)?,
+        message_id: row.try_get("message_id")?,
+        reply: row.try_get("reply")?,
     })
 });
 

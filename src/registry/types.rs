@@ -207,6 +207,8 @@ pub struct DomainUpdate {
     pub sweep_id: Option<i64>,
     /// What happens to the domain's pending check.
     pub pending: PendingChange,
+    /// Notices about the domain delivered, to record as sent.
+    pub deliveries: Vec<Delivery>,
 }
 
 impl DomainUpdate {
@@ -223,6 +225,7 @@ impl DomainUpdate {
             next_check,
             sweep_id: None,
             pending: PendingChange::Keep,
+            deliveries: Vec::new(),
         }
     }
 
@@ -387,6 +390,27 @@ pub struct OutboxItem {
     pub accepted_at: Option<Timestamp>,
     /// When it last changed.
     pub updated: Timestamp,
+    /// Not to be tried again before this (after a temporary failure).
+    pub next_attempt: Option<Timestamp>,
+    /// The Message-ID its attempts carry (set at the first attempt).
+    pub message_id: Option<String>,
+    /// The mail server's last reply (`250 2.0.0 Ok: queued as …`, or the refusal).
+    pub reply: Option<String>,
+}
+
+/// A notice delivered: recorded with the update of its domain, in one transaction, so
+/// that the acceptance and its effect on the lifecycle (the grace period starts) are
+/// never separated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The outbox item.
+    pub item_id: i64,
+    /// When the mail server accepted it.
+    pub accepted_at: Timestamp,
+    /// The Message-ID it carried.
+    pub message_id: String,
+    /// The server's reply.
+    pub reply: String,
 }
 
 /// Which outbox items to list. The default lists them all, oldest first.

@@ -77,6 +77,10 @@ const TRANSITION_PARAMS: usize = 7;
 const OUTBOX_COLUMNS: &str =
     "INSERT INTO outbox (domain_id, key, kind, payload, created, updated) ";
 const OUTBOX_PARAMS: usize = 6;
+/// Records a delivered notice (see [`super::Delivery`]).
+const DELIVERED: &str = "UPDATE outbox SET state = 'sent', accepted_at = $3, message_id = $4, \
+     reply = $5, attempts = attempts + 1, last_error = NULL, next_attempt = NULL, \
+     claim_owner = NULL, claim_until = NULL, updated = $6 WHERE id = $1 AND domain_id = $2";
 
 impl Registry {
     /// Claims up to `limit` domains due at `now` for the worker `owner`, until
@@ -323,6 +327,22 @@ impl Registry {
                 query.push(" ON CONFLICT (key) DO NOTHING RETURNING id");
                 let ids: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await?;
                 queued.extend(ids);
+            }
+
+            // 5. The notices delivered, recorded as sent (only the claimant's, only the
+            //    domain's own).
+            for update in &done {
+                for delivery in &update.deliveries {
+                    sqlx::query(DELIVERED)
+                        .bind(delivery.item_id)
+                        .bind(update.domain_id)
+                        .bind(secs(delivery.accepted_at))
+                        .bind(&delivery.message_id)
+                        .bind(&delivery.reply)
+                        .bind(secs(now))
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
 
             tx.commit().await?;

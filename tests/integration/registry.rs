@@ -14,8 +14,8 @@ use pecwatch::Lang;
 use pecwatch::lifecycle::{DomainStatus, Event, SYSTEM, State, Transition};
 use pecwatch::name::DomainName;
 use pecwatch::registry::{
-    DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxState,
-    PendingChange, PendingCheck, Registry, RegistryError,
+    Attempt, Delivery, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect,
+    OutboxFilter, OutboxState, PendingChange, PendingCheck, Registry, RegistryError,
 };
 use serde_json::json;
 
@@ -82,6 +82,7 @@ fn checked(id: i64, version: i64, at: Timestamp, codes: &[&str]) -> DomainUpdate
         next_check: at + hours(24),
         sweep_id: None,
         pending: PendingChange::Keep,
+        deliveries: Vec::new(),
     }
 }
 
@@ -120,7 +121,7 @@ async fn migrations_are_idempotent() {
                 .await
                 .unwrap(),
         };
-        assert_eq!(applied, 2, "0001_registry and 0002_sweeps");
+        assert_eq!(applied, 3, "0001_registry, 0002_sweeps, 0003_notices");
         again.close().await;
     })
     .await;
@@ -1073,6 +1074,160 @@ async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
         assert_eq!(tally.codes.get("A_NON_CORRETTO"), Some(&1));
         assert_eq!(tally.between(State::Certified, State::InError), 1);
         assert_eq!(tally.into_state(State::Removed), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn notices_are_claimed_retried_failed_delivered_and_requeued() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let uno = r
+            .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
+        let mut queued = checked(uno.id, uno.version, t0(), &["A_NON_CORRETTO"]);
+        queued.effects = vec![effect("pec.uno.it/v0/0/error_found")];
+        r.commit_batch("sweep", t0(), vec![queued]).await.unwrap();
+        let (sweep, _) = r.begin_sweep(t0(), "daily").await.unwrap();
+        r.decide_sweep(sweep.id, t0(), Some("canary failed"), &[])
+            .await
+            .unwrap();
+
+        // Two senders: each item goes to one of them (s1 holds them for 3 hours).
+        let long = Duration::from_secs(3 * 3600);
+        let claimed = r.claim_outbox("s1", t0(), long, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert!(
+            r.claim_outbox("s2", t0(), LEASE, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let (notice, alert) = (&claimed[0], &claimed[1]);
+        assert_eq!((notice.domain_id, alert.domain_id), (Some(uno.id), None));
+
+        // The alert: a temporary failure, retried when due, then sent.
+        let retry = Attempt::Retry {
+            error: "connection refused".into(),
+            message_id: "<a@pecwatch>".into(),
+            next_attempt: t0() + hours(1),
+        };
+        assert!(
+            !r.record_attempt(alert.id, "s2", t0(), &retry)
+                .await
+                .unwrap(),
+            "not s2's"
+        );
+        assert!(
+            r.record_attempt(alert.id, "s1", t0(), &retry)
+                .await
+                .unwrap()
+        );
+        let waiting = r.outbox_item(alert.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                waiting.state,
+                waiting.attempts,
+                waiting.last_error.as_deref()
+            ),
+            (OutboxState::Pending, 1, Some("connection refused"))
+        );
+        assert_eq!(waiting.next_attempt, Some(t0() + hours(1)));
+        assert!(
+            r.claim_outbox(
+                "s2",
+                t0() + hours(1) - SignedDuration::from_secs(1),
+                LEASE,
+                10
+            )
+            .await
+            .unwrap()
+            .is_empty()
+        );
+        let again = r
+            .claim_outbox("s2", t0() + hours(1), LEASE, 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].message_id.as_deref(),
+            Some("<a@pecwatch>"),
+            "kept for retries"
+        );
+        let sent = Attempt::Sent {
+            accepted_at: t0() + hours(1),
+            message_id: "<a@pecwatch>".into(),
+            reply: "250 2.0.0 Ok: queued as 4F2".into(),
+        };
+        assert!(
+            r.record_attempt(alert.id, "s2", t0() + hours(1), &sent)
+                .await
+                .unwrap()
+        );
+        let done = r.outbox_item(alert.id).await.unwrap().unwrap();
+        assert_eq!((done.state, done.attempts), (OutboxState::Sent, 2));
+        assert_eq!(done.reply.as_deref(), Some("250 2.0.0 Ok: queued as 4F2"));
+        assert_eq!(done.last_error, None);
+
+        // The notice: delivered with its domain's update, in one transaction.
+        let domain = r.domain_by_id(uno.id).await.unwrap().unwrap();
+        let mut status = domain.status.clone();
+        status.deadline = Some(t0() + hours(7 * 24));
+        let mut update = DomainUpdate::new(&domain, domain.next_check);
+        update.status = Some(status.clone());
+        update.deliveries = vec![Delivery {
+            item_id: notice.id,
+            accepted_at: t0() + hours(2),
+            message_id: "<n@pecwatch>".into(),
+            reply: "250 ok".into(),
+        }];
+        r.commit("s1", t0() + hours(2), update).await.unwrap();
+        let delivered = r.outbox_item(notice.id).await.unwrap().unwrap();
+        assert_eq!(delivered.state, OutboxState::Sent);
+        assert_eq!(delivered.accepted_at, Some(t0() + hours(2)));
+        assert_eq!(
+            r.domain_by_id(uno.id).await.unwrap().unwrap().status,
+            status
+        );
+
+        // A resend is a new message; a permanent failure is kept for the operators.
+        let requeued = r.requeue_outbox(notice.id, t0() + hours(3)).await.unwrap();
+        assert_eq!(
+            (requeued.state, requeued.message_id),
+            (OutboxState::Pending, None)
+        );
+        let claimed = r
+            .claim_outbox("s1", t0() + hours(3), LEASE, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(
+            matches!(
+                r.requeue_outbox(notice.id, t0() + hours(3)).await,
+                Err(RegistryError::Invalid(_))
+            ),
+            "not while a sender holds it"
+        );
+        let failed = Attempt::Failed {
+            error: "550 5.1.1 mailbox unavailable".into(),
+            message_id: Some("<n2@pecwatch>".into()),
+        };
+        r.record_attempt(notice.id, "s1", t0() + hours(3), &failed)
+            .await
+            .unwrap();
+        let item = r.outbox_item(notice.id).await.unwrap().unwrap();
+        assert_eq!(item.state, OutboxState::Failed);
+        assert!(
+            r.claim_outbox("s1", t0() + hours(4), LEASE, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            r.requeue_outbox(9_999, t0()).await,
+            Err(RegistryError::NotFound(_))
+        ));
     })
     .await;
 }
