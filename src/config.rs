@@ -65,7 +65,7 @@ pub const DEFAULT_FILE: &str = "pecwatch.toml";
 /// Where the system resolver is found when `[dns] resolver` and `root_hints` are empty.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The sections of the file, which are also the `<SECTION>` of override variables.
-pub const SECTIONS: [&str; 8] = [
+pub const SECTIONS: [&str; 9] = [
     "database",
     "dns",
     "check",
@@ -73,6 +73,7 @@ pub const SECTIONS: [&str; 8] = [
     "lifecycle",
     "sweep",
     "smtp",
+    "notices",
     "web",
 ];
 
@@ -83,10 +84,11 @@ const DEFAULT_ORIGIN: &str = "(built-in default)";
 /// The section whose keys are free (profile names) rather than fixed.
 const PROFILES: &str = "profiles";
 /// Keys holding paths, made relative to the configuration file's directory.
-const PATH_KEYS: [(&str, &str); 3] = [
+const PATH_KEYS: [(&str, &str); 4] = [
     ("dns", "root_hints"),
     ("smtp", "password_file"),
     ("sweep", "metrics_file"),
+    ("notices", "templates"),
 ];
 /// Accepted `[database] url` schemes.
 const DATABASE_SCHEMES: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
@@ -116,6 +118,8 @@ pub struct Config {
     pub sweep: SweepConfig,
     /// `[smtp]`: how notices are sent.
     pub smtp: SmtpConfig,
+    /// `[notices]`: what notices say and who signs them.
+    pub notices: NoticesConfig,
     /// `[web]`: the operators' web interface and API.
     pub web: WebConfig,
     /// Where each value came from, for error messages. Filled by [`Config::load`] and
@@ -277,6 +281,45 @@ pub struct SmtpConfig {
     /// with `password`. Default none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// How long one SMTP conversation may take. Default 30 seconds.
+    #[serde(with = "duration_text")]
+    pub timeout: SignedDuration,
+    /// The longest wait between two attempts of a notice after temporary failures (the
+    /// waits double from one minute up to this). Default 10 minutes.
+    #[serde(with = "duration_text")]
+    pub retry_max: SignedDuration,
+    /// After temporary failures for this long since it was queued, a notice is given up
+    /// (failed, shown to the operators). Default 3 days.
+    #[serde(with = "duration_text")]
+    pub give_up_after: SignedDuration,
+}
+
+/// `[notices]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoticesConfig {
+    /// The provider's name, as notices sign. Default `Il gestore PEC`.
+    pub provider_name: String,
+    /// How holders reach the provider's support (an address, a URL, a phone number), as
+    /// notices print it. Default none.
+    pub support: String,
+    /// A directory of templates overriding the built-in ones, file by file
+    /// (`it/error_found.txt`, …). Empty: the built-in ones. Default empty.
+    pub templates: PathBuf,
+    /// Whether resellers get a copy of their domains' notices (when the reseller is an
+    /// e-mail address). Default true.
+    pub reseller_copy: bool,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> Self {
+        Self {
+            provider_name: "Il gestore PEC".into(),
+            support: String::new(),
+            templates: PathBuf::new(),
+            reseller_copy: true,
+        }
+    }
 }
 
 impl Default for SmtpConfig {
@@ -287,6 +330,9 @@ impl Default for SmtpConfig {
             username: None,
             password: None,
             password_file: None,
+            timeout: SignedDuration::from_secs(30),
+            retry_max: SignedDuration::from_mins(10),
+            give_up_after: SignedDuration::from_hours(72),
         }
     }
 }
@@ -299,6 +345,9 @@ impl fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("password_file", &self.password_file)
+            .field("timeout", &self.timeout)
+            .field("retry_max", &self.retry_max)
+            .field("give_up_after", &self.give_up_after)
             .finish()
     }
 }
@@ -1001,6 +1050,20 @@ impl Config {
                 REDACTED,
                 "a password needs [smtp] username too",
             ));
+        }
+        for (key, duration) in [
+            ("timeout", smtp.timeout),
+            ("retry_max", smtp.retry_max),
+            ("give_up_after", smtp.give_up_after),
+        ] {
+            if !duration.is_positive() {
+                return Err(self.invalid(
+                    "smtp",
+                    key,
+                    &format!("\"{duration:#}\""),
+                    "must be positive",
+                ));
+            }
         }
         Ok(())
     }

@@ -55,6 +55,7 @@ pub mod finding;
 pub mod lifecycle;
 pub mod name;
 pub mod notice;
+pub mod outbox;
 pub mod probe;
 pub mod profile;
 pub mod registry;

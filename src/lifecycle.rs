@@ -299,8 +299,8 @@ pub struct Policy {
     /// Days before expiry at which the holder is warned, once each. Default `[30, 7]`.
     pub expiry_warnings: Vec<i64>,
     /// Start the grace period when the error notice is queued instead of when it is
-    /// accepted: a stopgap until notices report their acceptance. Default `true` until
-    /// the notice sender reports acceptances.
+    /// accepted: for installations that do not send notices with pecwatch. Default
+    /// `false`.
     pub start_grace_at_queue: bool,
 }
 
@@ -311,7 +311,7 @@ impl Default for Policy {
             transient_confirmations: 3,
             grace: SignedDuration::from_hours(7 * 24),
             expiry_warnings: vec![30, 7],
-            start_grace_at_queue: true,
+            start_grace_at_queue: false,
         }
     }
 }
@@ -1089,8 +1089,8 @@ fn days_duration(days: i64) -> SignedDuration {
 mod tests {
     use super::*;
 
-    /// The policy once notices report their acceptance: the grace period starts at the
-    /// acceptance (the default starts it at queueing until then).
+    /// The default policy, spelled out: the grace period starts at the notice's
+    /// acceptance.
     fn accepting() -> Policy {
         Policy {
             start_grace_at_queue: false,
@@ -1455,11 +1455,8 @@ mod tests {
 
     #[test]
     fn policy_defaults_configuration_and_validation() {
-        assert!(
-            Policy::default().start_grace_at_queue,
-            "until notices report acceptance"
-        );
-        let policy = accepting();
+        assert_eq!(accepting(), Policy::default());
+        let policy = Policy::default();
         assert_eq!(policy.confirm_after, hours(1));
         assert_eq!(policy.transient_confirmations, 3);
         assert_eq!(policy.grace, hours(168));

@@ -1,0 +1,549 @@
+//! Delivering the outbox: notices to holders, resellers and operators, over SMTP.
+//!
+//! Every notice was queued in the outbox in the same transaction as the lifecycle change
+//! that called for it. The [`Sender`] claims due items (a lease, so several senders never
+//! take the same one), renders each ([`crate::notice`]), and hands it to the configured
+//! relay (lettre: plain, STARTTLS or TLS, optional authentication). Then:
+//!
+//! - **accepted** (2xx): the item is recorded as sent with the server's reply and the
+//!   acceptance time, *in the same transaction* as the domain's lifecycle update: an
+//!   accepted error notice starts the grace period ([`Event::NoticeAccepted`]);
+//! - **deferred** (4xx, no connection, timeout): tried again after 1, 2, 4, … minutes up
+//!   to `smtp.retry_max`; given up after `smtp.give_up_after`;
+//! - **refused** (5xx) or impossible (no recipient, a template that does not render):
+//!   failed at once, kept for the operators; the grace period does not start.
+//!
+//! Each item keeps one Message-ID for all its attempts (derived from the item, recorded
+//! at the first attempt), so a message resent after a crash between the server's
+//! acceptance and our commit carries the same Message-ID and can be recognised as a
+//! duplicate. SMTP has no two-phase commit: that window is the only way a notice can be
+//! sent twice, and the Message-ID is what makes it harmless.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Serialize;
+
+use crate::Lang;
+use crate::clock::Clock;
+use crate::config::SmtpConfig;
+use crate::lifecycle::{self, Event, NoticeKind, Policy};
+use crate::registry::{Attempt, Delivery, DomainUpdate, OutboxItem, Registry, RegistryError};
+
+/// How many items a sender claims at a time.
+const BATCH: u64 = 20;
+/// How long a claimed item stays reserved to one sender (longer than an SMTP conversation
+/// with its timeout).
+const CLAIM: Duration = Duration::from_secs(300);
+/// The first wait after a temporary failure; it doubles at each attempt.
+const FIRST_RETRY: SignedDuration = SignedDuration::from_mins(1);
+/// Attempts at recording a delivery whose domain keeps changing under us.
+const COMMIT_ATTEMPTS: u32 = 5;
+
+/// Why the sender could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The relay's configuration is unusable.
+    #[error("cannot use the SMTP relay {url}: {problem}")]
+    Relay {
+        /// The relay URL, without its password.
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// A message ready to go: who to, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Composed {
+    /// The recipients.
+    pub to: Vec<Mailbox>,
+    /// The subject.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+/// Turns an outbox item into a message (see [`crate::notice`]); an `Err` is a permanent
+/// problem (no recipient, a template that does not render), given up at once.
+pub type Composer = Box<
+    dyn for<'a> Fn(&'a OutboxItem) -> futures::future::BoxFuture<'a, Result<Vec<Composed>, String>>
+        + Send
+        + Sync,
+>;
+
+/// What the sender needs besides the registry and the relay.
+pub struct SenderSettings {
+    /// This sender's name in claims (`host:pid`).
+    pub owner: String,
+    /// The sender of every message.
+    pub from: Mailbox,
+    /// The longest wait between attempts.
+    pub retry_max: SignedDuration,
+    /// How long temporary failures are retried, from the moment the item was queued.
+    pub give_up_after: SignedDuration,
+    /// The lifecycle's rules (for the acceptance of error notices).
+    pub policy: Policy,
+    /// The time.
+    pub clock: Clock,
+}
+
+/// What one pass of the sender did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SendSummary {
+    /// Items accepted by the relay.
+    pub sent: u64,
+    /// Items deferred, to be tried again.
+    pub deferred: u64,
+    /// Items given up.
+    pub failed: u64,
+}
+
+impl SendSummary {
+    /// One line for people.
+    pub fn to_text(&self, lang: Lang) -> String {
+        match lang {
+            Lang::It => format!(
+                "comunicazioni: {} inviate, {} rimandate, {} non recapitabili",
+                self.sent, self.deferred, self.failed
+            ),
+            Lang::En => format!(
+                "notices: {} sent, {} deferred, {} failed",
+                self.sent, self.deferred, self.failed
+            ),
+        }
+    }
+}
+
+/// How one attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Sent {
+    /// Accepted, with the server's reply.
+    Accepted(String),
+    /// Refused for now, or no answer.
+    Deferred(String),
+    /// Refused for good.
+    Refused(String),
+}
+
+/// Delivers the outbox over SMTP.
+pub struct Sender {
+    registry: Registry,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    settings: SenderSettings,
+    compose: Composer,
+}
+
+impl Sender {
+    /// A sender through the relay `smtp` describes. Must be called inside a tokio
+    /// runtime (the relay keeps a pool of connections).
+    pub fn new(
+        registry: Registry,
+        smtp: &SmtpConfig,
+        settings: SenderSettings,
+        compose: Composer,
+    ) -> Result<Self, SendError> {
+        Ok(Self {
+            registry,
+            transport: transport(smtp)?,
+            settings,
+            compose,
+        })
+    }
+
+    /// Delivers every item due now, claiming them a batch at a time; returns what
+    /// happened. Items another sender holds are left to it.
+    pub async fn send_due(&self) -> Result<SendSummary, SendError> {
+        let mut summary = SendSummary::default();
+        loop {
+            let now = self.settings.clock.now();
+            let items = self
+                .registry
+                .claim_outbox(&self.settings.owner, now, CLAIM, BATCH)
+                .await?;
+            if items.is_empty() {
+                return Ok(summary);
+            }
+            for item in items {
+                match self.deliver(&item).await? {
+                    Sent::Accepted(_) => summary.sent += 1,
+                    Sent::Deferred(_) => summary.deferred += 1,
+                    Sent::Refused(_) => summary.failed += 1,
+                }
+            }
+            if self.settings.clock.is_fixed() && summary.deferred > 0 {
+                // With the clock stopped, a deferred item would come due again at once.
+                return Ok(summary);
+            }
+        }
+    }
+
+    /// One attempt at one item, recorded.
+    async fn deliver(&self, item: &OutboxItem) -> Result<Sent, SendError> {
+        let now = self.settings.clock.now();
+        let message_id = item
+            .message_id
+            .clone()
+            .unwrap_or_else(|| message_id(item, &self.settings.from));
+        let composed = (self.compose)(item).await.and_then(|messages| {
+            if messages.is_empty() {
+                Err("nothing to send: no recipient".to_owned())
+            } else {
+                Ok(messages)
+            }
+        });
+        let messages = match composed {
+            Ok(messages) => messages,
+            Err(problem) => {
+                let attempt = Attempt::Failed {
+                    error: problem.clone(),
+                    message_id: None,
+                };
+                self.record(item, now, &attempt).await?;
+                return Ok(Sent::Refused(problem));
+            }
+        };
+        // The first message is the one that counts (the holder's, or the operators');
+        // copies (the reseller's) are sent after it, best effort.
+        let (first, copies) = messages.split_first().expect("not empty");
+        let outcome = self.send(first, &message_id, now).await;
+        match &outcome {
+            Sent::Accepted(reply) => {
+                self.accepted(item, now, &message_id, reply).await?;
+                for (n, copy) in copies.iter().enumerate() {
+                    let id = copy_id(&message_id, n + 1);
+                    if let other @ (Sent::Deferred(_) | Sent::Refused(_)) =
+                        self.send(copy, &id, now).await
+                    {
+                        tracing::warn!(item = item.id, ?other, "the copy of a notice was not sent");
+                    }
+                }
+            }
+            Sent::Deferred(error) => {
+                let queued_for = now.duration_since(item.created);
+                let attempt = if queued_for >= self.settings.give_up_after {
+                    Attempt::Failed {
+                        error: format!("given up after {queued_for:#}: {error}"),
+                        message_id: Some(message_id),
+                    }
+                } else {
+                    Attempt::Retry {
+                        error: error.clone(),
+                        message_id,
+                        next_attempt: lifecycle::plus(
+                            now,
+                            backoff(item.attempts, self.settings.retry_max),
+                        ),
+                    }
+                };
+                self.record(item, now, &attempt).await?;
+            }
+            Sent::Refused(error) => {
+                let attempt = Attempt::Failed {
+                    error: error.clone(),
+                    message_id: Some(message_id),
+                };
+                self.record(item, now, &attempt).await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Hands one message to the relay.
+    async fn send(&self, composed: &Composed, message_id: &str, now: Timestamp) -> Sent {
+        let message = match build(composed, &self.settings.from, message_id, now) {
+            Ok(message) => message,
+            Err(problem) => return Sent::Refused(problem),
+        };
+        match self.transport.send(message).await {
+            Ok(response) => {
+                let text: Vec<&str> = response.message().collect();
+                Sent::Accepted(format!("{} {}", response.code(), text.join(" ")))
+            }
+            Err(error) if error.is_permanent() => Sent::Refused(describe(&error)),
+            Err(error) => Sent::Deferred(describe(&error)),
+        }
+    }
+
+    /// Records an accepted item: for a notice about a domain, with the domain's update
+    /// (an accepted error notice starts the grace period), in one transaction.
+    async fn accepted(
+        &self,
+        item: &OutboxItem,
+        now: Timestamp,
+        message_id: &str,
+        reply: &str,
+    ) -> Result<(), SendError> {
+        let Some(domain_id) = item.domain_id else {
+            let attempt = Attempt::Sent {
+                accepted_at: now,
+                message_id: message_id.to_owned(),
+                reply: reply.to_owned(),
+            };
+            return self.record(item, now, &attempt).await;
+        };
+        let event = notice_event(item, now);
+        for _ in 0..COMMIT_ATTEMPTS {
+            let Some(domain) = self.registry.domain_by_id(domain_id).await? else {
+                // The domain was deleted meanwhile: the item went with it.
+                return Ok(());
+            };
+            let mut update = DomainUpdate::new(&domain, domain.next_check);
+            if let Some(event) = &event
+                && let Ok(outcome) = lifecycle::apply(&domain.status, event, &self.settings.policy)
+            {
+                update = update.with_outcome(&domain, outcome);
+                if let Some(status) = &update.status {
+                    // The grace period may now end before the next planned check.
+                    update.next_check = lifecycle::next_due(status, &self.settings.policy, now)
+                        .map_or(domain.next_check, |due| due.min(domain.next_check));
+                }
+            }
+            update.deliveries = vec![Delivery {
+                item_id: item.id,
+                accepted_at: now,
+                message_id: message_id.to_owned(),
+                reply: reply.to_owned(),
+            }];
+            match self
+                .registry
+                .commit(&self.settings.owner, now, update)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(RegistryError::Conflict) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(RegistryError::Conflict.into())
+    }
+
+    /// Records an attempt; a lost claim (another sender took the item over) is logged.
+    async fn record(
+        &self,
+        item: &OutboxItem,
+        now: Timestamp,
+        attempt: &Attempt,
+    ) -> Result<(), SendError> {
+        let recorded = self
+            .registry
+            .record_attempt(item.id, &self.settings.owner, now, attempt)
+            .await?;
+        if !recorded {
+            tracing::warn!(
+                item = item.id,
+                "the claim on a notice lapsed before its outcome was recorded"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The lifecycle event of an accepted notice (`None` for items that are not notices).
+fn notice_event(item: &OutboxItem, at: Timestamp) -> Option<Event> {
+    let kind: NoticeKind = serde_json::from_value(item.payload.get("kind")?.clone()).ok()?;
+    let episode = u32::try_from(item.payload.get("episode")?.as_u64()?).ok()?;
+    Some(Event::NoticeAccepted { at, kind, episode })
+}
+
+/// The wait before attempt `attempts + 1`: 1, 2, 4, … minutes, at most `max`.
+pub fn backoff(attempts: u32, max: SignedDuration) -> SignedDuration {
+    let factor = 1_i32.checked_shl(attempts.min(20)).unwrap_or(i32::MAX);
+    FIRST_RETRY.checked_mul(factor).unwrap_or(max).min(max)
+}
+
+/// The Message-ID of an item: stable across its attempts (and across processes), unique
+/// to the item and to each resend (`message_id` is cleared by a resend, and the attempt
+/// count differs then).
+fn message_id(item: &OutboxItem, from: &Mailbox) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325; // FNV-1a of the key
+    for byte in item.key.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!(
+        "<pecwatch.{}.{hash:016x}.{}@{}>",
+        item.id,
+        item.attempts,
+        from.email.domain()
+    )
+}
+
+/// The Message-ID of the `n`-th copy of a message.
+fn copy_id(message_id: &str, n: usize) -> String {
+    message_id.replacen("@", &format!(".copy{n}@"), 1)
+}
+
+/// The MIME message: plain text and HTML alternatives, UTF-8, with its Message-ID and
+/// date.
+fn build(
+    composed: &Composed,
+    from: &Mailbox,
+    message_id: &str,
+    now: Timestamp,
+) -> Result<Message, String> {
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(composed.subject.clone())
+        .message_id(Some(message_id.to_owned()))
+        .date(system_time(now));
+    for to in &composed.to {
+        builder = builder.to(to.clone());
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            composed.text.clone(),
+            composed.html.clone(),
+        ))
+        .map_err(|error| format!("cannot build the message: {error}"))
+}
+
+/// A timestamp as the standard library's time.
+fn system_time(at: Timestamp) -> std::time::SystemTime {
+    let since = Duration::new(
+        u64::try_from(at.as_second()).unwrap_or(0),
+        u32::try_from(at.subsec_nanosecond()).unwrap_or(0),
+    );
+    std::time::UNIX_EPOCH + since
+}
+
+/// An SMTP error for people and the outbox: the server's reply when there is one.
+fn describe(error: &lettre::transport::smtp::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The relay from `smtp.url`: `smtp://` with STARTTLS when offered, `smtps://` with TLS
+/// from the start; authentication when a user name is set.
+fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    let invalid = |problem: String| SendError::Relay {
+        url: crate::config::redact_url(&smtp.url),
+        problem,
+    };
+    let (tls_from_start, rest) = if let Some(rest) = smtp.url.strip_prefix("smtps://") {
+        (true, rest)
+    } else if let Some(rest) = smtp.url.strip_prefix("smtp://") {
+        (false, rest)
+    } else {
+        return Err(invalid(
+            "expected smtp://HOST[:PORT] or smtps://HOST[:PORT]".into(),
+        ));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (
+            host.trim_matches(['[', ']']),
+            Some(
+                port.parse::<u16>()
+                    .map_err(|_| invalid(format!("bad port {port:?}")))?,
+            ),
+        ),
+        _ => (authority.trim_matches(['[', ']']), None),
+    };
+    if host.is_empty() {
+        return Err(invalid("no host".into()));
+    }
+    let parameters =
+        TlsParameters::new(host.to_owned()).map_err(|error| invalid(error.to_string()))?;
+    let (tls, default_port) = if tls_from_start {
+        (Tls::Wrapper(parameters), 465)
+    } else {
+        (Tls::Opportunistic(parameters), 25)
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port.unwrap_or(default_port))
+        .tls(tls)
+        .timeout(Some(smtp.timeout.unsigned_abs()));
+    if let Some(username) = &smtp.username {
+        builder = builder.credentials(Credentials::new(
+            username.clone(),
+            smtp.password.clone().unwrap_or_default(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let max = SignedDuration::from_mins(10);
+        let waits: Vec<i64> = (0..6).map(|n| backoff(n, max).as_mins()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(backoff(u32::MAX, max), max);
+    }
+
+    #[tokio::test]
+    async fn relays_from_urls() {
+        let with = |url: &str| SmtpConfig {
+            url: url.into(),
+            ..SmtpConfig::default()
+        };
+        for good in [
+            "smtp://127.0.0.1:2525",
+            "smtps://mail.example.it",
+            "smtp://[::1]:25",
+        ] {
+            assert!(transport(&with(good)).is_ok(), "{good}");
+        }
+        for bad in ["http://x", "smtp://:25", "smtp://host:port"] {
+            let error = transport(&with(bad)).unwrap_err().to_string();
+            assert!(error.starts_with("cannot use the SMTP relay"), "{error}");
+        }
+    }
+
+    #[test]
+    fn message_ids_are_stable_per_item_and_new_per_resend() {
+        let from: Mailbox = "PEC <noreply@provider.example>".parse().unwrap();
+        let item = OutboxItem {
+            id: 7,
+            domain_id: Some(1),
+            key: "pec.x.it/v3/0/error_found".into(),
+            kind: "notice".into(),
+            payload: serde_json::json!({"kind": "error_found", "episode": 1}),
+            created: Timestamp::UNIX_EPOCH,
+            state: crate::registry::OutboxState::Pending,
+            attempts: 0,
+            last_error: None,
+            accepted_at: None,
+            updated: Timestamp::UNIX_EPOCH,
+            next_attempt: None,
+            message_id: None,
+            reply: None,
+        };
+        let first = message_id(&item, &from);
+        assert_eq!(first, message_id(&item.clone(), &from));
+        assert!(first.starts_with("<pecwatch.7.") && first.ends_with("@provider.example>"));
+        let resent = OutboxItem {
+            attempts: 3,
+            ..item.clone()
+        };
+        assert_ne!(message_id(&resent, &from), first);
+        assert_eq!(
+            notice_event(&item, Timestamp::UNIX_EPOCH),
+            Some(Event::NoticeAccepted {
+                at: Timestamp::UNIX_EPOCH,
+                kind: NoticeKind::ErrorFound,
+                episode: 1
+            })
+        );
+        assert_eq!(copy_id("<a.b@c>", 1), "<a.b.copy1@c>");
+    }
+}
