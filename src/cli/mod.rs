@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod domains;
+pub mod notices;
 pub mod sweep;
 use futures::{Stream, StreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -49,6 +50,9 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Run the daily service: the sweep at sweep.time, re-checks as they fall due.
     Serve(sweep::ServeArgs),
+    /// Preview the notices sent to holders, resellers and operators.
+    #[command(subcommand)]
+    Notices(notices::NoticesCommand),
 }
 
 /// Output format.
@@ -179,6 +183,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Domains(command) => domains::run(&config, command).await,
         Command::Sweep(args) => sweep::sweep(&config, args).await,
         Command::Serve(args) => sweep::serve(&config, args).await,
+        Command::Notices(command) => notices::run(&config, command),
     }
 }
 
