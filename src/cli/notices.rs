@@ -9,12 +9,13 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{CliError, Exit};
 use crate::Lang;
 use crate::config::Config;
-use crate::notice::{NoticeError, Part, Preview, RenderedNotice, Templates};
+use crate::notice::{NoticeError, Part, Preview, Provider, RenderedNotice, Templates};
 
 /// The subcommands of `pecwatch notices`.
 #[derive(Debug, Subcommand)]
 pub enum NoticesCommand {
-    /// Render a notice with sample data (the domain pec.esempio.it, the configured profile).
+    /// Render a notice with sample data (the domain pec.esempio.it), signed and laid out as
+    /// configured ([notices] provider_name, support, templates; [check] profile).
     Preview(PreviewArgs),
 }
 
@@ -33,7 +34,8 @@ pub struct PreviewArgs {
     /// Which part to print.
     #[arg(long, value_enum, default_value_t)]
     pub part: PartChoice,
-    /// Directory of template overrides (LANG/EVENT.subject, .txt, .html).
+    /// Directory of template overrides (LANG/EVENT.subject, .txt, .html); default:
+    /// notices.templates in the configuration.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 }
@@ -76,12 +78,21 @@ fn preview(config: &Config, args: PreviewArgs) -> Result<Exit, CliError> {
                 "{error}; or reseller_copy, reseller_copy_KIND, alert"
             ))
         })?;
-    let templates = match &args.templates {
+    // The configured provider, profile and template directory, as real notices get them.
+    let dir = args.templates.as_ref().or_else(|| {
+        let configured = &config.notices.templates;
+        (!configured.as_os_str().is_empty()).then_some(configured)
+    });
+    let templates = match dir {
         Some(dir) => Templates::load(dir)?,
         None => Templates::built_in()?,
     };
+    let provider = Provider {
+        name: config.notices.provider_name.clone(),
+        support: config.notices.support.clone(),
+    };
     let profile = config.default_profile()?;
-    let notice = preview.render(args.lang, &profile, &templates)?;
+    let notice = preview.render(args.lang, &profile, &provider, &templates)?;
     let mut out = std::io::stdout().lock();
     out.write_all(shown(&notice, args.part).as_bytes())?;
     out.flush()?;

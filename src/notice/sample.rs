@@ -66,25 +66,30 @@ impl Preview {
             .collect()
     }
 
-    /// Renders this preview in `lang` with sample data for `profile`.
+    /// Renders this preview in `lang` with sample data for `profile`, signed by
+    /// `provider`.
     pub fn render(
         self,
         lang: Lang,
         profile: &Profile,
+        provider: &Provider,
         templates: &Templates,
     ) -> Result<RenderedNotice, NoticeError> {
+        let sample = |kind, for_reseller| NoticeContext {
+            for_reseller,
+            provider: provider.clone(),
+            ..NoticeContext::sample_for(kind, lang, profile)
+        };
         match self {
-            Preview::Notice(kind) => {
-                render(&NoticeContext::sample_for(kind, lang, profile), templates)
-            }
-            Preview::ResellerCopy(kind) => {
-                let context = NoticeContext {
-                    for_reseller: true,
-                    ..NoticeContext::sample_for(kind, lang, profile)
+            Preview::Notice(kind) => render(&sample(kind, false), templates),
+            Preview::ResellerCopy(kind) => render(&sample(kind, true), templates),
+            Preview::Alert => {
+                let alert = AlertContext {
+                    provider: provider.clone(),
+                    ..AlertContext::sample(lang)
                 };
-                render(&context, templates)
+                render_alert(&alert, templates)
             }
-            Preview::Alert => render_alert(&AlertContext::sample(lang), templates),
         }
     }
 }
@@ -119,16 +124,18 @@ impl fmt::Display for Preview {
     }
 }
 
-/// The sample provider: a display name and a support line.
-fn sample_provider(lang: Lang) -> Provider {
-    Provider {
-        name: "PEC Esempio S.p.A.".to_owned(),
-        support: lang
-            .pick(
-                "assistenza@pec-esempio.it, dal lunedì al venerdì dalle 8:00 alle 19:00",
-                "assistenza@pec-esempio.it, Monday to Friday from 8:00 to 19:00",
-            )
-            .to_owned(),
+impl Provider {
+    /// A sample provider: a display name and a support line in `lang`.
+    pub fn sample(lang: Lang) -> Self {
+        Provider {
+            name: "PEC Esempio S.p.A.".to_owned(),
+            support: lang
+                .pick(
+                    "assistenza@pec-esempio.it, dal lunedì al venerdì dalle 8:00 alle 19:00",
+                    "assistenza@pec-esempio.it, Monday to Friday from 8:00 to 19:00",
+                )
+                .to_owned(),
+        }
     }
 }
 
@@ -178,7 +185,7 @@ impl NoticeContext {
             errors: Vec::new(),
             set_password_link: (kind == NoticeKind::Activated)
                 .then(|| "https://pec-esempio.it/imposta-password?token=7f3c9a1e5b".to_owned()),
-            provider: sample_provider(lang),
+            provider: Provider::sample(lang),
             for_reseller: false,
         };
         if with_errors {
@@ -206,7 +213,7 @@ impl AlertContext {
                 .to_owned(),
             at: Some(instant(NOW)),
             lang,
-            provider: sample_provider(lang),
+            provider: Provider::sample(lang),
         }
     }
 }

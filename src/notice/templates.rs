@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde_json::Value as Json;
 
-use super::{NoticeError, Preview, RenderedNotice, lang_code, template_value};
+use super::{NoticeError, Preview, Provider, RenderedNotice, lang_code, template_value};
 use crate::Lang;
 use crate::profile::Profile;
 
@@ -196,13 +196,14 @@ impl Templates {
             .map(|(name, path)| (name.as_str(), path.as_path()))
     }
 
-    /// Renders every template set in both languages with sample data for `profile`: a broken override shows
+    /// Renders every template set in both languages with sample data for `profile`,
+    /// signed by `provider`: a broken override shows
     /// up here (at startup, or in `pecwatch notices preview`) rather than when a notice
     /// is due.
-    pub fn verify(&self, profile: &Profile) -> Result<(), NoticeError> {
+    pub fn verify(&self, profile: &Profile, provider: &Provider) -> Result<(), NoticeError> {
         for lang in [Lang::It, Lang::En] {
             for preview in Preview::every() {
-                preview.render(lang, profile, self)?;
+                preview.render(lang, profile, provider, self)?;
             }
         }
         Ok(())

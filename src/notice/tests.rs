@@ -23,8 +23,13 @@ fn aruba() -> Profile {
     Profile::built_in("aruba").expect("aruba")
 }
 
+/// Renders `context` with the built-in templates.
+fn rendered(context: &NoticeContext) -> RenderedNotice {
+    render(context, &templates()).expect("renders")
+}
+
 fn render_sample(kind: NoticeKind, lang: Lang) -> RenderedNotice {
-    render(&NoticeContext::sample(kind, lang), &templates()).expect("renders")
+    rendered(&NoticeContext::sample(kind, lang))
 }
 
 /// Writes `files` (name → content) under a fresh temporary directory.
@@ -46,7 +51,7 @@ fn every_template_set_renders_in_both_languages() {
     for lang in LANGS {
         for preview in Preview::every() {
             let notice = preview
-                .render(lang, &aruba(), &templates)
+                .render(lang, &aruba(), &Provider::sample(lang), &templates)
                 .unwrap_or_else(|e| panic!("{preview} {lang:?}: {e}"));
             let what = format!("{preview} ({lang:?})");
             assert!(
@@ -187,7 +192,7 @@ fn error_notice_shows_the_stored_zone_lines() {
     // Another provider: its own MX host, no delegation (InfoCert publishes no name servers).
     let infocert = Profile::built_in("infocert").expect("infocert");
     let context = NoticeContext::sample_for(NoticeKind::ErrorFound, Lang::En, &infocert);
-    let notice = render(&context, &templates()).expect("renders");
+    let notice = rendered(&context);
     assert!(
         notice
             .text
@@ -211,7 +216,7 @@ fn html_escapes_hostile_user_data() {
     }]});
     let context = context.with_check(&check).expect("a check");
     for context in [context.clone(), context.reseller_copy().expect("reseller")] {
-        let notice = render(&context, &templates()).expect("renders");
+        let notice = rendered(&context);
         assert!(!notice.html.contains("<script>"), "{}", notice.html);
         assert!(!notice.html.contains("<img"), "{}", notice.html);
         assert!(!notice.html.contains("<b>"));
@@ -282,7 +287,7 @@ fn activation_carries_the_set_password_link() {
     );
     let mut without = NoticeContext::sample(NoticeKind::Activated, Lang::It);
     without.set_password_link = None;
-    let notice = render(&without, &templates()).expect("renders");
+    let notice = rendered(&without);
     assert!(!notice.text.contains("password"));
 }
 
@@ -291,7 +296,7 @@ fn a_missing_holder_name_or_deadline_reads_naturally() {
     let mut context = NoticeContext::sample(NoticeKind::ErrorFound, Lang::It);
     context.holder_name = None;
     context.deadline = None;
-    let notice = render(&context, &templates()).expect("renders");
+    let notice = rendered(&context);
     assert!(notice.text.starts_with("Gentile Cliente,\n"));
     assert!(notice.text.contains("al più presto"));
     assert_eq!(
@@ -304,7 +309,7 @@ fn a_missing_holder_name_or_deadline_reads_naturally() {
 fn unicode_domains_show_both_forms() {
     let mut context = NoticeContext::sample(NoticeKind::Corrected, Lang::It);
     context.domain = DomainName::parse("pec.caffè.it").expect("idn");
-    let notice = render(&context, &templates()).expect("renders");
+    let notice = rendered(&context);
     assert!(notice.subject.contains("pec.caffè.it"));
     assert!(notice.text.contains("pec.caffè.it (pec.xn--caff-8oa.it)"));
     // The zone line is written with A-labels, as a zone file needs.
@@ -368,7 +373,7 @@ fn deadlines_show_in_rome_time_across_dst_changes() {
     // clocks have gone back, so the deadline is 03:00 CET on 29 October.
     let mut context = NoticeContext::sample(NoticeKind::ErrorFound, Lang::It);
     context.deadline = Some(at("2026-10-29T02:00:00Z"));
-    let notice = render(&context, &templates()).expect("renders");
+    let notice = rendered(&context);
     assert!(
         notice
             .text
@@ -463,7 +468,7 @@ fn a_real_report_json_reads_back() {
         context.errors[0].fixes[1].title,
         "Delegation to the provider's DNS"
     );
-    let notice = render(&context, &templates()).expect("renders");
+    let notice = rendered(&context);
     assert!(notice.text.contains("Error found at the last check:"));
 }
 
@@ -503,7 +508,9 @@ fn an_override_replaces_one_file_and_keeps_the_others() {
     assert!(english.subject.starts_with("[PEC] DNS configuration error"));
     let names: Vec<&str> = templates.overrides().map(|(name, _)| name).collect();
     assert_eq!(names, ["it/error_found.subject", "it/footer_extra.txt"]);
-    templates.verify(&aruba()).expect("the overrides render");
+    templates
+        .verify(&aruba(), &Provider::sample(Lang::It))
+        .expect("the overrides render");
 }
 
 #[test]
@@ -575,7 +582,11 @@ fn a_template_that_does_not_render_is_an_error_naming_the_file() {
     )
     .expect_err("a missing include");
     assert!(error.to_string().contains("en/nowhere.html"), "{error}");
-    assert!(templates.verify(&aruba()).is_err());
+    assert!(
+        templates
+            .verify(&aruba(), &Provider::sample(Lang::It))
+            .is_err()
+    );
     // The other notices still render.
     render(
         &NoticeContext::sample(NoticeKind::Corrected, Lang::En),
@@ -631,4 +642,25 @@ fn previews_parse_from_event_names() {
             "{event}"
         );
     }
+}
+
+#[test]
+fn an_empty_support_line_and_a_reseller_address_read_naturally() {
+    let mut context = NoticeContext::sample(NoticeKind::Corrected, Lang::It);
+    context.provider.support = String::new();
+    context.reseller = Some("partner@rivendita.it".to_owned());
+    let notice = rendered(&context);
+    assert!(
+        notice
+            .text
+            .contains("il nostro servizio di assistenza è a Sua disposizione.\n")
+    );
+    assert!(notice.html.contains("è a Sua disposizione.</p>"));
+    let copy = rendered(&context.reseller_copy().expect("reseller"));
+    assert!(copy.text.starts_with("Gentile Partner,\n"), "{}", copy.text);
+    assert!(copy.text.contains("al rivenditore partner@rivendita.it"));
+    assert!(
+        copy.subject
+            .starts_with("[PEC] Copia per il rivenditore – Configurazione DNS corretta")
+    );
 }

@@ -9,5 +9,6 @@ mod check_cli;
 mod config;
 mod domains_cli;
 mod hostile;
+mod notices_cli;
 mod registry;
 mod sweep;
