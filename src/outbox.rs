@@ -32,7 +32,13 @@ use crate::Lang;
 use crate::clock::Clock;
 use crate::config::SmtpConfig;
 use crate::lifecycle::{self, Event, NoticeKind, Policy};
-use crate::registry::{Attempt, Delivery, DomainUpdate, OutboxItem, Registry, RegistryError};
+use crate::notice::{
+    AlertContext, NoticeContext, Provider, RenderedNotice, Templates, render, render_alert,
+};
+use crate::registry::{
+    Attempt, Delivery, DomainUpdate, OutboxItem, OutboxState, Registry, RegistryError,
+};
+use crate::sweep::ProfileLoader;
 
 /// How many items a sender claims at a time.
 const BATCH: u64 = 20;
@@ -73,14 +79,6 @@ pub struct Composed {
     pub html: String,
 }
 
-/// Turns an outbox item into a message (see [`crate::notice`]); an `Err` is a permanent
-/// problem (no recipient, a template that does not render), given up at once.
-pub type Composer = Box<
-    dyn for<'a> Fn(&'a OutboxItem) -> futures::future::BoxFuture<'a, Result<Vec<Composed>, String>>
-        + Send
-        + Sync,
->;
-
 /// What the sender needs besides the registry and the relay.
 pub struct SenderSettings {
     /// This sender's name in claims (`host:pid`).
@@ -95,6 +93,16 @@ pub struct SenderSettings {
     pub policy: Policy,
     /// The time.
     pub clock: Clock,
+    /// The provider as notices name it.
+    pub provider: Provider,
+    /// The templates.
+    pub templates: Templates,
+    /// Where operator notices go (alerts carry their own list).
+    pub operators: Vec<String>,
+    /// Whether resellers with an e-mail address get a copy.
+    pub reseller_copy: bool,
+    /// Loads the domains' profiles (for the MX record notices quote).
+    pub profiles: ProfileLoader,
 }
 
 /// What one pass of the sender did.
@@ -140,7 +148,6 @@ pub struct Sender {
     registry: Registry,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     settings: SenderSettings,
-    compose: Composer,
 }
 
 impl Sender {
@@ -150,13 +157,11 @@ impl Sender {
         registry: Registry,
         smtp: &SmtpConfig,
         settings: SenderSettings,
-        compose: Composer,
     ) -> Result<Self, SendError> {
         Ok(Self {
             registry,
             transport: transport(smtp)?,
             settings,
-            compose,
         })
     }
 
@@ -194,7 +199,7 @@ impl Sender {
             .message_id
             .clone()
             .unwrap_or_else(|| message_id(item, &self.settings.from));
-        let composed = (self.compose)(item).await.and_then(|messages| {
+        let composed = self.compose(item, now).await.and_then(|messages| {
             if messages.is_empty() {
                 Err("nothing to send: no recipient".to_owned())
             } else {
@@ -254,6 +259,23 @@ impl Sender {
                 };
                 self.record(item, now, &attempt).await?;
             }
+        }
+        if let (Sent::Refused(error) | Sent::Deferred(error), Some(_)) = (&outcome, item.domain_id)
+            && self
+                .registry
+                .outbox_item(item.id)
+                .await?
+                .is_some_and(|i| i.state == OutboxState::Failed)
+        {
+            // The holder was not told: an operator must find another way.
+            let message = format!(
+                "notice {} ({}) could not be delivered: {error}",
+                item.id, item.key
+            );
+            tracing::warn!(item = item.id, %error, "a notice could not be delivered");
+            self.registry
+                .add_alert(now, "notice_failed", &message)
+                .await?;
         }
         Ok(outcome)
     }
@@ -327,6 +349,84 @@ impl Sender {
         Err(RegistryError::Conflict.into())
     }
 
+    /// The messages of an item: the one that counts first (the holder's, or the
+    /// operators'), then the copies (the reseller's). An `Err` is a permanent problem (no
+    /// recipient, a template that does not render, a domain gone), given up at once.
+    async fn compose(&self, item: &OutboxItem, now: Timestamp) -> Result<Vec<Composed>, String> {
+        let settings = &self.settings;
+        let Some(domain_id) = item.domain_id else {
+            let alert = AlertContext::from_payload(
+                &item.payload,
+                Some(item.created),
+                Lang::It,
+                settings.provider.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+            let to: Vec<String> = match item.payload.get("to").and_then(|to| to.as_array()) {
+                Some(listed) if !listed.is_empty() => listed
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+                _ => settings.operators.clone(),
+            };
+            let rendered = render_alert(&alert, &settings.templates).map_err(|e| e.to_string())?;
+            return Ok(vec![composed(&to, rendered)?]);
+        };
+        let kind: NoticeKind = item
+            .payload
+            .get("kind")
+            .and_then(|kind| serde_json::from_value(kind.clone()).ok())
+            .ok_or_else(|| format!("not a notice: {}", item.payload))?;
+        let episode = item
+            .payload
+            .get("episode")
+            .and_then(|e| e.as_u64())
+            .and_then(|e| u32::try_from(e).ok())
+            .unwrap_or(0);
+        let domain = self
+            .registry
+            .domain_by_id(domain_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("domain {domain_id} no longer exists"))?;
+        let profile = (settings.profiles)(&domain.profile)?;
+        let mut context =
+            NoticeContext::for_domain(kind, episode, &domain, &profile, settings.provider.clone());
+        if kind == NoticeKind::ErrorFound {
+            // The errors of the check that confirmed the failure, and the deadline the
+            // acceptance of this very notice will set.
+            let checks = self
+                .registry
+                .checks(domain.id, 10)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(failing) = checks.iter().find(|check| !check.summary.ok) {
+                context = context
+                    .with_check(&failing.result)
+                    .map_err(|e| e.to_string())?;
+            }
+            if context.deadline.is_none() {
+                context.deadline = Some(lifecycle::plus(now, settings.policy.grace));
+            }
+        }
+        let to = if kind.to_operators() {
+            settings.operators.clone()
+        } else {
+            vec![named(domain.holder.name.as_deref(), &domain.holder.email)]
+        };
+        let rendered = render(&context, &settings.templates).map_err(|e| e.to_string())?;
+        let mut messages = vec![composed(&to, rendered)?];
+        if settings.reseller_copy
+            && !kind.to_operators()
+            && let Some(reseller) = domain.reseller.as_deref().filter(|r| r.contains('@'))
+            && let Some(copy) = context.reseller_copy()
+        {
+            let rendered = render(&copy, &settings.templates).map_err(|e| e.to_string())?;
+            messages.push(composed(&[reseller.to_owned()], rendered)?);
+        }
+        Ok(messages)
+    }
+
     /// Records an attempt; a lost claim (another sender took the item over) is logged.
     async fn record(
         &self,
@@ -346,6 +446,35 @@ impl Sender {
         }
         Ok(())
     }
+}
+
+/// `Name <address>`, or the address alone.
+fn named(name: Option<&str>, address: &str) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => format!("\"{}\" <{address}>", name.replace(['"', '\\'], "")),
+        None => address.to_owned(),
+    }
+}
+
+/// A composed message to `to` (addresses or `Name <address>`).
+fn composed(to: &[String], rendered: RenderedNotice) -> Result<Composed, String> {
+    if to.is_empty() {
+        return Err("no recipient (for operator notices: set sweep.operators)".to_owned());
+    }
+    let to = to
+        .iter()
+        .map(|address| {
+            address
+                .parse::<Mailbox>()
+                .map_err(|e| format!("invalid recipient {address:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Composed {
+        to,
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+    })
 }
 
 /// The lifecycle event of an accepted notice (`None` for items that are not notices).

@@ -183,7 +183,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Domains(command) => domains::run(&config, command).await,
         Command::Sweep(args) => sweep::sweep(&config, args).await,
         Command::Serve(args) => sweep::serve(&config, args).await,
-        Command::Notices(command) => notices::run(&config, command),
+        Command::Notices(command) => notices::run(&config, command).await,
     }
 }
 

@@ -1,15 +1,24 @@
-//! `pecwatch notices`: the notices pecwatch sends. `preview` renders one with sample data,
-//! through the built-in templates or an operator's directory of overrides.
+//! `pecwatch notices`: the notices pecwatch sends. `send` delivers the due ones over SMTP
+//! (`serve` does it continuously); `list`, `show` and `resend` are the operators' view of
+//! the outbox; `preview` renders one with sample data, through the built-in templates or an
+//! operator's directory of overrides.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{CliError, Exit};
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
+
+use super::{CliError, Exit, Format};
 use crate::Lang;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::notice::{NoticeError, Part, Preview, Provider, RenderedNotice, Templates};
+use crate::outbox::{SendError, Sender, SenderSettings};
+use crate::registry::{OutboxFilter, OutboxItem, OutboxState, Registry};
 
 /// The subcommands of `pecwatch notices`.
 #[derive(Debug, Subcommand)]
@@ -17,6 +26,55 @@ pub enum NoticesCommand {
     /// Render a notice with sample data (the domain pec.esempio.it), signed and laid out as
     /// configured ([notices] provider_name, support, templates; [check] profile).
     Preview(PreviewArgs),
+    /// Deliver every notice that is due, over SMTP ([smtp] url), once (for cron).
+    Send(SendArgs),
+    /// List notices and alerts, oldest first, with filters.
+    List(ListArgs),
+    /// Show one notice: recipient, state, attempts, the mail server's reply.
+    Show(ShowArgs),
+    /// Send a notice again, as a new message (the holder did not get it).
+    Resend(ShowArgs),
+}
+
+/// Arguments of `notices send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+/// Arguments of `notices list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only notices in this state: pending, sent or failed.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only notices about this domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only notices with a larger identifier (for paging).
+    #[arg(long, value_name = "ID")]
+    pub after: Option<i64>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+    /// Output format (json: one object per line).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Arguments of `notices show` and `notices resend`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The notice's identifier (see `notices list`).
+    pub id: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// Arguments of `notices preview`.
@@ -62,10 +120,245 @@ impl From<NoticeError> for CliError {
 }
 
 /// Runs a `pecwatch notices` subcommand.
-pub fn run(config: &Config, command: NoticesCommand) -> Result<Exit, CliError> {
-    match command {
-        NoticesCommand::Preview(args) => preview(config, args),
+pub async fn run(config: &Config, command: NoticesCommand) -> Result<Exit, CliError> {
+    if let NoticesCommand::Preview(args) = command {
+        return preview(config, args);
     }
+    let clock = Clock::from_env()?;
+    let registry = Registry::open(&config.database.url).await?;
+    let result = match command {
+        NoticesCommand::Preview(_) => Ok(Exit::Ok),
+        NoticesCommand::Send(args) => send(config, &registry, clock, args).await,
+        NoticesCommand::List(args) => list(&registry, args).await,
+        NoticesCommand::Show(args) => show(&registry, args).await,
+        NoticesCommand::Resend(args) => resend(&registry, clock, args).await,
+    };
+    registry.close().await;
+    result
+}
+
+/// The sender the configuration describes (for `notices send` and `serve`).
+pub fn sender(config: &Config, registry: Registry, clock: Clock) -> Result<Sender, CliError> {
+    let from: Mailbox = config.smtp.from.parse().map_err(|error| {
+        CliError::Usage(format!(
+            "invalid [smtp] from {:?}: {error}",
+            config.smtp.from
+        ))
+    })?;
+    let loader_config = config.clone();
+    let settings = SenderSettings {
+        owner: super::sweep::worker_name(),
+        from,
+        retry_max: config.smtp.retry_max,
+        give_up_after: config.smtp.give_up_after,
+        policy: config.policy(),
+        clock,
+        provider: provider(config),
+        templates: templates(config, None)?,
+        operators: config.sweep.operators.clone(),
+        reseller_copy: config.notices.reseller_copy,
+        profiles: Arc::new(move |name| {
+            super::load_profile(&loader_config, name).map_err(|error| error.to_string())
+        }),
+    };
+    Sender::new(registry, &config.smtp, settings).map_err(|error| match error {
+        SendError::Registry(error) => CliError::Registry(error),
+        relay @ SendError::Relay { .. } => CliError::Usage(relay.to_string()),
+    })
+}
+
+/// `notices send`: one pass over the due notices.
+async fn send(
+    config: &Config,
+    registry: &Registry,
+    clock: Clock,
+    args: SendArgs,
+) -> Result<Exit, CliError> {
+    let sender = sender(config, registry.clone(), clock)?;
+    let summary = sender.send_due().await.map_err(|error| match error {
+        SendError::Registry(error) => CliError::Registry(error),
+        relay @ SendError::Relay { .. } => CliError::Usage(relay.to_string()),
+    })?;
+    match args.format {
+        Format::Text => println!("{}", summary.to_text(args.lang)),
+        Format::Json => println!("{}", serde_json::to_value(summary).unwrap_or_default()),
+    }
+    Ok(Exit::Ok)
+}
+
+/// `notices list`.
+async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
+    let state = args
+        .state
+        .as_deref()
+        .map(str::parse::<OutboxState>)
+        .transpose()?;
+    let domain_id = match &args.domain {
+        None => None,
+        Some(name) => Some(registered(registry, name).await?.id),
+    };
+    let items = registry
+        .outbox(&OutboxFilter {
+            state,
+            domain_id,
+            after_id: args.after,
+            limit: Some(args.limit),
+        })
+        .await?;
+    let mut names = std::collections::HashMap::new();
+    let mut out = std::io::stdout().lock();
+    if args.format == Format::Text {
+        writeln!(
+            out,
+            "{:>6}  {:<8} {:<32} {:<20} {:<16} {:>3}  last",
+            "id", "state", "domain", "what", "queued", "try"
+        )?;
+    }
+    for item in &items {
+        let domain = match item.domain_id {
+            None => "-".to_owned(),
+            Some(id) => match names.get(&id) {
+                Some(name) => String::clone(name),
+                None => {
+                    let name = registry
+                        .domain_by_id(id)
+                        .await?
+                        .map_or_else(|| format!("#{id}"), |d| d.name.to_string());
+                    names.insert(id, name.clone());
+                    name
+                }
+            },
+        };
+        match args.format {
+            Format::Json => {
+                let mut value = serde_json::to_value(item).unwrap_or_default();
+                value["domain"] = domain.into();
+                writeln!(out, "{value}")?;
+            }
+            Format::Text => writeln!(
+                out,
+                "{:>6}  {:<8} {:<32} {:<20} {:<16} {:>3}  {}",
+                item.id,
+                item.state.to_string(),
+                domain,
+                what(item),
+                rome(item.created),
+                item.attempts,
+                last(item)
+            )?,
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `notices show`.
+async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
+    let item = registry
+        .outbox_item(args.id)
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("no notice {}", args.id)))?;
+    let domain = match item.domain_id {
+        Some(id) => registry.domain_by_id(id).await?.map(|d| d.name.to_string()),
+        None => None,
+    };
+    match args.format {
+        Format::Json => {
+            let mut value = serde_json::to_value(&item).unwrap_or_default();
+            value["domain"] = domain.into();
+            println!("{value}");
+        }
+        Format::Text => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "notice {} — {} ({})", item.id, what(&item), item.state)?;
+            writeln!(out, "  domain:     {}", domain.as_deref().unwrap_or("-"))?;
+            writeln!(out, "  key:        {}", item.key)?;
+            writeln!(out, "  queued:     {}", rome(item.created))?;
+            writeln!(out, "  attempts:   {}", item.attempts)?;
+            if let Some(at) = item.accepted_at {
+                writeln!(out, "  accepted:   {}", rome(at))?;
+            }
+            if let Some(next) = item.next_attempt {
+                writeln!(out, "  next try:   {}", rome(next))?;
+            }
+            for (label, value) in [
+                ("message-id", &item.message_id),
+                ("reply", &item.reply),
+                ("last error", &item.last_error),
+            ] {
+                if let Some(value) = value {
+                    writeln!(out, "  {label:<11} {value}")?;
+                }
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `notices resend`.
+async fn resend(registry: &Registry, clock: Clock, args: ShowArgs) -> Result<Exit, CliError> {
+    let item = registry.requeue_outbox(args.id, clock.now()).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_value(&item).unwrap_or_default()),
+        Format::Text => println!(
+            "notice {} ({}) queued again / di nuovo in coda",
+            item.id,
+            what(&item)
+        ),
+    }
+    Ok(Exit::Ok)
+}
+
+/// A domain by name, or a clear error.
+async fn registered(registry: &Registry, name: &str) -> Result<crate::registry::Domain, CliError> {
+    let parsed = crate::name::DomainName::parse(name)
+        .map_err(|error| CliError::Usage(format!("{name:?}: {}", error.message(Lang::En))))?;
+    registry
+        .domain(&parsed)
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("{parsed} is not registered")))
+}
+
+/// What an item is: `error_found`, `alert`, … (the last part of its key).
+fn what(item: &OutboxItem) -> String {
+    item.key.rsplit('/').next().unwrap_or(&item.kind).to_owned()
+}
+
+/// The last thing that happened to an item: its reply or its error.
+fn last(item: &OutboxItem) -> String {
+    let text = item
+        .last_error
+        .as_deref()
+        .or(item.reply.as_deref())
+        .unwrap_or("-");
+    text.chars().take(80).collect()
+}
+
+/// An instant in Europe/Rome, for tables.
+fn rome(at: jiff::Timestamp) -> String {
+    match at.in_tz("Europe/Rome") {
+        Ok(zoned) => zoned.strftime("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// The provider as the configuration names it.
+fn provider(config: &Config) -> Provider {
+    Provider {
+        name: config.notices.provider_name.clone(),
+        support: config.notices.support.clone(),
+    }
+}
+
+/// The templates: `dir`, else the configured directory, else the built-in ones.
+fn templates(config: &Config, dir: Option<&PathBuf>) -> Result<Templates, CliError> {
+    let dir = dir.or_else(|| {
+        let configured = &config.notices.templates;
+        (!configured.as_os_str().is_empty()).then_some(configured)
+    });
+    Ok(match dir {
+        Some(dir) => Templates::load(dir)?,
+        None => Templates::built_in()?,
+    })
 }
 
 /// `pecwatch notices preview`: renders the sample notice and prints the chosen part.
@@ -79,18 +372,8 @@ fn preview(config: &Config, args: PreviewArgs) -> Result<Exit, CliError> {
             ))
         })?;
     // The configured provider, profile and template directory, as real notices get them.
-    let dir = args.templates.as_ref().or_else(|| {
-        let configured = &config.notices.templates;
-        (!configured.as_os_str().is_empty()).then_some(configured)
-    });
-    let templates = match dir {
-        Some(dir) => Templates::load(dir)?,
-        None => Templates::built_in()?,
-    };
-    let provider = Provider {
-        name: config.notices.provider_name.clone(),
-        support: config.notices.support.clone(),
-    };
+    let templates = templates(config, args.templates.as_ref())?;
+    let provider = provider(config);
     let profile = config.default_profile()?;
     let notice = preview.render(args.lang, &profile, &provider, &templates)?;
     let mut out = std::io::stdout().lock();

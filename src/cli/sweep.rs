@@ -12,9 +12,13 @@ use super::{CliError, Exit, Format, load_profile};
 use crate::Lang;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::outbox::{SendError, SendSummary};
 use crate::probe::Prober;
 use crate::registry::Registry;
 use crate::sweep::{Schedule, Settings, ShareRule, Summary, SweepError, Sweeper};
+
+/// How often `serve` looks for notices to send.
+const NOTICE_POLL: Duration = Duration::from_secs(30);
 
 /// Arguments of `pecwatch sweep`.
 #[derive(Debug, Args)]
@@ -99,8 +103,10 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     let service_now = || clock.now();
     let registry = Registry::open(&config.database.url).await?;
     let sweeper = sweeper(config, registry.clone(), clock)?;
+    let sender = super::notices::sender(config, registry.clone(), clock)?;
     let schedule = sweeper.settings().schedule.clone();
-    let poll = config.sweep.recheck_pending.unsigned_abs();
+    // Notices go out within this long of being queued (or of coming due for a retry).
+    let poll = NOTICE_POLL.min(config.sweep.recheck_pending.unsigned_abs());
     eprintln!(
         "pecwatch serve: {} {} {} ({}), {} {}",
         args.lang.pick("giro giornaliero alle", "daily sweep at"),
@@ -129,6 +135,17 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
             if kind == "daily" {
                 last_slot = slot;
             }
+        }
+        let sent = tokio::select! {
+            sent = sender.send_due() => sent,
+            () = &mut stop => break,
+        };
+        match sent {
+            Ok(sent) if sent == SendSummary::default() => {}
+            Ok(sent) => println!("{}", sent.to_text(args.lang)),
+            // The database: fatal, as for the sweep. The relay's problems are per notice.
+            Err(SendError::Registry(error)) => return Err(error.into()),
+            Err(error) => tracing::error!(%error, "cannot send notices"),
         }
         // Sleep until the next slot, the next due domain, or a poll, whichever is first.
         let now = service_now();
@@ -234,7 +251,7 @@ fn local_time(at: jiff::Timestamp, config: &Config) -> String {
 }
 
 /// This process's name in leases: `host:pid`.
-fn worker_name() -> String {
+pub(crate) fn worker_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|name| name.trim().to_owned())

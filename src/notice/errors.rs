@@ -137,13 +137,18 @@ impl FixLines {
 
 /// A finding's message without the code it starts with (the notice shows the code as a
 /// heading), starting with a capital letter: "A NON CORRETTO: il record MX…" becomes "Il
-/// record MX…".
+/// record MX…". A message that starts with a domain name keeps it as written
+/// ("pec.esempio.it esiste…").
 fn plain_message(message: &str, code: &str) -> String {
     let label = code.replace('_', " ");
     let rest = message
         .strip_prefix(label.as_str())
         .and_then(|rest| rest.strip_prefix(':'))
         .map_or(message, str::trim_start);
+    let first_word = rest.split_whitespace().next().unwrap_or_default();
+    if first_word.contains('.') {
+        return rest.to_owned();
+    }
     let mut chars = rest.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

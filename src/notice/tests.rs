@@ -420,7 +420,11 @@ fn errors_come_from_the_stored_check_json() {
         ["MX_NON_DEFINITO", "NS_NON_ALLINEATI", "FUTURO_CODICE"]
     );
     assert_eq!(errors[0].label, "MX NON DEFINITO");
-    assert_eq!(errors[0].message, "Pec.x.it non ha record MX.");
+    assert_eq!(
+        errors[0].message, "pec.x.it non ha record MX.",
+        "a domain keeps its case"
+    );
+    assert_eq!(errors[1].message, "Ns2 risponde NODATA.");
     assert_eq!(errors[0].fixes[0].title, "Record nella zona padre");
     assert!(!errors[0].same_fix_as_above);
     // The same fix again is referred to, not repeated.

@@ -10,5 +10,6 @@ mod config;
 mod domains_cli;
 mod hostile;
 mod notices_cli;
+mod outbox;
 mod registry;
 mod sweep;

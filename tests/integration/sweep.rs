@@ -9,7 +9,7 @@
 //!   every check, transition and notice exists once.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -18,53 +18,14 @@ use pecwatch::name::DomainName;
 use pecwatch::registry::{Domain, DomainFilter, OutboxFilter, Registry};
 use serde_json::Value;
 
+use crate::support::cli::{pecwatch, run};
 use crate::support::db::{TestDb, on_both};
 use crate::support::lab::{Lab, lab};
+use crate::support::smtp::SmtpServer;
 
 // ---------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------
-
-/// Runs pecwatch on `url` against the lab, at `now` (`None`: the real clock), with extra
-/// environment variables.
-fn pecwatch(url: &str, now: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let lab = lab();
-    let dir = std::env::temp_dir();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pecwatch"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("PECWATCH_CONFIG")
-        .env("PECWATCH_DATABASE_URL", url)
-        .env("PECWATCH_DNS_RESOLVER", &lab.resolver)
-        .env("PECWATCH_DNS_ALLOW_PRIVATE", "true")
-        .env("PECWATCH_LOG", "warn")
-        .env("NO_COLOR", "1");
-    match now {
-        Some(now) => command.env("PECWATCH_NOW", now),
-        None => command.env_remove("PECWATCH_NOW"),
-    };
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command
-}
-
-/// Runs pecwatch to its end and returns its output; panics with its output if the exit
-/// status is not `expected`.
-fn run(url: &str, now: &str, args: &[&str], env: &[(&str, &str)], expected: i32) -> Output {
-    let output = pecwatch(url, Some(now), args, env)
-        .output()
-        .expect("run pecwatch");
-    assert_eq!(
-        output.status.code(),
-        Some(expected),
-        "pecwatch {args:?} at {now}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// `pecwatch sweep --format json` at `now`: the summary.
 fn sweep(url: &str, now: &str, env: &[(&str, &str)], expected: i32) -> Value {
@@ -164,11 +125,21 @@ async fn story(db: TestDb) {
     let url = db.url.as_str();
     let r = &db.registry;
     set_story_broken(lab, false);
+    // Notices go to a real SMTP server; the 7 days run from their acceptance.
+    let smtp = SmtpServer::start();
+    let relay = smtp.url();
+    let env = [("PECWATCH_SMTP_URL", relay.as_str())];
+    // A cron-like day: the sweep, then the notices it queued.
+    let day = |now: &str| {
+        let summary = sweep(url, now, &env, 0);
+        run(url, now, &["notices", "send"], &env, 0);
+        summary
+    };
 
     // Day 1: two certified domains; the story's expires on 29 December.
     add(url, &dec(1, "02:00"), "pec.story.it", "2026-12-29");
     add(url, &dec(1, "02:00"), "pec.ok.it", "2027-12-31");
-    let day1 = sweep(url, &dec(1, "03:00"), &[], 0);
+    let day1 = day(&dec(1, "03:00"));
     assert_eq!(
         (day1["checked"].as_u64(), day1["ok"].as_u64()),
         (Some(2), Some(2))
@@ -179,7 +150,7 @@ async fn story(db: TestDb) {
 
     // Day 2: broken. A first failure is not yet an error...
     set_story_broken(lab, true);
-    let first = sweep(url, &dec(2, "03:00"), &[], 0);
+    let first = day(&dec(2, "03:00"));
     assert_eq!(first["failed"], 1);
     assert_eq!(first["codes"]["MX_NON_DEFINITO"], 1);
     assert_eq!(
@@ -187,7 +158,7 @@ async fn story(db: TestDb) {
         "certified"
     );
     // ... the re-check an hour later confirms it: in_error, 7 days from the notice.
-    let confirmed = sweep(url, &dec(2, "04:00"), &[], 0);
+    let confirmed = day(&dec(2, "04:00"));
     assert_eq!(
         confirmed["checked"], 1,
         "only the domain awaiting confirmation is due"
@@ -199,7 +170,7 @@ async fn story(db: TestDb) {
 
     // Day 3: fixed in time.
     set_story_broken(lab, false);
-    let fixed = sweep(url, &dec(3, "03:00"), &[], 0);
+    let fixed = day(&dec(3, "03:00"));
     assert_eq!(fixed["corrected"], 1);
     assert_eq!(
         show(url, &dec(3, "03:01"), "pec.story.it")["state"],
@@ -208,17 +179,17 @@ async fn story(db: TestDb) {
 
     // Day 4: broken again, and left broken past the deadline (11 December, 04:00).
     set_story_broken(lab, true);
-    sweep(url, &dec(4, "03:00"), &[], 0);
-    sweep(url, &dec(4, "04:00"), &[], 0);
+    day(&dec(4, "03:00"));
+    day(&dec(4, "04:00"));
     let shown = show(url, &dec(4, "04:01"), "pec.story.it");
     assert_eq!(shown["state"], "in_error");
     assert_eq!(shown["deadline"], "2026-12-11T03:00:00Z");
-    for day in 5..=11 {
-        let daily = sweep(url, &dec(day, "03:00"), &[], 0);
-        assert_eq!(daily["checked"], 2, "day {day}: both domains, daily");
-        assert_eq!(daily["removed"], 0, "day {day}: not before the deadline");
+    for date in 5..=11 {
+        let daily = day(&dec(date, "03:00"));
+        assert_eq!(daily["checked"], 2, "day {date}: both domains, daily");
+        assert_eq!(daily["removed"], 0, "day {date}: not before the deadline");
     }
-    let removal = sweep(url, &dec(11, "04:00"), &[], 0);
+    let removal = day(&dec(11, "04:00"));
     assert_eq!(removal["checked"], 1, "due at its deadline");
     assert_eq!(removal["removed"], 1);
     assert_eq!(
@@ -228,7 +199,7 @@ async fn story(db: TestDb) {
 
     // Day 12: fixed after the removal: an operator must review it.
     set_story_broken(lab, false);
-    let review = sweep(url, &dec(12, "03:00"), &[], 0);
+    let review = day(&dec(12, "03:00"));
     assert_eq!(review["under_review"], 1);
     assert_eq!(
         show(url, &dec(12, "03:01"), "pec.story.it")["state"],
@@ -248,8 +219,8 @@ async fn story(db: TestDb) {
     );
 
     // Days 13 to 30: daily sweeps; the 7-day warning on the 23rd; expired on the 30th.
-    for day in 13..=30 {
-        sweep(url, &dec(day, "03:00"), &[], 0);
+    for date in 13..=30 {
+        day(&dec(date, "03:00"));
     }
     let story = domain(r, "pec.story.it").await;
     assert_eq!(story.status.state, State::Expired);
@@ -258,7 +229,7 @@ async fn story(db: TestDb) {
         "2026-12-29T22:59:59Z".parse::<Timestamp>().unwrap()
     );
     // An expired domain is not checked any more.
-    let after = sweep(url, &dec(31, "03:00"), &[], 0);
+    let after = day(&dec(31, "03:00"));
     assert_eq!(after["checked"], 1);
 
     // The whole history, in order.
@@ -307,6 +278,19 @@ async fn story(db: TestDb) {
     }
     let errors = sent.iter().filter(|k| *k == "notice/error_found").count();
     assert_eq!(errors, 2, "one error notice per episode: {sent:?}");
+    // And the holder received them: two error notices, the correction, the removal, the
+    // reinstatement, two expiry warnings and the expiry.
+    let received: Vec<String> = smtp
+        .received()
+        .iter()
+        .filter(|m| m.rcpt_tos == ["titolare@pec.story.it"])
+        .filter_map(|m| m.header("Subject").map(str::to_owned))
+        .collect();
+    assert_eq!(received.len(), 8, "{received:#?}");
+    assert!(
+        received.iter().all(|s| s.contains("pec.story.it")),
+        "{received:#?}"
+    );
 
     // The control domain never moved, and was checked every day.
     let ok = domain(r, "pec.ok.it").await;

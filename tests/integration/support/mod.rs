@@ -1,5 +1,7 @@
 //! Shared test support.
 
+pub mod cli;
 pub mod db;
 pub mod fake_dns;
 pub mod lab;
+pub mod smtp;

@@ -1,0 +1,289 @@
+//! Notices over real SMTP (`tests/fixtures/smtp/server.py`, aiosmtpd): what the holder
+//! receives, the deadline counted from the acceptance, a mail server down for an hour,
+//! refusals, resending, and exactly-once delivery.
+
+use pecwatch::lifecycle::State;
+use pecwatch::name::DomainName;
+use pecwatch::registry::{Domain, OutboxFilter, OutboxState, Registry};
+use serde_json::Value;
+
+use crate::support::cli::run;
+use crate::support::db::{TestDb, on_both};
+use crate::support::smtp::SmtpServer;
+
+/// Runs pecwatch at `now` on `db` against the lab and `smtp`; returns stdout, panics on
+/// another exit status than `expected`.
+fn pecwatch(db: &TestDb, smtp: &SmtpServer, now: &str, args: &[&str], expected: i32) -> String {
+    let relay = smtp.url();
+    let env = [
+        ("PECWATCH_SMTP_URL", relay.as_str()),
+        (
+            "PECWATCH_SMTP_FROM",
+            "Monitor PEC <monitor@gestore.example>",
+        ),
+        ("PECWATCH_SWEEP_OPERATORS", "noc@gestore.example"),
+        ("PECWATCH_NOTICES_PROVIDER_NAME", "Gestore PEC di prova"),
+    ];
+    let output = run(&db.url, now, args, &env, expected);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Registers `domain` for `holder` and confirms its failure: two sweeps an hour apart
+/// (at 03:00 and 04:00 Rome on 23 November 2026).
+fn register_and_confirm(db: &TestDb, smtp: &SmtpServer, domain: &str, holder: &str) {
+    let t0 = "2026-11-23T02:00:00+01:00";
+    pecwatch(
+        db,
+        smtp,
+        t0,
+        &[
+            "domains",
+            "add",
+            domain,
+            "--holder-email",
+            holder,
+            "--holder-name",
+            "Niccolò Rossi <Srl>",
+            "--reseller",
+            "rivenditore@rivendita.example",
+            "--expires",
+            "2027-06-30",
+        ],
+        0,
+    );
+    pecwatch(db, smtp, "2026-11-23T03:00:00+01:00", &["sweep"], 0);
+    pecwatch(db, smtp, "2026-11-23T04:00:00+01:00", &["sweep"], 0);
+}
+
+async fn domain(registry: &Registry, name: &str) -> Domain {
+    registry
+        .domain(&DomainName::parse(name).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn send(db: &TestDb, smtp: &SmtpServer, now: &str) -> Value {
+    let out = pecwatch(db, smtp, now, &["notices", "send", "--format", "json"], 0);
+    serde_json::from_str(&out).expect("send prints JSON")
+}
+
+#[tokio::test]
+async fn the_error_notice_as_received_and_the_deadline_from_its_acceptance() {
+    on_both(|db| async move {
+        let smtp = SmtpServer::start();
+        register_and_confirm(&db, &smtp, "pec.nomx.it", "titolare@esempio.it");
+        let queued = domain(&db.registry, "pec.nomx.it").await;
+        assert_eq!(queued.status.state, State::InError);
+        assert_eq!(
+            queued.status.deadline, None,
+            "not before the notice is accepted"
+        );
+
+        let sent = send(&db, &smtp, "2026-11-23T04:05:00+01:00");
+        assert_eq!(
+            (sent["sent"].as_u64(), sent["failed"].as_u64()),
+            (Some(1), Some(0))
+        );
+        let after = domain(&db.registry, "pec.nomx.it").await;
+        assert_eq!(
+            after.status.deadline,
+            Some("2026-11-30T03:05:00Z".parse().unwrap()),
+            "7 days from the acceptance (04:05 Rome)"
+        );
+
+        let received = smtp.received();
+        assert_eq!(
+            received.len(),
+            2,
+            "the holder's notice and the reseller's copy"
+        );
+        let notice = &received[0];
+        assert_eq!(notice.mail_from, "monitor@gestore.example");
+        assert_eq!(notice.rcpt_tos, ["titolare@esempio.it"]);
+        assert_eq!(notice.parsed["type"], "multipart/alternative");
+        let subject = notice.header("Subject").unwrap();
+        assert!(subject.contains("pec.nomx.it"), "{subject}");
+        assert!(
+            notice
+                .header("Message-ID")
+                .unwrap()
+                .starts_with("<pecwatch.")
+        );
+        assert!(notice.header("Date").is_some());
+        assert!(
+            notice.header("To").unwrap().contains("Niccolò Rossi"),
+            "{:?}",
+            notice.header("To")
+        );
+        // On the wire the headers are 7-bit (RFC 2047 encoded words), the parts UTF-8.
+        let to_line = notice.raw.lines().find(|l| l.starts_with("To:")).unwrap();
+        assert!(to_line.contains("=?utf-8?"), "{to_line}");
+        assert!(
+            notice.raw.lines().all(|l| l.is_ascii()),
+            "7-bit on the wire"
+        );
+        let text = notice.part("text/plain").unwrap();
+        assert_eq!(text["charset"], "utf-8");
+        let text = text["text"].as_str().unwrap();
+        assert!(text.contains("Niccolò"), "{text}");
+        assert!(
+            text.contains("pec.nomx.it esiste ma non ha alcun record MX"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aggiungere: pec IN MX 10 mx.pec.aruba.it."),
+            "{text}"
+        );
+        assert!(text.contains("30 novembre 2026 alle 04:05"), "{text}");
+        let html = notice.part("text/html").unwrap()["text"].as_str().unwrap();
+        assert!(
+            html.contains("Niccolò Rossi &lt;Srl&gt;"),
+            "escaped: {html}"
+        );
+        assert!(!html.contains("<Srl>"));
+        let copy = &received[1];
+        assert_eq!(copy.rcpt_tos, ["rivenditore@rivendita.example"]);
+        assert_ne!(copy.header("Message-ID"), notice.header("Message-ID"));
+
+        // Exactly once: nothing more to send, and the outbox says what the server said.
+        let again = send(&db, &smtp, "2026-11-23T05:00:00+01:00");
+        assert_eq!(again["sent"], 0);
+        assert_eq!(smtp.received().len(), 2);
+        let items = db.registry.outbox(&OutboxFilter::default()).await.unwrap();
+        let item = items
+            .iter()
+            .find(|i| i.key.ends_with("error_found"))
+            .unwrap();
+        assert_eq!(item.state, OutboxState::Sent);
+        assert!(
+            item.reply
+                .as_deref()
+                .unwrap()
+                .starts_with("250 2.0.0 Ok: queued as PW")
+        );
+        assert_eq!(item.message_id.as_deref(), notice.header("Message-ID"));
+
+        // The operators can list, show and resend it.
+        let listed = pecwatch(
+            &db,
+            &smtp,
+            "2026-11-23T05:00:00+01:00",
+            &["notices", "list"],
+            0,
+        );
+        assert!(
+            listed.contains("pec.nomx.it") && listed.contains("sent"),
+            "{listed}"
+        );
+        let id = item.id.to_string();
+        let shown = pecwatch(
+            &db,
+            &smtp,
+            "2026-11-23T05:00:00+01:00",
+            &["notices", "show", &id, "--format", "json"],
+            0,
+        );
+        let shown: Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(shown["state"], "sent");
+        pecwatch(
+            &db,
+            &smtp,
+            "2026-11-23T05:01:00+01:00",
+            &["notices", "resend", &id],
+            0,
+        );
+        let resent = send(&db, &smtp, "2026-11-23T05:02:00+01:00");
+        assert_eq!(resent["sent"], 1);
+        let received = smtp.received();
+        assert_eq!(received.len(), 4, "notice and copy again");
+        assert_ne!(
+            received[2].header("Message-ID"),
+            notice.header("Message-ID")
+        );
+        let deadline = domain(&db.registry, "pec.nomx.it").await.status.deadline;
+        assert_eq!(
+            deadline, after.status.deadline,
+            "a resend does not move the deadline"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn notices_wait_while_the_mail_server_is_down() {
+    on_both(|db| async move {
+        let mut smtp = SmtpServer::start();
+        register_and_confirm(&db, &smtp, "pec.wronga.it", "titolare@esempio.it");
+        smtp.stop();
+        // Down for an hour: every attempt is deferred, nothing starts the clock.
+        for minute in ["04:05", "04:07", "04:30", "05:00"] {
+            let now = format!("2026-11-23T{minute}:00+01:00");
+            let pass = send(&db, &smtp, &now);
+            assert_eq!(pass["sent"], 0, "{now}: {pass}");
+        }
+        let items = db.registry.outbox(&OutboxFilter::default()).await.unwrap();
+        let item = items
+            .iter()
+            .find(|i| i.key.ends_with("error_found"))
+            .unwrap();
+        assert_eq!(item.state, OutboxState::Pending);
+        assert!(item.attempts >= 2, "{item:?}");
+        assert!(item.last_error.is_some());
+        assert_eq!(
+            domain(&db.registry, "pec.wronga.it").await.status.deadline,
+            None
+        );
+
+        // Back: it goes out, and the 7 days run from this acceptance.
+        smtp.resume();
+        let pass = send(&db, &smtp, "2026-11-23T05:15:00+01:00");
+        assert_eq!(pass["sent"], 1, "{pass}");
+        assert_eq!(
+            domain(&db.registry, "pec.wronga.it").await.status.deadline,
+            Some("2026-11-30T04:15:00Z".parse().unwrap())
+        );
+        let received = smtp.received();
+        assert_eq!(
+            received
+                .iter()
+                .filter(|m| m.rcpt_tos == ["titolare@esempio.it"])
+                .count(),
+            1,
+            "sent once"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_notice_fails_and_the_clock_does_not_start() {
+    on_both(|db| async move {
+        let smtp = SmtpServer::start();
+        register_and_confirm(&db, &smtp, "pec.nomx.it", "rifiuta@esempio.it");
+        let pass = send(&db, &smtp, "2026-11-23T04:05:00+01:00");
+        assert_eq!(pass["failed"], 1, "{pass}");
+        let failed = pecwatch(
+            &db,
+            &smtp,
+            "2026-11-23T04:06:00+01:00",
+            &["notices", "list", "--state", "failed"],
+            0,
+        );
+        assert!(failed.contains("pec.nomx.it"), "{failed}");
+        assert!(
+            failed.contains("550"),
+            "the server's refusal is shown: {failed}"
+        );
+        let nomx = domain(&db.registry, "pec.nomx.it").await;
+        assert_eq!(nomx.status.state, State::InError);
+        assert_eq!(nomx.status.deadline, None);
+        // No copy without the notice; an alert for the operators.
+        assert!(smtp.received().is_empty());
+        let alerts = db.registry.alerts(10).await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].kind, "notice_failed");
+        assert!(alerts[0].message.contains("550"), "{:?}", alerts[0]);
+    })
+    .await;
+}
