@@ -39,6 +39,9 @@
 //!   [`sweep::plan`]. `pecwatch sweep` runs one; `pecwatch serve` runs them on schedule.
 //! - [`actions`] are the operators' commands on one domain (approve, reject, renew,
 //!   remove, hybrid exception), applied through the same state machine.
+//! - [`notice`] renders notices (Italian and English, text and HTML) from templates an
+//!   operator can override; [`outbox`] delivers them over SMTP, retries, and records each
+//!   acceptance with its effect on the lifecycle (the grace period starts) atomically.
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
 //!
