@@ -24,9 +24,9 @@ use crate::registry::{OutboxFilter, OutboxItem, OutboxState, Registry};
 #[derive(Debug, Subcommand)]
 pub enum NoticesCommand {
     /// Render a notice with sample data (the domain pec.esempio.it), signed and laid out as
-    /// configured ([notices] provider_name, support, templates; [check] profile).
+    /// configured (`[notices]` provider_name, support, templates; `[check]` profile).
     Preview(PreviewArgs),
-    /// Deliver every notice that is due, over SMTP ([smtp] url), once (for cron).
+    /// Deliver every notice that is due, over SMTP (`[smtp]` url), once (for cron).
     Send(SendArgs),
     /// List notices and alerts, oldest first, with filters.
     List(ListArgs),
