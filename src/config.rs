@@ -84,9 +84,10 @@ const DEFAULT_ORIGIN: &str = "(built-in default)";
 /// The section whose keys are free (profile names) rather than fixed.
 const PROFILES: &str = "profiles";
 /// Keys holding paths, made relative to the configuration file's directory.
-const PATH_KEYS: [(&str, &str); 4] = [
+const PATH_KEYS: [(&str, &str); 5] = [
     ("dns", "root_hints"),
     ("smtp", "password_file"),
+    ("smtp", "ca_file"),
     ("sweep", "metrics_file"),
     ("notices", "templates"),
 ];
@@ -281,6 +282,10 @@ pub struct SmtpConfig {
     /// with `password`. Default none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// PEM certificates to trust for the relay's TLS, besides the system's (a relay with a
+    /// private CA). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// How long one SMTP conversation may take. Default 30 seconds.
     #[serde(with = "duration_text")]
     pub timeout: SignedDuration,
@@ -330,6 +335,7 @@ impl Default for SmtpConfig {
             username: None,
             password: None,
             password_file: None,
+            ca_file: None,
             timeout: SignedDuration::from_secs(30),
             retry_max: SignedDuration::from_mins(10),
             give_up_after: SignedDuration::from_hours(72),
@@ -345,6 +351,7 @@ impl fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
             .field("timeout", &self.timeout)
             .field("retry_max", &self.retry_max)
             .field("give_up_after", &self.give_up_after)
@@ -568,6 +575,7 @@ impl Config {
         config.smtp.username = Some(String::new());
         config.smtp.password = Some(String::new());
         config.smtp.password_file = Some(PathBuf::new());
+        config.smtp.ca_file = Some(PathBuf::new());
         config
     }
 

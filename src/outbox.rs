@@ -24,7 +24,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 
@@ -549,15 +549,19 @@ fn describe(error: &lettre::transport::smtp::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
 }
 
 /// The relay from `smtp.url`: `smtp://` with STARTTLS when offered, `smtps://` with TLS
-/// from the start; authentication when a user name is set.
+/// from the start, trusting the system's roots and `smtp.ca_file`; authentication when a
+/// user name is set.
 fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let invalid = |problem: String| SendError::Relay {
         url: crate::config::redact_url(&smtp.url),
@@ -587,8 +591,17 @@ fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
     if host.is_empty() {
         return Err(invalid("no host".into()));
     }
-    let parameters =
-        TlsParameters::new(host.to_owned()).map_err(|error| invalid(error.to_string()))?;
+    let mut tls = TlsParameters::builder(host.to_owned());
+    if let Some(path) = &smtp.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|error| invalid(format!("cannot read ca_file {}: {error}", path.display())))?;
+        let certificate = Certificate::from_pem(&pem)
+            .map_err(|error| invalid(format!("ca_file {}: {error}", path.display())))?;
+        tls = tls.add_root_certificate(certificate);
+    }
+    let parameters = tls
+        .build_rustls()
+        .map_err(|error| invalid(error.to_string()))?;
     let (tls, default_port) = if tls_from_start {
         (Tls::Wrapper(parameters), 465)
     } else {

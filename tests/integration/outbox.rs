@@ -9,13 +9,25 @@ use serde_json::Value;
 
 use crate::support::cli::run;
 use crate::support::db::{TestDb, on_both};
-use crate::support::smtp::SmtpServer;
+use crate::support::smtp::{Security, SmtpServer};
 
 /// Runs pecwatch at `now` on `db` against the lab and `smtp`; returns stdout, panics on
 /// another exit status than `expected`.
 fn pecwatch(db: &TestDb, smtp: &SmtpServer, now: &str, args: &[&str], expected: i32) -> String {
+    pecwatch_with(db, smtp, now, args, &[], expected)
+}
+
+/// [`pecwatch`] with more environment variables.
+fn pecwatch_with(
+    db: &TestDb,
+    smtp: &SmtpServer,
+    now: &str,
+    args: &[&str],
+    extra: &[(&str, &str)],
+    expected: i32,
+) -> String {
     let relay = smtp.url();
-    let env = [
+    let mut env = vec![
         ("PECWATCH_SMTP_URL", relay.as_str()),
         (
             "PECWATCH_SMTP_FROM",
@@ -24,6 +36,7 @@ fn pecwatch(db: &TestDb, smtp: &SmtpServer, now: &str, args: &[&str], expected: 
         ("PECWATCH_SWEEP_OPERATORS", "noc@gestore.example"),
         ("PECWATCH_NOTICES_PROVIDER_NAME", "Gestore PEC di prova"),
     ];
+    env.extend_from_slice(extra);
     let output = run(&db.url, now, args, &env, expected);
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -284,6 +297,175 @@ async fn a_refused_notice_fails_and_the_clock_does_not_start() {
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].kind, "notice_failed");
         assert!(alerts[0].message.contains("550"), "{:?}", alerts[0]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn notices_go_through_starttls_and_tls_with_authentication() {
+    on_both(|db| async move {
+        let plain = SmtpServer::start();
+        register_and_confirm(&db, &plain, "pec.nomx.it", "titolare@esempio.it");
+        let id = db.registry.outbox(&OutboxFilter::default()).await.unwrap()[0].id;
+        let id = id.to_string();
+        for (n, security) in [Security::StartTls, Security::Tls].into_iter().enumerate() {
+            let smtp = SmtpServer::start_with(security, Some("pecwatch:segreto"));
+            let now = format!("2026-11-23T04:{:02}:00+01:00", 10 + n);
+            let send = |env: &[(&str, &str)]| -> Value {
+                let out = pecwatch_with(
+                    &db,
+                    &smtp,
+                    &now,
+                    &["notices", "send", "--format", "json"],
+                    env,
+                    0,
+                );
+                serde_json::from_str(&out).unwrap()
+            };
+            let login = [
+                ("PECWATCH_SMTP_USERNAME", "pecwatch"),
+                ("PECWATCH_SMTP_PASSWORD", "segreto"),
+                ("PECWATCH_SMTP_TIMEOUT", "5s"),
+            ];
+            // The relay's certificate comes from a private CA: not trusted without it.
+            pecwatch(&db, &smtp, &now, &["notices", "resend", &id], 0);
+            let untrusted = send(&login);
+            assert_eq!(untrusted["sent"], 0, "{security:?}: {untrusted}");
+            let item = db
+                .registry
+                .outbox_item(id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let error = item.last_error.unwrap_or_default();
+            assert!(error.contains("certificate"), "{security:?}: {error}");
+            assert!(smtp.received().is_empty());
+            // Trusted through smtp.ca_file, and logged in: delivered.
+            let ca = smtp.ca_file();
+            let mut trusted = login.to_vec();
+            trusted.push(("PECWATCH_SMTP_CA_FILE", ca.to_str().unwrap()));
+            pecwatch(&db, &smtp, &now, &["notices", "resend", &id], 0);
+            let delivered = send(&trusted);
+            let item = db
+                .registry
+                .outbox_item(id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(delivered["sent"], 1, "{security:?}: {delivered} {item:?}");
+            assert_eq!(
+                smtp.received()[0].rcpt_tos,
+                ["titolare@esempio.it"],
+                "{security:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_killed_sender_never_sends_a_notice_under_two_message_ids() {
+    on_both(|db| async move {
+        const DOMAINS: usize = 200;
+        let smtp = SmtpServer::start();
+        let mut csv = String::from("domain,holder_email\n");
+        for i in 0..DOMAINS {
+            csv.push_str(&format!("d{i}.manybad.it,titolare{i}@esempio.it\n"));
+        }
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), csv).unwrap();
+        let path = file.path().to_str().unwrap();
+        let share = [("PECWATCH_SWEEP_MAX_NEW_FAILURE_SHARE", "1")];
+        let at = |time: &str| format!("2026-11-23T{time}:00+01:00");
+        pecwatch(&db, &smtp, &at("09:00"), &["domains", "import", path], 0);
+        pecwatch_with(&db, &smtp, &at("10:00"), &["sweep"], &share, 0);
+        pecwatch_with(&db, &smtp, &at("11:00"), &["sweep"], &share, 0);
+
+        // Three senders killed (SIGKILL) at random moments, each when the server has
+        // received a random number of messages; each restart comes after the claims of
+        // the dead one lapsed (5 minutes).
+        let seed = jiff::Timestamp::now().subsec_nanosecond().unsigned_abs() as usize;
+        eprintln!("sender crash test seed: {seed}");
+        let mut killed = 0;
+        for (n, time) in ["11:10", "11:20", "11:30"].into_iter().enumerate() {
+            let target = smtp.received().len() + 1 + (seed >> (n * 4)) % (DOMAINS / 4);
+            let mut child = crate::support::cli::pecwatch(
+                &db.url,
+                Some(&at(time)),
+                &["notices", "send"],
+                &[
+                    ("PECWATCH_SMTP_URL", smtp.url().as_str()),
+                    (
+                        "PECWATCH_SMTP_FROM",
+                        "Monitor PEC <monitor@gestore.example>",
+                    ),
+                ],
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if smtp.received().len() >= target {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    killed += 1;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            eprintln!("{time}: killed after {} messages", smtp.received().len());
+        }
+        assert!(killed >= 2, "most senders must have been killed mid-way");
+        let last = send(&db, &smtp, &at("12:00"));
+        eprintln!("12:00: {last}");
+
+        // Every notice sent and recorded, every deadline started; a message received
+        // twice (killed between the server's acceptance and our commit) carries the same
+        // Message-ID both times.
+        let items = db.registry.outbox(&OutboxFilter::default()).await.unwrap();
+        assert_eq!(items.len(), DOMAINS);
+        assert!(
+            items.iter().all(|i| i.state == OutboxState::Sent),
+            "{items:?}"
+        );
+        let received = smtp.received();
+        let mut by_holder = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for message in &received {
+            let id = message.header("Message-ID").unwrap().to_owned();
+            by_holder
+                .entry(message.rcpt_tos[0].clone())
+                .or_default()
+                .push(id);
+        }
+        assert_eq!(by_holder.len(), DOMAINS, "every holder got the notice");
+        for (holder, ids) in &by_holder {
+            let mut distinct = ids.clone();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 1, "{holder}: {ids:?}");
+        }
+        let duplicates = received.len() - DOMAINS;
+        assert!(
+            duplicates <= killed,
+            "{duplicates} duplicates for {killed} kills"
+        );
+        for item in &items {
+            let domain = db
+                .registry
+                .domain_by_id(item.domain_id.unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(domain.status.state, State::InError);
+            assert!(domain.status.deadline.is_some(), "{}", domain.name);
+            assert_eq!(
+                item.message_id.as_deref(),
+                by_holder[&domain.holder.email].first().map(String::as_str)
+            );
+        }
     })
     .await;
 }

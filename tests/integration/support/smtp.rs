@@ -18,6 +18,20 @@ pub struct SmtpServer {
     pub port: u16,
     dir: TempDir,
     child: Option<Child>,
+    security: Security,
+    /// `USER:PASSWORD` it requires, if any.
+    auth: Option<String>,
+}
+
+/// How the server protects the conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// Plain text.
+    Plain,
+    /// STARTTLS, required.
+    StartTls,
+    /// TLS from the first byte (smtps).
+    Tls,
 }
 
 /// A message the server accepted.
@@ -50,8 +64,14 @@ impl Received {
 }
 
 impl SmtpServer {
-    /// Starts a server on a free port.
+    /// Starts a plain server on a free port.
     pub fn start() -> Self {
+        Self::start_with(Security::Plain, None)
+    }
+
+    /// Starts a server with TLS (a certificate for 127.0.0.1 made for it, see
+    /// [`ca_file`](Self::ca_file)) and/or required authentication (`USER:PASSWORD`).
+    pub fn start_with(security: Security, auth: Option<&str>) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -61,14 +81,95 @@ impl SmtpServer {
             port,
             dir,
             child: None,
+            security,
+            auth: auth.map(str::to_owned),
         };
+        if security != Security::Plain {
+            server.make_certificate();
+        }
         server.resume();
         server
     }
 
-    /// `smtp://127.0.0.1:PORT`.
+    /// `smtp://127.0.0.1:PORT`, or `smtps://` for TLS from the start.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
+        let scheme = match self.security {
+            Security::Tls => "smtps",
+            Security::Plain | Security::StartTls => "smtp",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificate of the CA that signed the server's, for `smtp.ca_file`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("tls").join("ca.pem")
+    }
+
+    /// Makes a test CA and, signed by it, the server's certificate for 127.0.0.1.
+    fn make_certificate(&self) {
+        let tls = self.dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::write(
+            tls.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=pecwatch test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "cert.pem",
+            ],
+        ];
+        for args in steps {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(&tls)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(status.success(), "openssl {args:?} failed");
+        }
     }
 
     /// Stops the server (connections are refused until [`resume`](Self::resume)).
@@ -84,10 +185,29 @@ impl SmtpServer {
     /// Starts the server again on the same port, keeping what it received.
     pub fn resume(&mut self) {
         let script: PathBuf = repo().join("tests/fixtures/smtp/server.py");
-        let mut child = Command::new("/usr/bin/python3")
+        let mut command = Command::new("/usr/bin/python3");
+        command
             .arg(&script)
             .arg(self.port.to_string())
-            .arg(self.dir.path())
+            .arg(self.dir.path().join("mail"));
+        let tls = self.dir.path().join("tls");
+        match self.security {
+            Security::Plain => {}
+            Security::StartTls => {
+                command.arg("--starttls");
+            }
+            Security::Tls => {
+                command.arg("--tls");
+            }
+        }
+        if self.security != Security::Plain {
+            command.arg(tls.join("cert.pem")).arg(tls.join("key.pem"));
+        }
+        if let Some(auth) = &self.auth {
+            command.arg("--auth").arg(auth);
+        }
+        std::fs::create_dir_all(self.dir.path().join("mail")).unwrap();
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the test SMTP server (python3-aiosmtpd)");
@@ -102,7 +222,8 @@ impl SmtpServer {
 
     /// The messages accepted so far, in order.
     pub fn received(&self) -> Vec<Received> {
-        let mut numbers: Vec<u32> = std::fs::read_dir(self.dir.path())
+        let mail = self.dir.path().join("mail");
+        let mut numbers: Vec<u32> = std::fs::read_dir(&mail)
             .expect("read the mail directory")
             .filter_map(|entry| {
                 let name = entry.ok()?.file_name().into_string().ok()?;
@@ -114,10 +235,10 @@ impl SmtpServer {
             .into_iter()
             .map(|n| {
                 let meta: Value = serde_json::from_str(
-                    &std::fs::read_to_string(self.dir.path().join(format!("{n}.json"))).unwrap(),
+                    &std::fs::read_to_string(mail.join(format!("{n}.json"))).unwrap(),
                 )
                 .unwrap();
-                let raw = std::fs::read(self.dir.path().join(format!("{n}.eml"))).unwrap();
+                let raw = std::fs::read(mail.join(format!("{n}.eml"))).unwrap();
                 Received {
                     mail_from: meta["mail_from"].as_str().unwrap_or_default().to_owned(),
                     rcpt_tos: meta["rcpt_tos"]
