@@ -306,8 +306,10 @@ async fn notices_go_through_starttls_and_tls_with_authentication() {
     on_both(|db| async move {
         let plain = SmtpServer::start();
         register_and_confirm(&db, &plain, "pec.nomx.it", "titolare@esempio.it");
-        let id = db.registry.outbox(&OutboxFilter::default()).await.unwrap()[0].id;
-        let id = id.to_string();
+        let item_id = db.registry.outbox(&OutboxFilter::default()).await.unwrap()[0].id;
+        let id = item_id.to_string();
+        let registry = &db.registry;
+        let item = || async move { registry.outbox_item(item_id).await.unwrap().unwrap() };
         for (n, security) in [Security::StartTls, Security::Tls].into_iter().enumerate() {
             let smtp = SmtpServer::start_with(security, Some("pecwatch:segreto"));
             let now = format!("2026-11-23T04:{:02}:00+01:00", 10 + n);
@@ -331,13 +333,7 @@ async fn notices_go_through_starttls_and_tls_with_authentication() {
             pecwatch(&db, &smtp, &now, &["notices", "resend", &id], 0);
             let untrusted = send(&login);
             assert_eq!(untrusted["sent"], 0, "{security:?}: {untrusted}");
-            let item = db
-                .registry
-                .outbox_item(id.parse().unwrap())
-                .await
-                .unwrap()
-                .unwrap();
-            let error = item.last_error.unwrap_or_default();
+            let error = item().await.last_error.unwrap_or_default();
             assert!(error.contains("certificate"), "{security:?}: {error}");
             assert!(smtp.received().is_empty());
             // Trusted through smtp.ca_file, and logged in: delivered.
@@ -346,13 +342,8 @@ async fn notices_go_through_starttls_and_tls_with_authentication() {
             trusted.push(("PECWATCH_SMTP_CA_FILE", ca.to_str().unwrap()));
             pecwatch(&db, &smtp, &now, &["notices", "resend", &id], 0);
             let delivered = send(&trusted);
-            let item = db
-                .registry
-                .outbox_item(id.parse().unwrap())
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(delivered["sent"], 1, "{security:?}: {delivered} {item:?}");
+            let last = item().await;
+            assert_eq!(delivered["sent"], 1, "{security:?}: {delivered} {last:?}");
             assert_eq!(
                 smtp.received()[0].rcpt_tos,
                 ["titolare@esempio.it"],
