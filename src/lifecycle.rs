@@ -498,6 +498,18 @@ pub enum Event {
         /// The episode the notice was sent for.
         episode: u32,
     },
+    /// A notice that was accepted came back as undeliverable (a bounce, RFC 3464). For
+    /// the current episode's [`NoticeKind::ErrorFound`] of an `in_error` domain, the
+    /// holder was not told after all: the grace period is taken back (it starts again at
+    /// the next accepted notice) and the operators are alerted. Otherwise ignored.
+    NoticeBounced {
+        /// When the bounce arrived.
+        at: Timestamp,
+        /// What the notice was about.
+        kind: NoticeKind,
+        /// The episode the notice was sent for.
+        episode: u32,
+    },
     /// Time passed: deadlines, expiry and expiry warnings that are due take effect.
     Tick {
         /// The current time.
@@ -555,6 +567,7 @@ impl Event {
         match self {
             Event::Check { at, .. }
             | Event::NoticeAccepted { at, .. }
+            | Event::NoticeBounced { at, .. }
             | Event::Approve { at, .. }
             | Event::Reject { at, .. }
             | Event::Renew { at, .. }
@@ -569,7 +582,10 @@ impl Event {
     /// `None` for observations (checks, notice acceptances, ticks), which never fail.
     pub fn command(&self) -> Option<&'static str> {
         match self {
-            Event::Check { .. } | Event::NoticeAccepted { .. } | Event::Tick { .. } => None,
+            Event::Check { .. }
+            | Event::NoticeAccepted { .. }
+            | Event::NoticeBounced { .. }
+            | Event::Tick { .. } => None,
             Event::Approve { .. } => Some("approve"),
             Event::Reject { .. } => Some("reject"),
             Event::Renew { .. } => Some("renew"),
@@ -723,6 +739,7 @@ pub fn apply(
             codes,
         } => m.check_failed(*at, *transient, codes),
         Event::NoticeAccepted { at, kind, episode } => m.notice_accepted(*at, *kind, *episode),
+        Event::NoticeBounced { kind, episode, .. } => m.notice_bounced(*kind, *episode),
         Event::Tick { now } => m.expiry_warnings(*now),
         Event::Approve { at, actor } => {
             m.require(event, &[State::UnderReview])?;
@@ -1019,6 +1036,26 @@ impl Machine<'_> {
         {
             s.error_notice_accepted_at = Some(at);
             s.deadline = Some(plus(at, self.policy.grace));
+        }
+    }
+
+    /// Takes back the grace period started by an error notice that bounced.
+    fn notice_bounced(&mut self, kind: NoticeKind, episode: u32) {
+        let s = &mut self.status;
+        if s.state == State::InError
+            && kind == NoticeKind::ErrorFound
+            && episode == s.episode
+            && s.error_notice_accepted_at.is_some()
+        {
+            s.error_notice_accepted_at = None;
+            if !self.policy.start_grace_at_queue {
+                s.deadline = None;
+            }
+            self.effects.push(Effect::AlertOperators {
+                reason: "the error notice bounced: the holder was not told; the grace period \
+                         waits for a notice that is delivered"
+                    .to_owned(),
+            });
         }
     }
 
@@ -2127,6 +2164,66 @@ mod tests {
     }
 
     #[test]
+    fn a_bounced_error_notice_takes_the_grace_period_back() {
+        let policy = accepting();
+        let status = in_error(&policy);
+        let episode = status.episode;
+        let accepted = apply(
+            &status,
+            &Event::NoticeAccepted {
+                at: at(hours(2)),
+                kind: NoticeKind::ErrorFound,
+                episode,
+            },
+            &policy,
+        )
+        .unwrap()
+        .status;
+        assert_eq!(accepted.deadline, Some(plus(at(hours(2)), policy.grace)));
+        let bounce = |kind, episode| Event::NoticeBounced {
+            at: at(hours(5)),
+            kind,
+            episode,
+        };
+        let bounced = apply(&accepted, &bounce(NoticeKind::ErrorFound, episode), &policy).unwrap();
+        assert_eq!(bounced.status.deadline, None);
+        assert_eq!(bounced.status.error_notice_accepted_at, None);
+        assert_eq!(bounced.status.state, State::InError);
+        assert!(bounced.transitions.is_empty());
+        assert!(matches!(
+            bounced.effects[..],
+            [Effect::AlertOperators { .. }]
+        ));
+        // The next accepted notice starts the 7 days again.
+        let again = apply(
+            &bounced.status,
+            &Event::NoticeAccepted {
+                at: at(hours(30)),
+                kind: NoticeKind::ErrorFound,
+                episode,
+            },
+            &policy,
+        )
+        .unwrap();
+        assert_eq!(
+            again.status.deadline,
+            Some(plus(at(hours(30)), policy.grace))
+        );
+        // Other notices, other episodes, other states: nothing.
+        for event in [
+            bounce(NoticeKind::Corrected, episode),
+            bounce(NoticeKind::ErrorFound, episode + 1),
+        ] {
+            let outcome = apply(&accepted, &event, &policy).unwrap();
+            assert_eq!(outcome.status, accepted);
+            assert!(outcome.effects.is_empty());
+        }
+        let certified = certified();
+        let outcome = apply(&certified, &bounce(NoticeKind::ErrorFound, 0), &policy).unwrap();
+        assert_eq!(outcome.status, certified);
+    }
+
+    #[test]
     fn apply_all_chains_events_into_one_outcome() {
         let policy = accepting();
         let mut status = certified();
@@ -2426,6 +2523,11 @@ mod tests {
                 ],
             },
             9..=11 => Event::Tick { now },
+            12 if rng.chance(30) => Event::NoticeBounced {
+                at: now,
+                kind: NoticeKind::ErrorFound,
+                episode: status.episode,
+            },
             12 | 13 => Event::NoticeAccepted {
                 at: now,
                 kind: if rng.chance(85) {

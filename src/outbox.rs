@@ -477,6 +477,141 @@ fn composed(to: &[String], rendered: RenderedNotice) -> Result<Composed, String>
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// Bounces
+// ---------------------------------------------------------------------------------------
+
+/// What a delivery status notification (RFC 3464) says about one of our messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bounce {
+    /// The Message-ID of our message it reports on.
+    pub message_id: String,
+    /// Whether delivery failed for good (`Action: failed`, status 5.x.x); a delay
+    /// notice (`Action: delayed`, 4.x.x) is not.
+    pub permanent: bool,
+    /// `Status`, `Final-Recipient` and `Diagnostic-Code`, for people.
+    pub reason: String,
+}
+
+/// Reads a delivery status notification as a mail server passes it on (the whole
+/// message): the Message-ID of ours it reports on (`<pecwatch.…>`, in the returned
+/// headers) and whether delivery failed. `None` when it is not about a pecwatch message.
+pub fn parse_bounce(message: &str) -> Option<Bounce> {
+    // Skip the report's own headers: its Message-ID is not ours.
+    let body = message
+        .split_once("\r\n\r\n")
+        .or_else(|| message.split_once("\n\n"))
+        .map_or("", |(_, body)| body);
+    let field = |name: &str| -> Option<String> {
+        body.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    let message_id = body.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        let value = value.trim();
+        (key.trim().eq_ignore_ascii_case("Message-ID") && value.starts_with("<pecwatch."))
+            .then(|| value.to_owned())
+    })?;
+    let status = field("Status").unwrap_or_default();
+    let action = field("Action").unwrap_or_default().to_ascii_lowercase();
+    let permanent = action == "failed" || status.starts_with('5');
+    let reason = [
+        ("status", field("Status")),
+        ("recipient", field("Final-Recipient")),
+        ("diagnostic", field("Diagnostic-Code")),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| value.map(|v| format!("{label} {v}")))
+    .collect::<Vec<_>>()
+    .join("; ");
+    Some(Bounce {
+        message_id,
+        permanent,
+        reason,
+    })
+}
+
+/// What became of a bounce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "bounce", rename_all = "snake_case")]
+pub enum BounceOutcome {
+    /// The notice is now failed; for an error notice the grace period was taken back.
+    Recorded {
+        /// The outbox item.
+        item: i64,
+    },
+    /// A delay notice: delivery is still being tried by the mail servers.
+    Delayed,
+    /// Not about a notice of ours we know (or it was sent again since).
+    Unknown,
+}
+
+/// Records a bounce: the notice failed, and if it was the error notice that started a
+/// grace period, the period is taken back and the operators alerted (in one transaction
+/// with the domain's update).
+pub async fn record_bounce(
+    registry: &Registry,
+    policy: &Policy,
+    bounce: &Bounce,
+    now: Timestamp,
+) -> Result<BounceOutcome, RegistryError> {
+    if !bounce.permanent {
+        return Ok(BounceOutcome::Delayed);
+    }
+    let Some(item) = registry.outbox_by_message_id(&bounce.message_id).await? else {
+        return Ok(BounceOutcome::Unknown);
+    };
+    let error = format!("bounced: {}", bounce.reason);
+    let Some(domain_id) = item.domain_id else {
+        registry
+            .add_alert(
+                now,
+                "notice_bounced",
+                &format!("alert {}: {error}", item.id),
+            )
+            .await?;
+        return Ok(BounceOutcome::Recorded { item: item.id });
+    };
+    for _ in 0..COMMIT_ATTEMPTS {
+        let Some(domain) = registry.domain_by_id(domain_id).await? else {
+            return Ok(BounceOutcome::Unknown);
+        };
+        let mut update = DomainUpdate::new(&domain, domain.next_check);
+        if let Some(Event::NoticeAccepted { kind, episode, .. }) = notice_event(&item, now)
+            && let Ok(outcome) = lifecycle::apply(
+                &domain.status,
+                &Event::NoticeBounced {
+                    at: now,
+                    kind,
+                    episode,
+                },
+                policy,
+            )
+        {
+            update = update.with_outcome(&domain, outcome);
+        }
+        update.bounces = vec![(item.id, error.clone())];
+        match registry.commit("bounce", now, update).await {
+            Ok(()) => {
+                let message = format!(
+                    "notice {} ({}) to {} bounced: {}",
+                    item.id, item.key, domain.holder.email, bounce.reason
+                );
+                tracing::warn!(item = item.id, "{message}");
+                registry.add_alert(now, "notice_bounced", &message).await?;
+                return Ok(BounceOutcome::Recorded { item: item.id });
+            }
+            Err(RegistryError::Conflict) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(RegistryError::Conflict)
+}
+
 /// The lifecycle event of an accepted notice (`None` for items that are not notices).
 fn notice_event(item: &OutboxItem, at: Timestamp) -> Option<Event> {
     let kind: NoticeKind = serde_json::from_value(item.payload.get("kind")?.clone()).ok()?;
@@ -623,6 +758,32 @@ fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounces_name_our_message_and_say_whether_they_are_final() {
+        let dsn = "From: MAILER-DAEMON@esempio.it\nMessage-ID: <dsn.1@esempio.it>\n\
+            Content-Type: multipart/report; report-type=delivery-status\n\n\
+            --b\nContent-Type: message/delivery-status\n\n\
+            Reporting-MTA: dns; mx.esempio.it\n\n\
+            Final-Recipient: rfc822; titolare@esempio.it\nAction: failed\nStatus: 5.2.2\n\
+            Diagnostic-Code: smtp; 552 5.2.2 mailbox full\n\n\
+            --b\nContent-Type: text/rfc822-headers\n\n\
+            From: Monitor PEC <monitor@gestore.example>\n\
+            Message-ID: <pecwatch.7.00ff.0@gestore.example>\nSubject: [PEC] Errore\n--b--\n";
+        let bounce = parse_bounce(dsn).unwrap();
+        assert_eq!(bounce.message_id, "<pecwatch.7.00ff.0@gestore.example>");
+        assert!(bounce.permanent);
+        assert_eq!(
+            bounce.reason,
+            "status 5.2.2; recipient rfc822; titolare@esempio.it; diagnostic smtp; 552 5.2.2 mailbox full"
+        );
+        let delayed = dsn
+            .replace("Action: failed", "Action: delayed")
+            .replace("Status: 5.2.2", "Status: 4.4.1");
+        assert!(!parse_bounce(&delayed).unwrap().permanent);
+        assert_eq!(parse_bounce("Subject: hello\n\nnot a report"), None);
+        assert_eq!(parse_bounce(""), None);
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {

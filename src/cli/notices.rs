@@ -17,7 +17,9 @@ use crate::Lang;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::notice::{NoticeError, Part, Preview, Provider, RenderedNotice, Templates};
-use crate::outbox::{SendError, Sender, SenderSettings};
+use crate::outbox::{
+    BounceOutcome, SendError, Sender, SenderSettings, parse_bounce, record_bounce,
+};
 use crate::registry::{OutboxFilter, OutboxItem, OutboxState, Registry};
 
 /// The subcommands of `pecwatch notices`.
@@ -34,6 +36,20 @@ pub enum NoticesCommand {
     Show(ShowArgs),
     /// Send a notice again, as a new message (the holder did not get it).
     Resend(ShowArgs),
+    /// Record a bounce (an RFC 3464 delivery status notification, read from a file or
+    /// standard input: pipe the bounces to pecwatch's sender address here).
+    Bounce(BounceArgs),
+}
+
+/// Arguments of `notices bounce`.
+#[derive(Debug, Args)]
+pub struct BounceArgs {
+    /// The bounce message ('-' for standard input).
+    #[arg(default_value = "-")]
+    pub file: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// Arguments of `notices send`.
@@ -132,6 +148,7 @@ pub async fn run(config: &Config, command: NoticesCommand) -> Result<Exit, CliEr
         NoticesCommand::List(args) => list(&registry, args).await,
         NoticesCommand::Show(args) => show(&registry, args).await,
         NoticesCommand::Resend(args) => resend(&registry, clock, args).await,
+        NoticesCommand::Bounce(args) => bounce(config, &registry, clock, args).await,
     };
     registry.close().await;
     result
@@ -303,6 +320,41 @@ async fn resend(registry: &Registry, clock: Clock, args: ShowArgs) -> Result<Exi
             "notice {} ({}) queued again / di nuovo in coda",
             item.id,
             what(&item)
+        ),
+    }
+    Ok(Exit::Ok)
+}
+
+/// `notices bounce`: a bounce ends the notice's delivery; an error notice's grace period
+/// is taken back. A message that is not a bounce of ours is reported and ignored (exit
+/// 0, so that a mail server piping everything here does not bounce it again).
+async fn bounce(
+    config: &Config,
+    registry: &Registry,
+    clock: Clock,
+    args: BounceArgs,
+) -> Result<Exit, CliError> {
+    let mut message = String::new();
+    if args.file == "-" {
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut message)?;
+    } else {
+        message = String::from_utf8_lossy(&std::fs::read(&args.file)?).into_owned();
+    }
+    let outcome = match parse_bounce(&message) {
+        None => BounceOutcome::Unknown,
+        Some(bounce) => record_bounce(registry, &config.policy(), &bounce, clock.now()).await?,
+    };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_value(&outcome).unwrap_or_default()),
+        Format::Text => println!(
+            "{}",
+            match outcome {
+                BounceOutcome::Recorded { item } =>
+                    format!("notice {item}: bounced / non recapitata, recorded"),
+                BounceOutcome::Delayed => "a delay notice: nothing to do / solo un ritardo".into(),
+                BounceOutcome::Unknown =>
+                    "not a bounce of a pecwatch notice / non riguarda una comunicazione".into(),
+            }
         ),
     }
     Ok(Exit::Ok)

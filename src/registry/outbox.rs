@@ -183,6 +183,22 @@ impl Registry {
         }
     }
 
+    /// The outbox item whose messages carried this Message-ID (`<…>`), if any.
+    pub async fn outbox_by_message_id(&self, message_id: &str) -> Result<Option<OutboxItem>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            outbox_columns!(),
+            " FROM outbox WHERE message_id = $1 ORDER BY id DESC LIMIT 1"
+        );
+        let item = with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(message_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(item)
+    }
+
     /// One outbox item.
     pub async fn outbox_item(&self, id: i64) -> Result<Option<OutboxItem>> {
         const SQL: &str = concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE id = $1");

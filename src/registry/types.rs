@@ -209,6 +209,9 @@ pub struct DomainUpdate {
     pub pending: PendingChange,
     /// Notices about the domain delivered, to record as sent.
     pub deliveries: Vec<Delivery>,
+    /// Notices about the domain that bounced after their acceptance, to record as failed
+    /// (item, and why).
+    pub bounces: Vec<(i64, String)>,
 }
 
 impl DomainUpdate {
@@ -226,6 +229,7 @@ impl DomainUpdate {
             sweep_id: None,
             pending: PendingChange::Keep,
             deliveries: Vec::new(),
+            bounces: Vec::new(),
         }
     }
 

@@ -77,6 +77,9 @@ const TRANSITION_PARAMS: usize = 7;
 const OUTBOX_COLUMNS: &str =
     "INSERT INTO outbox (domain_id, key, kind, payload, created, updated) ";
 const OUTBOX_PARAMS: usize = 6;
+/// Records a notice that bounced after its acceptance.
+const BOUNCED: &str = "UPDATE outbox SET state = 'failed', last_error = $3, updated = $4 \
+     WHERE id = $1 AND domain_id = $2";
 /// Records a delivered notice (see [`super::Delivery`]).
 const DELIVERED: &str = "UPDATE outbox SET state = 'sent', accepted_at = $3, message_id = $4, \
      reply = $5, attempts = attempts + 1, last_error = NULL, next_attempt = NULL, \
@@ -339,6 +342,19 @@ impl Registry {
                         .bind(secs(delivery.accepted_at))
                         .bind(&delivery.message_id)
                         .bind(&delivery.reply)
+                        .bind(secs(now))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+
+            // 6. The notices that bounced, recorded as failed.
+            for update in &done {
+                for (item_id, error) in &update.bounces {
+                    sqlx::query(BOUNCED)
+                        .bind(item_id)
+                        .bind(update.domain_id)
+                        .bind(error)
                         .bind(secs(now))
                         .execute(&mut *tx)
                         .await?;

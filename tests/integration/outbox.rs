@@ -460,3 +460,90 @@ async fn a_killed_sender_never_sends_a_notice_under_two_message_ids() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bounce_takes_the_grace_period_back() {
+    on_both(|db| async move {
+        let smtp = SmtpServer::start();
+        register_and_confirm(&db, &smtp, "pec.nomx.it", "titolare@esempio.it");
+        send(&db, &smtp, "2026-11-23T04:05:00+01:00");
+        let accepted = domain(&db.registry, "pec.nomx.it").await;
+        assert!(accepted.status.deadline.is_some());
+        let notice = &smtp.received()[0];
+        let message_id = notice.header("Message-ID").unwrap();
+        // The holder's server accepted it, then could not deliver it: Postfix-style DSN.
+        let dsn = format!(
+            "From: MAILER-DAEMON@esempio.it (Mail Delivery System)\n\
+             To: monitor@gestore.example\nSubject: Undelivered Mail Returned to Sender\n\
+             Message-ID: <20261123.ABC@esempio.it>\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+             --B\nContent-Type: text/plain\n\nThe mail system could not deliver it.\n\n\
+             --B\nContent-Type: message/delivery-status\n\n\
+             Reporting-MTA: dns; mx.esempio.it\n\n\
+             Final-Recipient: rfc822; titolare@esempio.it\nAction: failed\nStatus: 5.2.2\n\
+             Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\n\n\
+             --B\nContent-Type: text/rfc822-headers\n\n\
+             From: Monitor PEC <monitor@gestore.example>\nMessage-ID: {message_id}\n\n--B--\n"
+        );
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), dsn).unwrap();
+        let path = file.path().to_str().unwrap();
+        let out = pecwatch(
+            &db,
+            &smtp,
+            "2026-11-23T09:00:00+01:00",
+            &["notices", "bounce", path, "--format", "json"],
+            0,
+        );
+        let outcome: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(outcome["bounce"], "recorded", "{out}");
+
+        // The notice failed, the 7 days wait for a notice that is delivered, operators know.
+        let after = domain(&db.registry, "pec.nomx.it").await;
+        assert_eq!(after.status.state, State::InError);
+        assert_eq!(after.status.deadline, None);
+        let items = db.registry.outbox(&OutboxFilter::default()).await.unwrap();
+        let item = items
+            .iter()
+            .find(|i| i.key.ends_with("error_found"))
+            .unwrap();
+        assert_eq!(item.state, OutboxState::Failed);
+        assert!(
+            item.last_error
+                .as_deref()
+                .unwrap()
+                .contains("552 5.2.2 Mailbox full")
+        );
+        let alerts = db.registry.alerts(10).await.unwrap();
+        assert!(
+            alerts.iter().any(|a| a.kind == "notice_bounced"),
+            "{alerts:?}"
+        );
+
+        // Resent and accepted: the 7 days start from the new acceptance.
+        let id = item.id.to_string();
+        pecwatch(
+            &db,
+            &smtp,
+            "2026-11-23T10:00:00+01:00",
+            &["notices", "resend", &id],
+            0,
+        );
+        send(&db, &smtp, "2026-11-23T10:01:00+01:00");
+        assert_eq!(
+            domain(&db.registry, "pec.nomx.it").await.status.deadline,
+            Some("2026-11-30T09:01:00Z".parse().unwrap())
+        );
+        // Something else piped in is ignored without an error.
+        std::fs::write(file.path(), "Subject: ciao\n\nnon è un rapporto").unwrap();
+        let out = pecwatch(
+            &db,
+            &smtp,
+            "2026-11-23T11:00:00+01:00",
+            &["notices", "bounce", path],
+            0,
+        );
+        assert!(out.contains("not a bounce"), "{out}");
+    })
+    .await;
+}

@@ -83,6 +83,7 @@ fn checked(id: i64, version: i64, at: Timestamp, codes: &[&str]) -> DomainUpdate
         sweep_id: None,
         pending: PendingChange::Keep,
         deliveries: Vec::new(),
+        bounces: Vec::new(),
     }
 }
 
