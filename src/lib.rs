@@ -42,6 +42,10 @@
 //! - [`notice`] renders notices (Italian and English, text and HTML) from templates an
 //!   operator can override; [`outbox`] delivers them over SMTP, retries, and records each
 //!   acceptance with its effect on the lifecycle (the grace period starts) atomically.
+//! - [`index`] writes the provider's entry of the providers' index (RFC 6109) as LDIF:
+//!   the provider's attributes and certificate, and `managedDomains` listing every
+//!   `certified` and `in_error` domain; `pecwatch index` exports it and records
+//!   publications.
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
 //!
@@ -55,6 +59,7 @@ pub mod clock;
 pub mod config;
 pub mod dns;
 pub mod finding;
+pub mod index;
 pub mod lifecycle;
 pub mod name;
 pub mod notice;
