@@ -65,7 +65,7 @@ pub const DEFAULT_FILE: &str = "pecwatch.toml";
 /// Where the system resolver is found when `[dns] resolver` and `root_hints` are empty.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The sections of the file, which are also the `<SECTION>` of override variables.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "database",
     "dns",
     "check",
@@ -75,6 +75,7 @@ pub const SECTIONS: [&str; 9] = [
     "smtp",
     "notices",
     "web",
+    "index",
 ];
 
 /// What secrets are replaced with in output.
@@ -84,13 +85,16 @@ const DEFAULT_ORIGIN: &str = "(built-in default)";
 /// The section whose keys are free (profile names) rather than fixed.
 const PROFILES: &str = "profiles";
 /// Keys holding paths, made relative to the configuration file's directory.
-const PATH_KEYS: [(&str, &str); 5] = [
+const PATH_KEYS: [(&str, &str); 6] = [
     ("dns", "root_hints"),
     ("smtp", "password_file"),
     ("smtp", "ca_file"),
     ("sweep", "metrics_file"),
     ("notices", "templates"),
+    ("index", "certificate"),
 ];
+/// Accepted `[index] ldif_url` schemes.
+const LDIF_URL_SCHEMES: [&str; 4] = ["https://", "http://", "ldaps://", "ldap://"];
 /// Accepted `[database] url` schemes.
 const DATABASE_SCHEMES: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
 /// Accepted `[smtp] url` schemes.
@@ -123,6 +127,8 @@ pub struct Config {
     pub notices: NoticesConfig,
     /// `[web]`: the operators' web interface and API.
     pub web: WebConfig,
+    /// `[index]`: this provider's entry in the providers' index (RFC 6109).
+    pub index: IndexConfig,
     /// Where each value came from, for error messages. Filled by [`Config::load`] and
     /// [`Config::from_sources`]; not part of the file.
     #[serde(skip)]
@@ -371,6 +377,45 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[index]`: this provider's entry in the providers' index (RFC 6109), exported by
+/// `pecwatch index export`. Empty values are allowed at load; the export needs
+/// `provider_name`, `mail_receipt` and `certificate` ([`Config::index_provider`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// `providerName`: the provider's name, also the entry's RDN. Default empty.
+    pub provider_name: String,
+    /// `providerUnit`: an organisational unit of the provider; empty: none. Default empty.
+    pub provider_unit: String,
+    /// `description`; empty: none. Default empty.
+    pub description: String,
+    /// `mailReceipt`: the provider's receipt address (`user@domain`) or host. Default
+    /// empty.
+    pub mail_receipt: String,
+    /// The provider's certificate (PEM file): `providerCertificate` and
+    /// `providerCertificateHash`. Default empty.
+    pub certificate: PathBuf,
+    /// `LDIFLocationURL`: where the exported LDIF is published (`https://`, `http://`,
+    /// `ldaps://`, `ldap://`); empty: none. Default empty.
+    pub ldif_url: String,
+    /// The DN under which the entry lives. Default `o=postacert`.
+    pub base_dn: String,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            provider_name: String::new(),
+            provider_unit: String::new(),
+            description: String::new(),
+            mail_receipt: String::new(),
+            certificate: PathBuf::new(),
+            ldif_url: String::new(),
+            base_dn: "o=postacert".into(),
         }
     }
 }
@@ -902,7 +947,8 @@ impl Config {
             },
         })?;
         self.validate_sweep()?;
-        self.validate_smtp()
+        self.validate_smtp()?;
+        self.validate_index()
     }
 
     fn validate_database(&self) -> Result<(), ConfigError> {
@@ -1074,6 +1120,134 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn validate_index(&self) -> Result<(), ConfigError> {
+        let index = &self.index;
+        let texts = [
+            ("provider_name", &index.provider_name),
+            ("provider_unit", &index.provider_unit),
+            ("description", &index.description),
+            ("mail_receipt", &index.mail_receipt),
+            ("ldif_url", &index.ldif_url),
+            ("base_dn", &index.base_dn),
+        ];
+        for (key, value) in texts {
+            if value.chars().any(char::is_control) {
+                return Err(self.invalid(
+                    "index",
+                    key,
+                    &format!("{value:?}"),
+                    "holds a control character (a line break?)",
+                ));
+            }
+            if value.trim() != value.as_str() {
+                return Err(self.invalid(
+                    "index",
+                    key,
+                    &format!("{value:?}"),
+                    "has leading or trailing spaces",
+                ));
+            }
+        }
+        let receipt = &index.mail_receipt;
+        if !receipt.is_empty() {
+            let valid = if receipt.contains('@') {
+                !receipt.contains(['<', '>']) && check_mailbox(receipt).is_ok()
+            } else {
+                DomainName::parse(receipt).is_ok()
+            };
+            if !valid {
+                return Err(self.invalid(
+                    "index",
+                    "mail_receipt",
+                    &format!("{receipt:?}"),
+                    "expected an address user@domain or a host name",
+                ));
+            }
+        }
+        let url = &index.ldif_url;
+        if !url.is_empty() {
+            let rest = LDIF_URL_SCHEMES
+                .iter()
+                .find_map(|scheme| url.strip_prefix(scheme));
+            if rest.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
+                return Err(self.invalid(
+                    "index",
+                    "ldif_url",
+                    &format!("{url:?}"),
+                    "expected an https://, http://, ldaps:// or ldap:// URL without spaces",
+                ));
+            }
+        }
+        let base = &index.base_dn;
+        let rdns_ok = base.split(',').all(|rdn| {
+            rdn.split_once('=')
+                .is_some_and(|(kind, value)| !kind.trim().is_empty() && !value.trim().is_empty())
+        });
+        if !rdns_ok {
+            return Err(self.invalid(
+                "index",
+                "base_dn",
+                &format!("{base:?}"),
+                "expected a DN such as o=postacert (attribute=value, comma-separated)",
+            ));
+        }
+        if !index.certificate.as_os_str().is_empty() {
+            self.index_certificate()?;
+        }
+        Ok(())
+    }
+
+    /// The DER of `[index] certificate`.
+    fn index_certificate(&self) -> Result<Vec<u8>, ConfigError> {
+        let path = &self.index.certificate;
+        let shown_path = format!("{:?}", path.display().to_string());
+        if path.as_os_str().is_empty() {
+            return Err(self.invalid(
+                "index",
+                "certificate",
+                &shown_path,
+                "the index needs the provider's certificate (a PEM file)",
+            ));
+        }
+        let text = std::fs::read(path).map_err(|e| {
+            self.invalid(
+                "index",
+                "certificate",
+                &shown_path,
+                format!("cannot read it: {e}"),
+            )
+        })?;
+        crate::index::certificate_from_pem(&String::from_utf8_lossy(&text))
+            .map_err(|e| self.invalid("index", "certificate", &shown_path, e))
+    }
+
+    /// This provider's index entry from `[index]`, certificate read: what `pecwatch index
+    /// export` needs. Fails if `provider_name`, `mail_receipt` or `certificate` is empty,
+    /// or the certificate cannot be read.
+    pub fn index_provider(&self) -> Result<crate::index::Provider, ConfigError> {
+        let index = &self.index;
+        for (key, value) in [
+            ("provider_name", &index.provider_name),
+            ("mail_receipt", &index.mail_receipt),
+        ] {
+            if value.is_empty() {
+                return Err(self.invalid("index", key, "\"\"", "must be set to export the index"));
+            }
+        }
+        let optional = |value: &String| (!value.is_empty()).then(|| value.clone());
+        Ok(crate::index::Provider {
+            base_dn: index.base_dn.clone(),
+            name: index.provider_name.clone(),
+            unit: optional(&index.provider_unit),
+            description: optional(&index.description),
+            mail_receipt: index.mail_receipt.clone(),
+            certificate: self.index_certificate()?,
+            ldif_url: optional(&index.ldif_url),
+        })
     }
 }
 
@@ -1509,6 +1683,58 @@ mod tests {
             Some("/etc/pecwatch/hints.zone")
         );
         assert_eq!(table["profiles"]["x"].as_str(), Some("/abs/x.toml"));
+    }
+
+    #[test]
+    fn index_section_reads_env_and_validates() {
+        let config = Config::from_sources(
+            Some("[index]\nprovider_name = \"Esempio PEC\"\n"),
+            None,
+            env(&[
+                ("PECWATCH_INDEX_MAIL_RECEIPT", "ricevute@pec.esempio.it"),
+                ("PECWATCH_INDEX_LDIF_URL", "https://esempio.it/index.ldif"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.index.provider_name, "Esempio PEC");
+        assert_eq!(config.index.mail_receipt, "ricevute@pec.esempio.it");
+        assert_eq!(config.index.base_dn, "o=postacert");
+        // The export needs the certificate.
+        let error = config.index_provider().unwrap_err().to_string();
+        assert!(error.contains("[index] certificate"), "{error}");
+
+        for (key, value, problem) in [
+            ("MAIL_RECEIPT", "not an address!", "user@domain or a host"),
+            ("MAIL_RECEIPT", "A <a@b.it>", "user@domain or a host"),
+            ("LDIF_URL", "ftp://x/y.ldif", "https://"),
+            ("BASE_DN", "postacert", "o=postacert"),
+            ("PROVIDER_NAME", "a\nb", "control character"),
+            ("PROVIDER_UNIT", " x", "spaces"),
+            ("CERTIFICATE", "/nonexistent/cert.pem", "cannot read it"),
+        ] {
+            let var = format!("PECWATCH_INDEX_{key}");
+            let error = Config::from_sources(None, None, env(&[(&var, value)])).unwrap_err();
+            assert_eq!(error.exit_code(), 2);
+            let message = error.to_string();
+            assert!(
+                message.contains(&var) && message.contains(problem),
+                "{message}"
+            );
+        }
+        assert!(
+            Config::from_sources(
+                None,
+                None,
+                env(&[("PECWATCH_INDEX_MAIL_RECEIPT", "mx.pec.esempio.it")])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn index_provider_needs_a_name() {
+        let error = Config::default().index_provider().unwrap_err().to_string();
+        assert!(error.contains("[index] provider_name"), "{error}");
     }
 
     #[test]
