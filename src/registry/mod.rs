@@ -36,6 +36,7 @@
 mod domains;
 mod error;
 mod history;
+pub mod index;
 mod outbox;
 mod rows;
 mod sweeps;
@@ -88,6 +89,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "notices",
         include_str!("../../migrations/sqlite/0003_notices.sql"),
     ),
+    (
+        4,
+        "index",
+        include_str!("../../migrations/sqlite/0004_index.sql"),
+    ),
 ];
 /// The PostgreSQL migrations, compiled in.
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -105,6 +111,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "notices",
         include_str!("../../migrations/postgres/0003_notices.sql"),
+    ),
+    (
+        4,
+        "index",
+        include_str!("../../migrations/postgres/0004_index.sql"),
     ),
 ];
 
