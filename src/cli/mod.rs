@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod domains;
+pub mod index;
 pub mod notices;
 pub mod sweep;
 use futures::{Stream, StreamExt, stream};
@@ -53,6 +54,10 @@ pub enum Command {
     /// Preview the notices sent to holders, resellers and operators.
     #[command(subcommand)]
     Notices(notices::NoticesCommand),
+    /// Export this provider's entry of the providers' index (LDIF) and compare it with the
+    /// last publication.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
 }
 
 /// Output format.
@@ -184,6 +189,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Sweep(args) => sweep::sweep(&config, args).await,
         Command::Serve(args) => sweep::serve(&config, args).await,
         Command::Notices(command) => notices::run(&config, command).await,
+        Command::Index(command) => index::run(&config, command).await,
     }
 }
 
