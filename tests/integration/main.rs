@@ -9,6 +9,7 @@ mod check_cli;
 mod config;
 mod domains_cli;
 mod hostile;
+mod index_cli;
 mod notices_cli;
 mod outbox;
 mod registry;
