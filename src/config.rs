@@ -1126,6 +1126,9 @@ impl Config {
 impl Config {
     fn validate_index(&self) -> Result<(), ConfigError> {
         let index = &self.index;
+        let bad = |key: &str, value: &str, problem: &str| {
+            self.invalid("index", key, &format!("{value:?}"), problem)
+        };
         let texts = [
             ("provider_name", &index.provider_name),
             ("provider_unit", &index.provider_unit),
@@ -1136,20 +1139,10 @@ impl Config {
         ];
         for (key, value) in texts {
             if value.chars().any(char::is_control) {
-                return Err(self.invalid(
-                    "index",
-                    key,
-                    &format!("{value:?}"),
-                    "holds a control character (a line break?)",
-                ));
+                return Err(bad(key, value, "holds a control character (a line break?)"));
             }
             if value.trim() != value.as_str() {
-                return Err(self.invalid(
-                    "index",
-                    key,
-                    &format!("{value:?}"),
-                    "has leading or trailing spaces",
-                ));
+                return Err(bad(key, value, "has leading or trailing spaces"));
             }
         }
         let receipt = &index.mail_receipt;
@@ -1160,10 +1153,9 @@ impl Config {
                 DomainName::parse(receipt).is_ok()
             };
             if !valid {
-                return Err(self.invalid(
-                    "index",
+                return Err(bad(
                     "mail_receipt",
-                    &format!("{receipt:?}"),
+                    receipt,
                     "expected an address user@domain or a host name",
                 ));
             }
@@ -1174,10 +1166,9 @@ impl Config {
                 .iter()
                 .find_map(|scheme| url.strip_prefix(scheme));
             if rest.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
-                return Err(self.invalid(
-                    "index",
+                return Err(bad(
                     "ldif_url",
-                    &format!("{url:?}"),
+                    url,
                     "expected an https://, http://, ldaps:// or ldap:// URL without spaces",
                 ));
             }
@@ -1188,10 +1179,9 @@ impl Config {
                 .is_some_and(|(kind, value)| !kind.trim().is_empty() && !value.trim().is_empty())
         });
         if !rdns_ok {
-            return Err(self.invalid(
-                "index",
+            return Err(bad(
                 "base_dn",
-                &format!("{base:?}"),
+                base,
                 "expected a DN such as o=postacert (attribute=value, comma-separated)",
             ));
         }
