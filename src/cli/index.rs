@@ -4,8 +4,9 @@
 //!   to standard output or, atomically, to a file; with `--record` the publication (time,
 //!   SHA-256 of the LDIF, the domains listed, the LDIF) is recorded in the registry.
 //! - `index diff [--format text|json]` shows which domains the index gained and lost
-//!   since the last recorded publication. Exit status 0 when nothing changed, 1 when
-//!   something did (like `diff`).
+//!   since the last recorded publication and, when `[index]` is complete, whether the
+//!   rest of the entry (names, certificate, URL) changed too. Exit status 0 when nothing
+//!   changed, 1 when something did (like `diff`).
 //!
 //! The entry's attributes come from `[index]` in the configuration; `managedDomains` lists
 //! the registry's `certified` and `in_error` domains.
@@ -70,8 +71,10 @@ pub async fn run(config: &Config, command: IndexCommand) -> Result<Exit, CliErro
             result
         }
         IndexCommand::Diff(args) => {
+            // Without a complete [index] only the domains are compared.
+            let provider = config.index_provider().ok();
             let registry = Registry::open(&config.database.url).await?;
-            let result = diff(&registry, args).await;
+            let result = diff(&registry, provider.as_ref(), args).await;
             registry.close().await;
             result
         }
@@ -155,6 +158,9 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
 struct Changes {
     added: Vec<String>,
     removed: Vec<String>,
+    /// Whether the LDIF differs from the publication's for another reason than its
+    /// domains (`None`: not known, `[index]` is incomplete or nothing was published).
+    entry_changed: Option<bool>,
 }
 
 /// The domains in `now` and not in `before` (added), and the reverse (removed), sorted.
@@ -164,20 +170,33 @@ fn changes(before: &[String], now: &[String]) -> Changes {
     Changes {
         added: now.difference(&before).map(|s| (*s).clone()).collect(),
         removed: before.difference(&now).map(|s| (*s).clone()).collect(),
+        entry_changed: None,
     }
 }
 
 /// `index diff`.
-async fn diff(registry: &Registry, args: DiffArgs) -> Result<Exit, CliError> {
+async fn diff(
+    registry: &Registry,
+    provider: Option<&index::Provider>,
+    args: DiffArgs,
+) -> Result<Exit, CliError> {
     let current = registry.published_domains().await?;
     let last = registry.last_publication().await?;
     let previous = last.as_ref().map_or(&[][..], |p| p.domains.as_slice());
-    let changes = changes(previous, &current);
+    let mut changes = changes(previous, &current);
+    if let (Some(provider), Some(last)) = (provider, &last) {
+        // The entry the publication would have with today's attributes: if its hash
+        // differs, something besides the domains changed (a renewed certificate…).
+        let with_old_domains = index::render(provider, last.domains.iter().map(String::as_str));
+        changes.entry_changed = Some(index::ldif_hash(&with_old_domains) != last.hash);
+    }
     match args.format {
         Format::Json => println!("{}", diff_json(last.as_ref(), &changes, current.len())),
         Format::Text => print!("{}", diff_text(last.as_ref(), &changes, current.len())),
     }
-    let changed = !changes.added.is_empty() || !changes.removed.is_empty();
+    let changed = !changes.added.is_empty()
+        || !changes.removed.is_empty()
+        || changes.entry_changed == Some(true);
     Ok(if changed { Exit::Findings } else { Exit::Ok })
 }
 
@@ -196,6 +215,11 @@ fn diff_text(last: Option<&Publication>, changes: &Changes, now: usize) -> Strin
             format!("no publication recorded yet: the index lists {now} domains now, all new\n")
         }
     };
+    if changes.entry_changed == Some(true) {
+        out.push_str(
+            "the entry's other attributes changed too (name, unit, receipt, certificate or URL)\n",
+        );
+    }
     for name in &changes.added {
         out.push_str(&format!("+ {name}\n"));
     }
@@ -219,6 +243,7 @@ fn diff_json(last: Option<&Publication>, changes: &Changes, now: usize) -> serde
         "since": since,
         "added": changes.added,
         "removed": changes.removed,
+        "entry_changed": changes.entry_changed,
         "domains": now,
     })
 }

@@ -315,6 +315,7 @@ fn publish_then_diff_shows_added_and_removed_domains() {
     assert_eq!(json["domains"], 3);
     assert_eq!(json["since"]["id"], 1);
     assert_eq!(json["since"]["domains"], 3);
+    assert_eq!(json["entry_changed"], false);
     let hash = json["since"]["hash"].as_str().expect("hash").to_owned();
     assert_eq!(
         hash,
@@ -324,6 +325,28 @@ fn publish_then_diff_shows_added_and_removed_domains() {
     // Publishing again makes the diff empty.
     run(&mut pecwatch(&url), &["index", "export", "--record"], 0);
     run(&mut pecwatch(&url), &["index", "diff"], 0);
+
+    // Another attribute (here the unit; a renewed certificate alike): the entry changed
+    // though its domains did not.
+    let attribute = run(
+        pecwatch(&url).env("PECWATCH_INDEX_PROVIDER_UNIT", "Altro servizio"),
+        &["index", "diff"],
+        1,
+    );
+    assert_eq!(
+        stdout(&attribute),
+        "since publication 2 (2026-11-23T09:00:00Z, 3 domains): 0 added, 0 removed; \
+         the index lists 3 domains now\n\
+         the entry's other attributes changed too (name, unit, receipt, certificate or URL)\n"
+    );
+    // Without a complete [index] only the domains are compared.
+    let domains_only = run(
+        pecwatch(&url).env("PECWATCH_INDEX_CERTIFICATE", ""),
+        &["index", "diff", "--format", "json"],
+        0,
+    );
+    let json: Value = serde_json::from_str(stdout(&domains_only).trim()).expect("JSON");
+    assert!(json["entry_changed"].is_null());
 }
 
 #[test]
