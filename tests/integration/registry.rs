@@ -122,7 +122,10 @@ async fn migrations_are_idempotent() {
                 .await
                 .unwrap(),
         };
-        assert_eq!(applied, 3, "0001_registry, 0002_sweeps, 0003_notices");
+        assert_eq!(
+            applied, 4,
+            "0001_registry, 0002_sweeps, 0003_notices, 0004_index"
+        );
         again.close().await;
     })
     .await;
