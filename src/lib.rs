@@ -42,6 +42,8 @@
 //! - [`notice`] renders notices (Italian and English, text and HTML) from templates an
 //!   operator can override; [`outbox`] delivers them over SMTP, retries, and records each
 //!   acceptance with its effect on the lifecycle (the grace period starts) atomically.
+//! - [`postfix`] is the hook into the mail servers: a Postfix policy service and a
+//!   socketmap table answering from a snapshot of the registry, reloaded on change.
 //! - [`index`] writes the provider's entry of the providers' index (RFC 6109) as LDIF:
 //!   the provider's attributes and certificate, and `managedDomains` listing every
 //!   `certified` and `in_error` domain; `pecwatch index` exports it and records
@@ -64,6 +66,7 @@ pub mod lifecycle;
 pub mod name;
 pub mod notice;
 pub mod outbox;
+pub mod postfix;
 pub mod probe;
 pub mod profile;
 pub mod registry;

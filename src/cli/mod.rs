@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod domains;
 pub mod index;
 pub mod notices;
+pub mod postfix;
 pub mod sweep;
 use futures::{Stream, StreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -51,6 +52,8 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Run the daily service: the sweep at sweep.time, re-checks as they fall due.
     Serve(sweep::ServeArgs),
+    /// Serve Postfix: a policy service and a socketmap table refusing uncertified domains.
+    Postfix(postfix::PostfixArgs),
     /// Preview the notices sent to holders, resellers and operators.
     #[command(subcommand)]
     Notices(notices::NoticesCommand),
@@ -188,6 +191,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Domains(command) => domains::run(&config, command).await,
         Command::Sweep(args) => sweep::sweep(&config, args).await,
         Command::Serve(args) => sweep::serve(&config, args).await,
+        Command::Postfix(args) => postfix::run(&config, args).await,
         Command::Notices(command) => notices::run(&config, command).await,
         Command::Index(command) => index::run(&config, command).await,
     }

@@ -194,7 +194,7 @@ async fn write_metrics(
 }
 
 /// Resolves when the process is asked to stop.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

@@ -156,6 +156,30 @@ impl Registry {
         .boxed()
     }
 
+    /// Every domain's name and state (for the mail servers' snapshot).
+    pub async fn domain_states(&self) -> Result<Vec<(String, State)>> {
+        const SQL: &str = "SELECT name, state FROM domains";
+        let rows: Vec<(String, String)> =
+            with_pool!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(name, state)| {
+                let state = state
+                    .parse()
+                    .map_err(|e| RegistryError::Database(format!("bad stored state: {e}")))?;
+                Ok((name, state))
+            })
+            .collect()
+    }
+
+    /// A number that changes whenever any domain is added, removed or changed (every
+    /// change bumps a version): cheap to poll for changes.
+    pub async fn domains_fingerprint(&self) -> Result<(i64, i64)> {
+        const SQL: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM domains";
+        let fingerprint: (i64, i64) =
+            with_pool!(self, |pool| sqlx::query_as(SQL).fetch_one(pool).await)?;
+        Ok(fingerprint)
+    }
+
     /// How many domains are in each state, for every state in lifecycle order.
     pub async fn count_by_state(&self) -> Result<Vec<(State, u64)>> {
         const SQL: &str = "SELECT state, COUNT(*) AS count FROM domains GROUP BY state";

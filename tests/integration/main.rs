@@ -12,5 +12,6 @@ mod hostile;
 mod index_cli;
 mod notices_cli;
 mod outbox;
+mod postfix_cli;
 mod registry;
 mod sweep;

@@ -1,0 +1,431 @@
+//! The hook into the mail servers: a Postfix policy service (SMTPD_POLICY_README) and a
+//! socketmap table (`socketmap_table(5)`), answering from a snapshot of the registry.
+//!
+//! A certified domain's PEC mail flows only while the domain is `certified` or `in_error`
+//! (within its grace period). For a sender or recipient in a domain this provider manages
+//! that is not (removed, under review, expired, pending), the policy service answers
+//! `REJECT 5.7.1` with an Italian and English reason; for anything else `DUNNO`. The
+//! socketmap answers `virtual_mailbox_domains` lookups the same way.
+//!
+//! The protocols are pure functions here ([`parse_policy`], [`Access`], [`parse_netstring`],
+//! [`socketmap_reply`]); [`Snapshot`] is the domain table they consult, rebuilt by
+//! [`watch`] whenever the registry changes (checked every second), so a removal is
+//! enforced within seconds. Malformed requests are logged and their connection closed;
+//! they never stop the service.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::lifecycle::State;
+use crate::registry::{Registry, RegistryError};
+
+/// The longest request line or netstring accepted.
+const MAX_LINE: usize = 8 * 1024;
+/// The most attributes in one policy request (Postfix sends about 30).
+const MAX_ATTRIBUTES: usize = 200;
+/// How often [`watch`] looks for changes in the registry.
+pub const REFRESH: Duration = Duration::from_secs(1);
+
+/// What the policy service tells Postfix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No opinion: Postfix goes on with its other restrictions.
+    Dunno,
+    /// Refuse, with an enhanced status code and a reason (Italian / English).
+    Reject(String),
+}
+
+impl Access {
+    /// The reply as Postfix reads it: `action=…` and an empty line.
+    pub fn reply(&self) -> String {
+        match self {
+            Access::Dunno => "action=DUNNO\n\n".to_owned(),
+            Access::Reject(reason) => format!("action=REJECT {reason}\n\n"),
+        }
+    }
+}
+
+/// Why a request could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// A line is not `name=value`.
+    #[error("not a name=value line: {0:?}")]
+    BadLine(String),
+    /// Too long or too many attributes.
+    #[error("request too large")]
+    TooLarge,
+    /// A netstring is malformed.
+    #[error("malformed netstring: {0}")]
+    BadNetstring(String),
+}
+
+/// A policy request: its attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyRequest {
+    /// The attributes, by name.
+    pub attributes: HashMap<String, String>,
+}
+
+/// Parses the lines of one policy request (without the terminating empty line).
+pub fn parse_policy<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+) -> Result<PolicyRequest, ProtocolError> {
+    let mut request = PolicyRequest::default();
+    for line in lines {
+        if request.attributes.len() >= MAX_ATTRIBUTES || line.len() > MAX_LINE {
+            return Err(ProtocolError::TooLarge);
+        }
+        let (name, value) = line
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty() && !name.contains(char::is_whitespace))
+            .ok_or_else(|| ProtocolError::BadLine(line.chars().take(80).collect()))?;
+        request.attributes.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(request)
+}
+
+/// The domains this provider manages and their states: what the answers rest on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    states: HashMap<String, State>,
+}
+
+impl Snapshot {
+    /// A snapshot of these domains (names in their normal form).
+    pub fn new(domains: impl IntoIterator<Item = (String, State)>) -> Self {
+        Self {
+            states: domains.into_iter().collect(),
+        }
+    }
+
+    /// How many domains it holds.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// The state of the domain of `address` (an e-mail address or a domain), if this
+    /// provider manages it.
+    pub fn state_of(&self, address: &str) -> Option<State> {
+        let domain = address
+            .rsplit_once('@')
+            .map_or(address, |(_, domain)| domain)
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        self.states.get(&domain).copied()
+    }
+
+    /// The policy decision: refuse mail from or to a managed domain whose PEC mail must
+    /// not flow; no opinion otherwise (other domains, the null sender).
+    pub fn decide(&self, request: &PolicyRequest) -> Access {
+        for role in ["sender", "recipient"] {
+            let Some(address) = request.attributes.get(role).filter(|a| !a.is_empty()) else {
+                continue;
+            };
+            if let Some(state) = self.state_of(address)
+                && !state.is_published()
+            {
+                let domain = address
+                    .rsplit_once('@')
+                    .map_or(address.as_str(), |(_, d)| d);
+                return Access::Reject(format!(
+                    "5.7.1 Dominio PEC {domain} non certificato ({}): invio e ricezione \
+                     bloccati / PEC domain {domain} is not certified ({}): sending and \
+                     receiving are blocked",
+                    italian(state),
+                    state
+                ));
+            }
+        }
+        Access::Dunno
+    }
+
+    /// A socketmap lookup: `virtual_mailbox_domains` answers `OK` for a domain whose PEC
+    /// mail flows. Other maps are not served.
+    pub fn lookup(&self, map: &str, key: &str) -> Option<String> {
+        match map {
+            "virtual_mailbox_domains" => self
+                .state_of(key)
+                .filter(|state| state.is_published())
+                .map(|_| "OK".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// A state in Italian, for the reject reason.
+fn italian(state: State) -> &'static str {
+    match state {
+        State::Requested => "richiesto",
+        State::PendingDns => "in attesa del DNS",
+        State::Certified => "certificato",
+        State::InError => "in errore",
+        State::Removed => "rimosso",
+        State::UnderReview => "in revisione",
+        State::Expired => "scaduto",
+    }
+}
+
+/// One netstring's data and the input that follows it.
+pub type Netstring<'a> = (&'a [u8], &'a [u8]);
+
+/// Parses one netstring (`LEN:DATA,`) from the start of `input`: the data and what
+/// follows it, or `None` when more input is needed.
+pub fn parse_netstring(input: &[u8]) -> Result<Option<Netstring<'_>>, ProtocolError> {
+    let Some(colon) = input.iter().position(|b| *b == b':') else {
+        if input.len() > 10 || !input.iter().all(u8::is_ascii_digit) {
+            return Err(ProtocolError::BadNetstring("no length".into()));
+        }
+        return Ok(None);
+    };
+    let length: usize = std::str::from_utf8(&input[..colon])
+        .ok()
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(|| ProtocolError::BadNetstring("bad length".into()))?;
+    if length > MAX_LINE {
+        return Err(ProtocolError::TooLarge);
+    }
+    let end = colon + 1 + length;
+    if input.len() <= end {
+        return Ok(None);
+    }
+    if input[end] != b',' {
+        return Err(ProtocolError::BadNetstring("no terminating comma".into()));
+    }
+    Ok(Some((&input[colon + 1..end], &input[end + 1..])))
+}
+
+/// The socketmap reply to a request `NAME KEY`, as a netstring.
+pub fn socketmap_reply(snapshot: &Snapshot, request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    let reply = match text.split_once(' ') {
+        None => "PERM malformed request".to_owned(),
+        Some((map, key)) => match snapshot.lookup(map, key) {
+            Some(value) => format!("OK {value}"),
+            None => "NOTFOUND ".to_owned(),
+        },
+    };
+    format!("{}:{reply},", reply.len())
+}
+
+/// The snapshot the services read, replaced whole when the registry changes.
+pub type Shared = Arc<RwLock<Arc<Snapshot>>>;
+
+/// Reads the registry into a snapshot.
+pub async fn load(registry: &Registry) -> Result<Snapshot, RegistryError> {
+    Ok(Snapshot::new(registry.domain_states().await?))
+}
+
+/// Keeps `shared` up to date: every [`REFRESH`], looks whether the registry changed and
+/// reloads the snapshot if it did. Runs until the process ends; a failing database is
+/// logged and the last snapshot kept.
+pub async fn watch(registry: Registry, shared: Shared) {
+    let mut seen = None;
+    loop {
+        match registry.domains_fingerprint().await {
+            Ok(fingerprint) if Some(fingerprint) != seen => match load(&registry).await {
+                Ok(snapshot) => {
+                    tracing::debug!(domains = snapshot.len(), "domain snapshot reloaded");
+                    if let Ok(mut current) = shared.write() {
+                        *current = Arc::new(snapshot);
+                    }
+                    seen = Some(fingerprint);
+                }
+                Err(error) => tracing::warn!(%error, "cannot reload the domains"),
+            },
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the registry"),
+        }
+        tokio::time::sleep(REFRESH).await;
+    }
+}
+
+fn current(shared: &Shared) -> Arc<Snapshot> {
+    shared
+        .read()
+        .map(|snapshot| Arc::clone(&snapshot))
+        .unwrap_or_default()
+}
+
+/// Serves the policy protocol on `listener`, one task per connection.
+pub async fn serve_policy(listener: TcpListener, shared: Shared) {
+    accept(listener, shared, "policy", policy_connection).await;
+}
+
+/// Serves the socketmap protocol on `listener`, one task per connection.
+pub async fn serve_socketmap(listener: TcpListener, shared: Shared) {
+    accept(listener, shared, "socketmap", socketmap_connection).await;
+}
+
+/// Accepts connections forever, each handled by `handle` in a task of its own; a
+/// connection that ends in a protocol error is logged.
+async fn accept<F, Fut>(listener: TcpListener, shared: Shared, what: &'static str, handle: F)
+where
+    F: Fn(TcpStream, Shared) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ProtocolError>> + Send + 'static,
+{
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let connection = handle(stream, shared.clone());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(%peer, %error, "{what} connection closed");
+            }
+        });
+    }
+}
+
+/// One policy client: requests until it hangs up or sends something malformed.
+async fn policy_connection(stream: TcpStream, shared: Shared) -> Result<(), ProtocolError> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read.take(u64::MAX)).lines();
+    let mut request: Vec<String> = Vec::new();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(_) => return Ok(()),
+        };
+        if !line.is_empty() {
+            if request.len() >= MAX_ATTRIBUTES || line.len() > MAX_LINE {
+                return Err(ProtocolError::TooLarge);
+            }
+            request.push(line);
+            continue;
+        }
+        let parsed = parse_policy(request.iter().map(String::as_str))?;
+        request.clear();
+        let reply = current(&shared).decide(&parsed).reply();
+        if write.write_all(reply.as_bytes()).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// One socketmap client.
+async fn socketmap_connection(mut stream: TcpStream, shared: Shared) -> Result<(), ProtocolError> {
+    let mut buffer = Vec::with_capacity(512);
+    let mut chunk = [0u8; 4096];
+    loop {
+        while let Some((request, rest)) = parse_netstring(&buffer)? {
+            let reply = socketmap_reply(&current(&shared), request);
+            let consumed = buffer.len() - rest.len();
+            if stream.write_all(reply.as_bytes()).await.is_err() {
+                return Ok(());
+            }
+            buffer.drain(..consumed);
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+        if buffer.len() > MAX_LINE + 16 {
+            return Err(ProtocolError::TooLarge);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot::new([
+            ("pec.ok.it".to_owned(), State::Certified),
+            ("pec.errore.it".to_owned(), State::InError),
+            ("pec.via.it".to_owned(), State::Removed),
+            ("pec.scaduto.it".to_owned(), State::Expired),
+            ("pec.nuovo.it".to_owned(), State::PendingDns),
+        ])
+    }
+
+    fn request(pairs: &[(&str, &str)]) -> PolicyRequest {
+        PolicyRequest {
+            attributes: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn mail_of_uncertified_managed_domains_is_refused() {
+        let s = snapshot();
+        for (sender, recipient, refused) in [
+            ("a@pec.ok.it", "b@altro.it", false),
+            ("a@altro.it", "b@pec.errore.it", false),
+            ("a@altro.it", "b@PEC.VIA.IT", true),
+            ("a@pec.scaduto.it", "b@altro.it", true),
+            ("", "b@pec.nuovo.it.", true),
+            ("", "b@sconosciuto.it", false),
+        ] {
+            let access = s.decide(&request(&[("sender", sender), ("recipient", recipient)]));
+            assert_eq!(
+                matches!(access, Access::Reject(_)),
+                refused,
+                "{sender} -> {recipient}"
+            );
+        }
+        let Access::Reject(reason) = s.decide(&request(&[("recipient", "b@pec.via.it")])) else {
+            panic!("refused")
+        };
+        assert!(reason.starts_with("5.7.1 Dominio PEC pec.via.it non certificato (rimosso)"));
+        assert!(reason.contains("PEC domain pec.via.it is not certified (removed)"));
+        assert_eq!(Access::Dunno.reply(), "action=DUNNO\n\n");
+        assert!(
+            Access::Reject(reason)
+                .reply()
+                .starts_with("action=REJECT 5.7.1 ")
+        );
+    }
+
+    #[test]
+    fn policy_requests_parse_and_garbage_is_refused() {
+        let parsed = parse_policy(["request=smtpd_access_policy", "sender=a@b.it", "x="]).unwrap();
+        assert_eq!(parsed.attributes["sender"], "a@b.it");
+        assert_eq!(parsed.attributes["x"], "");
+        assert!(matches!(
+            parse_policy(["garbage"]),
+            Err(ProtocolError::BadLine(_))
+        ));
+        assert!(matches!(
+            parse_policy(["=x"]),
+            Err(ProtocolError::BadLine(_))
+        ));
+        let long = format!("a={}", "x".repeat(MAX_LINE + 1));
+        assert_eq!(parse_policy([long.as_str()]), Err(ProtocolError::TooLarge));
+    }
+
+    #[test]
+    fn netstrings_and_socketmap_replies() {
+        assert_eq!(
+            parse_netstring(b"5:hello,rest").unwrap(),
+            Some((&b"hello"[..], &b"rest"[..]))
+        );
+        assert_eq!(parse_netstring(b"5:hel").unwrap(), None);
+        assert_eq!(parse_netstring(b"12").unwrap(), None);
+        assert!(parse_netstring(b"5:hello;").is_err());
+        assert!(parse_netstring(b"x:hello,").is_err());
+        assert!(parse_netstring(b"99999999:").is_err());
+        let s = snapshot();
+        for (request, reply) in [
+            (&b"virtual_mailbox_domains pec.ok.it"[..], "5:OK OK,"),
+            (b"virtual_mailbox_domains pec.via.it", "9:NOTFOUND ,"),
+            (b"virtual_mailbox_maps a@pec.ok.it", "9:NOTFOUND ,"),
+            (b"nospace", "22:PERM malformed request,"),
+        ] {
+            assert_eq!(socketmap_reply(&s, request), reply);
+        }
+    }
+}
