@@ -65,7 +65,7 @@ pub const DEFAULT_FILE: &str = "pecwatch.toml";
 /// Where the system resolver is found when `[dns] resolver` and `root_hints` are empty.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The sections of the file, which are also the `<SECTION>` of override variables.
-pub const SECTIONS: [&str; 10] = [
+pub const SECTIONS: [&str; 11] = [
     "database",
     "dns",
     "check",
@@ -76,6 +76,7 @@ pub const SECTIONS: [&str; 10] = [
     "notices",
     "web",
     "index",
+    "postfix",
 ];
 
 /// What secrets are replaced with in output.
@@ -129,6 +130,8 @@ pub struct Config {
     pub web: WebConfig,
     /// `[index]`: this provider's entry in the providers' index (RFC 6109).
     pub index: IndexConfig,
+    /// `[postfix]`: where `pecwatch postfix` listens.
+    pub postfix: PostfixConfig,
     /// Where each value came from, for error messages. Filled by [`Config::load`] and
     /// [`Config::from_sources`]; not part of the file.
     #[serde(skip)]
@@ -377,6 +380,26 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[postfix]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostfixConfig {
+    /// Where the policy service listens (`check_policy_service inet:…`). Default
+    /// `127.0.0.1:10040`.
+    pub policy_listen: SocketAddr,
+    /// Where the socketmap table listens (`socketmap:inet:…`). Default `127.0.0.1:10041`.
+    pub socketmap_listen: SocketAddr,
+}
+
+impl Default for PostfixConfig {
+    fn default() -> Self {
+        Self {
+            policy_listen: SocketAddr::from(([127, 0, 0, 1], 10040)),
+            socketmap_listen: SocketAddr::from(([127, 0, 0, 1], 10041)),
         }
     }
 }

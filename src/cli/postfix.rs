@@ -14,12 +14,14 @@ use crate::registry::Registry;
 /// Arguments of `pecwatch postfix`.
 #[derive(Debug, Args)]
 pub struct PostfixArgs {
-    /// Where the policy service listens (Postfix: `check_policy_service inet:ADDR`).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:10040")]
-    pub policy: SocketAddr,
-    /// Where the socketmap table listens (Postfix: `socketmap:inet:ADDR:NAME`).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:10041")]
-    pub socketmap: SocketAddr,
+    /// Where the policy service listens (Postfix: `check_policy_service inet:ADDR`;
+    /// default: postfix.policy_listen in the configuration, 127.0.0.1:10040).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub policy: Option<SocketAddr>,
+    /// Where the socketmap table listens (Postfix: `socketmap:inet:ADDR:NAME`; default:
+    /// postfix.socketmap_listen in the configuration, 127.0.0.1:10041).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub socketmap: Option<SocketAddr>,
 }
 
 /// Runs both services until SIGINT or SIGTERM.
@@ -34,12 +36,12 @@ pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
             ))
         })
     };
-    let policy = listen(args.policy).await?;
-    let socketmap = listen(args.socketmap).await?;
+    let policy_address = args.policy.unwrap_or(config.postfix.policy_listen);
+    let socketmap_address = args.socketmap.unwrap_or(config.postfix.socketmap_listen);
+    let policy = listen(policy_address).await?;
+    let socketmap = listen(socketmap_address).await?;
     eprintln!(
-        "pecwatch postfix: policy {}, socketmap {}, {} domini / domains",
-        args.policy,
-        args.socketmap,
+        "pecwatch postfix: policy {policy_address}, socketmap {socketmap_address}, {} domini / domains",
         snapshot.len()
     );
     let shared = Arc::new(RwLock::new(Arc::new(snapshot)));

@@ -77,15 +77,14 @@ async fn the_policy_service_refuses_uncertified_domains_within_seconds() {
             &["domains", "remove", "pec.via.it", "--reason", "test"],
         );
         let (policy, socketmap) = (free_port(), free_port());
+        // The policy address from the flag, the socketmap's from the configuration.
         let child = pecwatch(
             &db,
-            &[
-                "postfix",
-                "--policy",
-                &format!("127.0.0.1:{policy}"),
-                "--socketmap",
-                &format!("127.0.0.1:{socketmap}"),
-            ],
+            &["postfix", "--policy", &format!("127.0.0.1:{policy}")],
+        )
+        .env(
+            "PECWATCH_POSTFIX_SOCKETMAP_LISTEN",
+            format!("127.0.0.1:{socketmap}"),
         )
         .stderr(Stdio::piped())
         .spawn()
