@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::json;
 
-use super::{CliError, Exit, Format, load_profile};
+use super::{CliError, Exit, Format, TABLE_TIME, load_profile, rome_time};
 use crate::Lang;
 use crate::actions::{self, Acted, ActionError, Command, DEFAULT_ACTOR, ExceptionChange};
 use crate::clock;
@@ -429,12 +429,12 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
                     domain
                         .status
                         .deadline
-                        .map(|d| local(d, "%Y-%m-%d %H:%M"))
+                        .map(|d| rome_time(d, TABLE_TIME))
                         .unwrap_or_else(|| "-".into()),
                     domain
                         .status
                         .expires
-                        .map(|d| local(d, "%Y-%m-%d"))
+                        .map(|d| rome_time(d, "%Y-%m-%d"))
                         .unwrap_or_else(|| "-".into()),
                     last_check_text(domain),
                 )?;
@@ -514,10 +514,10 @@ fn summary_json(domain: &Domain) -> serde_json::Value {
 fn last_check_text(domain: &Domain) -> String {
     match &domain.last_check {
         None => "-".into(),
-        Some(check) if check.ok => format!("{} ok", local(check.at, "%Y-%m-%d %H:%M")),
+        Some(check) if check.ok => format!("{} ok", rome_time(check.at, TABLE_TIME)),
         Some(check) => format!(
             "{} {}",
-            local(check.at, "%Y-%m-%d %H:%M"),
+            rome_time(check.at, TABLE_TIME),
             check.codes.join(" ")
         ),
     }
@@ -669,15 +669,6 @@ fn action_error(error: ActionError, lang: Lang) -> CliError {
     match error {
         ActionError::Registry(error @ RegistryError::Database(_)) => CliError::Registry(error),
         other => CliError::Usage(other.message(lang)),
-    }
-}
-
-/// An instant in Europe/Rome time, for tables (the time of the provider's operators and
-/// holders; JSON output keeps RFC 3339 UTC).
-fn local(at: Timestamp, format: &str) -> String {
-    match at.in_tz("Europe/Rome") {
-        Ok(zoned) => zoned.strftime(format).to_string(),
-        Err(_) => at.strftime(format).to_string(),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
 
 pub mod domains;
 pub mod index;
@@ -194,6 +195,18 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Postfix(args) => postfix::run(&config, args).await,
         Command::Notices(command) => notices::run(&config, command).await,
         Command::Index(command) => index::run(&config, command).await,
+    }
+}
+
+/// How tables show an instant (with [`rome_time`]).
+pub(crate) const TABLE_TIME: &str = "%Y-%m-%d %H:%M";
+
+/// An instant in Europe/Rome time, for tables (the time of the provider's operators and
+/// holders; JSON output keeps RFC 3339 UTC).
+pub(crate) fn rome_time(at: Timestamp, format: &str) -> String {
+    match at.in_tz("Europe/Rome") {
+        Ok(zoned) => zoned.strftime(format).to_string(),
+        Err(_) => at.strftime(format).to_string(),
     }
 }
 

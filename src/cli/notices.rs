@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use lettre::message::Mailbox;
 
-use super::{CliError, Exit, Format};
+use super::{CliError, Exit, Format, TABLE_TIME, rome_time};
 use crate::Lang;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -259,7 +259,7 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
                 item.state.to_string(),
                 domain,
                 what(item),
-                rome(item.created),
+                rome_time(item.created, TABLE_TIME),
                 item.attempts,
                 last(item)
             )?,
@@ -289,13 +289,13 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
             writeln!(out, "notice {} — {} ({})", item.id, what(&item), item.state)?;
             writeln!(out, "  domain:     {}", domain.as_deref().unwrap_or("-"))?;
             writeln!(out, "  key:        {}", item.key)?;
-            writeln!(out, "  queued:     {}", rome(item.created))?;
+            writeln!(out, "  queued:     {}", rome_time(item.created, TABLE_TIME))?;
             writeln!(out, "  attempts:   {}", item.attempts)?;
             if let Some(at) = item.accepted_at {
-                writeln!(out, "  accepted:   {}", rome(at))?;
+                writeln!(out, "  accepted:   {}", rome_time(at, TABLE_TIME))?;
             }
             if let Some(next) = item.next_attempt {
-                writeln!(out, "  next try:   {}", rome(next))?;
+                writeln!(out, "  next try:   {}", rome_time(next, TABLE_TIME))?;
             }
             for (label, value) in [
                 ("message-id", &item.message_id),
@@ -383,14 +383,6 @@ fn last(item: &OutboxItem) -> String {
         .or(item.reply.as_deref())
         .unwrap_or("-");
     text.chars().take(80).collect()
-}
-
-/// An instant in Europe/Rome, for tables.
-fn rome(at: jiff::Timestamp) -> String {
-    match at.in_tz("Europe/Rome") {
-        Ok(zoned) => zoned.strftime("%Y-%m-%d %H:%M").to_string(),
-        Err(_) => at.to_string(),
-    }
 }
 
 /// The provider as the configuration names it.

@@ -478,15 +478,7 @@ impl Sweeper {
             // Not checked: try again in a while, changing nothing else.
             return DomainUpdate::new(domain, lifecycle::plus(now, settings.recheck_pending));
         };
-        let next_check = |status| {
-            plan::next_check(
-                status,
-                &settings.policy,
-                &settings.schedule,
-                settings.recheck_pending,
-                now,
-            )
-        };
+        let next_check = |status| self.next_check(status, now);
         let mut update = match apply_check(&domain.status, event, &settings.policy) {
             Ok(outcome)
                 if plan::disposition(&domain.status, &outcome) == plan::Disposition::Commit =>
@@ -584,18 +576,22 @@ impl Sweeper {
         }
     }
 
+    /// When a domain with `status`, checked or decided at `now`, is next due.
+    fn next_check(&self, status: &lifecycle::DomainStatus, now: Timestamp) -> Timestamp {
+        let settings = &self.settings;
+        plan::next_check(
+            status,
+            &settings.policy,
+            &settings.schedule,
+            settings.recheck_pending,
+            now,
+        )
+    }
+
     /// The phase-2 update of a domain with a pending check.
     fn plan_pending(&self, sweep: &Sweep, domain: &Domain, now: Timestamp) -> DomainUpdate {
         let settings = &self.settings;
-        let next_check = |status| {
-            plan::next_check(
-                status,
-                &settings.policy,
-                &settings.schedule,
-                settings.recheck_pending,
-                now,
-            )
-        };
+        let next_check = |status| self.next_check(status, now);
         let outcome = match (&domain.pending, sweep.held) {
             (Some(pending), false) => {
                 match apply_check(&domain.status, &pending.event, &settings.policy) {

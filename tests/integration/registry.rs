@@ -95,6 +95,19 @@ fn effect(key: &str) -> NewEffect {
     }
 }
 
+/// Registers `pec.uno.it` and `pec.due.it`, certified at t0.
+async fn add_uno_and_due(r: &Registry) {
+    r.add_domains(
+        &[
+            new_domain("pec.uno.it", State::Certified, t0()),
+            new_domain("pec.due.it", State::Certified, t0()),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+}
+
 const LEASE: Duration = Duration::from_secs(600);
 
 // ---------------------------------------------------------------------------------------
@@ -506,15 +519,7 @@ async fn concurrent_claimers_share_the_due_domains_without_overlap() {
 async fn a_batch_writes_checks_transitions_effects_and_status_together() {
     on_both(|db| async move {
         let r = &db.registry;
-        r.add_domains(
-            &[
-                new_domain("pec.uno.it", State::Certified, t0()),
-                new_domain("pec.due.it", State::Certified, t0()),
-            ],
-            t0(),
-        )
-        .await
-        .unwrap();
+        add_uno_and_due(r).await;
         let now = t0() + hours(1);
         let (sweep, _) = r.begin_sweep(now, "daily").await.unwrap();
         let sweep = sweep.id;
@@ -976,15 +981,7 @@ async fn alerts_are_listed_newest_first() {
 async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
     on_both(|db| async move {
         let r = &db.registry;
-        r.add_domains(
-            &[
-                new_domain("pec.uno.it", State::Certified, t0()),
-                new_domain("pec.due.it", State::Certified, t0()),
-            ],
-            t0(),
-        )
-        .await
-        .unwrap();
+        add_uno_and_due(r).await;
         let (sweep, _) = r.begin_sweep(t0(), "daily").await.unwrap();
         let now = t0() + hours(1);
         let (due, lease) = r.due_remaining(now, "w1").await.unwrap();
