@@ -72,6 +72,7 @@ pub mod profile;
 pub mod registry;
 pub mod report;
 pub mod sweep;
+pub mod web;
 
 use serde::Serialize;
 
