@@ -52,7 +52,7 @@ load_instances() {
     while read -r name addr kind zdir expect rest; do
         [[ -z $name || $name == \#* ]] && continue
         [[ $addr == 127.53.* ]] || die "instances.txt: $name: address $addr not in 127.53.0.0/16"
-        case $kind in knot | blackhole | unbound) ;; *) die "instances.txt: $name: bad kind $kind" ;; esac
+        case $kind in knot | knot-primary | knot-secondary | blackhole | unbound) ;; *) die "instances.txt: $name: bad kind $kind" ;; esac
         add_instance "$name" "$addr" "$kind" "$zdir" "$expect"
     done <"$FIXTURES/instances.txt"
     if ((bench > 0)); then
@@ -75,6 +75,15 @@ zones_of() {
         z=$(basename -- "$f" .zone)
         if [[ $z == root ]]; then echo .; else echo "$z."; fi
     done
+}
+
+# served_zones ZDIR: the zones of ZDIR that answer queries (Knot answers REFUSED to
+# queries for a catalog zone: it is configuration, transferred but not served)
+served_zones() {
+    local z
+    while read -r z; do
+        is_catalog "$z" || echo "$z"
+    done < <(zones_of "$1")
 }
 
 # ---------------------------------------------------------------- processes
@@ -157,30 +166,108 @@ log_tail() {
 # probe_report I: which of the instance's probes fail (after a timeout)
 probe_report() {
     local i=$1 z out rc
-    [[ ${I_KIND[i]} == knot ]] || return 0
+    is_knot "${I_KIND[i]}" || return 0
     while read -r z; do
         out=$(kdig +norec +timeout=1 +retry=0 "@${I_ADDR[i]}" "$z" SOA 2>&1) || true
         rc=$(sed -n 's/.*status: \([A-Z]*\);.*/\1/p' <<<"$out")
         if [[ $rc != "${I_EXPECT[i]}" ]]; then
             log "  ${I_NAME[i]}: $z SOA answered ${rc:-nothing}, expected ${I_EXPECT[i]}"
         fi
-    done < <(zones_of "${I_ZDIR[i]}")
+    done < <(served_zones "${I_ZDIR[i]}")
 }
 
 # ---------------------------------------------------------------- generation
 
+# is_knot KIND: a knotd instance, whatever its role
+is_knot() { [[ $1 == knot || $1 == knot-primary || $1 == knot-secondary ]]; }
+
+# primary_of ZDIR: the index of the knot-primary instance of ZDIR (for its secondaries)
+primary_of() {
+    local zdir=$1 i
+    for i in "${!I_NAME[@]}"; do
+        if [[ ${I_KIND[i]} == knot-primary && ${I_ZDIR[i]} == "$zdir" ]]; then
+            echo "$i"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# secondaries_of ZDIR: the indexes of the knot-secondary instances of ZDIR
+secondaries_of() {
+    local zdir=$1 i
+    for i in "${!I_NAME[@]}"; do
+        if [[ ${I_KIND[i]} == knot-secondary && ${I_ZDIR[i]} == "$zdir" ]]; then echo "$i"; fi
+    done
+    return 0
+}
+
+# is_catalog ZONE: a zone whose first label is "catalog" is an RFC 9432 catalog zone
+is_catalog() { [[ $1 == catalog.* ]]; }
+
+# keys_of NAME: the TSIG key files (Knot format) a primary accepts updates signed with:
+# tests/fixtures/lab/tsig/NAME/*.key
+keys_of() {
+    local f
+    for f in "$FIXTURES/tsig/$1"/*.key; do
+        if [[ -e $f ]]; then echo "$f"; fi
+    done
+    return 0
+}
+
+# key_id FILE: the id of the key of a Knot key file
+key_id() { sed -n 's/^[[:space:]]*-[[:space:]]*id:[[:space:]]*//p' -- "$1" | head -n 1; }
+
+# join_comma ITEM...: "a, b, c"
+join_comma() {
+    local out='' item
+    for item in "$@"; do out+="${out:+, }$item"; done
+    printf '%s' "$out"
+}
+
+# write_knot_conf NAME ADDR ZDIR KIND
+#   knot            loads every zone file of ZDIR (a static copy: no updates, no transfers)
+#   knot-primary    the same, plus: accepts TSIG-signed updates (keys in tsig/NAME/), keeps
+#                   a journal, serves AXFR/IXFR to its knot-secondary instances and NOTIFYs
+#                   them; interprets its catalog zones, loading each member from the file
+#                   NAME/members/<zone>.zone (written by the provisioning before it adds
+#                   the member) and writing later updates back to it
+#   knot-secondary  transfers every zone of ZDIR, and the catalogs' members, from the
+#                   knot-primary of ZDIR (AXFR/IXFR on NOTIFY)
 write_knot_conf() {
-    local name=$1 addr=$2 zdir=$3 d=$RUN/$1 z level=info file='%s.zone'
-    local storage=$RUN/zones/$zdir
+    local name=$1 addr=$2 zdir=$3 kind=${4:-knot} d=$RUN/$1 z level=info file='%s.zone'
+    local storage=$RUN/zones/$zdir journal=none p='' s k role=''
+    local ids=() secs=() secnames=() acl=() keyfiles=()
     if [[ $zdir == - ]]; then storage=$d; fi
     if [[ $zdir == bench ]]; then
         level=warning      # not 2 x N "loaded" lines
         file=member.zone   # one file shared by every bench zone
     fi
     mkdir -p -- "$d/db"
+    case $kind in
+    knot-primary)
+        journal=changes
+        mapfile -t secs < <(secondaries_of "$zdir")
+        for s in "${secs[@]}"; do secnames+=("${I_NAME[s]}"); done
+        mapfile -t keyfiles < <(keys_of "$name")
+        for k in "${keyfiles[@]}"; do ids+=("$(key_id "$k")"); done
+        for s in "${secnames[@]}"; do acl+=("xfr-$s"); done
+        if ((${#ids[@]} > 0)); then acl+=(update); fi
+        if ((${#secnames[@]} > 0)); then role+="    notify: [$(join_comma "${secnames[@]}")]"$'\n'; fi
+        if ((${#acl[@]} > 0)); then role+="    acl: [$(join_comma "${acl[@]}")]"$'\n'; fi
+        mkdir -p -- "$d/members"
+        ;;
+    knot-secondary)
+        journal=changes
+        storage=$d/zones   # its own copies, transferred from the primary
+        p=$(primary_of "$zdir") || die "instances.txt: $name: no knot-primary serves zones/$zdir"
+        role+="    master: ${I_NAME[p]}"$'\n'"    acl: [notify-${I_NAME[p]}]"$'\n'
+        mkdir -p -- "$d/zones" "$d/members"
+        ;;
+    esac
     {
         cat <<EOF
-# generated by lab/lab.sh: instance $name ($addr), zones from ${zdir}
+# generated by lab/lab.sh: instance $name ($addr, $kind), zones from ${zdir}
 server:
     identity: "$name"
     nsid: "$name"
@@ -199,6 +286,35 @@ database:
 
 control:
     listen: "$d/knot.sock"
+EOF
+        case $kind in
+        knot-primary)
+            if ((${#keyfiles[@]} > 0)); then
+                printf '\n'
+                grep -hv '^[[:space:]]*#' -- "${keyfiles[@]}"
+            fi
+            if ((${#secs[@]} > 0)); then
+                printf '\nremote:\n'
+                for s in "${secs[@]}"; do
+                    printf '  - id: %s\n    address: %s@53\n    via: %s\n' "${I_NAME[s]}" "${I_ADDR[s]}" "$addr"
+                done
+            fi
+            if ((${#acl[@]} > 0)); then
+                printf '\nacl:\n'
+                for s in "${secnames[@]}"; do
+                    printf '  - id: xfr-%s\n    remote: %s\n    action: transfer\n' "$s" "$s"
+                done
+                if ((${#ids[@]} > 0)); then
+                    printf '  - id: update\n    key: [%s]\n    action: update\n' "$(join_comma "${ids[@]}")"
+                fi
+            fi
+            ;;
+        knot-secondary)
+            printf '\nremote:\n  - id: %s\n    address: %s@53\n    via: %s\n' "${I_NAME[p]}" "${I_ADDR[p]}" "$addr"
+            printf '\nacl:\n  - id: notify-%s\n    remote: %s\n    action: notify\n' "${I_NAME[p]}" "${I_NAME[p]}"
+            ;;
+        esac
+        cat <<EOF
 
 template:
   - id: default
@@ -206,8 +322,18 @@ template:
     file: "$file"
     zonefile-sync: -1
     zonefile-load: whole
-    journal-content: none
+    journal-content: $journal
 EOF
+        case $kind in
+        knot-primary)
+            printf '  - id: member\n    storage: "%s"\n    file: "%%s.zone"\n' "$d/members"
+            printf '    zonefile-sync: 0\n    zonefile-load: whole\n    journal-content: changes\n%s' "$role"
+            ;;
+        knot-secondary)
+            printf '  - id: member\n    storage: "%s"\n    file: "%%s.zone"\n' "$d/members"
+            printf '    zonefile-sync: -1\n    journal-content: changes\n%s' "$role"
+            ;;
+        esac
         if [[ $zdir != - ]]; then
             printf '\nzone:\n'
             if [[ $zdir == bench ]]; then
@@ -217,6 +343,10 @@ EOF
                 while read -r z; do
                     printf '  - domain: "%s"\n' "$z"
                     if [[ $z == . ]]; then printf '    file: "root.zone"\n'; fi
+                    printf '%s' "$role"
+                    if [[ $kind != knot ]] && is_catalog "$z"; then
+                        printf '    catalog-role: interpret\n    catalog-template: member\n'
+                    fi
                 done < <(zones_of "$zdir")
             fi
         fi
@@ -351,7 +481,9 @@ EOF
 
     for i in "${!I_NAME[@]}"; do
         case ${I_KIND[i]} in
-        knot) write_knot_conf "${I_NAME[i]}" "${I_ADDR[i]}" "${I_ZDIR[i]}" ;;
+        knot | knot-primary | knot-secondary)
+            write_knot_conf "${I_NAME[i]}" "${I_ADDR[i]}" "${I_ZDIR[i]}" "${I_KIND[i]}"
+            ;;
         unbound) write_unbound_conf "${I_NAME[i]}" "${I_ADDR[i]}" ;;
         blackhole) write_blackhole "${I_NAME[i]}" ;;
         esac
@@ -363,7 +495,7 @@ EOF
 start_instance() {
     local i=$1 name=${I_NAME[$1]} d=$RUN/${I_NAME[$1]} rc=0
     case ${I_KIND[i]} in
-    knot)
+    knot | knot-primary | knot-secondary)
         # not "knotd -d": that returns only after the initial load (slow with many
         # zones) and would serialise the starts; the lab writes the pid file itself
         setsid knotd -c "$d/knot.conf" </dev/null >>"$d/knotd.out" 2>&1 9>&- &
@@ -413,8 +545,8 @@ ready() {
     local i=$1 quick=${2:-} name=${I_NAME[$1]} addr=${I_ADDR[$1]} zones out
     instance_pid "$name" >/dev/null || return 1
     case ${I_KIND[i]} in
-    knot)
-        mapfile -t zones < <(zones_of "${I_ZDIR[i]}")
+    knot | knot-primary | knot-secondary)
+        mapfile -t zones < <(served_zones "${I_ZDIR[i]}")
         ((${#zones[@]} > 0)) || zones=(lame.it.)
         probe "$addr" "${I_EXPECT[i]}" "${zones[@]}" || return 1
         if [[ ${I_ZDIR[i]} == bench && -z $quick ]]; then
@@ -498,7 +630,7 @@ lock() { # shared|exclusive
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
-    local bench=0 bench_given=0 t0=$SECONDS i knots=() others=() foreign timeout
+    local bench=0 bench_given=0 t0=$SECONDS i knots=() primaries=() others=() foreign timeout
     while (($# > 0)); do
         case $1 in
         --bench)
@@ -549,9 +681,19 @@ $foreign"
     generate "$bench"
     t_srv=$EPOCHREALTIME
     for i in "${!I_NAME[@]}"; do
-        if [[ ${I_KIND[i]} == unbound ]]; then others+=("$i"); else knots+=("$i"); fi
+        case ${I_KIND[i]} in
+        unbound) others+=("$i") ;;
+        knot-primary) primaries+=("$i") ;;
+        *) knots+=("$i") ;;
+        esac
     done
     timeout=$((START_TIMEOUT + bench / 100))
+    # the primaries first, so that their secondaries' first transfers find them up
+    # (a failed bootstrap is retried only after a back-off)
+    for i in "${primaries[@]}"; do
+        start_instance "$i" || { stop_all; die "could not start ${I_NAME[i]}"; }
+    done
+    wait_ready "$timeout" "${primaries[@]}" || { stop_all; die "lab did not come up"; }
     for i in "${knots[@]}"; do
         start_instance "$i" || { stop_all; die "could not start ${I_NAME[i]}"; }
     done

@@ -54,6 +54,9 @@ pub enum Command {
         /// The new expiry: must be later than now.
         expires: Timestamp,
     },
+    /// Submit a `requested` domain for DNS verification (`pending_dns`): an approved
+    /// order.
+    Submit,
     /// Remove a `certified`, `in_error` or `under_review` domain.
     Remove {
         /// Why, recorded on the transition (may be empty).
@@ -73,6 +76,7 @@ impl Command {
                 expires: *expires,
                 actor,
             },
+            Command::Submit => Event::Submit { at },
             Command::Remove { reason } => Event::Remove {
                 at,
                 actor,
@@ -287,7 +291,7 @@ fn plan(
                 actor: actor.to_owned(),
             });
         }
-        Command::Approve | Command::Remove { .. } => {}
+        Command::Approve | Command::Submit | Command::Remove { .. } => {}
     }
     let recorded = outcome.transitions.clone();
     let next_check = next_check(domain, &outcome.status, policy, now);

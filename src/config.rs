@@ -65,7 +65,7 @@ pub const DEFAULT_FILE: &str = "pecwatch.toml";
 /// Where the system resolver is found when `[dns] resolver` and `root_hints` are empty.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The sections of the file, which are also the `<SECTION>` of override variables.
-pub const SECTIONS: [&str; 11] = [
+pub const SECTIONS: &[&str] = &[
     "database",
     "dns",
     "check",
@@ -77,6 +77,8 @@ pub const SECTIONS: [&str; 11] = [
     "web",
     "index",
     "postfix",
+    "activation",
+    "provision",
 ];
 
 /// What secrets are replaced with in output.
@@ -86,7 +88,9 @@ const DEFAULT_ORIGIN: &str = "(built-in default)";
 /// The section whose keys are free (profile names) rather than fixed.
 const PROFILES: &str = "profiles";
 /// Keys holding paths, made relative to the configuration file's directory.
-const PATH_KEYS: [(&str, &str); 6] = [
+const PATH_KEYS: [(&str, &str); 8] = [
+    ("provision", "tsig_key_file"),
+    ("provision", "zone_dir"),
     ("dns", "root_hints"),
     ("smtp", "password_file"),
     ("smtp", "ca_file"),
@@ -132,6 +136,10 @@ pub struct Config {
     pub index: IndexConfig,
     /// `[postfix]`: where `pecwatch postfix` listens.
     pub postfix: PostfixConfig,
+    /// `[activation]`: orders, internal subdomains, set-password links.
+    pub activation: ActivationConfig,
+    /// `[provision]`: where and how the provider's own DNS is written at activation.
+    pub provision: ProvisionConfig,
     /// Where each value came from, for error messages. Filled by [`Config::load`] and
     /// [`Config::from_sources`]; not part of the file.
     #[serde(skip)]
@@ -243,7 +251,8 @@ pub struct SweepConfig {
     #[serde(with = "duration_text")]
     pub lease: SignedDuration,
     /// How soon domains awaiting confirmation of a failure, or pending DNS, are checked
-    /// again. Default 10 minutes.
+    /// again (pending DNS backs off with the wait, see
+    /// [`pending_interval`](crate::sweep::plan::pending_interval)). Default 10 minutes.
     #[serde(with = "duration_text")]
     pub recheck_pending: SignedDuration,
     /// E-mail addresses that receive operator alerts. Default none.
@@ -374,13 +383,150 @@ impl fmt::Debug for SmtpConfig {
 pub struct WebConfig {
     /// Address and port the web interface listens on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// Whether `pecwatch serve` also serves the web interface on `listen` (`pecwatch
+    /// web` always does). Default `true`.
+    pub enabled: bool,
+    /// The address clients reach the interface at (`https://pec.esempio.it`), for
+    /// absolute links (`Link` headers, the OpenAPI document's server); empty: links
+    /// relative to the request. Default empty.
+    pub public_url: String,
+    /// Requests a minute allowed to one client address on the public endpoints (without
+    /// an API token): the index, the OpenAPI document, the API check, the public pages;
+    /// a burst of as many is allowed. 0: no limit. Default 60.
+    pub rate_limit_per_minute: u32,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed when
+    /// telling clients apart for the rate limit. Default none.
+    pub trusted_proxies: Vec<String>,
+    /// Most names in one `POST /api/v1/check`. Default 100.
+    pub check_max_names: u32,
+    /// Send the console's session cookies without `Secure`, so that a browser keeps them
+    /// over plain `http://` (a lab, or a test on a machine without TLS). Default `false`:
+    /// the cookies are `Secure`, and the console is reached over HTTPS (a reverse proxy in
+    /// front of `listen`) or at `http://localhost`, which browsers treat as secure.
+    pub insecure_cookies: bool,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            enabled: true,
+            public_url: String::new(),
+            rate_limit_per_minute: 60,
+            trusted_proxies: Vec::new(),
+            check_max_names: 100,
+            insecure_cookies: false,
         }
+    }
+}
+
+/// `[activation]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivationConfig {
+    /// Labels no internal subdomain may have. Default: the names of common services and
+    /// roles (`www`, `mail`, `postmaster`, `admin`, …).
+    pub reserved_labels: Vec<String>,
+    /// Words no internal subdomain may contain (brands, offensive words). Default none.
+    pub forbidden_words: Vec<String>,
+    /// Whether orders for the customer's own domain also wait for an operator's approval
+    /// (internal subdomains always do). Default false.
+    pub review_own_domains: bool,
+    /// The start of the set-password links sent in activation notices; the token is
+    /// appended. Default `http://127.0.0.1:8080/password/` (the web interface).
+    pub password_link_url: String,
+    /// How long a set-password link can be used. Default 72 hours.
+    #[serde(with = "duration_text")]
+    pub password_link_ttl: SignedDuration,
+}
+
+impl Default for ActivationConfig {
+    fn default() -> Self {
+        Self {
+            reserved_labels: [
+                "www", "mail", "smtp", "pop", "pop3", "imap", "mx", "ns", "dns", "webmail",
+                "postmaster", "abuse", "admin", "root", "hostmaster", "pec", "posta",
+                "autoconfig", "autodiscover", "ftp", "test",
+            ]
+            .map(String::from)
+            .to_vec(),
+            forbidden_words: Vec::new(),
+            review_own_domains: false,
+            password_link_url: "http://127.0.0.1:8080/password/".into(),
+            password_link_ttl: SignedDuration::from_hours(72),
+        }
+    }
+}
+
+/// `[provision]`: the provider's primary DNS server, written by TSIG-signed UPDATE at
+/// activation ([`crate::provision`]). Everything empty (the default): nothing is written.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisionConfig {
+    /// The primary server accepting UPDATEs, `ADDR` or `ADDR:PORT`; empty: provisioning
+    /// is off. Default empty.
+    pub primary: String,
+    /// The provider's zone of internal subdomains (`pec.aruba.it`): `acme` becomes
+    /// `acme.<internal_zone>`. Default empty.
+    pub internal_zone: String,
+    /// A file with the TSIG key (Knot or BIND key file, or `name:algorithm:base64`).
+    /// Exclusive with `tsig_key`. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsig_key_file: Option<PathBuf>,
+    /// The TSIG key as `name:algorithm:base64` (secret: give it through the environment,
+    /// `PECWATCH_PROVISION_TSIG_KEY`). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsig_key: Option<String>,
+    /// The provider's catalog zone (RFC 9432) that delegated zones are added to; empty:
+    /// delegations are not provisioned. Default empty.
+    pub catalog_zone: String,
+    /// The directory where the files of delegated zones are written before they join the
+    /// catalog: the primary's catalog template storage (`file: "%s.zone"`). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_dir: Option<PathBuf>,
+    /// The NS records of delegated zones (the provider's name servers); empty: the
+    /// profile's `nameservers`. Default none.
+    pub nameservers: Vec<String>,
+    /// The SOA mailbox of delegated zones, as a name or an address; empty:
+    /// `hostmaster.<internal_zone>`. Default empty.
+    pub hostmaster: String,
+    /// The TTL of the records written, in seconds. Default 3600.
+    pub ttl: u32,
+    /// How long one UPDATE attempt waits for the primary, in milliseconds. Default 2000.
+    pub timeout_ms: u64,
+}
+
+impl Default for ProvisionConfig {
+    fn default() -> Self {
+        Self {
+            primary: String::new(),
+            internal_zone: String::new(),
+            tsig_key_file: None,
+            tsig_key: None,
+            catalog_zone: String::new(),
+            zone_dir: None,
+            nameservers: Vec::new(),
+            hostmaster: String::new(),
+            ttl: 3600,
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl fmt::Debug for ProvisionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProvisionConfig")
+            .field("primary", &self.primary)
+            .field("internal_zone", &self.internal_zone)
+            .field("tsig_key_file", &self.tsig_key_file)
+            .field("tsig_key", &self.tsig_key.as_ref().map(|_| REDACTED))
+            .field("catalog_zone", &self.catalog_zone)
+            .field("zone_dir", &self.zone_dir)
+            .field("nameservers", &self.nameservers)
+            .field("hostmaster", &self.hostmaster)
+            .field("ttl", &self.ttl)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
     }
 }
 
@@ -393,13 +539,22 @@ pub struct PostfixConfig {
     pub policy_listen: SocketAddr,
     /// Where the socketmap table listens (`socketmap:inet:…`). Default `127.0.0.1:10041`.
     pub socketmap_listen: SocketAddr,
+    /// Where `pecwatch postfix` serves its own Prometheus metrics (`/metrics`: lookups
+    /// answered, by outcome); empty: nowhere. Default empty.
+    pub metrics_listen: String,
+    /// Whether the mailboxes are kept in pecwatch (`pecwatch mailboxes`): then mail to or
+    /// from a mailbox that does not exist in a managed domain is refused, and the
+    /// socketmap serves `virtual_mailbox_maps`. Default false (mailboxes live elsewhere).
+    pub check_mailboxes: bool,
 }
 
 impl Default for PostfixConfig {
     fn default() -> Self {
         Self {
+            check_mailboxes: false,
             policy_listen: SocketAddr::from(([127, 0, 0, 1], 10040)),
             socketmap_listen: SocketAddr::from(([127, 0, 0, 1], 10041)),
+            metrics_listen: String::new(),
         }
     }
 }
@@ -644,6 +799,12 @@ impl Config {
         config.smtp.password = Some(String::new());
         config.smtp.password_file = Some(PathBuf::new());
         config.smtp.ca_file = Some(PathBuf::new());
+        config.activation.forbidden_words = vec!["word".into()];
+        config.provision.tsig_key_file = Some(PathBuf::new());
+        config.provision.tsig_key = Some(String::new());
+        config.provision.zone_dir = Some(PathBuf::new());
+        config.provision.nameservers = vec!["dns1.example.it".into()];
+        config.web.trusted_proxies = vec!["127.0.0.1".into()];
         config
     }
 
@@ -721,7 +882,8 @@ fn override_section(var: &str) -> Option<(&'static str, String)> {
     let rest = var.strip_prefix(ENV_PREFIX)?;
     let (section, key) = rest.split_once('_').unwrap_or((rest, ""));
     let section = SECTIONS
-        .into_iter()
+        .iter()
+        .copied()
         .find(|known| known.eq_ignore_ascii_case(section))?;
     Some((section, key.to_ascii_lowercase()))
 }
@@ -918,7 +1080,7 @@ fn rebase_paths(table: &mut Table, base: &Path) {
 /// A value for an error message: quoted, secrets redacted.
 fn shown(section: &str, key: &str, raw: &str) -> String {
     match (section, key) {
-        ("smtp", "password") => REDACTED.into(),
+        ("smtp", "password") | ("provision", "tsig_key") => REDACTED.into(),
         ("database", "url") | ("smtp", "url") => format!("{:?}", redact_url(raw)),
         _ => format!("{raw:?}"),
     }
@@ -971,7 +1133,10 @@ impl Config {
         })?;
         self.validate_sweep()?;
         self.validate_smtp()?;
-        self.validate_index()
+        self.validate_index()?;
+        self.validate_activation()?;
+        self.validate_provision()?;
+        self.validate_web()
     }
 
     fn validate_database(&self) -> Result<(), ConfigError> {
@@ -1147,6 +1312,179 @@ impl Config {
 }
 
 impl Config {
+    fn validate_provision(&self) -> Result<(), ConfigError> {
+        self.provision_settings().map(|_| ())
+    }
+
+    /// The provisioning settings and TSIG key, read and checked (the key file is read
+    /// here); `None` when `[provision] primary` is empty (provisioning off).
+    pub fn provision_settings(
+        &self,
+    ) -> Result<Option<(crate::provision::Settings, crate::dns::tsig::TsigKey)>, ConfigError> {
+        use crate::dns::tsig::TsigKey;
+        let p = &self.provision;
+        let section = "provision";
+        if p.primary.trim().is_empty() {
+            return Ok(None);
+        }
+        let primary = parse_resolver(&p.primary).map_err(|_| {
+            self.invalid(
+                section,
+                "primary",
+                &format!("{:?}", p.primary),
+                "expected ADDR or ADDR:PORT (127.0.0.1, [2001:db8::53]:53)",
+            )
+        })?;
+        let dns_name = |key: &str, text: &str| -> Result<hickory_proto::rr::Name, ConfigError> {
+            DomainName::parse(text)
+                .map(|name| name.to_dns())
+                .map_err(|e| self.invalid(section, key, &format!("{text:?}"), e))
+        };
+        if p.internal_zone.trim().is_empty() {
+            return Err(self.invalid(
+                section,
+                "internal_zone",
+                "\"\"",
+                "set it (the provider's zone of internal subdomains) when primary is set",
+            ));
+        }
+        let internal_zone = dns_name("internal_zone", &p.internal_zone)?;
+        let key = match (&p.tsig_key_file, &p.tsig_key) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    section,
+                    "tsig_key_file",
+                    "…",
+                    "set together with [provision] tsig_key: use one",
+                ));
+            }
+            (Some(path), None) => TsigKey::from_file(path).map_err(|e| {
+                self.invalid(
+                    section,
+                    "tsig_key_file",
+                    &format!("{:?}", path.display().to_string()),
+                    e,
+                )
+            })?,
+            (None, Some(text)) => TsigKey::parse(text)
+                .map_err(|e| self.invalid(section, "tsig_key", REDACTED, e))?,
+            (None, None) => {
+                return Err(self.invalid(
+                    section,
+                    "tsig_key_file",
+                    "none",
+                    "set it (or tsig_key) when primary is set: updates are signed with TSIG",
+                ));
+            }
+        };
+        let catalog_zone = match p.catalog_zone.trim() {
+            "" => None,
+            text => Some(dns_name("catalog_zone", text)?),
+        };
+        let nameservers = p
+            .nameservers
+            .iter()
+            .map(|ns| dns_name("nameservers", ns))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hostmaster = match p.hostmaster.trim() {
+            "" => hickory_proto::rr::Name::from_ascii("hostmaster")
+                .and_then(|h| h.append_domain(&internal_zone))
+                .map_err(|e| self.invalid(section, "hostmaster", "\"\"", e))?,
+            text => dns_name("hostmaster", &text.replacen('@', ".", 1))?,
+        };
+        if !(1..=604_800).contains(&p.ttl) {
+            return Err(self.invalid(section, "ttl", &p.ttl.to_string(), "must be between 1 and 604800"));
+        }
+        if !(1..=60_000).contains(&p.timeout_ms) {
+            return Err(self.invalid(
+                section,
+                "timeout_ms",
+                &p.timeout_ms.to_string(),
+                "must be between 1 and 60000",
+            ));
+        }
+        if let Some(dir) = &p.zone_dir
+            && !dir.as_os_str().is_empty()
+            && !dir.is_dir()
+        {
+            return Err(self.invalid(
+                section,
+                "zone_dir",
+                &format!("{:?}", dir.display().to_string()),
+                "not a directory",
+            ));
+        }
+        let settings = crate::provision::Settings {
+            primary,
+            internal_zone,
+            catalog_zone,
+            zone_dir: p.zone_dir.clone().filter(|d| !d.as_os_str().is_empty()),
+            nameservers,
+            hostmaster,
+            ttl: p.ttl,
+            timeout: Duration::from_millis(p.timeout_ms),
+        };
+        Ok(Some((settings, key)))
+    }
+
+    fn validate_activation(&self) -> Result<(), ConfigError> {
+        let zone = self.provision.internal_zone.trim();
+        if !zone.is_empty()
+            && let Err(error) = DomainName::parse(zone)
+        {
+            return Err(self.invalid("provision", "internal_zone", &format!("{zone:?}"), error));
+        }
+        let activation = &self.activation;
+        let url = &activation.password_link_url;
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
+            return Err(self.invalid(
+                "activation",
+                "password_link_url",
+                &format!("{url:?}"),
+                "expected an http:// or https:// URL",
+            ));
+        }
+        if !activation.password_link_ttl.is_positive() {
+            return Err(self.invalid(
+                "activation",
+                "password_link_ttl",
+                &activation.password_link_ttl.to_string(),
+                "must be positive",
+            ));
+        }
+        for (key, words) in [
+            ("reserved_labels", &activation.reserved_labels),
+            ("forbidden_words", &activation.forbidden_words),
+        ] {
+            if let Some(bad) = words
+                .iter()
+                .find(|w| w.is_empty() || *w != &w.to_ascii_lowercase() || !w.is_ascii())
+            {
+                return Err(self.invalid(
+                    "activation",
+                    key,
+                    &format!("{bad:?}"),
+                    "expected lower-case ASCII words",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules of activation, from `[activation]` and the lifecycle policy.
+    pub fn activation_settings(&self) -> crate::activation::Settings {
+        let activation = &self.activation;
+        crate::activation::Settings {
+            internal_zone: DomainName::parse(self.provision.internal_zone.trim()).ok(),
+            reserved_labels: activation.reserved_labels.clone(),
+            forbidden_words: activation.forbidden_words.clone(),
+            review_own_domains: activation.review_own_domains,
+            password_link_url: activation.password_link_url.clone(),
+            password_link_ttl: activation.password_link_ttl,
+            policy: self.policy(),
+        }
+    }
+
     fn validate_index(&self) -> Result<(), ConfigError> {
         let index = &self.index;
         let bad = |key: &str, value: &str, problem: &str| {
@@ -1261,6 +1599,67 @@ impl Config {
             certificate: self.index_certificate()?,
             ldif_url: optional(&index.ldif_url),
         })
+    }
+}
+
+impl Config {
+    fn validate_web(&self) -> Result<(), ConfigError> {
+        let web = &self.web;
+        let url = &web.public_url;
+        if !url.is_empty() {
+            let rest = ["https://", "http://"]
+                .iter()
+                .find_map(|scheme| url.strip_prefix(scheme));
+            if rest.is_none_or(|rest| {
+                rest.is_empty() || rest.contains(char::is_whitespace) || rest.contains(['?', '#'])
+            }) {
+                return Err(self.invalid(
+                    "web",
+                    "public_url",
+                    &format!("{url:?}"),
+                    "expected an https:// or http:// URL without spaces, query or fragment",
+                ));
+            }
+        }
+        for proxy in &web.trusted_proxies {
+            let text = proxy.trim();
+            if text.parse::<ipnet::IpNet>().is_err() && text.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(self.invalid(
+                    "web",
+                    "trusted_proxies",
+                    &format!("{proxy:?}"),
+                    "expected IP addresses or networks such as 10.0.0.0/8",
+                ));
+            }
+        }
+        if web.check_max_names == 0 {
+            return Err(self.invalid("web", "check_max_names", "0", "must be at least 1"));
+        }
+        let metrics = &self.postfix.metrics_listen;
+        if !metrics.is_empty() && metrics.parse::<SocketAddr>().is_err() {
+            return Err(self.invalid(
+                "postfix",
+                "metrics_listen",
+                &format!("{metrics:?}"),
+                "expected ADDRESS:PORT, such as 127.0.0.1:10042, or empty",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The reverse proxies of `[web] trusted_proxies` (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.web
+            .trusted_proxies
+            .iter()
+            .filter_map(|text| {
+                let text = text.trim();
+                text.parse::<ipnet::IpNet>()
+                    .ok()
+                    .or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+            })
+            .collect()
     }
 }
 
@@ -1420,6 +1819,9 @@ impl Config {
         copy.smtp.url = redact_url(&self.smtp.url);
         if copy.smtp.password.is_some() {
             copy.smtp.password = Some(REDACTED.into());
+        }
+        if copy.provision.tsig_key.is_some() {
+            copy.provision.tsig_key = Some(REDACTED.into());
         }
         copy
     }

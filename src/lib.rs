@@ -48,6 +48,12 @@
 //!   the provider's attributes and certificate, and `managedDomains` listing every
 //!   `certified` and `in_error` domain; `pecwatch index` exports it and records
 //!   publications.
+//! - Activation of a new certified domain: [`instructions`] detects the customer's case
+//!   from DNS (name missing, own zone, zone on the provider's DNS, delegation, already
+//!   correct) and says exactly what to write where (`pecwatch instructions`);
+//!   [`provision`] writes the provider's own part by TSIG-signed DNS UPDATE
+//!   ([`dns::update`]): the MX of an internal subdomain or of a zone on the provider's DNS,
+//!   or a delegated zone added to the provider's catalog zone (RFC 9432).
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
 //!
@@ -55,6 +61,7 @@
 //! Unbound resolver on loopback addresses (`lab/lab.sh`).
 
 pub mod actions;
+pub mod activation;
 pub mod check;
 pub mod cli;
 pub mod clock;
@@ -62,6 +69,7 @@ pub mod config;
 pub mod dns;
 pub mod finding;
 pub mod index;
+pub mod instructions;
 pub mod lifecycle;
 pub mod name;
 pub mod notice;
@@ -69,6 +77,7 @@ pub mod outbox;
 pub mod postfix;
 pub mod probe;
 pub mod profile;
+pub mod provision;
 pub mod registry;
 pub mod report;
 pub mod sweep;

@@ -24,6 +24,9 @@
 //!
 //! # Rules
 //!
+//! - **Activation.** In `pending_dns` a passing check (every authoritative server
+//!   correct) is the DNS verification: the domain becomes `certified`, enters the index
+//!   and the holder gets the activation notice. Failing checks change nothing there.
 //! - **Confirmation.** In `certified` a failing check starts a *failure run*. The run is
 //!   confirmed, and the domain goes to `in_error`, by a later failing check when (1) the
 //!   run has at least two checks (an error is "seen again"), (2) at least
@@ -766,8 +769,7 @@ pub fn apply(
         }
         Event::DnsVerified { at } => {
             m.require(event, &[State::PendingDns])?;
-            m.go(State::Certified, *at, "dns verified", SYSTEM);
-            m.notify(NoticeKind::Activated);
+            m.activate(*at);
         }
         Event::Submit { at } => {
             m.require(event, &[State::Requested])?;
@@ -947,13 +949,21 @@ impl Machine<'_> {
                 });
                 self.notify(NoticeKind::UnderReview);
             }
-            // Activation (requested, pending_dns) is driven by its own events.
+            // Awaited DNS, now correct on every server: activation.
+            State::PendingDns => self.activate(at),
+            // A request is not checked until it is submitted.
             State::Requested
-            | State::PendingDns
             | State::Certified
             | State::UnderReview
             | State::Expired => {}
         }
+    }
+
+    /// `pending_dns` → `certified`: the DNS is verified; the domain enters the certified
+    /// list and the index, and the holder is told (with the set-password link).
+    fn activate(&mut self, at: Timestamp) {
+        self.go(State::Certified, at, "dns verified", SYSTEM);
+        self.notify(NoticeKind::Activated);
     }
 
     fn check_failed(&mut self, at: Timestamp, transient: bool, codes: &[String]) {
@@ -1595,7 +1605,7 @@ mod tests {
         let table: [(State, [Option<State>; 13]); 7] = [
             //            pass fail tmout acc tick dl  exp appr rej renew remove dns submit
             (Requested,   [r,  r,   r,    r,  r,   r,  ex, no,  no, r,    no,    no, p ]),
-            (PendingDns,  [p,  p,   p,    p,  p,   p,  ex, no,  no, p,    no,    c,  no]),
+            (PendingDns,  [c,  p,   p,    p,  p,   p,  ex, no,  no, p,    no,    c,  no]),
             (Certified,   [c,  ie,  ie,   c,  c,   c,  ex, no,  no, c,    rm,    no, no]),
             (InError,     [c,  ie,  ie,   ie, ie,  rm, ex, no,  no, ie,   rm,    no, no]),
             (Removed,     [ur, rm,  rm,   rm, rm,  rm, ex, no,  no, rm,   no,    no, no]),

@@ -13,14 +13,20 @@ use pecwatch::cli::{Cli, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PECWATCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Warnings by default, and the web interface's one line per request;
+    // PECWATCH_LOG=debug (any EnvFilter) to see more, PECWATCH_LOG_FORMAT=json for JSON
+    // lines.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PECWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pecwatch::web::access=info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("PECWATCH_LOG_FORMAT").is_ok_and(|format| format.trim() == "json") {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -103,6 +103,8 @@ pub struct SenderSettings {
     pub reseller_copy: bool,
     /// Loads the domains' profiles (for the MX record notices quote).
     pub profiles: ProfileLoader,
+    /// The rules of activation (the set-password link of activation notices).
+    pub activation: crate::activation::Settings,
 }
 
 /// What one pass of the sender did.
@@ -408,6 +410,18 @@ impl Sender {
             if context.deadline.is_none() {
                 context.deadline = Some(lifecycle::plus(now, settings.policy.grace));
             }
+        }
+        if kind == NoticeKind::Activated && !context.for_reseller {
+            // The activation steps the notice announces: the postmaster mailbox, and the
+            // link to set its password (a new one at each rendering; never logged).
+            context.set_password_link = crate::activation::prepare_notice(
+                &self.registry,
+                &settings.activation,
+                &domain,
+                now,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
         }
         let to = if kind.to_operators() {
             settings.operators.clone()

@@ -5,7 +5,10 @@
 //! (within its grace period). For a sender or recipient in a domain this provider manages
 //! that is not (removed, under review, expired, pending), the policy service answers
 //! `REJECT 5.7.1` with an Italian and English reason; for anything else `DUNNO`. The
-//! socketmap answers `virtual_mailbox_domains` lookups the same way.
+//! socketmap answers `virtual_mailbox_domains` lookups the same way. When the provider
+//! keeps its mailboxes in pecwatch (`postfix.check_mailboxes`), an address whose mailbox
+//! does not exist in a managed domain is refused too, and the socketmap answers
+//! `virtual_mailbox_maps` with the mailbox's maildir path.
 //!
 //! The protocols are pure functions here ([`parse_policy`], [`Access`], [`parse_netstring`],
 //! [`socketmap_reply`]); [`Snapshot`] is the domain table they consult, rebuilt by
@@ -13,7 +16,8 @@
 //! enforced within seconds. Malformed requests are logged and their connection closed;
 //! they never stop the service.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -29,6 +33,73 @@ const MAX_LINE: usize = 8 * 1024;
 const MAX_ATTRIBUTES: usize = 200;
 /// How often [`watch`] looks for changes in the registry.
 pub const REFRESH: Duration = Duration::from_secs(1);
+
+/// What this process answered since it started: lock-free counters, read by the process's
+/// own `/metrics` (`[postfix] metrics_listen`). They are per process, as Prometheus
+/// counters are: a restart starts them again from zero, which Prometheus's `rate()`
+/// understands. They are not stored in the registry: a lookup must never wait for the
+/// database.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Policy requests answered `DUNNO`.
+    pub policy_dunno: AtomicU64,
+    /// Policy requests answered `REJECT`.
+    pub policy_reject: AtomicU64,
+    /// Socketmap lookups answered `OK`.
+    pub socketmap_found: AtomicU64,
+    /// Socketmap lookups answered `NOTFOUND` (or `PERM` for a malformed request).
+    pub socketmap_not_found: AtomicU64,
+    /// Connections closed because of a malformed request.
+    pub protocol_errors: AtomicU64,
+    /// Times the snapshot was (re)loaded from the registry.
+    pub reloads: AtomicU64,
+    /// Domains in the current snapshot.
+    pub domains: AtomicU64,
+}
+
+/// This process's counters.
+pub static COUNTERS: Counters = Counters {
+    policy_dunno: AtomicU64::new(0),
+    policy_reject: AtomicU64::new(0),
+    socketmap_found: AtomicU64::new(0),
+    socketmap_not_found: AtomicU64::new(0),
+    protocol_errors: AtomicU64::new(0),
+    reloads: AtomicU64::new(0),
+    domains: AtomicU64::new(0),
+};
+
+impl Counters {
+    /// The counters in the Prometheus text exposition format.
+    pub fn to_prometheus(&self) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# HELP pecwatch_policy_requests_total Postfix policy requests answered, by action.\n\
+             # TYPE pecwatch_policy_requests_total counter\n\
+             pecwatch_policy_requests_total{{action=\"dunno\"}} {}\n\
+             pecwatch_policy_requests_total{{action=\"reject\"}} {}\n\
+             # HELP pecwatch_socketmap_lookups_total Socketmap lookups answered, by result.\n\
+             # TYPE pecwatch_socketmap_lookups_total counter\n\
+             pecwatch_socketmap_lookups_total{{result=\"found\"}} {}\n\
+             pecwatch_socketmap_lookups_total{{result=\"not_found\"}} {}\n\
+             # HELP pecwatch_postfix_protocol_errors_total Connections closed on a malformed request.\n\
+             # TYPE pecwatch_postfix_protocol_errors_total counter\n\
+             pecwatch_postfix_protocol_errors_total {}\n\
+             # HELP pecwatch_postfix_snapshot_reloads_total Times the domain snapshot was loaded.\n\
+             # TYPE pecwatch_postfix_snapshot_reloads_total counter\n\
+             pecwatch_postfix_snapshot_reloads_total {}\n\
+             # HELP pecwatch_postfix_snapshot_domains Domains in the snapshot the answers rest on.\n\
+             # TYPE pecwatch_postfix_snapshot_domains gauge\n\
+             pecwatch_postfix_snapshot_domains {}\n",
+            get(&self.policy_dunno),
+            get(&self.policy_reject),
+            get(&self.socketmap_found),
+            get(&self.socketmap_not_found),
+            get(&self.protocol_errors),
+            get(&self.reloads),
+            get(&self.domains),
+        )
+    }
+}
 
 /// What the policy service tells Postfix.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,17 +159,47 @@ pub fn parse_policy<'a>(
     Ok(request)
 }
 
-/// The domains this provider manages and their states: what the answers rest on.
+/// The domains this provider manages and their states, and (when the provider keeps its
+/// mailboxes in pecwatch) their mailboxes: what the answers rest on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     states: HashMap<String, State>,
+    /// Every mailbox address, lower case; `None` when mailboxes are not checked.
+    mailboxes: Option<HashSet<String>>,
 }
 
 impl Snapshot {
-    /// A snapshot of these domains (names in their normal form).
+    /// A snapshot of these domains (names in their normal form), without mailboxes.
     pub fn new(domains: impl IntoIterator<Item = (String, State)>) -> Self {
         Self {
             states: domains.into_iter().collect(),
+            mailboxes: None,
+        }
+    }
+
+    /// The same, knowing every mailbox (`local@domain`, lower case): a recipient or
+    /// sender whose mailbox is not listed is refused, and `virtual_mailbox_maps` answers.
+    pub fn with_mailboxes(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
+        self.mailboxes = Some(addresses.into_iter().collect());
+        self
+    }
+
+    /// Whether the mailbox of `address` exists (an address extension such as
+    /// `user+tag@domain` counts as its mailbox `user@domain`). Always true when
+    /// mailboxes are not checked.
+    pub fn has_mailbox(&self, address: &str) -> bool {
+        let Some(mailboxes) = &self.mailboxes else {
+            return true;
+        };
+        let address = address.trim().trim_end_matches('.').to_ascii_lowercase();
+        if mailboxes.contains(&address) {
+            return true;
+        }
+        match address.split_once('@') {
+            Some((local, domain)) => local
+                .split_once('+')
+                .is_some_and(|(base, _)| mailboxes.contains(&format!("{base}@{domain}"))),
+            None => false,
         }
     }
 
@@ -131,12 +232,13 @@ impl Snapshot {
             let Some(address) = request.attributes.get(role).filter(|a| !a.is_empty()) else {
                 continue;
             };
-            if let Some(state) = self.state_of(address)
-                && !state.is_published()
-            {
-                let domain = address
-                    .rsplit_once('@')
-                    .map_or(address.as_str(), |(_, d)| d);
+            let Some(state) = self.state_of(address) else {
+                continue;
+            };
+            let domain = address
+                .rsplit_once('@')
+                .map_or(address.as_str(), |(_, d)| d);
+            if !state.is_published() {
                 return Access::Reject(format!(
                     "5.7.1 Dominio PEC {domain} non certificato ({}): invio e ricezione \
                      bloccati / PEC domain {domain} is not certified ({}): sending and \
@@ -145,18 +247,38 @@ impl Snapshot {
                     state
                 ));
             }
+            if !self.has_mailbox(address) {
+                return Access::Reject(format!(
+                    "5.7.1 Casella PEC {address} inesistente / PEC mailbox {address} does \
+                     not exist"
+                ));
+            }
         }
         Access::Dunno
     }
 
     /// A socketmap lookup: `virtual_mailbox_domains` answers `OK` for a domain whose PEC
-    /// mail flows. Other maps are not served.
+    /// mail flows; `virtual_mailbox_maps` answers a mailbox of such a domain with its
+    /// maildir path under `virtual_mailbox_base` (`domain/local/`), when mailboxes are
+    /// known. Other maps are not served.
     pub fn lookup(&self, map: &str, key: &str) -> Option<String> {
+        let flows = self.state_of(key).is_some_and(State::is_published);
         match map {
-            "virtual_mailbox_domains" => self
-                .state_of(key)
-                .filter(|state| state.is_published())
-                .map(|_| "OK".to_owned()),
+            "virtual_mailbox_domains" if flows => Some("OK".to_owned()),
+            "virtual_mailbox_maps" if flows && self.mailboxes.is_some() => {
+                let key = key.trim().to_ascii_lowercase();
+                let (local, domain) = key.split_once('@')?;
+                let mailboxes = self.mailboxes.as_ref()?;
+                let local = if mailboxes.contains(&key) {
+                    local
+                } else {
+                    local
+                        .split_once('+')
+                        .map(|(base, _)| base)
+                        .filter(|base| mailboxes.contains(&format!("{base}@{domain}")))?
+                };
+                Some(format!("{domain}/{local}/"))
+            }
             _ => None,
         }
     }
@@ -221,28 +343,47 @@ pub fn socketmap_reply(snapshot: &Snapshot, request: &[u8]) -> String {
 /// The snapshot the services read, replaced whole when the registry changes.
 pub type Shared = Arc<RwLock<Arc<Snapshot>>>;
 
-/// Reads the registry into a snapshot.
-pub async fn load(registry: &Registry) -> Result<Snapshot, RegistryError> {
-    Ok(Snapshot::new(registry.domain_states().await?))
+/// Reads the registry into a snapshot; with `mailboxes`, every mailbox too.
+pub async fn load(registry: &Registry, mailboxes: bool) -> Result<Snapshot, RegistryError> {
+    let snapshot = Snapshot::new(registry.domain_states().await?);
+    COUNTERS.reloads.fetch_add(1, Ordering::Relaxed);
+    COUNTERS
+        .domains
+        .store(snapshot.len() as u64, Ordering::Relaxed);
+    if !mailboxes {
+        return Ok(snapshot);
+    }
+    let addresses = registry.mailbox_addresses().await?;
+    Ok(snapshot.with_mailboxes(addresses.into_iter().map(|(address, _)| address)))
 }
 
 /// Keeps `shared` up to date: every [`REFRESH`], looks whether the registry changed and
 /// reloads the snapshot if it did. Runs until the process ends; a failing database is
 /// logged and the last snapshot kept.
-pub async fn watch(registry: Registry, shared: Shared) {
+pub async fn watch(registry: Registry, shared: Shared, mailboxes: bool) {
     let mut seen = None;
     loop {
-        match registry.domains_fingerprint().await {
-            Ok(fingerprint) if Some(fingerprint) != seen => match load(&registry).await {
-                Ok(snapshot) => {
-                    tracing::debug!(domains = snapshot.len(), "domain snapshot reloaded");
-                    if let Ok(mut current) = shared.write() {
-                        *current = Arc::new(snapshot);
+        let fingerprint = async {
+            let domains = registry.domains_fingerprint().await?;
+            let boxes = match mailboxes {
+                true => registry.mailboxes_fingerprint().await?,
+                false => (0, 0),
+            };
+            Ok::<_, RegistryError>((domains, boxes))
+        };
+        match fingerprint.await {
+            Ok(fingerprint) if Some(fingerprint) != seen => {
+                match load(&registry, mailboxes).await {
+                    Ok(snapshot) => {
+                        tracing::debug!(domains = snapshot.len(), "domain snapshot reloaded");
+                        if let Ok(mut current) = shared.write() {
+                            *current = Arc::new(snapshot);
+                        }
+                        seen = Some(fingerprint);
                     }
-                    seen = Some(fingerprint);
+                    Err(error) => tracing::warn!(%error, "cannot reload the domains"),
                 }
-                Err(error) => tracing::warn!(%error, "cannot reload the domains"),
-            },
+            }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot read the registry"),
         }
@@ -281,6 +422,7 @@ where
         let connection = handle(stream, shared.clone());
         tokio::spawn(async move {
             if let Err(error) = connection.await {
+                COUNTERS.protocol_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%peer, %error, "{what} connection closed");
             }
         });
@@ -306,7 +448,13 @@ async fn policy_connection(stream: TcpStream, shared: Shared) -> Result<(), Prot
         }
         let parsed = parse_policy(request.iter().map(String::as_str))?;
         request.clear();
-        let reply = current(&shared).decide(&parsed).reply();
+        let access = current(&shared).decide(&parsed);
+        let counter = match access {
+            Access::Dunno => &COUNTERS.policy_dunno,
+            Access::Reject(_) => &COUNTERS.policy_reject,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let reply = access.reply();
         if write.write_all(reply.as_bytes()).await.is_err() {
             return Ok(());
         }
@@ -320,6 +468,12 @@ async fn socketmap_connection(mut stream: TcpStream, shared: Shared) -> Result<(
     loop {
         while let Some((request, rest)) = parse_netstring(&buffer)? {
             let reply = socketmap_reply(&current(&shared), request);
+            let counter = if reply.contains(":OK ") {
+                &COUNTERS.socketmap_found
+            } else {
+                &COUNTERS.socketmap_not_found
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             let consumed = buffer.len() - rest.len();
             if stream.write_all(reply.as_bytes()).await.is_err() {
                 return Ok(());
@@ -357,6 +511,62 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn known_mailboxes_only_when_mailboxes_are_kept() {
+        let s = snapshot().with_mailboxes([
+            "postmaster@pec.ok.it".to_owned(),
+            "mario@pec.ok.it".to_owned(),
+            "luca@pec.via.it".to_owned(),
+        ]);
+        for (sender, recipient, refused) in [
+            ("", "mario@pec.ok.it", false),
+            ("", "Mario+fatture@PEC.ok.it", false),
+            ("", "anna@pec.ok.it", true),
+            ("anna@pec.ok.it", "x@altro.it", true),
+            ("x@altro.it", "postmaster@pec.ok.it", false),
+            ("", "luca@pec.via.it", true),
+            ("", "chiunque@altro.it", false),
+        ] {
+            let access = s.decide(&request(&[("sender", sender), ("recipient", recipient)]));
+            assert_eq!(
+                matches!(access, Access::Reject(_)),
+                refused,
+                "{sender} -> {recipient}: {access:?}"
+            );
+        }
+        let Access::Reject(reason) = s.decide(&request(&[("recipient", "anna@pec.ok.it")])) else {
+            panic!("not refused");
+        };
+        assert!(
+            reason.starts_with("5.7.1 Casella PEC anna@pec.ok.it inesistente"),
+            "{reason}"
+        );
+        assert!(reason.contains("does not exist"), "{reason}");
+
+        assert_eq!(
+            s.lookup("virtual_mailbox_maps", "mario@pec.ok.it")
+                .as_deref(),
+            Some("pec.ok.it/mario/")
+        );
+        assert_eq!(
+            s.lookup("virtual_mailbox_maps", "mario+x@pec.ok.it")
+                .as_deref(),
+            Some("pec.ok.it/mario/")
+        );
+        assert_eq!(s.lookup("virtual_mailbox_maps", "anna@pec.ok.it"), None);
+        // A removed domain's mailboxes do not receive.
+        assert_eq!(s.lookup("virtual_mailbox_maps", "luca@pec.via.it"), None);
+        // Without mailboxes the map is not served and any address passes.
+        assert_eq!(
+            snapshot().lookup("virtual_mailbox_maps", "mario@pec.ok.it"),
+            None
+        );
+        assert_eq!(
+            snapshot().decide(&request(&[("recipient", "anna@pec.ok.it")])),
+            Access::Dunno
+        );
     }
 
     #[test]

@@ -481,11 +481,14 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
 }
 
 /// How many of the latest checks `show` prints.
-const HISTORY_CHECKS: u64 = 50;
+pub(crate) const HISTORY_CHECKS: u64 = 50;
 
 /// The JSON of a domain as `show` prints it: the summary, the holder, the exception and
-/// the history (transitions and the latest checks).
-async fn detail_json(registry: &Registry, domain: &Domain) -> Result<serde_json::Value, CliError> {
+/// the history (transitions and the latest checks). Shared with the web API.
+pub(crate) async fn detail_json(
+    registry: &Registry,
+    domain: &Domain,
+) -> Result<serde_json::Value, CliError> {
     let transitions = registry.transitions(domain.id).await?;
     let checks = registry.checks(domain.id, HISTORY_CHECKS).await?;
     let mut value = summary_json(domain);
@@ -496,8 +499,8 @@ async fn detail_json(registry: &Registry, domain: &Domain) -> Result<serde_json:
     Ok(value)
 }
 
-/// The JSON of a domain as `list` prints it.
-fn summary_json(domain: &Domain) -> serde_json::Value {
+/// The JSON of a domain as `list` prints it. Shared with the web API.
+pub(crate) fn summary_json(domain: &Domain) -> serde_json::Value {
     json!({
         "domain": domain.name,
         "state": domain.status.state,
@@ -601,6 +604,9 @@ fn acted_line(acted: &Acted, command: &Command, lang: Lang) -> String {
                 "certification renewed until"
             )
         ),
+        Command::Submit => lang
+            .pick("in attesa della verifica DNS", "awaiting DNS verification")
+            .to_owned(),
         Command::Remove { .. } => lang
             .pick(
                 "rimosso dall'elenco dei domini certificati",

@@ -155,12 +155,12 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
 
 /// What changed between a publication's domains and the current ones.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Changes {
-    added: Vec<String>,
-    removed: Vec<String>,
+pub(crate) struct Changes {
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
     /// Whether the LDIF differs from the publication's for another reason than its
     /// domains (`None`: not known, `[index]` is incomplete or nothing was published).
-    entry_changed: Option<bool>,
+    pub(crate) entry_changed: Option<bool>,
 }
 
 /// The domains in `now` and not in `before` (added), and the reverse (removed), sorted.
@@ -174,12 +174,12 @@ fn changes(before: &[String], now: &[String]) -> Changes {
     }
 }
 
-/// `index diff`.
-async fn diff(
+/// What `index diff` compares: the last publication (if any), what changed since, and
+/// how many domains the index lists now. Shared with the web API.
+pub(crate) async fn compute_diff(
     registry: &Registry,
     provider: Option<&index::Provider>,
-    args: DiffArgs,
-) -> Result<Exit, CliError> {
+) -> Result<(Option<Publication>, Changes, usize), crate::registry::RegistryError> {
     let current = registry.published_domains().await?;
     let last = registry.last_publication().await?;
     let previous = last.as_ref().map_or(&[][..], |p| p.domains.as_slice());
@@ -190,9 +190,19 @@ async fn diff(
         let with_old_domains = index::render(provider, last.domains.iter().map(String::as_str));
         changes.entry_changed = Some(index::ldif_hash(&with_old_domains) != last.hash);
     }
+    Ok((last, changes, current.len()))
+}
+
+/// `index diff`.
+async fn diff(
+    registry: &Registry,
+    provider: Option<&index::Provider>,
+    args: DiffArgs,
+) -> Result<Exit, CliError> {
+    let (last, changes, current) = compute_diff(registry, provider).await?;
     match args.format {
-        Format::Json => println!("{}", diff_json(last.as_ref(), &changes, current.len())),
-        Format::Text => print!("{}", diff_text(last.as_ref(), &changes, current.len())),
+        Format::Json => println!("{}", diff_json(last.as_ref(), &changes, current)),
+        Format::Text => print!("{}", diff_text(last.as_ref(), &changes, current)),
     }
     let changed = !changes.added.is_empty()
         || !changes.removed.is_empty()
@@ -230,7 +240,7 @@ fn diff_text(last: Option<&Publication>, changes: &Changes, now: usize) -> Strin
 }
 
 /// The JSON of `index diff`: one object.
-fn diff_json(last: Option<&Publication>, changes: &Changes, now: usize) -> serde_json::Value {
+pub(crate) fn diff_json(last: Option<&Publication>, changes: &Changes, now: usize) -> serde_json::Value {
     let since = last.map(|p| {
         json!({
             "id": p.id,

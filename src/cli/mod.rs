@@ -13,9 +13,14 @@ use jiff::Timestamp;
 
 pub mod domains;
 pub mod index;
+pub mod instructions;
 pub mod notices;
+pub mod orders;
 pub mod postfix;
 pub mod sweep;
+pub mod tokens;
+pub mod users;
+pub mod web;
 use futures::{Stream, StreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -46,6 +51,8 @@ pub struct Cli {
 pub enum Command {
     /// Check certified domains' DNS against a PEC provider's requirements.
     Check(CheckArgs),
+    /// Say exactly what to write in which zone to activate PEC on a domain.
+    Instructions(instructions::InstructionsArgs),
     /// Manage the registry of certified domains.
     #[command(subcommand)]
     Domains(domains::DomainsCommand),
@@ -62,6 +69,21 @@ pub enum Command {
     /// last publication.
     #[command(subcommand)]
     Index(index::IndexCommand),
+    /// Serve the web interface: the JSON API, the public check page, the operators'
+    /// console, the index (/index.ldif), /metrics and /healthz.
+    Web(web::WebArgs),
+    /// Manage the API tokens of the web API.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Orders of PEC on a domain: record, approve, reject, follow their activation.
+    #[command(subcommand)]
+    Orders(orders::OrdersCommand),
+    /// Mailboxes of certified domains, and their set-password links.
+    #[command(subcommand)]
+    Mailboxes(orders::MailboxesCommand),
+    /// Manage the users of the web console (operators and read-only users).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Output format.
@@ -189,12 +211,18 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Check(args) => check(&config, args).await,
+        Command::Instructions(args) => instructions::run(&config, args).await,
         Command::Domains(command) => domains::run(&config, command).await,
         Command::Sweep(args) => sweep::sweep(&config, args).await,
         Command::Serve(args) => sweep::serve(&config, args).await,
         Command::Postfix(args) => postfix::run(&config, args).await,
         Command::Notices(command) => notices::run(&config, command).await,
         Command::Index(command) => index::run(&config, command).await,
+        Command::Web(args) => web::run(&config, args).await,
+        Command::Tokens(command) => tokens::run(&config, command).await,
+        Command::Orders(command) => orders::run_orders(&config, command).await,
+        Command::Mailboxes(command) => orders::run_mailboxes(&config, command).await,
+        Command::Users(command) => users::run(&config, command).await,
     }
 }
 

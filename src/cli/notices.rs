@@ -177,6 +177,7 @@ pub fn sender(config: &Config, registry: Registry, clock: Clock) -> Result<Sende
         profiles: Arc::new(move |name| {
             super::load_profile(&loader_config, name).map_err(|error| error.to_string())
         }),
+        activation: config.activation_settings(),
     };
     Sender::new(registry, &config.smtp, settings).map_err(|error| match error {
         SendError::Registry(error) => CliError::Registry(error),

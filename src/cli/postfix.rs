@@ -27,7 +27,8 @@ pub struct PostfixArgs {
 /// Runs both services until SIGINT or SIGTERM.
 pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
     let registry = Registry::open(&config.database.url).await?;
-    let snapshot = load(&registry).await?;
+    let mailboxes = config.postfix.check_mailboxes;
+    let snapshot = load(&registry, mailboxes).await?;
     let listen = |address: SocketAddr| async move {
         TcpListener::bind(address).await.map_err(|error| {
             CliError::Io(std::io::Error::new(
@@ -40,15 +41,29 @@ pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
     let socketmap_address = args.socketmap.unwrap_or(config.postfix.socketmap_listen);
     let policy = listen(policy_address).await?;
     let socketmap = listen(socketmap_address).await?;
+    // Its own Prometheus metrics, when [postfix] metrics_listen is set.
+    let metrics = match config.postfix.metrics_listen.parse::<SocketAddr>() {
+        Ok(address) => Some(listen(address).await?),
+        Err(_) => None,
+    };
+    let metrics = async move {
+        if let Some(listener) = metrics
+            && let Err(error) = axum::serve(listener, crate::web::metrics::postfix_router()).await
+        {
+            tracing::error!(%error, "the postfix metrics stopped");
+        }
+        std::future::pending::<()>().await
+    };
     eprintln!(
         "pecwatch postfix: policy {policy_address}, socketmap {socketmap_address}, {} domini / domains",
         snapshot.len()
     );
     let shared = Arc::new(RwLock::new(Arc::new(snapshot)));
     tokio::select! {
-        () = watch(registry.clone(), shared.clone()) => {}
+        () = watch(registry.clone(), shared.clone(), mailboxes) => {}
         () = serve_policy(policy, shared.clone()) => {}
         () = serve_socketmap(socketmap, shared) => {}
+        () = metrics => {}
         () = super::sweep::shutdown() => {}
     }
     registry.close().await;

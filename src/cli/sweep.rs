@@ -79,6 +79,7 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
     progress.finish_and_clear();
     if let Ok(summary) = &result {
         write_metrics(config, &registry, summary).await?;
+        record_activations(&registry, clock.now()).await;
     }
     registry.close().await;
     let summary = result?;
@@ -117,6 +118,16 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         local_time(schedule.next_slot(service_now()), config),
     );
 
+    // The web interface beside the sweep ([web] enabled). If it cannot listen, the
+    // service goes on without it: the daily checks and the deadlines matter more.
+    let web = match super::web::spawn(config, registry.clone(), clock, shutdown()).await {
+        Ok(web) => web,
+        Err(error) => {
+            tracing::error!(%error, "the web interface is not served");
+            eprintln!("pecwatch serve: web: {error}");
+            None
+        }
+    };
     let mut stop = Box::pin(shutdown());
     let quiet = ProgressBar::hidden();
     let mut last_slot = schedule.previous_slot(service_now());
@@ -132,6 +143,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
             };
             println!("{}", summary.to_text(args.lang).trim_end());
             write_metrics(config, &registry, &summary).await?;
+            record_activations(&registry, service_now()).await;
             if kind == "daily" {
                 last_slot = slot;
             }
@@ -162,9 +174,21 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
             () = &mut stop => break,
         }
     }
+    if let Some(web) = web {
+        // It stops on the same signal, once the requests in flight are answered.
+        let _ = tokio::time::timeout(Duration::from_secs(10), web).await;
+    }
     eprintln!("pecwatch serve: {}", args.lang.pick("fermato", "stopped"));
     registry.close().await;
     Ok(Exit::Ok)
+}
+
+/// Records the activation steps the sweep completed (domains verified and published);
+/// a failure is logged; the next sweep records them.
+async fn record_activations(registry: &Registry, now: jiff::Timestamp) {
+    if let Err(error) = crate::activation::advance(registry, now).await {
+        tracing::warn!(%error, "cannot record activation steps");
+    }
 }
 
 /// Writes the sweep's metrics to `sweep.metrics_file`, if set: to a temporary file next

@@ -3,9 +3,13 @@
 //! - [`outcome`]: the exact outcome of one exchange ([`Outcome`], [`Reply`]), plain data.
 //! - [`transport`]: a shared UDP socket pool with many queries in flight, EDNS0, TCP on
 //!   truncation, bounded retries and timeouts, hostile-answer hardening.
+//! - [`tsig`]: TSIG (RFC 8945) keys, signing and verification, on the exact wire bytes.
+//! - [`update`]: RFC 2136 DNS UPDATE to a primary server, signed with TSIG, its outcome.
 
 pub mod outcome;
 pub mod transport;
+pub mod tsig;
+pub mod update;
 
 pub use outcome::{Data, Outcome, Reply, Rr, fqdn};
 pub use transport::{Transport, TransportConfig};

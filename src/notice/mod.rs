@@ -165,10 +165,12 @@ impl NoticeContext {
         Ok(self)
     }
 
-    /// The reseller's copy of this notice, if the domain has a reseller.
+    /// The reseller's copy of this notice, if the domain has a reseller. The copy never
+    /// carries the holder's set-password link: it is personal.
     pub fn reseller_copy(&self) -> Option<Self> {
         self.reseller.as_ref().map(|_| NoticeContext {
             for_reseller: true,
+            set_password_link: None,
             ..self.clone()
         })
     }

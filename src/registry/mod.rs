@@ -37,10 +37,14 @@ mod domains;
 mod error;
 mod history;
 pub mod index;
+mod orders;
 mod outbox;
 mod rows;
+mod stats;
 mod sweeps;
+pub mod tokens;
 mod types;
+pub mod users;
 mod work;
 
 use std::str::FromStr;
@@ -54,7 +58,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Database, Pool, QueryBuilder, SqlSafeStr};
 
 pub use error::{RegistryError, Result, redact_url};
+pub use orders::{LinkProblem, Mailbox, NewOrder, Order, OrderKind, OrderState, Step};
 pub use outbox::Attempt;
+pub use stats::SweepKindStats;
 pub use sweeps::SweepTally;
 pub use types::{
     Alert, BatchOutcome, CheckRecord, CheckSummary, Delivery, Domain, DomainFilter, DomainUpdate,
@@ -94,6 +100,21 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "index",
         include_str!("../../migrations/sqlite/0004_index.sql"),
     ),
+    (
+        5,
+        "orders",
+        include_str!("../../migrations/sqlite/0005_orders.sql"),
+    ),
+    (
+        6,
+        "api_tokens",
+        include_str!("../../migrations/sqlite/0006_api_tokens.sql"),
+    ),
+    (
+        7,
+        "console",
+        include_str!("../../migrations/sqlite/0007_console.sql"),
+    ),
 ];
 /// The PostgreSQL migrations, compiled in.
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -116,6 +137,21 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "index",
         include_str!("../../migrations/postgres/0004_index.sql"),
+    ),
+    (
+        5,
+        "orders",
+        include_str!("../../migrations/postgres/0005_orders.sql"),
+    ),
+    (
+        6,
+        "api_tokens",
+        include_str!("../../migrations/postgres/0006_api_tokens.sql"),
+    ),
+    (
+        7,
+        "console",
+        include_str!("../../migrations/postgres/0007_console.sql"),
     ),
 ];
 

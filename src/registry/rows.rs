@@ -84,7 +84,7 @@ pub(crate) fn lang_code(lang: Lang) -> &'static str {
     }
 }
 
-fn parse_lang(code: &str) -> Result<Lang, sqlx::Error> {
+pub(crate) fn parse_lang(code: &str) -> Result<Lang, sqlx::Error> {
     match code {
         "it" => Ok(Lang::It),
         "en" => Ok(Lang::En),

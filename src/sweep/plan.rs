@@ -68,8 +68,8 @@ impl Schedule {
 
 /// When a domain with `status` is next due for a check, having been checked (or acted
 /// upon) at `now`: at the next daily slot, or sooner when its lifecycle needs it (a
-/// failure to confirm, a deadline, an expiry or an expiry warning), or every
-/// `recheck_pending` while its DNS is awaited. Never sooner than [`MIN_RECHECK`].
+/// failure to confirm, a deadline, an expiry or an expiry warning), or while its DNS is
+/// awaited by [`pending_interval`]. Never sooner than [`MIN_RECHECK`].
 pub fn next_check(
     status: &DomainStatus,
     policy: &Policy,
@@ -82,9 +82,18 @@ pub fn next_check(
         next = next.min(due);
     }
     if status.state == State::PendingDns {
-        next = next.min(plus(now, recheck_pending));
+        let waited = now.duration_since(status.since);
+        next = next.min(plus(now, pending_interval(recheck_pending, waited)));
     }
     next.max(plus(now, MIN_RECHECK))
+}
+
+/// How long to wait before checking again a domain whose DNS has been awaited for
+/// `waited`: `recheck_pending` (10 minutes by default) at first, while the holder is
+/// likely at work on the zone, then a sixth of the time waited (an hour after 6 hours,
+/// 4 hours after a day); the daily slot caps it in [`next_check`].
+pub fn pending_interval(recheck_pending: SignedDuration, waited: SignedDuration) -> SignedDuration {
+    recheck_pending.max(waited / 6)
 }
 
 /// What to do with one check's lifecycle outcome during a sweep.
@@ -296,9 +305,25 @@ mod tests {
             next_check(&failed, &policy, &s, pending, now),
             now + SignedDuration::from_hours(1)
         );
-        // Awaiting DNS: every recheck_pending.
+        // Awaiting DNS: every recheck_pending at first, then backing off with the wait.
         let dns = DomainStatus::new(State::PendingDns, now, None);
         assert_eq!(next_check(&dns, &policy, &s, pending, now), now + pending);
+        let later = now + SignedDuration::from_hours(6);
+        assert_eq!(
+            next_check(&dns, &policy, &s, pending, later),
+            later + SignedDuration::from_hours(1)
+        );
+        let next_day = now + SignedDuration::from_hours(24);
+        assert_eq!(
+            next_check(&dns, &policy, &s, pending, next_day),
+            next_day + SignedDuration::from_hours(4)
+        );
+        // Waiting for days: the daily slot comes first.
+        let days_later = now + SignedDuration::from_hours(24 * 6);
+        assert_eq!(
+            next_check(&dns, &policy, &s, pending, days_later),
+            s.next_slot(days_later)
+        );
         // Expiring in 5 minutes: at the expiry, but never within MIN_RECHECK.
         let expiring = DomainStatus::new(State::Certified, now, Some(now));
         assert_eq!(

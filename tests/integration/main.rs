@@ -5,13 +5,19 @@
 
 mod support;
 
+mod activation;
+mod browser;
 mod check_cli;
 mod config;
 mod domains_cli;
 mod hostile;
 mod index_cli;
+mod ldap;
 mod notices_cli;
 mod outbox;
 mod postfix_cli;
+mod postfix_mta;
 mod registry;
 mod sweep;
+mod web_api;
+mod web_pages;

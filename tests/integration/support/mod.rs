@@ -4,4 +4,7 @@ pub mod cli;
 pub mod db;
 pub mod fake_dns;
 pub mod lab;
+pub mod ldap;
+pub mod postfix;
 pub mod smtp;
+pub mod web;

@@ -1,0 +1,512 @@
+//! `pecwatch orders` and `pecwatch mailboxes`: activation from the command line (the
+//! rules are in [`crate::activation`], shared with the web API).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::domains::parse_instant;
+use super::{CliError, Exit, Format, TABLE_TIME, load_profile, rome_time};
+use crate::Lang;
+use crate::actions::DEFAULT_ACTOR;
+use crate::activation::{self, ActivationError, OrderRequest};
+use crate::clock;
+use crate::config::Config;
+use crate::registry::{Holder, Order, OrderKind, OrderState, Registry};
+
+/// The `orders` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// Record an order of PEC on a domain (own domain or internal subdomain).
+    Add(OrderAddArgs),
+    /// List orders.
+    List(OrderListArgs),
+    /// Show one order with its domain's state and activation steps.
+    Show(OrderShowArgs),
+    /// Approve a received order: the domain is registered and awaits its DNS.
+    Approve(OrderDecideArgs),
+    /// Reject a received order.
+    Reject(OrderRejectArgs),
+}
+
+/// Arguments of `orders add`.
+#[derive(Debug, Args)]
+pub struct OrderAddArgs {
+    /// The domain (own) or the label of the internal subdomain (`acme`).
+    pub name: String,
+    /// Own domain, or internal subdomain of the provider's zone.
+    #[arg(long, value_enum, default_value_t = OrderKind::Own)]
+    pub kind: OrderKind,
+    /// Where the holder's notices go.
+    #[arg(long, value_name = "ADDR")]
+    pub holder_email: String,
+    /// The holder's name.
+    #[arg(long, value_name = "NAME")]
+    pub holder_name: Option<String>,
+    /// The language of the holder's notices.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+    /// The reseller (an e-mail address gets copies of the notices).
+    #[arg(long)]
+    pub reseller: Option<String>,
+    /// Provider profile (default: check.profile in the configuration).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Expiry of the certification: a date or an RFC 3339 instant.
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Arguments of `orders list`.
+#[derive(Debug, Args)]
+pub struct OrderListArgs {
+    /// Only orders in this state.
+    #[arg(long, value_enum)]
+    pub state: Option<OrderState>,
+    /// At most this many.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the text.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+/// Arguments of `orders show`.
+#[derive(Debug, Args)]
+pub struct OrderShowArgs {
+    /// The order's number.
+    pub id: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the text.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+/// Arguments of `orders approve`.
+#[derive(Debug, Args)]
+pub struct OrderDecideArgs {
+    /// The order's number.
+    pub id: i64,
+    /// Who decides, for the history (default: $USER, else `operator`).
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the text.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+/// Arguments of `orders reject`.
+#[derive(Debug, Args)]
+pub struct OrderRejectArgs {
+    /// The order, the actor, the output.
+    #[command(flatten)]
+    pub decide: OrderDecideArgs,
+    /// Why (recorded, shown to the customer's reseller).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub reason: String,
+}
+
+/// The `mailboxes` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MailboxesCommand {
+    /// Create a mailbox in a certified domain and print its set-password link.
+    Add(MailboxArgs),
+    /// List mailboxes (of one domain, or all).
+    List(MailboxListArgs),
+    /// Delete a mailbox.
+    Remove(MailboxArgs),
+    /// Issue a new set-password link for a mailbox (the older one stops working).
+    Link(MailboxArgs),
+    /// Set a mailbox's password with the token of its set-password link (the password is
+    /// read from standard input or --password-file, never from the command line).
+    SetPassword(SetPasswordArgs),
+}
+
+/// A mailbox address and the output.
+#[derive(Debug, Args)]
+pub struct MailboxArgs {
+    /// The mailbox: `local@domain`.
+    pub address: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the text.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+/// Arguments of `mailboxes list`.
+#[derive(Debug, Args)]
+pub struct MailboxListArgs {
+    /// Only this domain's mailboxes.
+    pub domain: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the text.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+/// Arguments of `mailboxes set-password`.
+#[derive(Debug, Args)]
+pub struct SetPasswordArgs {
+    /// The link, or only its token (the part after the last '/').
+    pub link: String,
+    /// Read the password from this file (first line) instead of standard input.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Language of the text.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+}
+
+fn refused(error: ActivationError, lang: Lang) -> CliError {
+    match error {
+        ActivationError::Registry(error) => CliError::Registry(error),
+        other => CliError::Usage(other.message(lang)),
+    }
+}
+
+fn actor(actor: Option<String>) -> String {
+    actor
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|actor| !actor.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_ACTOR.to_owned())
+}
+
+/// Runs an `orders` subcommand.
+pub async fn run_orders(config: &Config, command: OrdersCommand) -> Result<Exit, CliError> {
+    let now = clock::now()?;
+    let registry = Registry::open(&config.database.url).await?;
+    let settings = config.activation_settings();
+    let result = match command {
+        OrdersCommand::Add(args) => {
+            let profile = args
+                .profile
+                .clone()
+                .unwrap_or_else(|| config.check.profile.clone());
+            load_profile(config, &profile)?;
+            let request = OrderRequest {
+                kind: args.kind,
+                name: args.name,
+                holder: Holder {
+                    name: args.holder_name,
+                    email: args.holder_email,
+                    lang: args.lang,
+                },
+                reseller: args.reseller,
+                profile,
+                expires: args.expires.as_deref().map(parse_instant).transpose()?,
+            };
+            let order = activation::place(&registry, &settings, &request, now)
+                .await
+                .map_err(|e| refused(e, args.lang))?;
+            print_order(&registry, &order, args.format, args.lang).await
+        }
+        OrdersCommand::List(args) => list(&registry, args).await,
+        OrdersCommand::Show(args) => {
+            let order = registry
+                .order(args.id)
+                .await?
+                .ok_or_else(|| refused(ActivationError::NoOrder(args.id), args.lang))?;
+            print_order(&registry, &order, args.format, args.lang).await
+        }
+        OrdersCommand::Approve(args) => {
+            let order = activation::approve(&registry, &settings, args.id, &actor(args.actor), now)
+                .await
+                .map_err(|e| refused(e, args.lang))?;
+            print_order(&registry, &order, args.format, args.lang).await
+        }
+        OrdersCommand::Reject(args) => {
+            let decide = args.decide;
+            let order = activation::reject(
+                &registry,
+                decide.id,
+                &actor(decide.actor),
+                &args.reason,
+                now,
+            )
+            .await
+            .map_err(|e| refused(e, decide.lang))?;
+            print_order(&registry, &order, decide.format, decide.lang).await
+        }
+    };
+    registry.close().await;
+    result
+}
+
+async fn list(registry: &Registry, args: OrderListArgs) -> Result<Exit, CliError> {
+    let orders = registry.orders(args.state, args.limit).await?;
+    if args.format == Format::Json {
+        for order in &orders {
+            println!("{}", order_json(registry, order).await?);
+        }
+        return Ok(Exit::Ok);
+    }
+    let lang = args.lang;
+    println!(
+        "{:>5}  {:<32} {:<8} {:<9} {:<13} {}",
+        "#",
+        lang.pick("dominio", "domain"),
+        lang.pick("tipo", "kind"),
+        lang.pick("ordine", "order"),
+        lang.pick("stato", "state"),
+        lang.pick("ricevuto", "received"),
+    );
+    for order in &orders {
+        let state = domain_state(registry, order).await?;
+        println!(
+            "{:>5}  {:<32} {:<8} {:<9} {:<13} {}",
+            order.id,
+            order.name,
+            order.kind,
+            order.state,
+            state.as_deref().unwrap_or("-"),
+            rome_time(order.created, TABLE_TIME),
+        );
+    }
+    if orders.is_empty() {
+        println!("{}", lang.pick("nessun ordine", "no orders"));
+    }
+    Ok(Exit::Ok)
+}
+
+async fn domain_state(registry: &Registry, order: &Order) -> Result<Option<String>, CliError> {
+    Ok(match order.domain_id {
+        Some(id) => registry
+            .domain_by_id(id)
+            .await?
+            .map(|domain| domain.status.state.to_string()),
+        None => None,
+    })
+}
+
+async fn order_json(registry: &Registry, order: &Order) -> Result<serde_json::Value, CliError> {
+    let steps = match order.domain_id {
+        Some(id) => registry.steps(id).await?,
+        None => Vec::new(),
+    };
+    Ok(json!({
+        "order": order,
+        "domain_state": domain_state(registry, order).await?,
+        "steps": steps,
+    }))
+}
+
+async fn print_order(
+    registry: &Registry,
+    order: &Order,
+    format: Format,
+    lang: Lang,
+) -> Result<Exit, CliError> {
+    if format == Format::Json {
+        println!("{}", order_json(registry, order).await?);
+        return Ok(Exit::Ok);
+    }
+    let kind = match (order.kind, lang) {
+        (OrderKind::Own, Lang::It) => "dominio proprio",
+        (OrderKind::Own, Lang::En) => "own domain",
+        (OrderKind::Internal, Lang::It) => "sottodominio interno",
+        (OrderKind::Internal, Lang::En) => "internal subdomain",
+    };
+    let state = match (order.state, lang) {
+        (OrderState::Received, Lang::It) => "ricevuto, in attesa di approvazione",
+        (OrderState::Received, Lang::En) => "received, awaiting approval",
+        (OrderState::Approved, Lang::It) => "approvato",
+        (OrderState::Approved, Lang::En) => "approved",
+        (OrderState::Rejected, Lang::It) => "respinto",
+        (OrderState::Rejected, Lang::En) => "rejected",
+    };
+    println!(
+        "{} {} — {} ({kind}): {state}",
+        lang.pick("ordine", "order"),
+        order.id,
+        order.name
+    );
+    println!(
+        "  {}: {}",
+        lang.pick("intestatario", "holder"),
+        order.holder.email
+    );
+    if let Some(reason) = order.reason.as_deref().filter(|r| !r.is_empty()) {
+        println!("  {}: {reason}", lang.pick("motivo", "reason"));
+    }
+    if let Some(state) = domain_state(registry, order).await? {
+        println!(
+            "  {}: {state}",
+            lang.pick("stato del dominio", "domain state")
+        );
+    }
+    if let Some(id) = order.domain_id {
+        for step in registry.steps(id).await? {
+            println!(
+                "  {}  {:<14} {}",
+                rome_time(step.at, TABLE_TIME),
+                step.step,
+                step.detail
+            );
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// Runs a `mailboxes` subcommand.
+pub async fn run_mailboxes(config: &Config, command: MailboxesCommand) -> Result<Exit, CliError> {
+    let now = clock::now()?;
+    let registry = Registry::open(&config.database.url).await?;
+    let settings = config.activation_settings();
+    let result = mailboxes(&registry, &settings, command, now).await;
+    registry.close().await;
+    result
+}
+
+async fn mailboxes(
+    registry: &Registry,
+    settings: &activation::Settings,
+    command: MailboxesCommand,
+    now: Timestamp,
+) -> Result<Exit, CliError> {
+    match command {
+        MailboxesCommand::Add(args) => {
+            let lang = args.lang;
+            let mailbox = activation::add_mailbox(registry, &args.address, now)
+                .await
+                .map_err(|e| refused(e, lang))?;
+            let link = activation::issue_link(registry, settings, &mailbox, now)
+                .await
+                .map_err(|e| refused(e, lang))?;
+            match args.format {
+                Format::Json => println!("{}", json!({"mailbox": mailbox, "link": link})),
+                Format::Text => {
+                    println!(
+                        "{} {}",
+                        lang.pick("casella creata:", "mailbox created:"),
+                        mailbox.address
+                    );
+                    println!(
+                        "{} {link}",
+                        lang.pick(
+                            "link per impostare la password:",
+                            "link to set the password:"
+                        )
+                    );
+                }
+            }
+        }
+        MailboxesCommand::List(args) => {
+            let lang = args.lang;
+            let domain_id = match &args.domain {
+                None => None,
+                Some(name) => {
+                    let name = crate::name::DomainName::parse(name)
+                        .map_err(|e| CliError::Usage(e.message(lang)))?;
+                    let domain = registry.domain(&name).await?.ok_or_else(|| {
+                        refused(ActivationError::UnknownDomain(name.to_string()), lang)
+                    })?;
+                    Some(domain.id)
+                }
+            };
+            let list = registry.mailboxes(domain_id).await?;
+            for mailbox in &list {
+                match args.format {
+                    Format::Json => println!("{}", json!(mailbox)),
+                    Format::Text => println!(
+                        "{:<48} {:<14} {}",
+                        mailbox.address,
+                        if mailbox.has_password {
+                            lang.pick("password impostata", "password set")
+                        } else {
+                            lang.pick("in attesa", "awaiting password")
+                        },
+                        rome_time(mailbox.created, TABLE_TIME)
+                    ),
+                }
+            }
+            if list.is_empty() && args.format == Format::Text {
+                println!("{}", lang.pick("nessuna casella", "no mailboxes"));
+            }
+        }
+        MailboxesCommand::Remove(args) => {
+            let lang = args.lang;
+            let (local, domain) =
+                activation::parse_address(&args.address).map_err(|e| refused(e, lang))?;
+            let address = format!("{local}@{domain}");
+            if !registry.remove_mailbox(&address).await? {
+                return Err(refused(ActivationError::NoMailbox(address), lang));
+            }
+            match args.format {
+                Format::Json => println!("{}", json!({"removed": address})),
+                Format::Text => println!(
+                    "{} {address}",
+                    lang.pick("casella eliminata:", "mailbox deleted:")
+                ),
+            }
+        }
+        MailboxesCommand::Link(args) => {
+            let lang = args.lang;
+            let link = activation::reissue_link(registry, settings, &args.address, now)
+                .await
+                .map_err(|e| refused(e, lang))?;
+            match args.format {
+                Format::Json => println!("{}", json!({"address": args.address, "link": link})),
+                Format::Text => println!("{link}"),
+            }
+        }
+        MailboxesCommand::SetPassword(args) => {
+            let lang = args.lang;
+            let token = args.link.rsplit('/').next().unwrap_or_default().to_owned();
+            let password = read_password(args.password_file.as_deref(), lang)?;
+            let mailbox = activation::set_password(registry, &token, &password, now)
+                .await
+                .map_err(|e| refused(e, lang))?;
+            println!(
+                "{} {}",
+                lang.pick("password impostata per", "password set for"),
+                mailbox.address
+            );
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// The first line of a file, or of standard input (with a prompt on a terminal).
+fn read_password(file: Option<&std::path::Path>, lang: Lang) -> Result<String, CliError> {
+    let line = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                CliError::Usage(format!(
+                    "{}: {}: {e}",
+                    lang.pick("impossibile leggere", "cannot read"),
+                    path.display()
+                ))
+            })?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprint!("{}: ", lang.pick("Nuova password", "New password"));
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    Ok(line)
+}

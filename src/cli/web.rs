@@ -1,0 +1,87 @@
+//! `pecwatch web`: the web interface (the JSON API, the public check page, the operators'
+//! console, the index, `/metrics`, `/healthz`) on `[web] listen`, until SIGTERM or SIGINT.
+//!
+//! `pecwatch serve` serves the same interface beside the sweep ([`spawn`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Args;
+use tokio::net::TcpListener;
+
+use super::{CliError, Exit};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::probe::Prober;
+use crate::registry::Registry;
+use crate::web::{AppState, router, serve};
+
+/// Arguments of `pecwatch web`.
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// Where to listen (default: web.listen in the configuration, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// The interface's state: the registry, the configuration, the service's clock and a
+/// prober from `[dns]`.
+pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppState, CliError> {
+    Ok(AppState {
+        registry,
+        config: Arc::new(config.clone()),
+        clock,
+        prober: Arc::new(Prober::new(config.probe_config()?)?),
+    })
+}
+
+/// Binds `address`, with a clear error.
+pub async fn bind(address: SocketAddr) -> Result<TcpListener, CliError> {
+    TcpListener::bind(address).await.map_err(|error| {
+        CliError::Io(std::io::Error::new(
+            error.kind(),
+            format!("cannot listen on {address}: {error}"),
+        ))
+    })
+}
+
+/// `pecwatch web`.
+pub async fn run(config: &Config, args: WebArgs) -> Result<Exit, CliError> {
+    let clock = Clock::running_from_env()?;
+    let registry = Registry::open(&config.database.url).await?;
+    let state = state(config, registry.clone(), clock)?;
+    let address = args.listen.unwrap_or(config.web.listen);
+    let listener = bind(address).await?;
+    let local = listener.local_addr()?;
+    eprintln!(
+        "pecwatch web: http://{local}/ ({})",
+        config.redacted_database_url()
+    );
+    serve(listener, router(state), super::sweep::shutdown()).await?;
+    eprintln!("pecwatch web: fermato / stopped");
+    registry.close().await;
+    Ok(Exit::Ok)
+}
+
+/// For `pecwatch serve`: binds `[web] listen` and serves the interface in a task of its
+/// own until `stop` resolves. `Ok(None)` when `[web] enabled` is false. A failure to
+/// bind is returned: the caller decides whether the service can go on without it.
+pub async fn spawn(
+    config: &Config,
+    registry: Registry,
+    clock: Clock,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
+    if !config.web.enabled {
+        return Ok(None);
+    }
+    let state = state(config, registry, clock)?;
+    let listener = bind(config.web.listen).await?;
+    let local = listener.local_addr()?;
+    eprintln!("pecwatch serve: web http://{local}/");
+    Ok(Some(tokio::spawn(async move {
+        if let Err(error) = serve(listener, router(state), stop).await {
+            tracing::error!(%error, "the web interface stopped");
+        }
+    })))
+}

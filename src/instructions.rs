@@ -1,0 +1,1006 @@
+//! The customer's DNS instructions for activating PEC on a domain (`pecwatch instructions`).
+//!
+//! Before activation the provider tells the customer exactly what to write in which zone.
+//! The providers' guides (seeds 002–004) distinguish the cases this module detects from DNS,
+//! with the prober's [`Observation`] of the name:
+//!
+//! | case | how it is recognised | what the customer does |
+//! |---|---|---|
+//! | (i) [`Case::AddToParentZone`] | the name is a node of its parent's zone (missing, or without the right MX) | `pec IN MX 10 <mx host>.` in the parent zone (named, with its servers) |
+//! | (ii) [`Case::AddToOwnZone`] | the name is its own zone (SOA at the name), on the customer's servers | `@ IN MX 10 <mx host>.` in that zone |
+//! | (iii) [`Case::ProviderZone`] | the zone that holds the name is on the provider's name servers | nothing: the provider writes the MX at activation |
+//! | (iv) [`Case::DelegatedToProvider`] | the name is delegated to the provider's name servers | nothing more than the NS lines shown in the parent zone: the provider creates the zone at activation |
+//! | (v) [`Case::AlreadyCorrect`] | every server answers exactly the provider's MX | nothing |
+//!
+//! In (i) and (ii), when the provider publishes name servers, the alternative is given as
+//! well: delegate the name to them ([`Delegation`]: the NS lines for the parent zone).
+//! Existing data that conflicts is named for removal: MX records to other hosts (no hybrid
+//! configuration) and a CNAME at the name (which cannot coexist with an MX). Error cases:
+//! the parent domain does not exist or does not resolve ([`Case::ParentNotResolvable`]),
+//! or none of the zone's servers answers ([`Case::ServersFailing`]). An e-mail address is
+//! accepted and its domain used (the output says so).
+//!
+//! [`decide`] is pure (an observation and a profile in, [`Instructions`] out);
+//! [`Instructions::to_text`] renders them in Italian or English, and they serialize to
+//! JSON for the API.
+
+use std::collections::BTreeSet;
+
+use hickory_proto::rr::Name;
+use serde::Serialize;
+
+use crate::Lang;
+use crate::check::observation::{Observation, ZoneObservation};
+use crate::dns::{Data, Outcome, fqdn};
+use crate::name::display_name;
+use crate::profile::Profile;
+
+/// What the customer has to do for one name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Instructions {
+    /// The input as given.
+    pub input: String,
+    /// The name (A-labels, no trailing dot).
+    pub domain: String,
+    /// Whether the input was an e-mail address (its domain is used).
+    pub from_email: bool,
+    /// The provider profile.
+    pub profile: String,
+    /// The MX record the provider asks for (`MX 10 mx.pec.aruba.it.`).
+    pub mx: String,
+    /// The case and its lines.
+    #[serde(flatten)]
+    pub case: Case,
+}
+
+/// Lines for one zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZoneEdit {
+    /// The zone to edit (no trailing dot).
+    pub zone: String,
+    /// Its name servers, `name (address)`.
+    pub servers: Vec<String>,
+    /// Zone-file lines to add.
+    pub add: Vec<String>,
+    /// Zone-file lines to remove.
+    pub remove: Vec<String>,
+}
+
+/// The alternative: delegate the name to the provider's name servers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Delegation {
+    /// The zone that holds the delegation (the name's parent zone).
+    pub zone: String,
+    /// NS lines to add.
+    pub add: Vec<String>,
+    /// Lines to remove (a delegation point holds no other data).
+    pub remove: Vec<String>,
+}
+
+/// The customer's case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "case", rename_all = "snake_case")]
+pub enum Case {
+    /// (i) The name is (or will be) a node of its parent's zone: add the MX there.
+    AddToParentZone {
+        /// Whether the name exists already.
+        exists: bool,
+        /// The edit of the parent zone.
+        edit: ZoneEdit,
+        /// The alternative, when the provider publishes name servers.
+        delegation: Option<Delegation>,
+    },
+    /// (ii) The name is its own zone: add the MX at its apex.
+    AddToOwnZone {
+        /// The edit of the name's zone.
+        edit: ZoneEdit,
+        /// The alternative, when the provider publishes name servers.
+        delegation: Option<Delegation>,
+    },
+    /// (iii) The zone holding the name is on the provider's DNS: nothing to do.
+    ProviderZone {
+        /// The zone.
+        zone: String,
+        /// Its servers.
+        servers: Vec<String>,
+        /// The MX lines found now (replaced by the provider).
+        current: Vec<String>,
+    },
+    /// (iv) The name is delegated to the provider's name servers: nothing more to do.
+    DelegatedToProvider {
+        /// The zone holding the delegation (the parent), when known.
+        parent_zone: Option<String>,
+        /// The NS lines of the delegation, as they must be in the parent zone.
+        ns: Vec<String>,
+        /// Whether the provider's servers already serve the zone.
+        served: bool,
+    },
+    /// (v) Every server already answers exactly the provider's MX.
+    AlreadyCorrect {
+        /// The zone holding the name.
+        zone: String,
+        /// Its servers.
+        servers: Vec<String>,
+    },
+    /// The name's parent domain does not exist or cannot be resolved.
+    ParentNotResolvable {
+        /// The registrable domain to register or fix (`example.it`), when known.
+        registrable: Option<String>,
+        /// The lookups that failed, as evidence.
+        lookups: Vec<String>,
+    },
+    /// None of the zone's servers gives an answer.
+    ServersFailing {
+        /// The zone.
+        zone: String,
+        /// Each server and what it did.
+        servers: Vec<String>,
+    },
+}
+
+impl Case {
+    /// Whether the customer has something to do in DNS.
+    pub fn needs_action(&self) -> bool {
+        matches!(
+            self,
+            Self::AddToParentZone { .. } | Self::AddToOwnZone { .. }
+        )
+    }
+
+    /// Whether the name cannot be set up as things are (an error of the customer's DNS).
+    pub fn is_error(&self) -> bool {
+        matches!(
+            self,
+            Self::ParentNotResolvable { .. } | Self::ServersFailing { .. }
+        )
+    }
+}
+
+/// The instructions for `input`, whose name was observed as `observation`, for `profile`
+/// (whose `nameservers` are the provider's DNS).
+pub fn decide(input: &str, observation: &Observation, profile: &Profile) -> Instructions {
+    let domain = observation.domain.as_str().to_string();
+    let from_email = input.contains('@');
+    let host = format!("{}.", profile.mx_host);
+    let case = match &observation.zone {
+        Err(failure) => Case::ParentNotResolvable {
+            registrable: None,
+            lookups: failure
+                .lookups
+                .iter()
+                .map(|l| format!("{} {}: {}", fqdn(&l.name), l.rtype, l.reply.summary()))
+                .collect(),
+        },
+        Ok(zone) => decide_zone(observation, zone, profile, &host),
+    };
+    Instructions {
+        input: input.trim().to_string(),
+        domain,
+        from_email,
+        profile: profile.name.clone(),
+        mx: format!("MX {} {host}", profile.mx_preference),
+        case,
+    }
+}
+
+fn decide_zone(
+    observation: &Observation,
+    zone: &ZoneObservation,
+    profile: &Profile,
+    host: &str,
+) -> Case {
+    let qname = observation.domain.to_dns();
+    let apex = display_name(&zone.apex);
+    let own_zone = zone.apex == qname;
+    let label = observation
+        .domain
+        .relative_to(&apex)
+        .unwrap_or_else(|| format!("{}.", observation.domain));
+    let servers = server_list(zone);
+    let provider: BTreeSet<String> = profile
+        .nameservers
+        .iter()
+        .map(|n| n.as_str().to_string())
+        .collect();
+    let names = |set: &Option<Vec<Name>>| -> Vec<String> {
+        set.iter().flatten().map(display_name).collect()
+    };
+    let (zone_ns, parent_ns) = (names(&zone.zone_ns), names(&zone.parent_ns));
+    let on_provider = |set: &[String]| set.iter().any(|ns| provider.contains(ns));
+    let wanted = (profile.mx_preference, host.to_string());
+
+    // What the servers say about the name.
+    let mut answering = 0;
+    let mut all_correct = true;
+    let mut nxdomain = 0;
+    let mut mx_lines = BTreeSet::new();
+    let mut aliases = BTreeSet::new();
+    for server in &zone.servers {
+        let reply = &server.mx;
+        if !reply.outcome.is_authoritative_data() {
+            continue;
+        }
+        answering += 1;
+        if reply.outcome == Outcome::NxDomain {
+            nxdomain += 1;
+        }
+        let set: Vec<(u16, String)> = reply
+            .mx_set(&qname)
+            .into_iter()
+            .map(|(p, e)| (p, fqdn(&e)))
+            .collect();
+        if set != [wanted.clone()] {
+            all_correct = false;
+        }
+        for (preference, exchange) in &set {
+            mx_lines.insert((*preference, exchange.clone()));
+        }
+        for rr in &reply.answers {
+            if let Data::Cname { target } = &rr.data
+                && rr.name == qname.to_lowercase()
+            {
+                aliases.insert(fqdn(target));
+            }
+        }
+    }
+    let correct = answering > 0 && all_correct;
+    let current: Vec<String> = mx_lines
+        .iter()
+        .map(|(p, e)| format!("{label} IN MX {p} {e}"))
+        .collect();
+
+    if own_zone {
+        let delegated = if parent_ns.is_empty() {
+            &zone_ns
+        } else {
+            &parent_ns
+        };
+        if on_provider(delegated) {
+            let served = zone
+                .servers
+                .iter()
+                .any(|s| s.soa.outcome == Outcome::Answer);
+            if served && correct {
+                return Case::AlreadyCorrect {
+                    zone: apex,
+                    servers,
+                };
+            }
+            let parent = zone.parent_apex.as_ref().map(display_name);
+            let owner = parent
+                .as_deref()
+                .and_then(|p| observation.domain.relative_to(p))
+                .unwrap_or_else(|| format!("{}.", observation.domain));
+            return Case::DelegatedToProvider {
+                ns: profile
+                    .nameservers
+                    .iter()
+                    .map(|ns| format!("{owner} IN NS {ns}."))
+                    .collect(),
+                parent_zone: parent,
+                served,
+            };
+        }
+        if answering == 0 {
+            return Case::ServersFailing {
+                zone: apex,
+                servers: failing_servers(zone),
+            };
+        }
+        if correct {
+            return Case::AlreadyCorrect {
+                zone: apex,
+                servers,
+            };
+        }
+        let correct_line = format!("@ IN MX {} {host}", profile.mx_preference);
+        let present: Vec<String> = mx_lines
+            .iter()
+            .map(|(p, e)| format!("@ IN MX {p} {e}"))
+            .collect();
+        let edit = ZoneEdit {
+            zone: apex.clone(),
+            servers,
+            add: present
+                .iter()
+                .all(|l| *l != correct_line)
+                .then(|| correct_line.clone())
+                .into_iter()
+                .collect(),
+            remove: present.into_iter().filter(|l| *l != correct_line).collect(),
+        };
+        let delegation = zone
+            .parent_apex
+            .as_ref()
+            .map(display_name)
+            .and_then(|parent| {
+                let owner = observation.domain.relative_to(&parent)?;
+                delegation(
+                    profile,
+                    &parent,
+                    &owner,
+                    delegated
+                        .iter()
+                        .map(|ns| format!("{owner} IN NS {ns}."))
+                        .collect(),
+                )
+            });
+        return Case::AddToOwnZone { edit, delegation };
+    }
+
+    // The name is a node of zone `apex`.
+    let zone_set = if zone_ns.is_empty() {
+        &parent_ns
+    } else {
+        &zone_ns
+    };
+    if on_provider(zone_set) {
+        if correct {
+            return Case::AlreadyCorrect {
+                zone: apex,
+                servers,
+            };
+        }
+        return Case::ProviderZone {
+            zone: apex,
+            servers,
+            current,
+        };
+    }
+    if answering == 0 {
+        return Case::ServersFailing {
+            zone: apex,
+            servers: failing_servers(zone),
+        };
+    }
+    let exists = nxdomain < answering;
+    if !exists && !apex.contains('.') {
+        // Not even the registrable domain exists under the TLD.
+        let labels: Vec<&str> = observation.domain.as_str().split('.').collect();
+        let registrable = labels[labels.len().saturating_sub(2)..].join(".");
+        return Case::ParentNotResolvable {
+            registrable: Some(registrable),
+            lookups: zone
+                .servers
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} ({}): {} MX → {}",
+                        display_name(&s.name),
+                        s.address,
+                        observation.domain,
+                        s.mx.summary()
+                    )
+                })
+                .collect(),
+        };
+    }
+    if correct && aliases.is_empty() {
+        return Case::AlreadyCorrect {
+            zone: apex,
+            servers,
+        };
+    }
+    let correct_line = format!("{label} IN MX {} {host}", profile.mx_preference);
+    let mut remove: Vec<String> = current
+        .iter()
+        .filter(|l| **l != correct_line)
+        .cloned()
+        .collect();
+    remove.extend(aliases.iter().map(|t| format!("{label} IN CNAME {t}")));
+    let add = current
+        .iter()
+        .all(|l| *l != correct_line)
+        .then(|| correct_line.clone())
+        .into_iter()
+        .collect();
+    let mut conflicting = current.clone();
+    conflicting.extend(aliases.iter().map(|t| format!("{label} IN CNAME {t}")));
+    let delegation = delegation(profile, &apex, &label, conflicting);
+    Case::AddToParentZone {
+        exists,
+        edit: ZoneEdit {
+            zone: apex,
+            servers,
+            add,
+            remove,
+        },
+        delegation,
+    }
+}
+
+/// The delegation alternative in `zone` for `owner`, when the provider has name servers.
+fn delegation(
+    profile: &Profile,
+    zone: &str,
+    owner: &str,
+    remove: Vec<String>,
+) -> Option<Delegation> {
+    if profile.nameservers.is_empty() {
+        return None;
+    }
+    Some(Delegation {
+        zone: zone.to_string(),
+        add: profile
+            .nameservers
+            .iter()
+            .map(|ns| format!("{owner} IN NS {ns}."))
+            .collect(),
+        remove,
+    })
+}
+
+/// `name (address)` of every server, in order, without repeats.
+fn server_list(zone: &ZoneObservation) -> Vec<String> {
+    let mut seen = Vec::new();
+    for server in &zone.servers {
+        let entry = format!("{} ({})", display_name(&server.name), server.address);
+        if !seen.contains(&entry) {
+            seen.push(entry);
+        }
+    }
+    seen
+}
+
+fn failing_servers(zone: &ZoneObservation) -> Vec<String> {
+    zone.servers
+        .iter()
+        .map(|s| {
+            format!(
+                "{} ({}): {}",
+                display_name(&s.name),
+                s.address,
+                s.mx.summary()
+            )
+        })
+        .collect()
+}
+
+impl Instructions {
+    /// The instructions as text for people.
+    pub fn to_text(&self, lang: Lang) -> String {
+        let t = |it: &str, en: &str| lang.pick(it, en).to_string();
+        let domain = &self.domain;
+        let mut out = format!(
+            "{domain} — {} ({} {})\n",
+            t("istruzioni DNS per la PEC", "DNS instructions for PEC"),
+            t("profilo", "profile"),
+            self.profile
+        );
+        if self.from_email {
+            out += &format!(
+                "  {}\n",
+                match lang {
+                    Lang::It => format!(
+                        "«{}» è un indirizzo e-mail: si usa il suo dominio {domain}.",
+                        self.input
+                    ),
+                    Lang::En => format!(
+                        "\"{}\" is an e-mail address: its domain {domain} is used.",
+                        self.input
+                    ),
+                }
+            );
+        }
+        let lines = |out: &mut String, sign: char, lines: &[String]| {
+            for line in lines {
+                out.push_str(&format!("      {sign} {line}\n"));
+            }
+        };
+        let provider = &self.profile;
+        match &self.case {
+            Case::AddToParentZone {
+                exists,
+                edit,
+                delegation,
+            } => {
+                let what = match (lang, exists, edit.add.is_empty()) {
+                    (Lang::It, false, _) => format!(
+                        "il nome {domain} non esiste: va creato nella zona {}.",
+                        edit.zone
+                    ),
+                    (Lang::It, true, false) => format!(
+                        "il nome {domain} è nella zona {} ma non ha il record MX richiesto.",
+                        edit.zone
+                    ),
+                    (Lang::It, true, true) => format!(
+                        "il nome {domain} è nella zona {} e ha, oltre al record MX richiesto, dati da rimuovere.",
+                        edit.zone
+                    ),
+                    (Lang::En, false, _) => format!(
+                        "name {domain} does not exist: create it in zone {}.",
+                        edit.zone
+                    ),
+                    (Lang::En, true, false) => format!(
+                        "name {domain} is in zone {} but lacks the required MX record.",
+                        edit.zone
+                    ),
+                    (Lang::En, true, true) => format!(
+                        "name {domain} is in zone {} and has, besides the required MX record, data to remove.",
+                        edit.zone
+                    ),
+                };
+                out += &format!("  {} {what}\n", t("Caso:", "Case:"));
+                render_edit(&mut out, lang, edit);
+                lines(&mut out, '+', &edit.add);
+                lines(&mut out, '-', &edit.remove);
+                out += &format!("    {}\n", propagate(lang));
+                if let Some(d) = delegation {
+                    render_delegation(&mut out, lang, domain, provider, d);
+                }
+            }
+            Case::AddToOwnZone { edit, delegation } => {
+                let what = match lang {
+                    Lang::It => format!(
+                        "{domain} è una zona propria: il record MX va all'apice della zona {}.",
+                        edit.zone
+                    ),
+                    Lang::En => format!(
+                        "{domain} is a zone of its own: the MX record goes at the apex of zone {}.",
+                        edit.zone
+                    ),
+                };
+                out += &format!("  {} {what}\n", t("Caso:", "Case:"));
+                render_edit(&mut out, lang, edit);
+                lines(&mut out, '+', &edit.add);
+                lines(&mut out, '-', &edit.remove);
+                out += &format!("    {}\n", propagate(lang));
+                if let Some(d) = delegation {
+                    render_delegation(&mut out, lang, domain, provider, d);
+                }
+            }
+            Case::ProviderZone {
+                zone,
+                servers,
+                current,
+            } => {
+                out += &match lang {
+                    Lang::It => format!(
+                        "  Nulla da fare: la zona {zone} è sui DNS di {provider} ({}); il record MX di {domain} viene scritto da {provider} all'attivazione.\n",
+                        servers.join(", ")
+                    ),
+                    Lang::En => format!(
+                        "  Nothing to do: zone {zone} is on {provider}'s DNS ({}); {provider} writes the MX record of {domain} at activation.\n",
+                        servers.join(", ")
+                    ),
+                };
+                if !current.is_empty() {
+                    out += &format!(
+                        "    {} {}\n",
+                        t(
+                            "Record MX attuali, che saranno sostituiti:",
+                            "Current MX records, to be replaced:"
+                        ),
+                        current.join("; ")
+                    );
+                }
+            }
+            Case::DelegatedToProvider {
+                parent_zone,
+                ns,
+                served,
+            } => {
+                let parent = parent_zone.clone().unwrap_or_else(|| "?".into());
+                out += &match lang {
+                    Lang::It => format!(
+                        "  Nulla da fare: {domain} è delegato ai DNS di {provider} nella zona {parent}:\n"
+                    ),
+                    Lang::En => format!(
+                        "  Nothing to do: {domain} is delegated to {provider}'s DNS in zone {parent}:\n"
+                    ),
+                };
+                lines(&mut out, ' ', ns);
+                out += &format!(
+                    "    {}\n",
+                    match (lang, served) {
+                        (Lang::It, false) => format!(
+                            "{provider} crea la zona {domain}, con il record MX, all'attivazione."
+                        ),
+                        (Lang::It, true) => format!(
+                            "La zona {domain} è servita da {provider}, che ne scrive il record MX all'attivazione."
+                        ),
+                        (Lang::En, false) => format!(
+                            "{provider} creates zone {domain}, with its MX record, at activation."
+                        ),
+                        (Lang::En, true) => format!(
+                            "Zone {domain} is served by {provider}, which writes its MX record at activation."
+                        ),
+                    }
+                );
+            }
+            Case::AlreadyCorrect { zone, servers } => {
+                out += &match lang {
+                    Lang::It => format!(
+                        "  Nulla da fare: tutti i server della zona {zone} ({}) rispondono già con il record {} richiesto.\n",
+                        servers.join(", "),
+                        self.mx
+                    ),
+                    Lang::En => format!(
+                        "  Nothing to do: every server of zone {zone} ({}) already answers the required {} record.\n",
+                        servers.join(", "),
+                        self.mx
+                    ),
+                };
+            }
+            Case::ParentNotResolvable {
+                registrable,
+                lookups,
+            } => {
+                out += &match (lang, registrable) {
+                    (Lang::It, Some(r)) => format!(
+                        "  Errore: il dominio {r} non esiste: registrarlo (o verificarne la delega presso il registro), poi richiedere di nuovo le istruzioni.\n"
+                    ),
+                    (Lang::It, None) => format!(
+                        "  Errore: la zona che dovrebbe contenere {domain} non si risolve: verificare il dominio e la sua delega.\n"
+                    ),
+                    (Lang::En, Some(r)) => format!(
+                        "  Error: domain {r} does not exist: register it (or check its delegation with the registry), then ask for the instructions again.\n"
+                    ),
+                    (Lang::En, None) => format!(
+                        "  Error: the zone that should hold {domain} does not resolve: check the domain and its delegation.\n"
+                    ),
+                };
+                for lookup in lookups {
+                    out += &format!("    {lookup}\n");
+                }
+            }
+            Case::ServersFailing { zone, servers } => {
+                out += &match lang {
+                    Lang::It => format!(
+                        "  Errore: nessun server DNS della zona {zone} risponde: correggerli prima dell'attivazione.\n"
+                    ),
+                    Lang::En => format!(
+                        "  Error: no DNS server of zone {zone} answers: fix them before activation.\n"
+                    ),
+                };
+                for server in servers {
+                    out += &format!("    {server}\n");
+                }
+            }
+        }
+        out
+    }
+
+    /// The instructions as one JSON object (the text in `lang` as `text`).
+    pub fn to_json(&self, lang: Lang) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("needs_action".into(), self.case.needs_action().into());
+            map.insert("text".into(), self.to_text(lang).into());
+        }
+        value
+    }
+}
+
+fn render_edit(out: &mut String, lang: Lang, edit: &ZoneEdit) {
+    let servers = if edit.servers.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({}: {})",
+            lang.pick("server", "servers"),
+            edit.servers.join(", ")
+        )
+    };
+    out.push_str(&match lang {
+        Lang::It => format!("    Nella zona {}{servers}:\n", edit.zone),
+        Lang::En => format!("    In zone {}{servers}:\n", edit.zone),
+    });
+}
+
+fn propagate(lang: Lang) -> &'static str {
+    lang.pick(
+        "Il record va propagato a tutti i server autoritativi della zona (master e slave).",
+        "The record must reach every authoritative server of the zone (master and slaves).",
+    )
+}
+
+fn render_delegation(out: &mut String, lang: Lang, domain: &str, provider: &str, d: &Delegation) {
+    out.push_str(&match lang {
+        Lang::It => format!(
+            "  In alternativa, delegare {domain} ai DNS di {provider}, nella zona {}:\n",
+            d.zone
+        ),
+        Lang::En => format!(
+            "  Alternatively, delegate {domain} to {provider}'s DNS, in zone {}:\n",
+            d.zone
+        ),
+    });
+    for line in &d.add {
+        out.push_str(&format!("      + {line}\n"));
+    }
+    for line in &d.remove {
+        out.push_str(&format!("      - {line}\n"));
+    }
+    out.push_str(&format!(
+        "    {}\n",
+        match lang {
+            Lang::It => format!("{provider} crea allora la zona {domain} con il record MX."),
+            Lang::En => format!("{provider} then creates zone {domain} with the MX record."),
+        }
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::check::observation::{ServerObservation, ZoneFailure};
+    use crate::dns::{Reply, Rr};
+    use crate::name::DomainName;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    fn profile() -> Profile {
+        let mut p = Profile::built_in("aruba").unwrap();
+        p.nameservers = vec![
+            DomainName::parse("dns1.aruba.it").unwrap(),
+            DomainName::parse("dns2.aruba.it").unwrap(),
+        ];
+        p
+    }
+
+    fn reply(outcome: Outcome, answers: Vec<Rr>) -> Reply {
+        Reply {
+            answers,
+            ..Reply::failed(outcome, None)
+        }
+    }
+
+    fn mx(owner: &str, preference: u16, exchange: &str) -> Rr {
+        Rr {
+            name: name(owner),
+            ttl: 60,
+            data: Data::Mx {
+                preference,
+                exchange: name(exchange),
+            },
+        }
+    }
+
+    fn soa(apex: &str) -> Rr {
+        Rr {
+            name: name(apex),
+            ttl: 60,
+            data: Data::Soa {
+                mname: name("ns1.x."),
+                rname: name("h.x."),
+                serial: 1,
+            },
+        }
+    }
+
+    /// An observation of `domain` in zone `apex` served by `ns` (two servers) whose MX
+    /// reply is `mx`.
+    fn observed(
+        domain: &str,
+        apex: &str,
+        ns: &[&str],
+        parent: Option<&str>,
+        mx: Reply,
+    ) -> Observation {
+        let servers = ns
+            .iter()
+            .enumerate()
+            .map(|(i, host)| ServerObservation {
+                name: name(&format!("{host}.")),
+                address: IpAddr::from([127, 53, 9, i as u8 + 1]),
+                public: false,
+                soa: reply(Outcome::Answer, vec![soa(apex)]),
+                mx: mx.clone(),
+            })
+            .collect();
+        let ns_names = Some(ns.iter().map(|h| name(&format!("{h}."))).collect());
+        Observation {
+            domain: DomainName::parse(domain).unwrap(),
+            resolver: None,
+            zone: Ok(ZoneObservation {
+                apex: name(apex),
+                zone_ns: ns_names.clone(),
+                parent_ns: ns_names,
+                parent_apex: parent.map(name),
+                servers,
+                unresolved_ns: Vec::new(),
+                targets: Vec::new(),
+            }),
+        }
+    }
+
+    const CUSTOMER: [&str; 2] = ["ns1.cliente.it", "ns2.cliente.it"];
+    const PROVIDER: [&str; 2] = ["dns1.aruba.it", "dns2.aruba.it"];
+
+    #[test]
+    fn case_i_name_missing_in_parent_zone() {
+        let o = observed(
+            "pec.nuovo.it",
+            "nuovo.it.",
+            &CUSTOMER,
+            Some("it."),
+            reply(Outcome::NxDomain, vec![]),
+        );
+        let i = decide("pec.nuovo.it", &o, &profile());
+        let Case::AddToParentZone {
+            exists,
+            edit,
+            delegation,
+        } = &i.case
+        else {
+            panic!("{i:?}")
+        };
+        assert!(!exists);
+        assert_eq!(edit.zone, "nuovo.it");
+        assert_eq!(edit.add, vec!["pec IN MX 10 mx.pec.aruba.it."]);
+        assert!(edit.remove.is_empty());
+        assert_eq!(edit.servers[0], "ns1.cliente.it (127.53.9.1)");
+        let d = delegation.as_ref().unwrap();
+        assert_eq!(
+            d.add,
+            vec!["pec IN NS dns1.aruba.it.", "pec IN NS dns2.aruba.it."]
+        );
+        assert!(i.case.needs_action());
+        let text = i.to_text(Lang::It);
+        assert!(text.contains("+ pec IN MX 10 mx.pec.aruba.it."), "{text}");
+        assert!(i.to_text(Lang::En).contains("does not exist"));
+    }
+
+    #[test]
+    fn case_i_conflicts_are_removed() {
+        let answers = vec![
+            mx("pec.hybrid.it.", 10, "mx.pec.aruba.it."),
+            mx("pec.hybrid.it.", 20, "mail.hybrid.it."),
+        ];
+        let o = observed(
+            "pec.hybrid.it",
+            "hybrid.it.",
+            &CUSTOMER,
+            Some("it."),
+            reply(Outcome::Answer, answers),
+        );
+        let i = decide("pec.hybrid.it", &o, &profile());
+        let Case::AddToParentZone {
+            exists,
+            edit,
+            delegation,
+        } = &i.case
+        else {
+            panic!()
+        };
+        assert!(exists);
+        assert!(edit.add.is_empty());
+        assert_eq!(edit.remove, vec!["pec IN MX 20 mail.hybrid.it."]);
+        assert_eq!(delegation.as_ref().unwrap().remove.len(), 2);
+        // A CNAME at the name.
+        let alias = Rr {
+            name: name("pec.conflitto.it."),
+            ttl: 60,
+            data: Data::Cname {
+                target: name("www.conflitto.it."),
+            },
+        };
+        let o = observed(
+            "pec.conflitto.it",
+            "conflitto.it.",
+            &CUSTOMER,
+            Some("it."),
+            reply(Outcome::NoData, vec![alias]),
+        );
+        let i = decide("pec.conflitto.it", &o, &profile());
+        let Case::AddToParentZone { edit, .. } = &i.case else {
+            panic!()
+        };
+        assert_eq!(edit.remove, vec!["pec IN CNAME www.conflitto.it."]);
+        assert_eq!(edit.add, vec!["pec IN MX 10 mx.pec.aruba.it."]);
+    }
+
+    #[test]
+    fn case_ii_own_zone() {
+        let o = observed(
+            "pec.propria.it",
+            "pec.propria.it.",
+            &CUSTOMER,
+            Some("propria.it."),
+            reply(Outcome::NoData, vec![]),
+        );
+        let i = decide("pec.propria.it", &o, &profile());
+        let Case::AddToOwnZone { edit, delegation } = &i.case else {
+            panic!("{i:?}")
+        };
+        assert_eq!(edit.zone, "pec.propria.it");
+        assert_eq!(edit.add, vec!["@ IN MX 10 mx.pec.aruba.it."]);
+        let d = delegation.as_ref().unwrap();
+        assert_eq!(d.zone, "propria.it");
+        assert_eq!(
+            d.remove,
+            vec!["pec IN NS ns1.cliente.it.", "pec IN NS ns2.cliente.it."]
+        );
+    }
+
+    #[test]
+    fn case_iii_iv_v() {
+        let o = observed(
+            "pec.ospitato.it",
+            "ospitato.it.",
+            &PROVIDER,
+            Some("it."),
+            reply(Outcome::NxDomain, vec![]),
+        );
+        assert!(matches!(
+            decide("x", &o, &profile()).case,
+            Case::ProviderZone { .. }
+        ));
+        let mut o = observed(
+            "pec.attesa.it",
+            "pec.attesa.it.",
+            &PROVIDER,
+            Some("attesa.it."),
+            reply(Outcome::Refused, vec![]),
+        );
+        if let Ok(zone) = &mut o.zone {
+            for s in &mut zone.servers {
+                s.soa = reply(Outcome::Refused, vec![]);
+            }
+        }
+        let i = decide("pec.attesa.it", &o, &profile());
+        assert_eq!(
+            i.case,
+            Case::DelegatedToProvider {
+                parent_zone: Some("attesa.it".into()),
+                ns: vec![
+                    "pec IN NS dns1.aruba.it.".into(),
+                    "pec IN NS dns2.aruba.it.".into()
+                ],
+                served: false,
+            }
+        );
+        let ok = reply(
+            Outcome::Answer,
+            vec![mx("pec.ok.it.", 10, "mx.pec.aruba.it.")],
+        );
+        let o = observed("mario@pec.ok.it", "ok.it.", &CUSTOMER, Some("it."), ok);
+        let i = decide("mario@pec.ok.it", &o, &profile());
+        assert!(matches!(i.case, Case::AlreadyCorrect { .. }));
+        assert!(i.from_email && i.domain == "pec.ok.it");
+        assert!(i.to_text(Lang::En).contains("its domain pec.ok.it is used"));
+    }
+
+    #[test]
+    fn error_cases() {
+        let o = Observation {
+            domain: DomainName::parse("pec.nxparent.it").unwrap(),
+            resolver: None,
+            zone: Err(ZoneFailure {
+                lookups: Vec::new(),
+            }),
+        };
+        assert!(decide("pec.nxparent.it", &o, &profile()).case.is_error());
+        let o = observed(
+            "pec.nxparent.it",
+            "it.",
+            &["a.nic.it"],
+            None,
+            reply(Outcome::NxDomain, vec![]),
+        );
+        let i = decide("pec.nxparent.it", &o, &profile());
+        assert!(
+            matches!(&i.case, Case::ParentNotResolvable { registrable: Some(r), .. } if r == "nxparent.it"),
+            "{i:?}"
+        );
+        let o = observed(
+            "pec.dead.it",
+            "dead.it.",
+            &CUSTOMER,
+            Some("it."),
+            reply(Outcome::Timeout, vec![]),
+        );
+        assert!(matches!(
+            decide("pec.dead.it", &o, &profile()).case,
+            Case::ServersFailing { .. }
+        ));
+        let json = decide("pec.dead.it", &o, &profile()).to_json(Lang::En);
+        assert_eq!(json["case"], "servers_failing");
+        assert_eq!(json["needs_action"], false);
+    }
+}

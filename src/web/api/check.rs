@@ -1,0 +1,138 @@
+//! `POST /api/v1/check`: checks names now, as `pecwatch check --format json` does, and
+//! records nothing.
+//!
+//! The body is `{"names": [...], "profile": "aruba", "lang": "en"}` (`profile`: a name
+//! from the configuration, default `[check] profile`; `lang`: the language of messages,
+//! default by `Accept-Language`), with at most `[web] check_max_names` names. The answer
+//! is `{"ok": …, "results": [...]}`, one result per name in the order given, each exactly
+//! one line of `pecwatch check --format json` (a name that is not a domain gives its
+//! `{"input", "ok": false, "error"}` line, as on the command line).
+//!
+//! Without a token the call is rate-limited per client address, like the public page;
+//! with any valid token it is not.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::Response;
+use futures::{StreamExt, stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Body, json};
+use crate::Lang;
+use crate::check::evaluate;
+use crate::name::DomainName;
+use crate::report::{Report, input_error_json};
+use crate::web::AppState;
+use crate::web::auth::MaybeCaller;
+use crate::web::limit;
+use crate::web::problem::Problem;
+
+/// The body of `POST /api/v1/check`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// Names (or e-mail addresses) to check.
+    pub names: Vec<String>,
+    /// A provider profile of the configuration (default `[check] profile`).
+    pub profile: Option<String>,
+    /// The language of messages, `it` or `en` (default by `Accept-Language`).
+    pub lang: Option<String>,
+}
+
+/// Checks `names` against the configuration's profile `profile` (default `[check]
+/// profile`): one `pecwatch check --format json` object per name, in order. The
+/// self-service page can call it too.
+pub async fn run_checks(
+    state: &AppState,
+    names: &[String],
+    profile: Option<&str>,
+    lang: Lang,
+) -> Result<Vec<Value>, Problem> {
+    let profile_name = profile.unwrap_or(&state.config.check.profile);
+    // Only the configuration's profiles: a request must not name files on the server.
+    let profile = state
+        .config
+        .profile(profile_name)
+        .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
+    let profile = state.prober.resolve_profile(&profile).await.map_err(|error| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dns-unavailable",
+            lang,
+            ("DNS non disponibile", "DNS unavailable"),
+            error.to_string(),
+        )
+    })?;
+    let profile = Arc::new(profile);
+    let concurrency = state.config.dns.concurrency.clamp(1, 64);
+    let results = stream::iter(names.iter().cloned())
+        .map(|input| {
+            let prober = state.prober.clone();
+            let profile = profile.clone();
+            async move {
+                match DomainName::parse(&input) {
+                    Err(error) => input_error_json(&input, &error.message(lang)),
+                    Ok(domain) => {
+                        let observation = prober.observe(&domain).await;
+                        let findings = evaluate(&observation, &profile);
+                        Report::new(&input, &observation, &profile.name, findings).to_json(lang)
+                    }
+                }
+            }
+        })
+        .buffered(concurrency)
+        .collect::<Vec<Value>>()
+        .await;
+    Ok(results)
+}
+
+/// `POST /api/v1/check`.
+pub async fn check(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    lang: Lang,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Body(request): Body<CheckRequest>,
+) -> Result<Response, Problem> {
+    if caller.is_none() {
+        limit::enforce(&extensions, &headers)?;
+    }
+    let lang = match request.lang.as_deref().map(str::trim) {
+        None => lang,
+        Some("it") => Lang::It,
+        Some("en") => Lang::En,
+        Some(other) => {
+            return Err(Problem::bad_request(
+                lang,
+                format!("lang {other:?}: {}", lang.pick("serve it o en", "expected it or en")),
+            ));
+        }
+    };
+    let max = state.config.web.check_max_names as usize;
+    if request.names.is_empty() {
+        return Err(Problem::bad_request(
+            lang,
+            lang.pick("names è vuoto: indicare almeno un nome", "names is empty: give at least one name"),
+        ));
+    }
+    if request.names.len() > max {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-names",
+            lang,
+            ("Troppi nomi", "Too many names"),
+            match lang {
+                Lang::It => format!("{} nomi: al massimo {max} per richiesta", request.names.len()),
+                Lang::En => format!("{} names: at most {max} per request", request.names.len()),
+            },
+        )
+        .with("limit", max));
+    }
+    let results = run_checks(&state, &request.names, request.profile.as_deref(), lang).await?;
+    let ok = results.iter().all(|result| result["ok"] == json!(true));
+    Ok(json(StatusCode::OK, json!({ "ok": ok, "results": results })))
+}

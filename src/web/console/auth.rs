@@ -1,0 +1,430 @@
+//! Signing in to the console: passwords (argon2id), sessions, cookies, CSRF tokens and
+//! the throttling of sign-ins.
+//!
+//! - A password is checked against its argon2id hash off the async threads. A name that
+//!   does not exist costs the same hash, so timing does not tell which names exist.
+//! - After [`MAX_FAILURES`] failed sign-ins in a row a user is refused for
+//!   [`LOCKOUT`] after the latest failure, even with the right password; each client
+//!   address also has a small budget of sign-ins (a token bucket), so nobody can make
+//!   the server hash passwords all day.
+//! - A session is a random 256-bit identifier in a cookie (`HttpOnly`,
+//!   `SameSite=Strict`, `Path=/console`, `Secure` unless `[web] insecure_cookies`); the
+//!   registry keeps only its SHA-256. It lasts [`SESSION_FOR`].
+//! - Every POST form carries the session's CSRF token (random, per session), compared in
+//!   constant time; the sign-in form, which has no session yet, carries a token that must
+//!   match a short-lived cookie (double submit).
+
+use std::time::Instant;
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::{SignedDuration, Timestamp};
+use minijinja::context;
+use sha2::{Digest, Sha256};
+
+use super::{Console, FormFields};
+use crate::Lang;
+use crate::registry::users::{Credentials, NewSession, Role, Session};
+use crate::web::AppState;
+use crate::web::pages::ui::{Page, Peer, cookie, encode_component, query_param};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "pecwatch_session";
+/// The sign-in form's cookie (double-submit CSRF token).
+pub const LOGIN_COOKIE: &str = "pecwatch_login";
+/// How long a session lasts.
+pub const SESSION_FOR: SignedDuration = SignedDuration::from_hours(8);
+/// Failed sign-ins in a row after which a user is locked out for a while.
+pub const MAX_FAILURES: u64 = 5;
+/// How long a locked-out user waits after the latest failure.
+pub const LOCKOUT: SignedDuration = SignedDuration::from_mins(15);
+
+/// A random token: 32 bytes, base64url.
+pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// The SHA-256 of a token, lower-case hex: what the registry stores.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Hashes a new password with argon2id (the same hashing as the mailboxes' passwords).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    crate::activation::hash_password(password).map_err(|e| e.message(Lang::En))
+}
+
+/// Checks a new password against the rules (at least
+/// [`crate::activation::MIN_PASSWORD`] characters, two kinds of characters, not the
+/// user's name); the message is in `lang`.
+pub fn check_new_password(password: &str, user: &str, lang: Lang) -> Result<(), String> {
+    crate::activation::check_password(password, &user.to_lowercase())
+        .map_err(|problem| problem.message(lang).to_owned())
+}
+
+/// Whether `password` matches the argon2 PHC string `hash`. CPU-heavy: call it off the
+/// async threads.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash of a random password, verified when the name does not exist so that a failed
+/// sign-in costs the same either way.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
+}
+
+/// A `Set-Cookie` value.
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if state.config.web.insecure_cookies {
+        ""
+    } else {
+        "; Secure"
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/console; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .ok()
+}
+
+/// A signed-in user, from the session cookie. Pages that need one take it as an
+/// argument; without a valid session the browser is sent to the sign-in page.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    /// The session (its user, its CSRF token).
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let page = Page::from_parts(&parts.uri, &parts.headers);
+        let token = cookie(&parts.headers, SESSION_COOKIE).unwrap_or_default();
+        if !token.is_empty() {
+            match state
+                .registry
+                .session(&token_hash(&token), state.clock.now())
+                .await
+            {
+                Ok(Some(session)) => return Ok(SignedIn { session }),
+                Ok(None) => {}
+                Err(error) => return Err(page.internal(&error)),
+            }
+        }
+        let next = parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str().to_owned())
+            .unwrap_or_else(|| "/console".to_owned());
+        let mut target = format!("/console/login?next={}", encode_component(&next));
+        if parts.method != axum::http::Method::GET {
+            target.push_str("&expired=1");
+        }
+        Err(Redirect::to(&target).into_response())
+    }
+}
+
+impl SignedIn {
+    /// The user's role.
+    pub fn role(&self) -> Role {
+        self.session.user.role
+    }
+
+    /// What every console template needs about the user.
+    pub fn context(&self) -> minijinja::Value {
+        let user = &self.session.user;
+        context! {
+            user => context! {
+                name => &user.name,
+                role => user.role.as_str(),
+                can_act => user.role.can_act(),
+            },
+            csrf => &self.session.csrf,
+        }
+    }
+
+    /// Refuses a form without this session's CSRF token, or a user who may not act:
+    /// 403 either way.
+    pub fn authorize(&self, page: &Page, form: &FormFields) -> Result<(), Response> {
+        let token = form.get("csrf").unwrap_or_default();
+        if !same_secret(token, &self.session.csrf) {
+            return Err(page.error(
+                StatusCode::FORBIDDEN,
+                page.lang.pick("Richiesta rifiutata", "Request refused"),
+                page.lang.pick(
+                    "Il modulo non porta il codice di sicurezza di questa sessione (è stato aperto altrove o è scaduto). Ricarica la pagina e riprova.",
+                    "The form does not carry this session's security code (it was opened elsewhere or has expired). Reload the page and try again.",
+                ),
+            ));
+        }
+        if !self.role().can_act() {
+            return Err(page.error(
+                StatusCode::FORBIDDEN,
+                page.lang.pick("Azione non consentita", "Action not allowed"),
+                page.lang.pick(
+                    "Il tuo ruolo è di sola lettura: puoi consultare la console ma non modificare nulla.",
+                    "Your role is read-only: you can look at the console but not change anything.",
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where to go after signing in: a console page, never another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if (path == "/console" || path.starts_with("/console/") || path.starts_with("/console?"))
+                && !path.contains("//")
+                && !path.contains('\\')
+                && !path.starts_with("/console/login")
+                && !path.starts_with("/console/logout") =>
+        {
+            path.to_owned()
+        }
+        _ => "/console".to_owned(),
+    }
+}
+
+/// The sign-in page, with a fresh form token (and its cookie).
+fn login_page(
+    state: &AppState,
+    page: &Page,
+    status: StatusCode,
+    name: &str,
+    next: &str,
+    problem: Option<&str>,
+    info: Option<&str>,
+) -> Response {
+    let token = random_token();
+    let mut response = page.render(
+        status,
+        "console/login.html",
+        context! {
+            name => name.chars().take(64).collect::<String>(),
+            next => next,
+            csrf => &token,
+            problem => problem,
+            info => info,
+        },
+    );
+    if let Some(value) = set_cookie(state, LOGIN_COOKIE, &token, 3600) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `GET /console/login`.
+pub async fn login_form(State(state): State<AppState>, page: Page) -> Response {
+    let next = safe_next(query_param(&page.uri, "next").as_deref());
+    let info = if query_param(&page.uri, "bye").is_some() {
+        Some(page.lang.pick("Sei uscito dalla console.", "You have signed out."))
+    } else if query_param(&page.uri, "expired").is_some() {
+        Some(page.lang.pick(
+            "La sessione è scaduta: accedi di nuovo e ripeti l'operazione.",
+            "Your session has expired: sign in again and repeat the action.",
+        ))
+    } else {
+        None
+    };
+    login_page(&state, &page, StatusCode::OK, "", &next, None, info)
+}
+
+/// `POST /console/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    axum::Extension(console): axum::Extension<std::sync::Arc<Console>>,
+    peer: Peer,
+    page: Page,
+    headers: HeaderMap,
+    form: FormFields,
+) -> Response {
+    let name = form.get("name").unwrap_or_default().trim().to_owned();
+    let next = safe_next(form.get("next"));
+    let lang = page.lang;
+    let limiter = console.login_limiter(&state);
+    let client = limiter.client(peer.0, &headers);
+    if let Err(wait) = limiter.take(client, Instant::now()) {
+        return page.too_many(wait.as_secs_f64().ceil().max(1.0) as u64);
+    }
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let sent = form.get("csrf").unwrap_or_default();
+    if expected.is_empty() || !same_secret(&expected, sent) {
+        return login_page(
+            &state,
+            &page,
+            StatusCode::FORBIDDEN,
+            &name,
+            &next,
+            Some(lang.pick(
+                "Il modulo di accesso è scaduto o non è stato aperto da questa pagina: riprova.",
+                "The sign-in form has expired or was not opened from this page: try again.",
+            )),
+            None,
+        );
+    }
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let refused = |problem: &str| {
+        login_page(
+            &state,
+            &page,
+            StatusCode::UNAUTHORIZED,
+            &name,
+            &next,
+            Some(problem),
+            None,
+        )
+    };
+    let wrong = lang.pick(
+        "Nome utente o password non corretti.",
+        "Wrong user name or password.",
+    );
+    let now = state.clock.now();
+    let credentials = match state.registry.credentials(&name).await {
+        Ok(credentials) => credentials,
+        Err(error) => return page.internal(&error),
+    };
+    if let Some(wait) = credentials.as_ref().and_then(|c| locked_for(c, now)) {
+        let minutes = (wait.as_secs() + 59) / 60;
+        return refused(&match lang {
+            Lang::It => format!(
+                "Troppi tentativi non riusciti per questo utente: riprova tra {minutes} minuti."
+            ),
+            Lang::En => format!("Too many failed attempts for this user: try again in {minutes} minutes."),
+        });
+    }
+    let hash = credentials
+        .as_ref()
+        .map_or_else(|| decoy_hash().to_owned(), |c| c.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let known = credentials.as_ref().map(|c| c.user.id);
+    let Some(credentials) = credentials.filter(|_| matches) else {
+        if let Some(id) = known
+            && let Err(error) = state.registry.record_login_failure(id, now).await
+        {
+            return page.internal(&error);
+        }
+        tracing::info!(user = %name.chars().take(64).collect::<String>(), client = %client, "console sign-in refused");
+        return refused(wrong);
+    };
+    let token = random_token();
+    let session = NewSession {
+        id_hash: token_hash(&token),
+        user_id: credentials.user.id,
+        csrf: random_token(),
+        created: now,
+        expires: now.saturating_add(SESSION_FOR).unwrap_or(now),
+    };
+    let opened = async {
+        state.registry.record_login(credentials.user.id, now).await?;
+        state.registry.open_session(&session).await
+    };
+    if let Err(error) = opened.await {
+        return page.internal(&error);
+    }
+    tracing::info!(user = %credentials.user.name, client = %client, "console sign-in");
+    let mut response = Redirect::to(&next).into_response();
+    let headers = response.headers_mut();
+    if let Some(value) = set_cookie(&state, SESSION_COOKIE, &token, SESSION_FOR.as_secs()) {
+        headers.append(header::SET_COOKIE, value);
+    }
+    if let Some(value) = set_cookie(&state, LOGIN_COOKIE, "", 0) {
+        headers.append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// How long the user must still wait after too many failures, if they must.
+fn locked_for(credentials: &Credentials, now: Timestamp) -> Option<std::time::Duration> {
+    if credentials.failed_logins < MAX_FAILURES {
+        return None;
+    }
+    let until = credentials.last_failed?.saturating_add(LOCKOUT).ok()?;
+    (until > now).then(|| until.duration_since(now).unsigned_abs())
+}
+
+/// `POST /console/logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    page: Page,
+    form: FormFields,
+) -> Response {
+    let token = form.get("csrf").unwrap_or_default();
+    if !same_secret(token, &signed.session.csrf) {
+        return page.error(
+            StatusCode::FORBIDDEN,
+            page.lang.pick("Richiesta rifiutata", "Request refused"),
+            page.lang.pick(
+                "Il modulo non porta il codice di sicurezza di questa sessione.",
+                "The form does not carry this session's security code.",
+            ),
+        );
+    }
+    if let Err(error) = state.registry.close_session(&signed.session.id_hash).await {
+        return page.internal(&error);
+    }
+    let mut response = Redirect::to("/console/login?bye=1").into_response();
+    if let Some(value) = set_cookie(&state, SESSION_COOKIE, "", 0) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_secrets() {
+        let a = random_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_token());
+        assert_eq!(token_hash("abc").len(), 64);
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+
+    #[test]
+    fn passwords_round_trip() {
+        let hash = hash_password("correct horse 42").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse 42", &hash));
+        assert!(!verify_password("correct horse 43", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn only_console_pages_come_next() {
+        assert_eq!(safe_next(Some("/console/domains?state=in_error")), "/console/domains?state=in_error");
+        for bad in ["https://evil.example", "//evil.example", "/console//evil", "/consolex", "/console/login", "/\\evil"] {
+            assert_eq!(safe_next(Some(bad)), "/console", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/console");
+    }
+}

@@ -1,0 +1,302 @@
+//! Rate limiting of the public endpoints: a token bucket per client address.
+//!
+//! Each client address gets a bucket of `[web] rate_limit_per_minute` tokens, refilled at
+//! that rate; a request takes one, and a request that finds the bucket empty gets `429
+//! Too Many Requests` as problem+json with `Retry-After` (whole seconds until a token is
+//! back). IPv6 clients are keyed by their /64 (one host usually has a whole /64). The
+//! client address is the connection's peer, or, when the peer is one of `[web]
+//! trusted_proxies`, the nearest address of `X-Forwarded-For` that is not a trusted
+//! proxy: a client cannot pick its own key by sending that header.
+//!
+//! # Use
+//!
+//! [`super::router`] installs one shared [`RateLimiter`] as an extension of every
+//! request. A part of the interface limits its public routes with the middleware
+//! [`public`]:
+//!
+//! ```ignore
+//! Router::new()
+//!     .route("/check", post(handler))
+//!     .route_layer(axum::middleware::from_fn(crate::web::limit::public))
+//! ```
+//!
+//! Requests that carry a valid API token ([`super::auth::Caller`] in their extensions)
+//! are not limited. The buckets live in memory: several `pecwatch web` processes behind
+//! one balancer limit each on its own.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+
+use super::auth::Caller;
+use super::problem::{Problem, lang_of};
+
+/// Buckets kept before the full ones are dropped (a full bucket is the same as none).
+const PRUNE_AT: usize = 10_000;
+/// Buckets kept at most: beyond this, after dropping the full ones, every bucket is
+/// dropped (the limit fails open rather than grow without bound under a flood of
+/// addresses).
+const MAX_BUCKETS: usize = 200_000;
+
+/// One client's bucket.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    /// Tokens left, up to the capacity.
+    tokens: f64,
+    /// When `tokens` was computed.
+    at: Instant,
+}
+
+/// The token buckets of every client address seen lately.
+#[derive(Debug)]
+pub struct RateLimiter {
+    /// Tokens a minute, and the capacity; 0: no limit.
+    per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    trusted: Vec<IpNet>,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+impl RateLimiter {
+    /// A limiter of `per_minute` requests a minute per client (0: none), believing
+    /// `X-Forwarded-For` from `trusted` proxies.
+    pub fn new(per_minute: u32, trusted: Vec<IpNet>) -> Self {
+        RateLimiter {
+            per_minute,
+            trusted,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the limiter limits anything.
+    pub fn is_enabled(&self) -> bool {
+        self.per_minute > 0
+    }
+
+    /// Takes a token from `client`'s bucket at `now`: `Ok`, or how long until a token is
+    /// back.
+    pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let capacity = f64::from(self.per_minute);
+        let per_second = capacity / 60.0;
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() >= PRUNE_AT {
+            buckets.retain(|_, bucket| {
+                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+                bucket.tokens + elapsed * per_second < capacity
+            });
+            if buckets.len() >= MAX_BUCKETS {
+                tracing::warn!(
+                    clients = buckets.len(),
+                    "rate limiter: too many clients at once; forgetting them all"
+                );
+                buckets.clear();
+            }
+        }
+        let bucket = buckets.entry(key(client)).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        }
+    }
+
+    /// The client's address: the peer's, or, from a trusted proxy, the nearest address of
+    /// `X-Forwarded-For` that is not a trusted proxy itself.
+    pub fn client(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|item| parse_forwarded(item.trim()))
+            .collect();
+        forwarded
+            .iter()
+            .rev()
+            .find(|address| !self.is_trusted(**address))
+            .or(forwarded.first())
+            .copied()
+            .unwrap_or(peer)
+    }
+
+    fn is_trusted(&self, address: IpAddr) -> bool {
+        let address = canonical(address);
+        self.trusted.iter().any(|net| net.contains(&address))
+    }
+}
+
+/// An address as `X-Forwarded-For` may write it: `192.0.2.1`, `192.0.2.1:5000`,
+/// `2001:db8::1`, `[2001:db8::1]:5000`.
+fn parse_forwarded(text: &str) -> Option<IpAddr> {
+    if let Ok(address) = text.parse::<IpAddr>() {
+        return Some(canonical(address));
+    }
+    text.parse::<SocketAddr>()
+        .ok()
+        .map(|socket| canonical(socket.ip()))
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The bucket key of an address: IPv4 as it is, IPv6 by its /64.
+fn key(address: IpAddr) -> IpAddr {
+    match canonical(address) {
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(
+                segments[0],
+                segments[1],
+                segments[2],
+                segments[3],
+                0,
+                0,
+                0,
+                0,
+            ))
+        }
+        v4 => v4,
+    }
+}
+
+/// The middleware of public routes: takes a token from the client's bucket, or answers
+/// 429 with `Retry-After`. Requests with a valid API token, and requests on a router
+/// without the shared [`RateLimiter`] extension, pass.
+pub async fn public(request: Request, next: Next) -> Response {
+    match enforce(request.extensions(), request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// What [`public`] does, for a handler that decides itself whether to limit (one that
+/// authenticates first, say): takes a token from the bucket of the request's client, or
+/// returns the 429 problem.
+pub fn enforce(extensions: &Extensions, headers: &HeaderMap) -> Result<(), Problem> {
+    if extensions.get::<Caller>().is_some() {
+        return Ok(());
+    }
+    let Some(limiter) = extensions.get::<Arc<RateLimiter>>() else {
+        return Ok(());
+    };
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let client = limiter.client(peer, headers);
+    limiter
+        .take(client, Instant::now())
+        .map_err(|wait| too_many(lang_of(headers), client, wait))
+}
+
+/// The 429 problem.
+pub fn too_many(lang: crate::Lang, client: IpAddr, wait: Duration) -> Problem {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-requests",
+        lang,
+        ("Troppe richieste", "Too many requests"),
+        match lang {
+            crate::Lang::It => {
+                format!("troppe richieste da {client}: riprovare tra {seconds} secondi")
+            }
+            crate::Lang::En => {
+                format!("too many requests from {client}: try again in {seconds} seconds")
+            }
+        },
+    )
+    .with("retry_after", seconds)
+    .header(header::RETRY_AFTER, &seconds.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_bucket_allows_a_burst_then_refills() {
+        let limiter = RateLimiter::new(3, Vec::new());
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.take(ip("192.0.2.1"), start).unwrap();
+        }
+        let wait = limiter.take(ip("192.0.2.1"), start).unwrap_err();
+        assert_eq!(wait.as_secs(), 20, "one token every 20 s: {wait:?}");
+        // Another client has its own bucket.
+        limiter.take(ip("192.0.2.2"), start).unwrap();
+        // 20 s later one token is back, not two.
+        let later = start + Duration::from_secs(20);
+        limiter.take(ip("192.0.2.1"), later).unwrap();
+        assert!(limiter.take(ip("192.0.2.1"), later).is_err());
+        // No limit at 0.
+        let open = RateLimiter::new(0, Vec::new());
+        for _ in 0..1000 {
+            open.take(ip("192.0.2.1"), start).unwrap();
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let limiter = RateLimiter::new(1, Vec::new());
+        let now = Instant::now();
+        limiter.take(ip("2001:db8:1:2::1"), now).unwrap();
+        assert!(limiter.take(ip("2001:db8:1:2::ffff"), now).is_err());
+        limiter.take(ip("2001:db8:1:3::1"), now).unwrap();
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let limiter = RateLimiter::new(1, trusted);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7:4000, 10.1.1.1".parse().unwrap(),
+        );
+        let proxy: SocketAddr = "10.0.0.2:50000".parse().unwrap();
+        let stranger: SocketAddr = "192.0.2.5:50000".parse().unwrap();
+        // From the proxy: the nearest address that is not a proxy.
+        assert_eq!(limiter.client(Some(proxy), &headers), ip("198.51.100.7"));
+        // From anyone else the header is ignored.
+        assert_eq!(limiter.client(Some(stranger), &headers), ip("192.0.2.5"));
+        // Without the header, the proxy itself.
+        assert_eq!(
+            limiter.client(Some(proxy), &HeaderMap::new()),
+            ip("10.0.0.2")
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! `/healthz` and `/metrics`.
+//!
+//! `/healthz` asks the database a trivial question (bounded by [`HEALTH_TIMEOUT`]):
+//! `200 {"status": "ok", "database": "ok"}`, or `503 {"status": "error", "database":
+//! "error", "detail": …}` when it does not answer.
+//!
+//! `/metrics` is the Prometheus text exposition format (version 0.0.4), read from the
+//! registry at every scrape, so any number of `pecwatch web` processes give the same
+//! numbers:
+//!
+//! - `pecwatch_domains{state}`: domains by lifecycle state;
+//! - `pecwatch_outbox_items{kind,state}` and `pecwatch_notices{state}`: the outbox
+//!   (notices: pending, sent, failed);
+//! - `pecwatch_alerts_total`: operator alerts ever raised;
+//! - `pecwatch_index_domains`: domains the index lists now;
+//! - per kind of sweep (`daily` from `pecwatch serve`, `recheck`, `sweep` from cron):
+//!   `pecwatch_sweeps_total`, and of the latest one `pecwatch_sweep_duration_seconds`,
+//!   `pecwatch_sweep_last_finished_timestamp_seconds`, `pecwatch_sweep_held`,
+//!   `pecwatch_sweep_checks{result}` (ok, failed, transient) and
+//!   `pecwatch_sweep_errors{code}` (failing checks by error code), from the sweeps table
+//!   and the summary each sweep stores.
+//!
+//! The Postfix lookups are counted by the process that answers them, `pecwatch postfix`,
+//! which serves its own `/metrics` on `[postfix] metrics_listen` ([`postfix_router`]):
+//! counting them here would mean a database write per lookup, or counts that lag and
+//! merge several processes' lives. Scrape both targets.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::{self, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::problem::Problem;
+use crate::Lang;
+use crate::registry::{Registry, RegistryError};
+
+/// The media type of the text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How long `/healthz` waits for the database.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `GET /healthz`.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let answer = tokio::time::timeout(HEALTH_TIMEOUT, state.registry.ping()).await;
+    let failure = match answer {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error.to_string()),
+        Err(_) => Some(format!(
+            "the database did not answer within {} s",
+            HEALTH_TIMEOUT.as_secs()
+        )),
+    };
+    let mut response = match failure {
+        None => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "database": "ok" })),
+        )
+            .into_response(),
+        Some(detail) => {
+            tracing::warn!(%detail, "health check: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "error", "database": "error", "detail": detail })),
+            )
+                .into_response()
+        }
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>, lang: Lang) -> Result<Response, Problem> {
+    let text = render(&state.registry)
+        .await
+        .map_err(|error| Problem::registry(lang, error))?;
+    let mut response = text.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));
+    Ok(response)
+}
+
+/// A metric family being written: `# HELP`, `# TYPE`, then its samples.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP pecwatch_{name} {}", escape_help(help));
+        let _ = writeln!(self.0, "# TYPE pecwatch_{name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let _ = write!(self.0, "pecwatch_{name}");
+        if !labels.is_empty() {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(key, value)| format!("{key}=\"{}\"", escape_label(value)))
+                .collect();
+            let _ = write!(self.0, "{{{}}}", labels.join(","));
+        }
+        let _ = writeln!(self.0, " {}", number(value));
+    }
+}
+
+/// A sample value as the format writes it.
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{value}")
+    }
+}
+
+/// A label value with `\`, `"` and new lines escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Help text with `\` and new lines escaped.
+fn escape_help(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// The metrics, read from the registry now.
+pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
+    let mut out = Exposition(String::new());
+
+    out.family("domains", "gauge", "Registered domains, by lifecycle state.");
+    for (state, count) in registry.count_by_state().await? {
+        out.sample("domains", &[("state", state.as_str())], count as f64);
+    }
+
+    let outbox = registry.outbox_counts().await?;
+    out.family(
+        "notices",
+        "gauge",
+        "Notices to holders, resellers and operators in the outbox, by delivery state.",
+    );
+    for state in ["pending", "sent", "failed"] {
+        let count: u64 = outbox
+            .iter()
+            .filter(|(kind, s, _)| kind == "notice" && s == state)
+            .map(|(_, _, count)| count)
+            .sum();
+        out.sample("notices", &[("state", state)], count as f64);
+    }
+    out.family(
+        "outbox_items",
+        "gauge",
+        "Items in the outbox (notices, alerts, publications), by kind and state.",
+    );
+    for (kind, state, count) in &outbox {
+        out.sample("outbox_items", &[("kind", kind), ("state", state)], *count as f64);
+    }
+
+    out.family("alerts_total", "counter", "Operator alerts ever raised.");
+    out.sample("alerts_total", &[], registry.alert_count().await? as f64);
+
+    out.family(
+        "index_domains",
+        "gauge",
+        "Domains the providers' index lists now (certified and in_error).",
+    );
+    out.sample(
+        "index_domains",
+        &[],
+        registry.published_domains().await?.len() as f64,
+    );
+
+    let kinds = registry.sweep_kinds().await?;
+    out.family("sweeps_total", "counter", "Sweeps finished, by kind.");
+    for kind in &kinds {
+        out.sample("sweeps_total", &[("kind", &kind.kind)], kind.finished as f64);
+    }
+    out.family(
+        "sweep_duration_seconds",
+        "gauge",
+        "How long the latest sweep of each kind took, from its start to its end.",
+    );
+    for kind in &kinds {
+        let last = &kind.last;
+        let seconds = last
+            .finished
+            .map(|end| end.duration_since(last.started).as_secs_f64().max(0.0))
+            .unwrap_or_default();
+        out.sample("sweep_duration_seconds", &[("kind", &kind.kind)], seconds);
+    }
+    out.family(
+        "sweep_last_finished_timestamp_seconds",
+        "gauge",
+        "When the latest sweep of each kind finished (Unix time).",
+    );
+    for kind in &kinds {
+        let finished = kind.last.finished.map_or(0, |at| at.as_second());
+        out.sample(
+            "sweep_last_finished_timestamp_seconds",
+            &[("kind", &kind.kind)],
+            finished as f64,
+        );
+    }
+    out.family(
+        "sweep_held",
+        "gauge",
+        "Whether the latest sweep of each kind held its lifecycle changes back (1) or applied them (0).",
+    );
+    for kind in &kinds {
+        out.sample(
+            "sweep_held",
+            &[("kind", &kind.kind)],
+            f64::from(u8::from(kind.last.held)),
+        );
+    }
+    out.family(
+        "sweep_checks",
+        "gauge",
+        "Checks of the latest sweep of each kind, by result (transient: failures resting only on timeouts).",
+    );
+    for kind in &kinds {
+        let summary = kind.last.summary.clone().unwrap_or(Value::Null);
+        for result in ["ok", "failed", "transient"] {
+            let count = summary[result].as_u64().unwrap_or(0);
+            out.sample(
+                "sweep_checks",
+                &[("kind", &kind.kind), ("result", result)],
+                count as f64,
+            );
+        }
+    }
+    out.family(
+        "sweep_errors",
+        "gauge",
+        "Failing checks of the latest sweep of each kind, by error code.",
+    );
+    for kind in &kinds {
+        let codes = kind
+            .last
+            .summary
+            .as_ref()
+            .and_then(|summary| summary["codes"].as_object().cloned())
+            .unwrap_or_default();
+        for (code, count) in codes {
+            out.sample(
+                "sweep_errors",
+                &[("kind", &kind.kind), ("code", &code)],
+                count.as_u64().unwrap_or(0) as f64,
+            );
+        }
+    }
+    Ok(out.0)
+}
+
+/// The router of `pecwatch postfix`'s own metrics: `GET /metrics` with the lookups this
+/// process answered ([`crate::postfix::COUNTERS`]).
+pub fn postfix_router() -> Router {
+    Router::new().route(
+        "/metrics",
+        get(|| async {
+            (
+                [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+                crate::postfix::COUNTERS.to_prometheus(),
+            )
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_and_numbers_are_escaped() {
+        let mut out = Exposition(String::new());
+        out.family("x", "gauge", "A \\ help\nline.");
+        out.sample("x", &[("code", "a\"b\\c\nd")], 1.5);
+        out.sample("x", &[], f64::INFINITY);
+        assert_eq!(
+            out.0,
+            "# HELP pecwatch_x A \\\\ help\\nline.\n# TYPE pecwatch_x gauge\n\
+             pecwatch_x{code=\"a\\\"b\\\\c\\nd\"} 1.5\npecwatch_x +Inf\n"
+        );
+    }
+}
