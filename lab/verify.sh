@@ -329,6 +329,62 @@ check "R: 60 MX" mx_count 60
 check "target A" recursive mx-60-long-label-padding-padding.bigmx.it. A NOERROR "mx-60-long-label-padding-padding.bigmx.it. a 127.53.25.1"
 end
 
+# ------------------------------------------------------- the provider's primary and catalog
+DYN=127.53.1.7
+FIX=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/lab
+keyarg() { # FILE: the -y argument of a Knot key file
+    local id alg secret
+    id=$(sed -n 's/^[[:space:]]*-[[:space:]]*id:[[:space:]]*//p' "$1")
+    alg=$(sed -n 's/^[[:space:]]*algorithm:[[:space:]]*//p' "$1")
+    secret=$(sed -n 's/^[[:space:]]*secret:[[:space:]]*//p' "$1")
+    printf '%s:%s:%s' "$alg" "$id" "$secret"
+}
+LABKEY=$(keyarg "$FIX/tsig/dns1/pecwatch-lab-test-only.key")
+nsupdate_rc() { # SERVER ZONE [knsupdate options]: the status of an UPDATE deleting a TXT
+    local server=$1 zone=$2 out
+    shift 2
+    out=$(printf 'server %s\nzone %s\nupdate delete verify-lab.%s TXT\nsend\nanswer\n' \
+        "$server" "$zone" "$zone" | knsupdate -t 2 -r 0 "$@" 2>&1) || true
+    sed -n 's/.*status: \([A-Z]*\);.*/\1/p' <<<"$out" | tail -n 1
+}
+same_serial() { # ZONE: dns1 and dns2 report the same serial
+    ask "$DNS1" "$1" SOA +norec
+    local a=$ANS
+    ask "$DNS2" "$1" SOA +norec
+    [[ -n $a && $a == "$ANS" ]]
+}
+
+begin "dns1 primary, dns2 secondary"
+check "dns1 ospitato.it" direct "$DNS1" www.ospitato.it. A "www.ospitato.it. a 127.53.99.20"
+check "dns2 ospitato.it" direct "$DNS2" www.ospitato.it. A "www.ospitato.it. a 127.53.99.20"
+check "same serial aruba.it" same_serial aruba.it.
+check "same serial ospitato.it" same_serial ospitato.it.
+ask "$DNS1" catalog.aruba.invalid. SOA +norec
+check "catalog not served to queries" is "$RC" REFUSED
+out=$(kdig +timeout=2 +retry=0 +norec -y "$LABKEY" "@$DNS1" aruba.it. SOA 2>&1 || true)
+check "signed query, signed answer" eval '[[ $out == *"status: NOERROR"* && $out != *WARNING* ]]'
+check "unsigned UPDATE: NOTAUTH" is "$(nsupdate_rc "$DNS1" aruba.it.)" NOTAUTH
+check "UPDATE with the lab key" is "$(nsupdate_rc "$DNS1" aruba.it. -y "$LABKEY")" NOERROR
+check "wrong secret: BADSIG" is "$(nsupdate_rc "$DNS1" aruba.it. -y "hmac-sha256:pecwatch-lab-test-only:toM9pC8eVI/ssiDOXCxJfGrenK8OSzuMcDJrIAiR1kA=")" BADSIG
+check "catalog interpreted on dns2" eval '[[ $(knotc -s "${PECWATCH_LAB_DIR:-$FIX/../../../lab/run}/dns2/knot.sock" zone-status catalog.aruba.invalid. 2>&1) == *"catalog: interpret"* ]]'
+end
+
+begin "activation scenarios"
+check "pec.nuovo.it NXDOMAIN" recursive pec.nuovo.it. MX NXDOMAIN ""
+check "nuovo.it exists" direct "$NS1" www.nuovo.it. A "www.nuovo.it. a 127.53.99.22"
+check "pec.propria.it own zone" recursive pec.propria.it. SOA NOERROR "pec.propria.it. soa ns1.cliente.it. hostmaster.cliente.it. 1 3600 600 86400 5"
+check "pec.propria.it no MX" nodata "$NS2" pec.propria.it. MX
+ask "$NS1" pec.attesa.it. MX +norec
+check "attesa.it delegates to dns1/dns2" is "$AUTH" "pec.attesa.it. ns dns1.aruba.it.; pec.attesa.it. ns dns2.aruba.it."
+ask "$DNS1" pec.attesa.it. SOA +norec
+check "dns1 does not serve pec.attesa.it" is "$RC" REFUSED
+check "pec.conflitto.it CNAME" direct "$NS1" pec.conflitto.it. CNAME "pec.conflitto.it. cname www.conflitto.it."
+check "ospitato.it on the provider" parent_ns ospitato.it. "ospitato.it. ns dns1.aruba.it.; ospitato.it. ns dns2.aruba.it."
+check "delega.it on dyn" direct "$DYN" www.delega.it. A "www.delega.it. a 127.53.99.21"
+check "R www.delega.it" recursive www.delega.it. A NOERROR "www.delega.it. a 127.53.99.21"
+check "UPDATE delega.it, customer key" is "$(nsupdate_rc "$DYN" delega.it. -y "$(keyarg "$FIX/tsig/dyn/cliente-lab-test-only.key")")" NOERROR
+end
+
 if [[ -n ${PECWATCH_LAB_DIR:-} && -s $PECWATCH_LAB_DIR/bench-names.txt ]]; then
     begin bench
     first=$(head -n 1 "$PECWATCH_LAB_DIR/bench-names.txt")

@@ -17,7 +17,8 @@
 //!
 //! - The DN is `providerName=<name>,<base DN>`, the name escaped per RFC 4514.
 //! - `providerCertificate` holds the certificate's DER (the PEM file's first
-//!   `CERTIFICATE` block), written base64 (`providerCertificate:: …`).
+//!   `CERTIFICATE` block), written base64 with the `;binary` transfer option that its
+//!   Certificate syntax requires (RFC 4523 §2.1): `providerCertificate;binary:: …`.
 //! - `providerCertificateHash` is the SHA-1 of that DER in upper-case hexadecimal without
 //!   separators ([`certificate_hash`]): the usual certificate fingerprint.
 //! - Values that are not RFC 2849 `SAFE-STRING`s (non-ASCII names, a leading space or
@@ -67,7 +68,7 @@ pub struct Provider {
     pub unit: Option<String>,
     /// `description`, if any.
     pub description: Option<String>,
-    /// `mailReceipt`: the provider's receipt address or host.
+    /// `mailReceipt`: the e-mail address of the provider's service mailbox (IA5: ASCII).
     pub mail_receipt: String,
     /// `providerCertificate`: the certificate's DER bytes.
     pub certificate: Vec<u8>,
@@ -182,7 +183,9 @@ pub fn render<'a>(provider: &Provider, domains: impl IntoIterator<Item = &'a str
     push_attribute(&mut out, "mailReceipt", provider.mail_receipt.as_bytes());
     let hash = certificate_hash(&provider.certificate);
     push_attribute(&mut out, "providerCertificateHash", hash.as_bytes());
-    push_binary(&mut out, "providerCertificate", &provider.certificate);
+    // The Certificate syntax is transferred only with the `;binary` option (RFC 4523
+    // §2.1); OpenLDAP refuses the value without it.
+    push_binary(&mut out, "providerCertificate;binary", &provider.certificate);
     if let Some(url) = &provider.ldif_url {
         push_attribute(&mut out, "LDIFLocationURL", url.as_bytes());
     }
@@ -480,7 +483,7 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(get("providerCertificate"), vec![p.certificate.clone()]);
+        assert_eq!(get("providerCertificate;binary"), vec![p.certificate.clone()]);
         assert_eq!(
             get("providerCertificateHash"),
             vec![certificate_hash(&p.certificate).into_bytes()]

@@ -54,6 +54,10 @@
 //!   [`provision`] writes the provider's own part by TSIG-signed DNS UPDATE
 //!   ([`dns::update`]): the MX of an internal subdomain or of a zone on the provider's DNS,
 //!   or a delegated zone added to the provider's catalog zone (RFC 9432).
+//! - [`web`] is the HTTP side (`pecwatch web`, also inside `pecwatch serve`): the JSON API
+//!   under `/api/v1` with API tokens and RFC 9457 problems, the index at `/index.ldif`
+//!   (ETag, Last-Modified), `/metrics`, `/healthz`, `/openapi.json`, the public check
+//!   page and the operators' console.
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
 //!

@@ -536,21 +536,11 @@ impl Provisioner {
         let zone = domain.to_dns();
         let (owner, member) = catalog_member(&zone, &catalog)?;
         let line = vec![record_line(&member)];
-        let present = self.client.records(&owner, RecordType::PTR).await?;
-        match member_state(&present, &zone) {
-            MemberState::Listed => {
-                return Ok(Provisioned::AlreadyPresent {
-                    zone: fqdn(&catalog),
-                    records: line,
-                });
-            }
-            MemberState::Other(existing) => {
-                return Err(ProvisionError::Conflict {
-                    name: fqdn(&owner),
-                    existing,
-                });
-            }
-            MemberState::Absent => {}
+        if self.is_member(&catalog, &member).await? {
+            return Ok(Provisioned::AlreadyPresent {
+                zone: fqdn(&catalog),
+                records: line,
+            });
         }
         // A zone the primary serves already outside the catalog (configured by hand).
         if self.serves(&zone).await? {
@@ -580,21 +570,19 @@ impl Provisioner {
                 records: line,
             }),
             UpdateOutcome::PrerequisiteFailed(_) => {
-                // Added meanwhile (another activation of the same zone)?
-                let present = self.client.records(&owner, RecordType::PTR).await?;
-                match member_state(&present, &zone) {
-                    MemberState::Listed => Ok(Provisioned::AlreadyPresent {
+                // Added meanwhile (another activation of the same zone), or the node holds
+                // something else.
+                let member = Record::from_rdata(owner.clone(), 0, RData::PTR(PTR(zone.clone())));
+                if self.is_member(&catalog, &member).await? {
+                    Ok(Provisioned::AlreadyPresent {
                         zone: fqdn(&catalog),
                         records: line,
-                    }),
-                    MemberState::Other(existing) => Err(ProvisionError::Conflict {
+                    })
+                } else {
+                    Err(ProvisionError::Conflict {
                         name: fqdn(&owner),
-                        existing,
-                    }),
-                    MemberState::Absent => Err(ProvisionError::NotApplied {
-                        name: fqdn(&owner),
-                        expected: "PTR".into(),
-                    }),
+                        existing: vec![format!("{} (in use)", fqdn(&owner))],
+                    })
                 }
             }
         }
@@ -632,9 +620,23 @@ impl Provisioner {
         })
     }
 
+    /// Whether the catalog lists exactly this member record. Catalog zones are not served
+    /// to queries (Knot refuses them), so it is asked with an UPDATE that only has the
+    /// prerequisite "this RRset is exactly the member record" and no change: NOERROR means
+    /// listed, NXRRSET not.
+    async fn is_member(&self, catalog: &Name, member: &Record) -> Result<bool, ProvisionError> {
+        let probe =
+            Update::new(catalog.clone()).require(Prerequisite::RrsetEquals(vec![member.clone()]));
+        Ok(self.client.send(&probe).await? == UpdateOutcome::Applied)
+    }
+
     /// Whether the primary serves `zone` (answers its SOA as the zone's apex).
     pub async fn serves(&self, zone: &Name) -> Result<bool, ProvisionError> {
-        let message = self.client.query(zone, RecordType::SOA).await?;
+        let message = match self.client.query(zone, RecordType::SOA).await {
+            Ok(message) => message,
+            Err(UpdateError::Refused | UpdateError::NotAuth) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        };
         Ok(message.metadata.authoritative
             && message.answers.iter().any(|r| {
                 r.record_type() == RecordType::SOA && r.name.to_lowercase() == zone.to_lowercase()
@@ -781,33 +783,6 @@ impl Provisioner {
     }
 }
 
-/// Whether a catalog node lists `zone`.
-enum MemberState {
-    /// It lists the zone.
-    Listed,
-    /// It lists something else (these PTR lines).
-    Other(Vec<String>),
-    /// Nothing there.
-    Absent,
-}
-
-fn member_state(records: &[Record], zone: &Name) -> MemberState {
-    let targets: Vec<Name> = records
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::PTR(ptr) => Some(ptr.0.to_lowercase()),
-            _ => None,
-        })
-        .collect();
-    if targets.is_empty() {
-        MemberState::Absent
-    } else if targets.len() == 1 && targets[0] == zone.to_lowercase() {
-        MemberState::Listed
-    } else {
-        MemberState::Other(records.iter().map(record_line).collect())
-    }
-}
-
 /// A SOA serial from the clock (seconds since the epoch, as Knot's `unixtime` policy).
 fn serial_now() -> u32 {
     std::time::SystemTime::now()
@@ -924,6 +899,91 @@ mod tests {
             record_line(&record),
             format!("{} 0 IN PTR pec.cliente.it.", fqdn(&a))
         );
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()));
+        Config::from_sources(None, None, env)
+    }
+
+    #[test]
+    fn provision_section_from_the_environment() {
+        // Off by default.
+        assert!(
+            Provisioner::from_config(&config(&[]).unwrap())
+                .unwrap()
+                .is_none()
+        );
+        let secret = "c2VncmV0aXNzaW1vLXNlZ3JldGlzc2ltbw==";
+        let key = format!("pecwatch-test:hmac-sha512:{secret}");
+        let loaded = config(&[
+            ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+            ("PECWATCH_PROVISION_INTERNAL_ZONE", "Pec.Aruba.IT."),
+            ("PECWATCH_PROVISION_TSIG_KEY", &key),
+            ("PECWATCH_PROVISION_CATALOG_ZONE", "catalog.aruba.invalid"),
+            (
+                "PECWATCH_PROVISION_NAMESERVERS",
+                "dns1.aruba.it, dns2.aruba.it",
+            ),
+            ("PECWATCH_PROVISION_TTL", "60"),
+        ])
+        .unwrap();
+        for shown in [format!("{loaded:?}"), format!("{:?}", loaded.redacted())] {
+            assert!(!shown.contains(secret), "the secret leaks: {shown}");
+        }
+        let provisioner = Provisioner::from_config(&loaded).unwrap().unwrap();
+        let settings = provisioner.settings();
+        assert_eq!(settings.primary, "127.53.2.1:53".parse().unwrap());
+        assert_eq!(settings.internal_zone, name("pec.aruba.it."));
+        assert_eq!(settings.hostmaster, name("hostmaster.pec.aruba.it."));
+        assert_eq!(settings.catalog_zone, Some(name("catalog.aruba.invalid.")));
+        assert_eq!(settings.nameservers.len(), 2);
+        assert_eq!(settings.ttl, 60);
+        assert!(!format!("{provisioner:?}").contains(secret));
+
+        for (pairs, problem) in [
+            (
+                vec![("PECWATCH_PROVISION_PRIMARY", "127.53.2.1")],
+                "internal_zone",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                ],
+                "tsig_key_file",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "dns1.aruba.it"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                    ("PECWATCH_PROVISION_TSIG_KEY", key.as_str()),
+                ],
+                "ADDR or ADDR:PORT",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                    ("PECWATCH_PROVISION_TSIG_KEY", "k:hmac-md5:c2VncmV0aXNzaW1v"),
+                ],
+                "unsupported TSIG algorithm",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                    ("PECWATCH_PROVISION_TSIG_KEY_FILE", "/nonexistent/key"),
+                ],
+                "cannot read TSIG key file",
+            ),
+        ] {
+            let error = config(&pairs).unwrap_err().to_string();
+            assert!(error.contains(problem), "{problem}: {error}");
+            assert!(!error.contains("c2VncmV0"), "{error}");
+        }
     }
 
     #[test]

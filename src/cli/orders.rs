@@ -296,7 +296,7 @@ async fn domain_state(registry: &Registry, order: &Order) -> Result<Option<Strin
     })
 }
 
-async fn order_json(registry: &Registry, order: &Order) -> Result<serde_json::Value, CliError> {
+pub(crate) async fn order_json(registry: &Registry, order: &Order) -> Result<serde_json::Value, CliError> {
     let steps = match order.domain_id {
         Some(id) => registry.steps(id).await?,
         None => Vec::new(),
@@ -426,7 +426,7 @@ async fn mailboxes(
                 match args.format {
                     Format::Json => println!("{}", json!(mailbox)),
                     Format::Text => println!(
-                        "{:<48} {:<14} {}",
+                        "{:<40} {:<18} {}",
                         mailbox.address,
                         if mailbox.has_password {
                             lang.pick("password impostata", "password set")

@@ -144,7 +144,11 @@ pub async fn run(config: &Config, command: UsersCommand) -> Result<Exit, CliErro
                     }
                 }
                 Format::Text => {
-                    writeln!(out, "{:<32} {:<10} {:<17} last login", "name", "role", "created")?;
+                    writeln!(
+                        out,
+                        "{:<32} {:<10} {:<17} last login",
+                        "name", "role", "created"
+                    )?;
                     for user in &users {
                         writeln!(
                             out,
@@ -170,7 +174,9 @@ pub async fn run(config: &Config, command: UsersCommand) -> Result<Exit, CliErro
             let name = normalize_user_name(&args.name)?;
             if registry.credentials(&name).await?.is_none() {
                 registry.close().await;
-                return Err(crate::registry::RegistryError::NotFound(format!("user {name}")).into());
+                return Err(
+                    crate::registry::RegistryError::NotFound(format!("user {name}")).into(),
+                );
             }
             let hash = new_password(&args.password, &name, args.lang)?;
             registry.set_password(&name, &hash, now).await?;
@@ -199,17 +205,18 @@ fn new_password(source: &PasswordSource, name: &str, lang: Lang) -> Result<Strin
 fn read_password(source: &PasswordSource, lang: Lang) -> Result<String, CliError> {
     let first_line = |text: &str| text.lines().next().unwrap_or("").to_owned();
     if let Some(path) = &source.password_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::Usage(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
         return Ok(first_line(&text));
     }
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(lang.pick("Password: ", "Password: "))?;
-        let again = rpassword::prompt_password(lang.pick("Ripeti la password: ", "Repeat the password: "))?;
+        let again =
+            rpassword::prompt_password(lang.pick("Ripeti la password: ", "Repeat the password: "))?;
         if first != again {
             return Err(CliError::Usage(
-                lang.pick("le due password sono diverse", "the two passwords differ").to_owned(),
+                lang.pick("le due password sono diverse", "the two passwords differ")
+                    .to_owned(),
             ));
         }
         return Ok(first);

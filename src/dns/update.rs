@@ -20,10 +20,13 @@
 //!
 //! Only a response whose TSIG verifies can say "applied" or "prerequisite failed". Over UDP
 //! an unsigned or wrongly signed datagram is set aside and the client keeps waiting for the
-//! real answer until the attempt's timeout (a forged datagram cannot end the exchange); an
-//! unsigned BADSIG/BADKEY answer, which RFC 8945 §5.3.2 makes unsigned on purpose, ends it
-//! as a [`UpdateError::TsigRejected`] marked unauthenticated: nothing was changed either
-//! way. A lost UDP datagram is retried with the same signed bytes (same id, same signing
+//! real answer until the attempt's timeout (a forged datagram cannot end the exchange with
+//! a success). Two kinds of unsigned answers do end it, as failures, because no signed
+//! answer will follow them and nothing was changed either way: a BADSIG/BADKEY answer,
+//! which RFC 8945 §5.3.2 makes unsigned on purpose ([`UpdateError::TsigRejected`] marked
+//! unauthenticated), and a REFUSED, NOTAUTH or NOTZONE without TSIG, which is how servers
+//! answer for a zone they do not serve (Knot also for a catalog zone, which it never
+//! serves to queries). A forged one can only make an update look failed. A lost UDP datagram is retried with the same signed bytes (same id, same signing
 //! time), which an UPDATE allows: adding a record twice is a no-op, and prerequisites make
 //! the caller's plan idempotent.
 //!
@@ -42,6 +45,9 @@ use tokio::time::{Instant, timeout_at};
 use super::tsig::{self, DEFAULT_FUDGE, TsigKey, VerifyError};
 use crate::Lang;
 
+/// Response codes accepted without a signature, as final failures: REFUSED, NOTAUTH,
+/// NOTZONE (answers of a server that does not serve the zone).
+const UNSIGNED_FINAL: [u16; 3] = [rcode::REFUSED, rcode::NOTAUTH, rcode::NOTZONE];
 /// The largest request sent over UDP (RFC 1035 without EDNS); larger ones go over TCP.
 const UDP_MAX: usize = 512;
 /// Response codes (RFC 1035, RFC 2136).
@@ -611,6 +617,15 @@ impl UpdateClient {
                 rcode: u16::from(flags2 & 0x0f),
                 authenticated: false,
             }),
+            // An unsigned refusal: servers answer so, without TSIG, for a zone they do not
+            // serve (Knot also for catalog zones). It changes nothing; accepting it unsigned
+            // only risks a forged failure, never a forged success.
+            Err(VerifyError::NotSigned) if UNSIGNED_FINAL.contains(&u16::from(flags2 & 0x0f)) => {
+                Checked::Final(match classify(u16::from(flags2 & 0x0f), 0) {
+                    Err(error) => error,
+                    Ok(_) => UpdateError::Unauthenticated(VerifyError::NotSigned),
+                })
+            }
             Err(error) => Checked::Rejected(error),
         }
     }

@@ -23,7 +23,9 @@ impl Registry {
     /// Asks the database something trivial: `Ok` when it answers.
     pub async fn ping(&self) -> Result<()> {
         let one: i64 = with_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT 1").fetch_one(pool).await
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+                .fetch_one(pool)
+                .await
         })?;
         if one != 1 {
             return Err(RegistryError::Database(format!(

@@ -133,9 +133,9 @@ impl Registry {
         });
         match row {
             Ok(row) => token(row),
-            Err(e) if is_unique_violation(&e) => Err(RegistryError::Duplicate(format!(
-                "API token {name:?}"
-            ))),
+            Err(e) if is_unique_violation(&e) => {
+                Err(RegistryError::Duplicate(format!("API token {name:?}")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -153,9 +153,8 @@ impl Registry {
 
     /// The working (not revoked) token whose secret has this SHA-256, if any.
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
-        let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = $1 AND revoked IS NULL"
-        );
+        let sql =
+            format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = $1 AND revoked IS NULL");
         let row: Option<TokenRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(hash)

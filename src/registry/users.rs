@@ -274,7 +274,16 @@ impl Registry {
             "SELECT {USER_COLUMNS}, password_hash, failed_logins, last_failed \
              FROM users WHERE name = $1"
         );
-        type Row = (i64, String, String, i64, Option<i64>, String, i64, Option<i64>);
+        type Row = (
+            i64,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            String,
+            i64,
+            Option<i64>,
+        );
         let row: Option<Row> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(&name)
@@ -321,7 +330,12 @@ impl Registry {
 
     /// Replaces a user's password hash, clears the failed sign-ins and closes the user's
     /// sessions.
-    pub async fn set_password(&self, name: &str, password_hash: &str, now: Timestamp) -> Result<()> {
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         let name = normalize_user_name(name)?;
         check_hash(password_hash)?;
         let changed = with_pool!(self, |pool| {
@@ -454,7 +468,11 @@ impl Registry {
     pub async fn domain_page(&self, query: &DomainQuery) -> Result<(Vec<Domain>, u64)> {
         let (domains, total): (Vec<Domain>, i64) = with_pool!(self, |pool| {
             let mut select = builder(pool);
-            select.push(concat!("SELECT ", domain_columns!(), " FROM domains WHERE TRUE"));
+            select.push(concat!(
+                "SELECT ",
+                domain_columns!(),
+                " FROM domains WHERE TRUE"
+            ));
             let mut count = builder(pool);
             count.push("SELECT COUNT(*) FROM domains WHERE TRUE");
             for q in [&mut select, &mut count] {
@@ -504,9 +522,8 @@ impl Registry {
         })?;
         let mut days: BTreeMap<i64, DayErrors> = BTreeMap::new();
         for (day, codes, count) in rows {
-            let codes: Vec<String> = serde_json::from_str(&codes).map_err(|e| {
-                RegistryError::Database(format!("bad stored codes {codes:?}: {e}"))
-            })?;
+            let codes: Vec<String> = serde_json::from_str(&codes)
+                .map_err(|e| RegistryError::Database(format!("bad stored codes {codes:?}: {e}")))?;
             let entry = days.entry(day).or_insert_with(|| DayErrors {
                 day,
                 codes: BTreeMap::new(),

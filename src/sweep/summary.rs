@@ -53,6 +53,8 @@ pub struct Summary {
     pub new_errors: u64,
     /// Domains corrected in time (`in_error` → `certified`).
     pub corrected: u64,
+    /// Domains activated: their awaited DNS verified (`pending_dns` → `certified`).
+    pub activated: u64,
     /// Domains removed at their deadline.
     pub removed: u64,
     /// Removed domains now correct, awaiting an operator's review.
@@ -95,6 +97,7 @@ impl Summary {
             new_failures: tally.new_failures,
             new_errors: tally.between(State::Certified, State::InError),
             corrected: tally.between(State::InError, State::Certified),
+            activated: tally.between(State::PendingDns, State::Certified),
             removed: tally.into_state(State::Removed),
             under_review: tally.into_state(State::UnderReview),
             expired: tally.into_state(State::Expired),
@@ -216,6 +219,14 @@ impl Summary {
             lang.pick("scaduti", "expired"),
             self.expired,
         );
+        if self.activated > 0 {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                lang.pick("attivati (DNS verificato)", "activated (DNS verified)"),
+                self.activated
+            );
+        }
         if !self.codes.is_empty() {
             let codes: Vec<String> = self
                 .codes

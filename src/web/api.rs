@@ -28,14 +28,15 @@ pub mod check;
 pub mod domains;
 pub mod index;
 pub mod notices;
+pub mod orders;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
 use axum::extract::DefaultBodyLimit;
+use axum::extract::{FromRequest, Request};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
@@ -63,7 +64,12 @@ impl Table {
         }
     }
 
-    fn add(mut self, method: &'static str, path: &'static str, route: MethodRouter<AppState>) -> Self {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        route: MethodRouter<AppState>,
+    ) -> Self {
         self.router = self.router.route(path, route);
         self.routes.push((method, path));
         self
@@ -77,26 +83,83 @@ pub fn table() -> Table {
     Table::new()
         .add("get", "/healthz", get(super::metrics::healthz))
         .add("get", "/metrics", get(super::metrics::metrics))
-        .add("get", "/index.ldif", get(super::index::ldif).layer(limited()))
-        .add("get", "/openapi.json", get(super::openapi::document).layer(limited()))
+        .add(
+            "get",
+            "/index.ldif",
+            get(super::index::ldif).layer(limited()),
+        )
+        .add(
+            "get",
+            "/openapi.json",
+            get(super::openapi::document).layer(limited()),
+        )
         .add("post", "/api/v1/check", post(check::check))
         .add("get", "/api/v1/domains", get(domains::list))
         .add("post", "/api/v1/domains", post(domains::add))
         .add("get", "/api/v1/domains/{domain}", get(domains::show))
-        .add("post", "/api/v1/domains/{domain}/approve", post(domains::approve))
-        .add("post", "/api/v1/domains/{domain}/reject", post(domains::reject))
-        .add("post", "/api/v1/domains/{domain}/renew", post(domains::renew))
-        .add("post", "/api/v1/domains/{domain}/remove", post(domains::remove))
-        .add("post", "/api/v1/domains/{domain}/recheck", post(domains::recheck))
-        .add("get", "/api/v1/domains/{domain}/exception", get(domains::exception))
-        .add("post", "/api/v1/domains/{domain}/exception", post(domains::change_exception))
+        .add(
+            "post",
+            "/api/v1/domains/{domain}/approve",
+            post(domains::approve),
+        )
+        .add(
+            "post",
+            "/api/v1/domains/{domain}/reject",
+            post(domains::reject),
+        )
+        .add(
+            "post",
+            "/api/v1/domains/{domain}/renew",
+            post(domains::renew),
+        )
+        .add(
+            "post",
+            "/api/v1/domains/{domain}/remove",
+            post(domains::remove),
+        )
+        .add(
+            "post",
+            "/api/v1/domains/{domain}/recheck",
+            post(domains::recheck),
+        )
+        .add(
+            "get",
+            "/api/v1/domains/{domain}/exception",
+            get(domains::exception),
+        )
+        .add(
+            "post",
+            "/api/v1/domains/{domain}/exception",
+            post(domains::change_exception),
+        )
         .add("get", "/api/v1/notices", get(notices::list))
         .add("get", "/api/v1/notices/{id}", get(notices::show))
         .add("post", "/api/v1/notices/{id}/resend", post(notices::resend))
         .add("get", "/api/v1/index", get(index::export))
         .add("get", "/api/v1/index/diff", get(index::diff))
-        .add("get", "/api/v1/index/publications", get(index::publications))
+        .add(
+            "get",
+            "/api/v1/index/publications",
+            get(index::publications),
+        )
         .add("post", "/api/v1/index/publications", post(index::publish))
+        .add("get", "/api/v1/orders", get(orders::list))
+        .add("post", "/api/v1/orders", post(orders::place))
+        .add("get", "/api/v1/orders/{id}", get(orders::show))
+        .add("post", "/api/v1/orders/{id}/approve", post(orders::approve))
+        .add("post", "/api/v1/orders/{id}/reject", post(orders::reject))
+        .add("get", "/api/v1/mailboxes", get(orders::mailboxes))
+        .add("post", "/api/v1/mailboxes", post(orders::add_mailbox))
+        .add(
+            "delete",
+            "/api/v1/mailboxes/{address}",
+            delete(orders::remove_mailbox),
+        )
+        .add(
+            "post",
+            "/api/v1/mailboxes/{address}/link",
+            post(orders::link),
+        )
 }
 
 /// The routes of this part.
@@ -116,7 +179,10 @@ async fn unknown_route(lang: Lang, uri: Uri) -> Problem {
         lang,
         format!(
             "{}: {}",
-            lang.pick("nessuna risorsa a questo indirizzo", "no resource at this path"),
+            lang.pick(
+                "nessuna risorsa a questo indirizzo",
+                "no resource at this path"
+            ),
             uri.path()
         ),
     )
@@ -182,7 +248,11 @@ pub fn too_large(lang: Lang, limit: usize) -> Problem {
 }
 
 /// Parses a JSON body (see [`Body`]).
-fn parse_body<T: DeserializeOwned>(lang: Lang, headers: &HeaderMap, bytes: &[u8]) -> Result<T, Problem> {
+fn parse_body<T: DeserializeOwned>(
+    lang: Lang,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<T, Problem> {
     let empty = bytes.iter().all(u8::is_ascii_whitespace);
     if !empty {
         let content_type = headers

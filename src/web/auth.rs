@@ -68,7 +68,10 @@ impl Caller {
     /// The actor recorded in the history for this caller's actions: `api:NAME`, or
     /// `PERSON (api:NAME)` when the request names the person it acts for.
     pub fn actor(&self, on_behalf_of: Option<&str>) -> String {
-        match on_behalf_of.map(str::trim).filter(|person| !person.is_empty()) {
+        match on_behalf_of
+            .map(str::trim)
+            .filter(|person| !person.is_empty())
+        {
             Some(person) => format!("{person} (api:{})", self.name),
             None => format!("api:{}", self.name),
         }
@@ -98,7 +101,10 @@ pub fn forbidden(lang: Lang, caller: &Caller) -> Problem {
         StatusCode::FORBIDDEN,
         "forbidden",
         lang,
-        ("Operazione non consentita a questo token", "Not allowed with this token"),
+        (
+            "Operazione non consentita a questo token",
+            "Not allowed with this token",
+        ),
         match lang {
             Lang::It => format!(
                 "il token {:?} è di sola lettura: questa operazione richiede un token operator",
@@ -116,7 +122,10 @@ pub fn forbidden(lang: Lang, caller: &Caller) -> Problem {
 /// The caller of a request: `Ok(None)` without an `Authorization` header, the caller for
 /// a working token, a 401 problem for a malformed or unknown token, 503 when the
 /// database cannot say.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, Problem> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, Problem> {
     let lang = lang_of(headers);
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -147,15 +156,15 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Optio
     let Some(found) = found else {
         return Err(unauthorized(
             lang,
-            lang.pick(
-                "token sconosciuto o revocato",
-                "unknown or revoked token",
-            ),
+            lang.pick("token sconosciuto o revocato", "unknown or revoked token"),
             true,
         ));
     };
     if should_touch(found.id, Instant::now())
-        && let Err(error) = state.registry.touch_token(found.id, state.clock.now()).await
+        && let Err(error) = state
+            .registry
+            .touch_token(found.id, state.clock.now())
+            .await
     {
         tracing::warn!(%error, token = found.name, "cannot record the token's use");
     }

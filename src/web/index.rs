@@ -27,11 +27,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
 use super::AppState;
@@ -134,7 +134,11 @@ pub async fn current(state: &AppState, lang: Lang) -> Result<Current, Problem> {
         .map_err(|error| Problem::registry(lang, error))?;
     let ldif = index::render(&provider, domains.iter().map(String::as_str));
     let hash = index::ldif_hash(&ldif);
-    Ok(Current { ldif, hash, domains })
+    Ok(Current {
+        ldif,
+        hash,
+        domains,
+    })
 }
 
 /// `GET /index.ldif` (and `HEAD`).
@@ -170,7 +174,10 @@ pub async fn ldif(
     };
     let out = response.headers_mut();
     if !not_modified {
-        out.insert(header::CONTENT_TYPE, HeaderValue::from_static(LDIF_CONTENT_TYPE));
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(LDIF_CONTENT_TYPE),
+        );
         out.insert(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_static("inline; filename=\"provider.ldif\""),
@@ -279,6 +286,10 @@ mod tests {
         );
         let problem = provider(&config, Lang::En).unwrap_err();
         assert_eq!(problem.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(problem.detail.contains("PECWATCH_INDEX_CERTIFICATE"), "{}", problem.detail);
+        assert!(
+            problem.detail.contains("PECWATCH_INDEX_CERTIFICATE"),
+            "{}",
+            problem.detail
+        );
     }
 }

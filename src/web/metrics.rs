@@ -29,8 +29,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header::{self, HeaderValue};
 use axum::http::StatusCode;
+use axum::http::header::{self, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -85,9 +85,10 @@ pub async fn metrics(State(state): State<AppState>, lang: Lang) -> Result<Respon
         .await
         .map_err(|error| Problem::registry(lang, error))?;
     let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROMETHEUS_TEXT),
+    );
     Ok(response)
 }
 
@@ -141,7 +142,11 @@ fn escape_help(value: &str) -> String {
 pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
     let mut out = Exposition(String::new());
 
-    out.family("domains", "gauge", "Registered domains, by lifecycle state.");
+    out.family(
+        "domains",
+        "gauge",
+        "Registered domains, by lifecycle state.",
+    );
     for (state, count) in registry.count_by_state().await? {
         out.sample("domains", &[("state", state.as_str())], count as f64);
     }
@@ -166,7 +171,11 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         "Items in the outbox (notices, alerts, publications), by kind and state.",
     );
     for (kind, state, count) in &outbox {
-        out.sample("outbox_items", &[("kind", kind), ("state", state)], *count as f64);
+        out.sample(
+            "outbox_items",
+            &[("kind", kind), ("state", state)],
+            *count as f64,
+        );
     }
 
     out.family("alerts_total", "counter", "Operator alerts ever raised.");
@@ -186,7 +195,11 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
     let kinds = registry.sweep_kinds().await?;
     out.family("sweeps_total", "counter", "Sweeps finished, by kind.");
     for kind in &kinds {
-        out.sample("sweeps_total", &[("kind", &kind.kind)], kind.finished as f64);
+        out.sample(
+            "sweeps_total",
+            &[("kind", &kind.kind)],
+            kind.finished as f64,
+        );
     }
     out.family(
         "sweep_duration_seconds",

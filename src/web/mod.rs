@@ -83,7 +83,10 @@ pub async fn serve(
 }
 
 /// One log line per request: method, path, status, latency, client.
-async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn access_log(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();

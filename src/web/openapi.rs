@@ -96,7 +96,10 @@ impl Operation {
         let (security, role) = match self.security {
             Security::Open => (json!([]), None),
             Security::OpenOrToken => (json!([{}, { "bearer": [] }]), None),
-            Security::Reader => (json!([{ "bearer": [] }]), Some("any token (read-only or operator)")),
+            Security::Reader => (
+                json!([{ "bearer": [] }]),
+                Some("any token (read-only or operator)"),
+            ),
             Security::Operator => (json!([{ "bearer": [] }]), Some("an operator token")),
         };
         let description = match role {
@@ -123,12 +126,16 @@ impl Operation {
 
 /// The problems most operations can answer.
 const READ_ERRORS: &[&str] = &["400", "401", "404", "503"];
-const WRITE_ERRORS: &[&str] = &["400", "401", "403", "404", "409", "413", "415", "422", "503"];
+const WRITE_ERRORS: &[&str] = &[
+    "400", "401", "403", "404", "409", "413", "415", "422", "503",
+];
 
 /// Every documented operation: `(method, path, operation)`.
 fn operations() -> Vec<(&'static str, &'static str, Operation)> {
     let domain = json!({ "$ref": "#/components/parameters/domain" });
     let notice = json!({ "$ref": "#/components/parameters/notice" });
+    let order = json!({ "$ref": "#/components/parameters/order" });
+    let mailbox = json!({ "$ref": "#/components/parameters/mailbox" });
     let action = |id, summary, description, request: Option<Value>| Operation {
         id,
         summary,
@@ -136,284 +143,661 @@ fn operations() -> Vec<(&'static str, &'static str, Operation)> {
         tag: "domains",
         parameters: vec![domain.clone()],
         request,
-        responses: vec![("200", ok("The domain after the action, and what it did.", schema("ActedDomain")))],
+        responses: vec![(
+            "200",
+            ok(
+                "The domain after the action, and what it did.",
+                schema("ActedDomain"),
+            ),
+        )],
         errors: WRITE_ERRORS,
         security: Security::Operator,
     };
     vec![
-        ("get", "/healthz", Operation {
-            id: "health",
-            summary: "Whether the service and its database answer",
-            description: "200 when the database answers a trivial query within 3 seconds, 503 otherwise.",
-            tag: "service",
-            parameters: vec![],
-            request: None,
-            responses: vec![
-                ("200", ok("Healthy.", schema("Health"))),
-                ("503", ok("The database does not answer.", schema("Health"))),
-            ],
-            errors: &[],
-            security: Security::Open,
-        }),
-        ("get", "/metrics", Operation {
-            id: "metrics",
-            summary: "Prometheus metrics",
-            description: "The text exposition format 0.0.4: domains by state, notices and outbox items by state, alerts, the index's size, and per kind of sweep the count, the latest one's duration, end, hold, checks by result and failing checks by error code. The Postfix lookups are served by `pecwatch postfix` on `[postfix] metrics_listen`.",
-            tag: "service",
-            parameters: vec![],
-            request: None,
-            responses: vec![(
-                "200",
-                json!({
-                    "description": "The metrics.",
-                    "content": { "text/plain; version=0.0.4": { "schema": { "type": "string" } } },
-                }),
-            )],
-            errors: &["503"],
-            security: Security::Open,
-        }),
-        ("get", "/index.ldif", Operation {
-            id: "indexLdif",
-            summary: "This provider's entry of the providers' index (RFC 6109), as LDIF",
-            description: "Exactly what `pecwatch index export` writes. Strong ETag (the SHA-256 of the LDIF) and Last-Modified (the last change of the listed domains, or when this process first served this LDIF); If-None-Match and If-Modified-Since give 304. HEAD gives the headers. Rate-limited per client address.",
-            tag: "index",
-            parameters: vec![
-                json!({ "name": "If-None-Match", "in": "header", "required": false, "schema": { "type": "string" } }),
-                json!({ "name": "If-Modified-Since", "in": "header", "required": false, "schema": { "type": "string" } }),
-            ],
-            request: None,
-            responses: vec![
-                (
+        (
+            "get",
+            "/healthz",
+            Operation {
+                id: "health",
+                summary: "Whether the service and its database answer",
+                description: "200 when the database answers a trivial query within 3 seconds, 503 otherwise.",
+                tag: "service",
+                parameters: vec![],
+                request: None,
+                responses: vec![
+                    ("200", ok("Healthy.", schema("Health"))),
+                    ("503", ok("The database does not answer.", schema("Health"))),
+                ],
+                errors: &[],
+                security: Security::Open,
+            },
+        ),
+        (
+            "get",
+            "/metrics",
+            Operation {
+                id: "metrics",
+                summary: "Prometheus metrics",
+                description: "The text exposition format 0.0.4: domains by state, notices and outbox items by state, alerts, the index's size, and per kind of sweep the count, the latest one's duration, end, hold, checks by result and failing checks by error code. The Postfix lookups are served by `pecwatch postfix` on `[postfix] metrics_listen`.",
+                tag: "service",
+                parameters: vec![],
+                request: None,
+                responses: vec![(
                     "200",
                     json!({
-                        "description": "The LDIF.",
-                        "headers": {
-                            "ETag": { "schema": { "type": "string" } },
-                            "Last-Modified": { "schema": { "type": "string" } },
-                        },
-                        "content": { "text/plain": { "schema": { "type": "string" } } },
+                        "description": "The metrics.",
+                        "content": { "text/plain; version=0.0.4": { "schema": { "type": "string" } } },
                     }),
-                ),
-                ("304", json!({ "description": "Not modified since the client's copy." })),
-            ],
-            errors: &["429", "503"],
-            security: Security::Open,
-        }),
-        ("get", "/openapi.json", Operation {
-            id: "openapi",
-            summary: "This document",
-            description: "Rate-limited per client address.",
-            tag: "service",
-            parameters: vec![],
-            request: None,
-            responses: vec![("200", ok("The OpenAPI document.", json!({ "type": "object" })))],
-            errors: &["429"],
-            security: Security::Open,
-        }),
-        ("post", "/api/v1/check", Operation {
-            id: "check",
-            summary: "Check names now (nothing is recorded)",
-            description: "One result per name, in order, each exactly a line of `pecwatch check --format json`. Without a token the call is rate-limited per client address.",
-            tag: "check",
-            parameters: vec![],
-            request: Some(body("The names and the profile.", schema("CheckRequest"), true)),
-            responses: vec![("200", ok("The results.", schema("CheckResponse")))],
-            errors: &["400", "401", "413", "415", "422", "429", "503"],
-            security: Security::OpenOrToken,
-        }),
-        ("get", "/api/v1/domains", Operation {
-            id: "listDomains",
-            summary: "List domains, by name, a page at a time",
-            description: "Follow `next` (or the `Link: rel=\"next\"` header) for the following page; each domain appears once in the walk.",
-            tag: "domains",
-            parameters: vec![
-                query("state", "Only domains in this state.", schema("State")),
-                query("search", "Only domains whose name contains this text.", json!({ "type": "string" })),
-                query("code", "Only domains whose last check reported this error code.", json!({ "type": "string" })),
-                query("deadline_before", "Only domains with a deadline before this date (YYYY-MM-DD) or RFC 3339 instant.", json!({ "type": "string" })),
-                query("limit", "Page size.", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 })),
-                query("cursor", "Where the page starts (from the previous page's next link).", json!({ "type": "string" })),
-            ],
-            request: None,
-            responses: vec![("200", ok("A page of domains.", schema("DomainPage")))],
-            errors: READ_ERRORS,
-            security: Security::Reader,
-        }),
-        ("post", "/api/v1/domains", Operation {
-            id: "addDomain",
-            summary: "Register an already certified domain",
-            description: "As `pecwatch domains add`: the domain is `certified` and due for a check now.",
-            tag: "domains",
-            parameters: vec![],
-            request: Some(body("The domain and its holder.", schema("AddDomain"), true)),
-            responses: vec![(
-                "201",
-                json!({
-                    "description": "Registered.",
-                    "headers": { "Location": { "schema": { "type": "string" } } },
-                    "content": { "application/json": { "schema": schema("DomainDetail") } },
-                }),
-            )],
-            errors: WRITE_ERRORS,
-            security: Security::Operator,
-        }),
-        ("get", "/api/v1/domains/{domain}", Operation {
-            id: "showDomain",
-            summary: "One domain with its history",
-            description: "As `pecwatch domains show --format json`, with the domain's latest notices in `history.notices`.",
-            tag: "domains",
-            parameters: vec![domain.clone()],
-            request: None,
-            responses: vec![("200", ok("The domain.", schema("DomainDetail")))],
-            errors: READ_ERRORS,
-            security: Security::Reader,
-        }),
-        ("post", "/api/v1/domains/{domain}/approve", action(
-            "approveDomain",
-            "Reinstate a domain under review",
-            "under_review → certified; the holder is notified.",
-            Some(body("Who the call acts for.", schema("ActorRequest"), false)),
-        )),
-        ("post", "/api/v1/domains/{domain}/reject", action(
-            "rejectDomain",
-            "Refuse to reinstate a domain under review",
-            "under_review → removed; the holder is notified.",
-            Some(body("Why, and who the call acts for.", schema("ReasonRequest"), false)),
-        )),
-        ("post", "/api/v1/domains/{domain}/renew", action(
-            "renewDomain",
-            "Renew the certification until a new expiry",
-            "The state does not change; the renewal is recorded in the history.",
-            Some(body("The new expiry.", schema("RenewRequest"), true)),
-        )),
-        ("post", "/api/v1/domains/{domain}/remove", action(
-            "removeDomain",
-            "Remove a domain from the certified list",
-            "certified, in_error or under_review → removed; the holder is notified.",
-            Some(body("Why, and who the call acts for.", schema("ReasonRequest"), false)),
-        )),
-        ("post", "/api/v1/domains/{domain}/recheck", Operation {
-            id: "recheckDomain",
-            summary: "Make the domain due for a check now",
-            description: "The sweep checks it (`pecwatch serve` within 30 seconds), records the check and applies its lifecycle effects like any other.",
-            tag: "domains",
-            parameters: vec![domain.clone()],
-            request: None,
-            responses: vec![("202", ok("Due now.", schema("DomainDetail")))],
-            errors: WRITE_ERRORS,
-            security: Security::Operator,
-        }),
-        ("get", "/api/v1/domains/{domain}/exception", Operation {
-            id: "showException",
-            summary: "The hybrid exception of a domain",
-            description: "Extra mail server addresses allowed for this domain only.",
-            tag: "domains",
-            parameters: vec![domain.clone()],
-            request: None,
-            responses: vec![("200", ok("The exception.", schema("Exception")))],
-            errors: READ_ERRORS,
-            security: Security::Reader,
-        }),
-        ("post", "/api/v1/domains/{domain}/exception", Operation {
-            id: "changeException",
-            summary: "Change the hybrid exception of a domain",
-            description: "First clear (if asked), then remove, then add, as `pecwatch domains exception`.",
-            tag: "domains",
-            parameters: vec![domain.clone()],
-            request: Some(body("The change.", schema("ExceptionChange"), true)),
-            responses: vec![("200", ok("The exception after the change.", schema("Exception")))],
-            errors: WRITE_ERRORS,
-            security: Security::Operator,
-        }),
-        ("get", "/api/v1/notices", Operation {
-            id: "listNotices",
-            summary: "List notices and alerts (the outbox), oldest first, a page at a time",
-            description: "Follow `next` (or the Link header) for the following page.",
-            tag: "notices",
-            parameters: vec![
-                query("state", "Only items in this state.", json!({ "type": "string", "enum": ["pending", "sent", "failed"] })),
-                query("domain", "Only items about this domain.", json!({ "type": "string" })),
-                query("limit", "Page size.", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 })),
-                query("cursor", "Only items with a larger identifier (from the previous page's next link).", json!({ "type": "integer" })),
-            ],
-            request: None,
-            responses: vec![("200", ok("A page of notices.", schema("NoticePage")))],
-            errors: READ_ERRORS,
-            security: Security::Reader,
-        }),
-        ("get", "/api/v1/notices/{id}", Operation {
-            id: "showNotice",
-            summary: "One notice: recipient, state, attempts, the mail server's reply",
-            description: "As `pecwatch notices show --format json`.",
-            tag: "notices",
-            parameters: vec![notice.clone()],
-            request: None,
-            responses: vec![("200", ok("The notice.", schema("Notice")))],
-            errors: READ_ERRORS,
-            security: Security::Reader,
-        }),
-        ("post", "/api/v1/notices/{id}/resend", Operation {
-            id: "resendNotice",
-            summary: "Send a notice again, as a new message",
-            description: "As `pecwatch notices resend`.",
-            tag: "notices",
-            parameters: vec![notice],
-            request: None,
-            responses: vec![("200", ok("The notice, queued again.", schema("Notice")))],
-            errors: WRITE_ERRORS,
-            security: Security::Operator,
-        }),
-        ("get", "/api/v1/index", Operation {
-            id: "exportIndex",
-            summary: "The index entry as `pecwatch index export` would write it now",
-            description: "The LDIF, its SHA-256 and the domains it lists.",
-            tag: "index",
-            parameters: vec![],
-            request: None,
-            responses: vec![("200", ok("The entry.", schema("IndexExport")))],
-            errors: &["401", "503"],
-            security: Security::Reader,
-        }),
-        ("get", "/api/v1/index/diff", Operation {
-            id: "diffIndex",
-            summary: "What changed since the last recorded publication",
-            description: "As `pecwatch index diff --format json`.",
-            tag: "index",
-            parameters: vec![],
-            request: None,
-            responses: vec![("200", ok("The changes.", schema("IndexDiff")))],
-            errors: &["401", "503"],
-            security: Security::Reader,
-        }),
-        ("get", "/api/v1/index/publications", Operation {
-            id: "listPublications",
-            summary: "The latest recorded publications, newest first",
-            description: "Without their LDIF.",
-            tag: "index",
-            parameters: vec![query("limit", "How many.", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 20 }))],
-            request: None,
-            responses: vec![(
-                "200",
-                ok("The publications.", json!({
-                    "type": "object",
-                    "required": ["publications"],
-                    "properties": { "publications": { "type": "array", "items": schema("Publication") } },
-                })),
-            )],
-            errors: &["400", "401", "503"],
-            security: Security::Reader,
-        }),
-        ("post", "/api/v1/index/publications", Operation {
-            id: "publishIndex",
-            summary: "Record the entry as it is now as a publication",
-            description: "As `pecwatch index export --record`.",
-            tag: "index",
-            parameters: vec![],
-            request: None,
-            responses: vec![("201", ok("The publication, with its LDIF.", schema("Publication")))],
-            errors: &["401", "403", "503"],
-            security: Security::Operator,
-        }),
+                )],
+                errors: &["503"],
+                security: Security::Open,
+            },
+        ),
+        (
+            "get",
+            "/index.ldif",
+            Operation {
+                id: "indexLdif",
+                summary: "This provider's entry of the providers' index (RFC 6109), as LDIF",
+                description: "Exactly what `pecwatch index export` writes. Strong ETag (the SHA-256 of the LDIF) and Last-Modified (the last change of the listed domains, or when this process first served this LDIF); If-None-Match and If-Modified-Since give 304. HEAD gives the headers. Rate-limited per client address.",
+                tag: "index",
+                parameters: vec![
+                    json!({ "name": "If-None-Match", "in": "header", "required": false, "schema": { "type": "string" } }),
+                    json!({ "name": "If-Modified-Since", "in": "header", "required": false, "schema": { "type": "string" } }),
+                ],
+                request: None,
+                responses: vec![
+                    (
+                        "200",
+                        json!({
+                            "description": "The LDIF.",
+                            "headers": {
+                                "ETag": { "schema": { "type": "string" } },
+                                "Last-Modified": { "schema": { "type": "string" } },
+                            },
+                            "content": { "text/plain": { "schema": { "type": "string" } } },
+                        }),
+                    ),
+                    (
+                        "304",
+                        json!({ "description": "Not modified since the client's copy." }),
+                    ),
+                ],
+                errors: &["429", "503"],
+                security: Security::Open,
+            },
+        ),
+        (
+            "get",
+            "/openapi.json",
+            Operation {
+                id: "openapi",
+                summary: "This document",
+                description: "Rate-limited per client address.",
+                tag: "service",
+                parameters: vec![],
+                request: None,
+                responses: vec![(
+                    "200",
+                    ok("The OpenAPI document.", json!({ "type": "object" })),
+                )],
+                errors: &["429"],
+                security: Security::Open,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/check",
+            Operation {
+                id: "check",
+                summary: "Check names now (nothing is recorded)",
+                description: "One result per name, in order, each exactly a line of `pecwatch check --format json`. Without a token the call is rate-limited per client address.",
+                tag: "check",
+                parameters: vec![],
+                request: Some(body(
+                    "The names and the profile.",
+                    schema("CheckRequest"),
+                    true,
+                )),
+                responses: vec![("200", ok("The results.", schema("CheckResponse")))],
+                errors: &["400", "401", "413", "415", "422", "429", "503"],
+                security: Security::OpenOrToken,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/domains",
+            Operation {
+                id: "listDomains",
+                summary: "List domains, by name, a page at a time",
+                description: "Follow `next` (or the `Link: rel=\"next\"` header) for the following page; each domain appears once in the walk.",
+                tag: "domains",
+                parameters: vec![
+                    query("state", "Only domains in this state.", schema("State")),
+                    query(
+                        "search",
+                        "Only domains whose name contains this text.",
+                        json!({ "type": "string" }),
+                    ),
+                    query(
+                        "code",
+                        "Only domains whose last check reported this error code.",
+                        json!({ "type": "string" }),
+                    ),
+                    query(
+                        "deadline_before",
+                        "Only domains with a deadline before this date (YYYY-MM-DD) or RFC 3339 instant.",
+                        json!({ "type": "string" }),
+                    ),
+                    query(
+                        "limit",
+                        "Page size.",
+                        json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
+                    ),
+                    query(
+                        "cursor",
+                        "Where the page starts (from the previous page's next link).",
+                        json!({ "type": "string" }),
+                    ),
+                ],
+                request: None,
+                responses: vec![("200", ok("A page of domains.", schema("DomainPage")))],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/domains",
+            Operation {
+                id: "addDomain",
+                summary: "Register an already certified domain",
+                description: "As `pecwatch domains add`: the domain is `certified` and due for a check now.",
+                tag: "domains",
+                parameters: vec![],
+                request: Some(body(
+                    "The domain and its holder.",
+                    schema("AddDomain"),
+                    true,
+                )),
+                responses: vec![(
+                    "201",
+                    json!({
+                        "description": "Registered.",
+                        "headers": { "Location": { "schema": { "type": "string" } } },
+                        "content": { "application/json": { "schema": schema("DomainDetail") } },
+                    }),
+                )],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/domains/{domain}",
+            Operation {
+                id: "showDomain",
+                summary: "One domain with its history",
+                description: "As `pecwatch domains show --format json`, with the domain's latest notices in `history.notices`.",
+                tag: "domains",
+                parameters: vec![domain.clone()],
+                request: None,
+                responses: vec![("200", ok("The domain.", schema("DomainDetail")))],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/domains/{domain}/approve",
+            action(
+                "approveDomain",
+                "Reinstate a domain under review",
+                "under_review → certified; the holder is notified.",
+                Some(body(
+                    "Who the call acts for.",
+                    schema("ActorRequest"),
+                    false,
+                )),
+            ),
+        ),
+        (
+            "post",
+            "/api/v1/domains/{domain}/reject",
+            action(
+                "rejectDomain",
+                "Refuse to reinstate a domain under review",
+                "under_review → removed; the holder is notified.",
+                Some(body(
+                    "Why, and who the call acts for.",
+                    schema("ReasonRequest"),
+                    false,
+                )),
+            ),
+        ),
+        (
+            "post",
+            "/api/v1/domains/{domain}/renew",
+            action(
+                "renewDomain",
+                "Renew the certification until a new expiry",
+                "The state does not change; the renewal is recorded in the history.",
+                Some(body("The new expiry.", schema("RenewRequest"), true)),
+            ),
+        ),
+        (
+            "post",
+            "/api/v1/domains/{domain}/remove",
+            action(
+                "removeDomain",
+                "Remove a domain from the certified list",
+                "certified, in_error or under_review → removed; the holder is notified.",
+                Some(body(
+                    "Why, and who the call acts for.",
+                    schema("ReasonRequest"),
+                    false,
+                )),
+            ),
+        ),
+        (
+            "post",
+            "/api/v1/domains/{domain}/recheck",
+            Operation {
+                id: "recheckDomain",
+                summary: "Make the domain due for a check now",
+                description: "The sweep checks it (`pecwatch serve` within 30 seconds), records the check and applies its lifecycle effects like any other.",
+                tag: "domains",
+                parameters: vec![domain.clone()],
+                request: None,
+                responses: vec![("202", ok("Due now.", schema("DomainDetail")))],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/domains/{domain}/exception",
+            Operation {
+                id: "showException",
+                summary: "The hybrid exception of a domain",
+                description: "Extra mail server addresses allowed for this domain only.",
+                tag: "domains",
+                parameters: vec![domain.clone()],
+                request: None,
+                responses: vec![("200", ok("The exception.", schema("Exception")))],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/domains/{domain}/exception",
+            Operation {
+                id: "changeException",
+                summary: "Change the hybrid exception of a domain",
+                description: "First clear (if asked), then remove, then add, as `pecwatch domains exception`.",
+                tag: "domains",
+                parameters: vec![domain.clone()],
+                request: Some(body("The change.", schema("ExceptionChange"), true)),
+                responses: vec![(
+                    "200",
+                    ok("The exception after the change.", schema("Exception")),
+                )],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/notices",
+            Operation {
+                id: "listNotices",
+                summary: "List notices and alerts (the outbox), oldest first, a page at a time",
+                description: "Follow `next` (or the Link header) for the following page.",
+                tag: "notices",
+                parameters: vec![
+                    query(
+                        "state",
+                        "Only items in this state.",
+                        json!({ "type": "string", "enum": ["pending", "sent", "failed"] }),
+                    ),
+                    query(
+                        "domain",
+                        "Only items about this domain.",
+                        json!({ "type": "string" }),
+                    ),
+                    query(
+                        "limit",
+                        "Page size.",
+                        json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
+                    ),
+                    query(
+                        "cursor",
+                        "Only items with a larger identifier (from the previous page's next link).",
+                        json!({ "type": "integer" }),
+                    ),
+                ],
+                request: None,
+                responses: vec![("200", ok("A page of notices.", schema("NoticePage")))],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/notices/{id}",
+            Operation {
+                id: "showNotice",
+                summary: "One notice: recipient, state, attempts, the mail server's reply",
+                description: "As `pecwatch notices show --format json`.",
+                tag: "notices",
+                parameters: vec![notice.clone()],
+                request: None,
+                responses: vec![("200", ok("The notice.", schema("Notice")))],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/notices/{id}/resend",
+            Operation {
+                id: "resendNotice",
+                summary: "Send a notice again, as a new message",
+                description: "As `pecwatch notices resend`.",
+                tag: "notices",
+                parameters: vec![notice],
+                request: None,
+                responses: vec![("200", ok("The notice, queued again.", schema("Notice")))],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/index",
+            Operation {
+                id: "exportIndex",
+                summary: "The index entry as `pecwatch index export` would write it now",
+                description: "The LDIF, its SHA-256 and the domains it lists.",
+                tag: "index",
+                parameters: vec![],
+                request: None,
+                responses: vec![("200", ok("The entry.", schema("IndexExport")))],
+                errors: &["401", "503"],
+                security: Security::Reader,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/index/diff",
+            Operation {
+                id: "diffIndex",
+                summary: "What changed since the last recorded publication",
+                description: "As `pecwatch index diff --format json`.",
+                tag: "index",
+                parameters: vec![],
+                request: None,
+                responses: vec![("200", ok("The changes.", schema("IndexDiff")))],
+                errors: &["401", "503"],
+                security: Security::Reader,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/index/publications",
+            Operation {
+                id: "listPublications",
+                summary: "The latest recorded publications, newest first",
+                description: "Without their LDIF.",
+                tag: "index",
+                parameters: vec![query(
+                    "limit",
+                    "How many.",
+                    json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 20 }),
+                )],
+                request: None,
+                responses: vec![(
+                    "200",
+                    ok(
+                        "The publications.",
+                        json!({
+                            "type": "object",
+                            "required": ["publications"],
+                            "properties": { "publications": { "type": "array", "items": schema("Publication") } },
+                        }),
+                    ),
+                )],
+                errors: &["400", "401", "503"],
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/index/publications",
+            Operation {
+                id: "publishIndex",
+                summary: "Record the entry as it is now as a publication",
+                description: "As `pecwatch index export --record`.",
+                tag: "index",
+                parameters: vec![],
+                request: None,
+                responses: vec![(
+                    "201",
+                    ok("The publication, with its LDIF.", schema("Publication")),
+                )],
+                errors: &["401", "403", "503"],
+                security: Security::Operator,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/orders",
+            Operation {
+                id: "listOrders",
+                summary: "The latest orders, newest first",
+                description: "Each as `pecwatch orders show --format json`: the order, its domain's state, its activation steps.",
+                tag: "orders",
+                parameters: vec![
+                    query(
+                        "state",
+                        "Only orders in this state.",
+                        json!({ "type": "string", "enum": ["received", "approved", "rejected"] }),
+                    ),
+                    query(
+                        "limit",
+                        "How many.",
+                        json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }),
+                    ),
+                ],
+                request: None,
+                responses: vec![(
+                    "200",
+                    ok(
+                        "The orders.",
+                        json!({
+                            "type": "object",
+                            "required": ["orders"],
+                            "properties": { "orders": { "type": "array", "items": schema("OrderDetail") } },
+                        }),
+                    ),
+                )],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/orders",
+            Operation {
+                id: "placeOrder",
+                summary: "Record an order of PEC on a domain",
+                description: "As `pecwatch orders add`: own domains are approved at once (unless review_own_domains is set), internal subdomains wait for an operator.",
+                tag: "orders",
+                parameters: vec![],
+                request: Some(body("The order.", schema("OrderRequest"), true)),
+                responses: vec![("201", ok("Recorded.", schema("OrderDetail")))],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/orders/{id}",
+            Operation {
+                id: "showOrder",
+                summary: "One order with its activation steps",
+                description: "As `pecwatch orders show --format json`.",
+                tag: "orders",
+                parameters: vec![order.clone()],
+                request: None,
+                responses: vec![("200", ok("The order.", schema("OrderDetail")))],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/orders/{id}/approve",
+            Operation {
+                id: "approveOrder",
+                summary: "Approve a received order",
+                description: "Registers the domain (pending_dns); the sweep activates it when its DNS is right.",
+                tag: "orders",
+                parameters: vec![order.clone()],
+                request: Some(body(
+                    "Who the call acts for.",
+                    schema("ActorRequest"),
+                    false,
+                )),
+                responses: vec![("200", ok("The order.", schema("OrderDetail")))],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/orders/{id}/reject",
+            Operation {
+                id: "rejectOrder",
+                summary: "Reject a received order",
+                description: "Final.",
+                tag: "orders",
+                parameters: vec![order],
+                request: Some(body(
+                    "Why, and who the call acts for.",
+                    schema("ReasonRequest"),
+                    false,
+                )),
+                responses: vec![("200", ok("The order.", schema("OrderDetail")))],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "get",
+            "/api/v1/mailboxes",
+            Operation {
+                id: "listMailboxes",
+                summary: "Mailboxes, of one domain or all",
+                description: "As `pecwatch mailboxes list --format json`.",
+                tag: "orders",
+                parameters: vec![query(
+                    "domain",
+                    "Only this domain's mailboxes.",
+                    json!({ "type": "string" }),
+                )],
+                request: None,
+                responses: vec![(
+                    "200",
+                    ok(
+                        "The mailboxes.",
+                        json!({
+                            "type": "object",
+                            "required": ["mailboxes"],
+                            "properties": { "mailboxes": { "type": "array", "items": schema("Mailbox") } },
+                        }),
+                    ),
+                )],
+                errors: READ_ERRORS,
+                security: Security::Reader,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/mailboxes",
+            Operation {
+                id: "addMailbox",
+                summary: "Create a mailbox in a certified domain, with its set-password link",
+                description: "As `pecwatch mailboxes add`.",
+                tag: "orders",
+                parameters: vec![],
+                request: Some(body(
+                    "The address.",
+                    json!({
+                        "type": "object",
+                        "required": ["address"],
+                        "additionalProperties": false,
+                        "properties": { "address": { "type": "string", "format": "email" } },
+                    }),
+                    true,
+                )),
+                responses: vec![(
+                    "201",
+                    ok(
+                        "Created.",
+                        json!({
+                            "type": "object",
+                            "properties": { "mailbox": schema("Mailbox"), "link": { "type": "string" } },
+                        }),
+                    ),
+                )],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "delete",
+            "/api/v1/mailboxes/{address}",
+            Operation {
+                id: "removeMailbox",
+                summary: "Delete a mailbox",
+                description: "As `pecwatch mailboxes remove`.",
+                tag: "orders",
+                parameters: vec![mailbox.clone()],
+                request: None,
+                responses: vec![(
+                    "200",
+                    ok(
+                        "Deleted.",
+                        json!({ "type": "object", "properties": { "removed": { "type": "string" } } }),
+                    ),
+                )],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
+        (
+            "post",
+            "/api/v1/mailboxes/{address}/link",
+            Operation {
+                id: "mailboxLink",
+                summary: "A new set-password link for a mailbox",
+                description: "Older links stop working.",
+                tag: "orders",
+                parameters: vec![mailbox],
+                request: None,
+                responses: vec![(
+                    "200",
+                    ok(
+                        "The link.",
+                        json!({ "type": "object", "properties": { "address": { "type": "string" }, "link": { "type": "string" } } }),
+                    ),
+                )],
+                errors: WRITE_ERRORS,
+                security: Security::Operator,
+            },
+        ),
     ]
 }
 
@@ -421,16 +805,37 @@ fn operations() -> Vec<(&'static str, &'static str, Operation)> {
 fn problem_responses() -> Map<String, Value> {
     let mut responses = Map::new();
     for (status, description) in [
-        ("400", "Bad request: an invalid parameter, domain name or body (problem types bad-request, invalid-domain, invalid-json)."),
-        ("401", "No token, or a token that does not work (WWW-Authenticate: Bearer)."),
+        (
+            "400",
+            "Bad request: an invalid parameter, domain name or body (problem types bad-request, invalid-domain, invalid-json).",
+        ),
+        (
+            "401",
+            "No token, or a token that does not work (WWW-Authenticate: Bearer).",
+        ),
         ("403", "A read-only token on an operator's call."),
-        ("404", "No such domain (unknown-domain), notice or route (not-found)."),
-        ("409", "Not allowed in the domain's state, a name already taken, or the domain kept changing."),
-        ("413", "The body is larger than 256 KiB (request-too-large), or too many names (too-many-names)."),
+        (
+            "404",
+            "No such domain (unknown-domain), notice or route (not-found).",
+        ),
+        (
+            "409",
+            "Not allowed in the domain's state, a name already taken, or the domain kept changing.",
+        ),
+        (
+            "413",
+            "The body is larger than 256 KiB (request-too-large), or too many names (too-many-names).",
+        ),
         ("415", "The body is not JSON."),
         ("422", "JSON of the wrong shape (invalid-json)."),
-        ("429", "Too many requests from this client address (Retry-After says when to try again)."),
-        ("503", "The database is unreachable (database-unavailable), the index is not configured (index-not-configured, naming the missing keys), or the DNS does not answer (dns-unavailable)."),
+        (
+            "429",
+            "Too many requests from this client address (Retry-After says when to try again).",
+        ),
+        (
+            "503",
+            "The database is unreachable (database-unavailable), the index is not configured (index-not-configured, naming the missing keys), or the DNS does not answer (dns-unavailable).",
+        ),
     ] {
         let mut value = json!({
             "description": description,
@@ -681,6 +1086,41 @@ fn schemas() -> Value {
                 "domains": { "type": "integer" },
             },
         },
+        "OrderRequest": {
+            "type": "object",
+            "required": ["name", "holder_email"],
+            "additionalProperties": false,
+            "properties": {
+                "kind": { "type": "string", "enum": ["own", "internal"], "default": "own" },
+                "name": { "type": "string", "description": "The domain (own) or the label of the internal subdomain." },
+                "holder_email": { "type": "string", "format": "email" },
+                "holder_name": string,
+                "lang": { "type": "string", "enum": ["it", "en"] },
+                "reseller": string,
+                "profile": string,
+                "expires": string,
+            },
+        },
+        "OrderDetail": {
+            "type": "object",
+            "description": "`pecwatch orders show --format json`.",
+            "properties": {
+                "order": { "type": "object" },
+                "domain_state": maybe(schema("State")),
+                "steps": { "type": "array", "items": { "type": "object" } },
+            },
+        },
+        "Mailbox": {
+            "type": "object",
+            "properties": {
+                "id": { "type": "integer" },
+                "domain_id": { "type": "integer" },
+                "address": string,
+                "has_password": { "type": "boolean" },
+                "created": instant,
+                "updated": instant,
+            },
+        },
         "Publication": {
             "type": "object",
             "properties": {
@@ -702,7 +1142,11 @@ pub fn spec(public_url: &str) -> Value {
         let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
         entry[method] = operation.to_json();
     }
-    let server = if public_url.is_empty() { "/" } else { public_url.trim_end_matches('/') };
+    let server = if public_url.is_empty() {
+        "/"
+    } else {
+        public_url.trim_end_matches('/')
+    };
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -718,6 +1162,7 @@ pub fn spec(public_url: &str) -> Value {
             { "name": "domains", "description": "The registry and the operators' actions." },
             { "name": "notices", "description": "Notices and alerts." },
             { "name": "index", "description": "The providers' index (RFC 6109)." },
+            { "name": "orders", "description": "Activation: orders and mailboxes." },
             { "name": "service", "description": "Health, metrics, this document." },
         ],
         "paths": paths,
@@ -732,6 +1177,8 @@ pub fn spec(public_url: &str) -> Value {
             "parameters": {
                 "domain": { "name": "domain", "in": "path", "required": true, "description": "The domain name.", "schema": { "type": "string" } },
                 "notice": { "name": "id", "in": "path", "required": true, "description": "The notice's identifier.", "schema": { "type": "integer" } },
+                "order": { "name": "id", "in": "path", "required": true, "description": "The order's number.", "schema": { "type": "integer" } },
+                "mailbox": { "name": "address", "in": "path", "required": true, "description": "The mailbox's address (local@domain).", "schema": { "type": "string" } },
             },
             "responses": problem_responses(),
             "schemas": schemas(),

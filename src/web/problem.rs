@@ -9,9 +9,9 @@
 //! Italian otherwise.
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -287,7 +287,10 @@ mod tests {
 
     fn accept(value: &str) -> Lang {
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_str(value).unwrap());
+        headers.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_str(value).unwrap(),
+        );
         lang_of(&headers)
     }
 

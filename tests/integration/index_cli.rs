@@ -229,12 +229,12 @@ fn export_lists_certified_and_in_error_domains_with_the_certificate() {
     );
     let certificate: Vec<&Vec<u8>> = attributes
         .iter()
-        .filter(|(n, _)| n == "providerCertificate")
+        .filter(|(n, _)| n == "providerCertificate;binary")
         .map(|(_, v)| v)
         .collect();
     assert_eq!(certificate, [&der]);
     assert!(
-        ldif.contains("\nproviderCertificate:: "),
+        ldif.contains("\nproviderCertificate;binary:: "),
         "binary form: {ldif}"
     );
 

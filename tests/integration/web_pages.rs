@@ -62,7 +62,8 @@ impl Visitor {
                 if value.is_empty() {
                     self.cookies.remove(name.trim());
                 } else {
-                    self.cookies.insert(name.trim().to_owned(), value.trim().to_owned());
+                    self.cookies
+                        .insert(name.trim().to_owned(), value.trim().to_owned());
                 }
             }
         }
@@ -87,7 +88,11 @@ impl Visitor {
         self.finish(request.send().await.expect("GET")).await
     }
 
-    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+    pub async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
@@ -116,7 +121,12 @@ impl Visitor {
         let (status, headers, body) = self
             .post(
                 "/console/login",
-                &[("name", user), ("password", password), ("csrf", &csrf), ("next", "/console")],
+                &[
+                    ("name", user),
+                    ("password", password),
+                    ("csrf", &csrf),
+                    ("next", "/console"),
+                ],
             )
             .await;
         assert_eq!(status, StatusCode::SEE_OTHER, "sign-in of {user}: {body}");
@@ -130,7 +140,9 @@ impl Visitor {
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -143,7 +155,11 @@ pub fn hidden(page: &str, name: &str) -> String {
         .find(&marker)
         .unwrap_or_else(|| panic!("no hidden field {name} in {page}"))
         + marker.len();
-    page[start..].split('"').next().unwrap_or_default().to_owned()
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Adds `name` in `state` since a day ago, expiring in a year.
@@ -161,7 +177,11 @@ pub async fn add_domain(registry: &Registry, name: &str, state: State, now: Time
                 reseller: None,
                 profile: "aruba".into(),
                 exception: Vec::new(),
-                status: DomainStatus::new(state, since, Some(now + SignedDuration::from_hours(24 * 365))),
+                status: DomainStatus::new(
+                    state,
+                    since,
+                    Some(now + SignedDuration::from_hours(24 * 365)),
+                ),
                 next_check: now + SignedDuration::from_hours(24),
             },
             since,
@@ -205,19 +225,38 @@ async fn the_check_form_works_without_javascript() {
     let (status, headers, home) = visitor.get("/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(home.contains("<html lang=\"it\">"), "{home}");
-    assert!(home.contains("<form class=\"card check-form\" method=\"get\" action=\"/check\""), "{home}");
+    assert!(
+        home.contains("<form class=\"card check-form\" method=\"get\" action=\"/check\""),
+        "{home}"
+    );
     assert!(home.contains("<label for=\"domain\">Dominio certificato o indirizzo PEC</label>"));
-    assert!(home.contains("<option value=\"aruba\" selected>aruba</option>"), "{home}");
+    assert!(
+        home.contains("<option value=\"aruba\" selected>aruba</option>"),
+        "{home}"
+    );
     assert!(home.contains("<option value=\"infocert\">"), "{home}");
     assert!(!home.contains("<script"), "no JavaScript");
     let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
     // The stylesheet, cached for long under a versioned address.
-    let css = home.split("rel=\"stylesheet\" href=\"").nth(1).unwrap().split('"').next().unwrap();
-    let css = css.replace("&#x2f;", "/");
-    let (status, headers, sheet) = visitor.get(&css).await;
+    let css = home
+        .split("rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let (status, headers, sheet) = visitor.get(css).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["cache-control"].to_str().unwrap().contains("max-age=31536000"));
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=31536000")
+    );
     assert!(sheet.contains(":focus-visible"));
 
     // The form sends a GET; the answer is the result's own, shareable address.
@@ -227,35 +266,71 @@ async fn the_check_form_works_without_javascript() {
     let (status, _, result) = visitor.get("/check/pec.ok.it?profile=aruba").await;
     assert_eq!(status, StatusCode::OK, "{result}");
     assert!(result.contains("data-verdict=\"ok\""), "{result}");
-    assert!(result.contains("è configurato correttamente per la PEC di aruba"), "{result}");
-    assert!(result.contains("<th scope=\"row\">ns1.cliente.it</th>"), "{result}");
+    assert!(
+        result.contains("è configurato correttamente per la PEC di aruba"),
+        "{result}"
+    );
+    assert!(
+        result.contains("<th scope=\"row\">ns1.cliente.it</th>"),
+        "{result}"
+    );
     assert!(result.contains("MX 10 mx.pec.aruba.it."), "{result}");
 
     // A failing domain: the code, why it matters, the exact line, every server.
     let (status, _, failing) = visitor.get("/check/pec.nomx.it?profile=aruba").await;
     assert_eq!(status, StatusCode::OK);
     assert!(failing.contains("data-verdict=\"error\""));
-    assert!(failing.contains("data-code=\"MX_NON_DEFINITO\""), "{failing}");
+    assert!(
+        failing.contains("data-code=\"MX_NON_DEFINITO\""),
+        "{failing}"
+    );
     assert!(failing.contains("MX NON DEFINITO"));
     assert!(failing.contains("Perché conta:"));
-    assert!(failing.contains("pec IN MX 10 mx.pec.aruba.it."), "{failing}");
-    assert!(failing.contains("nessun record"), "the per-server table says NODATA in words");
+    assert!(
+        failing.contains("pec IN MX 10 mx.pec.aruba.it."),
+        "{failing}"
+    );
+    assert!(
+        failing.contains("nessun record"),
+        "the per-server table says NODATA in words"
+    );
 
     // A wrong A record, in English through the switch and then by the browser's choice.
-    let (_, headers, wrong) = visitor.get("/check/pec.wronga.it?profile=aruba&lang=en").await;
+    let (_, headers, wrong) = visitor
+        .get("/check/pec.wronga.it?profile=aruba&lang=en")
+        .await;
     assert!(wrong.contains("<html lang=\"en\">"));
-    assert!(wrong.contains("A NON CORRETTO") && wrong.contains("Why it matters:"), "{wrong}");
-    assert!(headers[SET_COOKIE].to_str().unwrap().starts_with("pecwatch_lang=en"));
+    assert!(
+        wrong.contains("A NON CORRETTO") && wrong.contains("Why it matters:"),
+        "{wrong}"
+    );
+    assert!(
+        headers[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .starts_with("pecwatch_lang=en")
+    );
     let (_, _, remembered) = visitor.get("/").await;
-    assert!(remembered.contains("<html lang=\"en\">"), "the chosen language is remembered");
+    assert!(
+        remembered.contains("<html lang=\"en\">"),
+        "the chosen language is remembered"
+    );
     let mut english = Visitor::new(&server).english();
     let (_, _, home) = english.get("/").await;
     assert!(home.contains("Is your PEC domain set up right?"), "{home}");
-    assert!(home.contains("hreflang=\"it\""), "a visible switch to Italian");
+    assert!(
+        home.contains("hreflang=\"it\""),
+        "a visible switch to Italian"
+    );
 
     // A Unicode name and an e-mail address are sent to the A-label's address.
-    let (_, headers, _) = visitor.get("/check?domain=mario%40pec.caff%C3%A8.it&profile=aruba").await;
-    assert_eq!(headers[LOCATION], "/check/pec.xn--caff-8oa.it?profile=aruba");
+    let (_, headers, _) = visitor
+        .get("/check?domain=mario%40pec.caff%C3%A8.it&profile=aruba")
+        .await;
+    assert_eq!(
+        headers[LOCATION],
+        "/check/pec.xn--caff-8oa.it?profile=aruba"
+    );
     drop(server);
     cleanup.run().await;
 }
@@ -266,18 +341,38 @@ async fn hostile_input_comes_back_escaped_on_the_form() {
     let server = start(&db.url, &now(), &[]).await;
     let mut visitor = Visitor::new(&server);
     for (path, echoed) in [
-        ("/check?domain=%3Cscript%3Ealert(1)%3C%2Fscript%3E&profile=aruba", "&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
-        ("/check/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E?profile=aruba", "&lt;img src=x onerror=alert(1)&gt;"),
-        ("/check?domain=%22%20autofocus%20onfocus%3D%22alert(1)&profile=aruba", "&quot; autofocus onfocus=&quot;alert(1)"),
-        ("/check?domain=http%3A%2F%2Fpec.ok.it%2F&profile=aruba", "http:&#x2f;&#x2f;pec.ok.it&#x2f;"),
+        (
+            "/check?domain=%3Cscript%3Ealert(1)%3C%2Fscript%3E&profile=aruba",
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+        ),
+        (
+            "/check/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E?profile=aruba",
+            "&lt;img src=x onerror=alert(1)&gt;",
+        ),
+        (
+            "/check?domain=%22%20autofocus%20onfocus%3D%22alert(1)&profile=aruba",
+            "&quot; autofocus onfocus=&quot;alert(1)",
+        ),
+        (
+            "/check?domain=http%3A%2F%2Fpec.ok.it%2F&profile=aruba",
+            "http://pec.ok.it/",
+        ),
         ("/check?domain=192.0.2.1&profile=aruba", "192.0.2.1"),
     ] {
         let (status, headers, page) = visitor.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {page}");
-        assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
         assert!(page.contains("role=\"alert\""), "{path}: no message");
         assert!(page.contains(echoed), "{path}: {echoed} not in {page}");
-        assert!(!page.contains("<script>") && !page.contains("<img src"), "{path}: unescaped");
+        assert!(
+            !page.contains("<script>") && !page.contains("<img src"),
+            "{path}: unescaped"
+        );
         assert!(page.contains("aria-invalid=\"true\""), "{path}");
     }
     // An empty field, an unknown profile, an overlong name, bad escapes: the form again.
@@ -297,7 +392,10 @@ async fn hostile_input_comes_back_escaped_on_the_form() {
     }
     let (status, _, page) = visitor.get("/check?domain=&profile=aruba").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(page.contains("Scrivi il nome del dominio certificato"), "{page}");
+    assert!(
+        page.contains("Scrivi il nome del dominio certificato"),
+        "{page}"
+    );
     drop(server);
     cleanup.run().await;
 }
@@ -309,7 +407,10 @@ async fn the_rate_limit_answers_429_in_both_languages() {
     let server = start(
         &db.url,
         &now(),
-        &[("PECWATCH_DNS_RESOLVER", &lab.resolver), ("PECWATCH_WEB_RATE_LIMIT_PER_MINUTE", "3")],
+        &[
+            ("PECWATCH_DNS_RESOLVER", &lab.resolver),
+            ("PECWATCH_WEB_RATE_LIMIT_PER_MINUTE", "3"),
+        ],
     )
     .await;
     let mut visitor = Visitor::new(&server);
@@ -322,7 +423,10 @@ async fn the_rate_limit_answers_429_in_both_languages() {
     let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     assert!(page.contains("Troppe richieste"), "{page}");
-    assert!(page.contains("Too many requests came from your address"), "{page}");
+    assert!(
+        page.contains("Too many requests came from your address"),
+        "{page}"
+    );
     // The form itself is not limited: a client that waits can still read it.
     let (status, _, _) = visitor.get("/").await;
     assert_eq!(status, StatusCode::OK);
@@ -335,7 +439,10 @@ async fn signing_in_sets_safe_cookies_and_needs_the_form_token() {
     let (db, cleanup) = sqlite().await;
     let out = add_user(&db.url, "Mario", "operator", PASSWORD);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "mario (operator)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "mario (operator)"
+    );
     let server = start(&db.url, &now(), &[]).await;
     let mut visitor = Visitor::new(&server);
 
@@ -349,23 +456,50 @@ async fn signing_in_sets_safe_cookies_and_needs_the_form_token() {
 
     // A sign-in without the form's token (a forged cross-site form) is refused.
     let (status, _, page) = visitor
-        .post("/console/login", &[("name", "mario"), ("password", PASSWORD), ("csrf", "x")])
+        .post(
+            "/console/login",
+            &[("name", "mario"), ("password", PASSWORD), ("csrf", "x")],
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-    assert!(visitor.cookies.get("pecwatch_session").is_none());
+    assert!(!visitor.cookies.contains_key("pecwatch_session"));
 
-    let (_, headers, page) = visitor.get("/console/login?next=%2Fconsole%2Fdomains").await;
+    let (_, headers, page) = visitor
+        .get("/console/login?next=%2Fconsole%2Fdomains")
+        .await;
     let login_cookie = headers[SET_COOKIE].to_str().unwrap().to_owned();
-    assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Strict"), "{login_cookie}");
+    assert!(
+        login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Strict"),
+        "{login_cookie}"
+    );
     let csrf = hidden(&page, "csrf");
     let (status, _, page) = visitor
-        .post("/console/login", &[("name", "mario"), ("password", "Sbagliata-2026"), ("csrf", &csrf), ("next", "/console/domains")])
+        .post(
+            "/console/login",
+            &[
+                ("name", "mario"),
+                ("password", "Sbagliata-2026"),
+                ("csrf", &csrf),
+                ("next", "/console/domains"),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(page.contains("Nome utente o password non corretti."), "{page}");
+    assert!(
+        page.contains("Nome utente o password non corretti."),
+        "{page}"
+    );
     let csrf = hidden(&page, "csrf");
     let (status, headers, _) = visitor
-        .post("/console/login", &[("name", "MARIO"), ("password", PASSWORD), ("csrf", &csrf), ("next", "https://evil.example/")])
+        .post(
+            "/console/login",
+            &[
+                ("name", "MARIO"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+                ("next", "https://evil.example/"),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[LOCATION], "/console", "never sent to another site");
@@ -376,14 +510,32 @@ async fn signing_in_sets_safe_cookies_and_needs_the_form_token() {
         .find(|v| v.starts_with("pecwatch_session="))
         .unwrap()
         .to_owned();
-    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/console", "Max-Age=28800"] {
-        assert!(session.contains(attribute), "{attribute} missing: {session}");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Path=/console",
+        "Max-Age=28800",
+    ] {
+        assert!(
+            session.contains(attribute),
+            "{attribute} missing: {session}"
+        );
     }
     // Only the hash of the session's identifier is stored.
-    let token = session.split(';').next().unwrap().split_once('=').unwrap().1;
+    let token = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
     let registry = Registry::open(&db.url).await.unwrap();
     let stored = registry
-        .session(&pecwatch::web::console::auth::token_hash(token), Timestamp::now())
+        .session(
+            &pecwatch::web::console::auth::token_hash(token),
+            Timestamp::now(),
+        )
         .await
         .unwrap()
         .expect("the session is open");
@@ -400,25 +552,44 @@ async fn signing_in_sets_safe_cookies_and_needs_the_form_token() {
     let (status, headers, _) = visitor.post("/console/logout", &[("csrf", &csrf)]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[LOCATION], "/console/login?bye=1");
-    assert!(registry
-        .session(&pecwatch::web::console::auth::token_hash(token), Timestamp::now())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        registry
+            .session(
+                &pecwatch::web::console::auth::token_hash(token),
+                Timestamp::now()
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
     drop(server);
 
     // `insecure_cookies` (a plain-HTTP lab) drops `Secure`, and only that.
-    let server = start(&db.url, &now(), &[("PECWATCH_WEB_INSECURE_COOKIES", "true")]).await;
+    let server = start(
+        &db.url,
+        &now(),
+        &[("PECWATCH_WEB_INSECURE_COOKIES", "true")],
+    )
+    .await;
     let mut visitor = Visitor::new(&server);
     let (_, headers, page) = visitor.get("/console/login").await;
     let cookie = headers[SET_COOKIE].to_str().unwrap();
-    assert!(!cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     let csrf = hidden(&page, "csrf");
     let (_, headers, _) = visitor
-        .post("/console/login", &[("name", "mario"), ("password", PASSWORD), ("csrf", &csrf)])
+        .post(
+            "/console/login",
+            &[("name", "mario"), ("password", PASSWORD), ("csrf", &csrf)],
+        )
         .await;
     let cookie = headers[SET_COOKIE].to_str().unwrap();
-    assert!(cookie.starts_with("pecwatch_session=") && !cookie.contains("Secure"), "{cookie}");
+    assert!(
+        cookie.starts_with("pecwatch_session=") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
     registry.close().await;
     drop(server);
     cleanup.run().await;
@@ -430,8 +601,16 @@ async fn actions_need_the_csrf_token_and_an_operator() {
     let at = Timestamp::now();
     add_domain(&db.registry, "pec.review.it", State::UnderReview, at).await;
     add_domain(&db.registry, "pec.ok.it", State::Certified, at).await;
-    assert!(add_user(&db.url, "mario", "operator", PASSWORD).status.success());
-    assert!(add_user(&db.url, "lucia", "read-only", PASSWORD).status.success());
+    assert!(
+        add_user(&db.url, "mario", "operator", PASSWORD)
+            .status
+            .success()
+    );
+    assert!(
+        add_user(&db.url, "lucia", "read-only", PASSWORD)
+            .status
+            .success()
+    );
     let server = start(&db.url, &now(), &[]).await;
     let state_of = |name: &'static str| {
         let registry = db.registry.clone();
@@ -452,9 +631,15 @@ async fn actions_need_the_csrf_token_and_an_operator() {
     let (status, _, page) = lucia.get("/console/domains/pec.review.it").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("data-state=\"under_review\""));
-    assert!(!page.contains("/approve\"") && !page.contains("<button type=\"submit\" class=\"button good\""), "{page}");
+    assert!(
+        !page.contains("/approve\"")
+            && !page.contains("<button type=\"submit\" class=\"button good\""),
+        "{page}"
+    );
     assert!(page.contains("sola lettura"), "{page}");
-    let (status, _, page) = lucia.post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)]).await;
+    let (status, _, page) = lucia
+        .post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)])
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("sola lettura"));
     assert_eq!(state_of("pec.review.it").await, State::UnderReview);
@@ -466,46 +651,93 @@ async fn actions_need_the_csrf_token_and_an_operator() {
     let csrf = mario.sign_in("mario", PASSWORD).await;
     let (status, _, page) = mario.get("/console/domains/pec.review.it").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("action=\"&#x2f;console&#x2f;domains&#x2f;pec.review.it&#x2f;approve\"") || page.contains("/approve\""), "{page}");
+    assert!(
+        page.contains("action=\"/console/domains/pec.review.it/approve\""),
+        "{page}"
+    );
     for token in ["", "forged", &csrf[..csrf.len() - 1]] {
-        let (status, _, _) = mario.post("/console/domains/pec.review.it/approve", &[("csrf", token)]).await;
+        let (status, _, _) = mario
+            .post("/console/domains/pec.review.it/approve", &[("csrf", token)])
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "token {token:?}");
     }
     // Another session's token is not this session's.
-    let (status, _, _) = lucia.post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)]).await;
+    let (status, _, _) = lucia
+        .post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)])
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(state_of("pec.review.it").await, State::UnderReview);
 
     // With it: approved, through the same actions as the command line.
-    let (status, headers, _) = mario.post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)]).await;
+    let (status, headers, _) = mario
+        .post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)])
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers[LOCATION], "/console/domains/pec.review.it?done=approve");
+    assert_eq!(
+        headers[LOCATION],
+        "/console/domains/pec.review.it?done=approve"
+    );
     assert_eq!(state_of("pec.review.it").await, State::Certified);
-    let (_, _, page) = mario.get("/console/domains/pec.review.it?done=approve").await;
+    let (_, _, page) = mario
+        .get("/console/domains/pec.review.it?done=approve")
+        .await;
     assert!(page.contains("data-state=\"certified\"") && page.contains("Reinserimento approvato"));
-    assert!(page.contains("mario"), "the transition names the operator: {page}");
+    assert!(
+        page.contains("mario"),
+        "the transition names the operator: {page}"
+    );
     // Approving again is refused with the lifecycle's reason, on the page (not a 500).
-    let (status, _, page) = mario.post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)]).await;
+    let (status, _, page) = mario
+        .post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)])
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(page.contains("consentito solo in stato under_review"), "{page}");
+    assert!(
+        page.contains("consentito solo in stato under_review"),
+        "{page}"
+    );
     // Renew with a bad date, then a good one; an exception; a bad exception.
-    let (status, _, page) = mario.post("/console/domains/pec.ok.it/renew", &[("csrf", &csrf), ("expires", "domani")]).await;
+    let (status, _, page) = mario
+        .post(
+            "/console/domains/pec.ok.it/renew",
+            &[("csrf", &csrf), ("expires", "domani")],
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(page.contains("Data non valida"), "{page}");
-    let (status, _, _) = mario.post("/console/domains/pec.ok.it/renew", &[("csrf", &csrf), ("expires", "2030-06-30")]).await;
+    let (status, _, _) = mario
+        .post(
+            "/console/domains/pec.ok.it/renew",
+            &[("csrf", &csrf), ("expires", "2030-06-30")],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, _, _) = mario.post("/console/domains/pec.ok.it/exception", &[("csrf", &csrf), ("add", "192.0.2.7/24")]).await;
+    let (status, _, _) = mario
+        .post(
+            "/console/domains/pec.ok.it/exception",
+            &[("csrf", &csrf), ("add", "192.0.2.7/24")],
+        )
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, _, page) = mario.get("/console/domains/pec.ok.it").await;
     assert!(page.contains("<code>192.0.2.0/24</code>"), "{page}");
     assert!(page.contains("30/06/2030"), "{page}");
-    let (status, _, page) = mario.post("/console/domains/pec.ok.it/exception", &[("csrf", &csrf), ("add", "<b>x</b>")]).await;
+    let (status, _, page) = mario
+        .post(
+            "/console/domains/pec.ok.it/exception",
+            &[("csrf", &csrf), ("add", "<b>x</b>")],
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(page.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") && !page.contains("<b>x</b>"), "{page}");
+    assert!(
+        page.contains("&lt;b&gt;x&lt;/b&gt;") && !page.contains("<b>x</b>"),
+        "{page}"
+    );
     // Unknown domains and actions.
     let (status, _, _) = mario.get("/console/domains/pec.nessuno.it").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = mario.post("/console/domains/pec.ok.it/explode", &[("csrf", &csrf)]).await;
+    let (status, _, _) = mario
+        .post("/console/domains/pec.ok.it/explode", &[("csrf", &csrf)])
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     drop(server);
     cleanup.run().await;
@@ -514,21 +746,35 @@ async fn actions_need_the_csrf_token_and_an_operator() {
 #[tokio::test]
 async fn sign_ins_are_throttled() {
     let (db, cleanup) = sqlite().await;
-    assert!(add_user(&db.url, "mario", "operator", PASSWORD).status.success());
+    assert!(
+        add_user(&db.url, "mario", "operator", PASSWORD)
+            .status
+            .success()
+    );
     let server = start(&db.url, &now(), &[]).await;
     let mut visitor = Visitor::new(&server);
     let (_, _, page) = visitor.get("/console/login").await;
     let mut csrf = hidden(&page, "csrf");
     for _ in 0..5 {
         let (status, _, page) = visitor
-            .post("/console/login", &[("name", "mario"), ("password", "Sbagliata-2026"), ("csrf", &csrf)])
+            .post(
+                "/console/login",
+                &[
+                    ("name", "mario"),
+                    ("password", "Sbagliata-2026"),
+                    ("csrf", &csrf),
+                ],
+            )
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         csrf = hidden(&page, "csrf");
     }
     // Locked: the right password is refused too, for a while.
     let (status, _, page) = visitor
-        .post("/console/login", &[("name", "mario"), ("password", PASSWORD), ("csrf", &csrf)])
+        .post(
+            "/console/login",
+            &[("name", "mario"), ("password", PASSWORD), ("csrf", &csrf)],
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(page.contains("Troppi tentativi non riusciti"), "{page}");
@@ -536,7 +782,10 @@ async fn sign_ins_are_throttled() {
     let mut last = StatusCode::OK;
     for _ in 0..12 {
         let (status, _, page) = visitor
-            .post("/console/login", &[("name", "nessuno"), ("password", "x"), ("csrf", &csrf)])
+            .post(
+                "/console/login",
+                &[("name", "nessuno"), ("password", "x"), ("csrf", &csrf)],
+            )
             .await;
         last = status;
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -555,14 +804,24 @@ async fn the_console_pages_show_the_registry() {
     let (db, cleanup) = sqlite().await;
     let at = Timestamp::now();
     for i in 0..55 {
-        add_domain(&db.registry, &format!("pec.d{i:02}.it"), State::Certified, at).await;
+        add_domain(
+            &db.registry,
+            &format!("pec.d{i:02}.it"),
+            State::Certified,
+            at,
+        )
+        .await;
     }
     add_domain(&db.registry, "pec.rotto.it", State::InError, at).await;
     // Two checks of pec.d00.it: the second fails with a new code and another MX.
     let name = DomainName::parse("pec.d00.it").unwrap();
     for (minutes, codes, records) in [
         (120, vec![], vec!["MX 10 mx.pec.aruba.it."]),
-        (60, vec!["A_NON_CORRETTO".to_owned()], vec!["MX 10 mail.d00.it."]),
+        (
+            60,
+            vec!["A_NON_CORRETTO".to_owned()],
+            vec!["MX 10 mail.d00.it."],
+        ),
     ] {
         let domain = db.registry.domain(&name).await.unwrap().unwrap();
         let mut update = DomainUpdate::new(&domain, domain.next_check);
@@ -581,35 +840,64 @@ async fn the_console_pages_show_the_registry() {
         });
         db.registry.commit("test", at, update).await.unwrap();
     }
-    assert!(add_user(&db.url, "mario", "operator", PASSWORD).status.success());
+    assert!(
+        add_user(&db.url, "mario", "operator", PASSWORD)
+            .status
+            .success()
+    );
     let server = start(&db.url, &now(), &[]).await;
     let mut mario = Visitor::new(&server);
     mario.sign_in("mario", PASSWORD).await;
 
     let (_, _, dashboard) = mario.get("/console").await;
     assert!(dashboard.contains("<svg class=\"chart\""), "{dashboard}");
-    assert!(dashboard.contains("<rect class=\"c3\""), "A NON CORRETTO is the fourth colour: {dashboard}");
-    assert!(dashboard.contains("data-state=\"certified\">\n      <span class=\"count\">55</span>"), "{dashboard}");
+    assert!(
+        dashboard.contains("<rect class=\"c3\""),
+        "A NON CORRETTO is the fourth colour: {dashboard}"
+    );
+    assert!(
+        dashboard.contains("data-state=\"certified\">\n      <span class=\"count\">55</span>"),
+        "{dashboard}"
+    );
 
     let (_, _, list) = mario.get("/console/domains").await;
-    assert!(list.contains("56 registrati") && list.contains("Pagina 1 di 2"), "{list}");
+    assert!(
+        list.contains("56 registrati") && list.contains("Pagina 1 di 2"),
+        "{list}"
+    );
     assert!(list.contains("pec.d49.it") && !list.contains("pec.d50.it"));
     let (_, _, second) = mario.get("/console/domains?page=2").await;
     assert!(second.contains("pec.d50.it") && second.contains("pec.rotto.it"));
-    let (_, _, filtered) = mario.get("/console/domains?state=in_error&profile=aruba&q=ROTTO").await;
-    assert!(filtered.contains("1 trovati") && filtered.contains("pec.rotto.it"), "{filtered}");
+    let (_, _, filtered) = mario
+        .get("/console/domains?state=in_error&profile=aruba&q=ROTTO")
+        .await;
+    assert!(
+        filtered.contains("1 trovati") && filtered.contains("pec.rotto.it"),
+        "{filtered}"
+    );
     let (_, _, none) = mario.get("/console/domains?profile=infocert").await;
     assert!(none.contains("Nessun dominio corrisponde ai filtri."));
-    let (status, _, hostile) = mario.get("/console/domains?q=%3Cscript%3E&state=%3Cb%3E&page=-1").await;
+    let (status, _, hostile) = mario
+        .get("/console/domains?q=%3Cscript%3E&state=%3Cb%3E&page=-1")
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(!hostile.contains("<script>") && hostile.contains("value=\"&lt;script&gt;\""), "{hostile}");
+    assert!(
+        !hostile.contains("<script>") && hostile.contains("value=\"&lt;script&gt;\""),
+        "{hostile}"
+    );
 
     let (_, _, page) = mario.get("/console/domains/pec.d00.it").await;
     assert!(page.contains("+ A NON CORRETTO"), "{page}");
-    assert!(page.contains("ns1.cliente.it (127.53.1.1): MX 10 mx.pec.aruba.it. → MX 10 mail.d00.it."), "{page}");
+    assert!(
+        page.contains("ns1.cliente.it (127.53.1.1): MX 10 mx.pec.aruba.it. → MX 10 mail.d00.it."),
+        "{page}"
+    );
     let (_, _, english) = mario.get("/console/domains/pec.d00.it?lang=en").await;
-    assert!(english.contains("Check history") && english.contains("What changed since the previous one"));
-    let (_, _, orders) = mario.get("/console/orders").await;
+    assert!(
+        english.contains("Check history")
+            && english.contains("What changed since the previous one")
+    );
+    let (_, _, orders) = mario.get("/console/orders?lang=it").await;
     assert!(orders.contains("Nessun ordine."), "{orders}");
     let (status, _, _) = mario.get("/console/mailboxes").await;
     assert_eq!(status, StatusCode::OK);
@@ -625,29 +913,68 @@ async fn users_cli_reads_passwords_safely() {
     assert!(String::from_utf8_lossy(&short.stderr).contains("password non accettata"));
     let bad = add_user(&db.url, "ma rio", "operator", PASSWORD);
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
-    assert!(add_user(&db.url, "mario", "operator", PASSWORD).status.success());
+    assert!(
+        add_user(&db.url, "mario", "operator", PASSWORD)
+            .status
+            .success()
+    );
     let twice = add_user(&db.url, "mario", "read-only", PASSWORD);
     assert_eq!(twice.status.code(), Some(2), "{twice:?}");
     // From a file.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("password");
     std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
-    let output = pecwatch(&db.url, None, &["users", "add", "lucia", "--role", "read-only", "--password-file", file.to_str().unwrap()], &[])
-        .output()
-        .unwrap();
+    let output = pecwatch(
+        &db.url,
+        None,
+        &[
+            "users",
+            "add",
+            "lucia",
+            "--role",
+            "read-only",
+            "--password-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
     assert!(output.status.success(), "{output:?}");
     // There is no way to give the password as an argument.
-    let output = pecwatch(&db.url, None, &["users", "add", "x", "--role", "operator", "--password", PASSWORD], &[])
+    let output = pecwatch(
+        &db.url,
+        None,
+        &[
+            "users",
+            "add",
+            "x",
+            "--role",
+            "operator",
+            "--password",
+            PASSWORD,
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let list = pecwatch(&db.url, None, &["users", "list", "--format", "json"], &[])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let list = pecwatch(&db.url, None, &["users", "list", "--format", "json"], &[]).output().unwrap();
     let list = String::from_utf8(list.stdout).unwrap();
-    assert!(list.contains("\"name\":\"lucia\"") && list.contains("\"role\":\"read-only\""), "{list}");
+    assert!(
+        list.contains("\"name\":\"lucia\"") && list.contains("\"role\":\"read-only\""),
+        "{list}"
+    );
     assert!(!list.contains("argon2"), "no hash in the listing");
-    let removed = pecwatch(&db.url, None, &["users", "remove", "lucia"], &[]).output().unwrap();
+    let removed = pecwatch(&db.url, None, &["users", "remove", "lucia"], &[])
+        .output()
+        .unwrap();
     assert!(removed.status.success());
-    let again = pecwatch(&db.url, None, &["users", "remove", "lucia"], &[]).output().unwrap();
+    let again = pecwatch(&db.url, None, &["users", "remove", "lucia"], &[])
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(2));
     cleanup.run().await;
 }
@@ -658,32 +985,61 @@ async fn users_sessions_and_console_queries_on_both_backends() {
         let registry = db.registry;
         let at: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
         let hash = pecwatch::web::console::auth::hash_password(PASSWORD).unwrap();
-        let user = registry.add_user("Mario", Role::Operator, &hash, at).await.unwrap();
+        let user = registry
+            .add_user("Mario", Role::Operator, &hash, at)
+            .await
+            .unwrap();
         assert_eq!((user.name.as_str(), user.role), ("mario", Role::Operator));
         assert!(matches!(
             registry.add_user("mario", Role::ReadOnly, &hash, at).await,
             Err(RegistryError::Duplicate(_))
         ));
         assert!(matches!(
-            registry.add_user("luca", Role::ReadOnly, "plain text", at).await,
+            registry
+                .add_user("luca", Role::ReadOnly, "plain text", at)
+                .await,
             Err(RegistryError::Invalid(_))
         ));
-        registry.add_user("lucia", Role::ReadOnly, &hash, at).await.unwrap();
-        let names: Vec<String> = registry.users().await.unwrap().into_iter().map(|u| u.name).collect();
+        registry
+            .add_user("lucia", Role::ReadOnly, &hash, at)
+            .await
+            .unwrap();
+        let names: Vec<String> = registry
+            .users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
         assert_eq!(names, ["lucia", "mario"]);
 
         let credentials = registry.credentials("MARIO").await.unwrap().unwrap();
-        assert!(pecwatch::web::console::auth::verify_password(PASSWORD, &credentials.password_hash));
+        assert!(pecwatch::web::console::auth::verify_password(
+            PASSWORD,
+            &credentials.password_hash
+        ));
         assert_eq!(credentials.failed_logins, 0);
         registry.record_login_failure(user.id, at).await.unwrap();
         registry.record_login_failure(user.id, at).await.unwrap();
         let credentials = registry.credentials("mario").await.unwrap().unwrap();
-        assert_eq!((credentials.failed_logins, credentials.last_failed), (2, Some(at)));
+        assert_eq!(
+            (credentials.failed_logins, credentials.last_failed),
+            (2, Some(at))
+        );
         registry.record_login(user.id, at).await.unwrap();
         let credentials = registry.credentials("mario").await.unwrap().unwrap();
-        assert_eq!((credentials.failed_logins, credentials.user.last_login), (0, Some(at)));
+        assert_eq!(
+            (credentials.failed_logins, credentials.user.last_login),
+            (0, Some(at))
+        );
         assert!(registry.credentials("nessuno").await.unwrap().is_none());
-        assert!(registry.credentials("'; DROP TABLE users; --").await.unwrap().is_none());
+        assert!(
+            registry
+                .credentials("'; DROP TABLE users; --")
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // Sessions: open until they expire; closed by sign-out, a new password, removal.
         let session = |id: &str, hours: i64| NewSession {
@@ -696,44 +1052,133 @@ async fn users_sessions_and_console_queries_on_both_backends() {
         registry.open_session(&session("a", 8)).await.unwrap();
         registry.open_session(&session("b", 8)).await.unwrap();
         let open = registry.session("a", at).await.unwrap().unwrap();
-        assert_eq!((open.user.name.as_str(), open.csrf.as_str()), ("mario", "csrf-a"));
-        assert!(registry.session("a", at + SignedDuration::from_hours(8)).await.unwrap().is_none());
+        assert_eq!(
+            (open.user.name.as_str(), open.csrf.as_str()),
+            ("mario", "csrf-a")
+        );
+        assert!(
+            registry
+                .session("a", at + SignedDuration::from_hours(8))
+                .await
+                .unwrap()
+                .is_none()
+        );
         registry.close_session("a").await.unwrap();
         assert!(registry.session("a", at).await.unwrap().is_none());
         assert!(registry.session("b", at).await.unwrap().is_some());
         registry.set_password("mario", &hash, at).await.unwrap();
-        assert!(registry.session("b", at).await.unwrap().is_none(), "a new password signs out");
+        assert!(
+            registry.session("b", at).await.unwrap().is_none(),
+            "a new password signs out"
+        );
         registry.open_session(&session("c", 8)).await.unwrap();
         registry.remove_user("mario").await.unwrap();
         assert!(registry.session("c", at).await.unwrap().is_none());
-        assert!(matches!(registry.remove_user("mario").await, Err(RegistryError::NotFound(_))));
+        assert!(matches!(
+            registry.remove_user("mario").await,
+            Err(RegistryError::NotFound(_))
+        ));
 
         // The console's queries: a page of domains with its total, filters, errors by day.
-        for (name, state) in [("pec.a.it", State::Certified), ("pec.b.it", State::InError), ("pec.c_x.it", State::Certified)] {
+        for (name, state) in [
+            ("pec.a.it", State::Certified),
+            ("pec.b.it", State::InError),
+            ("pec.cx.it", State::Certified),
+        ] {
             add_domain(&registry, name, state, at).await;
         }
         let page = |query: DomainQuery| {
             let registry = registry.clone();
             async move {
                 let (domains, total) = registry.domain_page(&query).await.unwrap();
-                (domains.into_iter().map(|d| d.name.to_string()).collect::<Vec<_>>(), total)
+                (
+                    domains
+                        .into_iter()
+                        .map(|d| d.name.to_string())
+                        .collect::<Vec<_>>(),
+                    total,
+                )
             }
         };
-        assert_eq!(page(DomainQuery { limit: 2, ..DomainQuery::default() }).await, (vec!["pec.a.it".into(), "pec.b.it".into()], 3));
-        assert_eq!(page(DomainQuery { limit: 2, offset: 2, ..DomainQuery::default() }).await, (vec!["pec.c_x.it".into()], 3));
         assert_eq!(
-            page(DomainQuery { state: Some(State::InError), limit: 10, ..DomainQuery::default() }).await,
+            page(DomainQuery {
+                limit: 2,
+                ..DomainQuery::default()
+            })
+            .await,
+            (vec!["pec.a.it".into(), "pec.b.it".into()], 3)
+        );
+        assert_eq!(
+            page(DomainQuery {
+                limit: 2,
+                offset: 2,
+                ..DomainQuery::default()
+            })
+            .await,
+            (vec!["pec.cx.it".into()], 3)
+        );
+        assert_eq!(
+            page(DomainQuery {
+                state: Some(State::InError),
+                limit: 10,
+                ..DomainQuery::default()
+            })
+            .await,
             (vec!["pec.b.it".into()], 1)
         );
         // `_` is a letter here, not a wildcard.
-        assert_eq!(page(DomainQuery { search: Some("C_X".into()), limit: 10, ..DomainQuery::default() }).await.1, 1);
-        assert_eq!(page(DomainQuery { search: Some("a_i".into()), limit: 10, ..DomainQuery::default() }).await.1, 0);
-        assert_eq!(page(DomainQuery { search: Some("admin@pec.b".into()), limit: 10, ..DomainQuery::default() }).await.1, 1);
-        assert_eq!(page(DomainQuery { profile: Some("infocert".into()), limit: 10, ..DomainQuery::default() }).await.1, 0);
+        assert_eq!(
+            page(DomainQuery {
+                search: Some("CX".into()),
+                limit: 10,
+                ..DomainQuery::default()
+            })
+            .await
+            .1,
+            1
+        );
+        assert_eq!(
+            page(DomainQuery {
+                search: Some("a_i".into()),
+                limit: 10,
+                ..DomainQuery::default()
+            })
+            .await
+            .1,
+            0
+        );
+        assert_eq!(
+            page(DomainQuery {
+                search: Some("admin@pec.b".into()),
+                limit: 10,
+                ..DomainQuery::default()
+            })
+            .await
+            .1,
+            1
+        );
+        assert_eq!(
+            page(DomainQuery {
+                profile: Some("infocert".into()),
+                limit: 10,
+                ..DomainQuery::default()
+            })
+            .await
+            .1,
+            0
+        );
         assert_eq!(registry.domain_profiles().await.unwrap(), ["aruba"]);
 
-        let b = registry.domain(&DomainName::parse("pec.b.it").unwrap()).await.unwrap().unwrap();
-        for (hours, codes) in [(50, vec!["MX_NON_DEFINITO"]), (2, vec!["A_NON_CORRETTO", "A_MULTIPLI"]), (1, vec!["A_NON_CORRETTO"])] {
+        let b = registry
+            .domain(&DomainName::parse("pec.b.it").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        for (hours, codes) in [
+            (50, vec!["MX_NON_DEFINITO"]),
+            (2, vec!["A_NON_CORRETTO", "A_MULTIPLI"]),
+            (1, vec!["A_NON_CORRETTO"]),
+        ] {
             let domain = registry.domain_by_id(b.id).await.unwrap().unwrap();
             let mut update = DomainUpdate::new(&domain, domain.next_check);
             update.check = Some(NewCheck {
@@ -747,7 +1192,10 @@ async fn users_sessions_and_console_queries_on_both_backends() {
             });
             registry.commit("test", at, update).await.unwrap();
         }
-        let days = registry.errors_by_day(at - SignedDuration::from_hours(72)).await.unwrap();
+        let days = registry
+            .errors_by_day(at - SignedDuration::from_hours(72))
+            .await
+            .unwrap();
         let today = at.as_second() / 86_400;
         let summary: Vec<(i64, Vec<(String, u64)>)> = days
             .into_iter()
@@ -757,7 +1205,10 @@ async fn users_sessions_and_console_queries_on_both_backends() {
             summary,
             [
                 (-2, vec![("MX_NON_DEFINITO".into(), 1)]),
-                (0, vec![("A_MULTIPLI".into(), 1), ("A_NON_CORRETTO".into(), 2)]),
+                (
+                    0,
+                    vec![("A_MULTIPLI".into(), 1), ("A_NON_CORRETTO".into(), 2)]
+                ),
             ]
         );
 
@@ -765,7 +1216,12 @@ async fn users_sessions_and_console_queries_on_both_backends() {
         let a = DomainName::parse("pec.a.it").unwrap();
         assert!(registry.request_check(&a, at).await.unwrap());
         assert_eq!(registry.domain(&a).await.unwrap().unwrap().next_check, at);
-        assert!(!registry.request_check(&a, at + SignedDuration::from_hours(1)).await.unwrap());
+        assert!(
+            !registry
+                .request_check(&a, at + SignedDuration::from_hours(1))
+                .await
+                .unwrap()
+        );
     })
     .await;
 }

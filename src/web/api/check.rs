@@ -57,15 +57,19 @@ pub async fn run_checks(
         .config
         .profile(profile_name)
         .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
-    let profile = state.prober.resolve_profile(&profile).await.map_err(|error| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "dns-unavailable",
-            lang,
-            ("DNS non disponibile", "DNS unavailable"),
-            error.to_string(),
-        )
-    })?;
+    let profile = state
+        .prober
+        .resolve_profile(&profile)
+        .await
+        .map_err(|error| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dns-unavailable",
+                lang,
+                ("DNS non disponibile", "DNS unavailable"),
+                error.to_string(),
+            )
+        })?;
     let profile = Arc::new(profile);
     let concurrency = state.config.dns.concurrency.clamp(1, 64);
     let results = stream::iter(names.iter().cloned())
@@ -108,7 +112,10 @@ pub async fn check(
         Some(other) => {
             return Err(Problem::bad_request(
                 lang,
-                format!("lang {other:?}: {}", lang.pick("serve it o en", "expected it or en")),
+                format!(
+                    "lang {other:?}: {}",
+                    lang.pick("serve it o en", "expected it or en")
+                ),
             ));
         }
     };
@@ -116,7 +123,10 @@ pub async fn check(
     if request.names.is_empty() {
         return Err(Problem::bad_request(
             lang,
-            lang.pick("names è vuoto: indicare almeno un nome", "names is empty: give at least one name"),
+            lang.pick(
+                "names è vuoto: indicare almeno un nome",
+                "names is empty: give at least one name",
+            ),
         ));
     }
     if request.names.len() > max {
@@ -126,7 +136,10 @@ pub async fn check(
             lang,
             ("Troppi nomi", "Too many names"),
             match lang {
-                Lang::It => format!("{} nomi: al massimo {max} per richiesta", request.names.len()),
+                Lang::It => format!(
+                    "{} nomi: al massimo {max} per richiesta",
+                    request.names.len()
+                ),
                 Lang::En => format!("{} names: at most {max} per request", request.names.len()),
             },
         )
@@ -134,5 +147,8 @@ pub async fn check(
     }
     let results = run_checks(&state, &request.names, request.profile.as_deref(), lang).await?;
     let ok = results.iter().all(|result| result["ok"] == json!(true));
-    Ok(json(StatusCode::OK, json!({ "ok": ok, "results": results })))
+    Ok(json(
+        StatusCode::OK,
+        json!({ "ok": ok, "results": results }),
+    ))
 }

@@ -8,8 +8,8 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{self, HeaderValue};
 use axum::http::StatusCode;
+use axum::http::header::{self, HeaderValue};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,7 +23,9 @@ use crate::cli::CliError;
 use crate::cli::domains::{HISTORY_CHECKS, detail_json, parse_instant, summary_json};
 use crate::lifecycle::{DomainStatus, State as LifecycleState};
 use crate::name::DomainName;
-use crate::registry::{Domain, DomainFilter, DomainUpdate, Holder, NewDomain, OutboxFilter, Registry, RegistryError};
+use crate::registry::{
+    Domain, DomainFilter, DomainUpdate, Holder, NewDomain, OutboxFilter, Registry, RegistryError,
+};
 use crate::web::AppState;
 use crate::web::auth::{Operator, Reader};
 use crate::web::problem::Problem;
@@ -51,11 +53,16 @@ pub struct ListQuery {
 
 /// A domain name from the path, or a 400 problem.
 pub fn domain_name(lang: Lang, text: &str) -> Result<DomainName, Problem> {
-    DomainName::parse(text).map_err(|error| Problem::invalid_domain(lang, text, error.message(lang)))
+    DomainName::parse(text)
+        .map_err(|error| Problem::invalid_domain(lang, text, error.message(lang)))
 }
 
 /// The registered domain `name`, or a 404 problem.
-pub async fn registered(registry: &Registry, lang: Lang, name: &DomainName) -> Result<Domain, Problem> {
+pub async fn registered(
+    registry: &Registry,
+    lang: Lang,
+    name: &DomainName,
+) -> Result<Domain, Problem> {
     registry
         .domain(name)
         .await
@@ -170,7 +177,11 @@ pub async fn list(
         }
         _ => None,
     };
-    Ok(page("domains", found.iter().map(summary_json).collect(), next))
+    Ok(page(
+        "domains",
+        found.iter().map(summary_json).collect(),
+        next,
+    ))
 }
 
 /// The JSON of one domain: `domains show --format json`, with its latest notices.
@@ -236,7 +247,10 @@ fn lang_code(lang: Lang, code: Option<&str>) -> Result<Lang, Problem> {
         Some("en") => Ok(Lang::En),
         Some(other) => Err(Problem::bad_request(
             lang,
-            format!("lang {other:?}: {}", lang.pick("serve it o en", "expected it or en")),
+            format!(
+                "lang {other:?}: {}",
+                lang.pick("serve it o en", "expected it or en")
+            ),
         )),
     }
 }
@@ -361,7 +375,15 @@ pub async fn approve(
     Path(name): Path<String>,
     Body(request): Body<ActorRequest>,
 ) -> Result<Response, Problem> {
-    act(&state, lang, &operator, &name, Command::Approve, request.actor.as_deref()).await
+    act(
+        &state,
+        lang,
+        &operator,
+        &name,
+        Command::Approve,
+        request.actor.as_deref(),
+    )
+    .await
 }
 
 /// `POST /api/v1/domains/{domain}/reject`.
@@ -375,7 +397,15 @@ pub async fn reject(
     let command = Command::Reject {
         reason: request.reason.unwrap_or_default(),
     };
-    act(&state, lang, &operator, &name, command, request.actor.as_deref()).await
+    act(
+        &state,
+        lang,
+        &operator,
+        &name,
+        command,
+        request.actor.as_deref(),
+    )
+    .await
 }
 
 /// `POST /api/v1/domains/{domain}/remove`.
@@ -389,7 +419,15 @@ pub async fn remove(
     let command = Command::Remove {
         reason: request.reason.unwrap_or_default(),
     };
-    act(&state, lang, &operator, &name, command, request.actor.as_deref()).await
+    act(
+        &state,
+        lang,
+        &operator,
+        &name,
+        command,
+        request.actor.as_deref(),
+    )
+    .await
 }
 
 /// `POST /api/v1/domains/{domain}/renew`.
@@ -412,7 +450,15 @@ pub async fn renew(
     let command = Command::Renew {
         expires: parse_instant(expires).map_err(|error| cli_problem(lang, error))?,
     };
-    act(&state, lang, &operator, &name, command, request.actor.as_deref()).await
+    act(
+        &state,
+        lang,
+        &operator,
+        &name,
+        command,
+        request.actor.as_deref(),
+    )
+    .await
 }
 
 /// `POST /api/v1/domains/{domain}/recheck`: the domain is due for a check now. The check

@@ -63,7 +63,10 @@ pub async fn diff(
     let (last, changes, count) = compute_diff(&state.registry, provider.as_ref())
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    Ok(json(StatusCode::OK, diff_json(last.as_ref(), &changes, count)))
+    Ok(json(
+        StatusCode::OK,
+        diff_json(last.as_ref(), &changes, count),
+    ))
 }
 
 /// The query of `GET /api/v1/index/publications`.
@@ -109,5 +112,8 @@ pub async fn publish(
         .record_publication(state.clock.now(), &current.ldif, &current.domains)
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    Ok(json(StatusCode::CREATED, publication_json(&publication, true)))
+    Ok(json(
+        StatusCode::CREATED,
+        publication_json(&publication, true),
+    ))
 }

@@ -164,12 +164,12 @@ impl SignedIn {
         }
     }
 
-    /// Refuses a form without this session's CSRF token, or a user who may not act:
-    /// 403 either way.
-    pub fn authorize(&self, page: &Page, form: &FormFields) -> Result<(), Response> {
+    /// The refusal (403) of a form without this session's CSRF token, or of a user who
+    /// may not act; `None` when the form may be acted upon.
+    pub fn refusal(&self, page: &Page, form: &FormFields) -> Option<Response> {
         let token = form.get("csrf").unwrap_or_default();
         if !same_secret(token, &self.session.csrf) {
-            return Err(page.error(
+            return Some(page.error(
                 StatusCode::FORBIDDEN,
                 page.lang.pick("Richiesta rifiutata", "Request refused"),
                 page.lang.pick(
@@ -179,7 +179,7 @@ impl SignedIn {
             ));
         }
         if !self.role().can_act() {
-            return Err(page.error(
+            return Some(page.error(
                 StatusCode::FORBIDDEN,
                 page.lang.pick("Azione non consentita", "Action not allowed"),
                 page.lang.pick(
@@ -188,7 +188,7 @@ impl SignedIn {
                 ),
             ));
         }
-        Ok(())
+        None
     }
 }
 
@@ -196,7 +196,9 @@ impl SignedIn {
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
-            if (path == "/console" || path.starts_with("/console/") || path.starts_with("/console?"))
+            if (path == "/console"
+                || path.starts_with("/console/")
+                || path.starts_with("/console?"))
                 && !path.contains("//")
                 && !path.contains('\\')
                 && !path.starts_with("/console/login")
@@ -240,7 +242,10 @@ fn login_page(
 pub async fn login_form(State(state): State<AppState>, page: Page) -> Response {
     let next = safe_next(query_param(&page.uri, "next").as_deref());
     let info = if query_param(&page.uri, "bye").is_some() {
-        Some(page.lang.pick("Sei uscito dalla console.", "You have signed out."))
+        Some(
+            page.lang
+                .pick("Sei uscito dalla console.", "You have signed out."),
+        )
     } else if query_param(&page.uri, "expired").is_some() {
         Some(page.lang.pick(
             "La sessione è scaduta: accedi di nuovo e ripeti l'operazione.",
@@ -307,12 +312,14 @@ pub async fn login(
         Err(error) => return page.internal(&error),
     };
     if let Some(wait) = credentials.as_ref().and_then(|c| locked_for(c, now)) {
-        let minutes = (wait.as_secs() + 59) / 60;
+        let minutes = wait.as_secs().div_ceil(60);
         return refused(&match lang {
             Lang::It => format!(
                 "Troppi tentativi non riusciti per questo utente: riprova tra {minutes} minuti."
             ),
-            Lang::En => format!("Too many failed attempts for this user: try again in {minutes} minutes."),
+            Lang::En => {
+                format!("Too many failed attempts for this user: try again in {minutes} minutes.")
+            }
         });
     }
     let hash = credentials
@@ -340,7 +347,10 @@ pub async fn login(
         expires: now.saturating_add(SESSION_FOR).unwrap_or(now),
     };
     let opened = async {
-        state.registry.record_login(credentials.user.id, now).await?;
+        state
+            .registry
+            .record_login(credentials.user.id, now)
+            .await?;
         state.registry.open_session(&session).await
     };
     if let Err(error) = opened.await {
@@ -421,8 +431,18 @@ mod tests {
 
     #[test]
     fn only_console_pages_come_next() {
-        assert_eq!(safe_next(Some("/console/domains?state=in_error")), "/console/domains?state=in_error");
-        for bad in ["https://evil.example", "//evil.example", "/console//evil", "/consolex", "/console/login", "/\\evil"] {
+        assert_eq!(
+            safe_next(Some("/console/domains?state=in_error")),
+            "/console/domains?state=in_error"
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/console//evil",
+            "/consolex",
+            "/console/login",
+            "/\\evil",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/console", "{bad}");
         }
         assert_eq!(safe_next(None), "/console");

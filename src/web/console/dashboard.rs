@@ -69,7 +69,7 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
                 deadline => when(deadline, lang),
                 left => span(now, deadline, lang),
                 late => deadline <= now,
-                codes => &d.status.last_codes,
+                codes => d.status.last_codes.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -84,7 +84,10 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
         .iter()
         .map(|d| context! { name => d.name.as_str(), since => when(d.status.since, lang) })
         .collect();
-    let orders_waiting = registry.orders(Some(OrderState::Received), 1000).await?.len();
+    let orders_waiting = registry
+        .orders(Some(OrderState::Received), 1000)
+        .await?
+        .len();
     let sweep = registry.last_sweep().await?.map(|sweep| {
         let summary = sweep.summary.clone().unwrap_or(Json::Null);
         let number = |key: &str| summary.get(key).and_then(Json::as_u64).unwrap_or(0);
@@ -202,7 +205,10 @@ fn chart(days: &[DayErrors], now: Timestamp, lang: Lang) -> Value {
         };
         let mut cells = Vec::new();
         for (color, code) in codes.iter().enumerate() {
-            let count = errors.and_then(|e| e.codes.get(code.as_str())).copied().unwrap_or(0);
+            let count = errors
+                .and_then(|e| e.codes.get(code.as_str()))
+                .copied()
+                .unwrap_or(0);
             cells.push(count);
             if count == 0 || top == 0 {
                 continue;
@@ -216,7 +222,9 @@ fn chart(days: &[DayErrors], now: Timestamp, lang: Lang) -> Value {
             });
         }
         if index % 2 == (CHART_DAYS as usize - 1) % 2 {
-            labels.push(context! { x => round(x + bar / 2.0), y => HEIGHT - 6.0, text => &date_text });
+            labels.push(
+                context! { x => round(x + bar / 2.0), y => HEIGHT - 6.0, text => &date_text },
+            );
         }
         rows.push(context! { date => day(date, lang), cells => cells, total => totals[index] });
     }
@@ -224,7 +232,12 @@ fn chart(days: &[DayErrors], now: Timestamp, lang: Lang) -> Value {
         .into_iter()
         .filter(|v| top > 0 || *v == 0)
         .map(|v| {
-            let y = TOP + plot_height - if top == 0 { 0.0 } else { plot_height * v as f64 / top as f64 };
+            let y = TOP + plot_height
+                - if top == 0 {
+                    0.0
+                } else {
+                    plot_height * v as f64 / top as f64
+                };
             context! { y => round(y), label => v }
         })
         .collect();
@@ -280,7 +293,11 @@ mod tests {
         let today = now.as_second() / 86_400;
         let days = vec![DayErrors {
             day: today,
-            codes: [("MX_NON_DEFINITO".to_owned(), 3), ("A_NON_CORRETTO".to_owned(), 2)].into(),
+            codes: [
+                ("MX_NON_DEFINITO".to_owned(), 3),
+                ("A_NON_CORRETTO".to_owned(), 2),
+            ]
+            .into(),
         }];
         let chart = chart(&days, now, Lang::It);
         let bars = chart.get_attr("bars").unwrap();

@@ -198,10 +198,18 @@ fn done_message(what: &str, lang: Lang) -> &'static str {
     match (what, lang) {
         ("recheck", Lang::It) => "Controllo richiesto.",
         ("recheck", Lang::En) => "Check requested.",
-        ("approve", Lang::It) => "Reinserimento approvato: il dominio è di nuovo certificato e l'intestatario riceve la conferma.",
-        ("approve", Lang::En) => "Reinstatement approved: the domain is certified again and the holder is notified.",
-        ("reject", Lang::It) => "Reinserimento respinto: il dominio resta rimosso e l'intestatario riceve l'avviso.",
-        ("reject", Lang::En) => "Reinstatement rejected: the domain stays removed and the holder is notified.",
+        ("approve", Lang::It) => {
+            "Reinserimento approvato: il dominio è di nuovo certificato e l'intestatario riceve la conferma."
+        }
+        ("approve", Lang::En) => {
+            "Reinstatement approved: the domain is certified again and the holder is notified."
+        }
+        ("reject", Lang::It) => {
+            "Reinserimento respinto: il dominio resta rimosso e l'intestatario riceve l'avviso."
+        }
+        ("reject", Lang::En) => {
+            "Reinstatement rejected: the domain stays removed and the holder is notified."
+        }
         ("renew", Lang::It) => "Certificazione rinnovata.",
         ("renew", Lang::En) => "Certification renewed.",
         ("remove", Lang::It) => "Dominio rimosso dai domini certificati.",
@@ -295,8 +303,20 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
                 .get("kind")
                 .and_then(Json::as_str)
                 .map_or_else(|| item.kind.clone(), str::to_owned);
+            let kind_label = match (item.kind.as_str(), lang) {
+                ("notice", Lang::It) => "Avviso",
+                ("notice", Lang::En) => "Notice",
+                ("publish", Lang::It) => "Pubblicazione nell'indice",
+                ("publish", Lang::En) => "Published in the index",
+                ("unpublish", Lang::It) => "Tolto dall'indice",
+                ("unpublish", Lang::En) => "Taken out of the index",
+                ("alert", Lang::It) => "Allerta agli operatori",
+                ("alert", Lang::En) => "Operator alert",
+                (other, _) => other,
+            };
             context! {
                 kind => &item.kind,
+                kind_label => kind_label,
                 what => kind,
                 created => when(item.created, lang),
                 state => item.state.as_str(),
@@ -380,11 +400,17 @@ fn changes(older: &CheckRecord, newer: &CheckRecord, lang: Lang) -> Vec<Value> {
             .map(|list| {
                 list.iter()
                     .map(|s| {
-                        let text = |key: &str| s.get(key).and_then(Json::as_str).unwrap_or("").to_owned();
+                        let text =
+                            |key: &str| s.get(key).and_then(Json::as_str).unwrap_or("").to_owned();
                         let mut records: Vec<String> = s
                             .get("records")
                             .and_then(Json::as_array)
-                            .map(|r| r.iter().filter_map(Json::as_str).map(str::to_owned).collect())
+                            .map(|r| {
+                                r.iter()
+                                    .filter_map(Json::as_str)
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         records.sort();
                         (
@@ -400,7 +426,11 @@ fn changes(older: &CheckRecord, newer: &CheckRecord, lang: Lang) -> Vec<Value> {
     let none = lang.pick("nessuno", "none");
     let show = |records: &[String], mx: &str| {
         if records.is_empty() {
-            if mx.is_empty() { none.to_owned() } else { mx.to_uppercase() }
+            if mx.is_empty() {
+                none.to_owned()
+            } else {
+                mx.to_uppercase()
+            }
         } else {
             records.join(", ")
         }
@@ -433,7 +463,7 @@ pub async fn act(
     Path((name, action)): Path<(String, String)>,
     form: FormFields,
 ) -> Response {
-    if let Err(refused) = signed.authorize(&page, &form) {
+    if let Some(refused) = signed.refusal(&page, &form) {
         return refused;
     }
     let lang = page.lang;
@@ -445,24 +475,57 @@ pub async fn act(
     let problem = |text: String| Flash::Problem(text);
     let outcome: Result<&'static str, Flash> = match action.as_str() {
         "recheck" => return recheck(&state, &signed, &page, &domain_name).await,
-        "approve" => run(&state, &domain_name, Command::Approve, &actor, now, lang).await.map(|()| "approve"),
+        "approve" => run(&state, &domain_name, Command::Approve, &actor, now, lang)
+            .await
+            .map(|()| "approve"),
         "reject" => {
             let reason = form.get("reason").unwrap_or_default().to_owned();
-            run(&state, &domain_name, Command::Reject { reason }, &actor, now, lang).await.map(|()| "reject")
+            run(
+                &state,
+                &domain_name,
+                Command::Reject { reason },
+                &actor,
+                now,
+                lang,
+            )
+            .await
+            .map(|()| "reject")
         }
         "remove" => {
             let reason = form.get("reason").unwrap_or_default().to_owned();
-            run(&state, &domain_name, Command::Remove { reason }, &actor, now, lang).await.map(|()| "remove")
+            run(
+                &state,
+                &domain_name,
+                Command::Remove { reason },
+                &actor,
+                now,
+                lang,
+            )
+            .await
+            .map(|()| "remove")
         }
         "renew" => {
             let text = form.get("expires").unwrap_or_default();
             match crate::cli::domains::parse_instant(text) {
-                Ok(expires) => run(&state, &domain_name, Command::Renew { expires }, &actor, now, lang)
-                    .await
-                    .map(|()| "renew"),
+                Ok(expires) => run(
+                    &state,
+                    &domain_name,
+                    Command::Renew { expires },
+                    &actor,
+                    now,
+                    lang,
+                )
+                .await
+                .map(|()| "renew"),
                 Err(_) => Err(problem(match lang {
-                    Lang::It => format!("Data non valida {:?}: serve una data come 2027-11-30.", text.chars().take(40).collect::<String>()),
-                    Lang::En => format!("Invalid date {:?}: expected a date such as 2027-11-30.", text.chars().take(40).collect::<String>()),
+                    Lang::It => format!(
+                        "Data non valida {:?}: serve una data come 2027-11-30.",
+                        text.chars().take(40).collect::<String>()
+                    ),
+                    Lang::En => format!(
+                        "Invalid date {:?}: expected a date such as 2027-11-30.",
+                        text.chars().take(40).collect::<String>()
+                    ),
                 })),
             }
         }
@@ -473,11 +536,17 @@ pub async fn act(
                 if text.is_empty() {
                     return Ok(Vec::new());
                 }
-                actions::parse_network(text).map(|n| vec![n]).map_err(|e| Flash::Problem(e.message(lang)))
+                actions::parse_network(text)
+                    .map(|n| vec![n])
+                    .map_err(|e| Flash::Problem(e.message(lang)))
             };
             match (parse(add), parse(remove)) {
                 (Ok(add), Ok(remove)) => {
-                    let change = ExceptionChange { clear: false, add, remove };
+                    let change = ExceptionChange {
+                        clear: false,
+                        add,
+                        remove,
+                    };
                     actions::change_exception(&state.registry, &domain_name, &change, now)
                         .await
                         .map(|_| "exception")
@@ -494,7 +563,18 @@ pub async fn act(
             encode_component(domain_name.as_str())
         ))
         .into_response(),
-        Err(flash) => domain_page(&state, &signed, &page, &name, StatusCode::CONFLICT, flash, None).await,
+        Err(flash) => {
+            domain_page(
+                &state,
+                &signed,
+                &page,
+                &name,
+                StatusCode::CONFLICT,
+                flash,
+                None,
+            )
+            .await
+        }
     }
 }
 
@@ -507,10 +587,17 @@ async fn run(
     now: Timestamp,
     lang: Lang,
 ) -> Result<(), Flash> {
-    actions::act(&state.registry, &state.config.policy(), name, &command, actor, now)
-        .await
-        .map(|_| ())
-        .map_err(|e| Flash::Problem(e.message(lang)))
+    actions::act(
+        &state.registry,
+        &state.config.policy(),
+        name,
+        &command,
+        actor,
+        now,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| Flash::Problem(e.message(lang)))
 }
 
 /// `recheck`: the domain is due for a check now (the service records it through the
@@ -530,12 +617,19 @@ async fn recheck(state: &AppState, signed: &SignedIn, page: &Page, name: &Domain
     };
     let report = match profile {
         Ok(mut profile) => {
-            profile.extra_addresses.extend(domain.exception.iter().copied());
+            profile
+                .extra_addresses
+                .extend(domain.exception.iter().copied());
             match state.prober.resolve_profile(&profile).await {
                 Ok(profile) => {
                     let observation = state.prober.observe(name).await;
                     let findings = evaluate(&observation, &profile);
-                    Ok(Report::new(name.as_str(), &observation, &profile.name, findings))
+                    Ok(Report::new(
+                        name.as_str(),
+                        &observation,
+                        &profile.name,
+                        findings,
+                    ))
                 }
                 Err(error) => Err(error.to_string()),
             }
@@ -544,11 +638,28 @@ async fn recheck(state: &AppState, signed: &SignedIn, page: &Page, name: &Domain
     };
     match report {
         Ok(report) => {
-            domain_page(state, signed, page, name.as_str(), StatusCode::OK, Flash::Done("recheck"), Some(&report)).await
+            domain_page(
+                state,
+                signed,
+                page,
+                name.as_str(),
+                StatusCode::OK,
+                Flash::Done("recheck"),
+                Some(&report),
+            )
+            .await
         }
         Err(error) => {
-            domain_page(state, signed, page, name.as_str(), StatusCode::SERVICE_UNAVAILABLE, Flash::Problem(error), None)
-                .await
+            domain_page(
+                state,
+                signed,
+                page,
+                name.as_str(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Flash::Problem(error),
+                None,
+            )
+            .await
         }
     }
 }

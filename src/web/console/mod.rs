@@ -177,9 +177,18 @@ mod tests {
     #[test]
     fn spans_read_naturally() {
         let at: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
-        let later = |s: i64| at.saturating_add(jiff::SignedDuration::from_secs(s)).unwrap();
-        assert_eq!(span(at, later(3 * 86_400 + 4 * 3_600), Lang::It), "3 giorni e 4 ore");
-        assert_eq!(span(at, later(86_400 + 3_600), Lang::En), "1 day and 1 hour");
+        let later = |s: i64| {
+            at.saturating_add(jiff::SignedDuration::from_secs(s))
+                .unwrap()
+        };
+        assert_eq!(
+            span(at, later(3 * 86_400 + 4 * 3_600), Lang::It),
+            "3 giorni e 4 ore"
+        );
+        assert_eq!(
+            span(at, later(86_400 + 3_600), Lang::En),
+            "1 day and 1 hour"
+        );
         assert_eq!(span(later(600), at, Lang::It), "10 minuti");
         assert_eq!(span(at, later(7_260), Lang::It), "2 ore e 1 minuto");
         assert_eq!(when(at, Lang::It), "23/11/2026 10:00");

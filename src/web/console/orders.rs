@@ -2,6 +2,7 @@
 //! mailboxes of the certified domains.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
@@ -122,7 +123,7 @@ pub async fn decide(
     Path((id, action)): Path<(String, String)>,
     form: FormFields,
 ) -> Response {
-    if let Err(refused) = signed.authorize(&page, &form) {
+    if let Some(refused) = signed.refusal(&page, &form) {
         return refused;
     }
     let Ok(id) = id.parse::<i64>() else {
@@ -132,8 +133,14 @@ pub async fn decide(
     let actor = signed.session.user.name.clone();
     let result = match action.as_str() {
         "approve" => {
-            activation::approve(&state.registry, &state.config.activation_settings(), id, &actor, now)
-                .await
+            activation::approve(
+                &state.registry,
+                &state.config.activation_settings(),
+                id,
+                &actor,
+                now,
+            )
+            .await
         }
         "reject" => {
             let reason = form.get("reason").unwrap_or_default().trim();
@@ -142,7 +149,14 @@ pub async fn decide(
                     "Per respingere un ordine scrivi il motivo: lo legge il cliente.",
                     "To reject an order, write the reason: the customer reads it.",
                 );
-                return orders_page(&state, &signed, &page, StatusCode::BAD_REQUEST, Some(problem.to_owned())).await;
+                return orders_page(
+                    &state,
+                    &signed,
+                    &page,
+                    StatusCode::BAD_REQUEST,
+                    Some(problem.to_owned()),
+                )
+                .await;
             }
             activation::reject(&state.registry, id, &actor, reason, now).await
         }
@@ -158,7 +172,11 @@ pub async fn decide(
 }
 
 /// `GET /console/mailboxes`.
-pub async fn mailboxes(AxumState(state): AxumState<AppState>, signed: SignedIn, page: Page) -> Response {
+pub async fn mailboxes(
+    AxumState(state): AxumState<AppState>,
+    signed: SignedIn,
+    page: Page,
+) -> Response {
     let lang = page.lang;
     let boxes = match state.registry.mailboxes(None).await {
         Ok(boxes) => boxes,
@@ -167,12 +185,12 @@ pub async fn mailboxes(AxumState(state): AxumState<AppState>, signed: SignedIn, 
     let mut domains: HashMap<i64, Option<(String, crate::lifecycle::State)>> = HashMap::new();
     let mut rows = Vec::new();
     for mailbox in boxes.iter().take(SHOWN as usize) {
-        if !domains.contains_key(&mailbox.domain_id) {
+        if let Entry::Vacant(slot) = domains.entry(mailbox.domain_id) {
             let found = match state.registry.domain_by_id(mailbox.domain_id).await {
                 Ok(found) => found.map(|d| (d.name.to_string(), d.status.state)),
                 Err(error) => return page.internal(&error),
             };
-            domains.insert(mailbox.domain_id, found);
+            slot.insert(found);
         }
         let domain = domains.get(&mailbox.domain_id).cloned().flatten();
         rows.push(context! {

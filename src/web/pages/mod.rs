@@ -72,17 +72,18 @@ struct CheckCache {
 impl CheckCache {
     /// The result for `key` (at most [`CACHE_FOR`] old), computed by `run` if needed,
     /// and its age.
-    async fn get<F, Fut>(&self, key: (String, String), run: F) -> (Result<Arc<Report>, String>, Duration)
+    async fn get<F, Fut>(
+        &self,
+        key: (String, String),
+        run: F,
+    ) -> (Result<Arc<Report>, String>, Duration)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Report, String>>,
     {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            let fresh = |slot: &Slot| {
-                slot.get()
-                    .is_none_or(|(at, _)| at.elapsed() < CACHE_FOR)
-            };
+            let fresh = |slot: &Slot| slot.get().is_none_or(|(at, _)| at.elapsed() < CACHE_FOR);
             if slots.len() >= CACHE_ENTRIES {
                 slots.retain(|_, slot| slot.get().is_some_and(|(at, _)| at.elapsed() < CACHE_FOR));
                 if slots.len() >= CACHE_ENTRIES {
@@ -157,7 +158,10 @@ fn validate(
     let profile = profile
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map_or_else(|| state.config.check.profile.clone(), str::to_ascii_lowercase);
+        .map_or_else(
+            || state.config.check.profile.clone(),
+            str::to_ascii_lowercase,
+        );
     if domain.trim().is_empty() {
         return Err(lang
             .pick(
@@ -169,7 +173,10 @@ fn validate(
     let name = DomainName::parse(domain).map_err(|e| {
         let message = e.message(lang);
         if message.chars().count() > ECHO_MAX + 100 {
-            format!("{}…", message.chars().take(ECHO_MAX + 100).collect::<String>())
+            format!(
+                "{}…",
+                message.chars().take(ECHO_MAX + 100).collect::<String>()
+            )
         } else {
             message
         }
@@ -260,7 +267,9 @@ async fn check(
     let key = (name.to_string(), profile.clone());
     let (result, age) = public
         .cache
-        .get(key, || run_check(state.clone(), name.clone(), profile.clone()))
+        .get(key, || {
+            run_check(state.clone(), name.clone(), profile.clone())
+        })
         .await;
     match result {
         Ok(report) => page.render(

@@ -67,8 +67,37 @@ fn environment() -> &'static Environment<'static> {
             }
         }
         env.add_function("tr", tr);
+        env.set_formatter(html_formatter);
         env
     })
+}
+
+/// The HTML escaping of every value written into a page: `&`, `<`, `>`, `"` and `'`
+/// (minijinja's own also escapes `/`, which only makes addresses unreadable in the
+/// source). Safe values and numbers are written as they are.
+fn html_formatter(
+    out: &mut minijinja::Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    let escaping = matches!(state.auto_escape(), minijinja::AutoEscape::Html);
+    match value.as_str() {
+        Some(text) if escaping && !value.is_safe() => {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
 }
 
 /// `tr(it, en)`: the text in the page's language.
@@ -494,15 +523,34 @@ mod tests {
 
     #[test]
     fn query_parameters_round_trip() {
-        let uri: Uri = "/check/a.it?profile=aruba&lang=it&q=a%20b%2B%26".parse().unwrap();
+        let uri: Uri = "/check/a.it?profile=aruba&lang=it&q=a%20b%2B%26"
+            .parse()
+            .unwrap();
         assert_eq!(query_param(&uri, "q").as_deref(), Some("a b+&"));
         assert_eq!(
             with_param(&uri, "lang", Some("en")),
             "/check/a.it?profile=aruba&q=a%20b%2B%26&lang=en"
         );
-        assert_eq!(with_param(&"/x?lang=it".parse().unwrap(), "lang", None), "/x");
+        assert_eq!(
+            with_param(&"/x?lang=it".parse().unwrap(), "lang", None),
+            "/x"
+        );
         assert_eq!(decode_component("%zz%4"), "%zz%4");
         assert_eq!(decode_component("%C3%A8"), "è");
+    }
+
+    #[test]
+    fn values_are_escaped_for_html() {
+        let page = Page::from_parts(&"/".parse().unwrap(), &HeaderMap::new());
+        let response = page.error(StatusCode::BAD_REQUEST, "<b>\"x\"</b> & 'y'", "a/b");
+        let body = futures::executor::block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.contains("&lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; &#39;y&#39;"),
+            "{body}"
+        );
+        assert!(body.contains("<p>a/b</p>"), "{body}");
     }
 
     #[test]

@@ -133,11 +133,19 @@ fn summary(
         ),
         (Verdict::Error, Lang::It) => format!(
             "{shown} non è configurato correttamente per la PEC di {profile}: {} da correggere. Il gestore controlla i domini certificati ogni giorno: dall'avviso ci sono 7 giorni per correggere, poi il dominio viene rimosso dai domini certificati e la PEC si blocca.",
-            if errors == 1 { "1 errore".to_owned() } else { format!("{errors} errori") }
+            if errors == 1 {
+                "1 errore".to_owned()
+            } else {
+                format!("{errors} errori")
+            }
         ),
         (Verdict::Error, Lang::En) => format!(
             "{shown} is not correctly configured for {profile}'s PEC: {} to fix. The provider checks certified domains every day: from its notice there are 7 days to fix it, then the domain is removed from the certified domains and PEC mail stops.",
-            if errors == 1 { "1 error".to_owned() } else { format!("{errors} errors") }
+            if errors == 1 {
+                "1 error".to_owned()
+            } else {
+                format!("{errors} errors")
+            }
         ),
         (Verdict::TransientError, Lang::It) => format!(
             "Non è stato possibile verificare {shown}: i server DNS non hanno risposto in tempo. Può essere un problema passeggero: riprova tra qualche minuto."

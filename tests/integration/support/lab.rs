@@ -74,3 +74,30 @@ pub fn lab() -> &'static Lab {
         }
     })
 }
+
+/// The lab's aruba profile: Aruba's PEC mail host with the lab's provider name servers
+/// (dns1/dns2.aruba.it), so that zones on the provider's DNS are recognised.
+pub fn lab_profile() -> PathBuf {
+    repo().join("tests/fixtures/lab/profiles/aruba-lab.toml")
+}
+
+/// The provider's primary in the lab (dns1.aruba.it), which accepts TSIG-signed UPDATEs.
+pub const PROVIDER_PRIMARY: &str = "127.53.2.1:53";
+/// The provider's secondary in the lab (dns2.aruba.it).
+pub const PROVIDER_SECONDARY: &str = "127.53.2.2:53";
+/// The customer's primary in the lab (dyn.cliente.it, zone delega.it), which accepts
+/// UPDATEs signed with the customer's test key.
+pub const CUSTOMER_PRIMARY: &str = "127.53.1.7:53";
+
+/// A test-only TSIG key file of the lab: `dns1/pecwatch-lab-test-only.key`, …
+pub fn lab_key(path: &str) -> PathBuf {
+    repo().join("tests/fixtures/lab/tsig").join(path)
+}
+
+impl Lab {
+    /// Where dns1 loads its catalog members from (`<zone>.zone`): the provisioning's
+    /// `[provision] zone_dir` in the lab.
+    pub fn member_dir(&self) -> PathBuf {
+        self.dir.join("dns1").join("members")
+    }
+}

@@ -2,7 +2,7 @@
 //! for the tests, as a throwaway instance, and `pecwatch postfix` for it to ask.
 //!
 //! The instance lives in a temporary directory: its own `config_directory` (`etc/`, from
-//! `tests/fixtures/postfix/main.cf` and `master.cf`), `queue_directory` (`spool/`),
+//! `tests/fixtures/postfix/main.cf`, `master.cf` and `maildirs`), `queue_directory` (`spool/`),
 //! `data_directory` (`data/`), maildirs (`mail/`) and log (`maillog`). It is started with
 //! `postfix -c DIR start-fg` (root, no system configuration read or written), listens only
 //! on 127.0.0.1 and a free port, makes no DNS lookup and sends nothing out, and is
@@ -167,9 +167,13 @@ impl Postfix {
             .replace("@POLICY@", &format!("127.0.0.1:{policy}"))
             .replace("@SOCKETMAP@", &format!("127.0.0.1:{socketmap}"))
             .replace("@MAILBOX_MAPS@", mailbox_maps);
-        let master_cf = fixture("master.cf").replace("@LISTEN@", &format!("127.0.0.1:{port}"));
+        let master_cf = fixture("master.cf")
+            .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
+            .replace("@DIR@", &root.display().to_string());
         fs::write(root.join("etc/main.cf"), main_cf).expect("write main.cf");
         fs::write(root.join("etc/master.cf"), master_cf).expect("write master.cf");
+        let maildirs = fixture("maildirs");
+        fs::write(root.join("etc/maildirs"), maildirs).expect("write maildirs");
 
         let mut postfix = Postfix {
             port,

@@ -108,11 +108,19 @@ pub fn client() -> reqwest::Client {
 
 /// Makes an API token with `pecwatch tokens add` and returns it.
 pub fn token(url: &str, now: &str, name: &str, role: &str) -> String {
-    let output = pecwatch(url, Some(now), &["tokens", "add", name, "--role", role], &[])
-        .output()
-        .expect("run pecwatch tokens add");
+    let output = pecwatch(
+        url,
+        Some(now),
+        &["tokens", "add", name, "--role", role],
+        &[],
+    )
+    .output()
+    .expect("run pecwatch tokens add");
     assert!(output.status.success(), "tokens add: {output:?}");
-    let token = String::from_utf8(output.stdout).expect("UTF-8").trim().to_owned();
+    let token = String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned();
     assert!(token.starts_with("pw_"), "{token}");
     token
 }
@@ -129,7 +137,10 @@ pub fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
     }
     let mut samples = BTreeMap::new();
     let mut typed: BTreeMap<String, String> = BTreeMap::new();
-    assert!(text.ends_with('\n'), "the exposition must end with a new line");
+    assert!(
+        text.ends_with('\n'),
+        "the exposition must end with a new line"
+    );
     for (number, line) in text.lines().enumerate() {
         let at = format!("line {}: {line:?}", number + 1);
         if line.is_empty() {
@@ -146,11 +157,15 @@ pub fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
                         "{at}"
                     );
                     assert!(
-                        typed.insert(words[1].to_owned(), words[2].to_owned()).is_none(),
+                        typed
+                            .insert(words[1].to_owned(), words[2].to_owned())
+                            .is_none(),
                         "TYPE twice, {at}"
                     );
                     assert!(
-                        !samples.keys().any(|series: &String| series.split('{').next() == Some(words[1])),
+                        !samples
+                            .keys()
+                            .any(|series: &String| series.split('{').next() == Some(words[1])),
                         "TYPE after samples, {at}"
                     );
                 }
@@ -203,7 +218,10 @@ pub fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
                     }
                 }
                 let consumed: String = bytes[..i].iter().collect();
-                (format!("{name}{{{consumed}"), bytes[i..].iter().collect::<String>())
+                (
+                    format!("{name}{{{consumed}"),
+                    bytes[i..].iter().collect::<String>(),
+                )
             }
             _ => {
                 let (name, rest) = line.split_once(' ').unwrap_or_else(|| panic!("{at}"));
@@ -224,11 +242,16 @@ pub fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
             number => number.parse().unwrap_or_else(|_| panic!("bad value, {at}")),
         };
         if let Some(timestamp) = fields.get(1) {
-            timestamp.parse::<i64>().unwrap_or_else(|_| panic!("bad timestamp, {at}"));
+            timestamp
+                .parse::<i64>()
+                .unwrap_or_else(|_| panic!("bad timestamp, {at}"));
         }
         let family = series.split('{').next().unwrap_or_default().to_owned();
         assert!(typed.contains_key(&family), "sample before its TYPE, {at}");
-        assert!(samples.insert(series, value).is_none(), "series twice, {at}");
+        assert!(
+            samples.insert(series, value).is_none(),
+            "series twice, {at}"
+        );
     }
     samples
 }

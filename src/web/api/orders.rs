@@ -1,0 +1,394 @@
+//! `/api/v1/orders` and `/api/v1/mailboxes`: activation over HTTP, through
+//! [`crate::activation`], the functions `pecwatch orders` and `pecwatch mailboxes` call.
+//! An order's JSON is `pecwatch orders show --format json`'s (the order, its domain's
+//! state and its activation steps).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use clap::ValueEnum;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::domains::{domain_name, registered};
+use super::{Body, json, query};
+use crate::Lang;
+use crate::activation::{self, ActivationError, OrderRequest};
+use crate::cli::CliError;
+use crate::cli::domains::parse_instant;
+use crate::cli::orders::order_json;
+use crate::registry::{Holder, Order, OrderKind, OrderState};
+use crate::web::AppState;
+use crate::web::auth::{Operator, Reader};
+use crate::web::problem::Problem;
+
+/// An activation error as a problem.
+pub fn activation_problem(lang: Lang, error: ActivationError) -> Problem {
+    let message = error.message(lang);
+    match error {
+        ActivationError::Registry(error) => Problem::registry(lang, error),
+        ActivationError::Name(_) => Problem::invalid_domain(lang, "", message),
+        ActivationError::UnknownDomain(domain) => Problem::unknown_domain(lang, &domain),
+        ActivationError::NoOrder(_) | ActivationError::NoMailbox(_) => {
+            Problem::not_found(lang, message)
+        }
+        ActivationError::Taken(_)
+        | ActivationError::Decided { .. }
+        | ActivationError::NotCertified { .. }
+        | ActivationError::MailboxExists(_)
+        | ActivationError::Action(_) => Problem::conflict(lang, message),
+        _ => Problem::bad_request(lang, message),
+    }
+}
+
+fn cli_problem(lang: Lang, error: CliError) -> Problem {
+    match error {
+        CliError::Registry(error) => Problem::registry(lang, error),
+        CliError::Usage(detail) => Problem::bad_request(lang, detail),
+        other => Problem::internal(lang, other.to_string()),
+    }
+}
+
+/// The JSON of an order.
+async fn order_value(state: &AppState, lang: Lang, order: &Order) -> Result<Value, Problem> {
+    order_json(&state.registry, order)
+        .await
+        .map_err(|error| cli_problem(lang, error))
+}
+
+/// An order identifier from the path.
+fn order_id(lang: Lang, text: &str) -> Result<i64, Problem> {
+    text.parse().map_err(|_| {
+        Problem::bad_request(
+            lang,
+            format!(
+                "{text:?}: {}",
+                lang.pick("non è il numero di un ordine", "not an order number")
+            ),
+        )
+    })
+}
+
+/// The query of `GET /api/v1/orders`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only orders in this state: received, approved, rejected.
+    pub state: Option<String>,
+    /// How many, newest first (1 to 1000, default 100).
+    pub limit: Option<u64>,
+}
+
+/// `GET /api/v1/orders`.
+pub async fn list(
+    State(state): State<AppState>,
+    _reader: Reader,
+    lang: Lang,
+    params: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let params = query(lang, params)?;
+    let limit = super::page_size(lang, params.limit)?;
+    let order_state = params
+        .state
+        .as_deref()
+        .map(|text| {
+            OrderState::from_str(text, true).map_err(|_| {
+                Problem::bad_request(
+                    lang,
+                    format!("state {text:?}: received, approved, rejected"),
+                )
+            })
+        })
+        .transpose()?;
+    let orders = state
+        .registry
+        .orders(order_state, limit)
+        .await
+        .map_err(|error| Problem::registry(lang, error))?;
+    let mut values = Vec::with_capacity(orders.len());
+    for order in &orders {
+        values.push(order_value(&state, lang, order).await?);
+    }
+    Ok(json(StatusCode::OK, json!({ "orders": values })))
+}
+
+/// `GET /api/v1/orders/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    _reader: Reader,
+    lang: Lang,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id = order_id(lang, &id)?;
+    let order = state
+        .registry
+        .order(id)
+        .await
+        .map_err(|error| Problem::registry(lang, error))?
+        .ok_or_else(|| activation_problem(lang, ActivationError::NoOrder(id)))?;
+    Ok(json(
+        StatusCode::OK,
+        order_value(&state, lang, &order).await?,
+    ))
+}
+
+/// The body of `POST /api/v1/orders`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderBody {
+    /// `own` (default) or `internal`.
+    pub kind: Option<String>,
+    /// The domain (own) or the label of the internal subdomain.
+    pub name: String,
+    /// Where the holder's notices go.
+    pub holder_email: String,
+    /// The holder's name.
+    pub holder_name: Option<String>,
+    /// `it` (default) or `en`.
+    pub lang: Option<String>,
+    /// The reseller.
+    pub reseller: Option<String>,
+    /// A profile of the configuration (default `[check] profile`).
+    pub profile: Option<String>,
+    /// The expiry: a date or an RFC 3339 instant.
+    pub expires: Option<String>,
+}
+
+/// `POST /api/v1/orders`: records an order (`pecwatch orders add`). `201 Created`.
+pub async fn place(
+    State(state): State<AppState>,
+    _operator: Operator,
+    lang: Lang,
+    Body(body): Body<OrderBody>,
+) -> Result<Response, Problem> {
+    let kind = match body.kind.as_deref() {
+        None => OrderKind::Own,
+        Some(text) => OrderKind::from_str(text, true)
+            .map_err(|_| Problem::bad_request(lang, format!("kind {text:?}: own, internal")))?,
+    };
+    let holder_lang = match body.lang.as_deref().map(str::trim) {
+        None | Some("it") => Lang::It,
+        Some("en") => Lang::En,
+        Some(other) => {
+            return Err(Problem::bad_request(
+                lang,
+                format!("lang {other:?}: it, en"),
+            ));
+        }
+    };
+    let profile = body
+        .profile
+        .clone()
+        .unwrap_or_else(|| state.config.check.profile.clone());
+    state
+        .config
+        .profile(&profile)
+        .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
+    let request = OrderRequest {
+        kind,
+        name: body.name,
+        holder: Holder {
+            name: body.holder_name.filter(|name| !name.trim().is_empty()),
+            email: body.holder_email,
+            lang: holder_lang,
+        },
+        reseller: body.reseller,
+        profile,
+        expires: body
+            .expires
+            .as_deref()
+            .map(parse_instant)
+            .transpose()
+            .map_err(|error| cli_problem(lang, error))?,
+    };
+    let order = activation::place(
+        &state.registry,
+        &state.config.activation_settings(),
+        &request,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|error| activation_problem(lang, error))?;
+    Ok(json(
+        StatusCode::CREATED,
+        order_value(&state, lang, &order).await?,
+    ))
+}
+
+/// The body of `approve`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// The person the call acts for.
+    pub actor: Option<String>,
+}
+
+/// `POST /api/v1/orders/{id}/approve`.
+pub async fn approve(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    lang: Lang,
+    Path(id): Path<String>,
+    Body(body): Body<ApproveBody>,
+) -> Result<Response, Problem> {
+    let id = order_id(lang, &id)?;
+    let order = activation::approve(
+        &state.registry,
+        &state.config.activation_settings(),
+        id,
+        &caller.actor(body.actor.as_deref()),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|error| activation_problem(lang, error))?;
+    Ok(json(
+        StatusCode::OK,
+        order_value(&state, lang, &order).await?,
+    ))
+}
+
+/// The body of `reject`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why.
+    pub reason: Option<String>,
+    /// The person the call acts for.
+    pub actor: Option<String>,
+}
+
+/// `POST /api/v1/orders/{id}/reject`.
+pub async fn reject(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    lang: Lang,
+    Path(id): Path<String>,
+    Body(body): Body<RejectBody>,
+) -> Result<Response, Problem> {
+    let id = order_id(lang, &id)?;
+    let order = activation::reject(
+        &state.registry,
+        id,
+        &caller.actor(body.actor.as_deref()),
+        body.reason.as_deref().unwrap_or(""),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|error| activation_problem(lang, error))?;
+    Ok(json(
+        StatusCode::OK,
+        order_value(&state, lang, &order).await?,
+    ))
+}
+
+/// The query of `GET /api/v1/mailboxes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxQuery {
+    /// Only the mailboxes of this domain.
+    pub domain: Option<String>,
+}
+
+/// `GET /api/v1/mailboxes`.
+pub async fn mailboxes(
+    State(state): State<AppState>,
+    _reader: Reader,
+    lang: Lang,
+    params: Result<Query<MailboxQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let params = query(lang, params)?;
+    let domain_id = match &params.domain {
+        None => None,
+        Some(name) => {
+            let name = domain_name(lang, name)?;
+            Some(registered(&state.registry, lang, &name).await?.id)
+        }
+    };
+    let list = state
+        .registry
+        .mailboxes(domain_id)
+        .await
+        .map_err(|error| Problem::registry(lang, error))?;
+    Ok(json(StatusCode::OK, json!({ "mailboxes": list })))
+}
+
+/// The body of `POST /api/v1/mailboxes`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxBody {
+    /// `local@domain`, in a certified domain.
+    pub address: String,
+}
+
+/// `POST /api/v1/mailboxes`: creates a mailbox and its set-password link (`pecwatch
+/// mailboxes add`). `201 Created` with `{"mailbox", "link"}`.
+pub async fn add_mailbox(
+    State(state): State<AppState>,
+    _operator: Operator,
+    lang: Lang,
+    Body(body): Body<MailboxBody>,
+) -> Result<Response, Problem> {
+    let now = state.clock.now();
+    let mailbox = activation::add_mailbox(&state.registry, &body.address, now)
+        .await
+        .map_err(|error| activation_problem(lang, error))?;
+    let link = activation::issue_link(
+        &state.registry,
+        &state.config.activation_settings(),
+        &mailbox,
+        now,
+    )
+    .await
+    .map_err(|error| activation_problem(lang, error))?;
+    Ok(json(
+        StatusCode::CREATED,
+        json!({ "mailbox": mailbox, "link": link }),
+    ))
+}
+
+/// `POST /api/v1/mailboxes/{address}/link`: a new set-password link (older ones stop
+/// working).
+pub async fn link(
+    State(state): State<AppState>,
+    _operator: Operator,
+    lang: Lang,
+    Path(address): Path<String>,
+) -> Result<Response, Problem> {
+    let link = activation::reissue_link(
+        &state.registry,
+        &state.config.activation_settings(),
+        &address,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|error| activation_problem(lang, error))?;
+    Ok(json(
+        StatusCode::OK,
+        json!({ "address": address, "link": link }),
+    ))
+}
+
+/// `DELETE /api/v1/mailboxes/{address}`.
+pub async fn remove_mailbox(
+    State(state): State<AppState>,
+    _operator: Operator,
+    lang: Lang,
+    Path(address): Path<String>,
+) -> Result<Response, Problem> {
+    let (local, domain) =
+        activation::parse_address(&address).map_err(|error| activation_problem(lang, error))?;
+    let address = format!("{local}@{domain}");
+    let removed = state
+        .registry
+        .remove_mailbox(&address)
+        .await
+        .map_err(|error| Problem::registry(lang, error))?;
+    if !removed {
+        return Err(activation_problem(
+            lang,
+            ActivationError::NoMailbox(address),
+        ));
+    }
+    Ok(json(StatusCode::OK, json!({ "removed": address })))
+}
