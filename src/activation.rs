@@ -4,6 +4,9 @@
 //!    internal subdomain of the provider (`acme.<internal zone>`, label rules in
 //!    [`check_label`]). Names already registered or ordered are refused. Internal orders
 //!    (and own ones when `activation.review_own_domains` is set) wait for an operator.
+//!    What the provider writes in its own DNS ([`provision`], by RFC 2136 through
+//!    [`crate::provision`]) is written after the approval: an internal subdomain's MX, an
+//!    own domain's MX when its zone is on the provider's DNS, a delegated zone.
 //! 2. **Approval.** [`approve`] registers the domain (`requested`, then `pending_dns`,
 //!    both transitions recorded) and marks the order approved. Each step is idempotent:
 //!    an approval interrupted half-way is finished by running it again.
@@ -30,14 +33,20 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use std::sync::Arc;
+
 use crate::Lang;
 use crate::actions::{self, ActionError, Command};
+use crate::instructions::{Case, decide};
 use crate::lifecycle::{DomainStatus, Policy, State};
 use crate::name::{DomainName, InputError};
+use crate::probe::Prober;
+use crate::provision::{Provisioned, Provisioner};
 use crate::registry::{
     Domain, Holder, LinkProblem, Mailbox, NewDomain, NewOrder, Order, OrderKind, OrderState,
     Registry, RegistryError,
 };
+use crate::sweep::ProfileLoader;
 
 /// The actor recorded for what pecwatch does by itself.
 pub const SYSTEM: &str = "pecwatch";
@@ -134,6 +143,15 @@ pub enum ActivationError {
     /// An operator action on the domain was refused or failed.
     #[error("{0}")]
     Action(String),
+    /// The provider's DNS could not be written (RFC 2136): the message in Italian and
+    /// English.
+    #[error("{en}")]
+    Provision {
+        /// In Italian.
+        it: String,
+        /// In English.
+        en: String,
+    },
     /// The registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -174,6 +192,7 @@ impl ActivationError {
             },
             Self::Password(problem) => format!("password rifiutata: {}", problem.message(lang)),
             Self::Action(message) => message.clone(),
+            Self::Provision { it, .. } => it.clone(),
             Self::Registry(error) => error.to_string(),
         }
     }
@@ -540,21 +559,112 @@ fn action_error(error: ActionError) -> ActivationError {
     }
 }
 
-/// Records the activation steps done since the last call for every approved order's
-/// domain: `certified` (when the DNS was verified) and `published` (listed in the
-/// index from then on). Returns how many steps it recorded.
-pub async fn advance(registry: &Registry, now: Timestamp) -> Result<u64, ActivationError> {
-    let mut recorded = 0;
-    for order in registry
-        .orders(Some(OrderState::Approved), u64::MAX)
-        .await?
+/// What the provider needs to write its own DNS at activation: the RFC 2136 client of
+/// its primary, a prober to tell the customer's case, and the profiles.
+#[derive(Clone)]
+pub struct Dns {
+    /// Writes the provider's zones.
+    pub provisioner: Provisioner,
+    /// Observes the customer's DNS (which case an own domain is).
+    pub prober: Arc<Prober>,
+    /// Loads a domain's profile by name.
+    pub profiles: ProfileLoader,
+}
+
+/// The records the provider writes itself for an approved order whose domain awaits its
+/// DNS (step `dns_provisioned`, once): an internal subdomain's MX in the provider's zone;
+/// for an own domain, the MX when its zone is on the provider's DNS, or the whole zone
+/// (through the catalog) when the customer delegated it to the provider's name servers.
+/// `Ok(None)`: nothing for the provider to write (the customer writes the MX), or done
+/// already.
+pub async fn provision(
+    registry: &Registry,
+    dns: &Dns,
+    order: &Order,
+    now: Timestamp,
+) -> Result<Option<Provisioned>, ActivationError> {
+    let Some(domain_id) = order.domain_id else {
+        return Ok(None);
+    };
+    if order.state != OrderState::Approved
+        || registry
+            .steps(domain_id)
+            .await?
+            .iter()
+            .any(|step| step.step == "dns_provisioned")
     {
+        return Ok(None);
+    }
+    let profile = (dns.profiles)(&order.profile).map_err(ActivationError::Action)?;
+    let provisioner = &dns.provisioner;
+    let outcome = match order.kind {
+        OrderKind::Internal => {
+            let zone = crate::dns::fqdn(&provisioner.settings().internal_zone);
+            let suffix = format!(".{}", zone.trim_end_matches('.'));
+            let label = order.name.as_str().strip_suffix(&suffix).ok_or_else(|| {
+                ActivationError::Action(format!(
+                    "{} is not in the internal zone {zone}",
+                    order.name
+                ))
+            })?;
+            provisioner.internal_subdomain(label, &profile).await
+        }
+        OrderKind::Own => {
+            let observation = dns.prober.observe(&order.name).await;
+            match decide(order.name.as_str(), &observation, &profile).case {
+                Case::ProviderZone { .. } => provisioner.own_domain_mx(&order.name, &profile).await,
+                Case::DelegatedToProvider { served: false, .. } => {
+                    provisioner.delegated_zone(&order.name, &profile).await
+                }
+                _ => return Ok(None),
+            }
+        }
+    };
+    let provisioned = outcome.map_err(|error| ActivationError::Provision {
+        it: error.message(Lang::It),
+        en: error.message(Lang::En),
+    })?;
+    let records = match &provisioned {
+        Provisioned::Created { records, .. } | Provisioned::AlreadyPresent { records, .. } => {
+            records.join("; ")
+        }
+    };
+    registry
+        .record_step(domain_id, "dns_provisioned", now, &records)
+        .await?;
+    Ok(Some(provisioned))
+}
+
+/// Carries activations forward, for every approved order not yet published: writes
+/// what the provider writes itself ([`provision`], when `dns` is given; a failure is
+/// logged and retried next time), and records the steps done since the last call:
+/// `certified` (when the DNS was verified) and `published` (listed in the index from
+/// then on). Returns how many steps it recorded.
+pub async fn advance(
+    registry: &Registry,
+    dns: Option<&Dns>,
+    now: Timestamp,
+) -> Result<u64, ActivationError> {
+    let mut recorded = 0;
+    for order in registry.open_activations().await? {
         let Some(domain_id) = order.domain_id else {
             continue;
         };
         let Some(domain) = registry.domain_by_id(domain_id).await? else {
             continue;
         };
+        if domain.status.state == State::PendingDns
+            && let Some(dns) = dns
+        {
+            match provision(registry, dns, &order, now).await {
+                Ok(Some(_)) => recorded += 1,
+                Ok(None) => {}
+                Err(ActivationError::Registry(error)) => return Err(error.into()),
+                Err(error) => {
+                    tracing::warn!(domain = %domain.name, %error, "cannot provision the DNS");
+                }
+            }
+        }
         let Some(at) = certified_at(registry, &domain).await? else {
             continue;
         };

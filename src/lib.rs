@@ -57,7 +57,8 @@
 //! - [`web`] is the HTTP side (`pecwatch web`, also inside `pecwatch serve`): the JSON API
 //!   under `/api/v1` with API tokens and RFC 9457 problems, the index at `/index.ldif`
 //!   (ETag, Last-Modified), `/metrics`, `/healthz`, `/openapi.json`, the public check
-//!   page and the operators' console.
+//!   page and the operators' console (server-rendered pages, argon2id sign-in, users from
+//!   `pecwatch users`).
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
 //!

@@ -296,7 +296,10 @@ async fn domain_state(registry: &Registry, order: &Order) -> Result<Option<Strin
     })
 }
 
-pub(crate) async fn order_json(registry: &Registry, order: &Order) -> Result<serde_json::Value, CliError> {
+pub(crate) async fn order_json(
+    registry: &Registry,
+    order: &Order,
+) -> Result<serde_json::Value, CliError> {
     let steps = match order.domain_id {
         Some(id) => registry.steps(id).await?,
         None => Vec::new(),

@@ -10,10 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliError, Exit, Format, load_profile};
 use crate::Lang;
+use crate::activation::Dns;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::outbox::{SendError, SendSummary};
 use crate::probe::Prober;
+use crate::provision::Provisioner;
 use crate::registry::Registry;
 use crate::sweep::{Schedule, Settings, ShareRule, Summary, SweepError, Sweeper};
 
@@ -58,6 +60,8 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
     let clock = Clock::from_env()?;
     let registry = Registry::open(&config.database.url).await?;
     let sweeper = sweeper(config, registry.clone(), clock)?;
+    let dns = activation_dns(config, &sweeper)?;
+    record_activations(&registry, dns.as_ref(), clock.now()).await;
     if !sweeper.has_work().await? {
         let next = registry.next_due().await?;
         registry.close().await;
@@ -79,7 +83,7 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
     progress.finish_and_clear();
     if let Ok(summary) = &result {
         write_metrics(config, &registry, summary).await?;
-        record_activations(&registry, clock.now()).await;
+        record_activations(&registry, dns.as_ref(), clock.now()).await;
     }
     registry.close().await;
     let summary = result?;
@@ -104,6 +108,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     let service_now = || clock.now();
     let registry = Registry::open(&config.database.url).await?;
     let sweeper = sweeper(config, registry.clone(), clock)?;
+    let dns = activation_dns(config, &sweeper)?;
     let sender = super::notices::sender(config, registry.clone(), clock)?;
     let schedule = sweeper.settings().schedule.clone();
     // Notices go out within this long of being queued (or of coming due for a retry).
@@ -135,6 +140,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         let now = service_now();
         let slot = schedule.previous_slot(now);
         let kind = if slot > last_slot { "daily" } else { "recheck" };
+        record_activations(&registry, dns.as_ref(), now).await;
         if sweeper.has_work().await? {
             let run = sweeper.run(kind, &quiet);
             let summary = tokio::select! {
@@ -143,7 +149,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
             };
             println!("{}", summary.to_text(args.lang).trim_end());
             write_metrics(config, &registry, &summary).await?;
-            record_activations(&registry, service_now()).await;
+            record_activations(&registry, dns.as_ref(), service_now()).await;
             if kind == "daily" {
                 last_slot = slot;
             }
@@ -183,12 +189,23 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// Records the activation steps the sweep completed (domains verified and published);
-/// a failure is logged; the next sweep records them.
-async fn record_activations(registry: &Registry, now: jiff::Timestamp) {
-    if let Err(error) = crate::activation::advance(registry, now).await {
-        tracing::warn!(%error, "cannot record activation steps");
+/// Carries activations forward: before a sweep, writes the provider's own DNS for
+/// approved orders (with `[provision]`), so the sweep can verify it; after, records the
+/// steps the sweep completed (domains verified and published). A failure is logged; the
+/// next run does it.
+async fn record_activations(registry: &Registry, dns: Option<&Dns>, now: jiff::Timestamp) {
+    if let Err(error) = crate::activation::advance(registry, dns, now).await {
+        tracing::warn!(%error, "cannot carry activations forward");
     }
+}
+
+/// What activation needs to write the provider's DNS, when `[provision]` is set.
+fn activation_dns(config: &Config, sweeper: &Sweeper) -> Result<Option<Dns>, CliError> {
+    Ok(Provisioner::from_config(config)?.map(|provisioner| Dns {
+        provisioner,
+        prober: Arc::clone(sweeper.prober()),
+        profiles: Arc::clone(&sweeper.settings().profiles),
+    }))
 }
 
 /// Writes the sweep's metrics to `sweep.metrics_file`, if set: to a temporary file next

@@ -30,7 +30,7 @@
 //!
 //! `domains` (with the lease and version), `checks` (every check, full result as JSON),
 //! `transitions`, `outbox` (side effects: `pending` → `sent` | `failed`), `sweeps` and
-//! `alerts`. The migrations are in `migrations/sqlite/` and `migrations/postgres/` and
+//! `alerts`; the console's `users` and `sessions` ([`users`]). The migrations are in `migrations/sqlite/` and `migrations/postgres/` and
 //! are compiled into the binary; [`Registry::open`] applies the missing ones.
 
 mod domains;

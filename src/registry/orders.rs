@@ -273,6 +273,22 @@ impl Registry {
         rows.into_iter().map(order).collect()
     }
 
+    /// The approved orders whose activation is not finished (not yet `published`),
+    /// oldest first.
+    pub async fn open_activations(&self) -> Result<Vec<Order>> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o WHERE state = 'approved' \
+             AND domain_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM activation_steps s \
+             WHERE s.domain_id = o.domain_id AND s.step = 'published') ORDER BY id"
+        );
+        let rows: Vec<OrderRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .fetch_all(pool)
+                .await
+        })?;
+        rows.into_iter().map(order).collect()
+    }
+
     /// Decides a `received` order: `approved` (with its registered domain) or
     /// `rejected` (with a reason). Fails with [`RegistryError::Conflict`] when the order
     /// is no longer `received`.

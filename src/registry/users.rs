@@ -14,7 +14,6 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::lifecycle::State;
-use crate::name::DomainName;
 
 use super::domains::saturating_i64;
 use super::error::{Result, is_unique_violation};
@@ -533,24 +532,6 @@ impl Registry {
             }
         }
         Ok(days.into_values().collect())
-    }
-
-    /// Asks for a check of the domain at `at` at the latest: its next check moves up to
-    /// `at` (never later). Changes nothing for a domain that is not monitored
-    /// (`requested`, `expired`). Returns whether the domain was rescheduled.
-    pub async fn request_check(&self, name: &DomainName, at: Timestamp) -> Result<bool> {
-        let done = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE domains SET next_check = $2 WHERE name = $1 AND next_check > $2 \
-                 AND state NOT IN ('requested', 'expired')",
-            )
-            .bind(name.as_str())
-            .bind(secs(at))
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(done > 0)
     }
 }
 

@@ -147,6 +147,11 @@ impl Sweeper {
         }
     }
 
+    /// The prober the sweep checks with (shared with other work of the same process).
+    pub fn prober(&self) -> &Arc<Prober> {
+        &self.prober
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings

@@ -653,5 +653,130 @@ async fn activation(db: TestDb) {
     // The index lists it from now on.
     let published: Vec<String> =
         sqlx_strings(&db, "SELECT name FROM domains WHERE state = 'certified'").await;
-    assert_eq!(published, [name.clone()]);
+    assert_eq!(published, [name]);
+}
+
+/// Whose DNS the provider writes itself at activation.
+#[derive(Clone, Copy, Debug)]
+enum ProviderWrites {
+    /// An internal subdomain `label.aruba.it`: the MX in the provider's zone.
+    Internal,
+    /// An own domain in `ospitato.it`, a customer zone on the provider's DNS.
+    HostedZone,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_writes_its_own_dns_by_signed_update() {
+    on_both(|db| provider_writes(db, ProviderWrites::Internal)).await;
+    on_both(|db| provider_writes(db, ProviderWrites::HostedZone)).await;
+}
+
+async fn provider_writes(db: TestDb, case: ProviderWrites) {
+    use crate::support::lab::{PROVIDER_PRIMARY, lab_key, lab_profile};
+    let url = db.url.as_str();
+    let key = lab_key("dns1/pecwatch-lab-test-only.key")
+        .display()
+        .to_string();
+    let profile = lab_profile().display().to_string();
+    let env = [
+        ("PECWATCH_PROVISION_PRIMARY", PROVIDER_PRIMARY),
+        ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+        ("PECWATCH_PROVISION_TSIG_KEY_FILE", key.as_str()),
+        ("PECWATCH_PROVISION_TTL", "60"),
+    ];
+    let label = unique_label("acme");
+    let (name, args): (String, Vec<&str>) = match case {
+        ProviderWrites::Internal => (
+            format!("{label}.aruba.it"),
+            vec!["orders", "add", &label, "--kind", "internal"],
+        ),
+        ProviderWrites::HostedZone => (format!("{label}.ospitato.it"), vec!["orders", "add"]),
+    };
+    let mut args = args;
+    if matches!(case, ProviderWrites::HostedZone) {
+        args.push(&name);
+    }
+    args.extend([
+        "--holder-email",
+        "titolare@acme.it",
+        "--profile",
+        &profile,
+        "--format",
+        "json",
+    ]);
+    let placed = json(&run(url, T0, &args, &env, 0));
+    let id = placed["order"]["id"].as_i64().unwrap().to_string();
+    assert_eq!(placed["order"]["name"], name.as_str());
+    if matches!(case, ProviderWrites::Internal) {
+        // An internal subdomain waits for an operator; nothing is written before.
+        assert_eq!(placed["order"]["state"], "received");
+        run(url, T0, &["orders", "approve", &id], &env, 0);
+    }
+
+    // The sweep writes the MX on the provider's primary (TSIG-signed UPDATE), which
+    // notifies its secondary; the first check that passes on both activates the domain.
+    let mut verified = false;
+    for minute in [0, 10, 20, 30, 40, 50] {
+        let now = format!("2026-11-23T10:{minute:02}:00+01:00");
+        run(url, &now, &["sweep"], &env, 0);
+        let shown = json(&run(
+            url,
+            &now,
+            &["domains", "show", &name, "--format", "json"],
+            &env,
+            0,
+        ));
+        if shown["state"] == "certified" {
+            verified = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let shown = json(&run(
+        url,
+        T0,
+        &["orders", "show", &id, "--format", "json"],
+        &env,
+        0,
+    ));
+    // Clean the lab's zone (it persists between runs) before asserting.
+    let provisioner = {
+        let vars = env.map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = pecwatch::config::Config::from_sources(None, None, vars).unwrap();
+        pecwatch::provision::Provisioner::from_config(&config)
+            .unwrap()
+            .unwrap()
+    };
+    let lab_profile = pecwatch::profile::Profile::load(&profile).unwrap();
+    let removed = match case {
+        ProviderWrites::Internal => {
+            provisioner
+                .remove_internal_subdomain(&label, &lab_profile)
+                .await
+        }
+        ProviderWrites::HostedZone => {
+            let domain = pecwatch::name::DomainName::parse(&name).unwrap();
+            provisioner
+                .remove_own_domain_mx(&domain, &lab_profile)
+                .await
+        }
+    };
+    assert!(verified, "{name} was never verified: {shown}");
+    assert!(
+        matches!(removed, Ok(pecwatch::provision::Removed::Removed { .. })),
+        "{removed:?}"
+    );
+    let provisioned = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "dns_provisioned")
+        .unwrap_or_else(|| panic!("no dns_provisioned step: {shown}"));
+    let detail = provisioned["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("{name}."))
+            && detail.contains("MX")
+            && detail.contains("mx.pec.aruba.it."),
+        "{detail}"
+    );
 }

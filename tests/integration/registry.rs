@@ -135,10 +135,7 @@ async fn migrations_are_idempotent() {
                 .await
                 .unwrap(),
         };
-        assert_eq!(
-            applied, 4,
-            "0001_registry, 0002_sweeps, 0003_notices, 0004_index"
-        );
+        assert_eq!(applied, 7, "0001_registry … 0007_console");
         again.close().await;
     })
     .await;

@@ -1127,10 +1127,14 @@ async fn every_documented_route_is_served() {
     assert!(paths.len() >= 15, "{document}");
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
-            let concrete = path.replace("{domain}", "pec.uno.it").replace("{id}", "1");
+            let concrete = path
+                .replace("{domain}", "pec.uno.it")
+                .replace("{id}", "1")
+                .replace("{address}", "postmaster@pec.uno.it");
             let request = match method.as_str() {
                 "get" => http.get(server.url(&concrete)),
                 "post" => http.post(server.url(&concrete)),
+                "delete" => http.delete(server.url(&concrete)),
                 other => panic!("unexpected method {other}"),
             };
             let response = request.bearer_auth(&operator).send().await.unwrap();
@@ -1288,4 +1292,142 @@ async fn postfix_counts_its_lookups_on_its_own_metrics() {
     assert_eq!(code, Some(0));
     db.registry.close().await;
     cleanup.run().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Orders and mailboxes
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn orders_and_mailboxes_through_the_api() {
+    on_both(|db| async move {
+        add(&db, T0, "pec.uno.it");
+        let operator = token(&db.url, T0, "crm", "operator");
+        let server = start(
+            &db.url,
+            T1,
+            &[("PECWATCH_ACTIVATION_REVIEW_OWN_DOMAINS", "true")],
+        )
+        .await;
+        let http = client();
+        let post = |path: &str, body: Value| {
+            http.post(server.url(path))
+                .bearer_auth(&operator)
+                .json(&body)
+                .send()
+        };
+        let get = |path: &str| http.get(server.url(path)).bearer_auth(&operator).send();
+
+        // Two orders wait for review; one is approved, one rejected.
+        let (status, _, first) = body(
+            post(
+                "/api/v1/orders",
+                json!({ "name": "pec.nuovo.it", "holder_email": "a@nuovo.it" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{first}");
+        assert_eq!(first["order"]["state"], "received");
+        let (_, _, second) = body(
+            post(
+                "/api/v1/orders",
+                json!({ "name": "pec.altro.it", "holder_email": "b@altro.it" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        let taken = post(
+            "/api/v1/orders",
+            json!({ "name": "pec.uno.it", "holder_email": "c@uno.it" }),
+        )
+        .await
+        .unwrap();
+        problem(taken, StatusCode::CONFLICT, "conflict").await;
+        let id = first["order"]["id"].as_i64().unwrap();
+        let (status, _, approved) = body(
+            post(&format!("/api/v1/orders/{id}/approve"), json!({}))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{approved}");
+        assert_eq!(approved["order"]["state"], "approved");
+        assert_eq!(approved["domain_state"], "pending_dns");
+        assert_eq!(approved["order"]["actor"], "api:crm");
+        let other = second["order"]["id"].as_i64().unwrap();
+        let (_, _, rejected) = body(
+            post(
+                &format!("/api/v1/orders/{other}/reject"),
+                json!({ "reason": "dati errati" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(rejected["order"]["state"], "rejected");
+        let again = post(&format!("/api/v1/orders/{other}/approve"), json!({}))
+            .await
+            .unwrap();
+        problem(again, StatusCode::CONFLICT, "conflict").await;
+        let (_, _, listed) = body(get("/api/v1/orders?state=received").await.unwrap()).await;
+        assert_eq!(listed["orders"], json!([]));
+        let (_, _, shown) = body(get(&format!("/api/v1/orders/{id}")).await.unwrap()).await;
+        assert_eq!(shown["order"]["name"], "pec.nuovo.it");
+        problem(
+            get("/api/v1/orders/999999").await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not-found",
+        )
+        .await;
+
+        // Mailboxes: only in certified domains; a link to set the password.
+        let (status, _, created) = body(
+            post(
+                "/api/v1/mailboxes",
+                json!({ "address": "Mario.Rossi@pec.uno.it" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["mailbox"]["address"], "mario.rossi@pec.uno.it");
+        assert!(
+            created["link"].as_str().unwrap().starts_with("http"),
+            "{created}"
+        );
+        let pending = post("/api/v1/mailboxes", json!({ "address": "x@pec.nuovo.it" }))
+            .await
+            .unwrap();
+        problem(pending, StatusCode::CONFLICT, "conflict").await;
+        let (_, _, list) = body(get("/api/v1/mailboxes?domain=pec.uno.it").await.unwrap()).await;
+        assert_eq!(list["mailboxes"][0]["address"], "mario.rossi@pec.uno.it");
+        let (status, _, link) = body(
+            post("/api/v1/mailboxes/mario.rossi@pec.uno.it/link", json!({}))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        assert_ne!(link["link"], created["link"]);
+        let delete = || {
+            http.delete(server.url("/api/v1/mailboxes/mario.rossi@pec.uno.it"))
+                .bearer_auth(&operator)
+                .send()
+        };
+        assert_eq!(delete().await.unwrap().status(), StatusCode::OK);
+        problem(delete().await.unwrap(), StatusCode::NOT_FOUND, "not-found").await;
+        let shown = run(
+            &db.url,
+            T1,
+            &["mailboxes", "list", "pec.uno.it", "--format", "json"],
+            &[],
+            0,
+        );
+        assert!(shown.stdout.is_empty(), "{shown:?}");
+    })
+    .await;
 }

@@ -627,7 +627,8 @@ async fn actions_need_the_csrf_token_and_an_operator() {
 
     // Read-only: every page, no action button; a POST, even with the token, is 403.
     let mut lucia = Visitor::new(&server);
-    let csrf = lucia.sign_in("lucia", PASSWORD).await;
+    let lucia_csrf = lucia.sign_in("lucia", PASSWORD).await;
+    let csrf = lucia_csrf.clone();
     let (status, _, page) = lucia.get("/console/domains/pec.review.it").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("data-state=\"under_review\""));
@@ -732,6 +733,25 @@ async fn actions_need_the_csrf_token_and_an_operator() {
         page.contains("&lt;b&gt;x&lt;/b&gt;") && !page.contains("<b>x</b>"),
         "{page}"
     );
+    // Recheck: a check on the spot for the operator, and the domain due now for the sweep.
+    let (status, _, page) = lucia
+        .post(
+            "/console/domains/pec.ok.it/recheck",
+            &[("csrf", lucia_csrf.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let (status, _, page) = mario
+        .post("/console/domains/pec.ok.it/recheck", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Controllo richiesto.") && page.contains("data-verdict=\"ok\""),
+        "{page}"
+    );
+    let ok = DomainName::parse("pec.ok.it").unwrap();
+    let due = db.registry.domain(&ok).await.unwrap().unwrap().next_check;
+    assert!(due <= Timestamp::now(), "due at {due}");
     // Unknown domains and actions.
     let (status, _, _) = mario.get("/console/domains/pec.nessuno.it").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -845,6 +865,15 @@ async fn the_console_pages_show_the_registry() {
             .status
             .success()
     );
+    let mailbox = pecwatch(
+        &db.url,
+        None,
+        &["mailboxes", "add", "postmaster@pec.d01.it"],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(mailbox.status.success(), "{mailbox:?}");
     let server = start(&db.url, &now(), &[]).await;
     let mut mario = Visitor::new(&server);
     mario.sign_in("mario", PASSWORD).await;
@@ -899,8 +928,13 @@ async fn the_console_pages_show_the_registry() {
     );
     let (_, _, orders) = mario.get("/console/orders?lang=it").await;
     assert!(orders.contains("Nessun ordine."), "{orders}");
-    let (status, _, _) = mario.get("/console/mailboxes").await;
+    let (status, _, boxes) = mario.get("/console/mailboxes?lang=it").await;
     assert_eq!(status, StatusCode::OK);
+    assert!(
+        boxes.contains("<th scope=\"row\">postmaster@pec.d01.it</th>"),
+        "{boxes}"
+    );
+    assert!(boxes.contains("da impostare"), "{boxes}");
     drop(server);
     cleanup.run().await;
 }
@@ -1211,17 +1245,114 @@ async fn users_sessions_and_console_queries_on_both_backends() {
                 ),
             ]
         );
-
-        // A check requested now moves the next check up, never later.
-        let a = DomainName::parse("pec.a.it").unwrap();
-        assert!(registry.request_check(&a, at).await.unwrap());
-        assert_eq!(registry.domain(&a).await.unwrap().unwrap().next_check, at);
-        assert!(
-            !registry
-                .request_check(&a, at + SignedDuration::from_hours(1))
-                .await
-                .unwrap()
-        );
     })
     .await;
+}
+
+#[tokio::test]
+async fn orders_are_decided_from_the_console() {
+    let (db, cleanup) = sqlite().await;
+    let review = [("PECWATCH_ACTIVATION_REVIEW_OWN_DOMAINS", "true")];
+    for name in ["pec.nuovo.it", "pec.altro.it"] {
+        let output = pecwatch(
+            &db.url,
+            None,
+            &["orders", "add", name, "--holder-email", "titolare@nuovo.it"],
+            &review,
+        )
+        .output()
+        .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+    assert!(
+        add_user(&db.url, "mario", "operator", PASSWORD)
+            .status
+            .success()
+    );
+    assert!(
+        add_user(&db.url, "lucia", "read-only", PASSWORD)
+            .status
+            .success()
+    );
+    let server = start(&db.url, &now(), &review).await;
+    let orders = db.registry.orders(None, 10).await.unwrap();
+    let id = |name: &str| {
+        orders
+            .iter()
+            .find(|o| o.name.as_str() == name)
+            .unwrap()
+            .id
+            .to_string()
+    };
+    let (nuovo, altro) = (id("pec.nuovo.it"), id("pec.altro.it"));
+
+    let mut lucia = Visitor::new(&server);
+    let lucia_csrf = lucia.sign_in("lucia", PASSWORD).await;
+    let (_, _, page) = lucia.get("/console/orders").await;
+    assert!(
+        page.contains("pec.nuovo.it") && !page.contains("/approve\""),
+        "{page}"
+    );
+    let (status, _, _) = lucia
+        .post(
+            &format!("/console/orders/{nuovo}/approve"),
+            &[("csrf", &lucia_csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let mut mario = Visitor::new(&server);
+    let csrf = mario.sign_in("mario", PASSWORD).await;
+    let (_, _, page) = mario.get("/console/orders").await;
+    assert!(
+        page.contains(&format!("action=\"/console/orders/{nuovo}/approve\"")),
+        "{page}"
+    );
+    let (status, headers, _) = mario
+        .post(
+            &format!("/console/orders/{nuovo}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/console/orders?done=approve");
+    let domain = db
+        .registry
+        .domain(&DomainName::parse("pec.nuovo.it").unwrap())
+        .await
+        .unwrap()
+        .expect("registered by the approval");
+    assert_eq!(domain.status.state, State::PendingDns);
+    // A second approval is refused with the reason, on the page.
+    let (status, _, page) = mario
+        .post(
+            &format!("/console/orders/{nuovo}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    // Rejecting needs a reason.
+    let (status, _, page) = mario
+        .post(
+            &format!("/console/orders/{altro}/reject"),
+            &[("csrf", &csrf), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("scrivi il motivo"), "{page}");
+    let (status, _, _) = mario
+        .post(
+            &format!("/console/orders/{altro}/reject"),
+            &[("csrf", &csrf), ("reason", "dominio non del cliente")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = mario.get("/console/orders?state=all").await;
+    assert!(
+        page.contains("dominio non del cliente") && page.contains("approvato"),
+        "{page}"
+    );
+    assert!(page.contains("data-state=\"pending_dns\""), "{page}");
+    drop(server);
+    cleanup.run().await;
 }

@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use minijinja::{Value, context};
+use minijinja::context;
 
 use self::ui::{Page, Peer, build_query, encode_component, query_param};
 use super::AppState;
@@ -328,9 +328,4 @@ pub async fn run_check(
         &profile.name,
         findings,
     ))
-}
-
-/// The context of a report for the templates (re-exported for the console).
-pub fn report_context(report: &Report, lang: crate::Lang) -> Value {
-    view::report(report, lang)
 }
