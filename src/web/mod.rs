@@ -9,6 +9,7 @@
 //! - [`pages`]: the public self-service check (`/`, `/check/…`), without JavaScript.
 //! - [`console`]: the operators' console (`/console/…`): login, dashboard, domains,
 //!   orders, mailboxes, actions.
+//! - [`password`]: the set-password page of activation links (`/password/{token}`).
 //! - [`index`]: the providers' index over HTTP (`/index.ldif`, ETag, Last-Modified).
 //! - [`metrics`]: `/healthz` and `/metrics` (Prometheus).
 //! - [`auth`]: API tokens; [`problem`]: RFC 9457 errors in Italian or English;
@@ -27,6 +28,7 @@ pub mod limit;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod password;
 pub mod problem;
 
 use std::sync::Arc;
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(pages::routes())
         .merge(console::routes())
+        .merge(password::routes())
         .layer(Extension(limiter))
         .layer(Extension(Arc::new(index::Tracker::default())))
         .layer(axum::middleware::from_fn(access_log))
@@ -89,7 +92,11 @@ async fn access_log(
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // A set-password link's token is a credential: never in a log.
+    let path = match request.uri().path() {
+        path if path.starts_with(password::PREFIX) => format!("{}…", password::PREFIX),
+        path => path.to_owned(),
+    };
     let client = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

@@ -539,7 +539,14 @@ async fn activation(db: TestDb) {
     // The activation notice goes out: to the holder with the link, to the reseller
     // without it.
     let now = "2026-11-23T11:00:00+01:00";
-    run(url, now, &["notices", "send"], &env, 0);
+    // Request logs on: neither the token nor the password may appear in them.
+    let web = crate::support::web::start(url, now, &[("PECWATCH_LOG", "info")]).await;
+    let links = web.url("/password/");
+    let send_env = [
+        ("PECWATCH_SMTP_URL", relay.as_str()),
+        ("PECWATCH_ACTIVATION_PASSWORD_LINK_URL", links.as_str()),
+    ];
+    run(url, now, &["notices", "send"], &send_env, 0);
     let received = smtp.received();
     let holder: Vec<_> = received
         .iter()
@@ -558,7 +565,7 @@ async fn activation(db: TestDb) {
     assert!(text.contains(&format!("postmaster@{name}")), "{text}");
     let link = text
         .split_whitespace()
-        .find(|word| word.starts_with("http://127.0.0.1:8080/password/"))
+        .find(|word| word.starts_with(&links))
         .unwrap_or_else(|| panic!("no link in {text}"))
         .to_owned();
     assert!(
@@ -573,21 +580,45 @@ async fn activation(db: TestDb) {
             .contains(&name)
     );
 
-    // The holder sets the postmaster's password through the link, then creates a mailbox.
-    let password = write_password(dir.path(), "password", "Cavallo-Batteria-42");
-    run(
-        url,
-        now,
-        &[
-            "mailboxes",
-            "set-password",
-            &link,
-            "--password-file",
-            &password,
-        ],
-        &env,
-        0,
-    );
+    // The holder opens the link and sets the postmaster's password on the web page
+    // (mismatched and weak passwords are refused first), then creates a mailbox.
+    let client = crate::support::web::client();
+    let page = client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("postmaster@{name}")), "{html}");
+    let post = |password: &'static str, confirm: &'static str| {
+        let client = client.clone();
+        let link = link.clone();
+        async move {
+            let body = format!("password={password}&confirm={confirm}");
+            let response = client
+                .post(&link)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, html) = post("Cavallo-Batteria-42", "Cavallo-Batteria-43").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("non coincidono"), "{html}");
+    let (status, html) = post("soloparole", "soloparole").await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("almeno due tipi"), "{html}");
+    let (status, html) = post("Cavallo-Batteria-42", "Cavallo-Batteria-42").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Password impostata"), "{html}");
+    let (status, html) = post("Cavallo-Batteria-42", "Cavallo-Batteria-42").await;
+    assert_eq!(status, 410, "{html}");
+    assert!(html.contains("già stato usato"), "{html}");
+    let (_, log) = web.stop();
+    assert!(log.contains("/password/…"), "no request log: {log}");
+    assert!(!log.contains("Cavallo"), "the password was logged: {log}");
+    let token = link.rsplit('/').next().unwrap();
+    assert!(!log.contains(token), "the token was logged: {log}");
     run(
         url,
         now,

@@ -44,6 +44,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "error.html",
     "home.html",
     "check.html",
+    "password.html",
     "console/base.html",
     "console/login.html",
     "console/dashboard.html",
