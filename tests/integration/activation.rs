@@ -466,7 +466,6 @@ async fn an_order_becomes_a_working_pec_domain() {
 
 async fn activation(db: TestDb) {
     let url = db.url.as_str();
-    let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start();
     let relay = smtp.url();
     let env = [("PECWATCH_SMTP_URL", relay.as_str())];
