@@ -299,6 +299,34 @@ fn plan(
     Ok((update, recorded))
 }
 
+/// Makes the domain `name` due for a check now (an operator's or a system's "check it
+/// again"): the sweep then checks it, records the check and decides its lifecycle
+/// effects like every other check's (`pecwatch serve` within 30 seconds, a cron sweep at
+/// its next run). Retried when the domain changes meanwhile. Returns the domain as
+/// committed; `Ok(None)` when it is not registered.
+pub async fn recheck(
+    registry: &Registry,
+    name: &DomainName,
+    now: Timestamp,
+) -> Result<Option<Domain>, RegistryError> {
+    for _ in 0..ATTEMPTS {
+        let Some(domain) = registry.domain(name).await? else {
+            return Ok(None);
+        };
+        if domain.next_check <= now {
+            return Ok(Some(domain));
+        }
+        match registry
+            .commit(COMMIT_OWNER, now, DomainUpdate::new(&domain, now))
+            .await
+        {
+            Ok(()) | Err(RegistryError::Conflict) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(RegistryError::Conflict)
+}
+
 /// The earlier of the domain's next check and what its new status needs, never before
 /// `now`.
 fn next_check(

@@ -24,6 +24,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use hickory_proto::rr::{Name, RecordType};
@@ -66,6 +67,11 @@ pub struct ProbeConfig {
     pub transport: TransportConfig,
     /// Entries kept in each run cache.
     pub cache_capacity: usize,
+    /// How long cached answers are reused before they are all forgotten (checked at
+    /// each [`Prober::observe`]); `None`: for the prober's whole life, which suits one
+    /// run. Long-running processes set it (the web interface) or call
+    /// [`Prober::expire`] (each sweep starts fresh), so DNS changes are seen.
+    pub cache_max_age: Option<Duration>,
     /// Queries in flight at once to one server address: a sweep over many domains on
     /// the same DNS host must not flood it (and lose answers to its full buffers).
     pub per_server_in_flight: usize,
@@ -80,6 +86,7 @@ impl ProbeConfig {
             ipv6: true,
             transport: TransportConfig::default(),
             cache_capacity: 20_000,
+            cache_max_age: None,
             per_server_in_flight: 128,
         }
     }
@@ -312,6 +319,8 @@ pub struct Prober {
     delegations: Cache<Name, Arc<Vec<IpAddr>>>,
     steps: Cache<(Name, Name), Reply>,
     per_server: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+    /// When the caches were last emptied.
+    cached_since: Mutex<Instant>,
 }
 
 impl Prober {
@@ -327,6 +336,7 @@ impl Prober {
             delegations: Cache::new(capacity),
             steps: Cache::new(capacity),
             per_server: Mutex::new(HashMap::new()),
+            cached_since: Mutex::new(Instant::now()),
             config,
         })
     }
@@ -370,8 +380,29 @@ impl Prober {
         Ok(resolved)
     }
 
+    /// Forgets every cached answer (lookups, zones, server sets, delegations) if the
+    /// caches are older than `max_age` (`Duration::ZERO`: now). Lookups in flight finish
+    /// with what they have.
+    pub fn expire(&self, max_age: Duration) {
+        let Ok(mut since) = self.cached_since.lock() else {
+            return;
+        };
+        if since.elapsed() < max_age {
+            return;
+        }
+        self.lookups.clear();
+        self.server_sets.clear();
+        self.zones.clear();
+        self.delegations.clear();
+        self.steps.clear();
+        *since = Instant::now();
+    }
+
     /// Observes one certified name.
     pub async fn observe(&self, domain: &DomainName) -> Observation {
+        if let Some(max_age) = self.config.cache_max_age {
+            self.expire(max_age);
+        }
         let qname = domain.to_dns();
         let zone = match self.find_zone(&qname).await {
             Ok(zone) => Ok(self.observe_zone(&qname, &zone).await),
@@ -989,6 +1020,26 @@ pub fn show(name: &Name) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn caches_are_forgotten_when_older_than_their_max_age() {
+        let resolver = "127.0.0.1:53".parse().unwrap();
+        let config = ProbeConfig {
+            cache_max_age: Some(Duration::from_secs(3600)),
+            ..ProbeConfig::new(Resolution::Recursive(resolver))
+        };
+        let prober = Prober::new(config).unwrap();
+        let key = (Name::from_ascii("pec.example.it.").unwrap(), RecordType::MX);
+        let reply = Reply::failed(Outcome::Timeout, None);
+        prober.lookups.insert(key.clone(), reply);
+        // Younger than the max age: kept.
+        prober.expire(Duration::from_secs(3600));
+        assert!(prober.lookups.get(&key).is_some());
+        // Older (any age is at least zero): forgotten, every cache.
+        prober.expire(Duration::ZERO);
+        assert!(prober.lookups.get(&key).is_none());
+        assert_eq!(prober.zones.len() + prober.server_sets.len(), 0);
+    }
 
     #[test]
     fn minimised_steps_go_one_label_down() {

@@ -22,6 +22,16 @@ use crate::sweep::{Schedule, Settings, ShareRule, Summary, SweepError, Sweeper};
 /// How often `serve` looks for notices to send.
 const NOTICE_POLL: Duration = Duration::from_secs(30);
 
+/// The name of the lease that lets one `serve` process run the schedule.
+const SCHEDULE: &str = "schedule";
+
+/// The longest the schedule's lease lasts (`sweep.lease` if shorter): how long the
+/// schedule may stand still after its holder died.
+const SCHEDULE_LEASE_MAX: Duration = Duration::from_secs(60);
+
+/// How often a `serve` process that does not run the schedule looks for a sweep to join.
+const JOIN_POLL: Duration = Duration::from_secs(2);
+
 /// Arguments of `pecwatch sweep`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
@@ -102,6 +112,13 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
 /// left unfinished; then it runs a sweep whenever domains fall due: all of them at the
 /// daily slot, the re-checks (confirmations, deadlines, pending DNS) in between.
 ///
+/// Several `serve` processes may share one database (PostgreSQL, or SQLite on one
+/// machine): one of them runs the schedule (it holds the `schedule` lease, see
+/// [`Leadership`]) and starts the sweeps and the activation steps; the others join each
+/// sweep it starts and share its domains through their leases. All of them send notices
+/// (each claims the ones it sends). When the scheduler dies, its lease lapses and another
+/// process takes the schedule over.
+///
 /// The service's clock starts at `PECWATCH_NOW` when it is set and runs from there.
 pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     let clock = Clock::running_from_env()?;
@@ -136,23 +153,47 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     let mut stop = Box::pin(shutdown());
     let quiet = ProgressBar::hidden();
     let mut last_slot = schedule.previous_slot(service_now());
+    let leadership = Leadership::start(
+        registry.clone(),
+        sweeper.settings().owner.clone(),
+        clock,
+        config.sweep.lease.unsigned_abs().min(SCHEDULE_LEASE_MAX),
+        args.lang,
+    )
+    .await;
     loop {
         let now = service_now();
         let slot = schedule.previous_slot(now);
         let kind = if slot > last_slot { "daily" } else { "recheck" };
-        record_activations(&registry, dns.as_ref(), now).await;
-        if sweeper.has_work().await? {
-            let run = sweeper.run(kind, &quiet);
-            let summary = tokio::select! {
-                summary = run => summary?,
+        let leading = leadership.holds(now);
+        if leading {
+            record_activations(&registry, dns.as_ref(), now).await;
+            if sweeper.has_work().await? {
+                let run = sweeper.run(kind, &quiet);
+                let summary = tokio::select! {
+                    summary = run => summary?,
+                    () = &mut stop => break,
+                };
+                println!("{}", summary.to_text(args.lang).trim_end());
+                write_metrics(config, &registry, &summary).await?;
+                record_activations(&registry, dns.as_ref(), service_now()).await;
+                if kind == "daily" {
+                    last_slot = slot;
+                }
+            }
+        } else {
+            // Not the scheduler: work on the sweep it started, if one is running.
+            let joined = tokio::select! {
+                summary = sweeper.join(&quiet) => summary?,
                 () = &mut stop => break,
             };
-            println!("{}", summary.to_text(args.lang).trim_end());
-            write_metrics(config, &registry, &summary).await?;
-            record_activations(&registry, dns.as_ref(), service_now()).await;
-            if kind == "daily" {
-                last_slot = slot;
+            if let Some(summary) = joined {
+                println!("{}", summary.to_text(args.lang).trim_end());
+                write_metrics(config, &registry, &summary).await?;
             }
+            // Should it take the schedule over, the daily sweep it may have joined is
+            // not started again.
+            last_slot = slot;
         }
         let sent = tokio::select! {
             sent = sender.send_due() => sent,
@@ -171,15 +212,19 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         if let Some(next) = registry.next_due().await? {
             wake = wake.min(next);
         }
-        let wait = wake
+        let mut wait = wake
             .duration_since(now)
             .unsigned_abs()
             .clamp(Duration::from_secs(1), poll.max(Duration::from_secs(1)));
+        if !leadership.holds(now) {
+            wait = wait.min(JOIN_POLL);
+        }
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = &mut stop => break,
         }
     }
+    leadership.stop().await;
     if let Some(web) = web {
         // It stops on the same signal, once the requests in flight are answered.
         let _ = tokio::time::timeout(Duration::from_secs(10), web).await;
@@ -187,6 +232,112 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     eprintln!("pecwatch serve: {}", args.lang.pick("fermato", "stopped"));
     registry.close().await;
     Ok(Exit::Ok)
+}
+
+/// Whether this `serve` process runs the schedule: it holds the `schedule` lease in the
+/// registry, renewed by a background task every third of the lease. A process that
+/// cannot renew it (the database is unreachable) stops running the schedule when its
+/// lease ends; a process whose holder died (or lost the database) takes it over once it
+/// lapsed. The lease is in the database's time, written by each process's clock: the
+/// machines' clocks must agree to well within the lease.
+struct Leadership {
+    registry: Registry,
+    owner: String,
+    /// Until when this process holds the lease (Unix seconds; 0: it does not).
+    until: Arc<std::sync::atomic::AtomicI64>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Leadership {
+    /// Tries to take the lease now, then keeps it (or keeps trying) in the background.
+    async fn start(
+        registry: Registry,
+        owner: String,
+        clock: Clock,
+        lease: Duration,
+        lang: Lang,
+    ) -> Self {
+        let until = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let mut held = false;
+        renew_schedule(&registry, &owner, clock, lease, &until, &mut held, lang).await;
+        if !held {
+            let holder = registry.lease_holder(SCHEDULE).await.ok().flatten();
+            let holder = holder.map_or_else(|| "?".to_owned(), |(holder, _, _)| holder);
+            eprintln!(
+                "pecwatch serve: {holder} {} {owner} {}",
+                lang.pick(
+                    "gestisce la pianificazione dei giri; questo processo",
+                    "runs the schedule; this process"
+                ),
+                lang.pick("partecipa ai giri", "joins its sweeps"),
+            );
+        }
+        let renewal = {
+            let (registry, owner, until) = (registry.clone(), owner.clone(), until.clone());
+            let every = (lease / 3).max(Duration::from_millis(200));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    renew_schedule(&registry, &owner, clock, lease, &until, &mut held, lang).await;
+                }
+            })
+        };
+        Self {
+            registry,
+            owner,
+            until,
+            renewal,
+        }
+    }
+
+    /// Whether this process runs the schedule at `now`.
+    fn holds(&self, now: jiff::Timestamp) -> bool {
+        now.as_second() < self.until.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops renewing and gives the lease up, so another process takes it at once.
+    async fn stop(self) {
+        self.renewal.abort();
+        if let Err(error) = self.registry.release_lease(SCHEDULE, &self.owner).await {
+            tracing::warn!(%error, "cannot give up the schedule");
+        }
+    }
+}
+
+/// One attempt to take or renew the schedule's lease; says so when this process starts
+/// or stops running the schedule.
+async fn renew_schedule(
+    registry: &Registry,
+    owner: &str,
+    clock: Clock,
+    lease: Duration,
+    until: &std::sync::atomic::AtomicI64,
+    held: &mut bool,
+    lang: Lang,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = clock.now();
+    let lease_secs = i64::try_from(lease.as_secs().max(1)).unwrap_or(i64::MAX);
+    match registry.hold_lease(SCHEDULE, owner, now, lease).await {
+        Ok(true) => until.store(now.as_second().saturating_add(lease_secs), SeqCst),
+        Ok(false) => until.store(0, SeqCst),
+        // Not renewed: what was held lapses by itself.
+        Err(error) => tracing::warn!(%error, "cannot renew the schedule's lease"),
+    }
+    let holds = now.as_second() < until.load(SeqCst);
+    if holds != *held {
+        *held = holds;
+        let what = if holds {
+            lang.pick("gestisce la pianificazione dei giri", "runs the schedule")
+        } else {
+            lang.pick(
+                "non gestisce più la pianificazione dei giri",
+                "no longer runs the schedule",
+            )
+        };
+        eprintln!("pecwatch serve: {owner} {what}");
+        tracing::info!(owner, holds, "schedule");
+    }
 }
 
 /// Carries activations forward: before a sweep, writes the provider's own DNS for

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use super::{CliError, Exit};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::probe::Prober;
+use crate::probe::{ProbeConfig, Prober};
 use crate::registry::Registry;
 use crate::web::{AppState, router, serve};
 
@@ -24,6 +24,10 @@ pub struct WebArgs {
     pub listen: Option<SocketAddr>,
 }
 
+/// How long the web interface's checks reuse cached DNS answers (the self-service
+/// page also keeps whole results this long).
+pub const WEB_CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The interface's state: the registry, the configuration, the service's clock and a
 /// prober from `[dns]`.
 pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppState, CliError> {
@@ -31,7 +35,11 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
         registry,
         config: Arc::new(config.clone()),
         clock,
-        prober: Arc::new(Prober::new(config.probe_config()?)?),
+        prober: Arc::new(Prober::new(ProbeConfig {
+            // Checks on demand see DNS changes within a minute.
+            cache_max_age: Some(WEB_CACHE_MAX_AGE),
+            ..config.probe_config()?
+        })?),
     })
 }
 

@@ -115,6 +115,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "console",
         include_str!("../../migrations/sqlite/0007_console.sql"),
     ),
+    (
+        8,
+        "workers",
+        include_str!("../../migrations/sqlite/0008_workers.sql"),
+    ),
 ];
 /// The PostgreSQL migrations, compiled in.
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -152,6 +157,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "console",
         include_str!("../../migrations/postgres/0007_console.sql"),
+    ),
+    (
+        8,
+        "workers",
+        include_str!("../../migrations/postgres/0008_workers.sql"),
     ),
 ];
 

@@ -6,7 +6,7 @@
 //! processes may work on the same sweep: the first to start it creates it, the others
 //! join it, and whoever decides first decides for all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use futures::TryStreamExt;
 use jiff::Timestamp;
@@ -16,10 +16,10 @@ use sqlx::types::Json;
 
 use crate::lifecycle::State;
 
-use super::domains::saturating_i64;
+use super::domains::{MAX_PARAMS, saturating_i64};
 use super::error::Result;
 use super::rows::{domain_columns, secs};
-use super::{Backend, Domain, Registry, RegistryError, Sweep, with_pool};
+use super::{Backend, Domain, Registry, RegistryError, Sweep, builder, with_pool};
 
 /// The columns [`Sweep`] is read from.
 macro_rules! sweep_columns {
@@ -69,7 +69,18 @@ impl Registry {
     /// Starts a sweep of `kind`, or joins the one already running (whatever its kind):
     /// at most one sweep runs at a time. Returns the sweep and whether it was joined.
     pub async fn begin_sweep(&self, now: Timestamp, kind: &str) -> Result<(Sweep, bool)> {
-        const INSERT: &str = "INSERT INTO sweeps (kind, started) VALUES ($1, $2) \
+        self.begin_sweep_as(now, kind, None).await
+    }
+
+    /// [`begin_sweep`](Self::begin_sweep), recording `owner` (the worker's `host:pid`)
+    /// as the sweep's starter when it starts one.
+    pub async fn begin_sweep_as(
+        &self,
+        now: Timestamp,
+        kind: &str,
+        owner: Option<&str>,
+    ) -> Result<(Sweep, bool)> {
+        const INSERT: &str = "INSERT INTO sweeps (kind, started, started_by) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING RETURNING id";
         // Two attempts: the running sweep may finish between the insert and the read.
         for _ in 0..2 {
@@ -77,6 +88,7 @@ impl Registry {
                 sqlx::query_scalar(INSERT)
                     .bind(kind)
                     .bind(secs(now))
+                    .bind(owner)
                     .fetch_optional(pool)
                     .await
             })?;
@@ -263,14 +275,38 @@ impl Registry {
         now: Timestamp,
         owner: &str,
     ) -> Result<(u64, Option<Timestamp>)> {
+        self.due_remaining_since(now, owner, i64::MAX).await
+    }
+
+    /// [`due_remaining`](Self::due_remaining) for `sweep`: only the domains
+    /// [`claim_due_in`](Self::claim_due_in) may still claim for it (not checked since the
+    /// sweep started).
+    pub async fn due_remaining_in(
+        &self,
+        sweep: &Sweep,
+        now: Timestamp,
+        owner: &str,
+    ) -> Result<(u64, Option<Timestamp>)> {
+        self.due_remaining_since(now, owner, secs(sweep.started))
+            .await
+    }
+
+    async fn due_remaining_since(
+        &self,
+        now: Timestamp,
+        owner: &str,
+        started: i64,
+    ) -> Result<(u64, Option<Timestamp>)> {
         const SQL: &str = "SELECT COUNT(*) AS due, \
              MIN(CASE WHEN lease_until >= $1 THEN lease_until END) AS lease \
              FROM domains WHERE state NOT IN ('requested', 'expired') AND next_check <= $1 \
-             AND (lease_owner IS NULL OR lease_owner <> $2 OR lease_until < $1)";
+             AND (lease_owner IS NULL OR lease_owner <> $2 OR lease_until < $1) \
+             AND (last_check_at IS NULL OR last_check_at < $3)";
         let (due, lease): (i64, Option<i64>) = with_pool!(self, |pool| {
             sqlx::query_as(SQL)
                 .bind(secs(now))
                 .bind(owner)
+                .bind(started)
                 .fetch_one(pool)
                 .await
         })?;
@@ -310,6 +346,90 @@ impl Registry {
                 .await
         })?;
         Ok(domains)
+    }
+
+    /// Which of the domains `ids` already have a check recorded in sweep `sweep_id` (by
+    /// any worker): a result for them that comes back as a conflict is a second check of
+    /// the same sweep, and is dropped.
+    pub async fn checked_in_sweep(&self, sweep_id: i64, ids: &[i64]) -> Result<HashSet<i64>> {
+        let mut checked = HashSet::new();
+        for chunk in ids.chunks(MAX_PARAMS - 1) {
+            let found: Vec<i64> = with_pool!(self, |pool| {
+                let mut query = builder(pool);
+                query
+                    .push("SELECT DISTINCT domain_id FROM checks WHERE sweep_id = ")
+                    .push_bind(sweep_id)
+                    .push(" AND domain_id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query.build_query_scalar().fetch_all(pool).await
+            })?;
+            checked.extend(found);
+        }
+        Ok(checked)
+    }
+
+    /// Takes, or renews, the named lease (`schedule`: the right to start sweeps) for
+    /// `owner` until `now + lease`: when nobody holds it, when its holder's lease lapsed,
+    /// or when `owner` holds it already. Atomic: of concurrent callers one wins. Returns
+    /// whether `owner` holds it now.
+    pub async fn hold_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: Timestamp,
+        lease: std::time::Duration,
+    ) -> Result<bool> {
+        const SQL: &str = "INSERT INTO leases (name, owner, since, lease_until) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
+             since = CASE WHEN leases.owner = excluded.owner THEN leases.since \
+                 ELSE excluded.since END, \
+             owner = excluded.owner, lease_until = excluded.lease_until \
+             WHERE leases.owner = excluded.owner OR leases.lease_until < excluded.since \
+             RETURNING owner";
+        let lease_secs = i64::try_from(lease.as_secs().max(1)).unwrap_or(i64::MAX);
+        let held: Option<String> = with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind(name)
+                .bind(owner)
+                .bind(secs(now))
+                .bind(secs(now).saturating_add(lease_secs))
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(held.as_deref() == Some(owner))
+    }
+
+    /// Gives up the named lease if `owner` holds it (a clean stop: another process may
+    /// take it at once). Returns whether it was held.
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<bool> {
+        const SQL: &str = "DELETE FROM leases WHERE name = $1 AND owner = $2";
+        let done = with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(name)
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Who holds the named lease, since when and until when (`None`: nobody ever did, or
+    /// its last holder gave it up).
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, Timestamp, Timestamp)>> {
+        const SQL: &str = "SELECT owner, since, lease_until FROM leases WHERE name = $1";
+        let row: Option<(String, i64, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as(SQL).bind(name).fetch_optional(pool).await
+        })?;
+        Ok(row.and_then(|(owner, since, until)| {
+            let since = Timestamp::from_second(since).ok()?;
+            let until = Timestamp::from_second(until).ok()?;
+            Some((owner, since, until))
+        }))
     }
 
     /// What the sweep's recorded checks and transitions add up to.

@@ -13,7 +13,7 @@ use super::error::{Result, describe, is_retryable};
 use super::rows::{domain_columns, secs};
 use super::{
     Backend, BatchOutcome, Domain, DomainUpdate, NewCheck, PendingChange, Registry, RegistryError,
-    builder, with_pool,
+    Sweep, builder, with_pool,
 };
 
 /// How many times a batch is attempted when PostgreSQL aborts it for a deadlock or a
@@ -21,8 +21,9 @@ use super::{
 const BATCH_ATTEMPTS: u32 = 3;
 
 /// Claims due domains: sets the lease on up to `$4` domains that are monitored, due at
-/// `$3` and not leased (or whose lease lapsed), earliest due first. `$1` is the owner and
-/// `$2` the end of the lease. PostgreSQL adds `FOR UPDATE SKIP LOCKED` so concurrent
+/// `$3`, not leased (or whose lease lapsed) and not checked since `$5` (a sweep's start:
+/// a domain is checked at most once per sweep), earliest due first. `$1` is the owner
+/// and `$2` the end of the lease. PostgreSQL adds `FOR UPDATE SKIP LOCKED` so concurrent
 /// claimers pass over each other's rows instead of waiting for them.
 macro_rules! claim_sql {
     ($lock:literal) => {
@@ -30,6 +31,7 @@ macro_rules! claim_sql {
             "UPDATE domains SET lease_owner = $1, lease_until = $2 WHERE id IN (",
             "SELECT id FROM domains WHERE state NOT IN ('requested', 'expired') ",
             "AND next_check <= $3 AND (lease_until IS NULL OR lease_until < $3) ",
+            "AND (last_check_at IS NULL OR last_check_at < $5) ",
             "ORDER BY next_check, id LIMIT $4",
             $lock,
             ") RETURNING ",
@@ -98,6 +100,34 @@ impl Registry {
         lease: Duration,
         limit: u64,
     ) -> Result<Vec<Domain>> {
+        self.claim_due_since(owner, now, lease, limit, i64::MAX)
+            .await
+    }
+
+    /// [`claim_due`](Self::claim_due) for `sweep`: passes over the domains checked since
+    /// the sweep started, so that no domain is checked twice in one sweep, even one that
+    /// falls due again while the sweep runs (it waits for the next sweep) or that a
+    /// worker whose lease lapsed committed meanwhile.
+    pub async fn claim_due_in(
+        &self,
+        sweep: &Sweep,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<Domain>> {
+        self.claim_due_since(owner, now, lease, limit, secs(sweep.started))
+            .await
+    }
+
+    async fn claim_due_since(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u64,
+        started: i64,
+    ) -> Result<Vec<Domain>> {
         let lease_secs = i64::try_from(lease.as_secs() + u64::from(lease.subsec_nanos() > 0))
             .map_err(|_| RegistryError::Invalid(format!("lease too long: {lease:?}")))?;
         let until = secs(now).saturating_add(lease_secs);
@@ -111,6 +141,7 @@ impl Registry {
                 .bind(until)
                 .bind(secs(now))
                 .bind(saturating_i64(limit))
+                .bind(started)
                 .fetch_all(pool)
                 .await
         })?;

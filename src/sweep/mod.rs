@@ -173,11 +173,45 @@ impl Sweeper {
     pub async fn run(&self, kind: &str, progress: &ProgressBar) -> Result<Summary, SweepError> {
         let started = std::time::Instant::now();
         let now = self.settings.clock.now();
-        let (sweep, joined) = self.registry.begin_sweep(now, kind).await?;
+        let owner = self.settings.owner.as_str();
+        let (sweep, joined) = retrying("start a sweep", || {
+            self.registry.begin_sweep_as(now, kind, Some(owner))
+        })
+        .await?;
+        self.run_sweep(sweep, joined, started, progress).await
+    }
+
+    /// Joins the sweep another worker started (the one running the schedule), if one is
+    /// running, and works on it to its end like [`run`](Self::run); never starts one.
+    /// `None` when no sweep is running.
+    pub async fn join(&self, progress: &ProgressBar) -> Result<Option<Summary>, SweepError> {
+        let started = std::time::Instant::now();
+        let running = retrying("look for a running sweep", || {
+            self.registry.unfinished_sweep()
+        })
+        .await?;
+        match running {
+            Some(sweep) => Ok(Some(self.run_sweep(sweep, true, started, progress).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Works on `sweep` (started by this worker, or `joined`) to its end.
+    async fn run_sweep(
+        &self,
+        sweep: Sweep,
+        joined: bool,
+        started: std::time::Instant,
+        progress: &ProgressBar,
+    ) -> Result<Summary, SweepError> {
+        // Every sweep sees the DNS as it is now: nothing cached by an earlier one (in
+        // `serve`, the prober lives for days).
+        self.prober.expire(Duration::ZERO);
+        let now = self.settings.clock.now();
         // A sweep left unfinished before the latest daily slot is closed without
         // checking more: today's domains belong to a new sweep.
         let stale = joined && sweep.started < self.settings.schedule.previous_slot(now);
-        tracing::info!(sweep = sweep.id, joined, stale, "sweep");
+        tracing::info!(sweep = sweep.id, joined, stale, owner = %self.settings.owner, "sweep");
 
         let mut canaries = Vec::new();
         // Why this process holds the sweep, if it does (the registry keeps the first
@@ -188,28 +222,37 @@ impl Sweeper {
                 let before = self.check_canaries("before").await;
                 cause = canary_failure(&before);
                 if let Some(reason) = &cause {
-                    self.registry
-                        .hold_sweep(sweep.id, &reason.to_string())
-                        .await?;
+                    let reason = reason.to_string();
+                    retrying("hold the sweep", || {
+                        self.registry.hold_sweep(sweep.id, &reason)
+                    })
+                    .await?;
                 }
                 canaries.extend(before);
             }
-            let (due, _) = self
-                .registry
-                .due_remaining(now, &self.settings.owner)
-                .await?;
+            let (due, _) = retrying("count the due domains", || {
+                self.registry
+                    .due_remaining_in(&sweep, now, &self.settings.owner)
+            })
+            .await?;
             progress.set_length(due);
             self.check_due(&sweep, progress).await?;
         }
 
         let sweep = if sweep.decided.is_none() {
+            // With empty caches: through the resolver, like the first checks of a run (a
+            // warm prober would still answer the canaries after the resolver died).
+            self.prober.expire(Duration::ZERO);
             let after = self.check_canaries("after").await;
             if cause.is_none() {
                 cause = canary_failure(&after);
             }
             canaries.extend(after);
             if cause.is_none() {
-                let tally = self.registry.sweep_tally(sweep.id).await?;
+                let tally = retrying("count the sweep's checks", || {
+                    self.registry.sweep_tally(sweep.id)
+                })
+                .await?;
                 cause = plan::share_hold_reason(
                     self.settings.share,
                     tally.previously_ok,
@@ -217,25 +260,33 @@ impl Sweeper {
                 );
             }
             let reason = cause.as_ref().map(ToString::to_string);
-            self.registry
-                .decide_sweep(
+            let now = self.settings.clock.now();
+            retrying("decide the sweep", || {
+                self.registry.decide_sweep(
                     sweep.id,
-                    self.settings.clock.now(),
+                    now,
                     reason.as_deref(),
                     &self.settings.operators,
                 )
-                .await?
+            })
+            .await?
         } else {
             sweep
         };
         self.apply_pending(&sweep).await?;
 
-        let tally = self.registry.sweep_tally(sweep.id).await?;
+        let tally = retrying("count the sweep's checks", || {
+            self.registry.sweep_tally(sweep.id)
+        })
+        .await?;
         let finished = self.settings.clock.now();
         let cause = cause.filter(|_| sweep.held);
         let summary = Summary::new(&sweep, tally, canaries, cause, finished, started.elapsed());
         let json = serde_json::to_value(&summary).unwrap_or_default();
-        self.registry.finish_sweep(sweep.id, finished, json).await?;
+        retrying("finish the sweep", || {
+            self.registry.finish_sweep(sweep.id, finished, json.clone())
+        })
+        .await?;
         Ok(summary)
     }
 
@@ -258,7 +309,7 @@ impl Sweeper {
         // round: two futures of one task, joined.
         let checking = async move {
             let results = self
-                .claimed(permits)
+                .claimed(sweep, permits)
                 .map(|claimed| async move {
                     let (domain, permit) = claimed?;
                     Ok(self.check_one(domain, permit).await)
@@ -300,10 +351,11 @@ impl Sweeper {
     /// The due domains, claimed a batch at a time, each with a place in the pipeline.
     /// Ends when no due domain is left that this worker does not already hold; while
     /// other workers hold some, waits for them to commit or for their leases to lapse.
-    fn claimed(
-        &self,
+    fn claimed<'a>(
+        &'a self,
+        sweep: &'a Sweep,
         permits: Arc<Semaphore>,
-    ) -> impl Stream<Item = Result<(Domain, OwnedSemaphorePermit), SweepError>> + '_ {
+    ) -> impl Stream<Item = Result<(Domain, OwnedSemaphorePermit), SweepError>> + 'a {
         stream::unfold(
             (VecDeque::<Domain>::new(), false),
             move |(mut buffer, finished)| {
@@ -317,7 +369,7 @@ impl Sweeper {
                         if finished {
                             return None;
                         }
-                        match self.claim_batch().await {
+                        match self.claim_batch(sweep).await {
                             Ok(Some(batch)) => buffer.extend(batch),
                             Ok(None) => return None,
                             Err(error) => return Some((Err(error), (buffer, true))),
@@ -328,13 +380,19 @@ impl Sweeper {
         )
     }
 
-    /// Claims the next batch: `Some` non-empty batch, or `None` when nothing is left.
-    async fn claim_batch(&self) -> Result<Option<Vec<Domain>>, SweepError> {
+    /// Claims the next batch: `Some` non-empty batch, or `None` when nothing is left (or
+    /// another worker already decided the sweep: what falls due now is for the next one).
+    async fn claim_batch(&self, sweep: &Sweep) -> Result<Option<Vec<Domain>>, SweepError> {
         let settings = &self.settings;
         loop {
+            let current = retrying("read the sweep", || self.registry.sweep(sweep.id)).await?;
+            if current.is_none_or(|current| current.decided.is_some()) {
+                return Ok(None);
+            }
             let now = settings.clock.now();
             let batch = retrying("claim due domains", || {
-                self.registry.claim_due(
+                self.registry.claim_due_in(
+                    sweep,
                     &settings.owner,
                     now,
                     settings.lease,
@@ -345,7 +403,10 @@ impl Sweeper {
             if !batch.is_empty() {
                 return Ok(Some(batch));
             }
-            let (count, lease) = self.registry.due_remaining(now, &settings.owner).await?;
+            let (count, lease) = retrying("count the due domains", || {
+                self.registry.due_remaining_in(sweep, now, &settings.owner)
+            })
+            .await?;
             let Some(until) = lease.filter(|_| count > 0) else {
                 return Ok(None);
             };
@@ -437,21 +498,47 @@ impl Sweeper {
                  loaded or resolved",
                 skipped.len()
             );
-            self.registry.hold_sweep(sweep.id, &reason).await?;
+            retrying("hold the sweep", || {
+                self.registry.hold_sweep(sweep.id, &reason)
+            })
+            .await?;
         }
 
+        let owner = self.settings.owner.as_str();
         for _ in 0..APPLY_ROUNDS_WITHOUT_PROGRESS {
             let outcome = retrying("commit checks", || {
-                self.registry
-                    .commit_batch(&self.settings.owner, now, updates.clone())
+                self.registry.commit_batch(owner, now, updates.clone())
             })
             .await?;
             if outcome.conflicts.is_empty() {
                 return Ok(());
             }
+            // A domain that moved on may have been checked in this sweep meanwhile: by
+            // another worker that took it over when this worker's lease lapsed (a slow
+            // worker, not a dead one), or by this very batch when the database failed
+            // after committing it but before saying so. That check stands and this one
+            // is dropped: a domain is checked once per sweep. The others moved on
+            // because of an operator's command: their check is planned again on the
+            // domain as it is now.
+            let checked = retrying("look for checks of this sweep", || {
+                self.registry.checked_in_sweep(sweep.id, &outcome.conflicts)
+            })
+            .await?;
+            let (dropped, replan): (Vec<i64>, Vec<i64>) = outcome
+                .conflicts
+                .iter()
+                .partition(|id| checked.contains(id));
+            if !dropped.is_empty() {
+                tracing::info!(
+                    count = dropped.len(),
+                    "results dropped: these domains were already checked in this sweep"
+                );
+                retrying("release leases", || self.registry.release(owner, &dropped)).await?;
+            }
             updates.clear();
-            for id in outcome.conflicts {
-                if let Some(domain) = self.registry.domain_by_id(id).await? {
+            for id in replan {
+                let domain = retrying("read a domain", || self.registry.domain_by_id(id)).await?;
+                if let Some(domain) = domain {
                     let check = results.get(&id).and_then(Option::as_ref);
                     updates.push(self.plan_checked(sweep, &domain, check, now));
                 }
@@ -461,7 +548,7 @@ impl Sweeper {
             }
         }
         let ids: Vec<i64> = updates.iter().map(|u| u.domain_id).collect();
-        self.registry.release(&self.settings.owner, &ids).await?;
+        retrying("release leases", || self.registry.release(owner, &ids)).await?;
         tracing::warn!(
             ?ids,
             "domains kept changing during the sweep; left for the next run"
@@ -550,16 +637,28 @@ impl Sweeper {
 
     /// Applies the sweep's pending lifecycle changes (or, for a held sweep, drops them),
     /// a batch at a time, until none is left.
+    ///
+    /// Every worker on the sweep does this at its end: they page through the same pending
+    /// domains, and the version check lets one of them apply each change (the others'
+    /// updates conflict and are skipped). A round that applied nothing still counts as
+    /// progress when its page differs from the previous one (another worker applied it).
     async fn apply_pending(&self, sweep: &Sweep) -> Result<(), SweepError> {
         let mut rounds_without_progress = 0;
+        let mut previous_page: Vec<i64> = Vec::new();
         loop {
-            let page = self
-                .registry
-                .pending_checks(sweep.id, 0, self.settings.batch_size as u64)
-                .await?;
+            let page = retrying("read the pending changes", || {
+                self.registry
+                    .pending_checks(sweep.id, 0, self.settings.batch_size as u64)
+            })
+            .await?;
             if page.is_empty() {
                 return Ok(());
             }
+            let ids: Vec<i64> = page.iter().map(|domain| domain.id).collect();
+            if ids != previous_page {
+                rounds_without_progress = 0;
+            }
+            previous_page = ids;
             let now = self.settings.clock.now();
             let updates: Vec<DomainUpdate> = page
                 .iter()

@@ -13,20 +13,21 @@
 //! - Errors are RFC 9457 problems ([`super::problem`]), in Italian or English by
 //!   `Accept-Language`, also for unknown routes under `/api/v1` and wrong methods.
 //! - Authentication: `Authorization: Bearer TOKEN` ([`super::auth`]); reading needs any
-//!   token, changing needs an operator token. `POST /api/v1/check` works without a token,
-//!   rate-limited per client address ([`super::limit`]), as do `/index.ldif` and
-//!   `/openapi.json`. `/healthz` and `/metrics` are open and not limited: expose them to
+//!   token, changing needs an operator token. `POST /api/v1/check` and `GET
+//!   /api/v1/instructions/{domain}` work without a token, rate-limited per client address
+//!   ([`super::limit`]), as do `/index.ldif` and `/openapi.json`. `/healthz` and `/metrics` are open and not limited: expose them to
 //!   the monitoring network only.
 //! - Lists are paged by a cursor: `limit` and `cursor`, the next page's URL in the `next`
 //!   member and in a `Link: <…>; rel="next"` header. Pages follow a stable order (domains
 //!   by name, notices by identifier) and the cursor is the last item's key, so a walk
 //!   through every page sees every item once, even while items are added.
-//! - The JSON of domains, checks and the index diff is the command line's `--format
-//!   json` (the same functions make it).
+//! - The JSON of domains, checks, instructions and the index diff is the command line's
+//!   `--format json` (the same functions make it).
 
 pub mod check;
 pub mod domains;
 pub mod index;
+pub mod instructions;
 pub mod notices;
 pub mod orders;
 
@@ -94,6 +95,11 @@ pub fn table() -> Table {
             get(super::openapi::document).layer(limited()),
         )
         .add("post", "/api/v1/check", post(check::check))
+        .add(
+            "get",
+            "/api/v1/instructions/{domain}",
+            get(instructions::show),
+        )
         .add("get", "/api/v1/domains", get(domains::list))
         .add("post", "/api/v1/domains", post(domains::add))
         .add("get", "/api/v1/domains/{domain}", get(domains::show))

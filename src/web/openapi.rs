@@ -266,6 +266,28 @@ fn operations() -> Vec<(&'static str, &'static str, Operation)> {
         ),
         (
             "get",
+            "/api/v1/instructions/{domain}",
+            Operation {
+                id: "instructions",
+                summary: "The customer's DNS instructions for activating PEC on a domain",
+                description: "Exactly what `pecwatch instructions DOMAIN --format json` prints, from what the DNS says now (nothing is recorded); the `text` is in Italian or English by Accept-Language. The domain may be an e-mail address of it. 200 whatever the case, also for `parent_not_resolvable` and `servers_failing`. Without a token the call is rate-limited per client address.",
+                tag: "check",
+                parameters: vec![
+                    domain.clone(),
+                    query(
+                        "profile",
+                        "A profile of the configuration (default [check] profile); an unknown one is a 400.",
+                        json!({ "type": "string" }),
+                    ),
+                ],
+                request: None,
+                responses: vec![("200", ok("The instructions.", schema("Instructions")))],
+                errors: &["400", "401", "429"],
+                security: Security::OpenOrToken,
+            },
+        ),
+        (
+            "get",
             "/api/v1/domains",
             Operation {
                 id: "listDomains",
@@ -921,6 +943,43 @@ fn schemas() -> Value {
                 "results": { "type": "array", "items": schema("CheckResult") },
             },
         },
+        "Instructions": {
+            "type": "object",
+            "description": "`pecwatch instructions --format json`: the input, the domain, the profile, the MX asked for, the case and its members, whether the customer has something to do, and the instructions as text.",
+            "required": ["input", "domain", "from_email", "profile", "mx", "case", "needs_action", "text"],
+            "properties": {
+                "input": string,
+                "domain": string,
+                "from_email": { "type": "boolean", "description": "Whether the input was an e-mail address (its domain is used)." },
+                "profile": string,
+                "mx": { "type": "string", "description": "The MX record the provider asks for (MX 10 mx.pec.aruba.it.)." },
+                "case": {
+                    "type": "string",
+                    "enum": ["add_to_parent_zone", "add_to_own_zone", "provider_zone", "delegated_to_provider", "already_correct", "parent_not_resolvable", "servers_failing"],
+                },
+                "needs_action": { "type": "boolean", "description": "Whether the customer has to change DNS." },
+                "text": { "type": "string", "description": "The instructions for people, in the request's language." },
+                "exists": { "type": "boolean" },
+                "edit": {
+                    "type": "object",
+                    "description": "The zone to edit (add_to_parent_zone, add_to_own_zone).",
+                    "properties": { "zone": string, "servers": strings, "add": strings, "remove": strings },
+                },
+                "delegation": maybe(json!({
+                    "type": "object",
+                    "description": "The alternative: delegate the name to the provider's name servers.",
+                    "properties": { "zone": string, "add": strings, "remove": strings },
+                })),
+                "zone": string,
+                "servers": strings,
+                "current": strings,
+                "parent_zone": maybe(string.clone()),
+                "ns": strings,
+                "served": { "type": "boolean" },
+                "registrable": maybe(string.clone()),
+                "lookups": strings,
+            },
+        },
         "LastCheck": {
             "type": "object",
             "properties": {
@@ -1158,7 +1217,7 @@ pub fn spec(public_url: &str) -> Value {
         },
         "servers": [{ "url": server }],
         "tags": [
-            { "name": "check", "description": "Checks on demand." },
+            { "name": "check", "description": "Checks and activation instructions on demand." },
             { "name": "domains", "description": "The registry and the operators' actions." },
             { "name": "notices", "description": "Notices and alerts." },
             { "name": "index", "description": "The providers' index (RFC 6109)." },

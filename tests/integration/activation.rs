@@ -693,38 +693,73 @@ enum ProviderWrites {
     Internal,
     /// An own domain in `ospitato.it`, a customer zone on the provider's DNS.
     HostedZone,
+    /// An own domain `label.delega.it` that the customer delegated to the provider's
+    /// name servers: the provider creates the zone (catalog member, RFC 9432).
+    Delegation,
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_provider_writes_its_own_dns_by_signed_update() {
     on_both(|db| provider_writes(db, ProviderWrites::Internal)).await;
     on_both(|db| provider_writes(db, ProviderWrites::HostedZone)).await;
+    on_both(|db| provider_writes(db, ProviderWrites::Delegation)).await;
 }
 
 async fn provider_writes(db: TestDb, case: ProviderWrites) {
-    use crate::support::lab::{PROVIDER_PRIMARY, lab_key, lab_profile};
+    use crate::support::lab::{CUSTOMER_PRIMARY, PROVIDER_PRIMARY, lab_key, lab_profile};
+    use pecwatch::dns::tsig::TsigKey;
+    use pecwatch::dns::update::{Change, Update, UpdateClient, UpdateOutcome};
+
     let url = db.url.as_str();
+    let lab = lab();
     let key = lab_key("dns1/pecwatch-lab-test-only.key")
         .display()
         .to_string();
+    let members = lab.member_dir().display().to_string();
     let profile = lab_profile().display().to_string();
     let env = [
         ("PECWATCH_PROVISION_PRIMARY", PROVIDER_PRIMARY),
         ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
         ("PECWATCH_PROVISION_TSIG_KEY_FILE", key.as_str()),
+        ("PECWATCH_PROVISION_CATALOG_ZONE", "catalog.aruba.invalid"),
+        ("PECWATCH_PROVISION_ZONE_DIR", members.as_str()),
+        ("PECWATCH_PROVISION_HOSTMASTER", "hostmaster@aruba.it"),
         ("PECWATCH_PROVISION_TTL", "60"),
     ];
     let label = unique_label("acme");
-    let (name, args): (String, Vec<&str>) = match case {
-        ProviderWrites::Internal => (
-            format!("{label}.aruba.it"),
-            vec!["orders", "add", &label, "--kind", "internal"],
-        ),
-        ProviderWrites::HostedZone => (format!("{label}.ospitato.it"), vec!["orders", "add"]),
+    let name = match case {
+        ProviderWrites::Internal => format!("{label}.aruba.it"),
+        ProviderWrites::HostedZone => format!("{label}.ospitato.it"),
+        ProviderWrites::Delegation => format!("{label}.delega.it"),
     };
-    let mut args = args;
-    if matches!(case, ProviderWrites::HostedZone) {
-        args.push(&name);
+    let domain = pecwatch::name::DomainName::parse(&name).unwrap();
+
+    // The customer's delegation of the name to the provider's name servers, by UPDATE to
+    // the customer's own primary (with the customer's key).
+    let customer = UpdateClient::new(
+        CUSTOMER_PRIMARY.parse().unwrap(),
+        TsigKey::from_file(&lab_key("dyn/cliente-lab-test-only.key")).unwrap(),
+    );
+    let ns = |text: &str| hickory_proto::rr::Name::from_ascii(text).unwrap();
+    if matches!(case, ProviderWrites::Delegation) {
+        let mut delegation = Update::new(ns("delega.it."));
+        for server in ["dns1.aruba.it.", "dns2.aruba.it."] {
+            delegation = delegation.change(Change::Add(hickory_proto::rr::Record::from_rdata(
+                domain.to_dns(),
+                60,
+                hickory_proto::rr::RData::NS(hickory_proto::rr::rdata::NS(ns(server))),
+            )));
+        }
+        assert_eq!(customer.send(&delegation).await, Ok(UpdateOutcome::Applied));
+    }
+
+    let target = match case {
+        ProviderWrites::Internal => label.as_str(),
+        _ => name.as_str(),
+    };
+    let mut args = vec!["orders", "add", target];
+    if matches!(case, ProviderWrites::Internal) {
+        args.extend(["--kind", "internal"]);
     }
     args.extend([
         "--holder-email",
@@ -743,8 +778,9 @@ async fn provider_writes(db: TestDb, case: ProviderWrites) {
         run(url, T0, &["orders", "approve", &id], &env, 0);
     }
 
-    // The sweep writes the MX on the provider's primary (TSIG-signed UPDATE), which
-    // notifies its secondary; the first check that passes on both activates the domain.
+    // Before each sweep the provider's DNS is written on its primary (TSIG-signed
+    // UPDATE), which notifies its secondary; the first check that passes on both
+    // activates the domain.
     let mut verified = false;
     for minute in [0, 10, 20, 30, 40, 50] {
         let now = format!("2026-11-23T10:{minute:02}:00+01:00");
@@ -769,7 +805,8 @@ async fn provider_writes(db: TestDb, case: ProviderWrites) {
         &env,
         0,
     ));
-    // Clean the lab's zone (it persists between runs) before asserting.
+
+    // Clean the lab's zones (they persist between runs) before asserting.
     let provisioner = {
         let vars = env.map(|(k, v)| (k.to_owned(), v.to_owned()));
         let config = pecwatch::config::Config::from_sources(None, None, vars).unwrap();
@@ -785,10 +822,18 @@ async fn provider_writes(db: TestDb, case: ProviderWrites) {
                 .await
         }
         ProviderWrites::HostedZone => {
-            let domain = pecwatch::name::DomainName::parse(&name).unwrap();
             provisioner
                 .remove_own_domain_mx(&domain, &lab_profile)
                 .await
+        }
+        ProviderWrites::Delegation => {
+            let removed = provisioner.remove_delegated_zone(&domain).await;
+            let undo = Update::new(ns("delega.it.")).change(Change::DeleteRrset(
+                domain.to_dns(),
+                hickory_proto::rr::RecordType::NS,
+            ));
+            assert_eq!(customer.send(&undo).await, Ok(UpdateOutcome::Applied));
+            removed
         }
     };
     assert!(verified, "{name} was never verified: {shown}");
@@ -803,10 +848,12 @@ async fn provider_writes(db: TestDb, case: ProviderWrites) {
         .find(|s| s["step"] == "dns_provisioned")
         .unwrap_or_else(|| panic!("no dns_provisioned step: {shown}"));
     let detail = provisioned["detail"].as_str().unwrap();
+    let expected = match case {
+        ProviderWrites::Delegation => format!("PTR {name}."),
+        _ => format!("MX 10 mx.pec.aruba.it."),
+    };
     assert!(
-        detail.contains(&format!("{name}."))
-            && detail.contains("MX")
-            && detail.contains("mx.pec.aruba.it."),
+        detail.contains(&format!("{name}.")) && detail.contains(&expected),
         "{detail}"
     );
 }

@@ -8,8 +8,8 @@
 //! (MX NON DEFINITO with its fix line) through the form, switches language, signs in,
 //! approves the reinstatement on the domain page, and renders the pages at phone width
 //! (390×844). Afterwards `pecwatch domains show` must agree that the domain is certified.
-//! Screenshots go to `target/screenshots/`; the self-service and dashboard ones are also
-//! copied to `docs/screenshots/` for the README.
+//! Screenshots go to `target/screenshots/`; with `PECWATCH_UPDATE_SCREENSHOTS=1` the
+//! self-service and dashboard ones are also copied to `docs/screenshots/` for the README.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -191,10 +191,14 @@ async fn the_pages_work_in_a_real_browser() {
             shot.display()
         );
     }
-    let docs = repo().join("docs/screenshots");
-    std::fs::create_dir_all(&docs).unwrap();
-    for name in ["self-service-error.png", "dashboard.png"] {
-        std::fs::copy(out_dir.join(name), docs.join(name)).unwrap();
+    // The README's two, refreshed on request (they carry dates: a plain test run must
+    // not change the repository).
+    if std::env::var_os("PECWATCH_UPDATE_SCREENSHOTS").is_some() {
+        let docs = repo().join("docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        for name in ["self-service-error.png", "dashboard.png"] {
+            std::fs::copy(out_dir.join(name), docs.join(name)).unwrap();
+        }
     }
     drop(server);
     cleanup.run().await;

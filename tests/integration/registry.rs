@@ -135,7 +135,7 @@ async fn migrations_are_idempotent() {
                 .await
                 .unwrap(),
         };
-        assert_eq!(applied, 7, "0001_registry … 0007_console");
+        assert_eq!(applied, 8, "0001_registry … 0008_workers");
         again.close().await;
     })
     .await;

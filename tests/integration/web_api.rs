@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::support::cli::{pecwatch, run};
 use crate::support::db::{TestDb, create, on_both};
+use crate::support::lab::{lab, lab_profile};
 use crate::support::web::{Server, client, free_port, parse_exposition, spawn, start, token};
 
 /// When the domains are registered.
@@ -722,6 +723,83 @@ async fn a_check_through_the_api_is_the_command_lines() {
     cleanup.run().await;
 }
 
+#[tokio::test]
+async fn instructions_through_the_api_are_the_command_lines() {
+    lab();
+    let (db, cleanup) = create(pecwatch::registry::Backend::Sqlite).await;
+    // The lab's aruba profile as a profile of the configuration (the API takes no files).
+    let profile = lab_profile().display().to_string();
+    let env = [("PECWATCH_PROFILES_ARUBALAB", profile.as_str())];
+    let server = start(&db.url, T1, &env).await;
+    let http = client();
+    let cli = |domain: &str, lang: &str| -> Value {
+        let output = pecwatch(
+            &db.url,
+            Some(T1),
+            &[
+                "instructions",
+                "--format",
+                "json",
+                "--profile",
+                "arubalab",
+                "--lang",
+                lang,
+                domain,
+            ],
+            &env,
+        )
+        .output()
+        .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let api = |domain: &str, language: Option<&str>| {
+        let mut request =
+            http.get(server.url(&format!("/api/v1/instructions/{domain}?profile=arubalab")));
+        if let Some(language) = language {
+            request = request.header(header::ACCEPT_LANGUAGE, language);
+        }
+        request.send()
+    };
+    // (i) a name its parent zone lacks, in English by Accept-Language: the command line's
+    // JSON.
+    let (status, headers, parent) = body(api("pec.nuovo.it", Some("en")).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{parent}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(parent["case"], "add_to_parent_zone", "{parent:#}");
+    assert_eq!(parent["edit"]["zone"], "nuovo.it");
+    assert!(
+        parent["text"]
+            .as_str()
+            .unwrap()
+            .contains("In zone nuovo.it"),
+        "{parent:#}"
+    );
+    assert_eq!(parent, cli("pec.nuovo.it", "en"));
+    // (v) already correct, in Italian by default.
+    let (status, _, correct) = body(api("pec.ok.it", None).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{correct}");
+    assert_eq!(correct["case"], "already_correct", "{correct:#}");
+    assert_eq!(correct["needs_action"], false);
+    assert_eq!(correct, cli("pec.ok.it", "it"));
+    // Not a domain: the problem of an invalid domain, in English on request.
+    let invalid = api("nope..it", Some("en")).await.unwrap();
+    assert_eq!(invalid.headers()[header::CONTENT_LANGUAGE], "en");
+    let invalid = problem(invalid, StatusCode::BAD_REQUEST, "invalid-domain").await;
+    assert_eq!(invalid["input"], "nope..it");
+    assert_eq!(invalid["title"], "Invalid domain name");
+    // A profile the configuration does not know (a path, say) is refused.
+    let unknown = http
+        .get(server.url("/api/v1/instructions/pec.ok.it?profile=%2Fetc%2Fpasswd"))
+        .send()
+        .await
+        .unwrap();
+    problem(unknown, StatusCode::BAD_REQUEST, "bad-request").await;
+    drop(server);
+    db.registry.close().await;
+    cleanup.run().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Metrics and health
 // ---------------------------------------------------------------------------------------
@@ -1079,8 +1157,26 @@ async fn public_endpoints_are_rate_limited_per_client() {
         .await
         .unwrap();
     problem(check, StatusCode::TOO_MANY_REQUESTS, "too-many-requests").await;
+    let instructions = http
+        .get(server.url("/api/v1/instructions/nope..it"))
+        .send()
+        .await
+        .unwrap();
+    problem(
+        instructions,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-requests",
+    )
+    .await;
     // …a token lifts the limit; /healthz and /metrics are not limited.
     for _ in 0..3 {
+        let instructions = http
+            .get(server.url("/api/v1/instructions/nope..it"))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap();
+        problem(instructions, StatusCode::BAD_REQUEST, "invalid-domain").await;
         let checked = http
             .post(server.url("/api/v1/check"))
             .bearer_auth(&operator)

@@ -24,7 +24,7 @@ use crate::cli::domains::{HISTORY_CHECKS, detail_json, parse_instant, summary_js
 use crate::lifecycle::{DomainStatus, State as LifecycleState};
 use crate::name::DomainName;
 use crate::registry::{
-    Domain, DomainFilter, DomainUpdate, Holder, NewDomain, OutboxFilter, Registry, RegistryError,
+    Domain, DomainFilter, Holder, NewDomain, OutboxFilter, Registry, RegistryError,
 };
 use crate::web::AppState;
 use crate::web::auth::{Operator, Reader};
@@ -473,18 +473,11 @@ pub async fn recheck(
 ) -> Result<Response, Problem> {
     let name = domain_name(lang, &name)?;
     let now = state.clock.now();
-    let mut attempts = 0;
-    let domain = loop {
-        let domain = registered(&state.registry, lang, &name).await?;
-        if domain.next_check <= now {
-            break domain;
-        }
-        let update = DomainUpdate::new(&domain, now);
-        match state.registry.commit("web-recheck", now, update).await {
-            Ok(()) => break registered(&state.registry, lang, &name).await?,
-            Err(RegistryError::Conflict) if attempts < 5 => attempts += 1,
-            Err(error) => return Err(Problem::registry(lang, error)),
-        }
+    let domain = match crate::actions::recheck(&state.registry, &name, now).await {
+        Ok(Some(domain)) => domain,
+        // Unknown: the same problem as every other route of a domain.
+        Ok(None) => registered(&state.registry, lang, &name).await?,
+        Err(error) => return Err(Problem::registry(lang, error)),
     };
     let mut value = detail(&state, lang, &domain).await?;
     value["recheck"] = json!({ "due": domain.next_check });

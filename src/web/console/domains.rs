@@ -19,7 +19,7 @@ use crate::lifecycle::State;
 use crate::name::DomainName;
 use crate::profile::Profile;
 use crate::registry::users::DomainQuery;
-use crate::registry::{CheckRecord, Domain, DomainUpdate, OutboxFilter, RegistryError};
+use crate::registry::{CheckRecord, Domain, OutboxFilter, RegistryError};
 use crate::report::Report;
 use crate::web::AppState;
 use crate::web::pages::ui::{Page, build_query, encode_component, query_param};
@@ -604,33 +604,13 @@ async fn run(
 /// lifecycle, as every check: `pecwatch serve` within 30 seconds, a cron sweep at its
 /// next run), and the operator sees a check made on the spot.
 async fn recheck(state: &AppState, signed: &SignedIn, page: &Page, name: &DomainName) -> Response {
-    let domain = match state.registry.domain(name).await {
+    // Due now, as the API's recheck does: the sweep records the check and decides its
+    // lifecycle effects like every other check's.
+    let domain = match crate::actions::recheck(&state.registry, name, state.clock.now()).await {
         Ok(Some(domain)) => domain,
         Ok(None) => return page.not_found(),
         Err(error) => return page.internal(&error),
     };
-    // Due now, as the API's recheck does: the sweep records the check and decides its
-    // lifecycle effects like every other check's.
-    let now = state.clock.now();
-    let mut domain = domain;
-    for _ in 0..5 {
-        if domain.next_check <= now {
-            break;
-        }
-        match state
-            .registry
-            .commit("web-recheck", now, DomainUpdate::new(&domain, now))
-            .await
-        {
-            Ok(()) | Err(RegistryError::Conflict) => {}
-            Err(error) => return page.internal(&error),
-        }
-        domain = match state.registry.domain(name).await {
-            Ok(Some(domain)) => domain,
-            Ok(None) => return page.not_found(),
-            Err(error) => return page.internal(&error),
-        };
-    }
     let profile = match state.config.profile(&domain.profile) {
         Ok(profile) => Ok(profile),
         Err(_) => Profile::load(&domain.profile).map_err(|e| e.to_string()),
