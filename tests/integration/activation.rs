@@ -850,7 +850,7 @@ async fn provider_writes(db: TestDb, case: ProviderWrites) {
     let detail = provisioned["detail"].as_str().unwrap();
     let expected = match case {
         ProviderWrites::Delegation => format!("PTR {name}."),
-        _ => format!("MX 10 mx.pec.aruba.it."),
+        _ => "MX 10 mx.pec.aruba.it.".to_owned(),
     };
     assert!(
         detail.contains(&format!("{name}.")) && detail.contains(&expected),
