@@ -15,8 +15,8 @@
 //! - Authentication: `Authorization: Bearer TOKEN` ([`super::auth`]); reading needs any
 //!   token, changing needs an operator token. `POST /api/v1/check` and `GET
 //!   /api/v1/instructions/{domain}` work without a token, rate-limited per client address
-//!   ([`super::limit`]), as do `/index.ldif` and `/openapi.json`. `/healthz` and `/metrics` are open and not limited: expose them to
-//!   the monitoring network only.
+//!   ([`super::limit`]), as do `/index.ldif` and `/openapi.json`. `/healthz` and
+//!   `/metrics` are open and not limited: expose them to the monitoring network only.
 //! - Lists are paged by a cursor: `limit` and `cursor`, the next page's URL in the `next`
 //!   member and in a `Link: <…>; rel="next"` header. Pages follow a stable order (domains
 //!   by name, notices by identifier) and the cursor is the last item's key, so a walk
