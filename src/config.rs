@@ -444,9 +444,27 @@ impl Default for ActivationConfig {
     fn default() -> Self {
         Self {
             reserved_labels: [
-                "www", "mail", "smtp", "pop", "pop3", "imap", "mx", "ns", "dns", "webmail",
-                "postmaster", "abuse", "admin", "root", "hostmaster", "pec", "posta",
-                "autoconfig", "autodiscover", "ftp", "test",
+                "www",
+                "mail",
+                "smtp",
+                "pop",
+                "pop3",
+                "imap",
+                "mx",
+                "ns",
+                "dns",
+                "webmail",
+                "postmaster",
+                "abuse",
+                "admin",
+                "root",
+                "hostmaster",
+                "pec",
+                "posta",
+                "autoconfig",
+                "autodiscover",
+                "ftp",
+                "test",
             ]
             .map(String::from)
             .to_vec(),
@@ -1366,8 +1384,9 @@ impl Config {
                     e,
                 )
             })?,
-            (None, Some(text)) => TsigKey::parse(text)
-                .map_err(|e| self.invalid(section, "tsig_key", REDACTED, e))?,
+            (None, Some(text)) => {
+                TsigKey::parse(text).map_err(|e| self.invalid(section, "tsig_key", REDACTED, e))?
+            }
             (None, None) => {
                 return Err(self.invalid(
                     section,
@@ -1393,7 +1412,12 @@ impl Config {
             text => dns_name("hostmaster", &text.replacen('@', ".", 1))?,
         };
         if !(1..=604_800).contains(&p.ttl) {
-            return Err(self.invalid(section, "ttl", &p.ttl.to_string(), "must be between 1 and 604800"));
+            return Err(self.invalid(
+                section,
+                "ttl",
+                &p.ttl.to_string(),
+                "must be between 1 and 604800",
+            ));
         }
         if !(1..=60_000).contains(&p.timeout_ms) {
             return Err(self.invalid(
@@ -1436,7 +1460,9 @@ impl Config {
         }
         let activation = &self.activation;
         let url = &activation.password_link_url;
-        if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
             return Err(self.invalid(
                 "activation",
                 "password_link_url",
@@ -1623,8 +1649,7 @@ impl Config {
         }
         for proxy in &web.trusted_proxies {
             let text = proxy.trim();
-            if text.parse::<ipnet::IpNet>().is_err() && text.parse::<std::net::IpAddr>().is_err()
-            {
+            if text.parse::<ipnet::IpNet>().is_err() && text.parse::<std::net::IpAddr>().is_err() {
                 return Err(self.invalid(
                     "web",
                     "trusted_proxies",
@@ -1655,9 +1680,11 @@ impl Config {
             .iter()
             .filter_map(|text| {
                 let text = text.trim();
-                text.parse::<ipnet::IpNet>()
-                    .ok()
-                    .or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+                text.parse::<ipnet::IpNet>().ok().or_else(|| {
+                    text.parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(ipnet::IpNet::from)
+                })
             })
             .collect()
     }

@@ -185,7 +185,11 @@ pub fn render<'a>(provider: &Provider, domains: impl IntoIterator<Item = &'a str
     push_attribute(&mut out, "providerCertificateHash", hash.as_bytes());
     // The Certificate syntax is transferred only with the `;binary` option (RFC 4523
     // §2.1); OpenLDAP refuses the value without it.
-    push_binary(&mut out, "providerCertificate;binary", &provider.certificate);
+    push_binary(
+        &mut out,
+        "providerCertificate;binary",
+        &provider.certificate,
+    );
     if let Some(url) = &provider.ldif_url {
         push_attribute(&mut out, "LDIFLocationURL", url.as_bytes());
     }
@@ -483,7 +487,10 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(get("providerCertificate;binary"), vec![p.certificate.clone()]);
+        assert_eq!(
+            get("providerCertificate;binary"),
+            vec![p.certificate.clone()]
+        );
         assert_eq!(
             get("providerCertificateHash"),
             vec![certificate_hash(&p.certificate).into_bytes()]

@@ -952,10 +952,7 @@ impl Machine<'_> {
             // Awaited DNS, now correct on every server: activation.
             State::PendingDns => self.activate(at),
             // A request is not checked until it is submitted.
-            State::Requested
-            | State::Certified
-            | State::UnderReview
-            | State::Expired => {}
+            State::Requested | State::Certified | State::UnderReview | State::Expired => {}
         }
     }
 

@@ -240,7 +240,11 @@ fn diff_text(last: Option<&Publication>, changes: &Changes, now: usize) -> Strin
 }
 
 /// The JSON of `index diff`: one object.
-pub(crate) fn diff_json(last: Option<&Publication>, changes: &Changes, now: usize) -> serde_json::Value {
+pub(crate) fn diff_json(
+    last: Option<&Publication>,
+    changes: &Changes,
+    now: usize,
+) -> serde_json::Value {
     let since = last.map(|p| {
         json!({
             "id": p.id,
