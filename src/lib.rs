@@ -37,6 +37,8 @@
 //!   apply the lifecycle changes or hold them all and alert the operators. Its pure
 //!   decisions (next check, daily slots in Europe/Rome, the share rule) are in
 //!   [`sweep::plan`]. `pecwatch sweep` runs one; `pecwatch serve` runs them on schedule.
+//!   Several `serve` processes share one registry: one runs the schedule (a lease in the
+//!   registry), all of them work on each sweep through the domains' leases.
 //! - [`actions`] are the operators' commands on one domain (approve, reject, renew,
 //!   remove, hybrid exception), applied through the same state machine.
 //! - [`notice`] renders notices (Italian and English, text and HTML) from templates an

@@ -15,7 +15,11 @@
 //! Workers share the due domains through *leases*: [`Registry::claim_due`] atomically
 //! marks up to `limit` due, unleased domains as theirs until a moment (PostgreSQL:
 //! `FOR UPDATE SKIP LOCKED`; SQLite: one `UPDATE … RETURNING`, which holds the write
-//! lock). A dead worker's leases lapse and another worker takes the domains over.
+//! lock). A dead worker's leases lapse and another worker takes the domains over. A sweep's
+//! claims ([`Registry::claim_due_in`]) pass over the domains checked since it started, so
+//! no domain is checked twice in one sweep. One more lease, by name in the `leases` table
+//! ([`Registry::hold_lease`]), elects the one `pecwatch serve` process that runs the
+//! schedule (starts the sweeps); the others join them.
 //!
 //! The results go back in batches through [`Registry::commit_batch`], one transaction per
 //! batch: the checks, the transitions, the side effects (into the `outbox`) and the new

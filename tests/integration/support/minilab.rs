@@ -87,7 +87,9 @@ impl MiniLab {
                 NEXT.fetch_add(1, Ordering::Relaxed)
             );
             run_ok(Command::new("ip").args(["netns", "add", &name]));
-            run_ok(Command::new("ip").args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"]));
+            run_ok(
+                Command::new("ip").args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"]),
+            );
             name
         });
         let mut lab = MiniLab {
@@ -115,7 +117,11 @@ impl MiniLab {
             lab.servers.push((name.to_owned(), child));
         }
         for (name, host, zones) in instances(options.zones) {
-            let probe = if zones[0] == "." { "." } else { zones[0].as_str() };
+            let probe = if zones[0] == "." {
+                "."
+            } else {
+                zones[0].as_str()
+            };
             lab.wait_for(name, lab.addr(host), probe, false);
         }
         if options.resolver {
@@ -271,7 +277,10 @@ impl MiniLab {
 
     /// How many packets the rules of [`drop_packets`](Self::drop_packets) dropped.
     pub fn dropped_packets(&self) -> u64 {
-        let output = run_ok(self.command("iptables").args(["-L", "INPUT", "-v", "-x", "-n"]));
+        let output = run_ok(
+            self.command("iptables")
+                .args(["-L", "INPUT", "-v", "-x", "-n"]),
+        );
         String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter(|line| line.contains("DROP"))
@@ -306,7 +315,10 @@ impl MiniLab {
         };
         std::fs::write(
             self.root_hints(),
-            format!(".  3600000  NS  a.root.lab.\na.root.lab.  3600000  A  {}\n", a(1)),
+            format!(
+                ".  3600000  NS  a.root.lab.\na.root.lab.  3600000  A  {}\n",
+                a(1)
+            ),
         )
         .unwrap();
         std::fs::write(
@@ -333,7 +345,11 @@ impl MiniLab {
         customer.extend(["many.it".to_owned(), "manybad.it".to_owned()]);
         customer.extend((0..self.options.zones).map(|i| format!("z{i}.it")));
         for zone in &customer {
-            writeln!(tld, "{zone}. NS ns1.cliente.it.\n{zone}. NS ns2.cliente.it.").unwrap();
+            writeln!(
+                tld,
+                "{zone}. NS ns1.cliente.it.\n{zone}. NS ns2.cliente.it."
+            )
+            .unwrap();
         }
         std::fs::write(zones.join("it.zone"), tld).unwrap();
         std::fs::write(
@@ -433,7 +449,11 @@ impl MiniLab {
     fn wait_for(&self, what: &str, addr: Ipv4Addr, name: &str, recursive: bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let server = format!("@{addr}");
-        let (rd, rtype) = if recursive { ("+rec", "A") } else { ("+norec", "SOA") };
+        let (rd, rtype) = if recursive {
+            ("+rec", "A")
+        } else {
+            ("+norec", "SOA")
+        };
         loop {
             let output = self
                 .command("kdig")
@@ -476,9 +496,7 @@ impl Drop for MiniLab {
             let _ = child.wait();
         }
         if let Some(netns) = self.netns.take() {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &netns])
-                .status();
+            let _ = Command::new("ip").args(["netns", "del", &netns]).status();
         }
     }
 }

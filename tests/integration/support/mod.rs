@@ -5,6 +5,8 @@ pub mod db;
 pub mod fake_dns;
 pub mod lab;
 pub mod ldap;
+pub mod minilab;
+pub mod pgcluster;
 pub mod postfix;
 pub mod smtp;
 pub mod web;

@@ -37,15 +37,24 @@ impl PgCluster {
             .port();
         let cluster = PgCluster { port, dir, bin };
         // The directory belongs to the user that runs the server.
-        run_ok(Command::new("chown").arg("postgres:").arg(cluster.dir.path()));
-        run_ok(cluster.as_postgres("initdb").args([
-            "--auth=trust",
-            "--username=postgres",
-            "--no-sync",
-            "--encoding=UTF8",
-            "--locale=C",
-            "-D",
-        ]).arg(cluster.data()));
+        run_ok(
+            Command::new("chown")
+                .arg("postgres:")
+                .arg(cluster.dir.path()),
+        );
+        run_ok(
+            cluster
+                .as_postgres("initdb")
+                .args([
+                    "--auth=trust",
+                    "--username=postgres",
+                    "--no-sync",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-D",
+                ])
+                .arg(cluster.data()),
+        );
         cluster.start_server();
         cluster
     }

@@ -1,0 +1,444 @@
+//! Faults of our own infrastructure during sweeps, on instances of the tests' own (never
+//! the shared lab or the shared PostgreSQL server):
+//!
+//! - `the_resolver_dies_mid_sweep_and_the_sweep_holds`: the minilab's Unbound is killed
+//!   while a sweep that would confirm ten errors runs: the sweep is held (its canary,
+//!   checked with empty caches after the sweep, fails), no domain changes state, no
+//!   notice is queued, one operator alert; with the resolver back, the next sweep acts.
+//! - `thirty_percent_packet_loss_gives_no_false_errors`: the customers' authoritative
+//!   servers lose 30% of the packets (iptables in the minilab's network namespace) for
+//!   several days of sweeps: retries and the confirmation of failures that rest on
+//!   timeouts keep every domain certified, with no transition and no notice.
+//! - `postgres_restarted_mid_sweep_loses_and_repeats_nothing`: a PostgreSQL cluster of
+//!   the test's own is restarted while a sweep checks 2,000 domains and while the next
+//!   applies 1,000 confirmations: the same `pecwatch sweep` processes carry on, and every
+//!   check, transition and notice exists once.
+//! - SMTP down: notices wait, retried, and the 7 days start only at the acceptance:
+//!   `outbox::notices_wait_while_the_mail_server_is_down` (not repeated here).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use pecwatch::lifecycle::State;
+use pecwatch::registry::{Backend, DomainFilter, OutboxFilter, Registry};
+use serde_json::Value;
+
+use crate::support::cli::{pecwatch, run};
+use crate::support::db::{TestDb, create};
+use crate::support::minilab::{MiniLab, Options};
+use crate::support::pgcluster::PgCluster;
+
+// ---------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------
+
+/// A small pseudo-random generator (xorshift), seeded from the clock and printed, so a
+/// failing run can be replayed with `PECWATCH_TEST_SEED`.
+pub(crate) struct Random(u64);
+
+impl Random {
+    pub(crate) fn new(what: &str) -> Self {
+        let seed = std::env::var("PECWATCH_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| Timestamp::now().as_nanosecond() as u64 | 1);
+        eprintln!("{what}: seed {seed} (PECWATCH_TEST_SEED)");
+        Random(seed)
+    }
+
+    /// A number in `low..high`.
+    pub(crate) fn between(&mut self, low: u64, high: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        low + self.0 % (high - low)
+    }
+}
+
+/// A number from the registry's database (for watching a sweep from outside).
+pub(crate) async fn count(registry: &Registry, sql: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match registry {
+        Registry::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Registry::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .unwrap_or(-1)
+}
+
+/// Writes a CSV for `domains import`: `names` with holder `h<i>@example.it`.
+fn import(lab: &MiniLab, db: &TestDb, now: &str, names: &[String]) {
+    let mut csv = String::from("domain,holder_email,expires\n");
+    for (i, name) in names.iter().enumerate() {
+        csv.push_str(&format!("{name},h{i}@example.it,2027-12-31\n"));
+    }
+    let path = lab.dir().join("domains.csv");
+    std::fs::write(&path, csv).unwrap();
+    lab.run(
+        &db.url,
+        now,
+        &["domains", "import", path.to_str().unwrap()],
+        &[],
+        0,
+    );
+}
+
+/// The JSON summary a `sweep --format json` printed.
+fn summary(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the summary is JSON ({e}): {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The resolver dies
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_resolver_dies_mid_sweep_and_the_sweep_holds() {
+    const GOOD: usize = 400;
+    const BAD: usize = 10;
+    let mut lab = MiniLab::start(Options {
+        zones: GOOD,
+        resolver: true,
+        netns: false,
+    });
+    let (db, cleanup) = create(Backend::Sqlite).await;
+    let r = &db.registry;
+    let mut names: Vec<String> = (0..GOOD).map(|i| format!("pec.z{i}.it")).collect();
+    names.extend((0..BAD).map(|i| format!("d{i}.manybad.it")));
+    import(&lab, &db, "2026-11-23T02:00:00+01:00", &names);
+    // The default safety rules (a canary, at most 5% of new failures), small batches and
+    // a modest pace so that the sweep can be caught in the middle, short DNS timeouts.
+    let env = [
+        ("PECWATCH_SWEEP_CANARIES", "pec.ok.it"),
+        ("PECWATCH_SWEEP_OPERATORS", "noc@provider.example"),
+        ("PECWATCH_SWEEP_BATCH_SIZE", "10"),
+        ("PECWATCH_DNS_CONCURRENCY", "4"),
+        ("PECWATCH_DNS_TIMEOUT_MS", "300"),
+        ("PECWATCH_DNS_ATTEMPTS", "2"),
+    ];
+    let sweep = ["sweep", "--format", "json"];
+
+    // Day 1: the ten broken domains fail for the first time (2.4% of the domains: no
+    // brake); their confirmation is due an hour later, so the next daily sweep confirms
+    // them.
+    let day1 = summary(&lab.run(&db.url, "2026-11-23T03:00:00+01:00", &sweep, &env, 0));
+    assert_eq!(day1["held"], false, "{day1}");
+    assert_eq!(day1["failed"], BAD, "{day1}");
+
+    // Day 2: the resolver is killed after a random number of the sweep's checks are
+    // committed.
+    let mut random = Random::new("resolver death");
+    let target = (GOOD + BAD) as i64 + random.between(40, 300) as i64;
+    let mut child = lab
+        .pecwatch(&db.url, Some("2026-11-24T03:00:00+01:00"), &sweep, &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut killed_at = None;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while killed_at.is_none() {
+        assert!(Instant::now() < deadline, "the sweep did not progress");
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let checks = count(r, "SELECT COUNT(*) FROM checks").await;
+        if checks >= target {
+            lab.kill_resolver();
+            killed_at = Some(checks - (GOOD + BAD) as i64);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    let killed_at = killed_at.expect("the sweep ended before the resolver could be killed");
+    eprintln!("resolver killed after {killed_at} of the sweep's checks");
+    assert!(killed_at < (GOOD + BAD) as i64, "killed mid-sweep");
+    assert_eq!(output.status.code(), Some(1), "a held sweep exits 1");
+    let held = summary(&output);
+    eprintln!("held sweep: {held}");
+    assert_eq!(held["held"], true, "{held}");
+    let reason = held["hold_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("pec.ok.it"),
+        "the canary holds it: {reason}"
+    );
+    assert_eq!(
+        held["checked"],
+        GOOD + BAD,
+        "every due domain was checked: {held}"
+    );
+
+    // Nothing changed: the ten confirmations were held, no transition, no notice to a
+    // holder, one alert and its notice to the operators.
+    let domains = r.domains(&DomainFilter::default()).await.unwrap();
+    for d in &domains {
+        assert_eq!(d.status.state, State::Certified, "{}", d.name);
+        assert!(r.transitions(d.id).await.unwrap().is_empty(), "{}", d.name);
+        assert_eq!(d.pending, None, "{}", d.name);
+    }
+    let outbox = r.outbox(&OutboxFilter::default()).await.unwrap();
+    assert!(
+        outbox.iter().all(|item| item.domain_id.is_none()),
+        "{outbox:?}"
+    );
+    assert_eq!(outbox.len(), 1, "one alert to the operators: {outbox:?}");
+    assert_eq!(outbox[0].payload["to"][0], "noc@provider.example");
+    let alerts = r.alerts(10).await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].message.contains("pec.ok.it"), "{alerts:?}");
+
+    // The resolver is back: the confirmations due are made by the next sweep.
+    lab.start_resolver();
+    let after = summary(&lab.run(&db.url, "2026-11-24T04:00:00+01:00", &sweep, &env, 0));
+    assert_eq!(after["held"], false, "{after}");
+    assert_eq!(after["new_errors"], BAD, "{after}");
+    let in_error = r
+        .domains(&DomainFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.status.state == State::InError)
+        .count();
+    assert_eq!(in_error, BAD);
+    assert_eq!(r.alerts(10).await.unwrap().len(), 1, "no new alert");
+    db.registry.close().await;
+    cleanup.run().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Packet loss
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn thirty_percent_packet_loss_gives_no_false_errors() {
+    const DOMAINS: usize = 100;
+    let lab = MiniLab::start(Options {
+        zones: DOMAINS,
+        resolver: false,
+        netns: true,
+    });
+    let (db, cleanup) = create(Backend::Sqlite).await;
+    let r = &db.registry;
+    let names: Vec<String> = (0..DOMAINS).map(|i| format!("pec.z{i}.it")).collect();
+    import(&lab, &db, "2026-11-23T02:00:00+01:00", &names);
+    lab.drop_packets(0.3);
+    // Retries sized for the loss (a query and its answer both get through with
+    // probability 0.49: 8 attempts fail together with probability 0.5%), quick on
+    // loopback; the default brakes and confirmation rules.
+    let attempts = std::env::var("PECWATCH_TEST_LOSS_ATTEMPTS").unwrap_or_else(|_| "8".into());
+    let env = [
+        ("PECWATCH_DNS_TIMEOUT_MS", "150"),
+        ("PECWATCH_DNS_ATTEMPTS", attempts.as_str()),
+        ("PECWATCH_SWEEP_OPERATORS", "noc@provider.example"),
+    ];
+    // Three days: the daily sweep, then the re-checks of whatever failed, hourly.
+    let (mut sweeps, mut held) = (0, 0);
+    for day in 23..=25 {
+        for hour in 3..=6 {
+            let now = format!("2026-11-{day}T{hour:02}:00:00+01:00");
+            let output = lab
+                .pecwatch(&db.url, Some(&now), &["sweep", "--format", "json"], &env)
+                .output()
+                .unwrap();
+            let code = output.status.code();
+            assert!(matches!(code, Some(0 | 1)), "sweep at {now}: {output:?}");
+            let summary = summary(&output);
+            if summary["sweep"].is_null() {
+                continue; // nothing due
+            }
+            sweeps += 1;
+            held += u32::from(summary["held"] == true);
+            eprintln!(
+                "{now}: checked {} failed {} (transient {}) held {}",
+                summary["checked"], summary["failed"], summary["transient"], summary["held"]
+            );
+        }
+    }
+    let dropped = lab.dropped_packets();
+    let checks = count(r, "SELECT COUNT(*) FROM checks").await;
+    let failed = count(r, "SELECT COUNT(*) FROM checks WHERE NOT ok").await;
+    eprintln!(
+        "packet loss: {dropped} packets dropped; {sweeps} sweeps ({held} held), {checks} checks, \
+         {failed} failed (attempts {attempts})"
+    );
+    assert!(dropped > 500, "the servers lost packets: {dropped}");
+    assert!(sweeps >= 3, "{sweeps}");
+    for d in r.domains(&DomainFilter::default()).await.unwrap() {
+        assert_eq!(
+            d.status.state,
+            State::Certified,
+            "{}: a false error",
+            d.name
+        );
+        assert!(r.transitions(d.id).await.unwrap().is_empty(), "{}", d.name);
+    }
+    let notices = r.outbox(&OutboxFilter::default()).await.unwrap();
+    assert!(
+        notices.iter().all(|item| item.domain_id.is_none()),
+        "no notice to a holder: {notices:?}"
+    );
+    db.registry.close().await;
+    cleanup.run().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL restarted
+// ---------------------------------------------------------------------------------------
+
+/// Runs `pecwatch sweep` at `now` on the cluster and restarts the cluster as soon as
+/// `sql` counts at least `target`. The same process must carry the sweep to its end.
+/// Returns whether the restart happened while the sweep ran, and the sweep's stderr.
+async fn sweep_through_a_restart(
+    cluster: &PgCluster,
+    registry: &Registry,
+    now: &str,
+    env: &[(&str, &str)],
+    sql: &str,
+    target: i64,
+) -> (bool, String) {
+    let mut child = pecwatch(
+        &cluster.url(),
+        Some(now),
+        &["sweep", "--format", "json"],
+        env,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut restarted = false;
+    while !restarted && child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the sweep at {now} did not progress"
+        );
+        if count(registry, sql).await >= target {
+            cluster.restart();
+            restarted = true;
+        } else {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        output.status.success(),
+        "the sweep at {now} did not survive the restart: {stderr}\n{}",
+        cluster.log()
+    );
+    (restarted, stderr)
+}
+
+#[tokio::test]
+async fn postgres_restarted_mid_sweep_loses_and_repeats_nothing() {
+    const PER_KIND: i64 = 1000;
+    let cluster = PgCluster::start();
+    let url = cluster.url();
+    let registry = Registry::open(&url)
+        .await
+        .expect("open the cluster's registry");
+    let r = &registry;
+    let csv = tempfile::NamedTempFile::new().unwrap();
+    let mut text = String::from("domain,holder_email,expires\n");
+    for i in 0..PER_KIND {
+        text.push_str(&format!("d{i}.many.it,h{i}@example.it,2027-12-31\n"));
+        text.push_str(&format!("d{i}.manybad.it,b{i}@example.it,2027-12-31\n"));
+    }
+    std::fs::write(csv.path(), text).unwrap();
+    run(
+        &url,
+        "2026-11-23T09:00:00+01:00",
+        &["domains", "import", csv.path().to_str().unwrap()],
+        &[],
+        0,
+    );
+    let env = [
+        ("PECWATCH_SWEEP_BATCH_SIZE", "50"),
+        ("PECWATCH_SWEEP_MAX_NEW_FAILURE_SHARE", "1"),
+    ];
+    let mut random = Random::new("postgres restart");
+    // At 10:00 every domain is checked and the failures seen once; the restart comes
+    // after a random number of committed checks. At 12:00 the failures are confirmed;
+    // the restart comes after a random number of applied transitions.
+    let checks_target = random.between(100, (2 * PER_KIND - 200) as u64) as i64;
+    let (first, log1) = sweep_through_a_restart(
+        &cluster,
+        r,
+        "2026-11-23T10:00:00+01:00",
+        &env,
+        "SELECT COUNT(*) FROM checks",
+        checks_target,
+    )
+    .await;
+    let transitions_target = random.between(50, (PER_KIND - 100) as u64) as i64;
+    let (second, log2) = sweep_through_a_restart(
+        &cluster,
+        r,
+        "2026-11-23T12:00:00+01:00",
+        &env,
+        "SELECT COUNT(*) FROM transitions",
+        transitions_target,
+    )
+    .await;
+    let retries = |log: &str| log.lines().filter(|l| l.contains("retrying")).count();
+    eprintln!(
+        "restart after {checks_target} checks: {first}, {} retried operations; \
+         after {transitions_target} transitions: {second}, {} retried operations",
+        retries(&log1),
+        retries(&log2)
+    );
+    assert!(first && second, "both restarts happened mid-sweep");
+    let ready = "database system is ready to accept connections";
+    assert_eq!(
+        cluster.log().matches(ready).count(),
+        3,
+        "started, restarted twice"
+    );
+
+    assert_eq!(r.unfinished_sweep().await.unwrap(), None);
+    let all = r.domains(&DomainFilter::default()).await.unwrap();
+    assert_eq!(all.len() as i64, 2 * PER_KIND);
+    let per_sweep = "SELECT COUNT(*) FROM (SELECT domain_id, sweep_id FROM checks \
+                     GROUP BY domain_id, sweep_id HAVING COUNT(*) > 1) AS twice";
+    assert_eq!(
+        count(r, per_sweep).await,
+        0,
+        "no domain checked twice in a sweep"
+    );
+    for d in &all {
+        let transitions = r.transitions(d.id).await.unwrap();
+        let checks = r.checks(d.id, 10).await.unwrap().len();
+        let notices: Vec<String> = r
+            .outbox(&OutboxFilter {
+                domain_id: Some(d.id),
+                ..OutboxFilter::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|item| item.key)
+            .collect();
+        assert_eq!(d.pending, None, "{}: nothing left pending", d.name);
+        assert_eq!(d.lease, None, "{}: no lease left", d.name);
+        if d.name.as_str().ends_with(".manybad.it") {
+            assert_eq!(d.status.state, State::InError, "{}", d.name);
+            assert_eq!(checks, 2, "{}: checked once per sweep", d.name);
+            assert_eq!(transitions.len(), 1, "{}: {transitions:?}", d.name);
+            assert_eq!(notices.len(), 1, "{}: {notices:?}", d.name);
+            assert!(notices[0].ends_with("error_found"), "{notices:?}");
+        } else {
+            assert_eq!(d.status.state, State::Certified, "{}", d.name);
+            assert_eq!(checks, 1, "{}: checked once", d.name);
+            assert!(transitions.is_empty(), "{}: {transitions:?}", d.name);
+            assert!(notices.is_empty(), "{}: {notices:?}", d.name);
+        }
+    }
+    registry.close().await;
+}
