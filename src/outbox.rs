@@ -150,7 +150,15 @@ pub struct Sender {
     registry: Registry,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     settings: SenderSettings,
+    /// The longest one message may take, all steps together (connection, TLS, AUTH,
+    /// DATA): a relay that stops answering mid-conversation defers the message instead
+    /// of holding the sender (and, in `serve`, the sweeps) until it hangs up.
+    deadline: std::time::Duration,
 }
+
+/// How many `smtp.timeout`s one message may take in all (connection, greeting, TLS,
+/// AUTH, envelope, data).
+const SEND_STEPS: u32 = 4;
 
 impl Sender {
     /// A sender through the relay `smtp` describes. Must be called inside a tokio
@@ -164,6 +172,7 @@ impl Sender {
             registry,
             transport: transport(smtp)?,
             settings,
+            deadline: smtp.timeout.unsigned_abs().saturating_mul(SEND_STEPS),
         })
     }
 
@@ -288,7 +297,14 @@ impl Sender {
             Ok(message) => message,
             Err(problem) => return Sent::Refused(problem),
         };
-        match self.transport.send(message).await {
+        let sent = tokio::time::timeout(self.deadline, self.transport.send(message)).await;
+        let Ok(sent) = sent else {
+            return Sent::Deferred(format!(
+                "the relay did not finish the conversation within {} s",
+                self.deadline.as_secs()
+            ));
+        };
+        match sent {
             Ok(response) => {
                 let text: Vec<&str> = response.message().collect();
                 Sent::Accepted(format!("{} {}", response.code(), text.join(" ")))
