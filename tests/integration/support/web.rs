@@ -97,10 +97,13 @@ pub async fn spawn(command: &mut Command, port: u16) -> Server {
     panic!("pecwatch did not serve {} in time", server.base);
 }
 
-/// An HTTP client (no proxy from the environment: everything is on loopback).
+/// An HTTP client (no proxy from the environment: everything is on loopback). Each
+/// request on a connection of its own: a server that closes a connection after an
+/// error answer (a body over the limit) must not fail the next request on it.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(60))
         .build()
         .expect("HTTP client")
