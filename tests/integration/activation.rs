@@ -433,6 +433,27 @@ async fn sqlx_strings(db: &TestDb, sql: &'static str) -> Vec<String> {
     }
 }
 
+/// Sweeps at 10:MM on 23 November for each of `minutes` until `name` is certified (the
+/// DNS written on one server reaches the others within a moment); whether it was.
+fn sweep_until_certified(url: &str, name: &str, env: &[(&str, &str)], minutes: &[u32]) -> bool {
+    for minute in minutes {
+        let now = format!("2026-11-23T10:{minute:02}:00+01:00");
+        run(url, &now, &["sweep"], env, 0);
+        let shown = json(&run(
+            url,
+            &now,
+            &["domains", "show", name, "--format", "json"],
+            env,
+            0,
+        ));
+        if shown["state"] == "certified" {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    false
+}
+
 /// Adds (or removes) `label MX 10 mx.pec.aruba.it.` in `cliente.it` on both of its
 /// servers: the holder following the instructions for a new subdomain.
 fn set_mx(label: &str, present: bool) {
@@ -515,23 +536,7 @@ async fn activation(db: TestDb) {
 
     // The holder adds the MX on both servers; the next recheck verifies it.
     set_mx(&label, true);
-    let mut verified = false;
-    for minute in [10, 20, 30, 40, 50] {
-        let now = format!("2026-11-23T10:{minute}:00+01:00");
-        run(url, &now, &["sweep"], &env, 0);
-        let shown = json(&run(
-            url,
-            &now,
-            &["domains", "show", &name, "--format", "json"],
-            &env,
-            0,
-        ));
-        if shown["state"] == "certified" {
-            verified = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
+    let verified = sweep_until_certified(url, &name, &env, &[10, 20, 30, 40, 50]);
     set_mx(&label, false);
     assert!(verified, "{name} was never verified");
 
@@ -781,23 +786,7 @@ async fn provider_writes(db: TestDb, case: ProviderWrites) {
     // Before each sweep the provider's DNS is written on its primary (TSIG-signed
     // UPDATE), which notifies its secondary; the first check that passes on both
     // activates the domain.
-    let mut verified = false;
-    for minute in [0, 10, 20, 30, 40, 50] {
-        let now = format!("2026-11-23T10:{minute:02}:00+01:00");
-        run(url, &now, &["sweep"], &env, 0);
-        let shown = json(&run(
-            url,
-            &now,
-            &["domains", "show", &name, "--format", "json"],
-            &env,
-            0,
-        ));
-        if shown["state"] == "certified" {
-            verified = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
+    let verified = sweep_until_certified(url, &name, &env, &[0, 10, 20, 30, 40, 50]);
     let shown = json(&run(
         url,
         T0,
