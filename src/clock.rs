@@ -13,11 +13,41 @@
 //! The injected clock does not advance: every call returns the same instant. An empty value
 //! counts as unset; any other value that is not an RFC 3339 instant with an offset (`Z` or
 //! `±hh:mm`) is a [`ClockError`], which callers report as bad configuration (exit 2).
+//!
+//! # Simulated time
+//!
+//! `pecwatch serve` runs with real time from `PECWATCH_NOW`. With [`SIMULATE_VAR`]
+//! (`PECWATCH_SIMULATE`) also set to a file's path, it runs in *simulated time*
+//! ([`Simulation`]) instead: time stands still while it works (every check of a sweep
+//! happens at the same instant) and, instead of sleeping, the clock jumps to the next
+//! moment something is due (a daily slot, a re-check, a deadline, a notice to retry),
+//! never past the instant written in the file, the *horizon*. Having done everything up to
+//! the horizon, the service writes that instant to `<file>.reached` and waits until the
+//! file holds a later one. A month of service takes minutes: for rehearsals on a copy of a
+//! registry, and for the soak test, which moves the horizon a step at a time and changes
+//! the DNS in between.
+//!
+//! ```text
+//! echo 2026-12-01T12:00:00Z > /tmp/horizon
+//! PECWATCH_NOW=2026-11-23T00:00:00Z PECWATCH_SIMULATE=/tmp/horizon pecwatch serve
+//! cat /tmp/horizon.reached        # 2026-12-01T12:00:00Z once the service got there
+//! ```
 
-use jiff::Timestamp;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
 
 /// The environment variable that fixes the current time.
 pub const NOW_VAR: &str = "PECWATCH_NOW";
+
+/// The environment variable that runs the service in simulated time: the path of the
+/// horizon file (see [the module's documentation](self)).
+pub const SIMULATE_VAR: &str = "PECWATCH_SIMULATE";
+
+/// How often a simulation waiting at its horizon looks at the horizon file again.
+const HORIZON_POLL: Duration = Duration::from_millis(10);
 
 /// `PECWATCH_NOW` is set to something that is not an instant.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +66,13 @@ pub enum ClockError {
     /// The value is not valid UTF-8.
     #[error("invalid {NOW_VAR}: the value is not valid UTF-8")]
     NotUnicode,
+    /// `PECWATCH_SIMULATE` without `PECWATCH_NOW`: a simulation needs an instant to
+    /// start at.
+    #[error(
+        "{SIMULATE_VAR} is set but {NOW_VAR} is not: a simulation starts at {NOW_VAR} \
+         (an RFC 3339 instant such as 2026-11-23T00:00:00Z)"
+    )]
+    SimulationWithoutStart,
 }
 
 /// The current time: `PECWATCH_NOW` if it is set (and not empty), else the system clock.
@@ -48,7 +85,7 @@ pub fn now() -> Result<Timestamp, ClockError> {
 }
 
 /// A source of "now" for long-running work (sweeps, the service).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Clock {
     /// The system clock.
     System,
@@ -62,7 +99,30 @@ pub enum Clock {
         /// When it started.
         started: std::time::Instant,
     },
+    /// Simulated time (`PECWATCH_SIMULATE`): stands still while the service works and
+    /// jumps ahead when it would sleep. One per process, for its whole life.
+    Simulated(&'static Simulation),
 }
+
+impl PartialEq for Clock {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Clock::System, Clock::System) => true,
+            (Clock::Fixed(a), Clock::Fixed(b)) => a == b,
+            (
+                Clock::Running { from, started },
+                Clock::Running {
+                    from: other_from,
+                    started: other_started,
+                },
+            ) => from == other_from && started == other_started,
+            (Clock::Simulated(a), Clock::Simulated(b)) => std::ptr::eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Clock {}
 
 impl Clock {
     /// The command's clock: fixed at `PECWATCH_NOW` when it is set, else the system's.
@@ -85,11 +145,27 @@ impl Clock {
         })
     }
 
+    /// The service's clock (`pecwatch serve`): simulated when `PECWATCH_SIMULATE` is
+    /// set (from `PECWATCH_NOW`, which must be set too), else as
+    /// [`running_from_env`](Self::running_from_env).
+    pub fn service_from_env() -> Result<Clock, ClockError> {
+        let horizon = match std::env::var_os(SIMULATE_VAR) {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => return Self::running_from_env(),
+        };
+        let start = fixed_instant()?.ok_or(ClockError::SimulationWithoutStart)?;
+        // One simulation per process, alive as long as the process: leaked on purpose so
+        // that the clock stays a plain `Copy` value everywhere.
+        let simulation: &'static Simulation = Box::leak(Box::new(Simulation::new(start, horizon)));
+        Ok(Clock::Simulated(simulation))
+    }
+
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         match self {
             Clock::System => Timestamp::now(),
             Clock::Fixed(at) => *at,
+            Clock::Simulated(simulation) => simulation.now(),
             Clock::Running { from, started } => {
                 let elapsed = jiff::SignedDuration::try_from(started.elapsed()).unwrap_or_default();
                 from.saturating_add(elapsed).unwrap_or(*from)
@@ -101,6 +177,110 @@ impl Clock {
     pub fn is_fixed(&self) -> bool {
         matches!(self, Clock::Fixed(_))
     }
+
+    /// Waits for the service's next round: `wait` of real time, or, in simulated time,
+    /// until the clock has moved towards `wake` (see [`Simulation::advance`]).
+    pub async fn idle(&self, wake: Timestamp, wait: Duration) {
+        match self {
+            Clock::Simulated(simulation) => simulation.advance(wake).await,
+            Clock::System | Clock::Fixed(_) | Clock::Running { .. } => {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Simulated time for the service: the current instant, and the horizon file that bounds
+/// it (see [the module's documentation](self)).
+#[derive(Debug)]
+pub struct Simulation {
+    now: Mutex<Timestamp>,
+    horizon: PathBuf,
+    reached: PathBuf,
+}
+
+impl Simulation {
+    /// A simulation starting at `start`, bounded by the instant in the file `horizon`.
+    pub fn new(start: Timestamp, horizon: PathBuf) -> Self {
+        let mut reached = horizon.clone().into_os_string();
+        reached.push(".reached");
+        Simulation {
+            now: Mutex::new(start),
+            horizon,
+            reached: PathBuf::from(reached),
+        }
+    }
+
+    /// The simulated instant.
+    pub fn now(&self) -> Timestamp {
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set(&self, at: Timestamp) {
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = at;
+    }
+
+    /// The file the service writes the horizon it reached to (`<horizon>.reached`).
+    pub fn reached_file(&self) -> &Path {
+        &self.reached
+    }
+
+    /// Moves time on, where the service would sleep until `wake`: to `wake` if the
+    /// horizon allows (a `wake` not after now counts as a second later, as the real
+    /// service never sleeps less than a second), else to the horizon. At the horizon
+    /// already, it writes the horizon to the reached file and returns once the horizon
+    /// file holds a later instant, leaving time where it is: the service first looks at
+    /// what happened meanwhile (an operator's command) at the instant it had reached.
+    ///
+    /// A horizon file that is missing or unreadable counts as a horizon at the current
+    /// instant (the simulation waits).
+    pub async fn advance(&self, wake: Timestamp) {
+        let now = self.now();
+        let horizon = self.horizon().unwrap_or(now);
+        let wake = if wake > now {
+            wake
+        } else {
+            now.saturating_add(SignedDuration::from_secs(1))
+                .unwrap_or(now)
+        };
+        if now < horizon {
+            self.set(wake.min(horizon));
+            return;
+        }
+        if let Err(error) = write_atomically(&self.reached, &format!("{now}\n")) {
+            tracing::error!(file = %self.reached.display(), %error, "cannot write the simulation's reached instant");
+        }
+        while self.horizon().is_none_or(|horizon| horizon <= now) {
+            tokio::time::sleep(HORIZON_POLL).await;
+        }
+    }
+
+    /// The instant in the horizon file, if it holds one.
+    fn horizon(&self) -> Option<Timestamp> {
+        let text = std::fs::read_to_string(&self.horizon).ok()?;
+        match text.trim().parse() {
+            Ok(at) => Some(at),
+            Err(error) => {
+                tracing::warn!(file = %self.horizon.display(), %error, "the simulation's horizon is not an instant");
+                None
+            }
+        }
+    }
+}
+
+/// Writes `text` to `path` through a temporary file renamed over it, so that a reader
+/// never sees half of it.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
 }
 
 /// `PECWATCH_NOW` as an instant, if it is set (and not empty).
@@ -180,5 +360,75 @@ mod tests {
             assert!(message.contains("RFC 3339"), "{message}");
             assert!(!message.contains('\n'), "{message}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_simulation_jumps_to_what_is_due_and_waits_at_its_horizon() {
+        let dir = tempfile::tempdir().unwrap();
+        let horizon = dir.path().join("horizon");
+        let at = |s: &str| now_from(Some(s)).unwrap();
+        std::fs::write(&horizon, "2026-11-23T12:00:00Z\n").unwrap();
+        let simulation: &'static Simulation = Box::leak(Box::new(Simulation::new(
+            at("2026-11-23T00:00:00Z"),
+            horizon.clone(),
+        )));
+        let clock = Clock::Simulated(simulation);
+        assert!(!clock.is_fixed());
+        assert_eq!(clock, clock);
+        assert_ne!(clock, Clock::System);
+
+        // Within the horizon: straight to what is due, with no real wait.
+        let started = std::time::Instant::now();
+        clock
+            .idle(at("2026-11-23T03:00:00Z"), Duration::from_secs(30))
+            .await;
+        assert_eq!(clock.now(), at("2026-11-23T03:00:00Z"));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Nothing later due: a second on, as the real service never sleeps less.
+        clock
+            .idle(at("2026-11-23T02:00:00Z"), Duration::from_secs(1))
+            .await;
+        assert_eq!(clock.now(), at("2026-11-23T03:00:01Z"));
+        // Beyond the horizon: to the horizon, where the service works once more.
+        clock
+            .idle(at("2026-11-24T03:00:00Z"), Duration::from_secs(30))
+            .await;
+        assert_eq!(clock.now(), at("2026-11-23T12:00:00Z"));
+        assert!(!simulation.reached_file().exists());
+
+        // At the horizon: it says so, and waits until the horizon moves.
+        let waiting = tokio::spawn(async move {
+            clock
+                .idle(at("2026-11-24T03:00:00Z"), Duration::from_secs(30))
+                .await;
+        });
+        let reached = simulation.reached_file().to_owned();
+        for _ in 0..500 {
+            if reached.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            std::fs::read_to_string(&reached).unwrap().trim(),
+            "2026-11-23T12:00:00Z"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "it waits for the horizon to move");
+        // Rubbish in the file is not a later horizon.
+        std::fs::write(&horizon, "tomorrow").unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        std::fs::write(&horizon, "2026-11-25T12:00:00Z").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the horizon moved")
+            .unwrap();
+        // Time stays at the old horizon for one more round, then moves on.
+        assert_eq!(clock.now(), at("2026-11-23T12:00:00Z"));
+        clock
+            .idle(at("2026-11-24T03:00:00Z"), Duration::from_secs(30))
+            .await;
+        assert_eq!(clock.now(), at("2026-11-24T03:00:00Z"));
     }
 }

@@ -62,7 +62,8 @@
 //!   page and the operators' console (server-rendered pages, argon2id sign-in, users from
 //!   `pecwatch users`).
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
-//!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests and simulations).
+//!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests; with
+//!   `PECWATCH_SIMULATE`, simulated time for `serve`: a month of service in minutes).
 //!
 //! The integration tests run the real binary against a lab of real Knot DNS servers and an
 //! Unbound resolver on loopback addresses (`lab/lab.sh`).

@@ -942,11 +942,9 @@ impl Machine<'_> {
                 self.notify(NoticeKind::Corrected);
             }
             State::Removed => {
+                // The operators are told by the under-review notice, which goes to them:
+                // no separate alert for the same event.
                 self.go(State::UnderReview, at, "correction after removal", SYSTEM);
-                self.effects.push(Effect::AlertOperators {
-                    reason: "removed domain passes checks again: decide on reinstatement"
-                        .to_owned(),
-                });
                 self.notify(NoticeKind::UnderReview);
             }
             // Awaited DNS, now correct on every server: activation.
@@ -1922,10 +1920,6 @@ mod tests {
             [
                 Effect::Unpublish,
                 notice(NoticeKind::Removed, 1),
-                Effect::AlertOperators {
-                    reason: "removed domain passes checks again: decide on reinstatement"
-                        .to_owned()
-                },
                 notice(NoticeKind::UnderReview, 1),
             ]
         );
@@ -1955,9 +1949,8 @@ mod tests {
         );
         assert_eq!(path(&transitions), [(State::Removed, State::UnderReview)]);
         assert_eq!(transitions[0].reason, "correction after removal");
-        assert!(matches!(effects[0], Effect::AlertOperators { .. }));
-        assert_eq!(effects[1], notice(NoticeKind::UnderReview, 1));
-        assert_eq!(effects.len(), 2);
+        // One message to the operators: the under-review notice (no separate alert).
+        assert_eq!(effects, [notice(NoticeKind::UnderReview, 1)]);
 
         let outcome = apply(&status, &approve(at(days(12))), &policy).unwrap();
         assert_eq!(

@@ -372,7 +372,13 @@ impl Sender {
     /// recipient, a template that does not render, a domain gone), given up at once.
     async fn compose(&self, item: &OutboxItem, now: Timestamp) -> Result<Vec<Composed>, String> {
         let settings = &self.settings;
-        let Some(domain_id) = item.domain_id else {
+        // Alerts go to the operators, about a sweep or about a domain (a bounced error
+        // notice); everything else with a domain is a notice about it.
+        let domain_id = match item.domain_id {
+            Some(id) if item.kind != ALERT_ITEM => Some(id),
+            _ => None,
+        };
+        let Some(domain_id) = domain_id else {
             let alert = AlertContext::from_payload(
                 &item.payload,
                 Some(item.created),
@@ -648,6 +654,9 @@ fn notice_event(item: &OutboxItem, at: Timestamp) -> Option<Event> {
     let episode = u32::try_from(item.payload.get("episode")?.as_u64()?).ok()?;
     Some(Event::NoticeAccepted { at, kind, episode })
 }
+
+/// The outbox kind of operator alerts (the other kinds the sender handles: `notice`).
+const ALERT_ITEM: &str = "alert";
 
 /// The wait before attempt `attempts + 1`: 1, 2, 4, … minutes, at most `max`.
 pub fn backoff(attempts: u32, max: SignedDuration) -> SignedDuration {

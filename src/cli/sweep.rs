@@ -3,6 +3,8 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::Duration;
 
 use clap::Args;
@@ -48,6 +50,13 @@ pub struct SweepArgs {
 
 /// Arguments of `pecwatch serve`.
 #[derive(Debug, Args)]
+#[command(after_help = concat!(
+    "Environment:\n",
+    "  PECWATCH_NOW=INSTANT    start the service's clock at this RFC 3339 instant\n",
+    "  PECWATCH_SIMULATE=FILE  with PECWATCH_NOW: run in simulated time, up to the instant\n",
+    "                          in FILE, and write FILE.reached on getting there (README,\n",
+    "                          \"Rehearsing a month: simulated time\")",
+))]
 pub struct ServeArgs {
     /// Language of the summaries printed after each sweep.
     #[arg(long, value_enum, default_value_t)]
@@ -119,9 +128,10 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
 /// (each claims the ones it sends). When the scheduler dies, its lease lapses and another
 /// process takes the schedule over.
 ///
-/// The service's clock starts at `PECWATCH_NOW` when it is set and runs from there.
+/// The service's clock starts at `PECWATCH_NOW` when it is set and runs from there; with
+/// `PECWATCH_SIMULATE` too, it runs in simulated time ([`crate::clock`]).
 pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
-    let clock = Clock::running_from_env()?;
+    let clock = Clock::service_from_env()?;
     let service_now = || clock.now();
     let registry = Registry::open(&config.database.url).await?;
     let sweeper = sweeper(config, registry.clone(), clock)?;
@@ -165,7 +175,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         let now = service_now();
         let slot = schedule.previous_slot(now);
         let kind = if slot > last_slot { "daily" } else { "recheck" };
-        let leading = leadership.holds(now);
+        let leading = leadership.holds(now).await;
         if leading {
             record_activations(&registry, dns.as_ref(), now).await;
             if sweeper.has_work().await? {
@@ -206,21 +216,25 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
             Err(SendError::Registry(error)) => return Err(error.into()),
             Err(error) => tracing::error!(%error, "cannot send notices"),
         }
-        // Sleep until the next slot, the next due domain, or a poll, whichever is first.
+        // Sleep until the next slot, the next due domain, the next notice to retry, or
+        // a poll, whichever is first.
         let now = service_now();
         let mut wake = schedule.next_slot(now);
         if let Some(next) = registry.next_due().await? {
+            wake = wake.min(next);
+        }
+        if let Some(next) = registry.next_outbox_attempt().await? {
             wake = wake.min(next);
         }
         let mut wait = wake
             .duration_since(now)
             .unsigned_abs()
             .clamp(Duration::from_secs(1), poll.max(Duration::from_secs(1)));
-        if !leadership.holds(now) {
+        if !leadership.holds(now).await {
             wait = wait.min(JOIN_POLL);
         }
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = clock.idle(wake, wait) => {}
             () = &mut stop => break,
         }
     }
@@ -243,8 +257,13 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
 struct Leadership {
     registry: Registry,
     owner: String,
+    clock: Clock,
+    lease: Duration,
+    lang: Lang,
     /// Until when this process holds the lease (Unix seconds; 0: it does not).
-    until: Arc<std::sync::atomic::AtomicI64>,
+    until: Arc<AtomicI64>,
+    /// Whether it held the lease at the last attempt (to say when that changes).
+    held: Arc<AtomicBool>,
     renewal: tokio::task::JoinHandle<()>,
 }
 
@@ -257,10 +276,10 @@ impl Leadership {
         lease: Duration,
         lang: Lang,
     ) -> Self {
-        let until = Arc::new(std::sync::atomic::AtomicI64::new(0));
-        let mut held = false;
-        renew_schedule(&registry, &owner, clock, lease, &until, &mut held, lang).await;
-        if !held {
+        let until = Arc::new(AtomicI64::new(0));
+        let held = Arc::new(AtomicBool::new(false));
+        renew_schedule(&registry, &owner, clock, lease, &until, &held, lang).await;
+        if !held.load(SeqCst) {
             let holder = registry.lease_holder(SCHEDULE).await.ok().flatten();
             let holder = holder.map_or_else(|| "?".to_owned(), |(holder, _, _)| holder);
             eprintln!(
@@ -273,26 +292,47 @@ impl Leadership {
             );
         }
         let renewal = {
-            let (registry, owner, until) = (registry.clone(), owner.clone(), until.clone());
+            let (registry, owner) = (registry.clone(), owner.clone());
+            let (until, held) = (until.clone(), held.clone());
             let every = (lease / 3).max(Duration::from_millis(200));
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    renew_schedule(&registry, &owner, clock, lease, &until, &mut held, lang).await;
+                    renew_schedule(&registry, &owner, clock, lease, &until, &held, lang).await;
                 }
             })
         };
         Self {
             registry,
             owner,
+            clock,
+            lease,
+            lang,
             until,
+            held,
             renewal,
         }
     }
 
-    /// Whether this process runs the schedule at `now`.
-    fn holds(&self, now: jiff::Timestamp) -> bool {
-        now.as_second() < self.until.load(std::sync::atomic::Ordering::SeqCst)
+    /// Whether this process runs the schedule at `now`. A lease with less than two thirds
+    /// of its length left is renewed first (the background renewal keeps it fresher in
+    /// real time; this matters when time jumps, in a simulation).
+    async fn holds(&self, now: jiff::Timestamp) -> bool {
+        let lease_secs = i64::try_from(self.lease.as_secs().max(1)).unwrap_or(i64::MAX);
+        let until = self.until.load(SeqCst);
+        if until > 0 && until.saturating_sub(now.as_second()) < lease_secs * 2 / 3 {
+            renew_schedule(
+                &self.registry,
+                &self.owner,
+                self.clock,
+                self.lease,
+                &self.until,
+                &self.held,
+                self.lang,
+            )
+            .await;
+        }
+        now.as_second() < self.until.load(SeqCst)
     }
 
     /// Stops renewing and gives the lease up, so another process takes it at once.
@@ -311,11 +351,10 @@ async fn renew_schedule(
     owner: &str,
     clock: Clock,
     lease: Duration,
-    until: &std::sync::atomic::AtomicI64,
-    held: &mut bool,
+    until: &AtomicI64,
+    held: &AtomicBool,
     lang: Lang,
 ) {
-    use std::sync::atomic::Ordering::SeqCst;
     let now = clock.now();
     let lease_secs = i64::try_from(lease.as_secs().max(1)).unwrap_or(i64::MAX);
     match registry.hold_lease(SCHEDULE, owner, now, lease).await {
@@ -325,8 +364,7 @@ async fn renew_schedule(
         Err(error) => tracing::warn!(%error, "cannot renew the schedule's lease"),
     }
     let holds = now.as_second() < until.load(SeqCst);
-    if holds != *held {
-        *held = holds;
+    if held.swap(holds, SeqCst) != holds {
         let what = if holds {
             lang.pick("gestisce la pianificazione dei giri", "runs the schedule")
         } else {

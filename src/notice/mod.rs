@@ -219,11 +219,14 @@ impl NoticeContext {
     }
 }
 
-/// An alert for the operators: a sweep was held (its lifecycle changes were not applied).
+/// An alert for the operators: a sweep was held (its lifecycle changes were not
+/// applied), or a domain needs them (an error notice bounced).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlertContext {
     /// The sweep, if known.
     pub sweep: Option<i64>,
+    /// The domain the alert is about, if it is about one.
+    pub domain: Option<String>,
     /// Why it was held, as recorded.
     pub reason: String,
     /// When it was raised, if known.
@@ -236,7 +239,8 @@ pub struct AlertContext {
 
 impl AlertContext {
     /// The alert of an outbox payload (`{"alert": "sweep_held", "sweep": 12, "reason":
-    /// "…"}`); `at` is when it was queued. Fails when the payload has no `reason`.
+    /// "…"}`, or `{"domain": "pec.x.it", "reason": "…"}` for a domain's); `at` is when it
+    /// was queued. Fails when the payload has no `reason`.
     pub fn from_payload(
         payload: &Json,
         at: Option<Timestamp>,
@@ -249,6 +253,10 @@ impl AlertContext {
             .ok_or_else(|| NoticeError::BadAlert("no \"reason\"".to_owned()))?;
         Ok(AlertContext {
             sweep: payload.get("sweep").and_then(Json::as_i64),
+            domain: payload
+                .get("domain")
+                .and_then(Json::as_str)
+                .map(str::to_owned),
             reason: reason.to_owned(),
             at,
             lang,
@@ -262,6 +270,7 @@ impl AlertContext {
             "event": "alert",
             "kind": "alert",
             "sweep": self.sweep,
+            "domain": self.domain,
             "reason": self.reason,
             "at": self.at.map(|at| LocalTime::new(at, self.lang)).transpose()?,
             "provider": provider_json(&self.provider),

@@ -205,6 +205,7 @@ impl AlertContext {
     pub fn sample(lang: Lang) -> Self {
         AlertContext {
             sweep: Some(412),
+            domain: None,
             reason: lang
                 .pick(
                     "domini sentinella in errore prima del giro: pec.ok.it (NS_NON_DEFINITO)",

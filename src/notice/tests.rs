@@ -354,6 +354,51 @@ fn alert_renders_the_held_sweep_payload() {
     assert!(matches!(bad, Err(NoticeError::BadAlert(_))));
 }
 
+#[test]
+fn alert_about_a_domain_names_it() {
+    // The payload of a lifecycle effect (an error notice that bounced).
+    let payload = json!({"effect": "alert_operators", "domain": "pec.esempio.it", "reason": "the error notice bounced"});
+    let provider = Provider {
+        name: "Gestore".into(),
+        support: "-".into(),
+    };
+    for (lang, subject, line) in [
+        (
+            Lang::It,
+            "[PEC] Dominio pec.esempio.it: serve un operatore",
+            "il dominio pec.esempio.it richiede l'intervento di un operatore (il 1º luglio 2026 alle 03:00)",
+        ),
+        (
+            Lang::En,
+            "[PEC] Domain pec.esempio.it: an operator is needed",
+            "domain pec.esempio.it needs an operator",
+        ),
+    ] {
+        let alert = AlertContext::from_payload(
+            &payload,
+            Some(at("2026-07-01T01:00:00Z")),
+            lang,
+            provider.clone(),
+        )
+        .expect("an alert");
+        assert_eq!(alert.domain.as_deref(), Some("pec.esempio.it"));
+        let notice = render_alert(&alert, &templates()).expect("renders");
+        assert_eq!(notice.subject, subject);
+        assert!(notice.text.contains(line), "{}", notice.text);
+        assert!(
+            notice.text.contains("the error notice bounced"),
+            "{}",
+            notice.text
+        );
+        assert!(!notice.text.contains("sospeso") && !notice.text.contains("held"));
+        assert!(
+            notice.html.contains("<strong>pec.esempio.it</strong>"),
+            "{}",
+            notice.html
+        );
+    }
+}
+
 // ---------------------------------------------------------------- dates
 
 #[test]

@@ -90,6 +90,22 @@ impl Registry {
         Ok(items)
     }
 
+    /// When the next pending notice or alert falls due (its next attempt, or now for a
+    /// new one: the instant it was queued), whoever holds it; `None` when none is
+    /// pending.
+    pub async fn next_outbox_attempt(&self) -> Result<Option<Timestamp>> {
+        const SQL: &str = "SELECT MIN(COALESCE(next_attempt, created)) FROM outbox \
+             WHERE state = 'pending' AND kind IN ($1, $2)";
+        let next: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind("notice")
+                .bind("alert")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(next.and_then(|secs| Timestamp::from_second(secs).ok()))
+    }
+
     /// Records an attempt on an item `owner` claimed, and releases the claim. Returns
     /// `false` if the item is no longer `owner`'s (its claim lapsed and another sender
     /// took it): nothing is written then.

@@ -106,6 +106,7 @@ async fn the_resolver_dies_mid_sweep_and_the_sweep_holds() {
         zones: GOOD,
         resolver: true,
         netns: false,
+        editable: false,
     });
     let (db, cleanup) = create(Backend::Sqlite).await;
     let r = &db.registry;
@@ -222,6 +223,7 @@ async fn thirty_percent_packet_loss_gives_no_false_errors() {
         zones: DOMAINS,
         resolver: false,
         netns: true,
+        editable: false,
     });
     let (db, cleanup) = create(Backend::Sqlite).await;
     let r = &db.registry;

@@ -22,6 +22,7 @@ mod postfix_mta;
 mod provision;
 mod registry;
 mod secrets;
+mod soak;
 mod sweep;
 mod web_api;
 mod web_pages;

@@ -14,7 +14,7 @@
 //! | 127.55.S.1 | knotd `root` | `.`, delegating `it.` |
 //! | 127.55.S.2 | knotd `tld` | `it.`, delegating the zones below |
 //! | 127.55.S.3 | knotd `provider` (dns1.aruba.it) | `aruba.it`: `mx.pec.aruba.it A 127.55.S.25` |
-//! | 127.55.S.11, .12 | knotd `ns1`, `ns2` (ns1/ns2.cliente.it) | `cliente.it`, `ok.it` (`pec` correct), `many.it` (any name correct), `manybad.it` (any name without MX), `z0.it` … (`pec` correct in each) |
+//! | 127.55.S.11, .12 | knotd `ns1`, `ns2` (ns1/ns2.cliente.it) | `cliente.it` (with MX targets that are wrong: `wrong` at .99, `multi` at .25 and .99, `noa` without A), `ok.it` (`pec` correct), `many.it` (any name correct), `manybad.it` (any name without MX), `z0.it` … (`pec` correct in each; with [`Options::editable`], files of their own that [`MiniLab::set_zones`] rewrites) |
 //! | 127.55.S.53 | unbound `resolver` (optional) | recursive, from the minilab's root |
 
 #![allow(dead_code)] // Not every test uses every part.
@@ -42,6 +42,8 @@ pub struct Options {
     pub resolver: bool,
     /// Run everything in a network namespace of the lab's own.
     pub netns: bool,
+    /// Give each `zN.it` a zone file of its own, for [`MiniLab::set_zones`].
+    pub editable: bool,
 }
 
 /// A running minilab.
@@ -223,6 +225,32 @@ impl MiniLab {
         output
     }
 
+    /// Rewrites editable zones ([`Options::editable`]): each `(zone, serial, records)`
+    /// becomes the zone's file (its SOA with `serial`, its NS, then `records`, names
+    /// relative to the zone), and both customer servers load the new files before this
+    /// returns.
+    pub fn set_zones(&self, zones: &[(String, u32, String)]) {
+        assert!(self.options.editable, "set_zones needs Options::editable");
+        if zones.is_empty() {
+            return;
+        }
+        let dir = self.dir.path().join("zones");
+        for (zone, serial, records) in zones {
+            let text = format!(
+                "$TTL 60\n@ SOA ns1.cliente.it. hostmaster.ns1.cliente.it. {serial} 3600 600 \
+                 86400 5\n@ NS ns1.cliente.it.\n@ NS ns2.cliente.it.\n{records}"
+            );
+            std::fs::write(dir.join(format!("{zone}.zone")), text).unwrap();
+        }
+        for server in ["ns1", "ns2"] {
+            let socket = self.dir.path().join(server).join("knot.sock");
+            let mut command = self.command("knotc");
+            command.arg("-s").arg(&socket).args(["-b", "zone-reload"]);
+            command.args(zones.iter().map(|(zone, _, _)| format!("{zone}.")));
+            run_ok(&mut command);
+        }
+    }
+
     /// Kills the resolver (SIGKILL: it dies as a crashed resolver would).
     pub fn kill_resolver(&mut self) {
         if let Some(mut resolver) = self.resolver.take() {
@@ -367,9 +395,13 @@ impl MiniLab {
         std::fs::write(
             zones.join("cliente.it.zone"),
             format!(
-                "{head}ns1 A {}\nns2 A {}\n",
+                "{head}ns1 A {}\nns2 A {}\nwrong A {}\nmulti A {}\nmulti A {}\n\
+                 noa TXT \"no address\"\n",
                 a(CUSTOMER_SERVERS[0]),
-                a(CUSTOMER_SERVERS[1])
+                a(CUSTOMER_SERVERS[1]),
+                a(99),
+                a(25),
+                a(99),
             ),
         )
         .unwrap();
@@ -377,6 +409,11 @@ impl MiniLab {
         std::fs::write(zones.join("ok.it.zone"), &correct).unwrap();
         // One file for every zN.it: the names in it are relative to each zone.
         std::fs::write(zones.join("member.zone"), &correct).unwrap();
+        if self.options.editable {
+            for i in 0..self.options.zones {
+                std::fs::write(zones.join(format!("z{i}.it.zone")), &correct).unwrap();
+            }
+        }
         std::fs::write(
             zones.join("many.it.zone"),
             format!("{head}* MX 10 mx.pec.aruba.it.\n"),
@@ -411,7 +448,7 @@ impl MiniLab {
         for zone in zones {
             if zone == "." {
                 conf.push_str("  - domain: \".\"\n    file: \"root.zone\"\n");
-            } else if zone.starts_with('z') {
+            } else if zone.starts_with('z') && !self.options.editable {
                 writeln!(conf, "  - domain: \"{zone}.\"\n    file: \"member.zone\"").unwrap();
             } else {
                 writeln!(conf, "  - domain: \"{zone}.\"").unwrap();
