@@ -805,6 +805,42 @@ pub fn apply_all(
     Ok(outcome)
 }
 
+/// A transition's recorded reason (short machine-friendly English, as [`apply`] and the
+/// operators' commands write it) in `lang`, for people: `confirmed failure:
+/// A_NON_CORRETTO` is `errore confermato: A_NON_CORRETTO` in Italian. What follows a
+/// colon (codes, an operator's words, a date) is kept as written; a reason this version
+/// does not know is shown as recorded.
+pub fn reason_text(reason: &str, lang: crate::Lang) -> String {
+    const KNOWN: [(&str, &str); 12] = [
+        ("confirmed failure", "errore confermato"),
+        ("correction verified", "correzione verificata"),
+        ("grace period ended", "termine per la correzione scaduto"),
+        ("certification expired", "certificazione scaduta"),
+        ("correction after removal", "corretto dopo la rimozione"),
+        ("correction no longer holds", "la correzione non regge più"),
+        ("reinstatement approved", "reintegro approvato"),
+        ("reinstatement rejected", "reintegro respinto"),
+        ("removed by operator", "rimosso da un operatore"),
+        ("dns verified", "DNS verificato"),
+        ("submitted", "richiesta inoltrata"),
+        ("renewed until", "rinnovato fino al"),
+    ];
+    if lang == crate::Lang::En {
+        return reason.to_owned();
+    }
+    for (english, italian) in KNOWN {
+        if reason == english {
+            return italian.to_owned();
+        }
+        if let Some(rest) = reason.strip_prefix(english)
+            && (rest.starts_with(':') || rest.starts_with(' '))
+        {
+            return format!("{italian}{rest}");
+        }
+    }
+    reason.to_owned()
+}
+
 /// When the domain next needs attention regardless of the daily sweep: its deadline, its
 /// expiry, an expiry warning, or a re-check to confirm (or dismiss) a failure run. A
 /// moment already past is returned as `now`. `None` when nothing is pending (and always
@@ -2654,5 +2690,92 @@ mod tests {
             ],
             "the sequences send every kind of notice"
         );
+    }
+
+    #[test]
+    fn reasons_read_in_italian_and_unknown_ones_as_recorded() {
+        use crate::Lang;
+        let it = |r: &str| reason_text(r, Lang::It);
+        for (recorded, italian) in [
+            (
+                "confirmed failure: A_NON_CORRETTO, A_MULTIPLI",
+                "errore confermato: A_NON_CORRETTO, A_MULTIPLI",
+            ),
+            ("grace period ended", "termine per la correzione scaduto"),
+            (
+                "removed by operator: MX still wrong",
+                "rimosso da un operatore: MX still wrong",
+            ),
+            (
+                "renewed until 2028-06-30T21:59:59Z",
+                "rinnovato fino al 2028-06-30T21:59:59Z",
+            ),
+            ("submittedx", "submittedx"),
+            ("something new", "something new"),
+        ] {
+            assert_eq!(it(recorded), italian);
+            assert_eq!(reason_text(recorded, Lang::En), recorded);
+        }
+        // Every reason the machine writes has an Italian text: a life through every
+        // transition (grace counted from the queued notice, to need no acceptance).
+        let policy = Policy {
+            start_grace_at_queue: true,
+            ..Policy::default()
+        };
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let hours = |n: i64| SignedDuration::from_hours(n);
+        let check = |ok: bool| {
+            let codes: Vec<String> = [("MX_NON_DEFINITO", !ok)]
+                .iter()
+                .filter(|(_, failed)| *failed)
+                .map(|(code, _)| (*code).to_owned())
+                .collect();
+            move |at| Event::Check {
+                at,
+                ok,
+                transient: false,
+                codes: codes.clone(),
+            }
+        };
+        let op = || "op".to_owned();
+        type Make = Box<dyn Fn(Timestamp) -> Event>;
+        let events: Vec<(i64, Make)> = vec![
+            (2, Box::new(|at| Event::Submit { at })),
+            (2, Box::new(|at| Event::DnsVerified { at })),
+            (2, Box::new(check(false))),
+            (2, Box::new(check(false))),
+            (2, Box::new(check(true))),
+            (2, Box::new(check(false))),
+            (2, Box::new(check(false))),
+            (24 * 8, Box::new(|now| Event::Tick { now })),
+            (2, Box::new(check(true))),
+            (2, Box::new(check(false))),
+            (2, Box::new(check(true))),
+            (2, Box::new(move |at| Event::Approve { at, actor: op() })),
+            (
+                2,
+                Box::new(move |at| Event::Remove {
+                    at,
+                    actor: op(),
+                    reason: String::new(),
+                }),
+            ),
+            (2, Box::new(check(true))),
+            (2, Box::new(move |at| Event::Reject { at, actor: op() })),
+            (24 * 500, Box::new(|now| Event::Tick { now })),
+        ];
+        let mut status = DomainStatus::new(State::Requested, t0, Some(t0 + hours(24 * 400)));
+        let (mut t, mut reasons) = (t0, Vec::new());
+        for (after, make) in events {
+            t += hours(after);
+            let outcome = apply(&status, &make(t), &policy).unwrap();
+            reasons.extend(outcome.transitions.iter().map(|tr| tr.reason.clone()));
+            status = outcome.status;
+        }
+        assert_eq!(status.state, State::Expired);
+        assert_eq!(reasons.len(), 14, "{reasons:?}");
+        for reason in reasons {
+            assert_ne!(it(&reason), reason, "no Italian text for {reason:?}");
+        }
     }
 }

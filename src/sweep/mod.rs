@@ -417,7 +417,8 @@ impl Sweeper {
                 .duration_since(now)
                 .unsigned_abs()
                 .clamp(Duration::from_millis(100), LEASE_POLL);
-            tokio::time::sleep(wait).await;
+            // In simulated time, the clock moves to the lease's end instead.
+            settings.clock.idle(until, wait).await;
         }
     }
 

@@ -534,6 +534,19 @@ async fn a_bounce_takes_the_grace_period_back() {
             domain(&db.registry, "pec.nomx.it").await.status.deadline,
             Some("2026-11-30T09:01:00Z".parse().unwrap())
         );
+        // The operators were told, by an alert naming the domain.
+        let alert = smtp
+            .received()
+            .into_iter()
+            .find(|m| m.rcpt_tos == ["noc@gestore.example"])
+            .expect("an alert to the operators");
+        let subject = alert.header("Subject").unwrap_or_default().to_owned();
+        assert_eq!(subject, "[PEC] Dominio pec.nomx.it: serve un operatore");
+        let text = alert.part("text/plain").unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(text.contains("bounced"), "{text}");
         // Something else piped in is ignored without an error.
         std::fs::write(file.path(), "Subject: ciao\n\nnon è un rapporto").unwrap();
         let out = pecwatch(

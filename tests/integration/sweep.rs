@@ -265,7 +265,6 @@ async fn story(db: TestDb) {
         "unpublish/unpublish",
         "notice/removed",
         "notice/under_review",
-        "alert/alert",
         "notice/reinstated",
         "publish/publish",
         "notice/expiry_warning_7",
@@ -278,6 +277,11 @@ async fn story(db: TestDb) {
     }
     let errors = sent.iter().filter(|k| *k == "notice/error_found").count();
     assert_eq!(errors, 2, "one error notice per episode: {sent:?}");
+    // The operators hear of the review once, by the under-review notice: no second alert.
+    assert!(
+        !sent.iter().any(|k| k.starts_with("alert/")),
+        "no separate alert: {sent:?}"
+    );
     // And the holder received them: two error notices, the correction, the removal, the
     // reinstatement, two expiry warnings and the expiry.
     let received: Vec<String> = smtp

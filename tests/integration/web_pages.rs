@@ -687,6 +687,11 @@ async fn actions_need_the_csrf_token_and_an_operator() {
         page.contains("mario"),
         "the transition names the operator: {page}"
     );
+    // The history's reasons read in the page's language.
+    assert!(page.contains("reintegro approvato"), "{page}");
+    let (_, _, english) = mario.get("/console/domains/pec.review.it?lang=en").await;
+    assert!(english.contains("reinstatement approved"), "{english}");
+    mario.get("/console/domains/pec.review.it?lang=it").await; // the choice sticks
     // Approving again is refused with the lifecycle's reason, on the page (not a 500).
     let (status, _, page) = mario
         .post("/console/domains/pec.review.it/approve", &[("csrf", &csrf)])

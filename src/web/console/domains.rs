@@ -289,7 +289,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
                 from_label => state_label(t.from, lang),
                 to => t.to.as_str(),
                 to_label => state_label(t.to, lang),
-                reason => &t.reason,
+                reason => crate::lifecycle::reason_text(&t.reason, lang),
                 actor => &t.actor,
             }
         })
