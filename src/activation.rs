@@ -417,6 +417,17 @@ fn check_email(email: &str) -> Result<(), ActivationError> {
     }
 }
 
+/// Checks an order without recording it: its name (an internal label's rules, the
+/// internal zone) and the holder's address. Returns the full name it is for.
+pub fn check_request(
+    request: &OrderRequest,
+    settings: &Settings,
+) -> Result<DomainName, ActivationError> {
+    let name = order_name(request, settings)?;
+    check_email(&request.holder.email)?;
+    Ok(name)
+}
+
 /// Records an order. Own-domain orders are approved at once unless
 /// `review_own_domains`; internal ones wait for an operator ([`approve`]).
 pub async fn place(
@@ -425,8 +436,7 @@ pub async fn place(
     request: &OrderRequest,
     now: Timestamp,
 ) -> Result<Order, ActivationError> {
-    let name = order_name(request, settings)?;
-    check_email(&request.holder.email)?;
+    let name = check_request(request, settings)?;
     let new = NewOrder {
         name: name.clone(),
         kind: request.kind,

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::json;
 
+use super::csv::{self, Table};
 use super::{CliError, Exit, Format, TABLE_TIME, load_profile, rome_time};
 use crate::Lang;
 use crate::actions::{self, Acted, ActionError, Command, DEFAULT_ACTOR, ExceptionChange};
@@ -269,12 +270,7 @@ async fn import(
     args: ImportArgs,
     now: Timestamp,
 ) -> Result<Exit, CliError> {
-    let text = if args.file == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(&args.file)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file)))?
-    };
+    let text = csv::read(&args.file).map_err(CliError::Usage)?;
     let domains = parse_import(config, &text, now)
         .map_err(|e| CliError::Usage(format!("{}: {e}; nothing imported", args.file)))?;
     let added = registry.add_domains(&domains, now).await?;
@@ -284,19 +280,7 @@ async fn import(
 
 /// Parses an import file into domains to register (state `certified`, due now).
 fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDomain>, String> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'));
-    let Some((_, header)) = lines.next() else {
-        return Err("empty file: expected a header line such as domain,holder_email".into());
-    };
-    let header: Vec<String> = csv_fields(header)?
-        .into_iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let known = [
+    const COLUMNS: [&str; 7] = [
         "domain",
         "holder_email",
         "holder_name",
@@ -305,47 +289,32 @@ fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDo
         "profile",
         "expires",
     ];
-    if let Some(unknown) = header.iter().find(|h| !known.contains(&h.as_str())) {
-        return Err(format!(
-            "unknown column {unknown:?} (columns: {})",
-            known.join(", ")
-        ));
-    }
-    let (Some(domain_at), Some(email_at)) = (column("domain"), column("holder_email")) else {
-        return Err("the header must name the columns domain and holder_email".into());
-    };
+    let table = Table::parse(text, &COLUMNS, &["domain", "holder_email"])?;
     let mut domains = Vec::new();
-    for (index, line) in lines {
-        let at = |message: String| format!("line {}: {message}", index + 1);
-        let fields = csv_fields(line).map_err(at)?;
-        let field = |position: Option<usize>| {
-            position
-                .and_then(|p| fields.get(p))
-                .map(|f| f.trim().to_string())
-                .filter(|f| !f.is_empty())
-        };
-        let name = DomainName::parse(&field(Some(domain_at)).unwrap_or_default())
-            .map_err(|e| at(e.to_string()))?;
-        let email = field(Some(email_at)).ok_or_else(|| at("holder_email is empty".into()))?;
-        let lang = match field(column("lang")).as_deref() {
-            None | Some("it") => Lang::It,
-            Some("en") => Lang::En,
-            Some(other) => return Err(at(format!("lang {other:?}: expected it or en"))),
-        };
-        let profile = field(column("profile")).unwrap_or_else(|| config.check.profile.clone());
-        load_profile(config, &profile).map_err(|e| at(e.to_string()))?;
-        let expires = field(column("expires"))
+    for record in table.records() {
+        let name = DomainName::parse(&record.get("domain").unwrap_or_default())
+            .map_err(|e| record.problem(e))?;
+        let email = record
+            .get("holder_email")
+            .ok_or_else(|| record.problem("holder_email is empty"))?;
+        let lang = parse_lang(record.get("lang").as_deref()).map_err(|e| record.problem(e))?;
+        let profile = record
+            .get("profile")
+            .unwrap_or_else(|| config.check.profile.clone());
+        load_profile(config, &profile).map_err(|e| record.problem(e))?;
+        let expires = record
+            .get("expires")
             .map(|text| parse_instant(&text))
             .transpose()
-            .map_err(|e| at(e.to_string()))?;
+            .map_err(|e| record.problem(e))?;
         domains.push(NewDomain {
             name,
             holder: Holder {
-                name: field(column("holder_name")),
+                name: record.get("holder_name"),
                 email,
                 lang,
             },
-            reseller: field(column("reseller")),
+            reseller: record.get("reseller"),
             profile,
             exception: Vec::new(),
             status: DomainStatus::new(State::Certified, now, expires),
@@ -355,32 +324,13 @@ fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDo
     Ok(domains)
 }
 
-/// The fields of one CSV line (RFC 4180: commas, double quotes, `""` inside quotes).
-fn csv_fields(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.trim_end_matches('\r').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-            }
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
+/// A `lang` column: `it` (also when empty) or `en`.
+pub(crate) fn parse_lang(value: Option<&str>) -> Result<Lang, String> {
+    match value {
+        None | Some("it") => Ok(Lang::It),
+        Some("en") => Ok(Lang::En),
+        Some(other) => Err(format!("lang {other:?}: expected it or en")),
     }
-    if quoted {
-        return Err("unterminated quoted field".into());
-    }
-    fields.push(field);
-    Ok(fields)
 }
 
 async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
@@ -698,16 +648,6 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_follow_rfc_4180() {
-        assert_eq!(csv_fields("a,b,,c").unwrap(), ["a", "b", "", "c"]);
-        assert_eq!(
-            csv_fields(r#"pec.x.it,"Rossi, Mario","say ""ciao""""#).unwrap(),
-            ["pec.x.it", "Rossi, Mario", r#"say "ciao""#]
-        );
-        assert!(csv_fields(r#"a,"open"#).is_err());
-    }
 
     #[test]
     fn import_files_are_checked_line_by_line() {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
+mod csv;
 pub mod domains;
 pub mod index;
 pub mod instructions;

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use jiff::Timestamp;
 use serde_json::json;
 
+use super::csv;
 use super::domains::parse_instant;
 use super::{CliError, Exit, Format, TABLE_TIME, load_profile, rome_time};
 use crate::Lang;
@@ -22,6 +23,9 @@ use crate::registry::{Holder, Order, OrderKind, OrderState, Registry};
 pub enum OrdersCommand {
     /// Record an order of PEC on a domain (own domain or internal subdomain).
     Add(OrderAddArgs),
+    /// Record the orders of a CSV file (a reseller's batch): every line is checked first,
+    /// and nothing is recorded if one is wrong.
+    Import(OrderImportArgs),
     /// List orders.
     List(OrderListArgs),
     /// Show one order with its domain's state and activation steps.
@@ -61,6 +65,21 @@ pub struct OrderAddArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Arguments of `orders import`.
+#[derive(Debug, Args)]
+pub struct OrderImportArgs {
+    /// The CSV file (`-`: standard input). Its header names the columns: `name` and
+    /// `holder_email` (required), `kind` (own|internal, default own), `holder_name`,
+    /// `lang` (it|en), `reseller`, `profile`, `expires` (a date or an RFC 3339 instant).
+    pub file: String,
+    /// Output format (json: one line per order recorded or refused).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Language of the messages.
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
 }
 
 /// Arguments of `orders list`.
@@ -218,6 +237,7 @@ pub async fn run_orders(config: &Config, command: OrdersCommand) -> Result<Exit,
                 .map_err(|e| refused(e, args.lang))?;
             print_order(&registry, &order, args.format, args.lang).await
         }
+        OrdersCommand::Import(args) => import(config, &registry, &settings, args, now).await,
         OrdersCommand::List(args) => list(&registry, args).await,
         OrdersCommand::Show(args) => {
             let order = registry
@@ -248,6 +268,149 @@ pub async fn run_orders(config: &Config, command: OrdersCommand) -> Result<Exit,
     };
     registry.close().await;
     result
+}
+
+/// `orders import`: checks every line (columns, names and labels, addresses, profiles,
+/// dates, a name twice in the file) and records nothing if one is wrong; then places the
+/// orders in file order. A name already registered or ordered is refused on its own line
+/// and the others go on (exit 1 then).
+async fn import(
+    config: &Config,
+    registry: &Registry,
+    settings: &activation::Settings,
+    args: OrderImportArgs,
+    now: Timestamp,
+) -> Result<Exit, CliError> {
+    let lang = args.lang;
+    let text = csv::read(&args.file).map_err(CliError::Usage)?;
+    let nothing = lang.pick("nessun ordine registrato", "nothing recorded");
+    let requests = parse_orders(config, settings, &text, lang).map_err(|problems| {
+        CliError::Usage(format!("{}: {}; {nothing}", args.file, problems.join("; ")))
+    })?;
+    let (mut placed, mut refused) = (0, 0);
+    for (line, request) in &requests {
+        match activation::place(registry, settings, request, now).await {
+            Ok(order) => {
+                placed += 1;
+                match args.format {
+                    Format::Json => println!("{}", order_json(registry, &order).await?),
+                    Format::Text => println!(
+                        "{} {}: {} #{} ({})",
+                        lang.pick("riga", "line"),
+                        line,
+                        order.name,
+                        order.id,
+                        order.state
+                    ),
+                }
+            }
+            Err(ActivationError::Registry(error)) => return Err(CliError::Registry(error)),
+            Err(error) => {
+                refused += 1;
+                let message = error.message(lang);
+                match args.format {
+                    Format::Json => println!(
+                        "{}",
+                        json!({"line": line, "name": request.name, "refused": message})
+                    ),
+                    Format::Text => println!(
+                        "{} {}: {}: {} {message}",
+                        lang.pick("riga", "line"),
+                        line,
+                        request.name,
+                        lang.pick("rifiutato:", "refused:"),
+                    ),
+                }
+            }
+        }
+    }
+    if args.format == Format::Text {
+        println!(
+            "{placed} {}, {refused} {}",
+            lang.pick("ordini registrati", "orders recorded"),
+            lang.pick("rifiutati", "refused")
+        );
+    }
+    Ok(if refused > 0 {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The orders of an import file, each with its line, or every problem found.
+fn parse_orders(
+    config: &Config,
+    settings: &activation::Settings,
+    text: &str,
+    lang: Lang,
+) -> Result<Vec<(usize, OrderRequest)>, Vec<String>> {
+    const COLUMNS: [&str; 8] = [
+        "name",
+        "kind",
+        "holder_email",
+        "holder_name",
+        "lang",
+        "reseller",
+        "profile",
+        "expires",
+    ];
+    let table =
+        csv::Table::parse(text, &COLUMNS, &["name", "holder_email"]).map_err(|e| vec![e])?;
+    let mut problems = Vec::new();
+    let mut requests = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for record in table.records() {
+        let request = (|| {
+            let kind = match record.get("kind").as_deref() {
+                None | Some("own") => OrderKind::Own,
+                Some("internal") => OrderKind::Internal,
+                Some(other) => return Err(format!("kind {other:?}: expected own or internal")),
+            };
+            let profile = record
+                .get("profile")
+                .unwrap_or_else(|| config.check.profile.clone());
+            load_profile(config, &profile).map_err(|e| e.to_string())?;
+            let request = OrderRequest {
+                kind,
+                name: record.get("name").unwrap_or_default(),
+                holder: Holder {
+                    name: record.get("holder_name"),
+                    email: record.get("holder_email").unwrap_or_default(),
+                    lang: super::domains::parse_lang(record.get("lang").as_deref())?,
+                },
+                reseller: record.get("reseller"),
+                profile,
+                expires: record
+                    .get("expires")
+                    .map(|text| parse_instant(&text))
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
+            };
+            let name =
+                activation::check_request(&request, settings).map_err(|e| e.message(lang))?;
+            Ok((name, request))
+        })();
+        let problem =
+            |message: String| format!("{} {}: {message}", lang.pick("riga", "line"), record.line);
+        match request {
+            Ok((name, request)) => {
+                if let Some(first) = seen.insert(name.to_string(), record.line) {
+                    problems.push(problem(format!(
+                        "{name} {} {first}",
+                        lang.pick("è già alla riga", "is already on line")
+                    )));
+                }
+                requests.push((record.line, request));
+            }
+            Err(message) => problems.push(problem(message)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(requests)
+    } else {
+        Err(problems)
+    }
 }
 
 async fn list(registry: &Registry, args: OrderListArgs) -> Result<Exit, CliError> {
@@ -512,4 +675,67 @@ fn read_password(file: Option<&std::path::Path>, lang: Lang) -> Result<String, C
         }
     };
     Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_files_are_checked_whole_before_anything_is_recorded() {
+        let mut config = Config::default();
+        config.provision.internal_zone = "legalmail.it".to_owned();
+        let settings = config.activation_settings();
+        let good = "name,kind,holder_email,holder_name,lang,reseller,expires\n\
+                    # a reseller's batch\n\
+                    PEC.Uno.IT,,a@uno.it,\"Rossi, Mario\",en,r@rivenditore.it,2027-01-31\n\
+                    acme,internal,b@acme.it,,,,\n";
+        let orders = parse_orders(&config, &settings, good, Lang::En).unwrap();
+        assert_eq!(orders.len(), 2);
+        assert_eq!(orders[0].0, 3);
+        assert_eq!(orders[0].1.kind, OrderKind::Own);
+        assert_eq!(orders[0].1.holder.name.as_deref(), Some("Rossi, Mario"));
+        assert_eq!(orders[0].1.holder.lang, Lang::En);
+        assert!(orders[0].1.expires.is_some());
+        assert_eq!(orders[1].1.kind, OrderKind::Internal);
+        assert_eq!(orders[1].1.profile, "aruba");
+
+        // Every wrong line is named, in the chosen language.
+        let bad = "name,kind,holder_email,lang,profile,expires\n\
+                   pec.ok.it,own,a@ok.it,,,\n\
+                   pec.ok.it,own,b@ok.it,,,\n\
+                   -acme,internal,c@x.it,,,\n\
+                   pec.y.it,resold,d@y.it,,,\n\
+                   pec.z.it,own,not-an-address,,,\n\
+                   pec.w.it,own,e@w.it,fr,,\n\
+                   pec.v.it,own,f@v.it,,nobody,\n\
+                   pec.u.it,own,g@u.it,,,31/12\n\
+                   x.legalmail.it,own,h@x.it,,,\n";
+        let problems = parse_orders(&config, &settings, bad, Lang::En).unwrap_err();
+        let text = problems.join("\n");
+        for needle in [
+            "line 3: pec.ok.it is already on line 2",
+            "line 4:",
+            "line 5: kind \"resold\"",
+            "line 6:",
+            "line 7: lang \"fr\"",
+            "line 8:",
+            "line 9: invalid date",
+            "line 10:",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert_eq!(problems.len(), 8, "{text}");
+        assert!(!text.contains("line 2:"), "{text}");
+        let italian = parse_orders(&config, &settings, bad, Lang::It).unwrap_err();
+        assert!(italian[0].contains("è già alla riga 2"), "{italian:?}");
+        for (file, needle) in [
+            ("", "empty file"),
+            ("name,email\n", "unknown column"),
+            ("name,kind\n", "holder_email"),
+        ] {
+            let problems = parse_orders(&config, &settings, file, Lang::En).unwrap_err();
+            assert!(problems[0].contains(needle), "{file:?}: {problems:?}");
+        }
+    }
 }

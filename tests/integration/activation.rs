@@ -41,6 +41,109 @@ async fn orders_are_checked_approved_and_rejected() {
     on_both(orders).await;
 }
 
+#[tokio::test]
+async fn orders_arrive_as_a_file() {
+    on_both(order_file).await;
+}
+
+/// A reseller's batch: checked whole first (nothing recorded while one line is wrong),
+/// then placed line by line, a name already taken refused on its own line.
+async fn order_file(db: TestDb) {
+    let url = db.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.csv");
+    let path = file.to_str().unwrap();
+    let env = [("PECWATCH_PROVISION_INTERNAL_ZONE", "legalmail.it")];
+    let list = |format: &str| run(url, T0, &["orders", "list", "--format", format], &env, 0);
+
+    std::fs::write(
+        &file,
+        "name,kind,holder_email,holder_name,reseller\n\
+         pec.primo.it,own,a@primo.it,\"Primo, S.r.l.\",r@rivenditore.it\n\
+         acme,internal,b@acme.it,,r@rivenditore.it\n\
+         -acme,internal,c@acme.it,,\n\
+         pec.primo.it,own,d@primo.it,,\n",
+    )
+    .unwrap();
+    let refused = run(url, T0, &["orders", "import", path], &env, 2);
+    let message = stderr(&refused);
+    assert!(message.contains("riga 4:"), "{message}");
+    assert!(
+        message.contains("riga 5: pec.primo.it è già alla riga 2"),
+        "{message}"
+    );
+    assert!(message.contains("nessun ordine registrato"), "{message}");
+    assert!(
+        String::from_utf8_lossy(&list("json").stdout)
+            .trim()
+            .is_empty()
+    );
+
+    // Fixed; and one name is taken meanwhile.
+    run(
+        url,
+        T0,
+        &[
+            "orders",
+            "add",
+            "pec.preso.it",
+            "--holder-email",
+            "x@preso.it",
+        ],
+        &env,
+        0,
+    );
+    std::fs::write(
+        &file,
+        "# the reseller's batch of Monday\n\
+         name,kind,holder_email,holder_name,lang,reseller,expires\n\
+         pec.primo.it,own,a@primo.it,\"Primo, S.r.l.\",en,r@rivenditore.it,2027-12-31\n\
+         acme,internal,b@acme.it,,,r@rivenditore.it,\n\
+         pec.preso.it,,c@preso.it,,,,\n",
+    )
+    .unwrap();
+    let placed = run(
+        url,
+        T0,
+        &["orders", "import", path, "--lang", "en"],
+        &env,
+        1,
+    );
+    let out = String::from_utf8_lossy(&placed.stdout).into_owned();
+    assert!(out.contains("line 3: pec.primo.it #"), "{out}");
+    assert!(out.contains("line 4: acme.legalmail.it #"), "{out}");
+    assert!(out.contains("line 5: pec.preso.it: refused:"), "{out}");
+    assert!(out.contains("2 orders recorded, 1 refused"), "{out}");
+    let orders: Vec<Value> = String::from_utf8_lossy(&list("json").stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let state = |name: &str| {
+        orders
+            .iter()
+            .find(|o| o["order"]["name"] == name)
+            .map(|o| (o["order"]["state"].clone(), o["domain_state"].clone()))
+    };
+    // The own domain is approved at once and awaits its DNS; the internal one waits for
+    // an operator; the holder's details came through.
+    assert_eq!(
+        state("pec.primo.it"),
+        Some(("approved".into(), "pending_dns".into()))
+    );
+    assert_eq!(
+        state("acme.legalmail.it"),
+        Some(("received".into(), Value::Null))
+    );
+    let primo = orders
+        .iter()
+        .find(|o| o["order"]["name"] == "pec.primo.it")
+        .unwrap();
+    assert_eq!(primo["order"]["holder"]["name"], "Primo, S.r.l.", "{primo}");
+    assert_eq!(primo["order"]["holder"]["lang"], "en", "{primo}");
+    assert_eq!(primo["order"]["reseller"], "r@rivenditore.it", "{primo}");
+    assert_eq!(orders.len(), 3, "{orders:?}");
+}
+
 async fn orders(db: TestDb) {
     let url = db.url.as_str();
     let add = |name: &str, extra: &[&str], env: &[(&str, &str)], expected| {
