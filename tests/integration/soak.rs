@@ -13,7 +13,8 @@
 //!   while the test changes the DNS and runs the operators' commands (`domains approve`,
 //!   `reject`, `remove`, `renew`), whose acceptance or refusal the oracle also predicts.
 //! - The size and length can be changed: `PECWATCH_SOAK_ZONES` (100),
-//!   `PECWATCH_SOAK_PER_ZONE` (100), `PECWATCH_SOAK_DAYS` (30); the seed is printed
+//!   `PECWATCH_SOAK_PER_ZONE` (100), `PECWATCH_SOAK_DAYS` (30), and the database:
+//!   `PECWATCH_SOAK_BACKEND=postgres` (default SQLite); the seed is printed
 //!   (`PECWATCH_TEST_SEED` replays it).
 
 mod oracle;
@@ -140,7 +141,11 @@ async fn a_simulated_month_of_service_matches_the_oracle() {
     let mut serial = 2;
     lab.set_zones(&zone_files(&script, &dns, &(0..zones).collect(), serial));
 
-    let (db, cleanup) = create(Backend::Sqlite).await;
+    let backend = match std::env::var("PECWATCH_SOAK_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let (db, cleanup) = create(backend).await;
     let r = &db.registry;
     let mut csv = String::from("domain,holder_email,expires\n");
     for i in 0..n {
