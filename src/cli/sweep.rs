@@ -123,7 +123,7 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
 ///
 /// Several `serve` processes may share one database (PostgreSQL, or SQLite on one
 /// machine): one of them runs the schedule (it holds the `schedule` lease, see
-/// [`Leadership`]) and starts the sweeps and the activation steps; the others join each
+/// `Leadership`) and starts the sweeps and the activation steps; the others join each
 /// sweep it starts and share its domains through their leases. All of them send notices
 /// (each claims the ones it sends). When the scheduler dies, its lease lapses and another
 /// process takes the schedule over.
