@@ -415,14 +415,22 @@ async fn a_simulated_month_of_service_matches_the_oracle() {
         notices_total + alerts as usize,
         "one message per notice and alert"
     );
-    // The script did exercise the rules.
-    for state in ["certified", "in_error", "removed", "under_review"] {
-        assert!(
-            tally.contains_key(state),
-            "no domain ends {state}: {tally:?}"
-        );
+    // At full size, the script did exercise the rules (a small or short run may not).
+    if n >= 1000 && days >= 20 {
+        for state in [
+            "certified",
+            "in_error",
+            "removed",
+            "under_review",
+            "expired",
+        ] {
+            assert!(
+                tally.contains_key(state),
+                "no domain ends {state}: {tally:?}"
+            );
+        }
+        assert!(accepted > 0 && refused > 0, "{accepted} {refused}");
     }
-    assert!(accepted > 0 && refused > 0, "{accepted} {refused}");
     db.registry.close().await;
     cleanup.run().await;
 }
