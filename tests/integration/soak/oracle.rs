@@ -13,7 +13,9 @@
 //!   transition, the notice, its acceptance by the mail server) share one instant.
 //! - A check first lets time act (a deadline not later than the expiry removes the
 //!   domain, the expiry expires it, a warning that fell due is sent: the smallest one if
-//!   several), then applies what it saw.
+//!   several), then applies what it saw. A removal or expiry is recorded at its own
+//!   instant, its notice and index change at the check's (up to a minute later, when a
+//!   check just before the deadline pushed the next one past it).
 //! - `certified`: a failure seen again at least an hour after the first of its run (no
 //!   timeouts here) makes it `in_error` with a new episode and an error notice; the 7
 //!   days run from its acceptance. `in_error`: correct again → `certified` and a
@@ -69,6 +71,8 @@ pub struct Expected {
     pub transitions: Vec<(St, St, Timestamp)>,
     /// `(kind, episode, at)`: queued, sent and accepted at `at`.
     pub notices: Vec<(String, u32, Timestamp)>,
+    /// `(publish or unpublish, when the service acted)`: entering or leaving the index.
+    pub publications: Vec<(String, Timestamp)>,
     /// The DNS at the end.
     pub dns: Dns,
     /// How many checks.
@@ -85,6 +89,10 @@ struct Model {
     run_last: Option<Timestamp>,
     warned: Vec<i64>,
     next: Timestamp,
+    /// The instant the service acts at (a check's, a command's): a transition due
+    /// earlier (a deadline, an expiry) is recorded at its own instant, but its notice and
+    /// its index change happen when the service gets to it.
+    acting: Timestamp,
 }
 
 impl Model {
@@ -97,6 +105,7 @@ impl Model {
                 episode: 0,
                 transitions: Vec::new(),
                 notices: Vec::new(),
+                publications: Vec::new(),
                 dns,
                 checks: 0,
                 last_check: None,
@@ -106,10 +115,16 @@ impl Model {
             run_last: None,
             warned: Vec::new(),
             next: start,
+            acting: start,
         }
     }
 
     fn go(&mut self, to: St, at: Timestamp) {
+        let listed = |s: St| matches!(s, St::Certified | St::InError);
+        if listed(self.out.state) != listed(to) {
+            let kind = if listed(to) { "publish" } else { "unpublish" };
+            self.out.publications.push((kind.to_owned(), self.acting));
+        }
         self.out.transitions.push((self.out.state, to, at));
         self.out.state = to;
         self.clear_run();
@@ -124,10 +139,10 @@ impl Model {
         self.run_count = 0;
     }
 
-    fn notice(&mut self, kind: &str, at: Timestamp) {
-        self.out
-            .notices
-            .push((kind.to_owned(), self.out.episode, at));
+    /// A notice, queued (and sent, and accepted) when the service acts.
+    fn notice(&mut self, kind: &str) {
+        let notice = (kind.to_owned(), self.out.episode, self.acting);
+        self.out.notices.push(notice);
     }
 
     /// The deadline and the expiry that fell due by `now` (`inclusive`: at `now` too).
@@ -145,12 +160,12 @@ impl Model {
             && deadline <= self.out.expires
         {
             self.go(St::Removed, deadline);
-            self.notice("removed", deadline);
+            self.notice("removed");
         }
         if self.out.state != St::Expired && due(self.out.expires) {
             let expires = self.out.expires;
             self.go(St::Expired, expires);
-            self.notice("expired", expires);
+            self.notice("expired");
         }
     }
 
@@ -175,7 +190,7 @@ impl Model {
         if let Some(smallest) = due.iter().min() {
             let kind = format!("expiry_warning_{smallest}");
             self.warned.extend(&due);
-            self.notice(&kind, now);
+            self.notice(&kind);
         }
     }
 
@@ -207,6 +222,7 @@ impl Model {
     fn check(&mut self, at: Timestamp, dns: Dns) {
         self.out.checks += 1;
         self.out.last_check = Some((at, dns));
+        self.acting = at;
         self.time_passes(at, true);
         self.expiry_warnings(at);
         if self.out.state == St::Expired {
@@ -217,11 +233,11 @@ impl Model {
             match self.out.state {
                 St::InError => {
                     self.go(St::Certified, at);
-                    self.notice("corrected", at);
+                    self.notice("corrected");
                 }
                 St::Removed => {
                     self.go(St::UnderReview, at);
-                    self.notice("under_review", at);
+                    self.notice("under_review");
                 }
                 St::Certified | St::UnderReview | St::Expired => {}
             }
@@ -234,7 +250,7 @@ impl Model {
                     if self.run_count >= 2 && at.duration_since(first) >= CONFIRM_AFTER {
                         self.out.episode += 1;
                         self.go(St::InError, at);
-                        self.notice("error_found", at);
+                        self.notice("error_found");
                         // Sent and accepted at once: the 7 days start now.
                         self.out.deadline = Some(at + GRACE);
                     }
@@ -261,6 +277,7 @@ impl Model {
     fn act(&mut self, at: Timestamp, action: Action) -> bool {
         // A command lets time act first (strictly before it); nothing is due here, as
         // the service already checked the domain at every due instant up to `at`.
+        self.acting = at;
         let before = (self.out.state, self.out.transitions.len());
         self.time_passes(at, false);
         assert_eq!(
@@ -272,17 +289,17 @@ impl Model {
         let accepted = match action {
             Action::Approve if state == St::UnderReview => {
                 self.go(St::Certified, at);
-                self.notice("reinstated", at);
+                self.notice("reinstated");
                 true
             }
             Action::Reject if state == St::UnderReview => {
                 self.go(St::Removed, at);
-                self.notice("rejected", at);
+                self.notice("rejected");
                 true
             }
             Action::Remove if matches!(state, St::Certified | St::InError | St::UnderReview) => {
                 self.go(St::Removed, at);
-                self.notice("removed", at);
+                self.notice("removed");
                 true
             }
             Action::Renew(expires) if state != St::Expired && expires > at => {
