@@ -12,6 +12,17 @@ pub(crate) fn read(file: &str) -> Result<String, String> {
     text.map_err(|e| format!("cannot read {file}: {e}"))
 }
 
+/// The columns about the holder and the certification, shared by `domains import` and
+/// `orders import` (after their own name columns).
+pub(crate) const HOLDER_COLUMNS: [&str; 6] = [
+    "holder_email",
+    "holder_name",
+    "lang",
+    "reseller",
+    "profile",
+    "expires",
+];
+
 /// A parsed file: its columns and its records.
 pub(crate) struct Table {
     columns: Vec<String>,

@@ -280,16 +280,8 @@ async fn import(
 
 /// Parses an import file into domains to register (state `certified`, due now).
 fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDomain>, String> {
-    const COLUMNS: [&str; 7] = [
-        "domain",
-        "holder_email",
-        "holder_name",
-        "lang",
-        "reseller",
-        "profile",
-        "expires",
-    ];
-    let table = Table::parse(text, &COLUMNS, &["domain", "holder_email"])?;
+    let columns = [&["domain"][..], &csv::HOLDER_COLUMNS].concat();
+    let table = Table::parse(text, &columns, &["domain", "holder_email"])?;
     let mut domains = Vec::new();
     for record in table.records() {
         let name = DomainName::parse(&record.get("domain").unwrap_or_default())

@@ -345,18 +345,9 @@ fn parse_orders(
     text: &str,
     lang: Lang,
 ) -> Result<Vec<(usize, OrderRequest)>, Vec<String>> {
-    const COLUMNS: [&str; 8] = [
-        "name",
-        "kind",
-        "holder_email",
-        "holder_name",
-        "lang",
-        "reseller",
-        "profile",
-        "expires",
-    ];
+    let columns = [&["name", "kind"][..], &csv::HOLDER_COLUMNS].concat();
     let table =
-        csv::Table::parse(text, &COLUMNS, &["name", "holder_email"]).map_err(|e| vec![e])?;
+        csv::Table::parse(text, &columns, &["name", "holder_email"]).map_err(|e| vec![e])?;
     let mut problems = Vec::new();
     let mut requests = Vec::new();
     let mut seen = std::collections::HashMap::new();
