@@ -70,6 +70,7 @@
 
 pub mod actions;
 pub mod activation;
+pub mod address;
 pub mod check;
 pub mod cli;
 pub mod clock;

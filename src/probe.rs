@@ -178,37 +178,7 @@ pub fn read_root_hints(path: &Path) -> Result<Vec<IpAddr>, ProbeError> {
     Ok(addresses)
 }
 
-/// Whether an address is reachable from the public Internet (not loopback, private,
-/// link-local, unique-local, documentation, unspecified, multicast or shared).
-pub fn is_public(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
-        }
-    }
-}
+pub use crate::address::is_public;
 
 /// A zone's name servers and their addresses.
 #[derive(Clone, Debug, Default)]
