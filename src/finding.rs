@@ -46,6 +46,8 @@ pub enum Code {
     A_MULTIPLI,
     /// The authoritative servers disagree, or one of them does not answer while others do.
     NS_NON_ALLINEATI,
+    /// The MX set names more targets than a check resolves ([`crate::check::MAX_MX_TARGETS`]).
+    MX_TROPPI,
     /// The authoritative servers report different SOA serials.
     SOA_SERIALI_DIVERSI,
     /// An MX target is an alias (CNAME).
@@ -64,13 +66,14 @@ pub enum Code {
 
 impl Code {
     /// Every code, errors first.
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 14] = [
         Code::NS_NON_DEFINITO,
         Code::MX_NON_DEFINITO,
         Code::A_NON_DEFINITO,
         Code::A_NON_CORRETTO,
         Code::A_MULTIPLI,
         Code::NS_NON_ALLINEATI,
+        Code::MX_TROPPI,
         Code::SOA_SERIALI_DIVERSI,
         Code::MX_ALIAS,
         Code::AAAA_NON_CORRETTO,
@@ -88,7 +91,8 @@ impl Code {
             | Self::A_NON_DEFINITO
             | Self::A_NON_CORRETTO
             | Self::A_MULTIPLI
-            | Self::NS_NON_ALLINEATI => Severity::Error,
+            | Self::NS_NON_ALLINEATI
+            | Self::MX_TROPPI => Severity::Error,
             _ => Severity::Warning,
         }
     }
@@ -102,6 +106,7 @@ impl Code {
             Self::A_NON_CORRETTO => "A_NON_CORRETTO",
             Self::A_MULTIPLI => "A_MULTIPLI",
             Self::NS_NON_ALLINEATI => "NS_NON_ALLINEATI",
+            Self::MX_TROPPI => "MX_TROPPI",
             Self::SOA_SERIALI_DIVERSI => "SOA_SERIALI_DIVERSI",
             Self::MX_ALIAS => "MX_ALIAS",
             Self::AAAA_NON_CORRETTO => "AAAA_NON_CORRETTO",
@@ -162,6 +167,12 @@ impl Code {
             }
             (NS_NON_ALLINEATI, Lang::En) => {
                 "The authoritative DNS servers do not all give the same answer: the change must reach every server (master and slaves)."
+            }
+            (MX_TROPPI, Lang::It) => {
+                "Il dominio ha troppi record MX: la posta certificata deve andare solo ai server del gestore, con il record MX che il gestore indica."
+            }
+            (MX_TROPPI, Lang::En) => {
+                "The domain has too many MX records: certified mail must go only to the provider's servers, through the MX record the provider gives."
             }
             (SOA_SERIALI_DIVERSI, Lang::It) => {
                 "I server autoritativi hanno versioni diverse della zona: probabilmente la propagazione è in corso."

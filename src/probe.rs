@@ -405,12 +405,10 @@ impl Prober {
             }
         }))
         .await;
-        let exchanges: BTreeSet<Name> = servers
-            .iter()
-            .flat_map(|server| server.mx.mx_set(qname))
-            .map(|(_, exchange)| exchange)
-            .filter(|exchange| !exchange.is_root())
-            .collect();
+        // At most MAX_MX_TARGETS of them: a hostile MX set cannot multiply the lookups.
+        let exchanges = crate::check::targets_to_resolve(
+            servers.iter().flat_map(|server| server.mx.mx_set(qname)),
+        );
         let targets = join_all(exchanges.into_iter().map(|exchange| async move {
             if is_ip_literal_name(&exchange) {
                 return TargetObservation {

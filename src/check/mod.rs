@@ -10,7 +10,9 @@
 //! 4. do the servers agree with each other (`NS_NON_ALLINEATI`), and is the delegation
 //!    sound (`NS_SINGOLO`, `DELEGA_INCOERENTE`, `SOA_SERIALI_DIVERSI`)?
 //! 5. does the name have a usable MX set? (`MX_NON_DEFINITO`)
-//! 6. for each MX target: is it a host with exactly one address, and is that address the
+//! 6. does the MX set name more targets than a check resolves? (`MX_TROPPI`: only the
+//!    first [`MAX_MX_TARGETS`] are looked up, by preference then name);
+//! 7. for each MX target: is it a host with exactly one address, and is that address the
 //!    provider's? (`A_NON_DEFINITO`, `A_MULTIPLI`, `A_NON_CORRETTO`, and the warnings
 //!    `MX_ALIAS`, `AAAA_NON_CORRETTO`, `MX_PRIORITA`).
 //!
@@ -32,6 +34,36 @@ use crate::finding::{Code, Evidence, Finding, Fix, Text};
 use crate::profile::Profile;
 use context::Context;
 use observation::Observation;
+
+/// The most MX targets one check resolves: a hostile MX set cannot make a check cost
+/// hundreds of lookups. A PEC domain needs one target, the provider's MX host.
+pub const MAX_MX_TARGETS: usize = 16;
+
+/// The MX targets a check resolves, out of every `(preference, exchange)` seen on any
+/// server: the distinct exchanges (not the null MX's root) by lowest preference, then by
+/// name, at most [`MAX_MX_TARGETS`]. The prober resolves these; the rules judge these.
+pub fn targets_to_resolve(
+    mx: impl IntoIterator<Item = (u16, hickory_proto::rr::Name)>,
+) -> Vec<hickory_proto::rr::Name> {
+    let mut lowest: std::collections::BTreeMap<hickory_proto::rr::Name, u16> = Default::default();
+    for (preference, exchange) in mx {
+        if exchange.is_root() {
+            continue;
+        }
+        let entry = lowest.entry(exchange).or_insert(preference);
+        *entry = (*entry).min(preference);
+    }
+    let mut ordered: Vec<_> = lowest
+        .into_iter()
+        .map(|(name, preference)| (preference, name))
+        .collect();
+    ordered.sort();
+    ordered
+        .into_iter()
+        .take(MAX_MX_TARGETS)
+        .map(|(_, name)| name)
+        .collect()
+}
 
 /// Evaluates an observation against a provider profile whose `mail_addresses` are already
 /// resolved (non-empty in practice).
@@ -64,8 +96,15 @@ fn check_zone(cx: &Context<'_>, out: &mut Vec<Draft>) {
         out.push(missing);
         return;
     }
-    for exchange in targets::exchanges(&mx) {
-        out.extend(targets::check_exchange(cx, &exchange));
+    let exchanges = targets::exchanges(&mx);
+    let resolved = targets_to_resolve(mx.iter().cloned());
+    let judged =
+        |exchange: &targets::Exchange| exchange.name.is_root() || resolved.contains(&exchange.name);
+    if exchanges.iter().any(|exchange| !judged(exchange)) {
+        out.push(targets::too_many(cx, &mx, resolved.len()));
+    }
+    for exchange in exchanges.iter().filter(|exchange| judged(exchange)) {
+        out.extend(targets::check_exchange(cx, exchange));
     }
 }
 

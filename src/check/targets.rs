@@ -75,6 +75,35 @@ pub(super) fn no_usable_mx(cx: &Context<'_>, mx: &MxSet) -> Option<Draft> {
     )
 }
 
+/// `MX_TROPPI`: the MX set names more targets than a check resolves; the first `resolved`
+/// (by preference, then name) were judged, the others not looked up.
+pub(super) fn too_many(cx: &Context<'_>, mx: &MxSet, resolved: usize) -> Draft {
+    let domain = shown(cx.domain());
+    let wanted = wanted(cx.profile);
+    let total = mx
+        .iter()
+        .map(|(_, exchange)| exchange)
+        .filter(|exchange| !exchange.is_root())
+        .collect::<BTreeSet<_>>()
+        .len();
+    let message = Text::new(
+        format!(
+            "MX TROPPI: l'MX di {domain} indica {total} server di posta diversi; ne sono stati verificati i primi {resolved} (per priorità). Un dominio PEC deve inviare la posta solo al gestore: serve il solo record «{wanted}»."
+        ),
+        format!(
+            "MX TROPPI: the MX of {domain} names {total} different mail servers; the first {resolved} (by preference) were checked. A PEC domain must send its mail only to the provider: it needs the record \"{wanted}\" alone."
+        ),
+    );
+    let evidence = cx
+        .answering()
+        .into_iter()
+        .map(|s| cx.mx_evidence(s))
+        .collect();
+    Draft::new(Code::MX_TROPPI, cx.domain().as_str(), message)
+        .evidence(evidence)
+        .fixes(cx.site().mx_fixes())
+}
+
 /// Every finding about one exchange of the MX set.
 pub(super) fn check_exchange(cx: &Context<'_>, exchange: &Exchange) -> Vec<Draft> {
     if exchange.name.is_root() {

@@ -1440,3 +1440,86 @@ fn unicode_domains_are_shown_in_both_forms() {
     assert_eq!(finding.fixes[0].zone, "xn--caff-8oa.it");
     assert_eq!(finding.evidence[0].query, "pec.xn--caff-8oa.it MX");
 }
+
+// ---------------------------------------------------------------- the cap on MX targets
+
+#[test]
+fn targets_to_resolve_are_capped_by_preference_then_name() {
+    let mut records = vec![(0u16, name("."))];
+    for i in 0..40u16 {
+        records.push((100 - i, name(&format!("mx{i:02}.example.it"))));
+    }
+    // A target listed twice counts once, with its lowest preference.
+    records.push((1, name("mx00.example.it")));
+    let chosen = super::targets_to_resolve(records);
+    assert_eq!(chosen.len(), super::MAX_MX_TARGETS);
+    assert_eq!(chosen[0], name("mx00.example.it"));
+    assert_eq!(chosen[1], name("mx39.example.it"));
+    assert!(!chosen.contains(&Name::root()));
+    assert!(!chosen.contains(&name("mx01.example.it")));
+}
+
+#[test]
+fn more_mx_targets_than_the_cap_is_an_error_and_only_the_chosen_are_judged() {
+    // 301 targets, as a hostile zone had: the provider's at preference 10, the others at 20.
+    let mut records: Vec<(u16, String)> = vec![(10, "mx.pec.aruba.it".to_owned())];
+    records.extend((0..300).map(|i| (20, format!("mx{i:03}.example.it"))));
+    let refs: Vec<(u16, &str)> = records.iter().map(|(p, n)| (*p, n.as_str())).collect();
+    // The prober resolved only the chosen ones: the provider's and 15 foreign ones.
+    let chosen = super::targets_to_resolve(refs.iter().map(|(p, n)| (*p, name(n))));
+    let targets = chosen
+        .iter()
+        .map(|target| {
+            let text = target.to_ascii();
+            if text == "mx.pec.aruba.it." {
+                aruba_target()
+            } else {
+                target_at(&text, &[FOREIGN_V4])
+            }
+        })
+        .collect();
+    let findings = check(zone_with_mx(&refs, targets));
+    let too_many = only(&findings, Code::MX_TROPPI);
+    assert!(!too_many.transient);
+    assert!(
+        too_many
+            .message
+            .it
+            .contains("indica 301 server di posta diversi"),
+        "{}",
+        too_many.message.it
+    );
+    assert!(too_many.message.it.contains("i primi 16"));
+    assert!(
+        too_many
+            .message
+            .en
+            .contains("names 301 different mail servers")
+    );
+    // The fix keeps the provider's line and removes the 300 others.
+    assert!(too_many.fixes[0].add.is_empty());
+    assert_eq!(too_many.fixes[0].remove.len(), 300);
+    assert!(!too_many.fixes[0].remove.contains(&CORRECT_LINE.to_owned()));
+    // The 15 foreign targets that were resolved are judged; the 285 others are not
+    // reported as unchecked (no transient NS_NON_DEFINITO per target).
+    let foreign = findings
+        .iter()
+        .filter(|f| f.code == Code::A_NON_CORRETTO)
+        .count();
+    assert_eq!(foreign, 15);
+    assert!(!codes(&findings).contains(&Code::NS_NON_DEFINITO));
+}
+
+#[test]
+fn sixteen_targets_are_not_too_many() {
+    let records: Vec<(u16, String)> = (0..16)
+        .map(|i| (10, format!("mx{i:02}.example.it")))
+        .collect();
+    let refs: Vec<(u16, &str)> = records.iter().map(|(p, n)| (*p, n.as_str())).collect();
+    let targets = records
+        .iter()
+        .map(|(_, n)| target_at(n, &[ARUBA_V4]))
+        .collect();
+    let findings = check(zone_with_mx(&refs, targets));
+    assert!(!codes(&findings).contains(&Code::MX_TROPPI));
+}

@@ -83,9 +83,22 @@ impl RateLimiter {
     /// Takes a token from `client`'s bucket at `now`: `Ok`, or how long until a token is
     /// back.
     pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.take_n(client, now, 1)
+    }
+
+    /// The capacity of a bucket (tokens a minute); 0: no limit.
+    pub fn capacity(&self) -> u32 {
+        self.per_minute
+    }
+
+    /// Takes `cost` tokens from `client`'s bucket at `now` (a request that costs as much as
+    /// `cost` simple ones): `Ok`, or how long until that many are back. A cost above the
+    /// capacity never fits: callers check [`RateLimiter::capacity`] first.
+    pub fn take_n(&self, client: IpAddr, now: Instant, cost: u32) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
+        let cost = f64::from(cost.max(1));
         let capacity = f64::from(self.per_minute);
         let per_second = capacity / 60.0;
         let Ok(mut buckets) = self.buckets.lock() else {
@@ -111,11 +124,13 @@ impl RateLimiter {
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+            Err(Duration::from_secs_f64(
+                (cost.min(capacity) - bucket.tokens) / per_second,
+            ))
         }
     }
 
@@ -201,6 +216,18 @@ pub async fn public(request: Request, next: Next) -> Response {
 /// authenticates first, say): takes a token from the bucket of the request's client, or
 /// returns the 429 problem.
 pub fn enforce(extensions: &Extensions, headers: &HeaderMap) -> Result<(), Problem> {
+    enforce_cost(extensions, headers, 1)
+}
+
+/// [`enforce`] for a request that costs `cost` tokens (a check of `cost` names costs as
+/// much as `cost` checks of one). A cost above the bucket's capacity can never be met: it is
+/// refused with 413 `too-many-names`, saying the most one request may cost without an API
+/// token.
+pub fn enforce_cost(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    cost: u32,
+) -> Result<(), Problem> {
     if extensions.get::<Caller>().is_some() {
         return Ok(());
     }
@@ -211,9 +238,28 @@ pub fn enforce(extensions: &Extensions, headers: &HeaderMap) -> Result<(), Probl
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
     let client = limiter.client(peer, headers);
+    let lang = lang_of(headers);
+    let capacity = limiter.capacity();
+    if capacity > 0 && cost > capacity {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-names",
+            lang,
+            ("Troppi nomi", "Too many names"),
+            match lang {
+                crate::Lang::It => format!(
+                    "{cost} nomi: senza token API al massimo {capacity} al minuto da un indirizzo"
+                ),
+                crate::Lang::En => format!(
+                    "{cost} names: without an API token at most {capacity} a minute from one address"
+                ),
+            },
+        )
+        .with("limit", capacity));
+    }
     limiter
-        .take(client, Instant::now())
-        .map_err(|wait| too_many(lang_of(headers), client, wait))
+        .take_n(client, Instant::now(), cost)
+        .map_err(|wait| too_many(lang, client, wait))
 }
 
 /// The 429 problem.
@@ -265,6 +311,23 @@ mod tests {
         for _ in 0..1000 {
             open.take(ip("192.0.2.1"), start).unwrap();
         }
+    }
+
+    #[test]
+    fn a_request_may_cost_several_tokens() {
+        let limiter = RateLimiter::new(10, Vec::new());
+        let start = Instant::now();
+        // 7 names, then 3: the bucket of 10 is empty.
+        limiter.take_n(ip("192.0.2.1"), start, 7).unwrap();
+        limiter.take_n(ip("192.0.2.1"), start, 3).unwrap();
+        // 4 more wait for 4 tokens (6 s each).
+        let wait = limiter.take_n(ip("192.0.2.1"), start, 4).unwrap_err();
+        assert_eq!(wait.as_secs(), 24, "{wait:?}");
+        // A refused request takes nothing: 6 s later one name fits, two do not.
+        let later = start + Duration::from_secs(6);
+        assert!(limiter.take_n(ip("192.0.2.1"), later, 2).is_err());
+        limiter.take_n(ip("192.0.2.1"), later, 1).unwrap();
+        assert_eq!(limiter.capacity(), 10);
     }
 
     #[test]

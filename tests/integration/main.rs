@@ -16,6 +16,7 @@ mod hostile;
 mod index_cli;
 mod instructions;
 mod ldap;
+mod mx_cap;
 mod notices_cli;
 mod outbox;
 mod postfix_cli;

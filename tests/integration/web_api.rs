@@ -1130,6 +1130,41 @@ async fn bad_requests_are_problems() {
 }
 
 #[tokio::test]
+async fn an_anonymous_check_costs_a_token_per_name() {
+    let (db, cleanup) = create(pecwatch::registry::Backend::Sqlite).await;
+    let operator = token(&db.url, T0, "crm", "operator");
+    let server = start(&db.url, T1, &[("PECWATCH_WEB_RATE_LIMIT_PER_MINUTE", "5")]).await;
+    let http = client();
+    let names = |count: usize| json!({ "names": vec!["not a name"; count] });
+    let check = |body: serde_json::Value| http.post(server.url("/api/v1/check")).json(&body).send();
+    // More names than the bucket holds can never pass without a token: 413, nothing taken.
+    let refused = check(names(6)).await.unwrap();
+    let value = problem(refused, StatusCode::PAYLOAD_TOO_LARGE, "too-many-names").await;
+    assert_eq!(value["limit"], 5);
+    // 4 names take 4 of the 5 tokens; 2 more do not fit, 1 does.
+    assert_eq!(check(names(4)).await.unwrap().status(), StatusCode::OK);
+    let limited = check(names(2)).await.unwrap();
+    problem(limited, StatusCode::TOO_MANY_REQUESTS, "too-many-requests").await;
+    assert_eq!(check(names(1)).await.unwrap().status(), StatusCode::OK);
+    problem(
+        check(names(1)).await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-requests",
+    )
+    .await;
+    // A token: no limit, whatever the count.
+    let checked = http
+        .post(server.url("/api/v1/check"))
+        .bearer_auth(&operator)
+        .json(&names(20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked.status(), StatusCode::OK);
+    cleanup.run().await;
+}
+
+#[tokio::test]
 async fn public_endpoints_are_rate_limited_per_client() {
     let (db, cleanup) = create(pecwatch::registry::Backend::Sqlite).await;
     let operator = token(&db.url, T0, "crm", "operator");

@@ -8,8 +8,9 @@
 //! one line of `pecwatch check --format json` (a name that is not a domain gives its
 //! `{"input", "ok": false, "error"}` line, as on the command line).
 //!
-//! Without a token the call is rate-limited per client address, like the public page;
-//! with any valid token it is not.
+//! Without a token the call is rate-limited per client address, like the public page,
+//! and costs one token per name (a request of more names than a bucket holds is refused
+//! with 413 `too-many-names`); with any valid token it is not limited.
 
 use std::sync::Arc;
 
@@ -103,7 +104,11 @@ pub async fn check(
     Body(request): Body<CheckRequest>,
 ) -> Result<Response, Problem> {
     if caller.is_none() {
-        limit::enforce(&extensions, &headers)?;
+        // One token per name (at least one, at most the most a request may hold): a check
+        // of 100 names costs what 100 checks of one cost.
+        let most = state.config.web.check_max_names.max(1);
+        let cost = u32::try_from(request.names.len()).map_or(most, |n| n.clamp(1, most));
+        limit::enforce_cost(&extensions, &headers, cost)?;
     }
     let lang = match request.lang.as_deref().map(str::trim) {
         None => lang,
