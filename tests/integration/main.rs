@@ -12,6 +12,7 @@ mod check_cli;
 mod config;
 mod domains_cli;
 mod faults;
+mod golden;
 mod hostile;
 mod index_cli;
 mod instructions;

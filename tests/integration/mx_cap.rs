@@ -34,7 +34,11 @@ fn three_hundred_mx_targets_cost_at_most_sixteen_lookups() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     // The one error (the 15 other targets chosen are the provider's address at another
     // preference: MX_PRIORITA warnings).
-    assert_eq!(report["codes"], serde_json::json!(["MX_TROPPI"]), "{report:#}");
+    assert_eq!(
+        report["codes"],
+        serde_json::json!(["MX_TROPPI"]),
+        "{report:#}"
+    );
     let finding = &report["findings"][0];
     assert_eq!(finding["transient"], false);
     let message = finding["message"].as_str().unwrap();
@@ -42,5 +46,8 @@ fn three_hundred_mx_targets_cost_at_most_sixteen_lookups() {
     // The zone search, the MX on both servers and 16 targets' A and AAAA through the
     // resolver: well under 100 queries (all 301 targets would be at least 602).
     let queries = after - before;
-    assert!(queries < 100, "{queries} queries reached the customer servers");
+    assert!(
+        queries < 100,
+        "{queries} queries reached the customer servers"
+    );
 }
