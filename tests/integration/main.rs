@@ -16,6 +16,7 @@ mod golden;
 mod hostile;
 mod index_cli;
 mod instructions;
+mod layers;
 mod ldap;
 mod mx_cap;
 mod notices_cli;
