@@ -63,7 +63,7 @@ use sqlx::{Connection, Database, Pool, QueryBuilder, SqlSafeStr};
 
 pub use error::{RegistryError, Result, redact_url};
 pub use orders::{LinkProblem, Mailbox, NewOrder, Order, OrderKind, OrderState, Step};
-pub use outbox::Attempt;
+pub use outbox::{Attempt, DomainAlert};
 pub use stats::SweepKindStats;
 pub use sweeps::SweepTally;
 pub use types::{
