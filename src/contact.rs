@@ -76,11 +76,25 @@ pub struct ContactError {
     pub field: Field,
     /// What is wrong.
     pub problem: Problem,
+    /// The value as the message quotes it: escaped (`\r`, `\n`), at most
+    /// [`QUOTED_CHARS`] characters.
+    pub quoted: String,
 }
 
+/// The most characters of a wrong value a message quotes.
+pub const QUOTED_CHARS: usize = 60;
+
 impl ContactError {
-    fn new(field: Field, problem: Problem) -> Self {
-        Self { field, problem }
+    fn new(field: Field, problem: Problem, value: &str) -> Self {
+        let mut quoted: String = value.chars().take(QUOTED_CHARS).collect();
+        if value.chars().nth(QUOTED_CHARS).is_some() {
+            quoted.push('…');
+        }
+        Self {
+            field,
+            problem,
+            quoted: format!("{quoted:?}"),
+        }
     }
 
     /// The message in Italian and English (`… / …`), for the command line.
@@ -88,10 +102,13 @@ impl ContactError {
         format!("{} / {}", self.message(Lang::It), self.message(Lang::En))
     }
 
-    /// The message in `lang`, naming the field (never quoting the value: it may be
-    /// 100,000 characters long or hold control characters).
+    /// The message in `lang`, naming the field and quoting the start of the value
+    /// (escaped: it may hold control characters, or 100,000 characters).
     pub fn message(&self, lang: Lang) -> String {
-        let field = self.field.as_str();
+        let field = match self.problem {
+            Problem::Empty => self.field.as_str().to_owned(),
+            _ => format!("{} {}", self.field, self.quoted),
+        };
         match (self.problem, lang) {
             (Problem::Empty, Lang::It) => format!("{field}: manca il valore"),
             (Problem::Empty, Lang::En) => format!("{field}: the value is missing"),
@@ -128,10 +145,10 @@ impl EmailAddress {
     pub fn parse(input: &str, field: Field) -> Result<Self, ContactError> {
         let text = input.trim();
         if text.is_empty() {
-            return Err(ContactError::new(field, Problem::Empty));
+            return Err(ContactError::new(field, Problem::Empty, text));
         }
         if text.chars().any(char::is_control) {
-            return Err(ContactError::new(field, Problem::ControlCharacter));
+            return Err(ContactError::new(field, Problem::ControlCharacter, text));
         }
         if text.len() > MAX_ADDRESS_LEN {
             return Err(ContactError::new(
@@ -139,9 +156,10 @@ impl EmailAddress {
                 Problem::TooLong {
                     max: MAX_ADDRESS_LEN,
                 },
+                text,
             ));
         }
-        let not_an_address = || ContactError::new(field, Problem::NotAnAddress);
+        let not_an_address = || ContactError::new(field, Problem::NotAnAddress, text);
         let (local, host) = text.rsplit_once('@').ok_or_else(not_an_address)?;
         if local.is_empty()
             || !local.is_ascii()
@@ -176,7 +194,7 @@ pub fn parse_name(input: &str, field: Field) -> Result<Option<String>, ContactEr
         return Ok(None);
     }
     if text.chars().any(char::is_control) {
-        return Err(ContactError::new(field, Problem::ControlCharacter));
+        return Err(ContactError::new(field, Problem::ControlCharacter, text));
     }
     if text.chars().count() > MAX_NAME_CHARS {
         return Err(ContactError::new(
@@ -184,6 +202,7 @@ pub fn parse_name(input: &str, field: Field) -> Result<Option<String>, ContactEr
             Problem::TooLong {
                 max: MAX_NAME_CHARS,
             },
+            text,
         ));
     }
     Ok(Some(text.to_owned()))
@@ -370,12 +389,30 @@ mod tests {
         let error = Reseller::parse("bad reseller@evil.it").unwrap_err();
         assert_eq!(error.field, Field::Reseller);
         assert_eq!(error.problem, Problem::NotAnAddress);
+        assert_eq!(
+            error.message(Lang::It),
+            "reseller \"bad reseller@evil.it\": non è un indirizzo e-mail valido \
+             (serve nome@dominio.it, senza spazi)"
+        );
         assert!(
             error
-                .message(Lang::It)
-                .starts_with("reseller: non è un indirizzo")
+                .message(Lang::En)
+                .contains("not a valid e-mail address")
         );
-        assert!(error.message(Lang::En).starts_with("reseller: not a valid"));
+        let injected = parse_name("Rossi\r\nBcc: x", Field::HolderName).unwrap_err();
+        assert!(
+            injected
+                .message(Lang::En)
+                .starts_with("holder_name \"Rossi\\r\\nBcc: x\": contains control"),
+            "{}",
+            injected.message(Lang::En)
+        );
+        let long = parse_name(&"x".repeat(100_000), Field::HolderName).unwrap_err();
+        assert!(
+            long.message(Lang::It).len() < 200,
+            "{}",
+            long.message(Lang::It)
+        );
     }
 
     #[test]

@@ -893,6 +893,7 @@ fn schemas() -> Value {
                 "title": string,
                 "status": { "type": "integer" },
                 "detail": string,
+                "field": { "type": "string", "description": "invalid-field: the field refused (holder_email, holder_name, reseller)." },
             },
             "additionalProperties": true,
         },
