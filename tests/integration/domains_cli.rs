@@ -581,6 +581,13 @@ fn edit_the_exception(url: &str) {
         ),
         (&["--add", "mx.pec.it", "--lang", "en"], "invalid address"),
         (&["--remove", "198.51.100.0/24"], "non è nell'elenco"),
+        (&["--add", "0.0.0.0/0"], "0.0.0.0/0 è troppo ampia"),
+        (&["--add", "::/0", "--lang", "en"], "::/0 is too wide"),
+        (&["--add", "192.0.2.0/23"], "al massimo una /24"),
+        (
+            &["--add", "2001:db8::/47", "--lang", "en"],
+            "at most a /24 (IPv4) or a /48",
+        ),
     ] {
         let stderr = fails(url, &exception(args));
         assert!(stderr.contains(needle), "{args:?}: {stderr}");

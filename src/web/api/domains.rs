@@ -88,7 +88,7 @@ pub fn action_problem(lang: Lang, error: ActionError) -> Problem {
         ActionError::Refused { .. } | ActionError::NotInException { .. } => {
             Problem::conflict(lang, message)
         }
-        ActionError::BadAddress(_) => Problem::bad_request(lang, message),
+        ActionError::BadAddress(_) | ActionError::TooWide(_) => Problem::bad_request(lang, message),
         ActionError::Registry(RegistryError::Conflict) => Problem::conflict(lang, message),
         ActionError::Registry(error) => Problem::registry(lang, error),
     }
