@@ -136,6 +136,13 @@ pub enum ActionError {
     /// An exception entry that is neither an address nor a network.
     #[error("invalid address {0:?}: expected an IP address or a network such as 192.0.2.0/24")]
     BadAddress(String),
+    /// A network wider than an exception may be (more than a /24 of IPv4 or a /48 of
+    /// IPv6: `0.0.0.0/0` would let any server send for the domain).
+    #[error(
+        "{0} is too wide for a hybrid exception: at most a /24 (IPv4) or a /48 (IPv6), \
+         list the provider's servers or networks one by one"
+    )]
+    TooWide(IpNet),
     /// A network to take out of the exception that is not in it.
     #[error("{domain}: {network} is not in the exception list")]
     NotInException {
@@ -164,6 +171,10 @@ impl ActionError {
             ActionError::BadAddress(text) => format!(
                 "indirizzo non valido {text:?}: serve un indirizzo IP o una rete come \
                  192.0.2.0/24"
+            ),
+            ActionError::TooWide(network) => format!(
+                "{network} è troppo ampia per un'eccezione ibrida: al massimo una /24 (IPv4) \
+                 o una /48 (IPv6), elencare uno per uno i server o le reti del gestore"
             ),
             ActionError::NotInException { domain, network } => {
                 format!("{domain}: {network} non è nell'elenco delle eccezioni")
@@ -353,6 +364,9 @@ pub async fn change_exception(
     change: &ExceptionChange,
     now: Timestamp,
 ) -> Result<Domain, ActionError> {
+    if let Some(wide) = change.add.iter().find(|network| too_wide(network)) {
+        return Err(ActionError::TooWide(*wide));
+    }
     let domain = read(registry, name).await?;
     let mut list = if change.clear {
         Vec::new()
@@ -378,6 +392,19 @@ pub async fn change_exception(
         return Ok(domain);
     }
     Ok(registry.set_exception(name, list, now).await?)
+}
+
+/// The shortest prefix of an IPv4 network in a hybrid exception.
+pub const MIN_PREFIX_V4: u8 = 24;
+/// The shortest prefix of an IPv6 network in a hybrid exception.
+pub const MIN_PREFIX_V6: u8 = 48;
+
+/// Whether a network is wider than a hybrid exception may be ([`ActionError::TooWide`]).
+pub fn too_wide(network: &IpNet) -> bool {
+    match network {
+        IpNet::V4(net) => net.prefix_len() < MIN_PREFIX_V4,
+        IpNet::V6(net) => net.prefix_len() < MIN_PREFIX_V6,
+    }
 }
 
 /// Parses an exception entry: a network (`192.0.2.0/24`, `2001:db8::/48`) or a single
@@ -451,6 +478,41 @@ mod tests {
             .await
             .unwrap();
         registry
+    }
+
+    #[test]
+    fn exceptions_are_no_wider_than_a_24_or_a_48() {
+        for ok in ["192.0.2.0/24", "192.0.2.7", "2001:db8::/48", "2001:db8::1"] {
+            assert!(!too_wide(&parse_network(ok).unwrap()), "{ok}");
+        }
+        for wide in [
+            "0.0.0.0/0",
+            "::/0",
+            "10.0.0.0/8",
+            "192.0.2.0/23",
+            "2001:db8::/47",
+        ] {
+            assert!(too_wide(&parse_network(wide).unwrap()), "{wide}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wide_exception_is_refused_and_changes_nothing() {
+        let registry = registry_with(State::Certified).await;
+        let change = ExceptionChange {
+            add: vec![
+                parse_network("192.0.2.1").unwrap(),
+                parse_network("::/0").unwrap(),
+            ],
+            ..ExceptionChange::default()
+        };
+        let error = change_exception(&registry, &name("pec.x.it"), &change, now())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ActionError::TooWide(_)), "{error}");
+        assert!(error.message(Lang::It).contains("troppo ampia"));
+        let domain = registry.domain(&name("pec.x.it")).await.unwrap().unwrap();
+        assert!(domain.exception.is_empty());
     }
 
     async fn run(registry: &Registry, command: Command) -> Result<Acted, ActionError> {

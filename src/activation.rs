@@ -100,9 +100,9 @@ pub enum ActivationError {
     /// The name is registered or ordered already.
     #[error("{0} is already registered or ordered")]
     Taken(String),
-    /// The holder's e-mail address is not an address.
-    #[error("invalid e-mail address {0:?}")]
-    Email(String),
+    /// The holder's name or address, or the reseller, is not acceptable.
+    #[error(transparent)]
+    Contact(#[from] crate::contact::ContactError),
     /// No such order.
     #[error("no order {0}")]
     NoOrder(i64),
@@ -175,7 +175,7 @@ impl ActivationError {
                 format!("{name} è nella zona del gestore: va ordinato come sottodominio interno")
             }
             Self::Taken(name) => format!("{name} è già registrato o ordinato"),
-            Self::Email(email) => format!("indirizzo e-mail non valido {email:?}"),
+            Self::Contact(error) => error.message(lang),
             Self::NoOrder(id) => format!("nessun ordine {id}"),
             Self::Decided { id, state } => format!("l'ordine {id} è già {}", state_it(*state)),
             Self::Address(address) => format!("indirizzo di casella non valido {address:?}"),
@@ -404,27 +404,15 @@ pub fn order_name(
     }
 }
 
-fn check_email(email: &str) -> Result<(), ActivationError> {
-    let valid = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && !local.chars().any(|c| c.is_whitespace() || c.is_control())
-            && DomainName::parse(domain).is_ok()
-    });
-    if valid {
-        Ok(())
-    } else {
-        Err(ActivationError::Email(email.to_owned()))
-    }
-}
-
 /// Checks an order without recording it: its name (an internal label's rules, the
-/// internal zone) and the holder's address. Returns the full name it is for.
+/// internal zone), the holder's name and address and the reseller
+/// ([`Contact::check`](crate::contact::Contact::check)). Returns the full name it is for.
 pub fn check_request(
     request: &OrderRequest,
     settings: &Settings,
 ) -> Result<DomainName, ActivationError> {
     let name = order_name(request, settings)?;
-    check_email(&request.holder.email)?;
+    crate::contact::Contact::check(&request.holder, request.reseller.as_deref())?;
     Ok(name)
 }
 
@@ -436,12 +424,14 @@ pub async fn place(
     request: &OrderRequest,
     now: Timestamp,
 ) -> Result<Order, ActivationError> {
-    let name = check_request(request, settings)?;
+    let name = order_name(request, settings)?;
+    let (holder, reseller) =
+        crate::contact::Contact::check(&request.holder, request.reseller.as_deref())?;
     let new = NewOrder {
         name: name.clone(),
         kind: request.kind,
-        holder: request.holder.clone(),
-        reseller: request.reseller.clone().filter(|r| !r.trim().is_empty()),
+        holder,
+        reseller,
         profile: request.profile.clone(),
         expires: request.expires,
     };

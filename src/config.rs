@@ -315,6 +315,10 @@ pub struct SmtpConfig {
     /// (failed, shown to the operators). Default 3 days.
     #[serde(with = "duration_text")]
     pub give_up_after: SignedDuration,
+    /// Whether the user name and password may be sent without TLS, to a relay that does
+    /// not offer STARTTLS on `smtp://`. When false (the default) such a relay gets no
+    /// AUTH and no message: the notices wait, with a reason naming this key.
+    pub allow_plaintext_auth: bool,
 }
 
 /// `[notices]`.
@@ -357,6 +361,7 @@ impl Default for SmtpConfig {
             timeout: SignedDuration::from_secs(30),
             retry_max: SignedDuration::from_mins(10),
             give_up_after: SignedDuration::from_hours(72),
+            allow_plaintext_auth: false,
         }
     }
 }
@@ -373,6 +378,7 @@ impl fmt::Debug for SmtpConfig {
             .field("timeout", &self.timeout)
             .field("retry_max", &self.retry_max)
             .field("give_up_after", &self.give_up_after)
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
             .finish()
     }
 }

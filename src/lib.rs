@@ -61,6 +61,8 @@
 //!   (ETag, Last-Modified), `/metrics`, `/healthz`, `/openapi.json`, the public check
 //!   page and the operators' console (server-rendered pages, argon2id sign-in, users from
 //!   `pecwatch users`).
+//! - [`contact`] checks the holder's and reseller's names and addresses at every entry
+//!   (no control characters, a length cap, a real address).
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests; with
 //!   `PECWATCH_SIMULATE`, simulated time for `serve`: a month of service in minutes).
@@ -75,6 +77,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contact;
 pub mod dns;
 pub mod finding;
 pub mod index;

@@ -3,7 +3,8 @@
 //! Every notice was queued in the outbox in the same transaction as the lifecycle change
 //! that called for it. The [`Sender`] claims due items (a lease, so several senders never
 //! take the same one), renders each ([`crate::notice`]), and hands it to the configured
-//! relay (lettre: plain, STARTTLS or TLS, optional authentication). Then:
+//! relay (lettre: plain, STARTTLS or TLS, optional authentication — never in clear unless
+//! `smtp.allow_plaintext_auth`). Then:
 //!
 //! - **accepted** (2xx): the item is recorded as sent with the server's reply and the
 //!   acceptance time, *in the same transaction* as the domain's lifecycle update: an
@@ -36,7 +37,7 @@ use crate::notice::{
     AlertContext, NoticeContext, Provider, RenderedNotice, Templates, render, render_alert,
 };
 use crate::registry::{
-    Attempt, Delivery, DomainUpdate, OutboxItem, OutboxState, Registry, RegistryError,
+    Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, Registry, RegistryError,
 };
 use crate::sweep::ProfileLoader;
 
@@ -154,6 +155,9 @@ pub struct Sender {
     /// DATA): a relay that stops answering mid-conversation defers the message instead
     /// of holding the sender (and, in `serve`, the sweeps) until it hangs up.
     deadline: std::time::Duration,
+    /// Whether the relay must offer STARTTLS (a password is set; see
+    /// [`NO_STARTTLS`]).
+    starttls_for_auth: bool,
 }
 
 /// How many `smtp.timeout`s one message may take in all (connection, greeting, TLS,
@@ -173,6 +177,7 @@ impl Sender {
             transport: transport(smtp)?,
             settings,
             deadline: smtp.timeout.unsigned_abs().saturating_mul(SEND_STEPS),
+            starttls_for_auth: auth_needs_starttls(smtp),
         })
     }
 
@@ -203,21 +208,16 @@ impl Sender {
         }
     }
 
-    /// One attempt at one item, recorded.
+    /// One attempt at one item, recorded. A notice given up for good (refused by the
+    /// composer or the relay, or retried until `give_up_after`) raises an operator alert
+    /// naming the domain and the reason.
     async fn deliver(&self, item: &OutboxItem) -> Result<Sent, SendError> {
         let now = self.settings.clock.now();
         let message_id = item
             .message_id
             .clone()
             .unwrap_or_else(|| message_id(item, &self.settings.from));
-        let composed = self.compose(item, now).await.and_then(|messages| {
-            if messages.is_empty() {
-                Err("nothing to send: no recipient".to_owned())
-            } else {
-                Ok(messages)
-            }
-        });
-        let messages = match composed {
+        let messages = match self.compose(item, now).await {
             Ok(messages) => messages,
             Err(problem) => {
                 let attempt = Attempt::Failed {
@@ -225,43 +225,51 @@ impl Sender {
                     message_id: None,
                 };
                 self.record(item, now, &attempt).await?;
+                self.failed(item, now, &problem).await?;
                 return Ok(Sent::Refused(problem));
             }
         };
         // The first message is the one that counts (the holder's, or the operators');
-        // copies (the reseller's) are sent after it, best effort.
-        let (first, copies) = messages.split_first().expect("not empty");
-        let outcome = self.send(first, &message_id, now).await;
+        // copies (the reseller's) are sent after it, best effort: whatever becomes of
+        // them, the holder's notice and its effect on the domain stand.
+        let outcome = self.send(&messages.first, &message_id, now).await;
         match &outcome {
             Sent::Accepted(reply) => {
                 self.accepted(item, now, &message_id, reply).await?;
-                for (n, copy) in copies.iter().enumerate() {
+                let mut copy_problems = messages.copy_problems;
+                for (n, copy) in messages.copies.iter().enumerate() {
                     let id = copy_id(&message_id, n + 1);
-                    if let other @ (Sent::Deferred(_) | Sent::Refused(_)) =
+                    if let Sent::Deferred(error) | Sent::Refused(error) =
                         self.send(copy, &id, now).await
                     {
-                        tracing::warn!(item = item.id, ?other, "the copy of a notice was not sent");
+                        copy_problems.push(error);
                     }
+                }
+                for problem in copy_problems {
+                    self.copy_failed(item, now, &problem).await?;
                 }
             }
             Sent::Deferred(error) => {
                 let queued_for = now.duration_since(item.created);
-                let attempt = if queued_for >= self.settings.give_up_after {
-                    Attempt::Failed {
-                        error: format!("given up after {queued_for:#}: {error}"),
+                if queued_for >= self.settings.give_up_after {
+                    let error = format!("given up after {queued_for:#}: {error}");
+                    let attempt = Attempt::Failed {
+                        error: error.clone(),
                         message_id: Some(message_id),
-                    }
+                    };
+                    self.record(item, now, &attempt).await?;
+                    self.failed(item, now, &error).await?;
                 } else {
-                    Attempt::Retry {
+                    let attempt = Attempt::Retry {
                         error: error.clone(),
                         message_id,
                         next_attempt: lifecycle::plus(
                             now,
                             backoff(item.attempts, self.settings.retry_max),
                         ),
-                    }
-                };
-                self.record(item, now, &attempt).await?;
+                    };
+                    self.record(item, now, &attempt).await?;
+                }
             }
             Sent::Refused(error) => {
                 let attempt = Attempt::Failed {
@@ -269,26 +277,101 @@ impl Sender {
                     message_id: Some(message_id),
                 };
                 self.record(item, now, &attempt).await?;
+                self.failed(item, now, error).await?;
             }
         }
-        if let (Sent::Refused(error) | Sent::Deferred(error), Some(_)) = (&outcome, item.domain_id)
-            && self
-                .registry
-                .outbox_item(item.id)
-                .await?
-                .is_some_and(|i| i.state == OutboxState::Failed)
-        {
-            // The holder was not told: an operator must find another way.
-            let message = format!(
-                "notice {} ({}) could not be delivered: {error}",
-                item.id, item.key
-            );
-            tracing::warn!(item = item.id, %error, "a notice could not be delivered");
-            self.registry
-                .add_alert(now, "notice_failed", &message)
-                .await?;
-        }
         Ok(outcome)
+    }
+
+    /// The domain an item is about, by name: from its payload, or its key
+    /// (`NAME/v3/0/error_found`).
+    fn domain_of(item: &OutboxItem) -> String {
+        item.payload
+            .get("domain")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| item.key.split('/').next().unwrap_or_default().to_owned())
+    }
+
+    /// An item given up for good: the operators must find another way to tell the
+    /// holder. A notice about a domain raises an alert (recorded, and mailed to the
+    /// operators); an alert that cannot be mailed is recorded only (no alert about an
+    /// alert).
+    async fn failed(
+        &self,
+        item: &OutboxItem,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<(), SendError> {
+        let error = shorten(error);
+        match item.domain_id {
+            Some(domain_id) if item.kind != ALERT_ITEM => {
+                let domain = Self::domain_of(item);
+                let what = item
+                    .payload
+                    .get("kind")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or(&item.kind);
+                let reason = format!(
+                    "the notice {what} (outbox item {}) could not be delivered, the holder \
+                     was not told: {error}",
+                    item.id
+                );
+                tracing::warn!(item = item.id, %domain, %error, "a notice could not be delivered");
+                let alert = DomainAlert {
+                    kind: "notice_failed",
+                    domain_id,
+                    domain: &domain,
+                    reason: &reason,
+                    key: format!("alert/notice/{}/{}", item.id, item.attempts),
+                };
+                self.registry
+                    .alert_about_domain(now, &alert, &self.settings.operators)
+                    .await?;
+            }
+            _ => {
+                let message = format!(
+                    "operator alert {} ({}) could not be delivered: {error}",
+                    item.id, item.key
+                );
+                tracing::error!(item = item.id, %error, "an operator alert could not be delivered");
+                self.registry
+                    .add_alert(now, "alert_failed", &message)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reseller's copy that could not be sent (its notice went out): the operators
+    /// are told, by an alert naming the domain.
+    async fn copy_failed(
+        &self,
+        item: &OutboxItem,
+        now: Timestamp,
+        error: &str,
+    ) -> Result<(), SendError> {
+        let Some(domain_id) = item.domain_id else {
+            return Ok(());
+        };
+        let domain = Self::domain_of(item);
+        let reason = format!(
+            "the reseller's copy of outbox item {} was not sent (the holder's notice was): {}",
+            item.id,
+            shorten(error)
+        );
+        tracing::warn!(item = item.id, %domain, %reason, "the copy of a notice was not sent");
+        let alert = DomainAlert {
+            kind: "reseller_copy_failed",
+            domain_id,
+            domain: &domain,
+            reason: &reason,
+            key: format!("alert/copy/{}/{}", item.id, item.attempts),
+        };
+        self.registry
+            .alert_about_domain(now, &alert, &self.settings.operators)
+            .await?;
+        Ok(())
     }
 
     /// Hands one message to the relay.
@@ -310,6 +393,13 @@ impl Sender {
                 Sent::Accepted(format!("{} {}", response.code(), text.join(" ")))
             }
             Err(error) if error.is_permanent() => Sent::Refused(describe(&error)),
+            Err(error)
+                if self.starttls_for_auth
+                    && error.is_client()
+                    && describe(&error).contains("STARTTLS is not supported") =>
+            {
+                Sent::Deferred(NO_STARTTLS.to_owned())
+            }
             Err(error) => Sent::Deferred(describe(&error)),
         }
     }
@@ -367,10 +457,11 @@ impl Sender {
         Err(RegistryError::Conflict.into())
     }
 
-    /// The messages of an item: the one that counts first (the holder's, or the
-    /// operators'), then the copies (the reseller's). An `Err` is a permanent problem (no
-    /// recipient, a template that does not render, a domain gone), given up at once.
-    async fn compose(&self, item: &OutboxItem, now: Timestamp) -> Result<Vec<Composed>, String> {
+    /// The messages of an item: the one that counts (the holder's, or the operators'),
+    /// and the copies (the reseller's). An `Err` is a permanent problem of the one that
+    /// counts (no recipient, an address the composer refuses, a template that does not
+    /// render, a domain gone), given up at once; a copy's problem never stops it.
+    async fn compose(&self, item: &OutboxItem, now: Timestamp) -> Result<Messages, String> {
         let settings = &self.settings;
         // Alerts go to the operators, about a sweep or about a domain (a bounced error
         // notice); everything else with a domain is a notice about it.
@@ -394,7 +485,7 @@ impl Sender {
                 _ => settings.operators.clone(),
             };
             let rendered = render_alert(&alert, &settings.templates).map_err(|e| e.to_string())?;
-            return Ok(vec![composed(&to, rendered)?]);
+            return Ok(Messages::one(composed(&to, rendered)?));
         };
         let kind: NoticeKind = item
             .payload
@@ -445,20 +536,30 @@ impl Sender {
             .await
             .map_err(|e| e.to_string())?;
         }
-        let to = if kind.to_operators() {
-            settings.operators.clone()
-        } else {
-            vec![named(domain.holder.name.as_deref(), &domain.holder.email)]
-        };
         let rendered = render(&context, &settings.templates).map_err(|e| e.to_string())?;
-        let mut messages = vec![composed(&to, rendered)?];
+        let mut messages = if kind.to_operators() {
+            Messages::one(composed(&settings.operators, rendered)?)
+        } else {
+            let holder = mailbox(domain.holder.name.as_deref(), &domain.holder.email)
+                .map_err(|problem| format!("the holder's address: {problem}"))?;
+            Messages::one(Composed::to(vec![holder], rendered))
+        };
         if settings.reseller_copy
             && !kind.to_operators()
             && let Some(reseller) = domain.reseller.as_deref().filter(|r| r.contains('@'))
             && let Some(copy) = context.reseller_copy()
         {
-            let rendered = render(&copy, &settings.templates).map_err(|e| e.to_string())?;
-            messages.push(composed(&[reseller.to_owned()], rendered)?);
+            let copy = mailbox(None, reseller).and_then(|to| {
+                render(&copy, &settings.templates)
+                    .map(|rendered| Composed::to(vec![to], rendered))
+                    .map_err(|e| e.to_string())
+            });
+            match copy {
+                Ok(copy) => messages.copies.push(copy),
+                Err(problem) => messages
+                    .copy_problems
+                    .push(format!("the reseller's address: {problem}")),
+            }
         }
         Ok(messages)
     }
@@ -484,12 +585,68 @@ impl Sender {
     }
 }
 
-/// `Name <address>`, or the address alone.
-fn named(name: Option<&str>, address: &str) -> String {
-    match name.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(name) => format!("\"{}\" <{address}>", name.replace(['"', '\\'], "")),
-        None => address.to_owned(),
+/// The messages of one outbox item.
+struct Messages {
+    /// The one that counts: the holder's notice, or the operators'.
+    first: Composed,
+    /// Copies (the reseller's), sent after it, best effort.
+    copies: Vec<Composed>,
+    /// Copies that could not even be composed, and why.
+    copy_problems: Vec<String>,
+}
+
+impl Messages {
+    fn one(first: Composed) -> Self {
+        Self {
+            first,
+            copies: Vec::new(),
+            copy_problems: Vec::new(),
+        }
     }
+}
+
+impl Composed {
+    fn to(to: Vec<Mailbox>, rendered: RenderedNotice) -> Self {
+        Composed {
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        }
+    }
+}
+
+/// The longest piece of an error (or of a stored value in it) an alert quotes.
+const ALERT_TEXT_CHARS: usize = 300;
+
+/// `text` cut to [`ALERT_TEXT_CHARS`] characters, on one line.
+fn shorten(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ALERT_TEXT_CHARS + 1)
+        .collect();
+    if line.chars().count() > ALERT_TEXT_CHARS {
+        let mut cut: String = line.chars().take(ALERT_TEXT_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        line
+    }
+}
+
+/// The recipient `Name <address>` of a stored name and address, whatever the name holds
+/// (made printable: no control characters, a length cap; the header encodes the rest).
+/// An `Err` when the address is not one the composer can send to.
+fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, String> {
+    let email = address
+        .trim()
+        .parse::<lettre::Address>()
+        .map_err(|error| format!("{:?} is not an address: {error}", shorten(address)))?;
+    Ok(Mailbox::new(
+        name.and_then(crate::contact::printable_name),
+        email,
+    ))
 }
 
 /// A composed message to `to` (addresses or `Name <address>`).
@@ -502,15 +659,10 @@ fn composed(to: &[String], rendered: RenderedNotice) -> Result<Composed, String>
         .map(|address| {
             address
                 .parse::<Mailbox>()
-                .map_err(|e| format!("invalid recipient {address:?}: {e}"))
+                .map_err(|e| format!("invalid recipient {:?}: {e}", shorten(address)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Composed {
-        to,
-        subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
-    })
+    Ok(Composed::to(to, rendered))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -733,9 +885,20 @@ fn describe(error: &lettre::transport::smtp::Error) -> String {
     text
 }
 
-/// The relay from `smtp.url`: `smtp://` with STARTTLS when offered, `smtps://` with TLS
-/// from the start, trusting the system's roots and `smtp.ca_file`; authentication when a
-/// user name is set.
+/// Whether the relay must upgrade to TLS (STARTTLS) before anything is sent: on
+/// `smtp://` with a user name, unless `smtp.allow_plaintext_auth`.
+fn auth_needs_starttls(smtp: &SmtpConfig) -> bool {
+    smtp.username.is_some() && !smtp.allow_plaintext_auth && smtp.url.starts_with("smtp://")
+}
+
+/// Why nothing was sent to a relay that offers no STARTTLS while a password is set.
+pub const NO_STARTTLS: &str = "the relay does not offer STARTTLS: the SMTP user name and \
+     password would travel in clear, so nothing was sent (use a relay with STARTTLS or \
+     smtps://, or set [smtp] allow_plaintext_auth = true to allow it)";
+
+/// The relay from `smtp.url`: `smtp://` with STARTTLS when offered (required when a user
+/// name is set, unless `smtp.allow_plaintext_auth`), `smtps://` with TLS from the start,
+/// trusting the system's roots and `smtp.ca_file`; authentication when a user name is set.
 fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let invalid = |problem: String| SendError::Relay {
         url: crate::config::redact_url(&smtp.url),
@@ -778,6 +941,9 @@ fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
         .map_err(|error| invalid(error.to_string()))?;
     let (tls, default_port) = if tls_from_start {
         (Tls::Wrapper(parameters), 465)
+    } else if auth_needs_starttls(smtp) {
+        // A password never travels in clear: no STARTTLS, no AUTH and no message.
+        (Tls::Required(parameters), 25)
     } else {
         (Tls::Opportunistic(parameters), 25)
     };

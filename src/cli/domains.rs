@@ -15,6 +15,7 @@ use crate::Lang;
 use crate::actions::{self, Acted, ActionError, Command, DEFAULT_ACTOR, ExceptionChange};
 use crate::clock;
 use crate::config::Config;
+use crate::contact::Contact;
 use crate::lifecycle::{DomainStatus, State};
 use crate::name::DomainName;
 use crate::registry::{Domain, DomainFilter, Holder, NewDomain, Registry, RegistryError};
@@ -242,16 +243,21 @@ async fn add(
         .unwrap_or_else(|| config.check.profile.clone());
     load_profile(config, &profile)?;
     let expires = args.expires.as_deref().map(parse_instant).transpose()?;
+    let (holder, reseller) = Contact::check(
+        &Holder {
+            name: args.holder_name,
+            email: args.holder_email,
+            lang: args.lang,
+        },
+        args.reseller.as_deref(),
+    )
+    .map_err(|e| CliError::Usage(e.message(args.lang)))?;
     let domain = registry
         .add_domain(
             NewDomain {
                 name,
-                holder: Holder {
-                    name: args.holder_name,
-                    email: args.holder_email,
-                    lang: args.lang,
-                },
-                reseller: args.reseller,
+                holder,
+                reseller,
                 profile,
                 exception: Vec::new(),
                 status: DomainStatus::new(State::Certified, now, expires),
@@ -299,14 +305,19 @@ fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDo
             .map(|text| parse_instant(&text))
             .transpose()
             .map_err(|e| record.problem(e))?;
-        domains.push(NewDomain {
-            name,
-            holder: Holder {
+        let (holder, reseller) = Contact::check(
+            &Holder {
                 name: record.get("holder_name"),
                 email,
                 lang,
             },
-            reseller: record.get("reseller"),
+            record.get("reseller").as_deref(),
+        )
+        .map_err(|e| record.problem(e.both()))?;
+        domains.push(NewDomain {
+            name,
+            holder,
+            reseller,
             profile,
             exception: Vec::new(),
             status: DomainStatus::new(State::Certified, now, expires),

@@ -150,8 +150,9 @@ pub enum MailboxesCommand {
     Remove(MailboxArgs),
     /// Issue a new set-password link for a mailbox (the older one stops working).
     Link(MailboxArgs),
-    /// Set a mailbox's password with the token of its set-password link (the password is
-    /// read from standard input or --password-file, never from the command line).
+    /// Set a mailbox's password with its set-password link (the link and the password are
+    /// read from --link-file / --password-file or standard input, never from the command
+    /// line: other users see it in `ps`).
     SetPassword(SetPasswordArgs),
 }
 
@@ -184,9 +185,16 @@ pub struct MailboxListArgs {
 /// Arguments of `mailboxes set-password`.
 #[derive(Debug, Args)]
 pub struct SetPasswordArgs {
-    /// The link, or only its token (the part after the last '/').
-    pub link: String,
-    /// Read the password from this file (first line) instead of standard input.
+    /// Refused: a link on the command line is visible to every user of the machine
+    /// (`ps`). Use --link-file, or standard input.
+    #[arg(hide = true)]
+    pub link: Option<String>,
+    /// Read the link (or only its token, the part after the last '/') from this file
+    /// (first line) instead of the first line of standard input.
+    #[arg(long, value_name = "FILE")]
+    pub link_file: Option<PathBuf>,
+    /// Read the password from this file (first line) instead of standard input (the
+    /// line after the link's, when the link comes from there too).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// Language of the text.
@@ -626,7 +634,29 @@ async fn mailboxes(
         }
         MailboxesCommand::SetPassword(args) => {
             let lang = args.lang;
-            let token = args.link.rsplit('/').next().unwrap_or_default().to_owned();
+            if args.link.is_some() {
+                return Err(CliError::Usage(
+                    lang.pick(
+                        "il link non si passa sulla riga di comando (gli altri utenti lo \
+                         vedrebbero con ps): usare --link-file FILE, oppure scriverlo sullo \
+                         standard input",
+                        "the link is not taken from the command line (other users would see \
+                         it with ps): use --link-file FILE, or write it on standard input",
+                    )
+                    .to_owned(),
+                ));
+            }
+            let link = read_secret(
+                args.link_file.as_deref(),
+                lang.pick("Link per impostare la password", "Set-password link"),
+                lang,
+            )?;
+            let token = link
+                .trim()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let password = read_password(args.password_file.as_deref(), lang)?;
             let mailbox = activation::set_password(registry, &token, &password, now)
                 .await
@@ -643,6 +673,16 @@ async fn mailboxes(
 
 /// The first line of a file, or of standard input (with a prompt on a terminal).
 fn read_password(file: Option<&std::path::Path>, lang: Lang) -> Result<String, CliError> {
+    read_secret(file, lang.pick("Nuova password", "New password"), lang)
+}
+
+/// The first line of a file, or the next line of standard input (after `prompt` on a
+/// terminal).
+fn read_secret(
+    file: Option<&std::path::Path>,
+    prompt: &str,
+    lang: Lang,
+) -> Result<String, CliError> {
     let line = match file {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| {
@@ -658,7 +698,7 @@ fn read_password(file: Option<&std::path::Path>, lang: Lang) -> Result<String, C
             .to_owned(),
         None => {
             if std::io::stdin().is_terminal() {
-                eprint!("{}: ", lang.pick("Nuova password", "New password"));
+                eprint!("{prompt}: ");
             }
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;

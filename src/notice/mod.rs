@@ -143,10 +143,19 @@ impl NoticeContext {
         NoticeContext {
             kind,
             domain: domain.name.clone(),
-            holder_name: domain.holder.name.clone(),
+            // Rows older than the checks at entry may hold control characters or
+            // 100,000 characters: the notice carries a printable name, and goes out.
+            holder_name: domain
+                .holder
+                .name
+                .as_deref()
+                .and_then(crate::contact::printable_name),
             holder_email: domain.holder.email.clone(),
             lang: domain.holder.lang,
-            reseller: domain.reseller.clone(),
+            reseller: domain
+                .reseller
+                .as_deref()
+                .and_then(crate::contact::printable_name),
             profile: profile.into(),
             deadline: domain.status.deadline,
             expires: domain.status.expires,

@@ -224,13 +224,8 @@ impl Registry {
 
 /// Checks what the database cannot.
 fn validate(domain: &NewDomain) -> Result<()> {
-    let email = domain.holder.email.trim();
-    if email.is_empty() || !email.contains('@') || email.contains(char::is_whitespace) {
-        return Err(RegistryError::Invalid(format!(
-            "the holder's e-mail address {:?} of {} is not an address",
-            domain.holder.email, domain.name
-        )));
-    }
+    crate::contact::Contact::check(&domain.holder, domain.reseller.as_deref())
+        .map_err(|error| RegistryError::Invalid(format!("{}: {error}", domain.name)))?;
     if domain.profile.trim().is_empty() {
         return Err(RegistryError::Invalid(format!(
             "no provider profile for {}",

@@ -63,7 +63,7 @@ use sqlx::{Connection, Database, Pool, QueryBuilder, SqlSafeStr};
 
 pub use error::{RegistryError, Result, redact_url};
 pub use orders::{LinkProblem, Mailbox, NewOrder, Order, OrderKind, OrderState, Step};
-pub use outbox::Attempt;
+pub use outbox::{Attempt, DomainAlert};
 pub use stats::SweepKindStats;
 pub use sweeps::SweepTally;
 pub use types::{
@@ -211,7 +211,8 @@ impl Registry {
     /// Opens the registry at `url` and brings its schema up to date:
     ///
     /// - `sqlite://PATH` (relative) or `sqlite:///ABSOLUTE/PATH`: a SQLite file, created
-    ///   if missing (its directory must exist), in WAL mode with `synchronous=NORMAL`;
+    ///   if missing with mode 0600 (its directory must exist), in WAL mode with
+    ///   `synchronous=NORMAL`;
     /// - `sqlite::memory:`: a private in-memory database (tests);
     /// - `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?…]` (or `postgresql://`).
     ///
@@ -344,6 +345,9 @@ async fn open_sqlite(url: &str) -> Result<Registry> {
                 format_args!("the directory {} does not exist", dir.display()),
             ));
         }
+        create_private(file).map_err(|e| {
+            cannot_connect(url, format_args!("cannot create {}: {e}", file.display()))
+        })?;
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
@@ -357,6 +361,36 @@ async fn open_sqlite(url: &str) -> Result<Registry> {
         .await
         .map_err(|e| cannot_connect(url, connect_failure(&e)))?;
     Ok(Registry::Sqlite(pool))
+}
+
+/// Creates a missing SQLite file readable and writable by its owner only (0600,
+/// whatever the umask): it holds password hashes, sessions' CSRF tokens and the holders'
+/// data. SQLite gives its `-wal` and `-shm` files the main file's permissions. An
+/// existing file others may read is left as it is, with a warning.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        // The umask can only take bits away: set the mode exactly.
+        Ok(created) => created.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(file)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %file.display(),
+                    mode = format!("{mode:o}"),
+                    "the registry's SQLite file can be read by other users: chmod 600 it \
+                     (and its -wal and -shm files)"
+                );
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 async fn open_postgres(url: &str) -> Result<Registry> {

@@ -204,6 +204,8 @@ impl Registry {
     /// order.
     pub async fn add_order(&self, new: &NewOrder, now: Timestamp) -> Result<Order> {
         let name = new.name.to_string();
+        crate::contact::Contact::check(&new.holder, new.reseller.as_deref())
+            .map_err(|error| RegistryError::Invalid(format!("{name}: {error}")))?;
         if self.domain(&new.name).await?.is_some() {
             return Err(RegistryError::Duplicate(name));
         }

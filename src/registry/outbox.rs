@@ -59,6 +59,21 @@ pub enum Attempt {
     },
 }
 
+/// An operator alert about a domain (see [`Registry::alert_about_domain`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainAlert<'a> {
+    /// The alert's kind (`notice_failed`, `reseller_copy_failed`).
+    pub kind: &'a str,
+    /// The domain's id.
+    pub domain_id: i64,
+    /// The domain's name.
+    pub domain: &'a str,
+    /// Why, for people.
+    pub reason: &'a str,
+    /// The outbox key of the alert: raising the same alert twice queues it once.
+    pub key: String,
+}
+
 impl Registry {
     /// Claims up to `limit` pending notices and alerts due at `now` for the sender
     /// `owner`, until `now + lease`, oldest first. Concurrent senders never get the same
@@ -213,6 +228,50 @@ impl Registry {
                 .await
         })?;
         Ok(item)
+    }
+
+    /// Raises an operator alert about a domain: a row of `alerts` (`kind`, `message`)
+    /// and, in the same transaction, an outbox alert to `operators` (key `key`, unique:
+    /// raising it again does nothing) naming the domain and the reason.
+    pub async fn alert_about_domain(
+        &self,
+        now: Timestamp,
+        alert: &DomainAlert<'_>,
+        operators: &[String],
+    ) -> Result<()> {
+        const ROW: &str = "INSERT INTO alerts (at, kind, message) VALUES ($1, $2, $3)";
+        const ITEM: &str = "INSERT INTO outbox (domain_id, key, kind, payload, created, updated) \
+             VALUES ($1, $2, 'alert', $3, $4, $4) ON CONFLICT (key) DO NOTHING";
+        let backend = self.backend();
+        let payload = serde_json::json!({
+            "alert": alert.kind,
+            "domain": alert.domain,
+            "reason": alert.reason,
+            "to": operators,
+        });
+        let message = format!("{}: {}", alert.domain, alert.reason);
+        with_pool!(self, |pool| {
+            let mut tx = match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+                Backend::Postgres => pool.begin().await?,
+            };
+            sqlx::query(ROW)
+                .bind(secs(now))
+                .bind(alert.kind)
+                .bind(&message)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(ITEM)
+                .bind(alert.domain_id)
+                .bind(alert.key.as_str())
+                .bind(sqlx::types::Json(&payload))
+                .bind(secs(now))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(())
+        })?;
+        Ok(())
     }
 
     /// One outbox item.

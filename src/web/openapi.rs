@@ -849,7 +849,10 @@ fn problem_responses() -> Map<String, Value> {
             "The body is larger than 256 KiB (request-too-large), or too many names (too-many-names).",
         ),
         ("415", "The body is not JSON."),
-        ("422", "JSON of the wrong shape (invalid-json)."),
+        (
+            "422",
+            "JSON of the wrong shape (invalid-json), or a holder's name or address or a reseller that cannot be accepted (invalid-field, naming the `field`).",
+        ),
         (
             "429",
             "Too many requests from this client address (Retry-After says when to try again).",
@@ -890,6 +893,7 @@ fn schemas() -> Value {
                 "title": string,
                 "status": { "type": "integer" },
                 "detail": string,
+                "field": { "type": "string", "description": "invalid-field: the field refused (holder_email, holder_name, reseller)." },
             },
             "additionalProperties": true,
         },

@@ -125,6 +125,19 @@ impl Problem {
         .with("input", input)
     }
 
+    /// 422: a holder's or reseller's value that cannot be accepted (control characters,
+    /// too long, not an address); `field` names it.
+    pub fn invalid_contact(lang: Lang, error: &crate::contact::ContactError) -> Self {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            lang,
+            ("Valore non valido", "Invalid value"),
+            error.message(lang),
+        )
+        .with("field", error.field.as_str())
+    }
+
     /// 404: a domain that is not registered.
     pub fn unknown_domain(lang: Lang, domain: &str) -> Self {
         Problem::new(

@@ -30,6 +30,11 @@ fn unique_label(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
 
+/// Writes a set-password link to a file of its own, for `--link-file`.
+fn link_file(dir: &Path, link: &str) -> String {
+    write_password(dir, "link", link)
+}
+
 fn write_password(dir: &Path, name: &str, password: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, format!("{password}\n")).expect("write password file");
@@ -409,7 +414,14 @@ async fn mailboxes(db: TestDb) {
     let refused = run(
         url,
         T0,
-        &["mailboxes", "set-password", &link, "--password-file", &weak],
+        &[
+            "mailboxes",
+            "set-password",
+            "--link-file",
+            &link_file(dir.path(), &link),
+            "--password-file",
+            &weak,
+        ],
         &[],
         2,
     );
@@ -422,7 +434,14 @@ async fn mailboxes(db: TestDb) {
     let set = run(
         url,
         T0,
-        &["mailboxes", "set-password", &link, "--password-file", &good],
+        &[
+            "mailboxes",
+            "set-password",
+            "--link-file",
+            &link_file(dir.path(), &link),
+            "--password-file",
+            &good,
+        ],
         &[],
         0,
     );
@@ -434,7 +453,14 @@ async fn mailboxes(db: TestDb) {
     let reused = run(
         url,
         T0,
-        &["mailboxes", "set-password", &link, "--password-file", &good],
+        &[
+            "mailboxes",
+            "set-password",
+            "--link-file",
+            &link_file(dir.path(), &link),
+            "--password-file",
+            &good,
+        ],
         &[],
         2,
     );
@@ -469,7 +495,8 @@ async fn mailboxes(db: TestDb) {
         &[
             "mailboxes",
             "set-password",
-            second.trim(),
+            "--link-file",
+            &link_file(dir.path(), second.trim()),
             "--password-file",
             &good,
         ],
@@ -487,7 +514,8 @@ async fn mailboxes(db: TestDb) {
         &[
             "mailboxes",
             "set-password",
-            third.trim(),
+            "--link-file",
+            &link_file(dir.path(), third.trim()),
             "--password-file",
             &good,
         ],
@@ -495,6 +523,55 @@ async fn mailboxes(db: TestDb) {
         2,
     );
     assert!(stderr(&late).contains("link scaduto"), "{}", stderr(&late));
+
+    // The link never on the command line (`ps` shows it to every user): refused there,
+    // with the way to pass it; taken from standard input, before the password.
+    let fourth = stdout(&run(
+        url,
+        T0,
+        &["mailboxes", "link", "mario.rossi@pec.certo.it"],
+        &[],
+        0,
+    ));
+    let fourth = fourth.trim();
+    let on_argv = run(
+        url,
+        T0,
+        &[
+            "mailboxes",
+            "set-password",
+            fourth,
+            "--password-file",
+            &good,
+        ],
+        &[],
+        2,
+    );
+    assert!(
+        stderr(&on_argv).contains("--link-file"),
+        "{}",
+        stderr(&on_argv)
+    );
+    assert!(!stderr(&on_argv).contains(fourth), "the link is not echoed");
+    let mut piped =
+        crate::support::cli::pecwatch(url, Some(T0), &["mailboxes", "set-password"], &[])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run pecwatch mailboxes set-password");
+    {
+        use std::io::Write as _;
+        let mut input = piped.stdin.take().unwrap();
+        write!(input, "{fourth}\nAltra-Password-2026\n").unwrap();
+    }
+    let piped = piped.wait_with_output().unwrap();
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert!(
+        stdout(&piped).contains("mario.rossi@pec.certo.it"),
+        "{}",
+        stdout(&piped)
+    );
 
     let listed = stdout(&run(
         url,

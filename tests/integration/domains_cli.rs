@@ -581,6 +581,13 @@ fn edit_the_exception(url: &str) {
         ),
         (&["--add", "mx.pec.it", "--lang", "en"], "invalid address"),
         (&["--remove", "198.51.100.0/24"], "non è nell'elenco"),
+        (&["--add", "0.0.0.0/0"], "0.0.0.0/0 è troppo ampia"),
+        (&["--add", "::/0", "--lang", "en"], "::/0 is too wide"),
+        (&["--add", "192.0.2.0/23"], "al massimo una /24"),
+        (
+            &["--add", "2001:db8::/47", "--lang", "en"],
+            "at most a /24 (IPv4) or a /48",
+        ),
     ] {
         let stderr = fails(url, &exception(args));
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -682,5 +689,124 @@ fn actions_on_postgresql() {
         decide_domains_under_review(url);
         remove_a_certified_domain(url);
         edit_the_exception(url);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Holders' and resellers' values at every command-line entry
+// ---------------------------------------------------------------------------------------
+
+/// The values that once stopped a notice, each with the field it must be refused as.
+fn hostile_values() -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        ("reseller", "bad reseller@evil.it".to_owned(), "reseller"),
+        (
+            "holder_name",
+            "Rossi\r\nBcc: spia@evil.it".to_owned(),
+            "holder_name",
+        ),
+        ("holder_name", "Rossi\rSrl".to_owned(), "holder_name"),
+        ("holder_name", "N".repeat(100_000), "holder_name"),
+        ("reseller", "R".repeat(100_000), "reseller"),
+        (
+            "holder_email",
+            "bad holder@evil.it".to_owned(),
+            "holder_email",
+        ),
+    ]
+}
+
+/// Nothing was recorded: no domain, no order.
+fn nothing_recorded(url: &str) {
+    let domains = succeeds(url, &["domains", "list", "--format", "json"]);
+    assert!(domains.trim().is_empty(), "{domains}");
+    let orders = succeeds(url, &["orders", "list", "--format", "json"]);
+    assert!(orders.trim().is_empty(), "{orders}");
+}
+
+#[test]
+fn hostile_holder_values_are_refused_at_every_command_line_entry() {
+    on_sqlite(|url| {
+        for (column, value, field) in hostile_values() {
+            let shown: String = value.chars().take(20).collect();
+            // domains add, orders add: exit 2 naming the field.
+            for command in ["domains", "orders"] {
+                let option = format!("--{}", column.replace('_', "-"));
+                let mut args = vec![command, "add", "pec.nuovo.it"];
+                if column != "holder_email" {
+                    args.extend(["--holder-email", "titolare@nuovo.it"]);
+                }
+                args.extend([option.as_str(), value.as_str()]);
+                let stderr = fails(url, &args);
+                assert!(stderr.contains(field), "{command} {shown:?}: {stderr}");
+                assert!(
+                    stderr.len() < 1_000,
+                    "{command}: the value is not echoed whole"
+                );
+            }
+            // domains import, orders import: exit 2 naming the line and the field, and
+            // nothing imported (the good line before it neither).
+            let dir = tempfile::tempdir().expect("tempdir");
+            for (command, name) in [("domains", "domain"), ("orders", "name")] {
+                let mut line = vec![
+                    ("holder_email", "titolare@nuovo.it".to_owned()),
+                    ("holder_name", "Mario Rossi".to_owned()),
+                    ("reseller", "ordini@rivendita.it".to_owned()),
+                ];
+                for (key, text) in &mut line {
+                    if *key == column {
+                        *text = value.clone();
+                    }
+                }
+                let header: Vec<&str> = line.iter().map(|(key, _)| *key).collect();
+                // Quoted as a spreadsheet writes them (RFC 4180).
+                let fields: Vec<String> = line
+                    .iter()
+                    .map(|(_, text)| format!("\"{}\"", text.replace('"', "\"\"")))
+                    .collect();
+                let text = format!(
+                    "{name},{}\npec.buono.it,a@buono.it,,\npec.nuovo.it,{}\n",
+                    header.join(","),
+                    fields.join(",")
+                );
+                let file = dir.path().join(format!("{command}.csv"));
+                std::fs::write(&file, text).expect("write");
+                let path = file.to_string_lossy().into_owned();
+                let stderr = fails(url, &[command, "import", &path]);
+                assert!(
+                    stderr.contains("riga 3") || stderr.contains("line 3"),
+                    "{command} import {shown:?}: {stderr}"
+                );
+                if value.contains('\n') {
+                    // A line break inside quotes: the line cannot be read at all.
+                    assert!(stderr.contains("unterminated"), "{stderr}");
+                } else {
+                    assert!(
+                        stderr.contains(field),
+                        "{command} import {shown:?}: {stderr}"
+                    );
+                }
+            }
+            nothing_recorded(url);
+        }
+        // Good values still go in, in normal form.
+        succeeds(
+            url,
+            &[
+                "domains",
+                "add",
+                "pec.nuovo.it",
+                "--holder-email",
+                " Titolare@Nuovo.IT ",
+                "--holder-name",
+                "  Niccolò Rossi <Srl> ",
+                "--reseller",
+                "ordini@rivendita.it",
+            ],
+        );
+        let shown = show(url, "pec.nuovo.it");
+        assert_eq!(shown["holder"]["email"], "Titolare@nuovo.it", "{shown}");
+        assert_eq!(shown["holder"]["name"], "Niccolò Rossi <Srl>");
+        assert_eq!(shown["reseller"], "ordini@rivendita.it");
     });
 }

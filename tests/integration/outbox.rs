@@ -291,12 +291,23 @@ async fn a_refused_notice_fails_and_the_clock_does_not_start() {
         let nomx = domain(&db.registry, "pec.nomx.it").await;
         assert_eq!(nomx.status.state, State::InError);
         assert_eq!(nomx.status.deadline, None);
-        // No copy without the notice; an alert for the operators.
-        assert!(smtp.received().is_empty());
+        // No copy without the notice; an alert for the operators, recorded and mailed
+        // in the same pass, naming the domain and the reason.
         let alerts = db.registry.alerts(10).await.unwrap();
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].kind, "notice_failed");
         assert!(alerts[0].message.contains("550"), "{:?}", alerts[0]);
+        let received = smtp.received();
+        assert_eq!(received.len(), 1, "{received:#?}");
+        assert_eq!(received[0].rcpt_tos, ["noc@gestore.example"]);
+        assert_eq!(
+            received[0].header("Subject"),
+            Some("[PEC] Dominio pec.nomx.it: serve un operatore")
+        );
+        let text = received[0].part("text/plain").unwrap()["text"]
+            .as_str()
+            .unwrap();
+        assert!(text.contains("550"), "{text}");
     })
     .await;
 }
@@ -557,6 +568,213 @@ async fn a_bounce_takes_the_grace_period_back() {
             0,
         );
         assert!(out.contains("not a bounce"), "{out}");
+    })
+    .await;
+}
+
+/// Writes a value straight into a domain's row, as an older version (or a hand edit)
+/// may have left it: nothing checks it on the way in.
+async fn seed(db: &TestDb, domain: &str, column: &str, value: &str) {
+    let sql = format!("UPDATE domains SET {column} = $1 WHERE name = $2");
+    let sql = sqlx::AssertSqlSafe(sql);
+    let done = match &db.registry {
+        Registry::Sqlite(pool) => sqlx::query(sql)
+            .bind(value)
+            .bind(domain)
+            .execute(pool)
+            .await
+            .map(|d| d.rows_affected()),
+        Registry::Postgres(pool) => sqlx::query(sql)
+            .bind(value)
+            .bind(domain)
+            .execute(pool)
+            .await
+            .map(|d| d.rows_affected()),
+    };
+    assert_eq!(done.unwrap(), 1, "{domain}");
+}
+
+#[tokio::test]
+async fn bad_values_in_the_registry_never_stop_the_holders_notice_or_the_alert() {
+    on_both(|db| async move {
+        let smtp = SmtpServer::start();
+        let share = [
+            ("PECWATCH_SWEEP_MAX_NEW_FAILURE_SHARE", "1"),
+            ("PECWATCH_SMTP_GIVE_UP_AFTER", "1h"),
+        ];
+        let at = |time: &str| format!("2026-11-23T{time}:00+01:00");
+        let mut csv = String::from("domain,holder_email,reseller\n");
+        for i in 1..=7 {
+            let holder = match i {
+                6 => "rifiuta6@esempio.it".to_owned(),
+                7 => "riprova7@esempio.it".to_owned(),
+                _ => format!("titolare{i}@esempio.it"),
+            };
+            csv.push_str(&format!(
+                "d{i}.manybad.it,{holder},rivenditore{i}@rivendita.example\n"
+            ));
+        }
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), csv).unwrap();
+        let path = file.path().to_str().unwrap();
+        pecwatch_with(
+            &db,
+            &smtp,
+            &at("09:00"),
+            &["domains", "import", path],
+            &share,
+            0,
+        );
+        // The values the checks at entry now refuse, written as an older version left them.
+        seed(&db, "d1.manybad.it", "reseller", "bad reseller@evil.it").await;
+        let injected = "Rossi\r\nBcc: spia@evil.it";
+        seed(&db, "d2.manybad.it", "holder_name", injected).await;
+        seed(&db, "d3.manybad.it", "holder_name", "Rossi\rSrl").await;
+        seed(&db, "d4.manybad.it", "holder_name", &"N".repeat(100_000)).await;
+        seed(&db, "d5.manybad.it", "holder_email", "bad holder@evil.it").await;
+        pecwatch_with(&db, &smtp, &at("10:00"), &["sweep"], &share, 0);
+        pecwatch_with(&db, &smtp, &at("11:00"), &["sweep"], &share, 0);
+
+        let pass = |time: &str| -> Value {
+            let out = pecwatch_with(
+                &db,
+                &smtp,
+                &at(time),
+                &["notices", "send", "--format", "json"],
+                &share,
+                0,
+            );
+            serde_json::from_str(&out).unwrap()
+        };
+        pass("11:05");
+        // The deferred one is retried until given up (an hour after it was queued).
+        pass("12:10");
+        pass("12:11");
+
+        let received = smtp.received();
+        let to = |address: &str| -> Vec<&crate::support::smtp::Received> {
+            received
+                .iter()
+                .filter(|m| m.rcpt_tos.iter().any(|r| r == address))
+                .collect()
+        };
+        // The holders of d1 to d4 got their notice, once, and their 7 days run.
+        for i in 1..=4 {
+            let holder = format!("titolare{i}@esempio.it");
+            assert_eq!(to(&holder).len(), 1, "{holder}: {received:#?}");
+            let domain = domain(&db.registry, &format!("d{i}.manybad.it")).await;
+            assert_eq!(domain.status.state, State::InError);
+            assert!(
+                domain.status.deadline.is_some(),
+                "d{i}: {:?}",
+                domain.status
+            );
+        }
+        // Nothing was injected: no Bcc header, nothing for the spy, one line per header.
+        let d2 = to("titolare2@esempio.it")[0];
+        assert!(!d2.raw.lines().any(|l| l.starts_with("Bcc:")), "{}", d2.raw);
+        assert!(to("spia@evil.it").is_empty());
+        assert!(
+            d2.header("To").unwrap().contains("Rossi"),
+            "{:?}",
+            d2.header("To")
+        );
+        let d4 = to("titolare4@esempio.it")[0];
+        assert!(d4.header("To").unwrap().len() < 1_000, "the name is capped");
+        // d5 (an address the composer refuses), d6 (refused by the relay), d7 (retries
+        // exhausted): no deadline, and the operators are alerted by mail, naming the domain.
+        for i in 5..=7 {
+            let domain = domain(&db.registry, &format!("d{i}.manybad.it")).await;
+            assert_eq!(domain.status.deadline, None, "d{i}");
+        }
+        let alerts = db.registry.alerts(50).await.unwrap();
+        let alert = |kind: &str, domain: &str| {
+            alerts
+                .iter()
+                .find(|a| a.kind == kind && a.message.starts_with(domain))
+                .unwrap_or_else(|| panic!("no {kind} alert for {domain}: {alerts:#?}"))
+                .message
+                .clone()
+        };
+        assert!(alert("reseller_copy_failed", "d1.manybad.it").contains("bad reseller"));
+        assert!(alert("notice_failed", "d5.manybad.it").contains("not an address"));
+        assert!(alert("notice_failed", "d6.manybad.it").contains("550"));
+        assert!(alert("notice_failed", "d7.manybad.it").contains("given up"));
+        let mailed: Vec<String> = to("noc@gestore.example")
+            .iter()
+            .map(|m| m.header("Subject").unwrap_or_default().to_owned())
+            .collect();
+        for i in [1, 5, 6, 7] {
+            let subject = format!("[PEC] Dominio d{i}.manybad.it: serve un operatore");
+            assert!(mailed.contains(&subject), "{subject}: {mailed:?}");
+        }
+        // The other resellers got their copies; d1's bad address got nothing.
+        assert_eq!(to("rivenditore2@rivendita.example").len(), 1);
+        assert!(
+            received
+                .iter()
+                .all(|m| !m.rcpt_tos.iter().any(|r| r.contains("evil")))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_smtp_password_never_travels_in_clear_unless_allowed() {
+    on_both(|db| async move {
+        // A relay that offers AUTH without STARTTLS (as a careless one does).
+        let smtp = SmtpServer::start_with(Security::Plain, Some("pecwatch:segreto"));
+        register_and_confirm(&db, &smtp, "pec.nomx.it", "titolare@esempio.it");
+        let login = [
+            ("PECWATCH_SMTP_USERNAME", "pecwatch"),
+            ("PECWATCH_SMTP_PASSWORD", "segreto"),
+        ];
+        let out = pecwatch_with(
+            &db,
+            &smtp,
+            "2026-11-23T04:05:00+01:00",
+            &["notices", "send", "--format", "json"],
+            &login,
+            0,
+        );
+        let pass: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (pass["sent"].as_u64(), pass["deferred"].as_u64()),
+            (Some(0), Some(1))
+        );
+        let items = db.registry.outbox(&OutboxFilter::default()).await.unwrap();
+        let item = items
+            .iter()
+            .find(|i| i.key.ends_with("error_found"))
+            .unwrap();
+        assert_eq!(item.state, OutboxState::Pending);
+        let error = item.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("STARTTLS") && error.contains("allow_plaintext_auth"),
+            "{error}"
+        );
+        assert!(smtp.received().is_empty());
+        assert_eq!(smtp.auth_log(), "", "no AUTH reached the relay");
+        assert_eq!(
+            domain(&db.registry, "pec.nomx.it").await.status.deadline,
+            None
+        );
+
+        // Allowed: the relay gets the login, and the notice.
+        let mut allowed = login.to_vec();
+        allowed.push(("PECWATCH_SMTP_ALLOW_PLAINTEXT_AUTH", "true"));
+        let out = pecwatch_with(
+            &db,
+            &smtp,
+            "2026-11-23T04:10:00+01:00",
+            &["notices", "send", "--format", "json"],
+            &allowed,
+            0,
+        );
+        let pass: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(pass["sent"], 1, "{pass}");
+        assert!(smtp.auth_log().contains("segreto"), "{}", smtp.auth_log());
+        assert_eq!(smtp.received()[0].rcpt_tos, ["titolare@esempio.it"]);
     })
     .await;
 }

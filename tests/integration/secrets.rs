@@ -583,3 +583,53 @@ async fn secrets_never_appear_in_output_logs_or_the_registry() {
     assert_clean("the registry", &stored, &all_secrets);
     cleanup.run().await;
 }
+
+#[tokio::test]
+async fn the_sqlite_file_and_its_wal_and_shm_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.db");
+    let url = format!("sqlite://{}", file.display());
+    let port = crate::support::web::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    // `pecwatch web` started under umask 000, as a careless service manager may.
+    let prepared = pecwatch(&url, None, &["web", "--listen", &listen], &[]);
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(prepared.get_program())
+        .args(prepared.get_args());
+    for (key, value) in prepared.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    if let Some(dir) = prepared.get_current_dir() {
+        command.current_dir(dir);
+    }
+    let server = crate::support::web::spawn(&mut command, port).await;
+    let response = client().get(server.url("/healthz")).send().await.unwrap();
+    assert!(response.status().is_success());
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", file.display());
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{path}: {mode:o}");
+    }
+    drop(server);
+    // The umask really was 000: what the shell creates there is world-writable.
+    let probe = dir.path().join("probe");
+    let status = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("umask 000; : > '{}'", probe.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666);
+}

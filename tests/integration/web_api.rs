@@ -1572,3 +1572,63 @@ async fn orders_and_mailboxes_through_the_api() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn hostile_holder_values_are_refused_by_the_api_naming_the_field() {
+    on_both(|db| async move {
+        let operator = token(&db.url, T0, "crm", "operator");
+        let server = start(&db.url, T1, &[]).await;
+        let http = client();
+        let hostile = [
+            ("reseller", json!("bad reseller@evil.it")),
+            ("holder_name", json!("Rossi\r\nBcc: spia@evil.it")),
+            ("holder_name", json!("Rossi\rSrl")),
+            ("holder_name", json!("N".repeat(100_000))),
+            ("reseller", json!("R".repeat(100_000))),
+            ("holder_email", json!("bad holder@evil.it")),
+        ];
+        for (field, value) in hostile {
+            for (path, name_key) in [("/api/v1/domains", "domain"), ("/api/v1/orders", "name")] {
+                let mut request = json!({
+                    name_key: "pec.nuovo.it",
+                    "holder_email": "titolare@nuovo.it",
+                });
+                request[field] = value.clone();
+                for (lang, words) in [("it", "non"), ("en", "not")] {
+                    let response = http
+                        .post(server.url(path))
+                        .bearer_auth(&operator)
+                        .header(header::ACCEPT_LANGUAGE, lang)
+                        .json(&request)
+                        .send()
+                        .await
+                        .unwrap();
+                    let problem =
+                        problem(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid-field").await;
+                    assert_eq!(problem["field"], field, "{path} {problem}");
+                    let detail = problem["detail"].as_str().unwrap();
+                    assert!(detail.starts_with(field), "{detail}");
+                    assert!(
+                        detail.contains(words)
+                            || detail.contains("troppo")
+                            || detail.contains("too long"),
+                        "{lang}: {detail}"
+                    );
+                    assert!(detail.len() < 500, "the value is not echoed whole");
+                }
+            }
+        }
+        // Nothing was recorded.
+        let listed = run(
+            &db.url,
+            T1,
+            &["domains", "list", "--format", "json"],
+            &[],
+            0,
+        );
+        assert!(listed.stdout.is_empty());
+        let orders = run(&db.url, T1, &["orders", "list", "--format", "json"], &[], 0);
+        assert!(orders.stdout.is_empty());
+    })
+    .await;
+}

@@ -36,8 +36,15 @@ pub struct Visitor {
 
 impl Visitor {
     pub fn new(server: &Server) -> Self {
+        Self::from_address(server, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// A visitor whose connections come from `address` (another loopback address: another
+    /// client for the server).
+    pub fn from_address(server: &Server, address: std::net::Ipv4Addr) -> Self {
         Visitor {
             client: reqwest::Client::builder()
+                .local_address(std::net::IpAddr::V4(address))
                 .no_proxy()
                 .redirect(redirect::Policy::none())
                 .timeout(std::time::Duration::from_secs(60))
@@ -146,6 +153,18 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The sign-in page's message (its problem paragraph), without the form's token.
+fn notice_text(page: &str) -> String {
+    let problem = page
+        .split("class=\"problem\"")
+        .nth(1)
+        .unwrap_or(page)
+        .split("</")
+        .next()
+        .unwrap_or_default();
+    problem.to_owned()
 }
 
 /// The value of the first hidden field `name` of a page.
@@ -794,15 +813,58 @@ async fn sign_ins_are_throttled() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         csrf = hidden(&page, "csrf");
     }
-    // Locked: the right password is refused too, for a while.
-    let (status, _, page) = visitor
+    // Held back: from this address the right password is refused too, for a while.
+    let (status, _, held) = visitor
         .post(
             "/console/login",
             &[("name", "mario"), ("password", PASSWORD), ("csrf", &csrf)],
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(page.contains("Troppi tentativi non riusciti"), "{page}");
+    let held_text = notice_text(&held);
+    assert!(
+        held_text.contains("Troppi tentativi non riusciti"),
+        "{held}"
+    );
+    csrf = hidden(&held, "csrf");
+    // From another address mario signs in at once: nobody locks a user out from afar.
+    let mut elsewhere = Visitor::from_address(&server, std::net::Ipv4Addr::new(127, 0, 0, 2));
+    elsewhere.sign_in("mario", PASSWORD).await;
+    // A name that does not exist gets the same answers: the same refusal, and after as
+    // many failures the same holding back, with the same status and text.
+    // (Each from an address of its own: an address has 10 sign-ins a minute.)
+    let mut answers = Vec::new();
+    for (name, last) in [("mario", 3), ("nessuno", 4)] {
+        let mut prober = Visitor::from_address(&server, std::net::Ipv4Addr::new(127, 0, 0, last));
+        let (_, _, page) = prober.get("/console/login").await;
+        let mut probe_csrf = hidden(&page, "csrf");
+        for attempt in 0..=5 {
+            let (status, _, page) = prober
+                .post(
+                    "/console/login",
+                    &[
+                        ("name", name),
+                        ("password", "Sbagliata-2026"),
+                        ("csrf", &probe_csrf),
+                    ],
+                )
+                .await;
+            probe_csrf = hidden(&page, "csrf");
+            answers.push((name, attempt, status, notice_text(&page)));
+        }
+    }
+    let (known, unknown) = answers.split_at(6);
+    for (k, u) in known.iter().zip(unknown) {
+        assert_eq!((k.1, k.2, &k.3), (u.1, u.2, &u.3), "{k:?} / {u:?}");
+    }
+    assert!(
+        unknown[0].3.contains("Nome utente o password non corretti"),
+        "{unknown:?}"
+    );
+    assert!(
+        unknown[5].3.contains("Troppi tentativi non riusciti"),
+        "{unknown:?}"
+    );
     // And one address cannot make the server hash passwords all day.
     let mut last = StatusCode::OK;
     for _ in 0..12 {
@@ -1358,6 +1420,50 @@ async fn orders_are_decided_from_the_console() {
         "{page}"
     );
     assert!(page.contains("data-state=\"pending_dns\""), "{page}");
+    drop(server);
+    cleanup.run().await;
+}
+
+#[tokio::test]
+async fn a_hostile_next_goes_to_the_dashboard_never_a_500() {
+    let (db, cleanup) = sqlite().await;
+    assert!(
+        add_user(&db.url, "mario", "operator", PASSWORD)
+            .status
+            .success()
+    );
+    let server = start(&db.url, &now(), &[]).await;
+    for (n, next) in [
+        "/console\r\nSet-Cookie: pecwatch_session=forged",
+        "/console/domains\r",
+        "/console/../api/v1/tokens",
+        "/console/%2e%2e/metrics",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each from an address of its own (10 sign-ins a minute per address).
+        let last = u8::try_from(10 + n).unwrap();
+        let mut visitor = Visitor::from_address(&server, std::net::Ipv4Addr::new(127, 0, 0, last));
+        let query: String = next.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (status, _, page) = visitor.get(&format!("/console/login?next={query}")).await;
+        assert_eq!(status, StatusCode::OK, "{next:?}: {page}");
+        assert_eq!(hidden(&page, "next"), "/console", "{next:?}");
+        let csrf = hidden(&page, "csrf");
+        let (status, headers, page) = visitor
+            .post(
+                "/console/login",
+                &[
+                    ("name", "mario"),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{next:?}: {page}");
+        assert_eq!(headers[LOCATION], "/console", "{next:?}");
+    }
     drop(server);
     cleanup.run().await;
 }

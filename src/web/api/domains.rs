@@ -21,6 +21,7 @@ use crate::Lang;
 use crate::actions::{self, ActionError, Command, ExceptionChange};
 use crate::cli::CliError;
 use crate::cli::domains::{HISTORY_CHECKS, detail_json, parse_instant, summary_json};
+use crate::contact::Contact;
 use crate::lifecycle::{DomainStatus, State as LifecycleState};
 use crate::name::DomainName;
 use crate::registry::{
@@ -87,7 +88,7 @@ pub fn action_problem(lang: Lang, error: ActionError) -> Problem {
         ActionError::Refused { .. } | ActionError::NotInException { .. } => {
             Problem::conflict(lang, message)
         }
-        ActionError::BadAddress(_) => Problem::bad_request(lang, message),
+        ActionError::BadAddress(_) | ActionError::TooWide(_) => Problem::bad_request(lang, message),
         ActionError::Registry(RegistryError::Conflict) => Problem::conflict(lang, message),
         ActionError::Registry(error) => Problem::registry(lang, error),
     }
@@ -280,17 +281,22 @@ pub async fn add(
         .map(parse_instant)
         .transpose()
         .map_err(|error| cli_problem(lang, error))?;
+    let (holder, reseller) = Contact::check(
+        &Holder {
+            name: request.holder_name,
+            email: request.holder_email,
+            lang: lang_code(lang, request.lang.as_deref())?,
+        },
+        request.reseller.as_deref(),
+    )
+    .map_err(|error| Problem::invalid_contact(lang, &error))?;
     let domain = state
         .registry
         .add_domain(
             NewDomain {
                 name,
-                holder: Holder {
-                    name: request.holder_name.filter(|name| !name.trim().is_empty()),
-                    email: request.holder_email,
-                    lang: lang_code(lang, request.lang.as_deref())?,
-                },
-                reseller: request.reseller.filter(|name| !name.trim().is_empty()),
+                holder,
+                reseller,
                 profile,
                 exception: Vec::new(),
                 status: DomainStatus::new(LifecycleState::Certified, now, expires),

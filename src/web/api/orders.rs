@@ -28,6 +28,7 @@ pub fn activation_problem(lang: Lang, error: ActivationError) -> Problem {
     let message = error.message(lang);
     match error {
         ActivationError::Registry(error) => Problem::registry(lang, error),
+        ActivationError::Contact(error) => Problem::invalid_contact(lang, &error),
         ActivationError::Name(_) => Problem::invalid_domain(lang, "", message),
         ActivationError::UnknownDomain(domain) => Problem::unknown_domain(lang, &domain),
         ActivationError::NoOrder(_) | ActivationError::NoMailbox(_) => {

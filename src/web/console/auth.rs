@@ -3,8 +3,12 @@
 //!
 //! - A password is checked against its argon2id hash off the async threads. A name that
 //!   does not exist costs the same hash, so timing does not tell which names exist.
-//! - After [`MAX_FAILURES`] failed sign-ins in a row a user is refused for
-//!   [`LOCKOUT`] after the latest failure, even with the right password; each client
+//! - Failed sign-ins slow down the pair (user name, client address) that made them
+//!   ([`SignInBackoff`]): after [`FREE_FAILURES`] in a row that pair waits 30 seconds,
+//!   then twice as long after each further failure, up to [`MAX_WAIT`]. The user
+//!   signs in from anywhere else meanwhile (nobody can lock a user out from afar), and a
+//!   name that does not exist gets the same answer, the same status and the same hashing
+//!   time as one that does, so the answers do not tell which names exist. Each client
 //!   address also has a small budget of sign-ins (a token bucket), so nobody can make
 //!   the server hash passwords all day.
 //! - A session is a random 256-bit identifier in a cookie (`HttpOnly`,
@@ -30,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Console, FormFields};
 use crate::Lang;
-use crate::registry::users::{Credentials, NewSession, Role, Session};
+use crate::registry::users::{NewSession, Role, Session};
 use crate::web::AppState;
 use crate::web::pages::ui::{Page, Peer, cookie, encode_component, query_param};
 
@@ -40,10 +44,99 @@ pub const SESSION_COOKIE: &str = "pecwatch_session";
 pub const LOGIN_COOKIE: &str = "pecwatch_login";
 /// How long a session lasts.
 pub const SESSION_FOR: SignedDuration = SignedDuration::from_hours(8);
-/// Failed sign-ins in a row after which a user is locked out for a while.
-pub const MAX_FAILURES: u64 = 5;
-/// How long a locked-out user waits after the latest failure.
-pub const LOCKOUT: SignedDuration = SignedDuration::from_mins(15);
+/// Failed sign-ins in a row from one client address for one user name before it must
+/// wait.
+pub const FREE_FAILURES: u32 = 5;
+/// The first wait, doubled at each further failure.
+pub const FIRST_WAIT: SignedDuration = SignedDuration::from_secs(30);
+/// The longest wait.
+pub const MAX_WAIT: SignedDuration = SignedDuration::from_mins(15);
+/// Most (user name, client address) pairs remembered; past it, those whose latest
+/// failure is older than a day are forgotten, then all.
+const MAX_PAIRS: usize = 100_000;
+/// How long the failures of a pair are remembered.
+const REMEMBER: SignedDuration = SignedDuration::from_hours(24);
+
+/// How long a pair must wait after `failures` failures in a row (`None`: not at all).
+pub fn backoff(failures: u32) -> Option<SignedDuration> {
+    let beyond = failures.checked_sub(FREE_FAILURES)?;
+    let factor = 1_i32.checked_shl(beyond.min(20)).unwrap_or(i32::MAX);
+    Some(
+        FIRST_WAIT
+            .checked_mul(factor)
+            .unwrap_or(MAX_WAIT)
+            .min(MAX_WAIT),
+    )
+}
+
+/// The failed sign-ins of each (user name, client address) pair, in this process.
+#[derive(Debug, Default)]
+pub struct SignInBackoff {
+    pairs: std::sync::Mutex<std::collections::HashMap<(String, std::net::IpAddr), Failures>>,
+}
+
+/// Failures in a row, and the latest.
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    count: u32,
+    latest: Timestamp,
+}
+
+/// The key of a user name: as the registry matches it (case-insensitive), bounded.
+fn pair_key(name: &str, client: std::net::IpAddr) -> (String, std::net::IpAddr) {
+    (
+        name.trim().to_lowercase().chars().take(64).collect(),
+        client,
+    )
+}
+
+impl SignInBackoff {
+    /// How long `name` must still wait from `client` at `now`, if it must.
+    pub fn wait(
+        &self,
+        name: &str,
+        client: std::net::IpAddr,
+        now: Timestamp,
+    ) -> Option<std::time::Duration> {
+        let pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
+        let failures = pairs.get(&pair_key(name, client))?;
+        let until = failures
+            .latest
+            .saturating_add(backoff(failures.count)?)
+            .ok()?;
+        (until > now).then(|| until.duration_since(now).unsigned_abs())
+    }
+
+    /// Records a failed sign-in.
+    pub fn failed(&self, name: &str, client: std::net::IpAddr, now: Timestamp) {
+        let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
+        if pairs.len() >= MAX_PAIRS {
+            pairs.retain(|_, f| f.latest.saturating_add(REMEMBER).is_ok_and(|t| t > now));
+            if pairs.len() >= MAX_PAIRS {
+                pairs.clear();
+            }
+        }
+        let entry = pairs.entry(pair_key(name, client)).or_insert(Failures {
+            count: 0,
+            latest: now,
+        });
+        if entry
+            .latest
+            .saturating_add(REMEMBER)
+            .is_ok_and(|t| t <= now)
+        {
+            entry.count = 0;
+        }
+        entry.count = entry.count.saturating_add(1);
+        entry.latest = now;
+    }
+
+    /// Forgets the failures of a pair that signed in.
+    pub fn succeeded(&self, name: &str, client: std::net::IpAddr) {
+        let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
+        pairs.remove(&pair_key(name, client));
+    }
+}
 
 /// A random token: 32 bytes, base64url.
 pub fn random_token() -> String {
@@ -88,10 +181,18 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// A hash of a random password, verified when the name does not exist so that a failed
-/// sign-in costs the same either way.
+/// sign-in costs the same either way (made once, at start: [`warm_up`]).
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
+}
+
+/// Makes the decoy hash ahead, on a thread of its own, so that the first sign-in with
+/// an unknown name does not take a hashing longer than the others.
+pub fn warm_up() {
+    std::thread::spawn(|| {
+        decoy_hash();
+    });
 }
 
 /// A `Set-Cookie` value.
@@ -192,15 +293,19 @@ impl SignedIn {
     }
 }
 
-/// Where to go after signing in: a console page, never another site.
+/// Where to go after signing in: a console page, never another site. Anything else —
+/// control characters (a `Location` header cannot carry them), spaces, non-ASCII,
+/// dot-segments (`/console/../api`, also percent-encoded) — goes to the dashboard.
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
             if (path == "/console"
                 || path.starts_with("/console/")
                 || path.starts_with("/console?"))
+                && path.chars().all(|c| c.is_ascii_graphic())
                 && !path.contains("//")
                 && !path.contains('\\')
+                && !has_dot_segment(path)
                 && !path.starts_with("/console/login")
                 && !path.starts_with("/console/logout") =>
         {
@@ -208,6 +313,16 @@ fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/console".to_owned(),
     }
+}
+
+/// Whether the path of `target` (before `?` or `#`) has a `.` or `..` segment, plain or
+/// percent-encoded.
+fn has_dot_segment(target: &str) -> bool {
+    let path = target.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 /// The sign-in page, with a fresh form token (and its cookie).
@@ -311,25 +426,32 @@ pub async fn login(
         Ok(credentials) => credentials,
         Err(error) => return page.internal(&error),
     };
-    if let Some(wait) = credentials.as_ref().and_then(|c| locked_for(c, now)) {
-        let minutes = wait.as_secs().div_ceil(60);
+    // The same for names that exist and names that do not: decided before the hashing.
+    if let Some(wait) = console.backoff.wait(&name, client, now) {
+        let seconds = u64::try_from(wait.as_millis().div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        tracing::info!(user = %name.chars().take(64).collect::<String>(), client = %client, seconds, "console sign-in held back");
         return refused(&match lang {
             Lang::It => format!(
-                "Troppi tentativi non riusciti per questo utente: riprova tra {minutes} minuti."
+                "Troppi tentativi non riusciti per questo utente da questo indirizzo: \
+                 riprova tra {seconds} secondi."
             ),
-            Lang::En => {
-                format!("Too many failed attempts for this user: try again in {minutes} minutes.")
-            }
+            Lang::En => format!(
+                "Too many failed attempts for this user from this address: try again in \
+                 {seconds} seconds."
+            ),
         });
     }
-    let hash = credentials
-        .as_ref()
-        .map_or_else(|| decoy_hash().to_owned(), |c| c.password_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let hash = credentials.as_ref().map(|c| c.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || {
+        verify_password(&password, hash.as_deref().unwrap_or_else(|| decoy_hash()))
+    })
+    .await
+    .unwrap_or(false);
     let known = credentials.as_ref().map(|c| c.user.id);
     let Some(credentials) = credentials.filter(|_| matches) else {
+        console.backoff.failed(&name, client, now);
         if let Some(id) = known
             && let Err(error) = state.registry.record_login_failure(id, now).await
         {
@@ -356,6 +478,7 @@ pub async fn login(
     if let Err(error) = opened.await {
         return page.internal(&error);
     }
+    console.backoff.succeeded(&name, client);
     tracing::info!(user = %credentials.user.name, client = %client, "console sign-in");
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
@@ -366,15 +489,6 @@ pub async fn login(
         headers.append(header::SET_COOKIE, value);
     }
     response
-}
-
-/// How long the user must still wait after too many failures, if they must.
-fn locked_for(credentials: &Credentials, now: Timestamp) -> Option<std::time::Duration> {
-    if credentials.failed_logins < MAX_FAILURES {
-        return None;
-    }
-    let until = credentials.last_failed?.saturating_add(LOCKOUT).ok()?;
-    (until > now).then(|| until.duration_since(now).unsigned_abs())
 }
 
 /// `POST /console/logout`.
@@ -430,6 +544,55 @@ mod tests {
     }
 
     #[test]
+    fn failures_slow_down_the_pair_that_made_them() {
+        let secs = |n| backoff(n).map(|d| d.as_secs());
+        assert_eq!(
+            (1..=12).map(secs).collect::<Vec<_>>(),
+            [
+                None,
+                None,
+                None,
+                None,
+                Some(30),
+                Some(60),
+                Some(120),
+                Some(240),
+                Some(480),
+                Some(900),
+                Some(900),
+                Some(900)
+            ]
+        );
+        assert_eq!(backoff(u32::MAX), Some(MAX_WAIT));
+        let pairs = SignInBackoff::default();
+        let (here, there) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t0: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(pairs.wait("mario", here, t0), None);
+            pairs.failed("Mario ", here, t0);
+        }
+        assert_eq!(pairs.wait("MARIO", here, t0).map(|w| w.as_secs()), Some(30));
+        assert_eq!(pairs.wait("mario", there, t0), None, "another address");
+        assert_eq!(pairs.wait("lucia", here, t0), None, "another user");
+        let later = t0 + SignedDuration::from_secs(31);
+        assert_eq!(pairs.wait("mario", here, later), None, "waited enough");
+        pairs.failed("mario", here, later);
+        assert_eq!(
+            pairs.wait("mario", here, later).map(|w| w.as_secs()),
+            Some(60)
+        );
+        pairs.succeeded("mario", here);
+        assert_eq!(pairs.wait("mario", here, later), None);
+        // Forgotten after a day.
+        for _ in 0..FREE_FAILURES {
+            pairs.failed("nessuno", here, t0);
+        }
+        let tomorrow = t0 + SignedDuration::from_hours(25);
+        pairs.failed("nessuno", here, tomorrow);
+        assert_eq!(pairs.wait("nessuno", here, tomorrow), None);
+    }
+
+    #[test]
     fn only_console_pages_come_next() {
         assert_eq!(
             safe_next(Some("/console/domains?state=in_error")),
@@ -442,9 +605,23 @@ mod tests {
             "/consolex",
             "/console/login",
             "/\\evil",
+            "/console\r\nSet-Cookie: x=1",
+            "/console/domains\n",
+            "/console/\u{7f}",
+            "/console/dominio è",
+            "/console/../api/v1/tokens",
+            "/console/domains/..",
+            "/console/./domains",
+            "/console/%2e%2e/metrics",
+            "/console/.%2E/metrics",
         ] {
             assert_eq!(safe_next(Some(bad)), "/console", "{bad}");
         }
         assert_eq!(safe_next(None), "/console");
+        assert_eq!(
+            safe_next(Some("/console/domains/pec.x.it?from=..")),
+            "/console/domains/pec.x.it?from=..",
+            "dots in the query are not segments"
+        );
     }
 }

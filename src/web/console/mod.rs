@@ -42,6 +42,7 @@ const FORM_MAX: usize = 64 * 1024;
 
 /// The routes of this part.
 pub fn routes() -> Router<AppState> {
+    auth::warm_up();
     Router::new()
         .route("/console", get(dashboard::show))
         .route("/console/", get(dashboard::show))
@@ -64,6 +65,8 @@ pub const LOGINS_PER_MINUTE: u32 = 10;
 #[derive(Debug, Default)]
 pub struct Console {
     login_limiter: OnceLock<RateLimiter>,
+    /// The failed sign-ins of each (user name, client address).
+    backoff: auth::SignInBackoff,
 }
 
 impl Console {

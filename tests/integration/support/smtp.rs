@@ -70,7 +70,8 @@ impl SmtpServer {
     }
 
     /// Starts a server with TLS (a certificate for 127.0.0.1 made for it, see
-    /// [`ca_file`](Self::ca_file)) and/or required authentication (`USER:PASSWORD`).
+    /// [`ca_file`](Self::ca_file)) and/or required authentication (`USER:PASSWORD`;
+    /// offered over plain text with [`Security::Plain`], as a careless relay does).
     pub fn start_with(security: Security, auth: Option<&str>) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -218,6 +219,11 @@ impl SmtpServer {
             .expect("read the server's first line");
         assert_eq!(line.trim(), "ready", "the SMTP server did not start");
         self.child = Some(child);
+    }
+
+    /// Every AUTH the server received so far (`MECHANISM LOGIN PASSWORD` lines).
+    pub fn auth_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("auth.log")).unwrap_or_default()
     }
 
     /// The messages accepted so far, in order.
