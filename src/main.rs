@@ -12,6 +12,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pecwatch::cli::{Cli, run};
 
 fn main() -> ExitCode {
+    // `pecwatch generate man|completions DIR` (packaging): outside the documented command
+    // line, so that neither the man pages nor the completions offer it.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "generate")
+    {
+        return pecwatch::cli::generate::main();
+    }
     let cli = Cli::parse();
     // Warnings by default, and the web interface's one line per request;
     // PECWATCH_LOG=debug (any EnvFilter) to see more, PECWATCH_LOG_FORMAT=json for JSON

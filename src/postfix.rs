@@ -55,6 +55,9 @@ pub struct Counters {
     pub reloads: AtomicU64,
     /// Domains in the current snapshot.
     pub domains: AtomicU64,
+    /// When the snapshot was last known to match the registry (Unix seconds): loaded, or
+    /// found unchanged by [`watch`]. Lags when the database stops answering.
+    pub verified: AtomicU64,
 }
 
 /// This process's counters.
@@ -66,6 +69,7 @@ pub static COUNTERS: Counters = Counters {
     protocol_errors: AtomicU64::new(0),
     reloads: AtomicU64::new(0),
     domains: AtomicU64::new(0),
+    verified: AtomicU64::new(0),
 };
 
 impl Counters {
@@ -89,7 +93,10 @@ impl Counters {
              pecwatch_postfix_snapshot_reloads_total {}\n\
              # HELP pecwatch_postfix_snapshot_domains Domains in the snapshot the answers rest on.\n\
              # TYPE pecwatch_postfix_snapshot_domains gauge\n\
-             pecwatch_postfix_snapshot_domains {}\n",
+             pecwatch_postfix_snapshot_domains {}\n\
+             # HELP pecwatch_postfix_snapshot_verified_timestamp_seconds When the snapshot was last known to match the registry (Unix time).\n\
+             # TYPE pecwatch_postfix_snapshot_verified_timestamp_seconds gauge\n\
+             pecwatch_postfix_snapshot_verified_timestamp_seconds {}\n",
             get(&self.policy_dunno),
             get(&self.policy_reject),
             get(&self.socketmap_found),
@@ -97,6 +104,7 @@ impl Counters {
             get(&self.protocol_errors),
             get(&self.reloads),
             get(&self.domains),
+            get(&self.verified),
         )
     }
 }
@@ -351,9 +359,11 @@ pub async fn load(registry: &Registry, mailboxes: bool) -> Result<Snapshot, Regi
         .domains
         .store(snapshot.len() as u64, Ordering::Relaxed);
     if !mailboxes {
+        mark_verified();
         return Ok(snapshot);
     }
     let addresses = registry.mailbox_addresses().await?;
+    mark_verified();
     Ok(snapshot.with_mailboxes(addresses.into_iter().map(|(address, _)| address)))
 }
 
@@ -384,11 +394,19 @@ pub async fn watch(registry: Registry, shared: Shared, mailboxes: bool) {
                     Err(error) => tracing::warn!(%error, "cannot reload the domains"),
                 }
             }
-            Ok(_) => {}
+            Ok(_) => mark_verified(),
             Err(error) => tracing::warn!(%error, "cannot read the registry"),
         }
         tokio::time::sleep(REFRESH).await;
     }
+}
+
+/// Records that the snapshot matches the registry now ([`Counters::verified`]).
+fn mark_verified() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    COUNTERS.verified.store(now, Ordering::Relaxed);
 }
 
 fn current(shared: &Shared) -> Arc<Snapshot> {

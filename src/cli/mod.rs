@@ -13,6 +13,7 @@ use jiff::Timestamp;
 
 mod csv;
 pub mod domains;
+pub mod generate;
 pub mod index;
 pub mod instructions;
 pub mod notices;
@@ -37,7 +38,7 @@ use crate::report::{Report, input_error_json};
 
 /// pecwatch: checker and monitor for PEC certified domains.
 #[derive(Debug, Parser)]
-#[command(name = "pecwatch", version, about, long_about = None)]
+#[command(name = "pecwatch", version = env!("PECWATCH_VERSION"), about, long_about = None)]
 pub struct Cli {
     /// Configuration file (default: ./pecwatch.toml if present, else built-in defaults).
     #[arg(long, global = true, env = "PECWATCH_CONFIG", value_name = "FILE")]

@@ -48,6 +48,21 @@ impl Registry {
             .collect())
     }
 
+    /// When the oldest outbox item of `kind` still pending (not yet accepted, possibly
+    /// deferred after temporary failures) was queued; `None` when none is pending.
+    pub async fn oldest_pending_outbox(&self, kind: &str) -> Result<Option<Timestamp>> {
+        const SQL: &str = "SELECT MIN(created) FROM outbox WHERE kind = $1 AND state = 'pending'";
+        let oldest: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL).bind(kind).fetch_one(pool).await
+        })?;
+        oldest
+            .map(|secs| {
+                Timestamp::from_second(secs)
+                    .map_err(|e| RegistryError::Database(format!("bad stored time {secs}: {e}")))
+            })
+            .transpose()
+    }
+
     /// For every kind of sweep that ever finished: how many finished and the latest one,
     /// sorted by kind.
     pub async fn sweep_kinds(&self) -> Result<Vec<SweepKindStats>> {

@@ -11,14 +11,20 @@
 //! - `pecwatch_domains{state}`: domains by lifecycle state;
 //! - `pecwatch_outbox_items{kind,state}` and `pecwatch_notices{state}`: the outbox
 //!   (notices: pending, sent, failed);
+//! - `pecwatch_notices_oldest_pending_timestamp_seconds`: when the oldest notice not yet
+//!   accepted was queued (0: none pending), for an alert on notices stuck or deferred;
 //! - `pecwatch_alerts_total`: operator alerts ever raised;
 //! - `pecwatch_index_domains`: domains the index lists now;
+//!   `pecwatch_index_unpublished_changes`: domains added to or removed from it since the
+//!   last recorded publication (all of them before the first);
+//!   `pecwatch_index_last_published_timestamp_seconds`: when that was (0: never);
 //! - per kind of sweep (`daily` from `pecwatch serve`, `recheck`, `sweep` from cron):
 //!   `pecwatch_sweeps_total`, and of the latest one `pecwatch_sweep_duration_seconds`,
 //!   `pecwatch_sweep_last_finished_timestamp_seconds`, `pecwatch_sweep_held`,
 //!   `pecwatch_sweep_checks{result}` (ok, failed, transient) and
-//!   `pecwatch_sweep_errors{code}` (failing checks by error code), from the sweeps table
-//!   and the summary each sweep stores.
+//!   `pecwatch_sweep_errors{code}` (failing checks by error code) and
+//!   `pecwatch_sweep_canary_failures` (canary checks that failed, before or after), from
+//!   the sweeps table and the summary each sweep stores.
 //!
 //! The Postfix lookups are counted by the process that answers them, `pecwatch postfix`,
 //! which serves its own `/metrics` on `[postfix] metrics_listen` ([`postfix_router`]):
@@ -178,6 +184,18 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         );
     }
 
+    out.family(
+        "notices_oldest_pending_timestamp_seconds",
+        "gauge",
+        "When the oldest notice not yet accepted (pending or deferred) was queued (Unix time; 0: none).",
+    );
+    let oldest = registry.oldest_pending_outbox("notice").await?;
+    out.sample(
+        "notices_oldest_pending_timestamp_seconds",
+        &[],
+        oldest.map_or(0, |at| at.as_second()) as f64,
+    );
+
     out.family("alerts_total", "counter", "Operator alerts ever raised.");
     out.sample("alerts_total", &[], registry.alert_count().await? as f64);
 
@@ -186,10 +204,29 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         "gauge",
         "Domains the providers' index lists now (certified and in_error).",
     );
+    let listed = registry.published_domains().await?;
+    out.sample("index_domains", &[], listed.len() as f64);
+    let last = registry.last_publication().await?;
+    out.family(
+        "index_unpublished_changes",
+        "gauge",
+        "Domains added to or removed from the index since its last recorded publication.",
+    );
+    let published = last.as_ref().map_or(&[][..], |last| &last.domains[..]);
     out.sample(
-        "index_domains",
+        "index_unpublished_changes",
         &[],
-        registry.published_domains().await?.len() as f64,
+        unpublished_changes(&listed, published) as f64,
+    );
+    out.family(
+        "index_last_published_timestamp_seconds",
+        "gauge",
+        "When the index was last recorded as published (Unix time; 0: never).",
+    );
+    out.sample(
+        "index_last_published_timestamp_seconds",
+        &[],
+        last.map_or(0, |last| last.at.as_second()) as f64,
     );
 
     let kinds = registry.sweep_kinds().await?;
@@ -275,7 +312,38 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
             );
         }
     }
+    out.family(
+        "sweep_canary_failures",
+        "gauge",
+        "Canary checks of the latest sweep of each kind that failed (before or after it).",
+    );
+    for kind in &kinds {
+        let failed = kind
+            .last
+            .summary
+            .as_ref()
+            .and_then(|summary| summary["canaries"].as_array())
+            .map_or(0, |canaries| {
+                canaries
+                    .iter()
+                    .filter(|canary| canary["ok"] == Value::Bool(false))
+                    .count()
+            });
+        out.sample(
+            "sweep_canary_failures",
+            &[("kind", &kind.kind)],
+            failed as f64,
+        );
+    }
     Ok(out.0)
+}
+
+/// How many names are in one sorted list and not the other (both sorted and without
+/// duplicates, as [`Registry::published_domains`] and publications keep them).
+fn unpublished_changes(listed: &[String], published: &[String]) -> usize {
+    let listed: std::collections::BTreeSet<&String> = listed.iter().collect();
+    let published: std::collections::BTreeSet<&String> = published.iter().collect();
+    listed.symmetric_difference(&published).count()
 }
 
 /// The router of `pecwatch postfix`'s own metrics: `GET /metrics` with the lookups this
@@ -295,6 +363,18 @@ pub fn postfix_router() -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unpublished_changes_count_additions_and_removals() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let now = names(&["pec.a.it", "pec.b.it", "pec.c.it"]);
+        assert_eq!(unpublished_changes(&now, &now), 0);
+        assert_eq!(unpublished_changes(&now, &[]), 3);
+        assert_eq!(
+            unpublished_changes(&now, &names(&["pec.a.it", "pec.d.it"])),
+            3
+        );
+    }
 
     #[test]
     fn labels_and_numbers_are_escaped() {

@@ -327,8 +327,10 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
             ),
         ];
         // A held sweep does not count the failure: the domain comes back the next day.
+        let mut last = Value::Null;
         for now in [t0, "2026-11-24T03:00:00+01:00", "2026-11-25T03:00:00+01:00"] {
             let held = sweep(url, now, &broken_canary, 1);
+            last = held.clone();
             assert_eq!(held["held"], true);
             let reason = held["hold_reason"].as_str().unwrap();
             assert!(
@@ -357,6 +359,21 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
         assert!(exposed.contains("\npecwatch_sweep_held 1\n"), "{exposed}");
         assert!(exposed.contains("\npecwatch_alerts_total 3\n"), "{exposed}");
         assert!(exposed.contains("pecwatch_sweep_errors{code=\"MX_NON_DEFINITO\"} 1\n"));
+        // /metrics counts the latest sweep's failed canary checks (before and after it).
+        let failed_canaries = last["canaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|canary| canary["ok"] == false)
+            .count();
+        assert!(failed_canaries >= 1, "{last}");
+        let served = pecwatch::web::metrics::render(r).await.unwrap();
+        assert!(
+            served.contains(&format!(
+                "\npecwatch_sweep_canary_failures{{kind=\"sweep\"}} {failed_canaries}\n"
+            )),
+            "{served}"
+        );
 
         // The text summary says so, in Italian by default.
         let text = run(

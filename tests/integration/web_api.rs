@@ -843,6 +843,15 @@ async fn metrics_are_valid_exposition_and_count_the_registry() {
             1.0,
             "the removal notice:\n{text}"
         );
+        // Queued by the removal, at T0, and not sent (no relay in this test).
+        assert_eq!(
+            get("pecwatch_notices_oldest_pending_timestamp_seconds"),
+            T0.parse::<jiff::Timestamp>().unwrap().as_second() as f64
+        );
+        // Never published: both listed domains are changes to publish.
+        assert_eq!(get("pecwatch_index_unpublished_changes"), 2.0);
+        assert_eq!(get("pecwatch_index_last_published_timestamp_seconds"), 0.0);
+        assert_eq!(get("pecwatch_sweep_canary_failures{kind=\"sweep\"}"), 0.0);
         assert_eq!(get("pecwatch_alerts_total"), 0.0);
         assert_eq!(get("pecwatch_sweeps_total{kind=\"sweep\"}"), 1.0);
         // The removed domain is still checked (and still has no MX): all three.
@@ -1429,6 +1438,12 @@ async fn postfix_counts_its_lookups_on_its_own_metrics() {
         "{text}"
     );
     assert_eq!(samples["pecwatch_postfix_snapshot_domains"], 2.0, "{text}");
+    let verified = samples["pecwatch_postfix_snapshot_verified_timestamp_seconds"];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(verified > now - 60.0 && verified <= now + 1.0, "{text}");
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
     db.registry.close().await;
