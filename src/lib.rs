@@ -80,6 +80,7 @@ pub mod index;
 pub mod instructions;
 pub mod lifecycle;
 pub mod name;
+pub mod net;
 pub mod notice;
 pub mod outbox;
 pub mod postfix;
