@@ -11,7 +11,8 @@
 //!
 //! [`accept`] is the accept loop's step: an error such as `EMFILE` (no file descriptor
 //! left) is logged and the loop waits a little and goes on, rather than ending the
-//! service. [`raise_fd_limit`] raises the soft `RLIMIT_NOFILE` to the hard limit.
+//! service. [`bind`] listens with a long queue, so that a burst of connections waits in
+//! it rather than being dropped. [`raise_fd_limit`] raises the soft `RLIMIT_NOFILE` to the hard limit.
 //! The counting ([`Gate::admit`]) is pure logic, tested without a network.
 
 use std::collections::HashMap;
@@ -206,6 +207,23 @@ pub async fn accept(
             }
         }
     }
+}
+
+/// The listen backlog of the servers: connections the kernel completes and queues before
+/// they are accepted (capped by `net.core.somaxconn`). The standard library's 128
+/// overflows under a burst of connections, and clients then wait a second or more for
+/// their SYN to be sent again.
+pub const BACKLOG: u32 = 4096;
+
+/// A listener on `address` with a [`BACKLOG`]-long queue.
+pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
 }
 
 /// Raises this process's soft limit of open files (`RLIMIT_NOFILE`) to its hard limit,

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use clap::Args;
-use tokio::net::TcpListener;
 
 use super::{CliError, Exit};
 use crate::config::Config;
@@ -31,7 +30,7 @@ pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
     let mailboxes = config.postfix.check_mailboxes;
     let snapshot = load(&registry, mailboxes).await?;
     let listen = |address: SocketAddr| async move {
-        TcpListener::bind(address).await.map_err(|error| {
+        crate::net::bind(address).map_err(|error| {
             CliError::Io(std::io::Error::new(
                 error.kind(),
                 format!("cannot listen on {address}: {error}"),

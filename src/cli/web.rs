@@ -46,7 +46,7 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
 
 /// Binds `address`, with a clear error.
 pub async fn bind(address: SocketAddr) -> Result<TcpListener, CliError> {
-    TcpListener::bind(address).await.map_err(|error| {
+    crate::net::bind(address).map_err(|error| {
         CliError::Io(std::io::Error::new(
             error.kind(),
             format!("cannot listen on {address}: {error}"),

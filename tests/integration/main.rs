@@ -15,6 +15,7 @@ mod hostile;
 mod index_cli;
 mod instructions;
 mod ldap;
+mod limits;
 mod notices_cli;
 mod outbox;
 mod postfix_cli;
