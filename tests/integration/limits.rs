@@ -319,3 +319,60 @@ async fn one_address_gets_only_its_share_of_connections() {
     drop(server);
     cleanup.run().await;
 }
+
+#[tokio::test]
+async fn running_out_of_file_descriptors_only_pauses_the_service() {
+    let (db, cleanup) = create(Backend::Sqlite).await;
+    let (policy, socketmap) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pecwatch.log");
+    let file = std::fs::File::create(&log).unwrap();
+    // At most 64 open files, hard limit included: a few dozen connections use them up.
+    let mut child = std::process::Command::new("prlimit")
+        .args([
+            "--nofile=64:64",
+            "--",
+            env!("CARGO_BIN_EXE_pecwatch"),
+            "postfix",
+        ])
+        .args(["--policy", &format!("127.0.0.1:{policy}")])
+        .args(["--socketmap", &format!("127.0.0.1:{socketmap}")])
+        .current_dir(dir.path())
+        .env_remove("PECWATCH_CONFIG")
+        .env("PECWATCH_DATABASE_URL", &db.url)
+        .env("PECWATCH_LOG", "warn")
+        .env("PECWATCH_POSTFIX_IDLE_TIMEOUT", "2s")
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("run pecwatch postfix under prlimit");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("pecwatch postfix: policy")
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "did not start");
+        assert!(matches!(child.try_wait(), Ok(None)), "ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let silent: Vec<_> = (0..100)
+        .map(|_| TcpStream::connect(("127.0.0.1", policy)).unwrap())
+        .collect();
+    // Answered once the silent connections are closed at their idle timeout.
+    let asked = Instant::now();
+    assert_eq!(ask(policy, "b@altro.it"), "action=DUNNO\n");
+    eprintln!(
+        "out of file descriptors: a lookup answered after {:?}",
+        asked.elapsed()
+    );
+    assert!(matches!(child.try_wait(), Ok(None)), "the service ended");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("cannot accept a connection"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    drop(silent);
+    assert_eq!(ask(policy, "c@altro.it"), "action=DUNNO\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    cleanup.run().await;
+}

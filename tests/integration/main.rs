@@ -8,6 +8,7 @@ mod support;
 mod activation;
 mod browser;
 mod check_cli;
+mod closed_output;
 mod config;
 mod domains_cli;
 mod faults;
