@@ -61,6 +61,10 @@
 //!   (ETag, Last-Modified), `/metrics`, `/healthz`, `/openapi.json`, the public check
 //!   page and the operators' console (server-rendered pages, argon2id sign-in, users from
 //!   `pecwatch users`).
+//! - [`net`] keeps the servers (web, policy service, socketmap) from being held open or
+//!   filled: connection caps per address and in all, a long listen queue, an accept loop
+//!   that survives running out of file descriptors, the open-files limit raised at start.
+//!   [`cli::output`] keeps a closed standard output or error from ever crashing a command.
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests; with
 //!   `PECWATCH_SIMULATE`, simulated time for `serve`: a month of service in minutes).

@@ -2,7 +2,7 @@
 //!
 //! `println!` and `eprintln!` panic when their stream is closed (`EPIPE`: the reader of a
 //! pipe went away, as with `pecwatch check … | head -1`). The commands write with
-//! [`outln!`] and [`errln!`] instead:
+//! `outln!` and `errln!` (this module's macros, on [`write_out`] and [`write_err`]) instead:
 //!
 //! - standard output: a closed output is [`CliError::OutputClosed`], and the command ends
 //!   quietly with status 141, as a Unix tool ended by `SIGPIPE` does in a shell
