@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use pecwatch::lifecycle::State;
-use pecwatch::postfix::{Snapshot, serve_policy};
+use pecwatch::postfix::{ServiceLimits, Snapshot, serve_policy};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -42,7 +42,7 @@ fn main() {
         let shared = Arc::new(RwLock::new(Arc::new(snapshot)));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
-        tokio::spawn(serve_policy(listener, shared));
+        tokio::spawn(serve_policy(listener, shared, ServiceLimits::default()));
 
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let tasks: Vec<_> = (0..clients)

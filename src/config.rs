@@ -410,6 +410,30 @@ pub struct WebConfig {
     /// the cookies are `Secure`, and the console is reached over HTTPS (a reverse proxy in
     /// front of `listen`) or at `http://localhost`, which browsers treat as secure.
     pub insecure_cookies: bool,
+    /// How long a client has to send a request's headers, counted from when the server
+    /// starts waiting for them (a new connection, or the next request on a kept-alive
+    /// one): a silent or slow connection is closed after it. Default 10 seconds.
+    #[serde(with = "duration_text")]
+    pub header_read_timeout: SignedDuration,
+    /// The longest a request may take, from its headers to the response (reading its
+    /// body included): past it the answer is 408. Default 60 seconds.
+    #[serde(with = "duration_text")]
+    pub request_timeout: SignedDuration,
+    /// A connection on which nothing is read or written for this long is closed (a
+    /// stalled upload, a client that does not read the response). Longer than
+    /// `request_timeout`. Default 2 minutes.
+    #[serde(with = "duration_text")]
+    pub idle_timeout: SignedDuration,
+    /// The longest a connection stays open: past it the request in flight is finished
+    /// and the connection closed (the client opens another). Default 10 minutes.
+    #[serde(with = "duration_text")]
+    pub connection_lifetime: SignedDuration,
+    /// Connections open at once, in all; further clients wait to be accepted. 0: no cap.
+    /// Default 4096.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (trusted proxies excepted);
+    /// further ones are closed at once. 0: no cap. Default 64.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for WebConfig {
@@ -422,6 +446,12 @@ impl Default for WebConfig {
             trusted_proxies: Vec::new(),
             check_max_names: 100,
             insecure_cookies: false,
+            header_read_timeout: SignedDuration::from_secs(10),
+            request_timeout: SignedDuration::from_secs(60),
+            idle_timeout: SignedDuration::from_mins(2),
+            connection_lifetime: SignedDuration::from_mins(10),
+            max_connections: 4096,
+            max_connections_per_client: 64,
         }
     }
 }
@@ -570,6 +600,34 @@ pub struct PostfixConfig {
     /// from a mailbox that does not exist in a managed domain is refused, and the
     /// socketmap serves `virtual_mailbox_maps`. Default false (mailboxes live elsewhere).
     pub check_mailboxes: bool,
+    /// The longest line (`name=value`) of a policy request, in bytes; a longer one closes
+    /// the connection. Default 8192.
+    pub max_line_bytes: usize,
+    /// The largest whole policy request, in bytes; a larger one closes the connection.
+    /// Default 65536.
+    pub max_request_bytes: usize,
+    /// The longest socketmap request (a netstring's data), in bytes; a longer one closes
+    /// the connection. Default 8192.
+    pub max_netstring_bytes: usize,
+    /// How long a connection may wait between requests before it is closed: longer than
+    /// Postfix keeps an unused connection (`smtpd_policy_service_max_idle`, 300 s).
+    /// Default 330 seconds.
+    #[serde(with = "duration_text")]
+    pub idle_timeout: SignedDuration,
+    /// How long a client has to send a whole request once it has started. Default 10
+    /// seconds.
+    #[serde(with = "duration_text")]
+    pub request_timeout: SignedDuration,
+    /// The longest a connection stays open (Postfix reconnects). Default 1 hour.
+    #[serde(with = "duration_text")]
+    pub connection_lifetime: SignedDuration,
+    /// Connections open at once to each of the two services; further clients wait to be
+    /// accepted. 0: no cap. Default 4096.
+    pub max_connections: usize,
+    /// Connections open at once from one client address to each service (a Postfix host
+    /// opens one per smtpd process); further ones are closed at once. 0: no cap.
+    /// Default 1024.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for PostfixConfig {
@@ -579,6 +637,14 @@ impl Default for PostfixConfig {
             policy_listen: SocketAddr::from(([127, 0, 0, 1], 10040)),
             socketmap_listen: SocketAddr::from(([127, 0, 0, 1], 10041)),
             metrics_listen: String::new(),
+            max_line_bytes: 8192,
+            max_request_bytes: 65536,
+            max_netstring_bytes: 8192,
+            idle_timeout: SignedDuration::from_secs(330),
+            request_timeout: SignedDuration::from_secs(10),
+            connection_lifetime: SignedDuration::from_hours(1),
+            max_connections: 4096,
+            max_connections_per_client: 1024,
         }
     }
 }
@@ -1676,7 +1742,76 @@ impl Config {
                 "expected ADDRESS:PORT, such as 127.0.0.1:10042, or empty",
             ));
         }
+        self.validate_connection_limits()
+    }
+
+    /// The servers' timeouts are positive, the web interface's idle timeout longer than
+    /// its request timeout, and the Postfix services' size caps sane.
+    fn validate_connection_limits(&self) -> Result<(), ConfigError> {
+        let (web, postfix) = (&self.web, &self.postfix);
+        for (section, key, duration) in [
+            ("web", "header_read_timeout", web.header_read_timeout),
+            ("web", "request_timeout", web.request_timeout),
+            ("web", "idle_timeout", web.idle_timeout),
+            ("web", "connection_lifetime", web.connection_lifetime),
+            ("postfix", "idle_timeout", postfix.idle_timeout),
+            ("postfix", "request_timeout", postfix.request_timeout),
+            (
+                "postfix",
+                "connection_lifetime",
+                postfix.connection_lifetime,
+            ),
+        ] {
+            if !duration.is_positive() {
+                let shown = format!("\"{duration:#}\"");
+                return Err(self.invalid(section, key, &shown, "must be positive"));
+            }
+        }
+        if web.idle_timeout <= web.request_timeout {
+            return Err(self.invalid(
+                "web",
+                "idle_timeout",
+                &format!("\"{:#}\"", web.idle_timeout),
+                "must be longer than [web] request_timeout",
+            ));
+        }
+        for (key, bytes, least) in [
+            ("max_line_bytes", postfix.max_line_bytes, 256),
+            (
+                "max_request_bytes",
+                postfix.max_request_bytes,
+                postfix.max_line_bytes,
+            ),
+            ("max_netstring_bytes", postfix.max_netstring_bytes, 256),
+        ] {
+            if bytes < least || bytes > 64 * 1024 * 1024 {
+                return Err(self.invalid(
+                    "postfix",
+                    key,
+                    &bytes.to_string(),
+                    format!("must be between {least} and 67108864"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The web interface's connection caps, its trusted proxies exempt per address.
+    pub fn web_connection_limits(&self) -> crate::net::ConnectionLimits {
+        crate::net::ConnectionLimits {
+            max_connections: self.web.max_connections,
+            max_per_client: self.web.max_connections_per_client,
+            exempt: self.trusted_proxies(),
+        }
+    }
+
+    /// Each Postfix service's connection caps.
+    pub fn postfix_connection_limits(&self) -> crate::net::ConnectionLimits {
+        crate::net::ConnectionLimits {
+            max_connections: self.postfix.max_connections,
+            max_per_client: self.postfix.max_connections_per_client,
+            exempt: Vec::new(),
+        }
     }
 
     /// The reverse proxies of `[web] trusted_proxies` (validated at load).

@@ -63,6 +63,10 @@
 //!   `pecwatch users`).
 //! - [`contact`] checks the holder's and reseller's names and addresses at every entry
 //!   (no control characters, a length cap, a real address).
+//! - [`net`] keeps the servers (web, policy service, socketmap) from being held open or
+//!   filled: connection caps per address and in all, a long listen queue, an accept loop
+//!   that survives running out of file descriptors, the open-files limit raised at start.
+//!   [`cli::output`] keeps a closed standard output or error from ever crashing a command.
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests; with
 //!   `PECWATCH_SIMULATE`, simulated time for `serve`: a month of service in minutes).
@@ -84,6 +88,7 @@ pub mod index;
 pub mod instructions;
 pub mod lifecycle;
 pub mod name;
+pub mod net;
 pub mod notice;
 pub mod outbox;
 pub mod postfix;

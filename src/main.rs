@@ -9,7 +9,8 @@ use clap::Parser;
 /// the system allocator in `bench/check.sh`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use pecwatch::cli::{Cli, run};
+use pecwatch::cli::output::{LogWriter, write_err};
+use pecwatch::cli::{Cli, CliError, run};
 
 fn main() -> ExitCode {
     // `pecwatch generate man|completions DIR` (packaging): outside the documented command
@@ -23,17 +24,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Warnings by default, and the web interface's one line per request;
     // PECWATCH_LOG=debug (any EnvFilter) to see more, PECWATCH_LOG_FORMAT=json for JSON
-    // lines.
+    // lines. The log goes to standard error; if it is closed, the lines are dropped and
+    // the command or service goes on.
     let filter = tracing_subscriber::EnvFilter::try_from_env("PECWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,pecwatch::web::access=info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(LogWriter)
+        .log_internal_errors(false);
     if std::env::var("PECWATCH_LOG_FORMAT").is_ok_and(|format| format.trim() == "json") {
         logs.json().flatten_event(true).init();
     } else {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
+    }
+    // Many connections (the servers) or DNS queries (check) need many file descriptors.
+    match pecwatch::net::raise_fd_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -41,14 +49,18 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("pecwatch: cannot start the runtime: {error}");
+            write_err(format_args!(
+                "pecwatch: cannot start the runtime: {error}\n"
+            ));
             return ExitCode::from(3);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(exit) => ExitCode::from(exit.code()),
+        // Its reader went away (`pecwatch … | head`): end quietly, as Unix tools do.
+        Err(CliError::OutputClosed) => ExitCode::from(CliError::OutputClosed.exit_code()),
         Err(error) => {
-            eprintln!("pecwatch: {error}");
+            write_err(format_args!("pecwatch: {error}\n"));
             ExitCode::from(error.exit_code())
         }
     }

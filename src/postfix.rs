@@ -25,9 +25,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::lifecycle::State;
+use crate::net::{self, ConnectionLimits, Gate};
 use crate::registry::{Registry, RegistryError};
 
-/// The longest request line or netstring accepted.
+/// The longest request line or netstring accepted by default.
 const MAX_LINE: usize = 8 * 1024;
 /// The most attributes in one policy request (Postfix sends about 30).
 const MAX_ATTRIBUTES: usize = 200;
@@ -49,8 +50,12 @@ pub struct Counters {
     pub socketmap_found: AtomicU64,
     /// Socketmap lookups answered `NOTFOUND` (or `PERM` for a malformed request).
     pub socketmap_not_found: AtomicU64,
-    /// Connections closed because of a malformed request.
+    /// Connections closed because of a malformed (or too large) request.
     pub protocol_errors: AtomicU64,
+    /// Of those, connections closed because a request was too large.
+    pub too_large: AtomicU64,
+    /// Connections closed because they were idle, slow or open too long.
+    pub timeouts: AtomicU64,
     /// Times the snapshot was (re)loaded from the registry.
     pub reloads: AtomicU64,
     /// Domains in the current snapshot.
@@ -67,6 +72,8 @@ pub static COUNTERS: Counters = Counters {
     socketmap_found: AtomicU64::new(0),
     socketmap_not_found: AtomicU64::new(0),
     protocol_errors: AtomicU64::new(0),
+    too_large: AtomicU64::new(0),
+    timeouts: AtomicU64::new(0),
     reloads: AtomicU64::new(0),
     domains: AtomicU64::new(0),
     verified: AtomicU64::new(0),
@@ -88,6 +95,15 @@ impl Counters {
              # HELP pecwatch_postfix_protocol_errors_total Connections closed on a malformed request.\n\
              # TYPE pecwatch_postfix_protocol_errors_total counter\n\
              pecwatch_postfix_protocol_errors_total {}\n\
+             # HELP pecwatch_postfix_too_large_total Connections closed on a request over its size cap.\n\
+             # TYPE pecwatch_postfix_too_large_total counter\n\
+             pecwatch_postfix_too_large_total {}\n\
+             # HELP pecwatch_postfix_timeouts_total Connections closed idle, slow or open too long.\n\
+             # TYPE pecwatch_postfix_timeouts_total counter\n\
+             pecwatch_postfix_timeouts_total {}\n\
+             # HELP pecwatch_postfix_refused_connections_total Connections closed at once: too many from one address.\n\
+             # TYPE pecwatch_postfix_refused_connections_total counter\n\
+             pecwatch_postfix_refused_connections_total {}\n\
              # HELP pecwatch_postfix_snapshot_reloads_total Times the domain snapshot was loaded.\n\
              # TYPE pecwatch_postfix_snapshot_reloads_total counter\n\
              pecwatch_postfix_snapshot_reloads_total {}\n\
@@ -102,6 +118,9 @@ impl Counters {
             get(&self.socketmap_found),
             get(&self.socketmap_not_found),
             get(&self.protocol_errors),
+            get(&self.too_large),
+            get(&self.timeouts),
+            get(&net::NET_COUNTERS.refused_per_client),
             get(&self.reloads),
             get(&self.domains),
             get(&self.verified),
@@ -309,8 +328,9 @@ fn italian(state: State) -> &'static str {
 pub type Netstring<'a> = (&'a [u8], &'a [u8]);
 
 /// Parses one netstring (`LEN:DATA,`) from the start of `input`: the data and what
-/// follows it, or `None` when more input is needed.
-pub fn parse_netstring(input: &[u8]) -> Result<Option<Netstring<'_>>, ProtocolError> {
+/// follows it, or `None` when more input is needed. A length over `max` is
+/// [`ProtocolError::TooLarge`], told as soon as the length is read.
+pub fn parse_netstring(input: &[u8], max: usize) -> Result<Option<Netstring<'_>>, ProtocolError> {
     let Some(colon) = input.iter().position(|b| *b == b':') else {
         if input.len() > 10 || !input.iter().all(u8::is_ascii_digit) {
             return Err(ProtocolError::BadNetstring("no length".into()));
@@ -322,7 +342,7 @@ pub fn parse_netstring(input: &[u8]) -> Result<Option<Netstring<'_>>, ProtocolEr
         .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|digits| digits.parse().ok())
         .ok_or_else(|| ProtocolError::BadNetstring("bad length".into()))?;
-    if length > MAX_LINE {
+    if length > max {
         return Err(ProtocolError::TooLarge);
     }
     let end = colon + 1 + length;
@@ -416,56 +436,181 @@ fn current(shared: &Shared) -> Arc<Snapshot> {
         .unwrap_or_default()
 }
 
-/// Serves the policy protocol on `listener`, one task per connection.
-pub async fn serve_policy(listener: TcpListener, shared: Shared) {
-    accept(listener, shared, "policy", policy_connection).await;
+/// What keeps the two services from being held open or filled (`[postfix]` in the
+/// configuration): size caps, timeouts and connection caps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceLimits {
+    /// The longest policy request line, in bytes (without its newline).
+    pub max_line: usize,
+    /// The largest whole policy request, in bytes.
+    pub max_request: usize,
+    /// The longest socketmap request (a netstring's data), in bytes.
+    pub max_netstring: usize,
+    /// How long a connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// How long a request may take to arrive once its first byte has (and its reply to
+    /// be taken).
+    pub request_timeout: Duration,
+    /// The longest a connection stays open.
+    pub connection_lifetime: Duration,
+    /// Connections at once, in all and per client address.
+    pub connections: ConnectionLimits,
 }
 
-/// Serves the socketmap protocol on `listener`, one task per connection.
-pub async fn serve_socketmap(listener: TcpListener, shared: Shared) {
-    accept(listener, shared, "socketmap", socketmap_connection).await;
+impl Default for ServiceLimits {
+    /// The configuration's defaults.
+    fn default() -> Self {
+        Self {
+            max_line: MAX_LINE,
+            max_request: 64 * 1024,
+            max_netstring: MAX_LINE,
+            idle_timeout: Duration::from_secs(330),
+            request_timeout: Duration::from_secs(10),
+            connection_lifetime: Duration::from_secs(3600),
+            connections: ConnectionLimits {
+                max_connections: 4096,
+                max_per_client: 1024,
+                exempt: Vec::new(),
+            },
+        }
+    }
 }
 
-/// Accepts connections forever, each handled by `handle` in a task of its own; a
-/// connection that ends in a protocol error is logged.
-async fn accept<F, Fut>(listener: TcpListener, shared: Shared, what: &'static str, handle: F)
-where
-    F: Fn(TcpStream, Shared) -> Fut,
-    Fut: std::future::Future<Output = Result<(), ProtocolError>> + Send + 'static,
+/// Why the service closed a connection itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Closed {
+    /// The request was malformed or too large.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// No request came for this long.
+    #[error("idle for {0:?}")]
+    Idle(Duration),
+    /// A request did not arrive whole (or its reply was not taken) within this long.
+    #[error("request not received within {0:?}")]
+    Slow(Duration),
+    /// The connection was open this long.
+    #[error("open longer than {0:?}")]
+    Lifetime(Duration),
+}
+
+/// Serves the policy protocol on `listener`, one task per connection, within `limits`.
+pub async fn serve_policy(listener: TcpListener, shared: Shared, limits: ServiceLimits) {
+    accept(listener, shared, limits, "policy", policy_connection).await;
+}
+
+/// Serves the socketmap protocol on `listener`, one task per connection, within `limits`.
+pub async fn serve_socketmap(listener: TcpListener, shared: Shared, limits: ServiceLimits) {
+    accept(listener, shared, limits, "socketmap", socketmap_connection).await;
+}
+
+/// Accepts connections forever (within the connection caps; an accept error such as
+/// `EMFILE` only pauses the loop), each handled by `handle` in a task of its own for at
+/// most the connection lifetime. A connection closed for a malformed or oversized request
+/// is logged as a warning and counted; one closed for a timeout is counted.
+async fn accept<F, Fut>(
+    listener: TcpListener,
+    shared: Shared,
+    limits: ServiceLimits,
+    what: &'static str,
+    handle: F,
+) where
+    F: Fn(TcpStream, Shared, Arc<ServiceLimits>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Closed>> + Send + 'static,
 {
+    let gate = Gate::new(limits.connections.clone());
+    let limits = Arc::new(limits);
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let connection = handle(stream, shared.clone());
+        let (stream, peer, admission) = net::accept(&listener, &gate, what).await;
+        let lifetime = limits.connection_lifetime;
+        let connection = handle(stream, shared.clone(), Arc::clone(&limits));
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                COUNTERS.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%peer, %error, "{what} connection closed");
+            let _admission = admission;
+            let outcome = tokio::time::timeout(lifetime, connection)
+                .await
+                .unwrap_or(Err(Closed::Lifetime(lifetime)));
+            match outcome {
+                Ok(()) => {}
+                Err(Closed::Protocol(error)) => {
+                    COUNTERS.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    if error == ProtocolError::TooLarge {
+                        COUNTERS.too_large.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::warn!(%peer, %error, "{what} connection closed");
+                }
+                Err(closed) => {
+                    COUNTERS.timeouts.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, %closed, "{what} connection closed");
+                }
             }
         });
     }
 }
 
-/// One policy client: requests until it hangs up or sends something malformed.
-async fn policy_connection(stream: TcpStream, shared: Shared) -> Result<(), ProtocolError> {
+/// Waits until `reader` has input (its first byte of a request), for at most the idle
+/// timeout: whether it has (`false` at the end of the input).
+async fn wait_for_request<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    limits: &ServiceLimits,
+) -> Result<bool, Closed> {
+    match tokio::time::timeout(limits.idle_timeout, reader.fill_buf()).await {
+        Err(_) => Err(Closed::Idle(limits.idle_timeout)),
+        Ok(Ok(buffer)) => Ok(!buffer.is_empty()),
+        Ok(Err(_)) => Ok(false),
+    }
+}
+
+/// One policy client: requests until it hangs up, sends something malformed or too
+/// large, or is too slow. A line is read at most `max_line` bytes at a time, so an
+/// endless line costs no memory.
+async fn policy_connection(
+    stream: TcpStream,
+    shared: Shared,
+    limits: Arc<ServiceLimits>,
+) -> Result<(), Closed> {
     let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read.take(u64::MAX)).lines();
+    let mut reader = BufReader::new(read);
     let mut request: Vec<String> = Vec::new();
+    let mut size = 0;
+    let mut line = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
     loop {
-        let line = match lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) | Err(_) => return Ok(()),
-        };
-        if !line.is_empty() {
-            if request.len() >= MAX_ATTRIBUTES || line.len() > MAX_LINE {
-                return Err(ProtocolError::TooLarge);
+        if request.is_empty() {
+            if !wait_for_request(&mut reader, &limits).await? {
+                return Ok(());
             }
-            request.push(line);
+            if size == 0 {
+                deadline = tokio::time::Instant::now() + limits.request_timeout;
+            }
+        }
+        line.clear();
+        let mut bounded = (&mut reader).take(limits.max_line as u64 + 1);
+        let bounded = bounded.read_until(b'\n', &mut line);
+        let read = match tokio::time::timeout_at(deadline, bounded).await {
+            Err(_) => return Err(Closed::Slow(limits.request_timeout)),
+            Ok(Ok(0) | Err(_)) => return Ok(()),
+            Ok(Ok(read)) => read,
+        };
+        if line.pop() != Some(b'\n') {
+            // No newline: a line longer than the cap, or the end of the input.
+            return match read > limits.max_line {
+                true => Err(ProtocolError::TooLarge.into()),
+                false => Ok(()),
+            };
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        size += read;
+        if size > limits.max_request || request.len() >= MAX_ATTRIBUTES {
+            return Err(ProtocolError::TooLarge.into());
+        }
+        if !line.is_empty() {
+            request.push(String::from_utf8_lossy(&line).into_owned());
             continue;
         }
         let parsed = parse_policy(request.iter().map(String::as_str))?;
         request.clear();
+        size = 0;
         let access = current(&shared).decide(&parsed);
         let counter = match access {
             Access::Dunno => &COUNTERS.policy_dunno,
@@ -473,37 +618,61 @@ async fn policy_connection(stream: TcpStream, shared: Shared) -> Result<(), Prot
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let reply = access.reply();
-        if write.write_all(reply.as_bytes()).await.is_err() {
-            return Ok(());
+        match tokio::time::timeout_at(deadline, write.write_all(reply.as_bytes())).await {
+            Err(_) => return Err(Closed::Slow(limits.request_timeout)),
+            Ok(Err(_)) => return Ok(()),
+            Ok(Ok(())) => {}
         }
     }
 }
 
-/// One socketmap client.
-async fn socketmap_connection(mut stream: TcpStream, shared: Shared) -> Result<(), ProtocolError> {
+/// One socketmap client: netstrings until it hangs up, sends one malformed or longer
+/// than `max_netstring`, or is too slow.
+async fn socketmap_connection(
+    stream: TcpStream,
+    shared: Shared,
+    limits: Arc<ServiceLimits>,
+) -> Result<(), Closed> {
+    let mut reader = BufReader::new(stream);
     let mut buffer = Vec::with_capacity(512);
-    let mut chunk = [0u8; 4096];
     loop {
-        while let Some((request, rest)) = parse_netstring(&buffer)? {
-            let reply = socketmap_reply(&current(&shared), request);
-            let counter = if reply.contains(":OK ") {
-                &COUNTERS.socketmap_found
-            } else {
-                &COUNTERS.socketmap_not_found
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            let consumed = buffer.len() - rest.len();
-            if stream.write_all(reply.as_bytes()).await.is_err() {
-                return Ok(());
+        if buffer.is_empty() && !wait_for_request(&mut reader, &limits).await? {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + limits.request_timeout;
+        let request = loop {
+            if let Some((request, rest)) = parse_netstring(&buffer, limits.max_netstring)? {
+                break (request.len(), buffer.len() - rest.len());
             }
-            buffer.drain(..consumed);
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Ok(()),
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-        if buffer.len() > MAX_LINE + 16 {
-            return Err(ProtocolError::TooLarge);
+            let chunk = match tokio::time::timeout_at(deadline, reader.fill_buf()).await {
+                Err(_) => return Err(Closed::Slow(limits.request_timeout)),
+                Ok(Ok([]) | Err(_)) => return Ok(()),
+                Ok(Ok(chunk)) => chunk,
+            };
+            // Never more than the longest netstring and its framing.
+            let room = (limits.max_netstring + 16).saturating_sub(buffer.len());
+            if room == 0 {
+                return Err(ProtocolError::TooLarge.into());
+            }
+            let taken = chunk.len().min(room);
+            buffer.extend_from_slice(&chunk[..taken]);
+            reader.consume(taken);
+        };
+        let (length, consumed) = request;
+        let data = &buffer[consumed - 1 - length..consumed - 1];
+        let reply = socketmap_reply(&current(&shared), data);
+        let counter = if reply.contains(":OK ") {
+            &COUNTERS.socketmap_found
+        } else {
+            &COUNTERS.socketmap_not_found
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        buffer.drain(..consumed);
+        match tokio::time::timeout_at(deadline, reader.get_mut().write_all(reply.as_bytes())).await
+        {
+            Err(_) => return Err(Closed::Slow(limits.request_timeout)),
+            Ok(Err(_)) => return Ok(()),
+            Ok(Ok(())) => {}
         }
     }
 }
@@ -638,14 +807,21 @@ mod tests {
     #[test]
     fn netstrings_and_socketmap_replies() {
         assert_eq!(
-            parse_netstring(b"5:hello,rest").unwrap(),
+            parse_netstring(b"5:hello,rest", MAX_LINE).unwrap(),
             Some((&b"hello"[..], &b"rest"[..]))
         );
-        assert_eq!(parse_netstring(b"5:hel").unwrap(), None);
-        assert_eq!(parse_netstring(b"12").unwrap(), None);
-        assert!(parse_netstring(b"5:hello;").is_err());
-        assert!(parse_netstring(b"x:hello,").is_err());
-        assert!(parse_netstring(b"99999999:").is_err());
+        assert_eq!(parse_netstring(b"5:hel", MAX_LINE).unwrap(), None);
+        assert_eq!(parse_netstring(b"12", MAX_LINE).unwrap(), None);
+        assert!(parse_netstring(b"5:hello;", MAX_LINE).is_err());
+        assert!(parse_netstring(b"x:hello,", MAX_LINE).is_err());
+        assert_eq!(
+            parse_netstring(b"99999999:", MAX_LINE),
+            Err(ProtocolError::TooLarge)
+        );
+        assert_eq!(
+            parse_netstring(b"6:hello!,", 5),
+            Err(ProtocolError::TooLarge)
+        );
         let s = snapshot();
         for (request, reply) in [
             (&b"virtual_mailbox_domains pec.ok.it"[..], "5:OK OK,"),

@@ -2,6 +2,7 @@
 //! the operator's actions on one domain (`approve`, `reject`, `renew`, `remove`,
 //! `exception`; the logic is in [`crate::actions`], shared with the web API).
 
+use super::output::outln;
 use std::io::Write;
 
 use clap::{Args, Subcommand};
@@ -280,7 +281,7 @@ async fn import(
     let domains = parse_import(config, &text, now)
         .map_err(|e| CliError::Usage(format!("{}: {e}; nothing imported", args.file)))?;
     let added = registry.add_domains(&domains, now).await?;
-    println!("{added} domini importati / domains imported");
+    outln!("{added} domini importati / domains imported")?;
     Ok(Exit::Ok)
 }
 
@@ -403,7 +404,7 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
         return Err(CliError::Usage(format!("{name} is not registered")));
     };
     match args.format {
-        Format::Json => println!("{}", detail_json(registry, &domain).await?),
+        Format::Json => outln!("{}", detail_json(registry, &domain).await?)?,
         Format::Text => {
             let transitions = registry.transitions(domain.id).await?;
             let checks = registry.checks(domain.id, HISTORY_CHECKS).await?;
@@ -481,22 +482,22 @@ fn last_check_text(domain: &Domain) -> String {
 
 fn print_domain(domain: &Domain, format: Format) -> Result<(), CliError> {
     match format {
-        Format::Json => println!("{}", summary_json(domain)),
+        Format::Json => outln!("{}", summary_json(domain))?,
         Format::Text => {
-            println!("{} — {}", domain.name, domain.status.state);
-            println!(
+            outln!("{} — {}", domain.name, domain.status.state)?;
+            outln!(
                 "  holder:   {} ({})",
                 domain.holder.email,
                 domain.holder.lang.pick("it", "en")
-            );
-            println!("  profile:  {}", domain.profile);
+            )?;
+            outln!("  profile:  {}", domain.profile)?;
             if let Some(deadline) = domain.status.deadline {
-                println!("  deadline: {deadline}");
+                outln!("  deadline: {deadline}")?;
             }
             if let Some(expires) = domain.status.expires {
-                println!("  expires:  {expires}");
+                outln!("  expires:  {expires}")?;
             }
-            println!("  last check: {}", last_check_text(domain));
+            outln!("  last check: {}", last_check_text(domain))?;
         }
     }
     Ok(())
@@ -526,8 +527,8 @@ async fn act(
         .await
         .map_err(|e| action_error(e, lang))?;
     match output.format {
-        Format::Json => println!("{}", detail_json(registry, &acted.domain).await?),
-        Format::Text => println!("{}", acted_line(&acted, &command, lang)),
+        Format::Json => outln!("{}", detail_json(registry, &acted.domain).await?)?,
+        Format::Text => outln!("{}", acted_line(&acted, &command, lang))?,
     }
     Ok(Exit::Ok)
 }
@@ -603,7 +604,7 @@ async fn exception(
         .await
         .map_err(|e| action_error(e, lang))?;
     match args.output.format {
-        Format::Json => println!("{}", detail_json(registry, &domain).await?),
+        Format::Json => outln!("{}", detail_json(registry, &domain).await?)?,
         Format::Text => {
             let listed: Vec<String> = domain.exception.iter().map(|n| n.to_string()).collect();
             let what = if change.is_empty() {
@@ -616,7 +617,7 @@ async fn exception(
             } else {
                 listed.join(", ")
             };
-            println!("{name}: {what}: {list}");
+            outln!("{name}: {what}: {list}")?;
         }
     }
     Ok(Exit::Ok)

@@ -11,6 +11,7 @@
 //! The entry's attributes come from `[index]` in the configuration; `managedDomains` lists
 //! the registry's `certified` and `in_error` domains.
 
+use super::output::{errln, out, outln};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -90,7 +91,7 @@ async fn export(
 ) -> Result<Exit, CliError> {
     let domains = registry.published_domains().await?;
     if domains.is_empty() {
-        eprintln!(
+        errln!(
             "pecwatch: warning: no certified or in_error domain: the entry has no \
              managedDomains, which the RFC 6109 schema requires"
         );
@@ -100,11 +101,11 @@ async fn export(
     match &args.output {
         Some(path) => {
             write_atomically(path, &ldif)?;
-            println!(
+            outln!(
                 "{}: {} domains, sha256 {hash}",
                 path.display(),
                 domains.len()
-            );
+            )?;
         }
         None => {
             let stdout = std::io::stdout();
@@ -116,7 +117,7 @@ async fn export(
     if args.record {
         // Recorded after the LDIF is written: a failed write records nothing.
         let publication = registry.record_publication(now, &ldif, &domains).await?;
-        eprintln!(
+        errln!(
             "pecwatch: publication {} recorded at {}: {} domains, sha256 {}",
             publication.id,
             publication.at,
@@ -201,8 +202,8 @@ async fn diff(
 ) -> Result<Exit, CliError> {
     let (last, changes, current) = compute_diff(registry, provider).await?;
     match args.format {
-        Format::Json => println!("{}", diff_json(last.as_ref(), &changes, current)),
-        Format::Text => print!("{}", diff_text(last.as_ref(), &changes, current)),
+        Format::Json => outln!("{}", diff_json(last.as_ref(), &changes, current))?,
+        Format::Text => out!("{}", diff_text(last.as_ref(), &changes, current))?,
     }
     let changed = !changes.added.is_empty()
         || !changes.removed.is_empty()

@@ -1,6 +1,7 @@
 //! `pecwatch instructions DOMAIN`: the customer's DNS instructions for activating PEC
 //! ([`crate::instructions`]), from what the DNS says now.
 
+use super::output::{errln, outln};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,11 +61,11 @@ pub async fn run(config: &Config, args: InstructionsArgs) -> Result<Exit, CliErr
         Err(error) => {
             let message = error.message(args.lang);
             match args.format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     serde_json::json!({"input": args.domain, "ok": false, "error": message})
-                ),
-                Format::Text => eprintln!("{}: {message}", args.lang.pick("errore", "error")),
+                )?,
+                Format::Text => errln!("{}: {message}", args.lang.pick("errore", "error")),
             }
             return Ok(Exit::BadInput);
         }

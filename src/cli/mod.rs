@@ -3,6 +3,7 @@
 //! `main.rs` only parses [`Cli`], calls [`run`] and turns the result into an exit status;
 //! everything a subcommand does lives here or in the modules it calls.
 
+use output::errln;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub mod index;
 pub mod instructions;
 pub mod notices;
 pub mod orders;
+pub mod output;
 pub mod postfix;
 pub mod sweep;
 pub mod tokens;
@@ -191,7 +193,19 @@ pub enum CliError {
     Usage(String),
     /// Reading the input list or writing the output failed (exit 3).
     #[error("{0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// The standard output was closed by its reader (`… | head`): the command ends
+    /// quietly with 141, as a Unix tool ended by `SIGPIPE` does in a shell.
+    #[error("standard output closed")]
+    OutputClosed,
+}
+
+impl From<std::io::Error> for CliError {
+    /// An I/O failure; a broken pipe (the only place one can come from is the standard
+    /// output, whose reader went away) is [`CliError::OutputClosed`].
+    fn from(error: std::io::Error) -> Self {
+        output::closed(error)
+    }
 }
 
 impl CliError {
@@ -204,6 +218,7 @@ impl CliError {
             Self::Profile(_) => 2,
             Self::Probe(ProbeError::BadResolver(_) | ProbeError::BadRootHints { .. }) => 2,
             Self::Probe(_) | Self::Io(_) => 3,
+            Self::OutputClosed => 141,
         }
     }
 }
@@ -323,7 +338,7 @@ pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
                     Format::Json => writeln!(out, "{}", input_error_json(&input, &message))?,
                     Format::Text => {
                         progress.suspend(|| {
-                            eprintln!("{}: {message}", lang.pick("errore", "error"));
+                            errln!("{}: {message}", lang.pick("errore", "error"));
                         });
                     }
                 }
@@ -355,7 +370,7 @@ pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
 fn print_stats(checked: u64, elapsed: Duration, stats: TransportStats, lang: Lang) {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let sent = stats.udp_sent + stats.tcp_fallbacks;
-    eprintln!(
+    errln!(
         "pecwatch: {checked} {} {:.2} s ({:.0}/s), {sent} {} ({:.0}/s), {} timeout, {} TCP, {} {}",
         lang.pick("nomi in", "names in"),
         seconds,

@@ -3,6 +3,7 @@
 //! the outbox; `preview` renders one with sample data, through the built-in templates or an
 //! operator's directory of overrides.
 
+use super::output::outln;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -198,8 +199,8 @@ async fn send(
         relay @ SendError::Relay { .. } => CliError::Usage(relay.to_string()),
     })?;
     match args.format {
-        Format::Text => println!("{}", summary.to_text(args.lang)),
-        Format::Json => println!("{}", serde_json::to_value(summary).unwrap_or_default()),
+        Format::Text => outln!("{}", summary.to_text(args.lang))?,
+        Format::Json => outln!("{}", serde_json::to_value(summary).unwrap_or_default())?,
     }
     Ok(Exit::Ok)
 }
@@ -283,7 +284,7 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
         Format::Json => {
             let mut value = serde_json::to_value(&item).unwrap_or_default();
             value["domain"] = domain.into();
-            println!("{value}");
+            outln!("{value}")?;
         }
         Format::Text => {
             let mut out = std::io::stdout().lock();
@@ -316,12 +317,12 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
 async fn resend(registry: &Registry, clock: Clock, args: ShowArgs) -> Result<Exit, CliError> {
     let item = registry.requeue_outbox(args.id, clock.now()).await?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_value(&item).unwrap_or_default()),
-        Format::Text => println!(
+        Format::Json => outln!("{}", serde_json::to_value(&item).unwrap_or_default())?,
+        Format::Text => outln!(
             "notice {} ({}) queued again / di nuovo in coda",
             item.id,
             what(&item)
-        ),
+        )?,
     }
     Ok(Exit::Ok)
 }
@@ -346,8 +347,8 @@ async fn bounce(
         Some(bounce) => record_bounce(registry, &config.policy(), &bounce, clock.now()).await?,
     };
     match args.format {
-        Format::Json => println!("{}", serde_json::to_value(&outcome).unwrap_or_default()),
-        Format::Text => println!(
+        Format::Json => outln!("{}", serde_json::to_value(&outcome).unwrap_or_default())?,
+        Format::Text => outln!(
             "{}",
             match outcome {
                 BounceOutcome::Recorded { item } =>
@@ -356,7 +357,7 @@ async fn bounce(
                 BounceOutcome::Unknown =>
                     "not a bounce of a pecwatch notice / non riguarda una comunicazione".into(),
             }
-        ),
+        )?,
     }
     Ok(Exit::Ok)
 }

@@ -1,6 +1,7 @@
 //! `pecwatch orders` and `pecwatch mailboxes`: activation from the command line (the
 //! rules are in [`crate::activation`], shared with the web API).
 
+use super::output::{err, outln};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
@@ -301,15 +302,15 @@ async fn import(
             Ok(order) => {
                 placed += 1;
                 match args.format {
-                    Format::Json => println!("{}", order_json(registry, &order).await?),
-                    Format::Text => println!(
+                    Format::Json => outln!("{}", order_json(registry, &order).await?)?,
+                    Format::Text => outln!(
                         "{} {}: {} #{} ({})",
                         lang.pick("riga", "line"),
                         line,
                         order.name,
                         order.id,
                         order.state
-                    ),
+                    )?,
                 }
             }
             Err(ActivationError::Registry(error)) => return Err(CliError::Registry(error)),
@@ -317,27 +318,27 @@ async fn import(
                 refused += 1;
                 let message = error.message(lang);
                 match args.format {
-                    Format::Json => println!(
+                    Format::Json => outln!(
                         "{}",
                         json!({"line": line, "name": request.name, "refused": message})
-                    ),
-                    Format::Text => println!(
+                    )?,
+                    Format::Text => outln!(
                         "{} {}: {}: {} {message}",
                         lang.pick("riga", "line"),
                         line,
                         request.name,
                         lang.pick("rifiutato:", "refused:"),
-                    ),
+                    )?,
                 }
             }
         }
     }
     if args.format == Format::Text {
-        println!(
+        outln!(
             "{placed} {}, {refused} {}",
             lang.pick("ordini registrati", "orders recorded"),
             lang.pick("rifiutati", "refused")
-        );
+        )?;
     }
     Ok(if refused > 0 {
         Exit::Findings
@@ -416,12 +417,12 @@ async fn list(registry: &Registry, args: OrderListArgs) -> Result<Exit, CliError
     let orders = registry.orders(args.state, args.limit).await?;
     if args.format == Format::Json {
         for order in &orders {
-            println!("{}", order_json(registry, order).await?);
+            outln!("{}", order_json(registry, order).await?)?;
         }
         return Ok(Exit::Ok);
     }
     let lang = args.lang;
-    println!(
+    outln!(
         "{:>5}  {:<32} {:<8} {:<9} {:<13} {}",
         "#",
         lang.pick("dominio", "domain"),
@@ -429,10 +430,10 @@ async fn list(registry: &Registry, args: OrderListArgs) -> Result<Exit, CliError
         lang.pick("ordine", "order"),
         lang.pick("stato", "state"),
         lang.pick("ricevuto", "received"),
-    );
+    )?;
     for order in &orders {
         let state = domain_state(registry, order).await?;
-        println!(
+        outln!(
             "{:>5}  {:<32} {:<8} {:<9} {:<13} {}",
             order.id,
             order.name,
@@ -440,10 +441,10 @@ async fn list(registry: &Registry, args: OrderListArgs) -> Result<Exit, CliError
             order.state,
             state.as_deref().unwrap_or("-"),
             rome_time(order.created, TABLE_TIME),
-        );
+        )?;
     }
     if orders.is_empty() {
-        println!("{}", lang.pick("nessun ordine", "no orders"));
+        outln!("{}", lang.pick("nessun ordine", "no orders"))?;
     }
     Ok(Exit::Ok)
 }
@@ -480,7 +481,7 @@ async fn print_order(
     lang: Lang,
 ) -> Result<Exit, CliError> {
     if format == Format::Json {
-        println!("{}", order_json(registry, order).await?);
+        outln!("{}", order_json(registry, order).await?)?;
         return Ok(Exit::Ok);
     }
     let kind = match (order.kind, lang) {
@@ -497,34 +498,34 @@ async fn print_order(
         (OrderState::Rejected, Lang::It) => "respinto",
         (OrderState::Rejected, Lang::En) => "rejected",
     };
-    println!(
+    outln!(
         "{} {} — {} ({kind}): {state}",
         lang.pick("ordine", "order"),
         order.id,
         order.name
-    );
-    println!(
+    )?;
+    outln!(
         "  {}: {}",
         lang.pick("intestatario", "holder"),
         order.holder.email
-    );
+    )?;
     if let Some(reason) = order.reason.as_deref().filter(|r| !r.is_empty()) {
-        println!("  {}: {reason}", lang.pick("motivo", "reason"));
+        outln!("  {}: {reason}", lang.pick("motivo", "reason"))?;
     }
     if let Some(state) = domain_state(registry, order).await? {
-        println!(
+        outln!(
             "  {}: {state}",
             lang.pick("stato del dominio", "domain state")
-        );
+        )?;
     }
     if let Some(id) = order.domain_id {
         for step in registry.steps(id).await? {
-            println!(
+            outln!(
                 "  {}  {:<14} {}",
                 rome_time(step.at, TABLE_TIME),
                 step.step,
                 step.detail
-            );
+            )?;
         }
     }
     Ok(Exit::Ok)
@@ -556,20 +557,20 @@ async fn mailboxes(
                 .await
                 .map_err(|e| refused(e, lang))?;
             match args.format {
-                Format::Json => println!("{}", json!({"mailbox": mailbox, "link": link})),
+                Format::Json => outln!("{}", json!({"mailbox": mailbox, "link": link}))?,
                 Format::Text => {
-                    println!(
+                    outln!(
                         "{} {}",
                         lang.pick("casella creata:", "mailbox created:"),
                         mailbox.address
-                    );
-                    println!(
+                    )?;
+                    outln!(
                         "{} {link}",
                         lang.pick(
                             "link per impostare la password:",
                             "link to set the password:"
                         )
-                    );
+                    )?;
                 }
             }
         }
@@ -589,8 +590,8 @@ async fn mailboxes(
             let list = registry.mailboxes(domain_id).await?;
             for mailbox in &list {
                 match args.format {
-                    Format::Json => println!("{}", json!(mailbox)),
-                    Format::Text => println!(
+                    Format::Json => outln!("{}", json!(mailbox))?,
+                    Format::Text => outln!(
                         "{:<40} {:<18} {}",
                         mailbox.address,
                         if mailbox.has_password {
@@ -599,11 +600,11 @@ async fn mailboxes(
                             lang.pick("in attesa", "awaiting password")
                         },
                         rome_time(mailbox.created, TABLE_TIME)
-                    ),
+                    )?,
                 }
             }
             if list.is_empty() && args.format == Format::Text {
-                println!("{}", lang.pick("nessuna casella", "no mailboxes"));
+                outln!("{}", lang.pick("nessuna casella", "no mailboxes"))?;
             }
         }
         MailboxesCommand::Remove(args) => {
@@ -615,11 +616,11 @@ async fn mailboxes(
                 return Err(refused(ActivationError::NoMailbox(address), lang));
             }
             match args.format {
-                Format::Json => println!("{}", json!({"removed": address})),
-                Format::Text => println!(
+                Format::Json => outln!("{}", json!({"removed": address}))?,
+                Format::Text => outln!(
                     "{} {address}",
                     lang.pick("casella eliminata:", "mailbox deleted:")
-                ),
+                )?,
             }
         }
         MailboxesCommand::Link(args) => {
@@ -628,8 +629,8 @@ async fn mailboxes(
                 .await
                 .map_err(|e| refused(e, lang))?;
             match args.format {
-                Format::Json => println!("{}", json!({"address": args.address, "link": link})),
-                Format::Text => println!("{link}"),
+                Format::Json => outln!("{}", json!({"address": args.address, "link": link}))?,
+                Format::Text => outln!("{link}")?,
             }
         }
         MailboxesCommand::SetPassword(args) => {
@@ -661,11 +662,11 @@ async fn mailboxes(
             let mailbox = activation::set_password(registry, &token, &password, now)
                 .await
                 .map_err(|e| refused(e, lang))?;
-            println!(
+            outln!(
                 "{} {}",
                 lang.pick("password impostata per", "password set for"),
                 mailbox.address
-            );
+            )?;
         }
     }
     Ok(Exit::Ok)
@@ -698,7 +699,7 @@ fn read_secret(
             .to_owned(),
         None => {
             if std::io::stdin().is_terminal() {
-                eprint!("{prompt}: ");
+                err!("{prompt}: ");
             }
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;

@@ -1,14 +1,14 @@
 //! `pecwatch postfix`: the Postfix policy service and socketmap table, until stopped.
 
+use super::output::errln;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use clap::Args;
-use tokio::net::TcpListener;
 
 use super::{CliError, Exit};
 use crate::config::Config;
-use crate::postfix::{load, serve_policy, serve_socketmap, watch};
+use crate::postfix::{ServiceLimits, load, serve_policy, serve_socketmap, watch};
 use crate::registry::Registry;
 
 /// Arguments of `pecwatch postfix`.
@@ -30,7 +30,7 @@ pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
     let mailboxes = config.postfix.check_mailboxes;
     let snapshot = load(&registry, mailboxes).await?;
     let listen = |address: SocketAddr| async move {
-        TcpListener::bind(address).await.map_err(|error| {
+        crate::net::bind(address).map_err(|error| {
             CliError::Io(std::io::Error::new(
                 error.kind(),
                 format!("cannot listen on {address}: {error}"),
@@ -48,24 +48,45 @@ pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
     };
     let metrics = async move {
         if let Some(listener) = metrics
-            && let Err(error) = axum::serve(listener, crate::web::metrics::postfix_router()).await
+            && let Err(error) = crate::web::serve(
+                listener,
+                crate::web::metrics::postfix_router(),
+                crate::web::ServerLimits::from_config(config),
+                std::future::pending(),
+            )
+            .await
         {
             tracing::error!(%error, "the postfix metrics stopped");
         }
         std::future::pending::<()>().await
     };
-    eprintln!(
+    errln!(
         "pecwatch postfix: policy {policy_address}, socketmap {socketmap_address}, {} domini / domains",
         snapshot.len()
     );
     let shared = Arc::new(RwLock::new(Arc::new(snapshot)));
+    let limits = limits(config);
     tokio::select! {
         () = watch(registry.clone(), shared.clone(), mailboxes) => {}
-        () = serve_policy(policy, shared.clone()) => {}
-        () = serve_socketmap(socketmap, shared) => {}
+        () = serve_policy(policy, shared.clone(), limits.clone()) => {}
+        () = serve_socketmap(socketmap, shared, limits) => {}
         () = metrics => {}
         () = super::sweep::shutdown() => {}
     }
     registry.close().await;
     Ok(Exit::Ok)
+}
+
+/// The services' limits from `[postfix]`.
+fn limits(config: &Config) -> ServiceLimits {
+    let postfix = &config.postfix;
+    ServiceLimits {
+        max_line: postfix.max_line_bytes,
+        max_request: postfix.max_request_bytes,
+        max_netstring: postfix.max_netstring_bytes,
+        idle_timeout: postfix.idle_timeout.unsigned_abs(),
+        request_timeout: postfix.request_timeout.unsigned_abs(),
+        connection_lifetime: postfix.connection_lifetime.unsigned_abs(),
+        connections: config.postfix_connection_limits(),
+    }
 }

@@ -1,6 +1,7 @@
 //! `pecwatch sweep` (one sweep over the due domains, for cron) and `pecwatch serve` (the
 //! daily service: the sweep at `sweep.time`, re-checks as they fall due).
 
+use super::output::{errln, out, outln};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
@@ -86,14 +87,14 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
         registry.close().await;
         let next = next.map_or_else(|| "-".to_owned(), |at| local_time(at, config));
         match args.format {
-            Format::Text => println!(
+            Format::Text => outln!(
                 "{} {next}",
                 args.lang.pick(
                     "Nessun dominio da controllare ora; il prossimo alle",
                     "No domain is due now; the next one at"
                 )
-            ),
-            Format::Json => println!("{}", serde_json::json!({ "sweep": null, "next_due": next })),
+            )?,
+            Format::Json => outln!("{}", serde_json::json!({ "sweep": null, "next_due": next }))?,
         }
         return Ok(Exit::Ok);
     }
@@ -107,8 +108,8 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
     registry.close().await;
     let summary = result?;
     match args.format {
-        Format::Text => print!("{}", summary.to_text(args.lang)),
-        Format::Json => println!("{}", serde_json::to_value(&summary).unwrap_or_default()),
+        Format::Text => out!("{}", summary.to_text(args.lang))?,
+        Format::Json => outln!("{}", serde_json::to_value(&summary).unwrap_or_default())?,
     }
     Ok(if summary.held {
         Exit::Findings
@@ -140,7 +141,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     let schedule = sweeper.settings().schedule.clone();
     // Notices go out within this long of being queued (or of coming due for a retry).
     let poll = NOTICE_POLL.min(config.sweep.recheck_pending.unsigned_abs());
-    eprintln!(
+    errln!(
         "pecwatch serve: {} {} {} ({}), {} {}",
         args.lang.pick("giro giornaliero alle", "daily sweep at"),
         config.sweep.time.strftime("%H:%M"),
@@ -156,7 +157,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         Ok(web) => web,
         Err(error) => {
             tracing::error!(%error, "the web interface is not served");
-            eprintln!("pecwatch serve: web: {error}");
+            errln!("pecwatch serve: web: {error}");
             None
         }
     };
@@ -184,7 +185,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
                     summary = run => summary?,
                     () = &mut stop => break,
                 };
-                println!("{}", summary.to_text(args.lang).trim_end());
+                report(summary.to_text(args.lang).trim_end());
                 write_metrics(config, &registry, &summary).await?;
                 record_activations(&registry, dns.as_ref(), service_now()).await;
                 if kind == "daily" {
@@ -198,7 +199,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
                 () = &mut stop => break,
             };
             if let Some(summary) = joined {
-                println!("{}", summary.to_text(args.lang).trim_end());
+                report(summary.to_text(args.lang).trim_end());
                 write_metrics(config, &registry, &summary).await?;
             }
             // Should it take the schedule over, the daily sweep it may have joined is
@@ -211,7 +212,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         };
         match sent {
             Ok(sent) if sent == SendSummary::default() => {}
-            Ok(sent) => println!("{}", sent.to_text(args.lang)),
+            Ok(sent) => report(&sent.to_text(args.lang)),
             // The database: fatal, as for the sweep. The relay's problems are per notice.
             Err(SendError::Registry(error)) => return Err(error.into()),
             Err(error) => tracing::error!(%error, "cannot send notices"),
@@ -243,9 +244,17 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         // It stops on the same signal, once the requests in flight are answered.
         let _ = tokio::time::timeout(Duration::from_secs(10), web).await;
     }
-    eprintln!("pecwatch serve: {}", args.lang.pick("fermato", "stopped"));
+    errln!("pecwatch serve: {}", args.lang.pick("fermato", "stopped"));
     registry.close().await;
     Ok(Exit::Ok)
+}
+
+/// A line of the service's report: on standard output or, when that is closed, in the
+/// log. The service goes on either way.
+fn report(text: &str) {
+    if outln!("{text}").is_err() {
+        tracing::info!(target: "pecwatch::serve", "{text}");
+    }
 }
 
 /// Whether this `serve` process runs the schedule: it holds the `schedule` lease in the
@@ -282,7 +291,7 @@ impl Leadership {
         if !held.load(SeqCst) {
             let holder = registry.lease_holder(SCHEDULE).await.ok().flatten();
             let holder = holder.map_or_else(|| "?".to_owned(), |(holder, _, _)| holder);
-            eprintln!(
+            errln!(
                 "pecwatch serve: {holder} {} {owner} {}",
                 lang.pick(
                     "gestisce la pianificazione dei giri; questo processo",
@@ -373,7 +382,7 @@ async fn renew_schedule(
                 "no longer runs the schedule",
             )
         };
-        eprintln!("pecwatch serve: {owner} {what}");
+        errln!("pecwatch serve: {owner} {what}");
         tracing::info!(owner, holds, "schedule");
     }
 }

@@ -5,6 +5,7 @@
 //! - `tokens list [--format json]` lists them (never the tokens themselves);
 //! - `tokens revoke NAME|ID` revokes one at once.
 
+use super::output::{errln, outln};
 use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -83,35 +84,45 @@ pub async fn run(config: &Config, command: TokensCommand) -> Result<Exit, CliErr
             let added = registry
                 .add_token(&args.name, args.role.into(), &token_hash(&token), now)
                 .await;
-            added.map(|added| {
+            added.map_err(CliError::from).and_then(|added| {
                 match args.format {
                     Format::Json => {
                         let mut value = serde_json::to_value(&added).unwrap_or_default();
                         value["token"] = token.into();
-                        println!("{value}");
+                        outln!("{value}")?;
                     }
                     Format::Text => {
-                        println!("{token}");
-                        eprintln!(
+                        outln!("{token}")?;
+                        errln!(
                             "pecwatch: token {} \"{}\" ({}): conservarlo ora, non sarà più mostrato / keep it now, it will not be shown again",
                             added.id, added.name, added.role
                         );
                     }
                 }
-                Exit::Ok
+                Ok(Exit::Ok)
             })
         }
-        TokensCommand::List(args) => registry.tokens().await.map(|tokens| {
-            let _ = print_list(&tokens, args.format);
-            Exit::Ok
-        }),
-        TokensCommand::Revoke(args) => registry.revoke_token(&args.token, now).await.map(|token| {
-            println!("token {} \"{}\": revocato / revoked", token.id, token.name);
-            Exit::Ok
-        }),
+        TokensCommand::List(args) => {
+            registry
+                .tokens()
+                .await
+                .map_err(CliError::from)
+                .and_then(|tokens| {
+                    print_list(&tokens, args.format)?;
+                    Ok(Exit::Ok)
+                })
+        }
+        TokensCommand::Revoke(args) => registry
+            .revoke_token(&args.token, now)
+            .await
+            .map_err(CliError::from)
+            .and_then(|token| {
+                outln!("token {} \"{}\": revocato / revoked", token.id, token.name)?;
+                Ok(Exit::Ok)
+            }),
     };
     registry.close().await;
-    Ok(result?)
+    result
 }
 
 fn print_list(tokens: &[ApiToken], format: Format) -> std::io::Result<()> {

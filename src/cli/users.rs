@@ -4,6 +4,7 @@
 //! process list): it is read from `--password-file`, from a prompt on a terminal (typed
 //! twice, not echoed), or from the first line of standard input.
 
+use super::output::outln;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -122,7 +123,7 @@ pub async fn run(config: &Config, command: UsersCommand) -> Result<Exit, CliErro
             let user = registry
                 .add_user(&name, args.role.into(), &hash, now)
                 .await?;
-            println!("{} ({})", user.name, user.role);
+            outln!("{} ({})", user.name, user.role)?;
             Ok(Exit::Ok)
         }
         UsersCommand::List(args) => {
@@ -167,7 +168,7 @@ pub async fn run(config: &Config, command: UsersCommand) -> Result<Exit, CliErro
         }
         UsersCommand::Remove(args) => {
             registry.remove_user(&args.name).await?;
-            println!("{}: removed", normalize_user_name(&args.name)?);
+            outln!("{}: removed", normalize_user_name(&args.name)?)?;
             Ok(Exit::Ok)
         }
         UsersCommand::Password(args) => {
@@ -180,7 +181,7 @@ pub async fn run(config: &Config, command: UsersCommand) -> Result<Exit, CliErro
             }
             let hash = new_password(&args.password, &name, args.lang)?;
             registry.set_password(&name, &hash, now).await?;
-            println!("{name}: password changed");
+            outln!("{name}: password changed")?;
             Ok(Exit::Ok)
         }
     };

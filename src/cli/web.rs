@@ -3,6 +3,7 @@
 //!
 //! `pecwatch serve` serves the same interface beside the sweep ([`spawn`]).
 
+use super::output::errln;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::probe::{ProbeConfig, Prober};
 use crate::registry::Registry;
-use crate::web::{AppState, router, serve};
+use crate::web::{AppState, ServerLimits, router, serve};
 
 /// Arguments of `pecwatch web`.
 #[derive(Debug, Args)]
@@ -45,7 +46,7 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
 
 /// Binds `address`, with a clear error.
 pub async fn bind(address: SocketAddr) -> Result<TcpListener, CliError> {
-    TcpListener::bind(address).await.map_err(|error| {
+    crate::net::bind(address).map_err(|error| {
         CliError::Io(std::io::Error::new(
             error.kind(),
             format!("cannot listen on {address}: {error}"),
@@ -61,12 +62,13 @@ pub async fn run(config: &Config, args: WebArgs) -> Result<Exit, CliError> {
     let address = args.listen.unwrap_or(config.web.listen);
     let listener = bind(address).await?;
     let local = listener.local_addr()?;
-    eprintln!(
+    errln!(
         "pecwatch web: http://{local}/ ({})",
         config.redacted_database_url()
     );
-    serve(listener, router(state), super::sweep::shutdown()).await?;
-    eprintln!("pecwatch web: fermato / stopped");
+    let limits = ServerLimits::from_config(config);
+    serve(listener, router(state), limits, super::sweep::shutdown()).await?;
+    errln!("pecwatch web: fermato / stopped");
     registry.close().await;
     Ok(Exit::Ok)
 }
@@ -86,9 +88,10 @@ pub async fn spawn(
     let state = state(config, registry, clock)?;
     let listener = bind(config.web.listen).await?;
     let local = listener.local_addr()?;
-    eprintln!("pecwatch serve: web http://{local}/");
+    errln!("pecwatch serve: web http://{local}/");
+    let limits = ServerLimits::from_config(config);
     Ok(Some(tokio::spawn(async move {
-        if let Err(error) = serve(listener, router(state), stop).await {
+        if let Err(error) = serve(listener, router(state), limits, stop).await {
             tracing::error!(%error, "the web interface stopped");
         }
     })))

@@ -18,7 +18,14 @@
 //!
 //! [`serve`] runs the router on a listener until a shutdown signal, with one log line
 //! per request (method, path, status, latency; target `pecwatch::web::access`, shown by
-//! default; `PECWATCH_LOG_FORMAT=json` for JSON lines).
+//! default; `PECWATCH_LOG_FORMAT=json` for JSON lines). It cannot be held open or
+//! filled ([`ServerLimits`], `[web]` in the configuration): a client has
+//! `header_read_timeout` to send a request's headers (hyper's timer, which also closes a
+//! kept-alive connection waiting that long for its next request), a request takes at most
+//! `request_timeout` (then 408, tower-http's timeout), a connection on which nothing moves
+//! for `idle_timeout` is closed, and one open `connection_lifetime` is closed after its
+//! request in flight; at most `max_connections` are open at once, and
+//! `max_connections_per_client` from one address ([`crate::net::Gate`]).
 
 pub mod api;
 pub mod auth;
@@ -31,12 +38,22 @@ pub mod pages;
 pub mod password;
 pub mod problem;
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::{Extension, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+use tower::ServiceExt;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::net::{self, ConnectionLimits, Gate};
 use crate::probe::Prober;
 use crate::registry::Registry;
 
@@ -70,19 +87,208 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets the requests in
-/// flight finish. Handlers see the client's address (`ConnectInfo<SocketAddr>`).
+/// What keeps the web server from being held open or filled (`[web]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// How long a client has to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// The longest a request may take (then 408).
+    pub request_timeout: Duration,
+    /// A connection on which nothing is read or written this long is closed.
+    pub idle_timeout: Duration,
+    /// The longest a connection stays open.
+    pub connection_lifetime: Duration,
+    /// Connections at once, in all and per client address.
+    pub connections: ConnectionLimits,
+}
+
+impl ServerLimits {
+    /// The limits of `[web]`.
+    pub fn from_config(config: &Config) -> Self {
+        let web = &config.web;
+        Self {
+            header_read_timeout: web.header_read_timeout.unsigned_abs(),
+            request_timeout: web.request_timeout.unsigned_abs(),
+            idle_timeout: web.idle_timeout.unsigned_abs(),
+            connection_lifetime: web.connection_lifetime.unsigned_abs(),
+            connections: config.web_connection_limits(),
+        }
+    }
+}
+
+impl Default for ServerLimits {
+    /// The configuration's defaults.
+    fn default() -> Self {
+        Self::from_config(&Config::default())
+    }
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then lets
+/// the requests in flight finish (for at most the request timeout). Handlers see the
+/// client's address (`ConnectInfo<SocketAddr>`). An accept error such as `EMFILE` does
+/// not stop the server: it waits a little and accepts again.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    let gate = Gate::new(limits.connections.clone());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    // Dropped at shutdown: every connection then finishes its request and closes.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    // Closed when every connection task has ended.
+    let (closed_tx, closed_rx) = tokio::sync::watch::channel(());
+    let limits = Arc::new(limits);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer, admission) = tokio::select! {
+            accepted = net::accept(&listener, &gate, "web") => accepted,
+            () = &mut shutdown => break,
+        };
+        let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(Watched {
+            inner: stream,
+            activity: Arc::clone(&activity),
+        });
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: axum::http::Request<_>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connection = http.serve_connection(io, service);
+        let limits = Arc::clone(&limits);
+        let mut stop = stop_rx.clone();
+        let closed = closed_rx.clone();
+        tokio::spawn(async move {
+            let _places = (admission, closed);
+            let mut connection = std::pin::pin!(connection);
+            let mut lifetime = std::pin::pin!(tokio::time::sleep(limits.connection_lifetime));
+            let mut closing = false;
+            loop {
+                let idle_until = activity.last() + limits.idle_timeout;
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%peer, %error, "web connection ended");
+                        }
+                        break;
+                    }
+                    () = tokio::time::sleep_until(idle_until) => {
+                        if activity.last() + limits.idle_timeout <= Instant::now() {
+                            tracing::debug!(%peer, "web connection idle, closed");
+                            break;
+                        }
+                    }
+                    () = &mut lifetime, if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    _ = stop.changed(), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    drop(stop_tx);
+    drop(closed_rx);
+    let _ = tokio::time::timeout(limits.request_timeout, closed_tx.closed()).await;
+    Ok(())
+}
+
+/// When a connection last moved a byte.
+struct Activity {
+    start: Instant,
+    /// Milliseconds from `start`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(elapsed, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+}
+
+/// A connection that records in its [`Activity`] every byte read or written.
+struct Watched<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// One log line per request: method, path, status, latency, client.
