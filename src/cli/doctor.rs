@@ -356,8 +356,23 @@ async fn dns(config: &Config, lang: Lang) -> Vec<Item> {
     let mut names = vec![config.check.profile.trim().to_ascii_lowercase()];
     names.extend(config.profiles.keys().cloned());
     names.dedup();
+    let resolver_works = items.iter().all(|item| item.status == Status::Ok);
     for name in names {
-        items.push(profile_host(config, &prober, &name, lang).await);
+        if resolver_works {
+            items.push(profile_host(config, &prober, &name, lang).await);
+        } else {
+            items.push(
+                Item::new(
+                    format!("mx:{name}"),
+                    format!("MX {} {name}", lang.pick("del profilo", "of profile")),
+                    lang.pick("niente", "nothing"),
+                )
+                .skipped(lang.pick(
+                    "non provato: il resolver non risponde",
+                    "not tried: the resolver does not answer",
+                )),
+            );
+        }
     }
     items
 }
