@@ -724,6 +724,32 @@ pub enum ConfigError {
     /// the environment rather than of the configuration.
     #[error("{0}")]
     NoResolver(ProbeError),
+    /// One key's value is wrong: like [`ConfigError::Invalid`], naming the key, so that
+    /// checking can go on past it ([`Config::check`]).
+    #[error("invalid configuration {origin}: {problem}")]
+    Key {
+        /// The file or environment variable the value came from.
+        origin: String,
+        /// The section (`dns`).
+        section: String,
+        /// The key (`timeout_ms`).
+        key: String,
+        /// The key, its value (secrets redacted) and what is wrong.
+        problem: String,
+    },
+    /// Several problems, all found at once: one per line.
+    #[error("{}", several(.0))]
+    Several(Vec<ConfigError>),
+}
+
+/// The message of [`ConfigError::Several`]: a first line, then one problem a line.
+fn several(problems: &[ConfigError]) -> String {
+    let mut text = format!("invalid configuration: {} problems", problems.len());
+    for problem in problems {
+        text.push_str("\n  - ");
+        text.push_str(&problem.to_string());
+    }
+    text
 }
 
 impl ConfigError {
@@ -732,9 +758,63 @@ impl ConfigError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::NoResolver(_) => 3,
-            Self::Read { .. } | Self::Invalid { .. } | Self::UnknownProfile { .. } => 2,
+            Self::Read { .. }
+            | Self::Invalid { .. }
+            | Self::Key { .. }
+            | Self::UnknownProfile { .. } => 2,
+            Self::Several(problems) => problems.iter().map(Self::exit_code).max().unwrap_or(2),
         }
     }
+
+    /// The `(section, key)` this error blames, if it names one.
+    pub fn key(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::Key { section, key, .. } => Some((section, key)),
+            _ => None,
+        }
+    }
+
+    /// One error for a list of problems: the problem itself when there is one.
+    fn from_problems(mut problems: Vec<ConfigError>) -> Option<ConfigError> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Self::Several(problems)),
+        }
+    }
+}
+
+/// A configuration read with every problem found, rather than stopping at the first
+/// ([`Config::check`]).
+#[derive(Debug)]
+pub struct Checked {
+    /// The configuration, with the values that are wrong left at their defaults.
+    pub config: Config,
+    /// Every problem, in the order found: the file's, the environment's, then the
+    /// values'.
+    pub problems: Vec<ConfigError>,
+}
+
+impl Checked {
+    /// The configuration if it has no problem, else the problems as one error.
+    pub fn into_result(self) -> Result<Config, ConfigError> {
+        match ConfigError::from_problems(self.problems) {
+            None => Ok(self.config),
+            Some(error) => Err(error),
+        }
+    }
+}
+
+/// Where one value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Origin {
+    /// Nobody set it: the built-in default.
+    Default,
+    /// The configuration file (its path).
+    File(String),
+    /// An environment variable (its name).
+    Environment(String),
 }
 
 /// Where the configuration's values came from.
@@ -752,6 +832,18 @@ impl Provenance {
     /// The configuration file that was read, if any.
     pub fn file(&self) -> Option<&str> {
         self.file.as_deref()
+    }
+
+    /// Where a key's value came from, as a kind.
+    pub fn source(&self, section: &str, key: &str) -> Origin {
+        let id = (section.to_owned(), key.to_owned());
+        if let Some(var) = self.env.get(&id) {
+            return Origin::Environment(var.clone());
+        }
+        match &self.file {
+            Some(file) if self.file_keys.contains(&id) => Origin::File(file.clone()),
+            _ => Origin::Default,
+        }
     }
 
     /// Where a key's value came from: the environment variable, the file, or
@@ -779,6 +871,13 @@ impl Config {
     /// reads `[smtp] password_file` and validates everything (profile and root hints files
     /// included).
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::check(path)?.into_result()
+    }
+
+    /// Reads the configuration as [`Config::load`] does, but finds every problem rather
+    /// than stopping at the first: for `pecwatch config check` and `pecwatch doctor`.
+    /// Fails only when the file cannot be read at all.
+    pub fn check(path: Option<&Path>) -> Result<Checked, ConfigError> {
         let env = process_env()?;
         let named = env
             .iter()
@@ -798,10 +897,10 @@ impl Config {
                 }),
             })
             .transpose()?;
-        match &file {
-            Some((path, text)) => Self::from_sources(Some(text), Some(path), env),
-            None => Self::from_sources(None, None, env),
-        }
+        Ok(match &file {
+            Some((path, text)) => Self::check_sources(Some(text), Some(path), env),
+            None => Self::check_sources(None, None, env),
+        })
     }
 
     /// Builds the configuration from a file's text (`None`: no file), the file's path
@@ -813,12 +912,29 @@ impl Config {
         origin: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        Self::check_sources(toml_text, origin, env).into_result()
+    }
+
+    /// [`Config::from_sources`] finding every problem: a wrong key or value is reported
+    /// and left at its default, and reading goes on.
+    pub fn check_sources(
+        toml_text: Option<&str>,
+        origin: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Checked {
         let label = origin.map_or_else(|| "<configuration>".into(), |p| p.display().to_string());
+        let mut problems = Vec::new();
         let mut provenance = Provenance::default();
         let mut table = Table::new();
         if let Some(text) = toml_text {
-            table = parse_file(text, &label)?;
-            provenance.file = Some(label);
+            match parse_file(text, &label) {
+                Ok(parsed) => table = parsed,
+                Err((parsed, found)) => {
+                    table = parsed;
+                    problems.extend(found);
+                }
+            }
+            provenance.file = Some(label.clone());
             for (section, keys) in &table {
                 if let Value::Table(keys) = keys {
                     for key in keys.keys() {
@@ -831,13 +947,28 @@ impl Config {
             }
         }
 
-        let defaults = to_table(&Config::default())?;
-        let template = to_table(&Config::template())?;
-        for (var, raw) in env {
-            let Some(change) = parse_override(&var, &raw, &defaults, &template)? else {
-                continue;
+        let (defaults, template) =
+            match (to_table(&Config::default()), to_table(&Config::template())) {
+                (Ok(defaults), Ok(template)) => (defaults, template),
+                (Err(error), _) | (_, Err(error)) => {
+                    problems.push(error);
+                    return Checked {
+                        config: Config::default(),
+                        problems,
+                    };
+                }
             };
-            let section = table
+        for (var, raw) in env {
+            let change = match parse_override(&var, &raw, &defaults, &template) {
+                Ok(Some(change)) => change,
+                Ok(None) => continue,
+                Err(error) => {
+                    problems.push(error);
+                    continue;
+                }
+            };
+            let mut changed = table.clone();
+            let section = changed
                 .entry(change.section.clone())
                 .or_insert_with(|| Value::Table(Table::new()));
             if let Value::Table(section) = section {
@@ -847,8 +978,8 @@ impl Config {
                 };
             }
             // Deserialize after each override, so a bad value is blamed on its variable.
-            if let Err(error) = Value::Table(table.clone()).try_into::<Config>() {
-                return Err(ConfigError::Invalid {
+            if let Err(error) = Value::Table(changed.clone()).try_into::<Config>() {
+                problems.push(ConfigError::Key {
                     origin: var.clone(),
                     problem: format!(
                         "[{}] {} = {}: {}",
@@ -857,26 +988,80 @@ impl Config {
                         shown(&change.section, &change.key, &raw),
                         one_line(error.message())
                     ),
+                    section: change.section,
+                    key: change.key,
                 });
+                continue;
             }
+            table = changed;
             provenance.env.insert((change.section, change.key), var);
         }
 
-        let mut config: Config =
-            Value::Table(table)
-                .try_into()
-                .map_err(|error: toml::de::Error| ConfigError::Invalid {
+        let mut config: Config = match Value::Table(table).try_into() {
+            Ok(config) => config,
+            Err(error) => {
+                let error: toml::de::Error = error;
+                problems.push(ConfigError::Invalid {
                     origin: provenance
                         .file
                         .clone()
                         .unwrap_or_else(|| DEFAULT_ORIGIN.into()),
                     problem: one_line(error.message()),
-                })?;
+                });
+                Config::default()
+            }
+        };
         config.provenance = provenance;
-        config.read_password_file()?;
-        config.validate()?;
-        config.sweep.canaries = config.canaries()?.iter().map(ToString::to_string).collect();
-        Ok(config)
+        if let Err(error) = config.read_password_file() {
+            config.smtp.password_file = None;
+            problems.push(error);
+        }
+        problems.extend(config.validate_all());
+        if let Ok(canaries) = config.canaries() {
+            config.sweep.canaries = canaries.iter().map(ToString::to_string).collect();
+        }
+        Checked { config, problems }
+    }
+
+    /// Every problem [`Config::validate`] finds: after each, the value blamed is put back
+    /// to its default and the values are checked again. The values that are wrong are
+    /// left at their defaults.
+    fn validate_all(&mut self) -> Vec<ConfigError> {
+        let mut problems: Vec<ConfigError> = Vec::new();
+        let Ok(defaults) = to_table(&Config::default()) else {
+            return self.validate().err().into_iter().collect();
+        };
+        // Every key can be blamed once at most; the bound is only a safeguard.
+        for _ in 0..=Config::keys().len() + self.profiles.len() {
+            let Err(error) = self.validate() else { break };
+            let message = error.to_string();
+            let repeated = problems.iter().any(|p| p.to_string() == message);
+            let blamed = error.key().map(|(s, k)| (s.to_owned(), k.to_owned()));
+            if !repeated {
+                problems.push(error);
+            }
+            let Some((section, key)) = blamed.filter(|_| !repeated) else {
+                break;
+            };
+            let Ok(mut table) = to_table(self) else { break };
+            let default = defaults
+                .get(&section)
+                .and_then(Value::as_table)
+                .and_then(|keys| keys.get(&key))
+                .cloned();
+            if let Some(keys) = table.get_mut(&section).and_then(Value::as_table_mut) {
+                match default {
+                    Some(value) => keys.insert(key, value),
+                    None => keys.remove(&key),
+                };
+            }
+            let Ok(mut reset) = Value::Table(table).try_into::<Config>() else {
+                break;
+            };
+            reset.provenance = std::mem::take(&mut self.provenance);
+            *self = reset;
+        }
+        problems
     }
 
     /// The defaults with every optional key and list filled with a sample, so that
@@ -1080,15 +1265,118 @@ fn coerce(raw: &str, sample: &Value) -> Result<Value, String> {
     }
 }
 
-/// Parses the file, with errors located by line and key.
-fn parse_file(text: &str, label: &str) -> Result<Table, ConfigError> {
-    let invalid = |error: toml::de::Error| ConfigError::Invalid {
+/// Parses the file, with errors located by line and key. On errors, also returns the
+/// keys that are right (a file that is not TOML at all: none), so that checking goes on.
+fn parse_file(text: &str, label: &str) -> Result<Table, (Table, Vec<ConfigError>)> {
+    let invalid = |error: &toml::de::Error| ConfigError::Invalid {
         origin: label.to_owned(),
-        problem: describe_toml_error(text, &error),
+        problem: describe_toml_error(text, error),
     };
     // Deserializing into `Config` first gives the precise errors (unknown keys, types).
-    toml::from_str::<Config>(text).map_err(invalid)?;
-    toml::from_str::<Table>(text).map_err(invalid)
+    let first = toml::from_str::<Config>(text).err();
+    let mut table = match toml::from_str::<Table>(text) {
+        Ok(table) => table,
+        Err(error) => return Err((Table::new(), vec![invalid(&error)])),
+    };
+    let Some(first) = first else {
+        return Ok(table);
+    };
+    // Which keys are wrong: each is tried alone on the defaults.
+    let mut wrong = Vec::new();
+    for (section, keys) in &table {
+        let alone = |key: Option<(&String, &Value)>| {
+            let mut one = Table::new();
+            let value = match key {
+                Some((key, value)) => {
+                    Value::Table(Table::from_iter([(key.clone(), value.clone())]))
+                }
+                None => keys.clone(),
+            };
+            one.insert(section.clone(), value);
+            Value::Table(one).try_into::<Config>().err()
+        };
+        match keys {
+            Value::Table(entries)
+                if section != PROFILES && SECTIONS.contains(&section.as_str()) =>
+            {
+                for (key, value) in entries {
+                    if let Some(error) = alone(Some((key, value))) {
+                        wrong.push((section.clone(), Some(key.clone()), error));
+                    }
+                }
+            }
+            _ => {
+                if let Some(error) = alone(None) {
+                    wrong.push((section.clone(), None, error));
+                }
+            }
+        }
+    }
+    if wrong.len() <= 1 {
+        // One wrong key (or a problem no single key shows): the precise message.
+        for (section, key, _) in &wrong {
+            remove_key(&mut table, section, key.as_deref());
+        }
+        if wrong.is_empty() {
+            table = Table::new();
+        }
+        return Err((table, vec![invalid(&first)]));
+    }
+    let problems = wrong
+        .into_iter()
+        .map(|(section, key, error)| {
+            remove_key(&mut table, &section, key.as_deref());
+            let message = one_line(error.message());
+            match key {
+                Some(key) => ConfigError::Key {
+                    origin: label.to_owned(),
+                    problem: format!(
+                        "{}[{section}] {key}: {message}",
+                        line_of(text, &section, &key)
+                    ),
+                    section,
+                    key,
+                },
+                None => ConfigError::Invalid {
+                    origin: label.to_owned(),
+                    problem: format!("[{section}]: {message}"),
+                },
+            }
+        })
+        .collect();
+    Err((table, problems))
+}
+
+/// Removes a key (or a whole section) from a parsed file.
+fn remove_key(table: &mut Table, section: &str, key: Option<&str>) {
+    match key {
+        Some(key) => {
+            if let Some(keys) = table.get_mut(section).and_then(Value::as_table_mut) {
+                keys.remove(key);
+            }
+        }
+        None => {
+            table.remove(section);
+        }
+    }
+}
+
+/// `line 12 ` for the line of `key` in `[section]` of a file's text, if found.
+fn line_of(text: &str, section: &str, key: &str) -> String {
+    let mut current = String::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            current = line.trim_matches(['[', ']']).trim().to_owned();
+        } else if current == section
+            && line
+                .split_once('=')
+                .is_some_and(|(k, _)| k.trim().trim_matches('"') == key)
+        {
+            return format!("line {} ", index + 1);
+        }
+    }
+    String::new()
 }
 
 /// `line 12 ([dns] resolvr): unknown field …` from a TOML error.
@@ -1189,12 +1477,14 @@ impl Config {
         shown: &str,
         problem: impl fmt::Display,
     ) -> ConfigError {
-        ConfigError::Invalid {
+        ConfigError::Key {
             origin: self.provenance.origin(section, key),
             problem: format!(
                 "[{section}] {key} = {shown}: {}",
                 one_line(&problem.to_string())
             ),
+            section: section.to_owned(),
+            key: key.to_owned(),
         }
     }
 
@@ -2334,5 +2624,48 @@ mod tests {
         .unwrap();
         assert_eq!(config.smtp.password, None);
         assert_eq!(config.smtp.username, None);
+    }
+    #[test]
+    fn every_problem_is_found_at_once() {
+        let text = "[dns]\ntimeout_ms = 0\nattempts = 99\nipv6 = \"maybe\"\n\
+            [sweep]\nbatch_size = \"many\"\nmax_new_failure_share = 2.0\n\
+            [smtp]\nurl = \"http://relay\"\n";
+        let checked = Config::check_sources(
+            Some(text),
+            Some(Path::new("/etc/pecwatch.toml")),
+            env(&[
+                ("PECWATCH_WEB_LISTEN", "not an address"),
+                ("PECWATCH_DNS_CONCURRENCY", "7"),
+                ("PECWATCH_SMTP_FROM", "not a mailbox"),
+            ]),
+        );
+        let messages: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
+        let all = messages.join("\n");
+        for expected in [
+            "line 4 [dns] ipv6",
+            "line 6 [sweep] batch_size",
+            "PECWATCH_WEB_LISTEN: [web] listen",
+            "[dns] timeout_ms = 0",
+            "[dns] attempts = 99",
+            "[sweep] max_new_failure_share = 2",
+            "[smtp] url",
+            "PECWATCH_SMTP_FROM: [smtp] from",
+        ] {
+            assert!(all.contains(expected), "{expected} missing from:\n{all}");
+        }
+        assert_eq!(messages.len(), 8, "{all}");
+        // The good values stand, the wrong ones are left at their defaults.
+        assert_eq!(checked.config.dns.concurrency, 7);
+        assert_eq!(checked.config.dns.attempts, 3);
+        let error = checked.into_result().unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let message = error.to_string();
+        assert!(
+            message.starts_with("invalid configuration: 8 problems\n  - "),
+            "{message}"
+        );
+        // One problem is still one line.
+        let one = Config::from_sources(Some("[dns]\nattempts = 0\n"), None, env(&[])).unwrap_err();
+        assert!(!one.to_string().contains('\n'), "{one}");
     }
 }

@@ -896,6 +896,60 @@ pub const NO_STARTTLS: &str = "the relay does not offer STARTTLS: the SMTP user 
      password would travel in clear, so nothing was sent (use a relay with STARTTLS or \
      smtps://, or set [smtp] allow_plaintext_auth = true to allow it)";
 
+/// Why the relay cannot be used (`pecwatch doctor`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayFailure {
+    /// No connection, or no answer in time.
+    Unreachable,
+    /// The TLS handshake failed (an untrusted certificate, a wrong host name).
+    Tls,
+    /// The relay answered but refused (authentication, a required STARTTLS).
+    Refused,
+}
+
+/// A relay that cannot be used, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayProblem {
+    /// The kind of failure.
+    pub kind: RelayFailure,
+    /// The relay's or the connection's message.
+    pub message: String,
+}
+
+/// Connects to the relay as the sender does (EHLO, STARTTLS when offered or TLS from the
+/// start, AUTH when a user name is set), then says QUIT: sends nothing.
+pub async fn test_relay(smtp: &SmtpConfig) -> Result<(), RelayProblem> {
+    let transport = transport(smtp).map_err(|error| RelayProblem {
+        kind: RelayFailure::Unreachable,
+        message: error.to_string(),
+    })?;
+    let limit = smtp.timeout.unsigned_abs() + Duration::from_secs(1);
+    match tokio::time::timeout(limit, transport.test_connection()).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(RelayProblem {
+            kind: RelayFailure::Refused,
+            message: "the relay did not answer NOOP".into(),
+        }),
+        Ok(Err(error)) => {
+            let kind = if error.is_tls() {
+                RelayFailure::Tls
+            } else if error.is_permanent() || error.is_client() || error.is_transient() {
+                RelayFailure::Refused
+            } else {
+                RelayFailure::Unreachable
+            };
+            Err(RelayProblem {
+                kind,
+                message: describe(&error),
+            })
+        }
+        Err(_) => Err(RelayProblem {
+            kind: RelayFailure::Unreachable,
+            message: format!("no answer within {} s", limit.as_secs()),
+        }),
+    }
+}
+
 /// The relay from `smtp.url`: `smtp://` with STARTTLS when offered (required when a user
 /// name is set, unless `smtp.allow_plaintext_auth`), `smtps://` with TLS from the start,
 /// trusting the system's roots and `smtp.ca_file`; authentication when a user name is set.

@@ -12,7 +12,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
+pub mod config_check;
 mod csv;
+pub mod db;
+pub mod doctor;
 pub mod domains;
 pub mod generate;
 pub mod index;
@@ -88,6 +91,15 @@ pub enum Command {
     /// Manage the users of the web console (operators and read-only users).
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Check the configuration: every problem at once, and each value's origin.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
+    /// Try everything the configuration names (database, DNS, SMTP, provisioning,
+    /// certificate, listen addresses) and say how to fix what does not work.
+    Doctor(doctor::DoctorArgs),
+    /// The database: schema status, migrations, backup.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// Output format.
@@ -225,8 +237,16 @@ impl CliError {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<Exit, CliError> {
+    // These read the configuration themselves, to report every problem in it.
+    let command = match cli.command {
+        Command::Config(command) => return config_check::run(cli.config.as_deref(), command),
+        Command::Doctor(args) => return doctor::run(cli.config.as_deref(), args).await,
+        command => command,
+    };
     let config = Config::load(cli.config.as_deref())?;
-    match cli.command {
+    match command {
+        Command::Config(_) | Command::Doctor(_) => Ok(Exit::Ok),
+        Command::Db(command) => db::run(&config, command).await,
         Command::Check(args) => check(&config, args).await,
         Command::Instructions(args) => instructions::run(&config, args).await,
         Command::Domains(command) => domains::run(&config, command).await,

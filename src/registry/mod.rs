@@ -44,6 +44,7 @@ pub mod index;
 mod orders;
 mod outbox;
 mod rows;
+mod schema;
 mod stats;
 mod sweeps;
 pub mod tokens;
@@ -64,6 +65,7 @@ use sqlx::{Connection, Database, Pool, QueryBuilder, SqlSafeStr};
 pub use error::{RegistryError, Result, redact_url};
 pub use orders::{LinkProblem, Mailbox, NewOrder, Order, OrderKind, OrderState, Step};
 pub use outbox::{Attempt, DomainAlert};
+pub use schema::{MigrationState, SchemaStatus};
 pub use stats::SweepKindStats;
 pub use sweeps::SweepTally;
 pub use types::{
@@ -218,6 +220,14 @@ impl Registry {
     ///
     /// Errors name the database without its password.
     pub async fn open(url: &str) -> Result<Self> {
+        let registry = Self::connect(url).await?;
+        registry.migrate().await?;
+        Ok(registry)
+    }
+
+    /// Opens the registry at `url` like [`open`](Self::open) but leaves its schema as it
+    /// is: for `pecwatch db status` and `pecwatch doctor`, which only look.
+    pub async fn connect(url: &str) -> Result<Self> {
         let registry = if url.starts_with("sqlite:") {
             open_sqlite(url).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -229,17 +239,13 @@ impl Registry {
             )));
         };
         tracing::debug!(url = %redact_url(url), "opened the registry");
-        registry.migrate().await?;
         Ok(registry)
     }
 
     /// Applies the migrations the database lacks (idempotent; [`open`](Self::open) does
     /// it). On PostgreSQL concurrent callers take turns through an advisory lock.
     pub async fn migrate(&self) -> Result<()> {
-        let migrations = match self.backend() {
-            Backend::Sqlite => SQLITE_MIGRATIONS,
-            Backend::Postgres => POSTGRES_MIGRATIONS,
-        };
+        let migrations = self.known_migrations();
         let migrator = Migrator::with_migrations(
             migrations
                 .iter()
