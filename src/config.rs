@@ -47,7 +47,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
-use crate::dns::TransportConfig;
+use crate::dns::{Patience, TransportConfig};
 use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
@@ -191,6 +191,15 @@ pub struct DnsConfig {
     pub attempts: u32,
     /// Domains checked at once. Default 512.
     pub concurrency: usize,
+    /// When something a verdict rests on failed (a server that did not answer with
+    /// authority, a lookup that failed), it is asked again patiently before the result
+    /// counts: this many UDP attempts (0: not asked again). Default 5.
+    pub patient_attempts: u32,
+    /// How long one patient UDP attempt waits, in milliseconds. Default 2000.
+    pub patient_timeout_ms: u64,
+    /// After the patient UDP attempts all timed out, ask once more over TCP. Default
+    /// `true`.
+    pub patient_tcp: bool,
 }
 
 impl Default for DnsConfig {
@@ -203,6 +212,9 @@ impl Default for DnsConfig {
             timeout_ms: 800,
             attempts: 3,
             concurrency: 512,
+            patient_attempts: 5,
+            patient_timeout_ms: 2000,
+            patient_tcp: true,
         }
     }
 }
@@ -1203,10 +1215,12 @@ impl Config {
                 other => self.invalid("dns", "root_hints", &hints, other),
             })?;
         }
-        let ranges: [(&str, u64, u64, u64); 3] = [
+        let ranges: [(&str, u64, u64, u64); 5] = [
             ("timeout_ms", dns.timeout_ms, 1, 60_000),
             ("attempts", u64::from(dns.attempts), 1, 10),
             ("concurrency", dns.concurrency as u64, 1, 100_000),
+            ("patient_attempts", u64::from(dns.patient_attempts), 0, 20),
+            ("patient_timeout_ms", dns.patient_timeout_ms, 1, 60_000),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
@@ -1755,6 +1769,11 @@ impl Config {
         config.transport = TransportConfig {
             timeout: Duration::from_millis(dns.timeout_ms.max(1)),
             attempts: dns.attempts.max(1),
+            patient: Patience {
+                timeout: Duration::from_millis(dns.patient_timeout_ms.max(1)),
+                attempts: dns.patient_attempts,
+                tcp: dns.patient_tcp,
+            },
             ..TransportConfig::default()
         };
         config

@@ -355,7 +355,7 @@ fn print_stats(checked: u64, elapsed: Duration, stats: TransportStats, lang: Lan
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let sent = stats.udp_sent + stats.tcp_fallbacks;
     eprintln!(
-        "pecwatch: {checked} {} {:.2} s ({:.0}/s), {sent} {} ({:.0}/s), {} timeout, {} TCP, {} {}",
+        "pecwatch: {checked} {} {:.2} s ({:.0}/s), {sent} {} ({:.0}/s), {} timeout, {} TCP, {} {}, {} {}",
         lang.pick("nomi in", "names in"),
         seconds,
         checked as f64 / seconds,
@@ -365,6 +365,8 @@ fn print_stats(checked: u64, elapsed: Duration, stats: TransportStats, lang: Lan
         stats.tcp_fallbacks,
         stats.ignored_packets,
         lang.pick("pacchetti ignorati", "packets ignored"),
+        stats.patient,
+        lang.pick("query ripetute con pazienza", "patient re-queries"),
     );
 }
 
