@@ -269,6 +269,17 @@ pub struct SweepConfig {
     pub recheck_pending: SignedDuration,
     /// E-mail addresses that receive operator alerts. Default none.
     pub operators: Vec<String>,
+    /// While a sweep checks, the resolver (or the root servers) is asked `. NS` at least
+    /// this often; when it does not answer, the sweep pauses. Default 10 seconds.
+    #[serde(with = "duration_text")]
+    pub resolver_probe_interval: SignedDuration,
+    /// The resolver is asked at once when this many checks' lookups through it failed.
+    /// Default 5.
+    pub resolver_threshold: u32,
+    /// How long a paused sweep waits for the resolver before it gives up (it stays
+    /// unfinished, and the next run resumes it). Default 30 minutes.
+    #[serde(with = "duration_text")]
+    pub resolver_wait: SignedDuration,
     /// Where to write the last sweep's metrics in the Prometheus text format (for
     /// node_exporter's textfile collector), replaced atomically after every sweep. Empty:
     /// none. Default empty.
@@ -287,6 +298,9 @@ impl Default for SweepConfig {
             lease: SignedDuration::from_mins(10),
             recheck_pending: SignedDuration::from_mins(10),
             operators: Vec::new(),
+            resolver_probe_interval: SignedDuration::from_secs(10),
+            resolver_threshold: 5,
+            resolver_wait: SignedDuration::from_mins(30),
             metrics_file: PathBuf::new(),
         }
     }
@@ -1280,9 +1294,14 @@ impl Config {
         if sweep.batch_size == 0 {
             return Err(self.invalid("sweep", "batch_size", "0", "must be at least 1"));
         }
+        if sweep.resolver_threshold == 0 {
+            return Err(self.invalid("sweep", "resolver_threshold", "0", "must be at least 1"));
+        }
         for (key, duration) in [
             ("lease", sweep.lease),
             ("recheck_pending", sweep.recheck_pending),
+            ("resolver_probe_interval", sweep.resolver_probe_interval),
+            ("resolver_wait", sweep.resolver_wait),
         ] {
             if !duration.is_positive() {
                 return Err(self.invalid(
@@ -1777,6 +1796,16 @@ impl Config {
             ..TransportConfig::default()
         };
         config
+    }
+
+    /// How sweeps watch the resolver (`[sweep] resolver_*`).
+    pub fn resolver_watch(&self) -> crate::sweep::ResolverWatch {
+        let sweep = &self.sweep;
+        crate::sweep::ResolverWatch {
+            probe_interval: sweep.resolver_probe_interval.unsigned_abs(),
+            threshold: sweep.resolver_threshold.max(1),
+            wait: sweep.resolver_wait.unsigned_abs(),
+        }
     }
 
     /// The lifecycle policy.

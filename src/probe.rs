@@ -9,13 +9,18 @@
 //! 2. learns the zone's own NS set and the parent's delegation NS set, and every address
 //!    of every name server (the union of the two sets);
 //! 3. asks **every** address directly, recursion off, for the zone's SOA and the name's MX;
-//! 4. looks up the A and AAAA records of every MX target.
+//! 4. looks up the A and AAAA records of every MX target;
+//! 5. when something a verdict rests on failed, asks exactly that again at the patient
+//!    pace (more attempts, longer timeouts, TCP after UDP timeouts): the observation
+//!    holds the patient answers ([`Prober::observe`]).
 //!
 //! Lookups that are not sent to the zone's own servers go to the configured recursive
 //! resolver, or are resolved iteratively from root hints. What is shared between names
 //! (a zone's servers and SOA answers, the provider's MX host, name-server addresses) is
 //! cached for the run in bounded caches, and concurrent requests for the same entry wait
-//! for one lookup instead of repeating it.
+//! for one lookup instead of repeating it. What rests on lookups that failed (a server set
+//! or a zone learned through a stalled resolver, a reply that timed out) is not cached, so
+//! one outage does not poison the rest of a run.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -138,6 +143,59 @@ pub enum ProbeError {
         /// What the lookup returned.
         outcome: String,
     },
+}
+
+/// The resolver (or every root server) did not answer `. NS`, even patiently.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} does not answer (. NS: {reply})", match .recursive {
+    true => format!("the resolver {}", .servers),
+    false => format!("none of the root servers ({}) answers, so iterative resolution", .servers),
+})]
+pub struct ResolutionDown {
+    /// Whether it is a recursive resolver (else the root servers of the root hints).
+    pub recursive: bool,
+    /// The resolver's address, or the root servers' addresses.
+    pub servers: String,
+    /// What the last query came back with.
+    pub reply: String,
+}
+
+impl ResolutionDown {
+    /// The problem for people.
+    pub fn text(&self, lang: crate::Lang) -> String {
+        let Self {
+            recursive,
+            servers,
+            reply,
+        } = self;
+        match (lang, recursive) {
+            (crate::Lang::It, true) => format!(
+                "il resolver {servers} non risponde (. NS: {reply}): senza, nessun controllo è affidabile"
+            ),
+            (crate::Lang::It, false) => format!(
+                "nessuno dei server radice ({servers}) risponde (. NS: {reply}): senza, nessun controllo è affidabile"
+            ),
+            (crate::Lang::En, _) => format!("{self}: no check can be trusted without it"),
+        }
+    }
+}
+
+/// Whether a lookup made for an observation (through the resolver, or iteratively) failed
+/// to settle: the zone search failed, a name server's or an MX target's address lookup
+/// brought no data. Such an observation may rest on a resolver that stopped: a sweep
+/// asks the resolver before it records it.
+pub fn resolution_failed(observation: &Observation) -> bool {
+    let zone = match &observation.zone {
+        Err(_) => return true,
+        Ok(zone) => zone,
+    };
+    let unsettled = |reply: &Reply| !reply.outcome.is_authoritative_data();
+    unsettled_lookups(&zone.unresolved_ns)
+        || zone
+            .targets
+            .iter()
+            .filter_map(|t| t.a.as_ref())
+            .any(unsettled)
 }
 
 /// Parses `ADDR` or `ADDR:PORT` (`[v6]:PORT` for IPv6); the port defaults to 53.
@@ -467,6 +525,46 @@ impl Prober {
         self.rechecks.fetch_add(1, Relaxed);
         // Rare: boxed, so that the future of every check stays small.
         Box::pin(PACE.scope(Pace::Patient, self.recheck(observation))).await
+    }
+
+    /// Whether the resolver (or, resolving iteratively, one of the root servers) answers
+    /// now: `. NS`, asked at the quick pace and, if that fails, at the patient one,
+    /// bypassing the run caches. Sweeps ask it before they start and while they run.
+    pub async fn resolution_answers(&self) -> Result<(), ResolutionDown> {
+        let root = Name::root();
+        let (servers, recursive): (Vec<SocketAddr>, bool) = match &self.config.resolution {
+            Resolution::Recursive(resolver) => (vec![*resolver], true),
+            Resolution::Iterative(roots) => (
+                roots
+                    .iter()
+                    .filter(|a| self.config.ipv6 || a.is_ipv4())
+                    .map(|a| SocketAddr::new(*a, 53))
+                    .collect(),
+                false,
+            ),
+        };
+        let mut last = Reply::failed(Outcome::NotQueried, Some("no usable server".into()));
+        for pace in [Pace::Quick, Pace::Patient] {
+            for server in &servers {
+                let reply = self
+                    .transport
+                    .query_at(pace, *server, &root, RecordType::NS, recursive)
+                    .await;
+                if reply.outcome == Outcome::Answer {
+                    return Ok(());
+                }
+                last = reply;
+            }
+        }
+        Err(ResolutionDown {
+            recursive,
+            servers: servers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            reply: last.summary(),
+        })
     }
 
     /// How many checks asked again, at the patient pace, what failed.

@@ -154,6 +154,9 @@ pub enum Exit {
     Findings,
     /// At least one input is not a domain name (2).
     BadInput,
+    /// The resolver (or the root servers) does not answer: a sweep did not run, or
+    /// stopped (4).
+    ResolverDown,
 }
 
 impl Exit {
@@ -163,6 +166,7 @@ impl Exit {
             Self::Ok => 0,
             Self::Findings => 1,
             Self::BadInput => 2,
+            Self::ResolverDown => 4,
         }
     }
 }
