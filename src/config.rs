@@ -47,7 +47,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
-use crate::dns::TransportConfig;
+use crate::dns::{Patience, TransportConfig};
 use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
@@ -191,6 +191,15 @@ pub struct DnsConfig {
     pub attempts: u32,
     /// Domains checked at once. Default 512.
     pub concurrency: usize,
+    /// When something a verdict rests on failed (a server that did not answer with
+    /// authority, a lookup that failed), it is asked again patiently before the result
+    /// counts: this many UDP attempts (0: not asked again). Default 5.
+    pub patient_attempts: u32,
+    /// How long one patient UDP attempt waits, in milliseconds. Default 2000.
+    pub patient_timeout_ms: u64,
+    /// After the patient UDP attempts all timed out, ask once more over TCP. Default
+    /// `true`.
+    pub patient_tcp: bool,
 }
 
 impl Default for DnsConfig {
@@ -203,6 +212,9 @@ impl Default for DnsConfig {
             timeout_ms: 800,
             attempts: 3,
             concurrency: 512,
+            patient_attempts: 5,
+            patient_timeout_ms: 2000,
+            patient_tcp: true,
         }
     }
 }
@@ -257,6 +269,17 @@ pub struct SweepConfig {
     pub recheck_pending: SignedDuration,
     /// E-mail addresses that receive operator alerts. Default none.
     pub operators: Vec<String>,
+    /// While a sweep checks, the resolver (or the root servers) is asked `. NS` at least
+    /// this often; when it does not answer, the sweep pauses. Default 10 seconds.
+    #[serde(with = "duration_text")]
+    pub resolver_probe_interval: SignedDuration,
+    /// The resolver is asked at once when this many checks' lookups through it failed.
+    /// Default 5.
+    pub resolver_threshold: u32,
+    /// How long a paused sweep waits for the resolver before it gives up (it stays
+    /// unfinished, and the next run resumes it). Default 30 minutes.
+    #[serde(with = "duration_text")]
+    pub resolver_wait: SignedDuration,
     /// Where to write the last sweep's metrics in the Prometheus text format (for
     /// node_exporter's textfile collector), replaced atomically after every sweep. Empty:
     /// none. Default empty.
@@ -275,6 +298,9 @@ impl Default for SweepConfig {
             lease: SignedDuration::from_mins(10),
             recheck_pending: SignedDuration::from_mins(10),
             operators: Vec::new(),
+            resolver_probe_interval: SignedDuration::from_secs(10),
+            resolver_threshold: 5,
+            resolver_wait: SignedDuration::from_mins(30),
             metrics_file: PathBuf::new(),
         }
     }
@@ -1565,10 +1591,12 @@ impl Config {
                 other => self.invalid("dns", "root_hints", &hints, other),
             })?;
         }
-        let ranges: [(&str, u64, u64, u64); 3] = [
+        let ranges: [(&str, u64, u64, u64); 5] = [
             ("timeout_ms", dns.timeout_ms, 1, 60_000),
             ("attempts", u64::from(dns.attempts), 1, 10),
             ("concurrency", dns.concurrency as u64, 1, 100_000),
+            ("patient_attempts", u64::from(dns.patient_attempts), 0, 20),
+            ("patient_timeout_ms", dns.patient_timeout_ms, 1, 60_000),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
@@ -1628,9 +1656,14 @@ impl Config {
         if sweep.batch_size == 0 {
             return Err(self.invalid("sweep", "batch_size", "0", "must be at least 1"));
         }
+        if sweep.resolver_threshold == 0 {
+            return Err(self.invalid("sweep", "resolver_threshold", "0", "must be at least 1"));
+        }
         for (key, duration) in [
             ("lease", sweep.lease),
             ("recheck_pending", sweep.recheck_pending),
+            ("resolver_probe_interval", sweep.resolver_probe_interval),
+            ("resolver_wait", sweep.resolver_wait),
         ] {
             if !duration.is_positive() {
                 return Err(self.invalid(
@@ -2186,9 +2219,24 @@ impl Config {
         config.transport = TransportConfig {
             timeout: Duration::from_millis(dns.timeout_ms.max(1)),
             attempts: dns.attempts.max(1),
+            patient: Patience {
+                timeout: Duration::from_millis(dns.patient_timeout_ms.max(1)),
+                attempts: dns.patient_attempts,
+                tcp: dns.patient_tcp,
+            },
             ..TransportConfig::default()
         };
         config
+    }
+
+    /// How sweeps watch the resolver (`[sweep] resolver_*`).
+    pub fn resolver_watch(&self) -> crate::sweep::ResolverWatch {
+        let sweep = &self.sweep;
+        crate::sweep::ResolverWatch {
+            probe_interval: sweep.resolver_probe_interval.unsigned_abs(),
+            threshold: sweep.resolver_threshold.max(1),
+            wait: sweep.resolver_wait.unsigned_abs(),
+        }
     }
 
     /// The lifecycle policy.

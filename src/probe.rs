@@ -9,13 +9,18 @@
 //! 2. learns the zone's own NS set and the parent's delegation NS set, and every address
 //!    of every name server (the union of the two sets);
 //! 3. asks **every** address directly, recursion off, for the zone's SOA and the name's MX;
-//! 4. looks up the A and AAAA records of every MX target.
+//! 4. looks up the A and AAAA records of every MX target;
+//! 5. when something a verdict rests on failed, asks exactly that again at the patient
+//!    pace (more attempts, longer timeouts, TCP after UDP timeouts): the observation
+//!    holds the patient answers ([`Prober::observe`]).
 //!
 //! Lookups that are not sent to the zone's own servers go to the configured recursive
 //! resolver, or are resolved iteratively from root hints. What is shared between names
 //! (a zone's servers and SOA answers, the provider's MX host, name-server addresses) is
 //! cached for the run in bounded caches, and concurrent requests for the same entry wait
-//! for one lookup instead of repeating it.
+//! for one lookup instead of repeating it. What rests on lookups that failed (a server set
+//! or a zone learned through a stalled resolver, a reply that timed out) is not cached, so
+//! one outage does not poison the rest of a run.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -23,6 +28,7 @@ use std::hash::Hash;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +40,7 @@ use tokio::sync::Semaphore;
 use crate::check::observation::{
     Lookup, Observation, ServerObservation, TargetObservation, ZoneFailure, ZoneObservation,
 };
-use crate::dns::{Data, Outcome, Reply, Transport, TransportConfig};
+use crate::dns::{Data, Outcome, Pace, Reply, Transport, TransportConfig};
 use crate::name::{DomainName, display_name, is_ip_literal_name};
 use crate::profile::Profile;
 
@@ -44,6 +50,21 @@ const MAX_REFERRALS: usize = 16;
 const MAX_CNAMES: usize = 8;
 /// How deep iterative lookups may nest (to find a name server's address).
 const MAX_DEPTH: usize = 4;
+/// A server that leaves this many patient queries in a row unanswered, with no answer to
+/// any query in between, is not asked patiently again until it answers (or the caches
+/// are emptied): a dead server costs one patient wait, not one per name.
+const PATIENT_GIVE_UP: u32 = 3;
+
+tokio::task_local! {
+    /// The pace of the queries of the current task: patient while a check asks again
+    /// what failed ([`Prober::observe`]).
+    static PACE: Pace;
+}
+
+/// The pace of the current task's queries.
+fn current_pace() -> Pace {
+    PACE.try_with(|pace| *pace).unwrap_or_default()
+}
 
 /// Where lookups that do not go to a zone's own servers are sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +145,59 @@ pub enum ProbeError {
     },
 }
 
+/// The resolver (or every root server) did not answer `. NS`, even patiently.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} does not answer (. NS: {reply})", match .recursive {
+    true => format!("the resolver {}", .servers),
+    false => format!("none of the root servers ({}) answers, so iterative resolution", .servers),
+})]
+pub struct ResolutionDown {
+    /// Whether it is a recursive resolver (else the root servers of the root hints).
+    pub recursive: bool,
+    /// The resolver's address, or the root servers' addresses.
+    pub servers: String,
+    /// What the last query came back with.
+    pub reply: String,
+}
+
+impl ResolutionDown {
+    /// The problem for people.
+    pub fn text(&self, lang: crate::Lang) -> String {
+        let Self {
+            recursive,
+            servers,
+            reply,
+        } = self;
+        match (lang, recursive) {
+            (crate::Lang::It, true) => format!(
+                "il resolver {servers} non risponde (. NS: {reply}): senza, nessun controllo è affidabile"
+            ),
+            (crate::Lang::It, false) => format!(
+                "nessuno dei server radice ({servers}) risponde (. NS: {reply}): senza, nessun controllo è affidabile"
+            ),
+            (crate::Lang::En, _) => format!("{self}: no check can be trusted without it"),
+        }
+    }
+}
+
+/// Whether a lookup made for an observation (through the resolver, or iteratively) failed
+/// to settle: the zone search failed, a name server's or an MX target's address lookup
+/// brought no data. Such an observation may rest on a resolver that stopped: a sweep
+/// asks the resolver before it records it.
+pub fn resolution_failed(observation: &Observation) -> bool {
+    let zone = match &observation.zone {
+        Err(_) => return true,
+        Ok(zone) => zone,
+    };
+    let unsettled = |reply: &Reply| !reply.outcome.is_authoritative_data();
+    unsettled_lookups(&zone.unresolved_ns)
+        || zone
+            .targets
+            .iter()
+            .filter_map(|t| t.a.as_ref())
+            .any(unsettled)
+}
+
 /// Parses `ADDR` or `ADDR:PORT` (`[v6]:PORT` for IPv6); the port defaults to 53.
 pub fn parse_resolver(text: &str) -> Result<SocketAddr, ProbeError> {
     let text = text.trim();
@@ -189,6 +263,26 @@ struct ServerSet {
     addresses: Vec<(Name, IpAddr)>,
     /// Names without any address.
     unresolved: Vec<(Name, Vec<Lookup>)>,
+}
+
+impl ServerSet {
+    /// Whether the set rests on lookups that did not settle (no name server learned, or
+    /// a server's address lookup that failed): it is used, but not kept for the run, so
+    /// that a stalled resolver does not leave a zone without servers for the whole run.
+    fn unsettled(&self) -> bool {
+        self.addresses.is_empty() && self.unresolved.is_empty()
+            || unsettled_lookups(&self.unresolved)
+    }
+}
+
+/// Whether any name server was left without an address by a lookup that did not settle.
+fn unsettled_lookups(unresolved: &[(Name, Vec<Lookup>)]) -> bool {
+    unresolved.iter().any(|(_, lookups)| {
+        lookups.is_empty()
+            || lookups
+                .iter()
+                .any(|l| !l.reply.outcome.is_authoritative_data())
+    })
 }
 
 /// What is known about a zone, shared by every name in it.
@@ -278,6 +372,14 @@ fn glue(reply: &Reply) -> Vec<(Name, IpAddr)> {
         .collect()
 }
 
+/// What the prober keeps about one server address.
+struct ServerState {
+    /// Queries in flight to it.
+    in_flight: Semaphore,
+    /// Patient queries it left unanswered in a row, with no answer in between.
+    patient_failures: AtomicU32,
+}
+
 /// The prober. Cheap to share: wrap it in an `Arc` and call [`Prober::observe`] from many
 /// tasks at once.
 pub struct Prober {
@@ -288,7 +390,9 @@ pub struct Prober {
     zones: Cache<Name, Arc<ZoneInfo>>,
     delegations: Cache<Name, Arc<Vec<IpAddr>>>,
     steps: Cache<(Name, Name), Reply>,
-    per_server: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+    per_server: Mutex<HashMap<IpAddr, Arc<ServerState>>>,
+    /// Checks whose failures were asked again at the patient pace.
+    rechecks: AtomicU64,
     /// When the caches were last emptied.
     cached_since: Mutex<Instant>,
 }
@@ -306,6 +410,7 @@ impl Prober {
             delegations: Cache::new(capacity),
             steps: Cache::new(capacity),
             per_server: Mutex::new(HashMap::new()),
+            rechecks: AtomicU64::new(0),
             cached_since: Mutex::new(Instant::now()),
             config,
         })
@@ -365,14 +470,80 @@ impl Prober {
         self.zones.clear();
         self.delegations.clear();
         self.steps.clear();
+        for state in self
+            .per_server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            state.patient_failures.store(0, Relaxed);
+        }
         *since = Instant::now();
     }
 
-    /// Observes one certified name.
+    /// Observes one certified name: every query at the quick pace; then, when something
+    /// that a verdict rests on failed ([`needs_recheck`]), what failed is asked again at
+    /// the patient pace ([`Prober::recheck`]) and the observation holds those answers.
     pub async fn observe(&self, domain: &DomainName) -> Observation {
         if let Some(max_age) = self.config.cache_max_age {
             self.expire(max_age);
         }
+        let observation = self.observe_at_pace(domain).await;
+        if self.config.transport.patient.attempts == 0 || !needs_recheck(&observation) {
+            return observation;
+        }
+        self.rechecks.fetch_add(1, Relaxed);
+        // Rare: boxed, so that the future of every check stays small.
+        Box::pin(PACE.scope(Pace::Patient, self.recheck(observation))).await
+    }
+
+    /// Whether the resolver (or, resolving iteratively, one of the root servers) answers
+    /// now: `. NS`, asked at the quick pace and, if that fails, at the patient one,
+    /// bypassing the run caches. Sweeps ask it before they start and while they run.
+    pub async fn resolution_answers(&self) -> Result<(), ResolutionDown> {
+        let root = Name::root();
+        let (servers, recursive): (Vec<SocketAddr>, bool) = match &self.config.resolution {
+            Resolution::Recursive(resolver) => (vec![*resolver], true),
+            Resolution::Iterative(roots) => (
+                roots
+                    .iter()
+                    .filter(|a| self.config.ipv6 || a.is_ipv4())
+                    .map(|a| SocketAddr::new(*a, 53))
+                    .collect(),
+                false,
+            ),
+        };
+        let mut last = Reply::failed(Outcome::NotQueried, Some("no usable server".into()));
+        for pace in [Pace::Quick, Pace::Patient] {
+            for server in &servers {
+                let reply = self
+                    .transport
+                    .query_at(pace, *server, &root, RecordType::NS, recursive)
+                    .await;
+                if reply.outcome == Outcome::Answer {
+                    return Ok(());
+                }
+                last = reply;
+            }
+        }
+        Err(ResolutionDown {
+            recursive,
+            servers: servers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            reply: last.summary(),
+        })
+    }
+
+    /// How many checks asked again, at the patient pace, what failed.
+    pub fn rechecks(&self) -> u64 {
+        self.rechecks.load(Relaxed)
+    }
+
+    /// One observation at the task's pace.
+    async fn observe_at_pace(&self, domain: &DomainName) -> Observation {
         let qname = domain.to_dns();
         let zone = match self.find_zone(&qname).await {
             Ok(zone) => Ok(self.observe_zone(&qname, &zone).await),
@@ -383,6 +554,98 @@ impl Prober {
             resolver: self.resolver(),
             zone,
         }
+    }
+
+    /// Asks again (at the task's pace: patient) what failed in an observation: the zone
+    /// search, when it failed or stopped short (a referral down toward the name); else
+    /// every server that did not answer with authority, the name servers left without an
+    /// address, and the MX targets whose address lookup failed (or that only the servers
+    /// asked again named). What answered stays as it was.
+    async fn recheck(&self, mut observation: Observation) -> Observation {
+        let qname = observation.domain.to_dns();
+        let zone = match &mut observation.zone {
+            Ok(zone) if !search_cut_short(zone, &qname) => zone,
+            _ => return self.observe_at_pace(&observation.domain).await,
+        };
+        let apex = zone.apex.clone();
+        join_all(
+            zone.servers
+                .iter_mut()
+                .filter(|s| s.mx.outcome != Outcome::NotQueried)
+                .filter(|s| !s.mx.outcome.is_authoritative_data())
+                .map(|server| {
+                    let (apex, qname) = (&apex, &qname);
+                    async move {
+                        let (soa, mx) = futures::join!(
+                            async {
+                                match server.soa.outcome.is_authoritative_data() {
+                                    true => None,
+                                    false => {
+                                        Some(self.ask(server.address, apex, RecordType::SOA).await)
+                                    }
+                                }
+                            },
+                            self.ask(server.address, qname, RecordType::MX)
+                        );
+                        if let Some(soa) = soa {
+                            server.soa = soa;
+                        }
+                        server.mx = mx;
+                    }
+                }),
+        )
+        .await;
+        let unresolved = std::mem::take(&mut zone.unresolved_ns);
+        for (host, lookups) in unresolved {
+            if !unsettled_lookups(std::slice::from_ref(&(host.clone(), lookups.clone()))) {
+                zone.unresolved_ns.push((host, lookups));
+                continue;
+            }
+            let (mut found, failed) = self.addresses(&host).await;
+            found.retain(|a| self.config.ipv6 || a.is_ipv4());
+            if found.is_empty() {
+                zone.unresolved_ns.push((host, failed));
+                continue;
+            }
+            for address in found {
+                let (soa, mx) = if self.usable(address) {
+                    futures::join!(
+                        self.ask(address, &apex, RecordType::SOA),
+                        self.ask(address, &qname, RecordType::MX)
+                    )
+                } else {
+                    let not = || Reply::failed(Outcome::NotQueried, None);
+                    (not(), not())
+                };
+                zone.servers.push(ServerObservation {
+                    name: host.clone(),
+                    address,
+                    public: is_public(address),
+                    soa,
+                    mx,
+                });
+            }
+        }
+        let exchanges = mx_exchanges(&zone.servers, &qname);
+        let known = std::mem::take(&mut zone.targets);
+        zone.targets = join_all(exchanges.into_iter().map(|exchange| {
+            let kept = known
+                .iter()
+                .find(|t| t.name == exchange)
+                .filter(|t| {
+                    t.a.as_ref()
+                        .is_none_or(|a| a.outcome.is_authoritative_data())
+                })
+                .cloned();
+            async move {
+                match kept {
+                    Some(target) => target,
+                    None => self.target(exchange).await,
+                }
+            }
+        }))
+        .await;
+        observation
     }
 
     /// Asks every server of the zone for the name's MX, then resolves the MX targets.
@@ -405,29 +668,8 @@ impl Prober {
             }
         }))
         .await;
-        // At most MAX_MX_TARGETS of them: a hostile MX set cannot multiply the lookups.
-        let exchanges = crate::check::targets_to_resolve(
-            servers.iter().flat_map(|server| server.mx.mx_set(qname)),
-        );
-        let targets = join_all(exchanges.into_iter().map(|exchange| async move {
-            if is_ip_literal_name(&exchange) {
-                return TargetObservation {
-                    name: exchange,
-                    a: None,
-                    aaaa: None,
-                };
-            }
-            let (a, aaaa) = futures::join!(
-                self.lookup(&exchange, RecordType::A),
-                self.lookup(&exchange, RecordType::AAAA)
-            );
-            TargetObservation {
-                name: exchange,
-                a: Some(a),
-                aaaa: Some(aaaa),
-            }
-        }))
-        .await;
+        let exchanges = mx_exchanges(&servers, qname);
+        let targets = join_all(exchanges.into_iter().map(|e| self.target(e))).await;
         ZoneObservation {
             apex: zone.apex.clone(),
             zone_ns: zone.zone_ns.clone(),
@@ -436,6 +678,26 @@ impl Prober {
             servers,
             unresolved_ns: zone.unresolved.clone(),
             targets,
+        }
+    }
+
+    /// The address lookups of one MX target (none for an IP literal written as a name).
+    async fn target(&self, exchange: Name) -> TargetObservation {
+        if is_ip_literal_name(&exchange) {
+            return TargetObservation {
+                name: exchange,
+                a: None,
+                aaaa: None,
+            };
+        }
+        let (a, aaaa) = futures::join!(
+            self.lookup(&exchange, RecordType::A),
+            self.lookup(&exchange, RecordType::AAAA)
+        );
+        TargetObservation {
+            name: exchange,
+            a: Some(a),
+            aaaa: Some(aaaa),
         }
     }
 
@@ -618,19 +880,22 @@ impl Prober {
                 (name, address, public, soa)
             }))
             .await;
-            Ok::<_, ()>(Arc::new(ZoneInfo {
+            let unsettled = own.unsettled() || unsettled_lookups(&unresolved);
+            let info = Arc::new(ZoneInfo {
                 apex: apex.clone(),
                 zone_ns: own.ns.clone(),
                 parent_ns,
                 parent_apex,
                 servers,
                 unresolved,
-            }))
+            });
+            // Like the server sets: what rests on unsettled lookups is not kept.
+            if unsettled { Err(info) } else { Ok(info) }
         });
-        match self.zones.get_or_insert_async(apex, build).await {
-            Ok(info) => info,
-            Err(()) => unreachable_info(apex),
-        }
+        self.zones
+            .get_or_insert_async(apex, build)
+            .await
+            .unwrap_or_else(|info| info)
     }
 
     /// Asks the parent zone's servers for the child's NS set (a referral, or an answer
@@ -699,12 +964,14 @@ impl Prober {
                 set.addresses
                     .extend(found.into_iter().map(|a| (host.clone(), a)));
             }
-            Ok::<_, ()>(Arc::new(set))
+            let set = Arc::new(set);
+            if set.unsettled() { Err(set) } else { Ok(set) }
         });
-        match self.server_sets.get_or_insert_async(apex, build).await {
-            Ok(set) => set,
-            Err(()) => Arc::new(ServerSet::default()),
-        }
+        // An unsettled set is used by this caller and built again by the next.
+        self.server_sets
+            .get_or_insert_async(apex, build)
+            .await
+            .unwrap_or_else(|set| set)
     }
 
     /// The addresses of a name server: from glue when the referral carried it, else
@@ -755,7 +1022,9 @@ impl Prober {
             .await
     }
 
-    /// One query, within the per-server limit of queries in flight.
+    /// One query, within the per-server limit of queries in flight, at the task's pace. At
+    /// the patient pace a server that left [`PATIENT_GIVE_UP`] patient queries in a row
+    /// unanswered is not asked (the reply says so, as a timeout).
     async fn query(
         &self,
         server: SocketAddr,
@@ -763,31 +1032,72 @@ impl Prober {
         qtype: RecordType,
         recursion: bool,
     ) -> Reply {
-        let limit = {
-            let mut limits = self.per_server.lock().unwrap_or_else(|e| e.into_inner());
-            limits
+        let state = {
+            let mut states = self.per_server.lock().unwrap_or_else(|e| e.into_inner());
+            states
                 .entry(server.ip())
                 .or_insert_with(|| {
-                    Arc::new(Semaphore::new(self.config.per_server_in_flight.max(1)))
+                    Arc::new(ServerState {
+                        in_flight: Semaphore::new(self.config.per_server_in_flight.max(1)),
+                        patient_failures: AtomicU32::new(0),
+                    })
                 })
                 .clone()
         };
+        let pace = current_pace();
+        let given_up = || {
+            let failures = state.patient_failures.load(Relaxed);
+            (pace == Pace::Patient && failures >= PATIENT_GIVE_UP).then(|| {
+                Reply::failed(
+                    Outcome::Timeout,
+                    format!(
+                        "{server} left {failures} patient queries in a row unanswered: \
+                         not asked patiently again in this run"
+                    ),
+                )
+            })
+        };
+        if let Some(reply) = given_up() {
+            return reply;
+        }
         // The semaphore is never closed, so acquiring only fails if it were.
-        let _permit = limit.acquire_owned().await.ok();
-        self.transport.query(server, qname, qtype, recursion).await
+        let _permit = state.in_flight.acquire().await.ok();
+        // It may have been given up while this query waited.
+        if let Some(reply) = given_up() {
+            return reply;
+        }
+        let reply = self
+            .transport
+            .query_at(pace, server, qname, qtype, recursion)
+            .await;
+        if !reply.outcome.is_transient() {
+            if state.patient_failures.load(Relaxed) > 0 {
+                state.patient_failures.store(0, Relaxed);
+            }
+        } else if pace == Pace::Patient {
+            state.patient_failures.fetch_add(1, Relaxed);
+        }
+        reply
     }
 
-    /// Asks the servers one after the other until one gives data or a referral.
+    /// Asks the servers one after the other until one gives data or a referral. When
+    /// none does, the failure returned is a transient one if any server's was (one that
+    /// did not answer in time may work: the failure is not settled, and not cached).
     async fn ask_any(&self, addresses: &[IpAddr], qname: &Name, qtype: RecordType) -> Reply {
         let mut last = Reply::failed(Outcome::NotQueried, Some("no usable server".into()));
+        let mut transient = None;
         for address in addresses.iter().filter(|a| self.usable(**a)) {
             let reply = self.ask(*address, qname, qtype).await;
             if reply.outcome.is_authoritative_data() || reply.outcome == Outcome::Referral {
                 return reply;
             }
-            last = reply;
+            if reply.outcome.is_transient() && transient.is_none() {
+                transient = Some(reply);
+            } else {
+                last = reply;
+            }
         }
-        last
+        transient.unwrap_or(last)
     }
 
     /// A lookup through the resolver or iteratively, cached for the run unless it failed
@@ -885,13 +1195,17 @@ impl Prober {
             }
             zone = referral.apex.clone();
             servers = Arc::new(addresses);
-            self.delegations.insert(zone.clone(), servers.clone());
+            // A delegation whose servers have no address yet (their lookups failed) is
+            // not kept: the next lookup tries again.
+            if !servers.is_empty() {
+                self.delegations.insert(zone.clone(), servers.clone());
+            }
         }
         Reply::failed(Outcome::ServFail, Some("too many referrals".into()))
     }
 }
 
-/// A reply cached for the run unless it failed transiently; concurrent misses for the same
+/// A reply cached for the run unless it failed transiently or was not asked; concurrent misses for the same
 /// key wait for one query instead of repeating it. A hit neither builds nor moves the
 /// query's future, and a miss runs it boxed: the futures of the prober are large, and this
 /// keeps the future of every check (which embeds the caller's) small.
@@ -905,7 +1219,9 @@ where
     }
     let build = async {
         let reply = query().await;
-        if reply.outcome.is_transient() {
+        // Not kept: what may go away (a timeout), and what no server was asked about
+        // (their addresses were not found yet).
+        if reply.outcome.is_transient() || reply.outcome == Outcome::NotQueried {
             Err(reply)
         } else {
             Ok(reply)
@@ -914,19 +1230,6 @@ where
     Box::pin(cache.get_or_insert_async(&key, build))
         .await
         .unwrap_or_else(|reply| reply)
-}
-
-/// A placeholder for a zone whose information could not be built (never expected: the
-/// builder does not fail).
-fn unreachable_info(apex: &Name) -> Arc<ZoneInfo> {
-    Arc::new(ZoneInfo {
-        apex: apex.clone(),
-        zone_ns: None,
-        parent_ns: None,
-        parent_apex: None,
-        servers: Vec::new(),
-        unresolved: Vec::new(),
-    })
 }
 
 fn lookup_record(name: &Name, rtype: RecordType, reply: Reply) -> Lookup {
@@ -980,6 +1283,54 @@ fn addresses_of(reply: &Reply, host: &Name) -> Vec<IpAddr> {
     out
 }
 
+/// The MX targets named by any server, without the null MX's root.
+/// The MX targets to resolve: at most `check::MAX_MX_TARGETS` of them, so that a hostile
+/// MX set cannot multiply the lookups.
+fn mx_exchanges(servers: &[ServerObservation], qname: &Name) -> Vec<Name> {
+    crate::check::targets_to_resolve(servers.iter().flat_map(|server| server.mx.mx_set(qname)))
+}
+
+/// Whether something a verdict rests on failed in an observation, so that it is asked
+/// again at the patient pace: the zone search; a server asked that did not answer with
+/// authority; a name server left without an address by a lookup that did not settle; an
+/// MX target whose A lookup failed or was not made. (A failed SOA query alone, or a
+/// failed AAAA lookup, changes no verdict.)
+pub fn needs_recheck(observation: &Observation) -> bool {
+    let Ok(zone) = &observation.zone else {
+        return true;
+    };
+    let qname = observation.domain.to_dns();
+    let servers = zone
+        .servers
+        .iter()
+        .filter(|s| s.mx.outcome != Outcome::NotQueried)
+        .any(|s| !s.mx.outcome.is_authoritative_data());
+    let targets = mx_exchanges(&zone.servers, &qname).iter().any(|exchange| {
+        zone.targets
+            .iter()
+            .find(|t| t.name == *exchange)
+            .is_none_or(|t| {
+                t.a.as_ref()
+                    .is_some_and(|a| !a.outcome.is_authoritative_data())
+            })
+    });
+    servers || targets || unsettled_lookups(&zone.unresolved_ns)
+}
+
+/// Whether a server of the zone referred the name to servers below the zone: the name is
+/// a zone of its own, which the search did not reach.
+fn search_cut_short(zone: &ZoneObservation, qname: &Name) -> bool {
+    zone.servers.iter().any(|server| {
+        server.mx.outcome == Outcome::Referral
+            && server.mx.authority.iter().any(|rr| {
+                matches!(rr.data, Data::Ns { .. })
+                    && rr.name != zone.apex
+                    && zone.apex.zone_of(&rr.name)
+                    && rr.name.zone_of(qname)
+            })
+    })
+}
+
 /// The display form of a name, for logs.
 pub fn show(name: &Name) -> String {
     display_name(name)
@@ -1007,6 +1358,115 @@ mod tests {
         prober.expire(Duration::ZERO);
         assert!(prober.lookups.get(&key).is_none());
         assert_eq!(prober.zones.len() + prober.server_sets.len(), 0);
+    }
+
+    /// `pec.example.it`: two servers answering `MX 10 mx.pec.aruba.it.`, the target's A
+    /// and AAAA looked up.
+    fn observed() -> Observation {
+        let name = |text: &str| Name::from_ascii(text).unwrap();
+        let qname = name("pec.example.it.");
+        let rr = |owner: Name, data| crate::dns::Rr {
+            name: owner,
+            ttl: 60,
+            data,
+        };
+        let with = |outcome, answers| Reply {
+            answers,
+            ..Reply::failed(outcome, None)
+        };
+        let mx = with(
+            Outcome::Answer,
+            vec![rr(
+                qname.clone(),
+                Data::Mx {
+                    preference: 10,
+                    exchange: name("mx.pec.aruba.it."),
+                },
+            )],
+        );
+        let server = |host: &str, address: &str| ServerObservation {
+            name: name(host),
+            address: address.parse().unwrap(),
+            public: true,
+            soa: with(Outcome::Answer, Vec::new()),
+            mx: mx.clone(),
+        };
+        let a = with(
+            Outcome::Answer,
+            vec![rr(
+                name("mx.pec.aruba.it."),
+                Data::A {
+                    address: "62.149.128.4".parse().unwrap(),
+                },
+            )],
+        );
+        Observation {
+            domain: DomainName::parse("pec.example.it").unwrap(),
+            resolver: None,
+            zone: Ok(ZoneObservation {
+                apex: name("example.it."),
+                zone_ns: None,
+                parent_ns: None,
+                parent_apex: None,
+                servers: vec![
+                    server("ns1.example.it.", "192.0.2.1"),
+                    server("ns2.example.it.", "192.0.2.2"),
+                ],
+                unresolved_ns: Vec::new(),
+                targets: vec![TargetObservation {
+                    name: name("mx.pec.aruba.it."),
+                    a: Some(a),
+                    aaaa: Some(with(Outcome::NoData, Vec::new())),
+                }],
+            }),
+        }
+    }
+
+    fn zone(observation: &mut Observation) -> &mut ZoneObservation {
+        observation.zone.as_mut().unwrap()
+    }
+
+    #[test]
+    fn what_fails_that_a_verdict_rests_on_is_asked_again() {
+        let timeout = || Reply::failed(Outcome::Timeout, None);
+        assert!(!needs_recheck(&observed()), "nothing failed");
+        // A failed SOA query or AAAA lookup changes no verdict.
+        let mut o = observed();
+        zone(&mut o).servers[0].soa = timeout();
+        zone(&mut o).targets[0].aaaa = Some(timeout());
+        assert!(!needs_recheck(&o));
+        // A server's MX, whatever the failure.
+        for outcome in [Outcome::Timeout, Outcome::Refused, Outcome::ServFail] {
+            let mut o = observed();
+            zone(&mut o).servers[1].mx = Reply::failed(outcome, None);
+            assert!(needs_recheck(&o), "{outcome}");
+        }
+        // A server not asked (a private address) is not asked again.
+        let mut o = observed();
+        zone(&mut o).servers[1].mx = Reply::failed(Outcome::NotQueried, None);
+        assert!(!needs_recheck(&o));
+        // The target's A lookup, failed or not made.
+        let mut o = observed();
+        zone(&mut o).targets[0].a = Some(Reply::failed(Outcome::ServFail, None));
+        assert!(needs_recheck(&o));
+        zone(&mut o).targets.clear();
+        assert!(needs_recheck(&o));
+        // A name server without address by a lookup that did not settle; not when it did.
+        let mut o = observed();
+        let ns3 = Name::from_ascii("ns3.example.it.").unwrap();
+        zone(&mut o).unresolved_ns = vec![(
+            ns3.clone(),
+            vec![lookup_record(&ns3, RecordType::A, timeout())],
+        )];
+        assert!(needs_recheck(&o));
+        zone(&mut o).unresolved_ns[0].1[0].reply = Reply::failed(Outcome::NxDomain, None);
+        assert!(!needs_recheck(&o));
+        // The zone search.
+        let mut o = observed();
+        o.zone = Err(ZoneFailure {
+            lookups: Vec::new(),
+        });
+        assert!(needs_recheck(&o));
     }
 
     #[test]

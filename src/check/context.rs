@@ -10,7 +10,7 @@ use super::fix::Site;
 use super::observation::{
     Lookup, Observation, ServerObservation, TargetObservation, ZoneObservation,
 };
-use crate::dns::{Outcome, Reply};
+use crate::dns::{Data, Outcome, Reply};
 use crate::finding::Evidence;
 use crate::name::{DomainName, display_name};
 use crate::profile::Profile;
@@ -82,6 +82,21 @@ impl<'a> Context<'a> {
             .into_iter()
             .filter(|s| !s.mx.outcome.is_authoritative_data())
             .collect()
+    }
+
+    /// Whether a server that did not answer with authority leaves the verdict open
+    /// ([`undecided_reply`]).
+    pub fn undecided(&self, server: &ServerObservation) -> bool {
+        undecided_reply(&server.mx, &self.zone.apex, &self.qname)
+    }
+
+    /// Whether some name server of the zone could not be given an address for a reason
+    /// that may go away (its address lookups did not settle): it may work.
+    pub fn unresolved_undecided(&self) -> bool {
+        self.zone
+            .unresolved_ns
+            .iter()
+            .any(|(_, lookups)| lookups.is_empty() || lookups.iter().any(|l| !settled(&l.reply)))
     }
 
     /// What a server said about the name.
@@ -156,6 +171,35 @@ impl<'a> Context<'a> {
             reply,
         )
     }
+}
+
+/// Whether a failed reply of one of the zone's own servers (asked directly) leaves the
+/// verdict open: nothing came back in time (timeout, network error), or a referral down
+/// toward the name, which says that the name is a zone of its own whose servers the
+/// search did not reach (it stopped at a timeout). Any other failure (REFUSED, SERVFAIL,
+/// no AA, a referral elsewhere, a malformed response) is what the server says: definitive.
+pub(super) fn undecided_reply(reply: &Reply, apex: &Name, qname: &Name) -> bool {
+    reply.outcome.is_transient() || downward_referral(reply, apex, qname)
+}
+
+/// A referral from a server of `apex` to a zone below it on the way to `qname`.
+fn downward_referral(reply: &Reply, apex: &Name, qname: &Name) -> bool {
+    reply.outcome == Outcome::Referral
+        && reply.authority.iter().any(|rr| {
+            matches!(rr.data, Data::Ns { .. })
+                && rr.name != *apex
+                && apex.zone_of(&rr.name)
+                && rr.name.zone_of(qname)
+        })
+}
+
+/// Whether a lookup through the resolver (or iterative resolution) settled the question:
+/// it relays the data of the authoritative servers (an answer, NODATA, NXDOMAIN). Any other
+/// outcome says only that the lookup failed: a timeout, or a resolver's SERVFAIL, which
+/// may hide timeouts of its own (a resolver that was stopped, or a network fault); the
+/// verdict stays open.
+pub(super) fn settled(reply: &Reply) -> bool {
+    reply.outcome.is_authoritative_data()
 }
 
 /// The MX set of a reply, exchanges in lower case.

@@ -15,14 +15,17 @@ use crate::finding::{Code, Evidence, FixCase, Text};
 use crate::name::display_name;
 
 /// `NS_NON_DEFINITO`: not even the zone (or a parent's) could be found.
+///
+/// Always transient: the search never reached the authoritative servers of the name's
+/// zone or of its parent (had it, their answer would have given the zone, or their
+/// failure would be observed as the zone's), so nothing in it is definitive evidence
+/// against the name. It stops on the resolver's failures, which are ours to fix; a
+/// failure that persists is still confirmed by
+/// [`Policy::transient_confirmations`](crate::lifecycle::Policy::transient_confirmations)
+/// consecutive checks.
 pub(super) fn zone_not_found(observation: &Observation, failure: &ZoneFailure) -> Draft {
     let domain = shown(&observation.domain);
     let outcomes = outcome_list(failure.lookups.iter().map(|l| l.reply.outcome));
-    let transient = !failure.lookups.is_empty()
-        && failure
-            .lookups
-            .iter()
-            .all(|l| l.reply.outcome.is_transient());
     let message = Text::new(
         format!(
             "NS NON DEFINITO: non è stato possibile trovare la zona DNS di {domain}, né quella dei domini che la contengono (risposte: {outcomes})."
@@ -36,24 +39,9 @@ pub(super) fn zone_not_found(observation: &Observation, failure: &ZoneFailure) -
         .iter()
         .map(|lookup| lookup_evidence(observation, lookup))
         .collect();
-    let mut draft = Draft::new(Code::NS_NON_DEFINITO, observation.domain.as_str(), message)
+    Draft::new(Code::NS_NON_DEFINITO, observation.domain.as_str(), message)
         .evidence(evidence)
-        .transient(transient);
-    if !transient {
-        let zone = observation
-            .domain
-            .as_str()
-            .split_once('.')
-            .map_or(observation.domain.as_str(), |(_, parent)| parent);
-        let note = Text::new(
-            format!(
-                "Verificare che il dominio {zone} sia registrato e delegato a server DNS funzionanti."
-            ),
-            format!("Check that domain {zone} is registered and delegated to working DNS servers."),
-        );
-        draft = draft.fixes(vec![fix::note_only(FixCase::Registration, zone, note)]);
-    }
-    draft
+        .transient(true)
 }
 
 /// `NS_INDIRIZZO_NON_PUBBLICO`: one warning per server address that is not public and
@@ -208,7 +196,8 @@ pub(super) fn servers_disagree(cx: &Context<'_>) -> Option<Draft> {
     if behind.is_empty() && failing.is_empty() {
         return None;
     }
-    let transient = behind.is_empty() && failing.iter().all(|s| s.mx.outcome.is_transient());
+    // A server that gives a definitive failure while others answer is evidence enough.
+    let transient = behind.is_empty() && failing.iter().all(|s| cx.undecided(s));
     let (it_list, en_list) = alignment_steps(cx, &answering, &behind, &failing, &reference);
     let apex = cx.apex();
     let domain = shown(cx.domain());
@@ -308,12 +297,12 @@ fn no_server_queried(cx: &Context<'_>) -> Draft {
     let apex = cx.apex();
     let domain = shown(cx.domain());
     let (it_reasons, en_reasons) = unqueried_reasons(cx);
-    let unresolved = &cx.zone.unresolved_ns;
-    // Transient only when what stands between us and the servers is timeouts.
-    let transient = !unresolved.is_empty()
-        && unresolved.iter().all(|(_, lookups)| {
-            !lookups.is_empty() && lookups.iter().all(|l| l.reply.outcome.is_transient())
-        });
+    // Definitive only when servers are known and each one is known to be unusable (an
+    // address that is not public, an address lookup that settled with none): a zone
+    // whose servers were not learned at all, or a server whose address lookup failed,
+    // leaves the verdict open.
+    let known = !cx.zone.servers.is_empty() || !cx.zone.unresolved_ns.is_empty();
+    let transient = !known || cx.unresolved_undecided();
     let message = Text::new(
         format!(
             "NS NON DEFINITO: nessun server DNS della zona {apex}, che contiene {domain}, ha potuto essere interrogato: {it_reasons}."
@@ -390,7 +379,10 @@ fn no_authoritative_answer(cx: &Context<'_>) -> Draft {
     let apex = cx.apex();
     let domain = shown(cx.domain());
     let failing = cx.failing();
-    let transient = failing.iter().all(|s| s.mx.outcome.is_transient());
+    // Definitive only when every server of the zone failed definitively (REFUSED,
+    // SERVFAIL, no AA, …): one that timed out, or one whose address was not found for a
+    // reason that may go away, may answer.
+    let transient = failing.iter().any(|s| cx.undecided(s)) || cx.unresolved_undecided();
     let list = failing
         .iter()
         .map(|s| format!("{}: {}", server_label(s), s.mx.outcome.label()))

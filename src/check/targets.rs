@@ -287,14 +287,16 @@ fn foreign_addresses(
     )
 }
 
-/// `NS_NON_DEFINITO` for a target: its A lookup failed. A timeout is transient and never
-/// a missing record.
+/// `NS_NON_DEFINITO` for a target: its A lookup failed. Transient: a lookup through the
+/// resolver that brings no data (a timeout, or a SERVFAIL that may hide the resolver's
+/// own timeouts) is no evidence of a missing record; a failure that persists is confirmed
+/// by consecutive checks. A timeout is never reported as a missing record.
 fn target_dns_failure(cx: &Context<'_>, exchange: &Exchange, a: &Reply) -> Draft {
     let domain = shown(cx.domain());
     let target = display_name(&exchange.name);
     let outcome = a.outcome.label();
-    let transient = a.outcome.is_transient();
-    let message = if transient {
+    let timeout = a.outcome.is_transient();
+    let message = if timeout {
         Text::new(
             format!(
                 "NS NON DEFINITO: il DNS di {target}, a cui punta l'MX di {domain}, non ha risposto in tempo ({outcome}): non è stato possibile verificarne l'indirizzo."
@@ -306,14 +308,14 @@ fn target_dns_failure(cx: &Context<'_>, exchange: &Exchange, a: &Reply) -> Draft
     } else {
         Text::new(
             format!(
-                "NS NON DEFINITO: il DNS di {target}, a cui punta l'MX di {domain}, non funziona ({outcome}): l'indirizzo del server di posta non si può trovare."
+                "NS NON DEFINITO: il DNS di {target}, a cui punta l'MX di {domain}, non risponde ({outcome}): l'indirizzo del server di posta non si può trovare."
             ),
             format!(
-                "NS NON DEFINITO: the DNS of {target}, which the MX of {domain} points to, does not work ({outcome}): the mail server's address cannot be found."
+                "NS NON DEFINITO: the DNS of {target}, which the MX of {domain} points to, gives no answer ({outcome}): the mail server's address cannot be found."
             ),
         )
     };
-    let fixes = if transient {
+    let fixes = if timeout {
         Vec::new()
     } else {
         cx.site().mx_fixes()
@@ -321,7 +323,7 @@ fn target_dns_failure(cx: &Context<'_>, exchange: &Exchange, a: &Reply) -> Draft
     Draft::new(Code::NS_NON_DEFINITO, target, message)
         .evidence(target_evidence(cx, exchange, RecordType::A, a))
         .fixes(fixes)
-        .transient(transient)
+        .transient(!super::context::settled(a))
 }
 
 /// `NS_NON_DEFINITO` for a target whose address was not looked up (the prober did not

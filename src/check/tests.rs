@@ -353,26 +353,54 @@ fn zone_not_found_by_timeouts_is_transient() {
 }
 
 #[test]
-fn zone_not_found_by_servfail_is_not_transient() {
+fn a_zone_search_that_stops_at_a_timeout_is_transient() {
+    // The incident of a stalled resolver: the name's, its parent's and `it`'s lookups
+    // timed out, the root's answered; the search ended there. Nothing was seen of the
+    // name's servers: no verdict.
+    let lookup = |owner: &str, reply: Reply| Lookup {
+        name: name(owner),
+        rtype: "SOA".into(),
+        reply,
+    };
     let failure = ZoneFailure {
         lookups: vec![
-            Lookup {
-                name: name(DOMAIN),
-                rtype: "SOA".into(),
-                reply: failed(Outcome::Timeout),
-            },
-            Lookup {
-                name: name("example.it"),
-                rtype: "SOA".into(),
-                reply: reply(Outcome::ServFail, Vec::new()),
-            },
+            lookup(DOMAIN, failed(Outcome::Timeout)),
+            lookup("example.it", failed(Outcome::Timeout)),
+            lookup("it", failed(Outcome::Timeout)),
+            lookup(".", answer(vec![soa(".", 1)])),
         ],
     };
     let findings = check_with(observation(Err(failure)), &aruba());
     let finding = only(&findings, Code::NS_NON_DEFINITO);
-    assert!(!finding.transient);
-    assert_eq!(finding.fixes[0].case, FixCase::Registration);
-    assert_eq!(finding.fixes[0].zone, "example.it");
+    assert!(finding.transient, "{finding:#?}");
+    assert!(finding.message.en.contains("TIMEOUT, ANSWER"));
+}
+
+#[test]
+fn a_zone_search_failed_by_the_resolver_is_transient() {
+    // A resolver's SERVFAIL or REFUSED says that the resolver failed, not that the name's
+    // servers did: they were never reached.
+    for outcome in [Outcome::ServFail, Outcome::Refused, Outcome::NotQueried] {
+        let failure = ZoneFailure {
+            lookups: vec![
+                Lookup {
+                    name: name(DOMAIN),
+                    rtype: "SOA".into(),
+                    reply: reply(outcome, Vec::new()),
+                },
+                Lookup {
+                    name: name("example.it"),
+                    rtype: "SOA".into(),
+                    reply: reply(Outcome::ServFail, Vec::new()),
+                },
+            ],
+        };
+        let findings = check_with(observation(Err(failure)), &aruba());
+        assert!(
+            only(&findings, Code::NS_NON_DEFINITO).transient,
+            "{outcome}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- servers that cannot be asked
@@ -452,20 +480,29 @@ fn name_servers_without_address_by_timeout_is_transient() {
     let finding = only(&findings, Code::NS_NON_DEFINITO);
     assert!(finding.transient);
     assert_eq!(finding.evidence.len(), 2);
-    // An NXDOMAIN for a server's name is no timeout.
+    // An NXDOMAIN for one server's name is definitive for that one, but the other may
+    // have an address: still open.
     zone.unresolved_ns[1].1[0].reply = nxdomain();
+    assert!(only(&check(zone.clone()), Code::NS_NON_DEFINITO).transient);
+    // A resolver's SERVFAIL is no evidence either.
+    zone.unresolved_ns[0].1[0].reply = reply(Outcome::ServFail, Vec::new());
+    assert!(only(&check(zone.clone()), Code::NS_NON_DEFINITO).transient);
+    // Both names settled without an address: definitive.
+    zone.unresolved_ns[0].1[0].reply = nodata();
     assert!(!only(&check(zone), Code::NS_NON_DEFINITO).transient);
 }
 
 #[test]
-fn zone_without_any_server_is_not_transient() {
+fn zone_whose_servers_were_not_learned_is_transient() {
+    // No server known at all: the lookups of the NS sets failed (a zone always has NS
+    // records), so nothing is known about its servers.
     let mut zone = ok_zone();
     zone.servers.clear();
     zone.zone_ns = Some(Vec::new());
     zone.parent_ns = Some(Vec::new());
     let findings = check(zone);
     assert_eq!(codes(&findings), vec![Code::NS_NON_DEFINITO]);
-    assert!(!findings[0].transient);
+    assert!(findings[0].transient);
 }
 
 // ---------------------------------------------------------------- servers that fail
@@ -498,12 +535,68 @@ fn servfail_everywhere_is_not_transient() {
     let mut zone = ok_zone();
     zone.servers = vec![
         failing_server("ns1.example.it", "198.51.100.1", Outcome::ServFail),
-        failing_server("ns2.example.it", "198.51.100.2", Outcome::Timeout),
+        failing_server("ns2.example.it", "198.51.100.2", Outcome::ServFail),
     ];
     let findings = check(zone);
     assert_eq!(codes(&findings), vec![Code::NS_NON_DEFINITO]);
     assert!(!findings[0].transient);
     assert_eq!(findings[0].fixes[0].case, FixCase::Propagation);
+}
+
+#[test]
+fn servfail_on_one_server_and_a_timeout_on_the_other_is_transient() {
+    // Every server of the zone must fail definitively: the one that timed out may work.
+    let mut zone = ok_zone();
+    zone.servers = vec![
+        failing_server("ns1.example.it", "198.51.100.1", Outcome::ServFail),
+        failing_server("ns2.example.it", "198.51.100.2", Outcome::Timeout),
+    ];
+    let findings = check(zone.clone());
+    assert_eq!(codes(&findings), vec![Code::NS_NON_DEFINITO]);
+    assert!(findings[0].transient);
+    // So may a third server whose address lookup timed out.
+    zone.servers[1] = failing_server("ns2.example.it", "198.51.100.2", Outcome::Refused);
+    zone.unresolved_ns = vec![(
+        name("ns3.example.it"),
+        vec![Lookup {
+            name: name("ns3.example.it"),
+            rtype: "A".into(),
+            reply: failed(Outcome::Timeout),
+        }],
+    )];
+    assert!(check(zone.clone())[0].transient);
+    zone.unresolved_ns[0].1[0].reply = nxdomain();
+    assert!(!check(zone)[0].transient);
+}
+
+#[test]
+fn a_referral_down_to_the_name_is_a_search_cut_short() {
+    // The servers of example.it refer pec.example.it to servers of its own: the name is a
+    // zone whose servers the search did not reach (a timeout on the way). Open.
+    let mut zone = ok_zone();
+    let mut referral = reply(Outcome::Referral, Vec::new());
+    referral.authority = vec![rr(
+        DOMAIN,
+        Data::Ns {
+            host: name("ns.pec.example.it"),
+        },
+    )];
+    for server in &mut zone.servers {
+        server.mx = referral.clone();
+    }
+    let findings = check(zone.clone());
+    assert_eq!(codes(&findings), vec![Code::NS_NON_DEFINITO]);
+    assert!(findings[0].transient);
+    // An upward referral (a lame server sending to the root) is what the server says.
+    for server in &mut zone.servers {
+        server.mx.authority = vec![rr(
+            ".",
+            Data::Ns {
+                host: name("a.root-servers.net"),
+            },
+        )];
+    }
+    assert!(!check(zone)[0].transient);
 }
 
 #[test]
@@ -944,7 +1037,9 @@ fn target_timeout_is_transient_and_never_a_missing_record() {
 }
 
 #[test]
-fn target_servfail_is_not_transient() {
+fn target_servfail_is_transient_with_the_fix() {
+    // A resolver's SERVFAIL may hide its own timeouts: no verdict on one check, but the
+    // way out is shown.
     let zone = zone_with_mx(
         &[(10, "mail.example.it")],
         vec![target(
@@ -955,7 +1050,7 @@ fn target_servfail_is_not_transient() {
     );
     let findings = check(zone);
     assert_eq!(codes(&findings), vec![Code::NS_NON_DEFINITO]);
-    assert!(!findings[0].transient);
+    assert!(findings[0].transient);
     assert_eq!(findings[0].fixes[0].add, vec![CORRECT_LINE]);
 }
 

@@ -169,6 +169,9 @@ pub enum Exit {
     Findings,
     /// At least one input is not a domain name (2).
     BadInput,
+    /// The resolver (or the root servers) does not answer: a sweep did not run, or
+    /// stopped (4).
+    ResolverDown,
 }
 
 impl Exit {
@@ -178,6 +181,7 @@ impl Exit {
             Self::Ok => 0,
             Self::Findings => 1,
             Self::BadInput => 2,
+            Self::ResolverDown => 4,
         }
     }
 }
@@ -391,7 +395,7 @@ fn print_stats(checked: u64, elapsed: Duration, stats: TransportStats, lang: Lan
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let sent = stats.udp_sent + stats.tcp_fallbacks;
     errln!(
-        "pecwatch: {checked} {} {:.2} s ({:.0}/s), {sent} {} ({:.0}/s), {} timeout, {} TCP, {} {}",
+        "pecwatch: {checked} {} {:.2} s ({:.0}/s), {sent} {} ({:.0}/s), {} timeout, {} TCP, {} {}, {} {}",
         lang.pick("nomi in", "names in"),
         seconds,
         checked as f64 / seconds,
@@ -401,6 +405,8 @@ fn print_stats(checked: u64, elapsed: Duration, stats: TransportStats, lang: Lan
         stats.tcp_fallbacks,
         stats.ignored_packets,
         lang.pick("pacchetti ignorati", "packets ignored"),
+        stats.patient,
+        lang.pick("query ripetute con pazienza", "patient re-queries"),
     );
 }
 

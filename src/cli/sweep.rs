@@ -69,13 +69,17 @@ impl From<SweepError> for CliError {
         match error {
             SweepError::Registry(error) => CliError::Registry(error),
             busy @ SweepError::Busy { .. } => CliError::Io(std::io::Error::other(busy.to_string())),
+            down @ SweepError::ResolverDown(_) => {
+                CliError::Io(std::io::Error::other(down.to_string()))
+            }
         }
     }
 }
 
 /// `pecwatch sweep`: checks every due domain once, applies (or holds) the lifecycle
 /// changes, prints the summary. Exit 0, or 1 when the sweep was held (the operators must
-/// look at it).
+/// look at it), or 4 when the resolver does not answer (before the sweep: nothing was
+/// recorded; during it, for longer than `[sweep] resolver_wait`: the next run resumes it).
 pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
     let clock = Clock::from_env()?;
     let registry = Registry::open(&config.database.url).await?;
@@ -101,6 +105,18 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
     let progress = progress_bar(!args.no_progress);
     let result = sweeper.run("sweep", &progress).await;
     progress.finish_and_clear();
+    if let Err(SweepError::ResolverDown(down)) = &result {
+        registry.close().await;
+        errln!(
+            "pecwatch sweep: {}. {}",
+            down.text(args.lang),
+            args.lang.pick(
+                "Nessun dominio cambia stato; gli operatori sono avvisati. Ripetere il giro quando il resolver risponde.",
+                "No domain changes state; the operators are alerted. Run the sweep again when the resolver answers."
+            )
+        );
+        return Ok(Exit::ResolverDown);
+    }
     if let Ok(summary) = &result {
         write_metrics(config, &registry, summary).await?;
         record_activations(&registry, dns.as_ref(), clock.now()).await;
@@ -164,6 +180,10 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     let mut stop = Box::pin(shutdown());
     let quiet = ProgressBar::hidden();
     let mut last_slot = schedule.previous_slot(service_now());
+    // While the resolver does not answer: how many sweeps it stopped in a row, and when
+    // to try again.
+    let mut resolver_failures = 0_u32;
+    let mut retry_at: Option<std::time::Instant> = None;
     let leadership = Leadership::start(
         registry.clone(),
         sweeper.settings().owner.clone(),
@@ -179,24 +199,54 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
         let leading = leadership.holds(now).await;
         if leading {
             record_activations(&registry, dns.as_ref(), now).await;
-            if sweeper.has_work().await? {
+            let waiting = retry_at.is_some_and(|at| std::time::Instant::now() < at);
+            if !waiting && sweeper.has_work().await? {
                 let run = sweeper.run(kind, &quiet);
-                let summary = tokio::select! {
-                    summary = run => summary?,
+                let result = tokio::select! {
+                    result = run => result,
                     () = &mut stop => break,
                 };
-                report(summary.to_text(args.lang).trim_end());
-                write_metrics(config, &registry, &summary).await?;
-                record_activations(&registry, dns.as_ref(), service_now()).await;
-                if kind == "daily" {
-                    last_slot = slot;
+                let summary = match result {
+                    Err(SweepError::ResolverDown(down)) => {
+                        // The service goes on (notices, the web interface); the sweep is
+                        // tried again later, the operators alerted once.
+                        let wait = crate::sweep::plan::start_backoff(resolver_failures);
+                        resolver_failures = resolver_failures.saturating_add(1);
+                        retry_at = Some(std::time::Instant::now() + wait);
+                        errln!(
+                            "pecwatch serve: {}; {} {} s",
+                            down.text(args.lang),
+                            args.lang.pick("nuovo tentativo fra", "trying again in"),
+                            wait.as_secs()
+                        );
+                        None
+                    }
+                    result => Some(result?),
+                };
+                if let Some(summary) = summary {
+                    resolver_failures = 0;
+                    retry_at = None;
+                    report(summary.to_text(args.lang).trim_end());
+                    write_metrics(config, &registry, &summary).await?;
+                    record_activations(&registry, dns.as_ref(), service_now()).await;
+                    if kind == "daily" {
+                        last_slot = slot;
+                    }
                 }
             }
         } else {
             // Not the scheduler: work on the sweep it started, if one is running.
             let joined = tokio::select! {
-                summary = sweeper.join(&quiet) => summary?,
+                summary = sweeper.join(&quiet) => summary,
                 () = &mut stop => break,
+            };
+            let joined = match joined {
+                // The scheduler alerts and tries again; this process joins when it does.
+                Err(SweepError::ResolverDown(down)) => {
+                    errln!("pecwatch serve: {}", down.text(args.lang));
+                    None
+                }
+                joined => joined?,
             };
             if let Some(summary) = joined {
                 report(summary.to_text(args.lang).trim_end());
@@ -233,6 +283,11 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
             .clamp(Duration::from_secs(1), poll.max(Duration::from_secs(1)));
         if !leadership.holds(now).await {
             wait = wait.min(JOIN_POLL);
+        }
+        if let Some(at) = retry_at {
+            // Waiting for the resolver: not before the retry (due domains stay due).
+            let until_retry = at.saturating_duration_since(std::time::Instant::now());
+            wait = until_retry.clamp(Duration::from_secs(1), poll.max(Duration::from_secs(1)));
         }
         tokio::select! {
             () = clock.idle(wake, wait) => {}
@@ -470,6 +525,7 @@ fn sweeper(config: &Config, registry: Registry, clock: Clock) -> Result<Sweeper,
         canaries: config.canaries()?,
         canary_profile: config.check.profile.clone(),
         operators: config.sweep.operators.clone(),
+        resolver: config.resolver_watch(),
         profiles: Arc::new(move |name| {
             load_profile(&loader_config, name).map_err(|error| error.to_string())
         }),

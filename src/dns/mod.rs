@@ -12,4 +12,4 @@ pub mod tsig;
 pub mod update;
 
 pub use outcome::{Data, Outcome, Reply, Rr, fqdn};
-pub use transport::{Transport, TransportConfig};
+pub use transport::{Pace, Patience, Transport, TransportConfig};

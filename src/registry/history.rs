@@ -106,6 +106,48 @@ impl Registry {
         Ok(id)
     }
 
+    /// Raises an alert for the operators once per `key`: the alert and its outbox item
+    /// (kind `alert`, for `payload["to"]`) in one transaction, unless an outbox item with
+    /// that key exists already (raised before, by this process or another). Returns
+    /// whether it was raised now.
+    pub async fn raise_alert_once(
+        &self,
+        now: Timestamp,
+        key: &str,
+        kind: &str,
+        message: &str,
+        payload: serde_json::Value,
+    ) -> Result<bool> {
+        const NOTICE: &str = "INSERT INTO outbox (domain_id, key, kind, payload, created, updated) \
+             VALUES (NULL, $1, 'alert', $2, $3, $3) ON CONFLICT (key) DO NOTHING";
+        const ALERT: &str = "INSERT INTO alerts (at, kind, message) VALUES ($1, $2, $3)";
+        let backend = self.backend();
+        let raised = with_pool!(self, |pool| {
+            let mut tx = match backend {
+                super::Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+                super::Backend::Postgres => pool.begin().await?,
+            };
+            let queued = sqlx::query(NOTICE)
+                .bind(key)
+                .bind(sqlx::types::Json(&payload))
+                .bind(secs(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if queued > 0 {
+                sqlx::query(ALERT)
+                    .bind(secs(now))
+                    .bind(kind)
+                    .bind(message)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(queued > 0)
+        })?;
+        Ok(raised)
+    }
+
     /// How many alerts were ever raised.
     pub async fn alert_count(&self) -> Result<u64> {
         const SQL: &str = "SELECT COUNT(*) FROM alerts";

@@ -16,6 +16,14 @@
 //!    [`lifecycle`](crate::lifecycle::apply) machine, with its transitions and notices, in
 //!    batches.
 //!
+//! Every check depends on the resolver. A sweep asks it (`. NS`) before it starts: if it
+//! does not answer, nothing is recorded and the operators are alerted
+//! ([`SweepError::ResolverDown`]). While checking, the sweep asks it again at intervals
+//! and whenever checks' lookups through it fail; a check whose lookups failed is recorded
+//! only once the resolver answered after it. A resolver that does not answer pauses the
+//! sweep (no new check; the checks that met the outage are checked again) until it is
+//! back, with one alert: a stalled resolver never becomes a verdict on a domain.
+//!
 //! Everything a sweep does is committed in transactions keyed on the domain's version,
 //! so a process killed at any moment loses at most the checks in flight: the next run
 //! resumes the unfinished sweep, checks what was not committed and applies what is
@@ -32,21 +40,21 @@ use std::time::Duration;
 use futures::{Stream, StreamExt, stream};
 use indicatif::ProgressBar;
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::check::evaluate;
 use crate::clock::Clock;
 use crate::finding::Severity;
 use crate::lifecycle::{self, Event, Policy, State};
 use crate::name::DomainName;
-use crate::probe::Prober;
+use crate::probe::{Prober, ResolutionDown, resolution_failed};
 use crate::profile::Profile;
 use crate::registry::{
     Domain, DomainUpdate, NewCheck, PendingChange, PendingCheck, Registry, RegistryError, Sweep,
 };
 use crate::report::{Report, Verdict};
 
-pub use plan::{HoldReason, Schedule, ShareRule};
+pub use plan::{HoldReason, ResolverWatch, Schedule, ShareRule};
 pub use summary::{CanaryResult, Summary};
 
 /// How long to keep retrying a commit while the database is unreachable before the
@@ -89,6 +97,8 @@ pub struct Settings {
     pub canary_profile: String,
     /// Where operator alerts go.
     pub operators: Vec<String>,
+    /// How the sweep watches the resolver.
+    pub resolver: ResolverWatch,
     /// Loads the domains' profiles.
     pub profiles: ProfileLoader,
     /// The time: the system's, or `PECWATCH_NOW`'s.
@@ -102,6 +112,11 @@ pub enum SweepError {
     /// The registry failed (and kept failing for a while).
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The resolver (or the root servers) does not answer: before the sweep (nothing was
+    /// recorded), or for longer than `[sweep] resolver_wait` during it (what was checked
+    /// stays; the next run resumes the sweep). The operators were alerted.
+    #[error(transparent)]
+    ResolverDown(#[from] ResolutionDown),
     /// Other workers hold due domains and, the clock being fixed, their leases will never
     /// lapse in this run.
     #[error(
@@ -123,8 +138,69 @@ struct Checked {
     /// The check to record and its lifecycle event; `None` when the domain could not be
     /// checked (its profile would not load): it is tried again later.
     check: Option<(NewCheck, Event)>,
+    /// Its lookups through the resolver failed ([`resolution_failed`]).
+    resolution_failed: bool,
+    /// Resolver outages declared when the check started.
+    outages: u64,
+    /// When it finished.
+    finished: std::time::Instant,
     /// Keeps a place in the pipeline until the result is committed.
     _permit: OwnedSemaphorePermit,
+}
+
+/// Whether checks may start: the resolver answers (open), does not (paused), or the
+/// sweep gave up waiting for it (closed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    Open,
+    Paused,
+    Closed,
+}
+
+/// The sweep's view of the resolver, shared by the checks and the committer.
+struct ResolverGate {
+    state: watch::Sender<Gate>,
+    /// Outages declared so far in this pass.
+    outages: std::sync::atomic::AtomicU64,
+}
+
+impl ResolverGate {
+    fn new() -> Self {
+        Self {
+            state: watch::Sender::new(Gate::Open),
+            outages: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn outages(&self) -> u64 {
+        self.outages.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn paused(&self) -> bool {
+        *self.state.borrow() != Gate::Open
+    }
+
+    fn set(&self, gate: Gate) {
+        if gate == Gate::Paused {
+            self.outages
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.state.send_replace(gate);
+    }
+
+    /// Waits while the sweep is paused; the outages so far when it may go on, `None`
+    /// once it gave up.
+    async fn pass(&self) -> Option<u64> {
+        let mut state = self.state.subscribe();
+        loop {
+            match *state.borrow_and_update() {
+                Gate::Open => return Some(self.outages()),
+                Gate::Closed => return None,
+                Gate::Paused => {}
+            }
+            state.changed().await.ok()?;
+        }
+    }
 }
 
 /// Runs sweeps: owns the registry, the prober and the settings.
@@ -172,6 +248,12 @@ impl Sweeper {
     /// `progress` counts the checked domains.
     pub async fn run(&self, kind: &str, progress: &ProgressBar) -> Result<Summary, SweepError> {
         let started = std::time::Instant::now();
+        // A sweep through a resolver that does not answer would record failures that are
+        // ours: record nothing, alert the operators (once for the outage), and stop.
+        if let Err(down) = self.prober.resolution_answers().await {
+            self.alert_resolution_down(None, &down).await?;
+            return Err(down.into());
+        }
         let now = self.settings.clock.now();
         let owner = self.settings.owner.as_str();
         let (sweep, joined) = retrying("start a sweep", || {
@@ -205,8 +287,9 @@ impl Sweeper {
         progress: &ProgressBar,
     ) -> Result<Summary, SweepError> {
         // Every sweep sees the DNS as it is now: nothing cached by an earlier one (in
-        // `serve`, the prober lives for days).
+        // `serve`, the prober lives for days), profiles included.
         self.prober.expire(Duration::ZERO);
+        self.profiles.lock().await.clear();
         let now = self.settings.clock.now();
         // A sweep left unfinished before the latest daily slot is closed without
         // checking more: today's domains belong to a new sweep.
@@ -295,8 +378,33 @@ impl Sweeper {
     // -----------------------------------------------------------------------------------
 
     /// Checks every due domain and commits the results, until no due domain is left
-    /// (including those other workers hold).
+    /// (including those other workers hold). A pass ends with domains released when the
+    /// resolver stopped answering while they were checked: they are checked again.
     async fn check_due(&self, sweep: &Sweep, progress: &ProgressBar) -> Result<(), SweepError> {
+        loop {
+            let released = self.check_pass(sweep, progress).await?;
+            if released == 0 {
+                return Ok(());
+            }
+            tracing::info!(
+                sweep = sweep.id,
+                released,
+                "checking again the domains checked while the resolver did not answer"
+            );
+        }
+    }
+
+    /// One pass of [`check_due`](Self::check_due): claims, checks and commits while the
+    /// resolver answers; returns how many domains it released to be checked again.
+    ///
+    /// The resolver is asked (`. NS`) at least every `resolver.probe_interval`, at once
+    /// when `resolver.threshold` checks' lookups through it failed, and at the end. A
+    /// check whose lookups through it failed is held until then: recorded if it answers,
+    /// released (checked again) if not. When it does not answer the sweep pauses: no new
+    /// check starts, the operators are alerted (once), and the resolver is asked again
+    /// with a growing wait until it answers (the sweep goes on) or `resolver.wait` has
+    /// passed ([`SweepError::ResolverDown`]; the sweep stays unfinished).
+    async fn check_pass(&self, sweep: &Sweep, progress: &ProgressBar) -> Result<u64, SweepError> {
         let settings = &self.settings;
         // Claimed-but-uncommitted domains are bounded, so a slow database slows the
         // claiming instead of piling up results in memory.
@@ -304,48 +412,276 @@ impl Sweeper {
             settings.concurrency + 2 * settings.batch_size,
         ));
         let (sender, mut receiver) = mpsc::unbounded_channel::<Result<Checked, SweepError>>();
+        let gate = ResolverGate::new();
+        // Domains claimed but not checked because the sweep gave up.
+        let abandoned = std::sync::Mutex::new(Vec::<i64>::new());
 
         // The checks run while the committer waits for the database, and the other way
         // round: two futures of one task, joined.
-        let checking = async move {
+        let checking = async {
             let results = self
-                .claimed(sweep, permits)
-                .map(|claimed| async move {
-                    let (domain, permit) = claimed?;
-                    Ok(self.check_one(domain, permit).await)
+                .claimed(sweep, permits, &gate)
+                .map(|claimed| {
+                    let (gate, abandoned) = (&gate, &abandoned);
+                    async move {
+                        let (domain, permit) = claimed?;
+                        match gate.pass().await {
+                            Some(outages) => {
+                                Ok(Some(self.check_one(domain, permit, outages).await))
+                            }
+                            None => {
+                                abandoned
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push(domain.id);
+                                Ok(None)
+                            }
+                        }
+                    }
                 })
                 .buffer_unordered(settings.concurrency.max(1));
             futures::pin_mut!(results);
             while let Some(result) = results.next().await {
+                let result = match result {
+                    Ok(Some(checked)) => Ok(checked),
+                    Ok(None) => continue,
+                    Err(error) => Err(error),
+                };
                 if sender.send(result).is_err() {
                     break; // the committer gave up
                 }
             }
+            drop(sender);
         };
-        let committing = async {
-            let mut batch = Vec::with_capacity(settings.batch_size);
-            loop {
-                if receiver.recv_many(&mut batch, settings.batch_size).await == 0 {
-                    return Ok(());
-                }
-                if batch.len() < settings.batch_size {
+        let committing = self.commit_pass(sweep, progress, &mut receiver, &gate);
+        let ((), result) = tokio::join!(checking, committing);
+        let abandoned = abandoned.into_inner().unwrap_or_else(|e| e.into_inner());
+        if !abandoned.is_empty() {
+            let owner = settings.owner.as_str();
+            retrying("release leases", || {
+                self.registry.release(owner, &abandoned)
+            })
+            .await?;
+        }
+        result
+    }
+
+    /// The committer of a pass: commits results in batches, holds the ones that rest on
+    /// a failed resolver until it is asked, and pauses the pass when it does not answer.
+    async fn commit_pass(
+        &self,
+        sweep: &Sweep,
+        progress: &ProgressBar,
+        receiver: &mut mpsc::UnboundedReceiver<Result<Checked, SweepError>>,
+        gate: &ResolverGate,
+    ) -> Result<u64, SweepError> {
+        let settings = &self.settings;
+        let watch = settings.resolver;
+        let mut incoming = Vec::with_capacity(settings.batch_size);
+        let mut held: Vec<Checked> = Vec::new();
+        let mut released = 0_u64;
+        let mut failed_since_probe = 0_u32;
+        let mut last_probe = std::time::Instant::now();
+        let mut open = true;
+        while open {
+            let wait = watch.probe_interval.saturating_sub(last_probe.elapsed());
+            match tokio::time::timeout(wait, receiver.recv_many(&mut incoming, settings.batch_size))
+                .await
+            {
+                Ok(0) => open = false,
+                Ok(_) if incoming.len() < settings.batch_size => {
                     // Let a few more arrive: fewer, larger transactions.
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    while batch.len() < settings.batch_size {
+                    while incoming.len() < settings.batch_size {
                         match receiver.try_recv() {
-                            Ok(item) => batch.push(item),
+                            Ok(item) => incoming.push(item),
                             Err(_) => break,
                         }
                     }
                 }
-                let checked = batch.drain(..).collect::<Result<Vec<_>, _>>()?;
-                let count = checked.len() as u64;
-                self.commit_checked(sweep, checked).await?;
-                progress.inc(count);
+                Ok(_) | Err(_) => {}
+            }
+            let (record, recheck) = self.sort_checked(&mut incoming, &mut held, gate)?;
+            failed_since_probe += u32::try_from(held.len()).unwrap_or(u32::MAX);
+            released += self.release_checked(recheck).await?;
+            self.commit_recorded(sweep, progress, record).await?;
+            let probe_due = !open
+                || last_probe.elapsed() >= watch.probe_interval
+                || failed_since_probe >= watch.threshold.max(1);
+            if !probe_due {
+                continue;
+            }
+            let asked = std::time::Instant::now();
+            let answer = self.prober.resolution_answers().await;
+            last_probe = std::time::Instant::now();
+            failed_since_probe = 0;
+            match answer {
+                Ok(()) => {
+                    // The resolver answered after these checks: what they saw stands.
+                    let (ready, later): (Vec<Checked>, Vec<Checked>) = std::mem::take(&mut held)
+                        .into_iter()
+                        .partition(|c| c.finished <= asked && c.outages == gate.outages());
+                    held = later;
+                    self.commit_recorded(sweep, progress, ready).await?;
+                }
+                Err(down) => {
+                    released += self.release_checked(std::mem::take(&mut held)).await?;
+                    released += self.outage(sweep, receiver, gate, progress, down).await?;
+                    last_probe = std::time::Instant::now();
+                }
+            }
+            // At the end, whatever is still held was checked before the last answer.
+            if !open && !held.is_empty() {
+                open = true;
+                last_probe = std::time::Instant::now() - watch.probe_interval;
+            }
+        }
+        Ok(released)
+    }
+
+    /// Sorts arrived results: to record now, to hold (appended to `held`), to check again.
+    fn sort_checked(
+        &self,
+        incoming: &mut Vec<Result<Checked, SweepError>>,
+        held: &mut Vec<Checked>,
+        gate: &ResolverGate,
+    ) -> Result<(Vec<Checked>, Vec<Checked>), SweepError> {
+        let (mut record, mut recheck) = (Vec::new(), Vec::new());
+        for item in incoming.drain(..) {
+            let item = item?;
+            let outages = gate.outages();
+            match plan::suspicion(item.resolution_failed, item.outages, outages, gate.paused()) {
+                plan::Suspicion::Record => record.push(item),
+                plan::Suspicion::Hold => held.push(item),
+                plan::Suspicion::Recheck => recheck.push(item),
+            }
+        }
+        Ok((record, recheck))
+    }
+
+    /// Commits checked domains (none: nothing) and counts them as done.
+    async fn commit_recorded(
+        &self,
+        sweep: &Sweep,
+        progress: &ProgressBar,
+        checked: Vec<Checked>,
+    ) -> Result<(), SweepError> {
+        if checked.is_empty() {
+            return Ok(());
+        }
+        let count = checked.len() as u64;
+        self.commit_checked(sweep, checked).await?;
+        progress.inc(count);
+        Ok(())
+    }
+
+    /// Releases checked domains without recording their checks: they are due again, and
+    /// checked again in this sweep.
+    async fn release_checked(&self, checked: Vec<Checked>) -> Result<u64, SweepError> {
+        if checked.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = checked.iter().map(|c| c.domain.id).collect();
+        let owner = self.settings.owner.as_str();
+        retrying("release leases", || self.registry.release(owner, &ids)).await?;
+        Ok(ids.len() as u64)
+    }
+
+    /// The resolver does not answer: pauses the pass, alerts the operators (once per
+    /// sweep), and asks again with a growing wait until it answers or `resolver.wait`
+    /// has passed. Results that arrive meanwhile are recorded when they do not rest on
+    /// the resolver, released otherwise. Returns how many were released.
+    async fn outage(
+        &self,
+        sweep: &Sweep,
+        receiver: &mut mpsc::UnboundedReceiver<Result<Checked, SweepError>>,
+        gate: &ResolverGate,
+        progress: &ProgressBar,
+        down: ResolutionDown,
+    ) -> Result<u64, SweepError> {
+        gate.set(Gate::Paused);
+        let paused = std::time::Instant::now();
+        tracing::warn!(sweep = sweep.id, %down, "sweep paused: the resolver does not answer");
+        self.alert_resolution_down(Some(sweep), &down).await?;
+        let mut released = 0;
+        let mut incoming = Vec::new();
+        for attempt in 0.. {
+            tokio::time::sleep(plan::resolver_backoff(attempt)).await;
+            while let Ok(item) = receiver.try_recv() {
+                incoming.push(item);
+            }
+            let mut held = Vec::new();
+            let (record, recheck) = self.sort_checked(&mut incoming, &mut held, gate)?;
+            released += self.release_checked(recheck).await?;
+            released += self.release_checked(held).await?;
+            self.commit_recorded(sweep, progress, record).await?;
+            match self.prober.resolution_answers().await {
+                Ok(()) => break,
+                Err(still) if paused.elapsed() >= self.settings.resolver.wait => {
+                    gate.set(Gate::Closed);
+                    // The checks in flight end without being recorded: release them.
+                    while let Some(item) = receiver.recv().await {
+                        if let Ok(item) = item {
+                            self.release_checked(vec![item]).await?;
+                        }
+                    }
+                    tracing::error!(sweep = sweep.id, %still, "gave up waiting for the resolver");
+                    return Err(still.into());
+                }
+                Err(_) => {}
+            }
+        }
+        tracing::warn!(
+            sweep = sweep.id,
+            paused = ?paused.elapsed(),
+            "the resolver answers again: the sweep goes on"
+        );
+        gate.set(Gate::Open);
+        Ok(released)
+    }
+
+    /// Alerts the operators that the resolver does not answer: once per sweep it paused,
+    /// and once per outage before a sweep (the alert's key names the latest sweep).
+    async fn alert_resolution_down(
+        &self,
+        sweep: Option<&Sweep>,
+        down: &ResolutionDown,
+    ) -> Result<(), SweepError> {
+        let now = self.settings.clock.now();
+        let (key, message) = match sweep {
+            Some(sweep) => (
+                format!("alert/resolver/{}/during", sweep.id),
+                format!("sweep {} paused: {down}", sweep.id),
+            ),
+            None => {
+                let latest = retrying("read the latest sweep", || self.registry.sweeps(1))
+                    .await?
+                    .into_iter()
+                    .next();
+                // A sweep left unfinished was (most likely) stopped by this same outage.
+                let key = match &latest {
+                    Some(s) if s.finished.is_none() => format!("alert/resolver/{}/during", s.id),
+                    Some(s) => format!("alert/resolver/{}/after", s.id),
+                    None => "alert/resolver/0/after".to_owned(),
+                };
+                (key, format!("no sweep started: {down}"))
             }
         };
-        let ((), result) = tokio::join!(checking, committing);
-        result
+        let payload = serde_json::json!({
+            "alert": "resolver_down",
+            "sweep": sweep.map(|s| s.id),
+            "reason": message,
+            "to": self.settings.operators,
+        });
+        let raised = retrying("alert the operators", || {
+            self.registry
+                .raise_alert_once(now, &key, "resolver_down", &message, payload.clone())
+        })
+        .await?;
+        if raised {
+            tracing::warn!(%message, "operators alerted");
+        }
+        Ok(())
     }
 
     /// The due domains, claimed a batch at a time, each with a place in the pipeline.
@@ -355,6 +691,7 @@ impl Sweeper {
         &'a self,
         sweep: &'a Sweep,
         permits: Arc<Semaphore>,
+        gate: &'a ResolverGate,
     ) -> impl Stream<Item = Result<(Domain, OwnedSemaphorePermit), SweepError>> + 'a {
         stream::unfold(
             (VecDeque::<Domain>::new(), false),
@@ -369,6 +706,8 @@ impl Sweeper {
                         if finished {
                             return None;
                         }
+                        // No new domains while the resolver is away; none once given up.
+                        gate.pass().await?;
                         match self.claim_batch(sweep).await {
                             Ok(Some(batch)) => buffer.extend(batch),
                             Ok(None) => return None,
@@ -423,13 +762,21 @@ impl Sweeper {
     }
 
     /// Checks one domain against its profile (with its hybrid exception).
-    async fn check_one(&self, domain: Domain, permit: OwnedSemaphorePermit) -> Checked {
+    async fn check_one(
+        &self,
+        domain: Domain,
+        permit: OwnedSemaphorePermit,
+        outages: u64,
+    ) -> Checked {
         let profile = match self.profile(&domain.profile).await {
             Ok(profile) => profile,
             Err(_) => {
                 return Checked {
                     domain,
                     check: None,
+                    resolution_failed: false,
+                    outages,
+                    finished: std::time::Instant::now(),
                     _permit: permit,
                 };
             }
@@ -450,7 +797,10 @@ impl Sweeper {
         let check = record(&report, &domain, at);
         Checked {
             domain,
+            resolution_failed: !report.ok() && resolution_failed(&observation),
             check: Some(check),
+            outages,
+            finished: std::time::Instant::now(),
             _permit: permit,
         }
     }

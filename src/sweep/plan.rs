@@ -215,10 +215,102 @@ pub fn share_hold_reason(
     })
 }
 
+/// How a sweep watches the resolver it depends on (`[sweep] resolver_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolverWatch {
+    /// Ask the resolver at least this often while checking.
+    pub probe_interval: std::time::Duration,
+    /// Ask it at once when this many checks' lookups through it failed since it was last
+    /// asked.
+    pub threshold: u32,
+    /// How long a sweep waits, paused, for a resolver that stopped answering before it
+    /// gives up (it stays unfinished; the next run resumes it).
+    pub wait: std::time::Duration,
+}
+
+impl Default for ResolverWatch {
+    fn default() -> Self {
+        Self {
+            probe_interval: std::time::Duration::from_secs(10),
+            threshold: 5,
+            wait: std::time::Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The wait before asking a resolver that does not answer again, after `attempts` tries:
+/// 1, 2, 4, … seconds, at most a minute (a sweep in progress resumes soon after it is
+/// back).
+pub fn resolver_backoff(attempts: u32) -> std::time::Duration {
+    let seconds = 1_u64.checked_shl(attempts.min(16)).unwrap_or(u64::MAX);
+    std::time::Duration::from_secs(seconds.min(60))
+}
+
+/// The wait before `serve` tries again to start a sweep that the resolver stopped, after
+/// `failures` tries in a row: 30 s, 1, 2, 4 … minutes, at most 15 minutes.
+pub fn start_backoff(failures: u32) -> std::time::Duration {
+    let factor = 1_u64.checked_shl(failures.min(16)).unwrap_or(u64::MAX);
+    std::time::Duration::from_secs(30_u64.saturating_mul(factor).min(15 * 60))
+}
+
+/// Why a check waits for the resolver before it counts: its lookups through the
+/// resolver failed and either the resolver was then found stopped (an outage was declared
+/// after it started: it is checked again once the resolver is back) or it has not been
+/// asked since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suspicion {
+    /// Nothing rests on the resolver's failure: record it.
+    Record,
+    /// Keep it until the resolver is next asked (if it answers, record it).
+    Hold,
+    /// Check it again after the resolver is back.
+    Recheck,
+}
+
+/// What to do with one check's result: `resolution_failed` says whether its lookups
+/// through the resolver failed; `outages_at_start` and `outages_now` count the outages
+/// declared when the check started and now; `paused` says whether one is in progress.
+pub fn suspicion(
+    resolution_failed: bool,
+    outages_at_start: u64,
+    outages_now: u64,
+    paused: bool,
+) -> Suspicion {
+    if !resolution_failed {
+        Suspicion::Record
+    } else if paused || outages_at_start != outages_now {
+        Suspicion::Recheck
+    } else {
+        Suspicion::Hold
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::lifecycle::{Event, apply};
+
+    #[test]
+    fn a_check_that_met_an_outage_is_checked_again() {
+        // A check whose lookups all settled does not rest on the resolver.
+        assert_eq!(suspicion(false, 0, 1, true), Suspicion::Record);
+        // One whose lookups failed waits for the next question to the resolver…
+        assert_eq!(suspicion(true, 2, 2, false), Suspicion::Hold);
+        // …unless an outage was declared while it ran, or is in progress.
+        assert_eq!(suspicion(true, 2, 3, false), Suspicion::Recheck);
+        assert_eq!(suspicion(true, 3, 3, true), Suspicion::Recheck);
+    }
+
+    #[test]
+    fn backoffs_grow_and_stop_growing() {
+        let secs = |d: std::time::Duration| d.as_secs();
+        let waits: Vec<u64> = (0..8).map(|n| secs(resolver_backoff(n))).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(secs(resolver_backoff(u32::MAX)), 60);
+        let starts: Vec<u64> = (0..7).map(|n| secs(start_backoff(n))).collect();
+        assert_eq!(starts, vec![30, 60, 120, 240, 480, 900, 900]);
+        assert_eq!(secs(start_backoff(u32::MAX)), 900);
+    }
 
     fn rome() -> Schedule {
         Schedule {

@@ -254,9 +254,29 @@ impl MiniLab {
     /// Kills the resolver (SIGKILL: it dies as a crashed resolver would).
     pub fn kill_resolver(&mut self) {
         if let Some(mut resolver) = self.resolver.take() {
+            // A paused process dies too, but let it go first in case it was paused.
+            let _ = Command::new("kill")
+                .args(["-CONT", &resolver.id().to_string()])
+                .status();
             let _ = resolver.kill();
             let _ = resolver.wait();
         }
+    }
+
+    /// Stops the resolver where it is (SIGSTOP): it takes queries and answers none, as a
+    /// resolver that hangs would.
+    pub fn pause_resolver(&self) {
+        self.signal_resolver("-STOP");
+    }
+
+    /// Lets a paused resolver go on (SIGCONT).
+    pub fn resume_resolver(&self) {
+        self.signal_resolver("-CONT");
+    }
+
+    fn signal_resolver(&self, signal: &str) {
+        let resolver = self.resolver.as_ref().expect("the minilab has a resolver");
+        run_ok(Command::new("kill").args([signal, &resolver.id().to_string()]));
     }
 
     /// Starts the resolver (again), and waits until it answers.
