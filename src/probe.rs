@@ -75,6 +75,8 @@ pub struct ProbeConfig {
     /// Queries in flight at once to one server address: a sweep over many domains on
     /// the same DNS host must not flood it (and lose answers to its full buffers).
     pub per_server_in_flight: usize,
+    /// DNSSEC validation of the MX and the MX targets' addresses; `None`: not done.
+    pub dnssec: Option<crate::dnssec::DnssecConfig>,
 }
 
 impl ProbeConfig {
@@ -88,6 +90,7 @@ impl ProbeConfig {
             cache_capacity: 20_000,
             cache_max_age: None,
             per_server_in_flight: 128,
+            dnssec: None,
         }
     }
 }
@@ -319,6 +322,8 @@ pub struct Prober {
     delegations: Cache<Name, Arc<Vec<IpAddr>>>,
     steps: Cache<(Name, Name), Reply>,
     per_server: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+    /// The DNSSEC validator and its cache, when validation is on.
+    dnssec: Option<crate::dnssec::Chain>,
     /// When the caches were last emptied.
     cached_since: Mutex<Instant>,
 }
@@ -337,6 +342,10 @@ impl Prober {
             steps: Cache::new(capacity),
             per_server: Mutex::new(HashMap::new()),
             cached_since: Mutex::new(Instant::now()),
+            dnssec: config
+                .dnssec
+                .clone()
+                .map(|dnssec| crate::dnssec::Chain::new(dnssec, capacity)),
             config,
         })
     }
@@ -395,6 +404,9 @@ impl Prober {
         self.zones.clear();
         self.delegations.clear();
         self.steps.clear();
+        if let Some(chain) = &self.dnssec {
+            chain.clear();
+        }
         *since = Instant::now();
     }
 
@@ -408,11 +420,35 @@ impl Prober {
             Ok(zone) => Ok(self.observe_zone(&qname, &zone).await),
             Err(failure) => Err(failure),
         };
+        let dnssec = match (&self.dnssec, &zone) {
+            (Some(chain), Ok(zone)) => {
+                Some(Box::pin(self.observe_dnssec(chain, &qname, zone)).await)
+            }
+            _ => None,
+        };
         Observation {
             domain: domain.clone(),
             resolver: self.resolver(),
             zone,
+            dnssec,
         }
+    }
+
+    /// Validates the name's MX and its targets' addresses (the targets that are host names).
+    async fn observe_dnssec(
+        &self,
+        chain: &crate::dnssec::Chain,
+        qname: &Name,
+        zone: &ZoneObservation,
+    ) -> crate::dnssec::DnssecObservation {
+        let targets: Vec<Name> = zone
+            .targets
+            .iter()
+            .filter(|target| target.a.is_some())
+            .map(|target| target.name.clone())
+            .collect();
+        let now = jiff::Timestamp::now().as_second();
+        chain.observe(self, qname, &targets, now).await
     }
 
     /// Asks every server of the zone for the name's MX, then resolves the MX targets.
@@ -920,6 +956,41 @@ impl Prober {
             self.delegations.insert(zone.clone(), servers.clone());
         }
         Reply::failed(Outcome::ServFail, Some("too many referrals".into()))
+    }
+}
+
+impl crate::dnssec::chain::Source for Prober {
+    async fn servers(&self, zone: &Name) -> Vec<IpAddr> {
+        let set = self.server_set(zone, None).await;
+        let mut addresses: Vec<IpAddr> = Vec::new();
+        for (_, address) in &set.addresses {
+            if self.usable(*address) && !addresses.contains(address) {
+                addresses.push(*address);
+            }
+        }
+        addresses
+    }
+
+    async fn ask(
+        &self,
+        server: IpAddr,
+        qname: &Name,
+        qtype: RecordType,
+    ) -> (Reply, Option<hickory_proto::op::Message>) {
+        let server = SocketAddr::new(server, 53);
+        let limit = {
+            let mut limits = self.per_server.lock().unwrap_or_else(|e| e.into_inner());
+            limits
+                .entry(server.ip())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.config.per_server_in_flight.max(1)))
+                })
+                .clone()
+        };
+        let _permit = limit.acquire_owned().await.ok();
+        self.transport
+            .query_dnssec(server, qname, qtype, false)
+            .await
     }
 }
 
