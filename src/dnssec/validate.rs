@@ -31,6 +31,8 @@ pub struct DsInfo {
     pub algorithm: u8,
     /// The digest type (1 = SHA-1, 2 = SHA-256, 4 = SHA-384).
     pub digest_type: u8,
+    /// The digest, in upper-case hexadecimal.
+    pub digest: String,
 }
 
 impl DsInfo {
@@ -40,6 +42,7 @@ impl DsInfo {
             key_tag: ds.key_tag(),
             algorithm: u8::from(ds.algorithm()),
             digest_type: u8::from(ds.digest_type()),
+            digest: data_encoding::HEXUPPER.encode(ds.digest()),
         }
     }
 }
@@ -91,6 +94,8 @@ impl fmt::Display for KeyInfo {
 pub struct SigInfo {
     /// The RRset it covers (`example.it. DNSKEY`).
     pub rrset: String,
+    /// The zone that signed it (`example.it.`).
+    pub signer: String,
     /// The key tag of the signing key.
     pub key_tag: u16,
     /// The algorithm number.
@@ -106,6 +111,7 @@ impl SigInfo {
         let input = sig.input();
         Self {
             rrset: rrset.to_string(),
+            signer: fqdn(&input.signer_name),
             key_tag: input.key_tag,
             algorithm: u8::from(input.algorithm),
             inception: absolute(input.sig_inception.get(), now),

@@ -9,6 +9,7 @@ mod activation;
 mod browser;
 mod check_cli;
 mod config;
+mod dnssec;
 mod domains_cli;
 mod faults;
 mod hostile;

@@ -219,11 +219,7 @@ fn a_ds_without_keys_is_an_orphan() {
         err,
         Bogus::NoDnskey {
             zone: "example.it.".into(),
-            ds: vec![DsInfo {
-                key_tag: zone.ksk.tag(),
-                algorithm: 15,
-                digest_type: 2
-            }],
+            ds: vec![DsInfo::of(&ds[0])],
         }
     );
 }
