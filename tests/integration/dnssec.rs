@@ -26,14 +26,34 @@ fn finding<'a>(result: &'a Value, code: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {code}: {result:#}"))
 }
 
-/// Checks `domain` every way and asserts its error codes, and whether `warning` is among
-/// its warnings; returns the result through the validating resolver.
+/// The DNSSEC status of each validated RRset (`MX secure`, `A insecure`, …).
+fn statuses(result: &Value) -> Vec<String> {
+    result["dnssec"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{} {}",
+                        r["type"].as_str().unwrap_or("?"),
+                        r["status"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks `domain` every way and asserts its error codes, whether `warning` is among its
+/// warnings, and the DNSSEC status of its MX and its target's A; returns the result
+/// through the validating resolver.
 fn expect(
     lab: &DnssecLab,
     domain: &str,
     profile: &std::path::Path,
     errors: &[&str],
     warning: Option<&str>,
+    dnssec: [&str; 2],
 ) -> Value {
     let plain = lab.plain_resolver();
     let validating = lab.validating_resolver();
@@ -60,6 +80,11 @@ fn expect(
             );
         }
         assert_eq!(result["transient"], false, "{domain} ({how}): {result:#}");
+        if profile.to_string_lossy().ends_with("-off.toml") {
+            assert_eq!(statuses(&result), Vec::<String>::new(), "{domain} ({how})");
+        } else {
+            assert_eq!(statuses(&result), dnssec, "{domain} ({how}): {result:#}");
+        }
         results.push(result);
     }
     results.swap_remove(1)
@@ -68,12 +93,37 @@ fn expect(
 #[test]
 fn dnssec_verdicts_are_the_same_through_any_resolver() {
     let lab = DnssecLab::start();
+    // The lab is what the cases say: a validating resolver fails exactly the bogus ones.
+    let validating = lab.validating_resolver();
+    for (name, rtype, status) in [
+        ("pec.secure.it", "MX", "NOERROR"),
+        ("pec.insecure.it", "MX", "NOERROR"),
+        ("pec.cliente.reg.it", "MX", "NOERROR"),
+        ("pec.expiring.it", "MX", "NOERROR"),
+        ("pec.orphan.it", "MX", "SERVFAIL"),
+        ("pec.expired.it", "MX", "SERVFAIL"),
+        ("pec.future.it", "MX", "SERVFAIL"),
+        ("pec.wrongds.it", "MX", "SERVFAIL"),
+        ("mx.bogusprov.it", "A", "SERVFAIL"),
+    ] {
+        assert_eq!(
+            lab.resolver_status(&validating, name, rtype),
+            status,
+            "{name}"
+        );
+        let plain = lab.resolver_status(&lab.plain_resolver(), name, rtype);
+        assert_eq!(plain, "NOERROR", "{name} through the plain resolver");
+    }
     let provider = lab.profile("pecprov", "error");
     let bogus_provider = lab.profile("bogusprov", "error");
 
     // Secure, insecure (NSEC-proven unsigned delegation), insecure (NSEC3 opt-out).
-    for domain in ["pec.secure.it", "pec.insecure.it", "pec.cliente.reg.it"] {
-        expect(&lab, domain, &provider, &[], None);
+    for (domain, mx) in [
+        ("pec.secure.it", "MX secure"),
+        ("pec.insecure.it", "MX insecure"),
+        ("pec.cliente.reg.it", "MX insecure"),
+    ] {
+        expect(&lab, domain, &provider, &[], None, [mx, "A secure"]);
     }
 
     // A DS left at the registry after the zone moved to a host that does not sign it.
@@ -83,6 +133,7 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
         &provider,
         &["DNSSEC_NON_VALIDO"],
         None,
+        ["MX bogus", "A secure"],
     );
     let found = finding(&orphan, "DNSSEC_NON_VALIDO");
     assert_eq!(found["severity"], "error");
@@ -114,6 +165,7 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
         &provider,
         &["DNSSEC_NON_VALIDO"],
         None,
+        ["MX bogus", "A secure"],
     );
     let note = finding(&expired, "DNSSEC_NON_VALIDO")["fix"][0]["note"].to_string();
     assert!(
@@ -126,6 +178,7 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
         &provider,
         &["DNSSEC_NON_VALIDO"],
         None,
+        ["MX bogus", "A secure"],
     );
     let message = finding(&future, "DNSSEC_NON_VALIDO")["message"].to_string();
     assert!(message.contains("valide solo dal"), "{message}");
@@ -137,6 +190,7 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
         &provider,
         &["DNSSEC_NON_VALIDO"],
         None,
+        ["MX bogus", "A secure"],
     );
     let note = finding(&wrong, "DNSSEC_NON_VALIDO")["fix"][0]["note"].to_string();
     assert!(note.contains("DNSKEY con tag"), "{note}");
@@ -149,6 +203,7 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
         &bogus_provider,
         &["DNSSEC_NON_VALIDO"],
         None,
+        ["MX secure", "A bogus"],
     );
     let found = finding(&target, "DNSSEC_NON_VALIDO");
     assert!(
@@ -173,6 +228,7 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
         &provider,
         &[],
         Some("DNSSEC_IN_SCADENZA"),
+        ["MX secure", "A secure"],
     );
     assert_eq!(expiring["ok"], true);
 
@@ -184,9 +240,10 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
         &lenient,
         &[],
         Some("DNSSEC_NON_VALIDO"),
+        ["MX bogus", "A secure"],
     );
     assert_eq!(result["ok"], true);
     assert_eq!(finding(&result, "DNSSEC_NON_VALIDO")["severity"], "warning");
     let off = lab.profile("pecprov", "off");
-    expect(&lab, "pec.orphan.it", &off, &[], None);
+    expect(&lab, "pec.orphan.it", &off, &[], None, ["", ""]);
 }

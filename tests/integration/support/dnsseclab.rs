@@ -204,6 +204,28 @@ impl DnssecLab {
         serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
     }
 
+    /// The response code (`NOERROR`, `SERVFAIL`, …) of a resolver for `name rtype`, asked
+    /// as a stub asks (RD=1, CD=0): what a sender's mail server sees.
+    pub fn resolver_status(&self, resolver: &str, name: &str, rtype: &str) -> String {
+        let output = Command::new("kdig")
+            .args([
+                "+timeout=2",
+                "+retry=1",
+                "+rec",
+                &format!("@{resolver}"),
+                name,
+                rtype,
+            ])
+            .output()
+            .expect("run kdig");
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.split("status: ")
+            .nth(1)
+            .and_then(|rest| rest.split([',', ';', '\n']).next())
+            .unwrap_or("no answer")
+            .to_string()
+    }
+
     // -----------------------------------------------------------------------------------
 
     fn spawn(&mut self, name: &str, command: &mut Command) {
