@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 use crate::dns::{Patience, TransportConfig};
+use crate::dnssec::{AnchorError, DnssecConfig, TrustAnchor};
 use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
@@ -88,10 +89,11 @@ const DEFAULT_ORIGIN: &str = "(built-in default)";
 /// The section whose keys are free (profile names) rather than fixed.
 const PROFILES: &str = "profiles";
 /// Keys holding paths, made relative to the configuration file's directory.
-const PATH_KEYS: [(&str, &str); 8] = [
+const PATH_KEYS: [(&str, &str); 9] = [
     ("provision", "tsig_key_file"),
     ("provision", "zone_dir"),
     ("dns", "root_hints"),
+    ("dns", "trust_anchor"),
     ("smtp", "password_file"),
     ("smtp", "ca_file"),
     ("sweep", "metrics_file"),
@@ -200,6 +202,9 @@ pub struct DnsConfig {
     /// After the patient UDP attempts all timed out, ask once more over TCP. Default
     /// `true`.
     pub patient_tcp: bool,
+    /// DNSSEC trust anchor file: DS or DNSKEY records of `.` in zone-file format,
+    /// replacing the built-in IANA root anchors (labs, private roots). Default empty.
+    pub trust_anchor: PathBuf,
 }
 
 impl Default for DnsConfig {
@@ -215,6 +220,7 @@ impl Default for DnsConfig {
             patient_attempts: 5,
             patient_timeout_ms: 2000,
             patient_tcp: true,
+            trust_anchor: PathBuf::new(),
         }
     }
 }
@@ -226,12 +232,17 @@ pub struct CheckConfig {
     /// The provider profile of new domains: a built-in name or a `[profiles]` name.
     /// Default `aruba`.
     pub profile: String,
+    /// A DNSSEC signature on the path of the MX or an MX target's address expiring
+    /// within this time gives the warning `DNSSEC_IN_SCADENZA`. Default 3 days.
+    #[serde(with = "duration_text")]
+    pub dnssec_expiry_warning: SignedDuration,
 }
 
 impl Default for CheckConfig {
     fn default() -> Self {
         Self {
             profile: "aruba".into(),
+            dnssec_expiry_warning: SignedDuration::from_hours(72),
         }
     }
 }
@@ -1591,6 +1602,15 @@ impl Config {
                 other => self.invalid("dns", "root_hints", &hints, other),
             })?;
         }
+        if !dns.trust_anchor.as_os_str().is_empty() {
+            let anchor = format!("{:?}", dns.trust_anchor.display().to_string());
+            TrustAnchor::from_file(&dns.trust_anchor).map_err(|error| match error {
+                AnchorError::Invalid { message, .. } => {
+                    self.invalid("dns", "trust_anchor", &anchor, message)
+                }
+                other => self.invalid("dns", "trust_anchor", &anchor, other),
+            })?;
+        }
         let ranges: [(&str, u64, u64, u64); 5] = [
             ("timeout_ms", dns.timeout_ms, 1, 60_000),
             ("attempts", u64::from(dns.attempts), 1, 10),
@@ -2226,6 +2246,10 @@ impl Config {
             },
             ..TransportConfig::default()
         };
+        config.dnssec = Some(DnssecConfig {
+            anchor: self.trust_anchor(),
+            expiry_warning: self.check.dnssec_expiry_warning.as_secs(),
+        });
         config
     }
 
@@ -2237,6 +2261,19 @@ impl Config {
             threshold: sweep.resolver_threshold.max(1),
             wait: sweep.resolver_wait.unsigned_abs(),
         }
+    }
+
+    /// The DNSSEC trust anchor: `[dns] trust_anchor`, else the built-in IANA root anchors.
+    /// The file was checked when the configuration was loaded; should it have become
+    /// unreadable since, the built-in anchors are used (and the reason logged).
+    pub fn trust_anchor(&self) -> TrustAnchor {
+        if self.dns.trust_anchor.as_os_str().is_empty() {
+            return TrustAnchor::iana();
+        }
+        TrustAnchor::from_file(&self.dns.trust_anchor).unwrap_or_else(|error| {
+            tracing::error!(%error, "using the built-in DNSSEC trust anchor");
+            TrustAnchor::iana()
+        })
     }
 
     /// The lifecycle policy.

@@ -62,11 +62,16 @@ pub enum Code {
     DELEGA_INCOERENTE,
     /// A server address is loopback, private or link-local and was not queried.
     NS_INDIRIZZO_NON_PUBBLICO,
+    /// The MX or an MX target's address does not validate (DNSSEC): validating senders
+    /// get SERVFAIL.
+    DNSSEC_NON_VALIDO,
+    /// Everything validates, but a DNSSEC signature on the path expires soon.
+    DNSSEC_IN_SCADENZA,
 }
 
 impl Code {
     /// Every code, errors first.
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 16] = [
         Code::NS_NON_DEFINITO,
         Code::MX_NON_DEFINITO,
         Code::A_NON_DEFINITO,
@@ -74,6 +79,7 @@ impl Code {
         Code::A_MULTIPLI,
         Code::NS_NON_ALLINEATI,
         Code::MX_TROPPI,
+        Code::DNSSEC_NON_VALIDO,
         Code::SOA_SERIALI_DIVERSI,
         Code::MX_ALIAS,
         Code::AAAA_NON_CORRETTO,
@@ -81,6 +87,7 @@ impl Code {
         Code::NS_SINGOLO,
         Code::DELEGA_INCOERENTE,
         Code::NS_INDIRIZZO_NON_PUBBLICO,
+        Code::DNSSEC_IN_SCADENZA,
     ];
 
     /// The severity of every finding with this code.
@@ -92,7 +99,8 @@ impl Code {
             | Self::A_NON_CORRETTO
             | Self::A_MULTIPLI
             | Self::NS_NON_ALLINEATI
-            | Self::MX_TROPPI => Severity::Error,
+            | Self::MX_TROPPI
+            | Self::DNSSEC_NON_VALIDO => Severity::Error,
             _ => Severity::Warning,
         }
     }
@@ -114,6 +122,8 @@ impl Code {
             Self::NS_SINGOLO => "NS_SINGOLO",
             Self::DELEGA_INCOERENTE => "DELEGA_INCOERENTE",
             Self::NS_INDIRIZZO_NON_PUBBLICO => "NS_INDIRIZZO_NON_PUBBLICO",
+            Self::DNSSEC_NON_VALIDO => "DNSSEC_NON_VALIDO",
+            Self::DNSSEC_IN_SCADENZA => "DNSSEC_IN_SCADENZA",
         }
     }
 
@@ -216,6 +226,18 @@ impl Code {
             (NS_INDIRIZZO_NON_PUBBLICO, Lang::En) => {
                 "A DNS server has a private or local address, unreachable from the Internet."
             }
+            (DNSSEC_NON_VALIDO, Lang::It) => {
+                "La zona è firmata con DNSSEC in modo errato: i server di posta dei mittenti che verificano il DNSSEC (la maggior parte dei gestori) ricevono un errore (SERVFAIL) invece del record e non possono consegnare la posta certificata, anche se tutto il resto è corretto."
+            }
+            (DNSSEC_NON_VALIDO, Lang::En) => {
+                "The zone is signed wrongly with DNSSEC: the mail servers of senders that validate DNSSEC (most providers) get an error (SERVFAIL) instead of the record and cannot deliver certified mail, even though everything else is right."
+            }
+            (DNSSEC_IN_SCADENZA, Lang::It) => {
+                "Le firme DNSSEC hanno una scadenza: se non vengono rinnovate in tempo (un firmatario fermo), la zona smette di essere verificabile e la posta certificata non arriva più."
+            }
+            (DNSSEC_IN_SCADENZA, Lang::En) => {
+                "DNSSEC signatures expire: if they are not renewed in time (a stopped signer), the zone stops validating and certified mail no longer arrives."
+            }
         }
     }
 }
@@ -280,6 +302,8 @@ pub enum FixCase {
     Propagation,
     /// Register or delegate the parent domain itself.
     Registration,
+    /// Sign the zone again, or bring its DS and DNSKEY records back in line (DNSSEC).
+    Dnssec,
 }
 
 impl FixCase {
@@ -296,6 +320,8 @@ impl FixCase {
             (Self::Propagation, Lang::En) => "Server alignment",
             (Self::Registration, Lang::It) => "Registrazione o delega del dominio",
             (Self::Registration, Lang::En) => "Registration or delegation of the domain",
+            (Self::Dnssec, Lang::It) => "Firma DNSSEC della zona",
+            (Self::Dnssec, Lang::En) => "DNSSEC signing of the zone",
         }
     }
 }
@@ -335,11 +361,18 @@ pub struct Finding {
     pub fixes: Vec<Fix>,
     /// It rests only on timeouts or network errors: it may go away by itself.
     pub transient: bool,
+    /// The provider profile lowered this error to a warning (`dnssec = "warning"`): it is
+    /// reported, never blocks certification and never starts the 7 days.
+    pub lowered: bool,
 }
 
 impl Finding {
-    /// The finding's severity (from its code).
+    /// The finding's severity: its code's, unless the profile lowered it.
     pub fn severity(&self) -> Severity {
-        self.code.severity()
+        if self.lowered {
+            Severity::Warning
+        } else {
+            self.code.severity()
+        }
     }
 }

@@ -806,6 +806,7 @@ mod tests {
                 unresolved_ns: Vec::new(),
                 targets: Vec::new(),
             }),
+            dnssec: None,
         }
     }
 
@@ -974,6 +975,7 @@ mod tests {
             zone: Err(ZoneFailure {
                 lookups: Vec::new(),
             }),
+            dnssec: None,
         };
         assert!(decide("pec.nxparent.it", &o, &profile()).case.is_error());
         let o = observed(

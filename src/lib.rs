@@ -19,6 +19,9 @@
 //!   (through a recursive resolver, or iteratively from root hints), asks every server
 //!   address directly, resolves the MX targets, and returns a plain-data
 //!   [`check::observation::Observation`]. Shared lookups are cached for the run.
+//! - [`dnssec`] validates the name's MX and each MX target's address from the trust
+//!   anchor (the data fetched by the prober, DO=1, from the zones' own servers), as the
+//!   senders' validating resolvers do; the result is part of the observation.
 //! - [`check`] is pure: it evaluates an observation against a provider [`profile`] and
 //!   produces [`finding::Finding`]s with codes, evidence and the zone-file lines that fix
 //!   them. It is tested without a network.
@@ -83,6 +86,7 @@ pub mod clock;
 pub mod config;
 pub mod contact;
 pub mod dns;
+pub mod dnssec;
 pub mod finding;
 pub mod index;
 pub mod instructions;

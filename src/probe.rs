@@ -96,6 +96,8 @@ pub struct ProbeConfig {
     /// Queries in flight at once to one server address: a sweep over many domains on
     /// the same DNS host must not flood it (and lose answers to its full buffers).
     pub per_server_in_flight: usize,
+    /// DNSSEC validation of the MX and the MX targets' addresses; `None`: not done.
+    pub dnssec: Option<crate::dnssec::DnssecConfig>,
 }
 
 impl ProbeConfig {
@@ -109,6 +111,7 @@ impl ProbeConfig {
             cache_capacity: 20_000,
             cache_max_age: None,
             per_server_in_flight: 128,
+            dnssec: None,
         }
     }
 }
@@ -393,6 +396,8 @@ pub struct Prober {
     per_server: Mutex<HashMap<IpAddr, Arc<ServerState>>>,
     /// Checks whose failures were asked again at the patient pace.
     rechecks: AtomicU64,
+    /// The DNSSEC validator and its cache, when validation is on.
+    dnssec: Option<crate::dnssec::Chain>,
     /// When the caches were last emptied.
     cached_since: Mutex<Instant>,
 }
@@ -412,6 +417,10 @@ impl Prober {
             per_server: Mutex::new(HashMap::new()),
             rechecks: AtomicU64::new(0),
             cached_since: Mutex::new(Instant::now()),
+            dnssec: config
+                .dnssec
+                .clone()
+                .map(|dnssec| crate::dnssec::Chain::new(dnssec, capacity)),
             config,
         })
     }
@@ -477,6 +486,9 @@ impl Prober {
             .values()
         {
             state.patient_failures.store(0, Relaxed);
+        }
+        if let Some(chain) = &self.dnssec {
+            chain.clear();
         }
         *since = Instant::now();
     }
@@ -549,10 +561,17 @@ impl Prober {
             Ok(zone) => Ok(self.observe_zone(&qname, &zone).await),
             Err(failure) => Err(failure),
         };
+        let dnssec = match (&self.dnssec, &zone) {
+            (Some(chain), Ok(zone)) => {
+                Some(Box::pin(self.observe_dnssec(chain, &qname, zone)).await)
+            }
+            _ => None,
+        };
         Observation {
             domain: domain.clone(),
             resolver: self.resolver(),
             zone,
+            dnssec,
         }
     }
 
@@ -646,6 +665,23 @@ impl Prober {
         }))
         .await;
         observation
+    }
+
+    /// Validates the name's MX and its targets' addresses (the targets that are host names).
+    async fn observe_dnssec(
+        &self,
+        chain: &crate::dnssec::Chain,
+        qname: &Name,
+        zone: &ZoneObservation,
+    ) -> crate::dnssec::DnssecObservation {
+        let targets: Vec<Name> = zone
+            .targets
+            .iter()
+            .filter(|target| target.a.is_some())
+            .map(|target| target.name.clone())
+            .collect();
+        let now = jiff::Timestamp::now().as_second();
+        chain.observe(self, qname, &targets, now).await
     }
 
     /// Asks every server of the zone for the name's MX, then resolves the MX targets.
@@ -1205,6 +1241,45 @@ impl Prober {
     }
 }
 
+impl crate::dnssec::chain::Source for Prober {
+    async fn servers(&self, zone: &Name) -> Vec<IpAddr> {
+        let set = self.server_set(zone, None).await;
+        let mut addresses: Vec<IpAddr> = Vec::new();
+        for (_, address) in &set.addresses {
+            if self.usable(*address) && !addresses.contains(address) {
+                addresses.push(*address);
+            }
+        }
+        addresses
+    }
+
+    async fn ask(
+        &self,
+        server: IpAddr,
+        qname: &Name,
+        qtype: RecordType,
+    ) -> (Reply, Option<hickory_proto::op::Message>) {
+        let server = SocketAddr::new(server, 53);
+        let state = {
+            let mut states = self.per_server.lock().unwrap_or_else(|e| e.into_inner());
+            states
+                .entry(server.ip())
+                .or_insert_with(|| {
+                    Arc::new(ServerState {
+                        in_flight: Semaphore::new(self.config.per_server_in_flight.max(1)),
+                        patient_failures: AtomicU32::new(0),
+                    })
+                })
+                .clone()
+        };
+        // The semaphore is never closed, so acquiring only fails if it were.
+        let _permit = state.in_flight.acquire().await.ok();
+        self.transport
+            .query_dnssec(server, qname, qtype, false)
+            .await
+    }
+}
+
 /// A reply cached for the run unless it failed transiently or was not asked; concurrent misses for the same
 /// key wait for one query instead of repeating it. A hit neither builds nor moves the
 /// query's future, and a miss runs it boxed: the futures of the prober are large, and this
@@ -1403,6 +1478,7 @@ mod tests {
         Observation {
             domain: DomainName::parse("pec.example.it").unwrap(),
             resolver: None,
+            dnssec: None,
             zone: Ok(ZoneObservation {
                 apex: name("example.it."),
                 zone_ns: None,

@@ -12,6 +12,7 @@
 //! mail_addresses = ["192.0.2.25", "2001:db8::/64"]   # empty: resolved from mx_host
 //! extra_addresses = ["198.51.100.0/24"]    # also allowed
 //! nameservers = ["dns1.esempio.it", "dns2.esempio.it"]
+//! dnssec = "error"                         # "error" (default) | "warning" | "off"
 //! ```
 
 use std::net::IpAddr;
@@ -37,6 +38,21 @@ pub struct Profile {
     pub extra_addresses: Vec<IpNet>,
     /// The provider's name servers, for delegating a certified name to it.
     pub nameservers: Vec<DomainName>,
+    /// How a DNSSEC validation failure counts (`DNSSEC_NON_VALIDO`).
+    pub dnssec: DnssecPolicy,
+}
+
+/// How a profile treats a certified name whose MX (or MX target) does not validate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnssecPolicy {
+    /// `DNSSEC_NON_VALIDO` is an error, like the other codes (the 7 days start).
+    #[default]
+    Error,
+    /// Reported as a warning: never blocks certification, never starts the 7 days.
+    Warning,
+    /// Not checked at all.
+    Off,
 }
 
 /// Why a profile could not be loaded.
@@ -85,6 +101,8 @@ struct ProfileFile {
     extra_addresses: Vec<AddressOrNet>,
     #[serde(default)]
     nameservers: Vec<String>,
+    #[serde(default)]
+    dnssec: DnssecPolicy,
 }
 
 fn default_preference() -> u16 {
@@ -156,6 +174,7 @@ impl Profile {
             mail_addresses: file.mail_addresses.into_iter().map(|a| a.0).collect(),
             extra_addresses: file.extra_addresses.into_iter().map(|a| a.0).collect(),
             nameservers,
+            dnssec: file.dnssec,
         })
     }
 
@@ -178,6 +197,7 @@ impl Profile {
                 .iter()
                 .filter_map(|h| host(h))
                 .collect(),
+                dnssec: DnssecPolicy::Error,
             }),
             "infocert" => Some(Self {
                 name: "infocert".into(),
@@ -186,6 +206,7 @@ impl Profile {
                 mail_addresses: Vec::new(),
                 extra_addresses: Vec::new(),
                 nameservers: Vec::new(),
+                dnssec: DnssecPolicy::Error,
             }),
             _ => None,
         }

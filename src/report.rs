@@ -71,6 +71,69 @@ pub struct ServerRow {
     pub records: Vec<String>,
 }
 
+/// How one RRset fared under DNSSEC validation, for reports and pages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DnssecRow {
+    /// The owner (`pec.example.it`).
+    pub name: String,
+    /// The type (`MX`, `A`).
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// `secure`, `insecure`, `bogus` or `indeterminate`.
+    pub status: &'static str,
+    /// Why, for anything but secure.
+    pub detail: Option<String>,
+    /// The signed zones on the path, from the root down.
+    pub chain: Vec<ChainRow>,
+}
+
+/// One signed zone on a DNSSEC path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainRow {
+    /// The zone (`example.it.`).
+    pub zone: String,
+    /// Its DS records (`DS 12345 alg 13 digest 2`).
+    pub ds: Vec<String>,
+    /// The key tags of the DNSKEYs it serves.
+    pub keys: Vec<u16>,
+    /// Until when the signatures checked for this zone are valid (Unix seconds).
+    pub valid_until: Option<i64>,
+}
+
+impl DnssecRow {
+    fn of(validation: &crate::dnssec::Validation) -> Self {
+        use crate::dnssec::Security;
+        let (status, detail) = match &validation.security {
+            Security::Secure { .. } => ("secure", None),
+            Security::Insecure { zone, why } => (
+                "insecure",
+                Some(format!("{why:?} at {}", crate::dns::fqdn(zone))),
+            ),
+            Security::Bogus { bogus, .. } => (
+                "bogus",
+                Some(serde_json::to_string(bogus).unwrap_or_default()),
+            ),
+            Security::Indeterminate { detail, .. } => ("indeterminate", Some(detail.clone())),
+        };
+        Self {
+            name: display_name(&validation.name),
+            rtype: validation.rtype.clone(),
+            status,
+            detail,
+            chain: validation
+                .chain
+                .iter()
+                .map(|link| ChainRow {
+                    zone: crate::dns::fqdn(&link.zone),
+                    ds: link.ds.iter().map(ToString::to_string).collect(),
+                    keys: link.keys.iter().map(|k| k.key_tag).collect(),
+                    valid_until: link.signatures.iter().map(|s| s.expiration).min(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The result of checking one domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -86,6 +149,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// What every server said.
     pub servers: Vec<ServerRow>,
+    /// The DNSSEC validation of the MX and the MX targets' addresses (empty when not done).
+    pub dnssec: Vec<DnssecRow>,
 }
 
 impl Report {
@@ -118,6 +183,12 @@ impl Report {
             ),
             Err(_) => (None, Vec::new()),
         };
+        let dnssec = observation
+            .dnssec
+            .iter()
+            .flat_map(|d| std::iter::once(&d.mx).chain(&d.targets))
+            .map(DnssecRow::of)
+            .collect();
         Self {
             domain: observation.domain.clone(),
             input: input.to_string(),
@@ -125,6 +196,7 @@ impl Report {
             zone,
             findings,
             servers,
+            dnssec,
         }
     }
 
@@ -182,6 +254,7 @@ impl Report {
             "zone": self.zone,
             "findings": self.findings.iter().map(|f| finding_json(f, lang)).collect::<Vec<_>>(),
             "nameservers": self.servers,
+            "dnssec": self.dnssec,
         })
     }
 
@@ -229,6 +302,24 @@ impl Report {
                     servers.join(", ")
                 }
             );
+        }
+        // Undecided validations (no trust anchor for this root, timeouts) are left out: the
+        // timeouts have their own findings.
+        for row in self.dnssec.iter().filter(|r| r.status != "indeterminate") {
+            let zones: Vec<&str> = row.chain.iter().map(|c| c.zone.as_str()).collect();
+            let status = match (row.status, lang) {
+                ("secure", Lang::It) => "sicuro",
+                ("insecure", Lang::It) => "non firmato",
+                ("bogus", Lang::It) => "NON VALIDO",
+                ("bogus", Lang::En) => "BOGUS",
+                (status, _) => status,
+            };
+            let path = if zones.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", zones.join(" → "))
+            };
+            let _ = writeln!(out, "  DNSSEC {} {}: {status}{path}", row.name, row.rtype);
         }
         let mut shown_fixes: Vec<&Fix> = Vec::new();
         for finding in &self.findings {

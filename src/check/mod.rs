@@ -21,6 +21,7 @@
 //! `fix.rs`, and the scenarios in `tests.rs`.
 
 mod context;
+mod dnssec;
 mod fix;
 pub mod observation;
 mod rules;
@@ -91,6 +92,7 @@ fn check_zone(cx: &Context<'_>, out: &mut Vec<Draft>) {
     out.extend(rules::single_server(cx));
     out.extend(rules::inconsistent_delegation(cx));
     out.extend(rules::different_serials(cx));
+    out.extend(dnssec::findings(cx));
     let mx = cx.mx_union();
     if let Some(missing) = targets::no_usable_mx(cx, &mx) {
         out.push(missing);
@@ -135,6 +137,7 @@ impl Draft {
                 evidence: Vec::new(),
                 fixes: Vec::new(),
                 transient: false,
+                lowered: false,
             },
         }
     }
@@ -151,6 +154,11 @@ impl Draft {
 
     fn transient(mut self, transient: bool) -> Self {
         self.finding.transient = transient;
+        self
+    }
+
+    fn lowered(mut self, lowered: bool) -> Self {
+        self.finding.lowered = lowered;
         self
     }
 

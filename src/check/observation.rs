@@ -22,6 +22,10 @@ pub struct Observation {
     pub resolver: Option<SocketAddr>,
     /// The enclosing zone and what its servers said, or why it could not be found.
     pub zone: Result<ZoneObservation, ZoneFailure>,
+    /// The DNSSEC validation of the MX and of each MX target's address; `None` when it
+    /// was not done (DNSSEC off, or the zone was not found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<crate::dnssec::DnssecObservation>,
 }
 
 /// The enclosing zone could not be determined at all (not even its parent).

@@ -228,6 +228,7 @@ fn observation(zone: Result<ZoneObservation, ZoneFailure>) -> Observation {
         domain: DomainName::parse(DOMAIN).expect("domain"),
         resolver: Some("127.0.0.53:53".parse().expect("socket")),
         zone,
+        dnssec: None,
     }
 }
 
@@ -1523,6 +1524,7 @@ fn unicode_domains_are_shown_in_both_forms() {
         domain: DomainName::parse("pec.caffè.it").expect("domain"),
         resolver: None,
         zone: Ok(zone),
+        dnssec: None,
     };
     let findings = check_with(observation, &aruba());
     let finding = only(&findings, Code::MX_NON_DEFINITO);

@@ -130,6 +130,10 @@ pub struct CheckArgs {
     /// Resolve iteratively from these root servers (zone-file format).
     #[arg(long, value_name = "FILE")]
     pub root_hints: Option<PathBuf>,
+    /// DNSSEC trust anchor: DS or DNSKEY records of "." (zone-file format), instead of the
+    /// built-in IANA root anchors (default: dns.trust_anchor in the configuration).
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -198,6 +202,9 @@ pub enum CliError {
     /// The prober could not start, or the profile's host did not resolve (exit 3).
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// The trust anchor file cannot be used.
+    #[error(transparent)]
+    Anchor(#[from] crate::dnssec::AnchorError),
     /// The registry (database) failed (exit 3) or refused the request (exit 2).
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
@@ -233,6 +240,7 @@ impl CliError {
             Self::Registry(_) | Self::Clock(_) | Self::Usage(_) => 2,
             Self::Profile(_) => 2,
             Self::Probe(ProbeError::BadResolver(_) | ProbeError::BadRootHints { .. }) => 2,
+            Self::Anchor(_) => 2,
             Self::Probe(_) | Self::Io(_) => 3,
             Self::OutputClosed => 141,
         }
@@ -305,6 +313,9 @@ fn probe_config(config: &Config, args: &CheckArgs) -> Result<ProbeConfig, CliErr
     if let Some(attempts) = args.attempts {
         probe.transport.attempts = attempts;
     }
+    if let (Some(path), Some(dnssec)) = (&args.trust_anchor, probe.dnssec.as_mut()) {
+        dnssec.anchor = crate::dnssec::TrustAnchor::from_file(path)?;
+    }
     Ok(probe)
 }
 
@@ -314,7 +325,12 @@ pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
         Some(name) => load_profile(config, name)?,
         None => config.default_profile()?,
     };
-    let prober = Arc::new(Prober::new(probe_config(config, &args)?)?);
+    let mut probe = probe_config(config, &args)?;
+    if profile.dnssec == crate::profile::DnssecPolicy::Off {
+        // Not judged: not fetched either.
+        probe.dnssec = None;
+    }
+    let prober = Arc::new(Prober::new(probe)?);
     let concurrency = args
         .concurrency
         .map(|c| c as usize)

@@ -210,6 +210,8 @@ struct Question {
     qtype: RecordType,
     /// The RD bit; without it the server must be authoritative.
     recursion: bool,
+    /// The DO bit (EDNS0): ask for the DNSSEC records (RRSIG, NSEC, NSEC3) too.
+    dnssec: bool,
 }
 
 impl Question {
@@ -220,10 +222,14 @@ impl Question {
             name,
             qtype,
             recursion,
+            dnssec: false,
         }
     }
 
-    /// The query on the wire: this question in class IN, RD as asked, EDNS0 with DO=0.
+    /// The query on the wire: this question in class IN, RD as asked, EDNS0 with DO as
+    /// asked. A query to a resolver (RD=1) also has CD=1: a validating resolver then hands
+    /// over the data of a zone whose DNSSEC is broken instead of SERVFAIL, so that the
+    /// broken zone is judged on its own answers (and its DNSSEC by [`crate::dnssec`]).
     ///
     /// Written directly (a query is a fixed header, the name's labels and a fixed OPT
     /// record): building a `Message` for every query cost several percent of a sweep's CPU.
@@ -232,7 +238,8 @@ impl Question {
         let mut wire = Vec::with_capacity(HEADER_LEN + 256 + 4 + OPT_LEN);
         wire.extend_from_slice(&id.to_be_bytes());
         // Flags, then QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 1 (the OPT record).
-        wire.extend_from_slice(&[flags, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
+        let cd: u8 = if self.recursion { 0x10 } else { 0x00 };
+        wire.extend_from_slice(&[flags, cd, 0, 1, 0, 0, 0, 0, 0, 1]);
         // A `Name` guarantees labels of at most 63 bytes and at most 255 bytes in all.
         for label in self.name.iter() {
             wire.push(label.len() as u8);
@@ -242,11 +249,12 @@ impl Question {
         wire.extend_from_slice(&u16::from(self.qtype).to_be_bytes());
         wire.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
         // OPT: root owner, type 41, the payload size as class, extended rcode 0, version 0,
-        // flags 0 (DO=0), no options.
+        // flags (DO as asked), no options.
         wire.push(0);
         wire.extend_from_slice(&u16::from(RecordType::OPT).to_be_bytes());
         wire.extend_from_slice(&payload.to_be_bytes());
-        wire.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let dnssec_ok: u8 = if self.dnssec { 0x80 } else { 0x00 };
+        wire.extend_from_slice(&[0, 0, dnssec_ok, 0, 0, 0]);
         wire
     }
 
@@ -553,6 +561,52 @@ impl Transport {
         }
     }
 
+    /// Like [`Transport::query`] with DO=1 (and CD=1 with recursion): also returns the
+    /// whole parsed message, whose DNSSEC records (RRSIG, DNSKEY, DS, NSEC, NSEC3) the
+    /// classified [`Reply`] leaves out. `None` when no usable message came back.
+    pub async fn query_dnssec(
+        &self,
+        server: SocketAddr,
+        qname: &Name,
+        qtype: RecordType,
+        recursion: bool,
+    ) -> (Reply, Option<Message>) {
+        bump(&self.inner.counters.queries);
+        let Ok(_permit) = self.inner.in_flight.acquire().await else {
+            return (network_error("transport closed".into()), None);
+        };
+        let mut question = Question::new(qname, qtype, recursion);
+        question.dnssec = true;
+        let question = Arc::new(question);
+        let (wait, attempts) = (self.inner.config.timeout, self.inner.config.attempts);
+        let message = match self.udp_exchange(server, &question, wait, attempts).await {
+            Ok(message) if message.metadata.truncation => {
+                bump(&self.inner.counters.tcp_fallbacks);
+                let id = rand::random::<u16>();
+                let query = question.to_wire(id, self.inner.config.edns_payload);
+                let exchange = tcp_read(server, &query, id, &question, &self.inner.counters);
+                match timeout(self.inner.config.tcp_timeout, exchange).await {
+                    Ok(Ok(message)) => {
+                        bump(&self.inner.counters.responses);
+                        message
+                    }
+                    Ok(Err(mut reply)) => {
+                        reply.via_tcp = true;
+                        return (reply, None);
+                    }
+                    Err(_) => {
+                        bump(&self.inner.counters.timeouts);
+                        let detail = format!("no TCP response from {server}");
+                        return (Reply::failed(Outcome::Timeout, detail), None);
+                    }
+                }
+            }
+            Ok(message) => message,
+            Err(reply) => return (reply, None),
+        };
+        (question.reply(&message), Some(message))
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> TransportStats {
         let c = &self.inner.counters;
@@ -769,6 +823,7 @@ mod tests {
                 let mut message = Message::query();
                 message.metadata.id = 513;
                 message.metadata.recursion_desired = recursion;
+                message.metadata.checking_disabled = recursion;
                 message.add_query(Query::query(question.name.clone(), qtype));
                 let mut edns = Edns::new();
                 edns.set_max_payload(payload).set_dnssec_ok(false);

@@ -936,6 +936,11 @@ fn schemas() -> Value {
                 "zone": maybe(string.clone()),
                 "nameservers": { "type": "array", "items": { "type": "object" } },
                 "findings": { "type": "array", "items": { "type": "object" } },
+                "dnssec": {
+                    "type": "array",
+                    "description": "The DNSSEC validation of the MX and of each MX target's A record: name, type, status (secure, insecure, bogus, indeterminate), detail, and the chain of signed zones (zone, ds, keys, valid_until).",
+                    "items": { "type": "object" },
+                },
                 "error": string,
             },
         },

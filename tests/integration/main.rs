@@ -11,6 +11,7 @@ mod browser;
 mod check_cli;
 mod closed_output;
 mod config;
+mod dnssec;
 mod doctor;
 mod domains_cli;
 mod faults;

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod db;
+pub mod dnsseclab;
 pub mod fake_dns;
 pub mod lab;
 pub mod ldap;

@@ -1,0 +1,519 @@
+//! The DNSSEC rules: `DNSSEC_NON_VALIDO` when the MX or an MX target's address does not
+//! validate (validating senders get SERVFAIL and cannot deliver), `DNSSEC_IN_SCADENZA`
+//! when everything validates but a signature on the path expires soon. The profile's
+//! `dnssec` policy lowers the error to a warning or turns the rules off.
+
+use std::fmt::Write as _;
+
+use super::Draft;
+use super::context::Context;
+use crate::dns::fqdn;
+use crate::dnssec::validate::{Bogus, DsInfo, KeyInfo, SigInfo};
+use crate::dnssec::{ChainLink, Security, Validation};
+use crate::finding::{Code, Evidence, Fix, FixCase, Text};
+use crate::name::display_name;
+use crate::profile::DnssecPolicy;
+
+/// The DNSSEC findings of a name whose zone was found.
+pub(super) fn findings(cx: &Context<'_>) -> Vec<Draft> {
+    let Some(dnssec) = &cx.observation.dnssec else {
+        return Vec::new();
+    };
+    if cx.profile.dnssec == DnssecPolicy::Off {
+        return Vec::new();
+    }
+    let lowered = cx.profile.dnssec == DnssecPolicy::Warning;
+    let mut out = Vec::new();
+    for validation in std::iter::once(&dnssec.mx).chain(&dnssec.targets) {
+        match &validation.security {
+            Security::Bogus { bogus, server } => {
+                out.push(not_valid(cx, validation, bogus, *server).lowered(lowered));
+            }
+            Security::Indeterminate {
+                transient: true,
+                detail,
+            } => out.push(undecided(cx, validation, detail).lowered(lowered)),
+            Security::Secure {
+                first_expiring: Some(signature),
+            } if signature.expiration - dnssec.validated_at < dnssec.expiry_warning => {
+                out.push(expiring(validation, signature, dnssec.validated_at));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What the validated RRset is, in words: the name's MX, or a target's address.
+fn subject(validation: &Validation) -> Text {
+    let name = display_name(&validation.name);
+    if validation.rtype == "MX" {
+        Text::new(
+            format!("Il record MX di {name}"),
+            format!("The MX record of {name}"),
+        )
+    } else {
+        Text::new(
+            format!("L'indirizzo (record {}) di {name}", validation.rtype),
+            format!("The address ({} record) of {name}", validation.rtype),
+        )
+    }
+}
+
+/// An instant as shown to people (UTC).
+fn when(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| seconds.to_string())
+}
+
+fn tags_of_ds(ds: &[DsInfo]) -> String {
+    let tags: Vec<String> = ds.iter().map(|d| d.key_tag.to_string()).collect();
+    tags.join(", ")
+}
+
+fn tags_of_keys(keys: &[KeyInfo]) -> String {
+    if keys.is_empty() {
+        return "-".into();
+    }
+    let tags: Vec<String> = keys.iter().map(|k| k.key_tag.to_string()).collect();
+    tags.join(", ")
+}
+
+/// The reason in words, and the action that fixes it.
+struct Diagnosis {
+    reason: Text,
+    fix: Fix,
+}
+
+fn dnssec_fix(zone: &str, note: Text) -> Fix {
+    Fix {
+        case: FixCase::Dnssec,
+        zone: zone.trim_end_matches('.').to_string(),
+        add: Vec::new(),
+        remove: Vec::new(),
+        note: Some(note),
+    }
+}
+
+fn diagnose(bogus: &Bogus) -> Diagnosis {
+    match bogus {
+        Bogus::NoDnskey { zone, ds } => Diagnosis {
+            reason: Text::new(
+                format!(
+                    "il registro pubblica un DS per {zone} (chiave {}), ma la zona non è \
+                     firmata: i suoi server non hanno nessuna DNSKEY",
+                    tags_of_ds(ds)
+                ),
+                format!(
+                    "the registry publishes a DS for {zone} (key {}), but the zone is not \
+                     signed: its servers have no DNSKEY",
+                    tags_of_ds(ds)
+                ),
+            ),
+            fix: Fix {
+                case: FixCase::Registration,
+                zone: zone.trim_end_matches('.').to_string(),
+                add: Vec::new(),
+                remove: ds
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{zone} IN DS {} {} {} {}",
+                            d.key_tag, d.algorithm, d.digest_type, d.digest
+                        )
+                    })
+                    .collect(),
+                note: Some(Text::new(
+                    format!(
+                        "Togliere il DS di {zone} presso il registrar (la zona non è più \
+                         firmata, ad esempio dopo il passaggio a un DNS che non firma), \
+                         oppure firmare di nuovo la zona con la chiave indicata dal DS."
+                    ),
+                    format!(
+                        "Remove the DS of {zone} at the registrar (the zone is no longer \
+                         signed, e.g. after moving to a DNS host that does not sign), or \
+                         sign the zone again with the key the DS names."
+                    ),
+                )),
+            },
+        },
+        Bogus::NoKeyForDs { zone, ds, keys } => Diagnosis {
+            reason: Text::new(
+                format!(
+                    "nessuna DNSKEY di {zone} (servite: {}) corrisponde al DS del registro \
+                     (chiave {}, algoritmo e impronta)",
+                    tags_of_keys(keys),
+                    tags_of_ds(ds)
+                ),
+                format!(
+                    "no DNSKEY of {zone} (served: {}) matches the registry's DS (key {}, \
+                     algorithm and digest)",
+                    tags_of_keys(keys),
+                    tags_of_ds(ds)
+                ),
+            ),
+            fix: dnssec_fix(
+                zone,
+                Text::new(
+                    format!(
+                        "Pubblicare nella zona {zone} la DNSKEY con tag {}, oppure sostituire \
+                         il DS presso il registrar con quello di una chiave pubblicata \
+                         ({}).",
+                        tags_of_ds(ds),
+                        tags_of_keys(keys)
+                    ),
+                    format!(
+                        "Publish the DNSKEY with tag {} in zone {zone}, or replace the DS at \
+                         the registrar with the DS of a published key ({}).",
+                        tags_of_ds(ds),
+                        tags_of_keys(keys)
+                    ),
+                ),
+            ),
+        },
+        Bogus::Expired { signature } => Diagnosis {
+            reason: Text::new(
+                format!(
+                    "le firme di {} sono scadute il {}",
+                    signature.rrset,
+                    when(signature.expiration)
+                ),
+                format!(
+                    "the signatures of {} expired on {}",
+                    signature.rrset,
+                    when(signature.expiration)
+                ),
+            ),
+            fix: dnssec_fix(
+                &signature.signer,
+                Text::new(
+                    format!(
+                        "Firmare di nuovo la zona {} (le firme sono scadute il {}): il \
+                         sistema che la firma si è fermato.",
+                        signature.signer,
+                        when(signature.expiration)
+                    ),
+                    format!(
+                        "Re-sign zone {} (the signatures expired on {}): the system that \
+                         signs it has stopped.",
+                        signature.signer,
+                        when(signature.expiration)
+                    ),
+                ),
+            ),
+        },
+        Bogus::NotYetValid { signature } => Diagnosis {
+            reason: Text::new(
+                format!(
+                    "le firme di {} sono valide solo dal {}",
+                    signature.rrset,
+                    when(signature.inception)
+                ),
+                format!(
+                    "the signatures of {} are valid only from {}",
+                    signature.rrset,
+                    when(signature.inception)
+                ),
+            ),
+            fix: dnssec_fix(
+                &signature.signer,
+                Text::new(
+                    format!(
+                        "Firmare di nuovo la zona {} con un inizio di validità corretto \
+                         (l'orologio del sistema che firma è avanti?).",
+                        signature.signer
+                    ),
+                    format!(
+                        "Re-sign zone {} with a correct start of validity (is the signing \
+                         system's clock ahead?).",
+                        signature.signer
+                    ),
+                ),
+            ),
+        },
+        Bogus::BadSignature { signature } => Diagnosis {
+            reason: Text::new(
+                format!(
+                    "la firma di {} (chiave {}) non corrisponde ai dati",
+                    signature.rrset, signature.key_tag
+                ),
+                format!(
+                    "the signature of {} (key {}) does not match the data",
+                    signature.rrset, signature.key_tag
+                ),
+            ),
+            fix: dnssec_fix(
+                &signature.signer,
+                Text::new(
+                    format!(
+                        "Firmare di nuovo la zona {}: i dati sono cambiati dopo la firma.",
+                        signature.signer
+                    ),
+                    format!(
+                        "Re-sign zone {}: the data changed after it was signed.",
+                        signature.signer
+                    ),
+                ),
+            ),
+        },
+        Bogus::UnknownKey { signature, keys } => Diagnosis {
+            reason: Text::new(
+                format!(
+                    "{} è firmato con la chiave {}, che la zona non pubblica (o che il DS \
+                     non indica); chiavi pubblicate: {}",
+                    signature.rrset,
+                    signature.key_tag,
+                    tags_of_keys(keys)
+                ),
+                format!(
+                    "{} is signed with key {}, which the zone does not publish (or the DS \
+                     does not name); published keys: {}",
+                    signature.rrset,
+                    signature.key_tag,
+                    tags_of_keys(keys)
+                ),
+            ),
+            fix: dnssec_fix(
+                &signature.signer,
+                Text::new(
+                    format!(
+                        "Pubblicare nella zona {} la DNSKEY con tag {}, oppure firmare di \
+                         nuovo la zona con le chiavi pubblicate.",
+                        signature.signer, signature.key_tag
+                    ),
+                    format!(
+                        "Publish the DNSKEY with tag {} in zone {}, or re-sign the zone \
+                         with the published keys.",
+                        signature.key_tag, signature.signer
+                    ),
+                ),
+            ),
+        },
+        Bogus::Unsigned { rrset, zone } => Diagnosis {
+            reason: Text::new(
+                format!("{rrset} non ha firme, ma la zona {zone} risulta firmata"),
+                format!("{rrset} has no signature, but zone {zone} is signed"),
+            ),
+            fix: dnssec_fix(
+                zone,
+                Text::new(
+                    format!(
+                        "Firmare di nuovo la zona {zone} su tutti i suoi server, oppure, se \
+                         non deve più essere firmata, togliere il suo DS presso il registrar."
+                    ),
+                    format!(
+                        "Re-sign zone {zone} on all its servers or, if it is no longer to be \
+                         signed, remove its DS at the registrar."
+                    ),
+                ),
+            ),
+        },
+        Bogus::NoDenialProof { name, zone } => Diagnosis {
+            reason: Text::new(
+                format!("la zona {zone} non dimostra con NSEC/NSEC3 firmati che {name} non ha DS"),
+                format!("zone {zone} does not prove with signed NSEC/NSEC3 that {name} has no DS"),
+            ),
+            fix: dnssec_fix(
+                zone,
+                Text::new(
+                    format!("Firmare di nuovo la zona {zone} (catena NSEC/NSEC3 completa)."),
+                    format!("Re-sign zone {zone} (a complete NSEC/NSEC3 chain)."),
+                ),
+            ),
+        },
+    }
+}
+
+/// Whether the RRset is the provider's (its MX host): then the provider must act.
+fn providers(cx: &Context<'_>, validation: &Validation) -> bool {
+    validation.rtype != "MX" && validation.name == cx.profile.mx_host.to_dns()
+}
+
+fn not_valid(
+    cx: &Context<'_>,
+    validation: &Validation,
+    bogus: &Bogus,
+    server: Option<std::net::IpAddr>,
+) -> Draft {
+    let what = subject(validation);
+    let diagnosis = diagnose(bogus);
+    let message = Text::new(
+        format!(
+            "{} non supera la verifica DNSSEC: {}. I server di posta dei mittenti che \
+             verificano il DNSSEC ricevono SERVFAIL e non possono consegnare la posta \
+             certificata.",
+            what.it, diagnosis.reason.it
+        ),
+        format!(
+            "{} does not validate with DNSSEC: {}. Senders whose mail servers validate \
+             DNSSEC get SERVFAIL and cannot deliver certified mail.",
+            what.en, diagnosis.reason.en
+        ),
+    );
+    let mut fixes = Vec::new();
+    if providers(cx, validation) {
+        let zone = bogus
+            .zone()
+            .map(str::to_string)
+            .or_else(|| bogus.signature().map(|s| s.signer.clone()))
+            .unwrap_or_else(|| fqdn(&validation.name));
+        fixes.push(dnssec_fix(
+            &zone,
+            Text::new(
+                format!(
+                    "Il problema è nella zona del gestore ({zone}), non in quella del \
+                     cliente: contattare il gestore PEC ({}).",
+                    cx.profile.name
+                ),
+                format!(
+                    "The problem is in the provider's zone ({zone}), not the customer's: \
+                     contact the PEC provider ({}).",
+                    cx.profile.name
+                ),
+            ),
+        ));
+    }
+    fixes.push(diagnosis.fix);
+    let mut evidence = chain_evidence(&validation.chain);
+    evidence.push(Evidence {
+        server: None,
+        address: server,
+        query: format!("{} {} (DO)", fqdn(&validation.name), validation.rtype),
+        outcome: format!("BOGUS: {}", diagnosis.reason.en),
+    });
+    Draft::new(
+        Code::DNSSEC_NON_VALIDO,
+        display_name(&validation.name),
+        message,
+    )
+    .evidence(evidence)
+    .fixes(fixes)
+}
+
+fn undecided(_cx: &Context<'_>, validation: &Validation, detail: &str) -> Draft {
+    let what = subject(validation);
+    let message = Text::new(
+        format!(
+            "{} non è stato possibile verificarlo con DNSSEC (nessuna risposta in tempo): \
+             {detail}.",
+            what.it
+        ),
+        format!(
+            "{} could not be validated with DNSSEC (no answer in time): {detail}.",
+            what.en
+        ),
+    );
+    Draft::new(
+        Code::DNSSEC_NON_VALIDO,
+        display_name(&validation.name),
+        message,
+    )
+    .evidence(chain_evidence(&validation.chain))
+    .transient(true)
+}
+
+fn expiring(validation: &Validation, signature: &SigInfo, now: i64) -> Draft {
+    let what = subject(validation);
+    let hours = (signature.expiration - now).max(0) / 3600;
+    let message = Text::new(
+        format!(
+            "{} è verificato con DNSSEC, ma la firma di {} scade il {} (tra {hours} ore): se \
+             non viene rinnovata in tempo, i mittenti che verificano il DNSSEC non potranno \
+             più consegnare la posta certificata.",
+            what.it,
+            signature.rrset,
+            when(signature.expiration)
+        ),
+        format!(
+            "{} validates, but the signature of {} expires on {} (in {hours} hours): unless \
+             it is renewed in time, senders that validate DNSSEC will no longer be able to \
+             deliver certified mail.",
+            what.en,
+            signature.rrset,
+            when(signature.expiration)
+        ),
+    );
+    let fix = dnssec_fix(
+        &signature.signer,
+        Text::new(
+            format!(
+                "Verificare che il sistema che firma la zona {} sia attivo e rinnovi le firme \
+                 prima del {}.",
+                signature.signer,
+                when(signature.expiration)
+            ),
+            format!(
+                "Check that the system signing zone {} is running and renews the signatures \
+                 before {}.",
+                signature.signer,
+                when(signature.expiration)
+            ),
+        ),
+    );
+    let mut evidence = chain_evidence(&validation.chain);
+    if let Some(answer) = &validation.signature {
+        evidence.push(Evidence {
+            server: None,
+            address: validation.server,
+            query: format!("{} {} (DO)", fqdn(&validation.name), validation.rtype),
+            outcome: format!("SECURE: {}", signature_text(answer)),
+        });
+    }
+    Draft::new(
+        Code::DNSSEC_IN_SCADENZA,
+        display_name(&validation.name),
+        message,
+    )
+    .evidence(evidence)
+    .fixes(vec![fix])
+}
+
+fn signature_text(signature: &SigInfo) -> String {
+    format!(
+        "RRSIG {} key {} alg {} valid {} → {}",
+        signature.rrset,
+        signature.key_tag,
+        signature.algorithm,
+        when(signature.inception),
+        when(signature.expiration)
+    )
+}
+
+/// One evidence line per zone on the path: its DS, its DNSKEYs, its signatures' windows.
+fn chain_evidence(chain: &[ChainLink]) -> Vec<Evidence> {
+    chain
+        .iter()
+        .map(|link| {
+            let mut outcome = String::new();
+            let ds: Vec<String> = link.ds.iter().map(ToString::to_string).collect();
+            let _ = write!(
+                outcome,
+                "DS: {}; DNSKEY: {}",
+                if ds.is_empty() {
+                    "-".to_string()
+                } else {
+                    ds.join(", ")
+                },
+                if link.keys.is_empty() {
+                    "-".to_string()
+                } else {
+                    link.keys
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            for signature in &link.signatures {
+                let _ = write!(outcome, "; {}", signature_text(signature));
+            }
+            Evidence {
+                server: None,
+                address: link.server,
+                query: format!("{} DNSKEY (DO)", fqdn(&link.zone)),
+                outcome,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,594 @@
+//! The chain of trust: from the trust anchor down to the answer, one zone cut at a time.
+//!
+//! For a name and type, the walk
+//! 1. validates the root's DNSKEY set against the trust anchor;
+//! 2. for each label below the current zone, toward the name, asks the current zone's
+//!    servers for `<label> DS` (recursion off, DO=1): a DS set (validated with the zone's
+//!    keys) is a signed zone cut, whose DNSKEY set is then asked of the child's own servers
+//!    and validated against the DS; a validated NSEC/NSEC3 denial either proves an unsigned
+//!    delegation (the answer is *insecure*, the walk stops) or that the label is no cut;
+//! 3. asks the zone that holds the name for the RRset and validates its signature.
+//!
+//! Unsigned zones pay one DS query at their parent (and one signature check of its
+//! denial); the DNSKEY set is only asked where a DS exists. Every step is cached per name
+//! for the run (never a transient failure), so a zone's keys are fetched once however many
+//! names it holds. The AD bit is never looked at: everything is checked here.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::join_all;
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, Record, RecordType};
+use quick_cache::sync::Cache;
+use serde::Serialize;
+
+use super::anchor::TrustAnchor;
+use super::validate::{
+    Bogus, Denial, Designation, DsInfo, KeyInfo, KeysOutcome, SigInfo, ZoneKeys, deny_ds,
+    dnskey_records, ds_records, rrset, rrsigs, verify_rrset, zone_keys,
+};
+use crate::dns::{Outcome, Reply};
+
+/// How many CNAMEs a validated answer may follow.
+const MAX_ALIASES: usize = 4;
+
+/// What the validator needs to know.
+#[derive(Clone, Debug)]
+pub struct DnssecConfig {
+    /// The trust anchor.
+    pub anchor: TrustAnchor,
+    /// A signature on the path expiring within this many seconds gives a warning
+    /// (`[check] dnssec_expiry_warning`, default 3 days).
+    pub expiry_warning: i64,
+}
+
+impl Default for DnssecConfig {
+    fn default() -> Self {
+        Self {
+            anchor: TrustAnchor::iana(),
+            expiry_warning: 3 * 86_400,
+        }
+    }
+}
+
+/// Where the walk gets its data: the prober (the zones' own servers, asked directly).
+pub trait Source: Sync {
+    /// The addresses of a zone's authoritative servers that may be asked.
+    fn servers(&self, zone: &Name) -> impl Future<Output = Vec<IpAddr>> + Send;
+    /// Asks one server directly, recursion off, DO=1: the classified reply and the whole
+    /// message (`None` when no usable response came back).
+    fn ask(
+        &self,
+        server: IpAddr,
+        qname: &Name,
+        qtype: RecordType,
+    ) -> impl Future<Output = (Reply, Option<Message>)> + Send;
+}
+
+/// Why an answer is insecure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Insecurity {
+    /// A delegation without DS, proven by NSEC or NSEC3.
+    UnsignedDelegation,
+    /// Inside an NSEC3 opt-out span.
+    OptOut,
+    /// Signed only with algorithms or digests this validator does not support.
+    UnsupportedAlgorithm,
+    /// NSEC3 parameters too costly to check (RFC 9276).
+    Unverifiable,
+}
+
+/// The security of one RRset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Security {
+    /// Validated from the trust anchor.
+    Secure {
+        /// The signature on the path that expires first.
+        first_expiring: Option<SigInfo>,
+    },
+    /// Proven unsigned from the trust anchor.
+    Insecure {
+        /// The zone cut below which nothing is signed.
+        zone: Name,
+        /// How it was proven.
+        why: Insecurity,
+    },
+    /// Fails validation: validating resolvers answer SERVFAIL.
+    Bogus {
+        /// Why.
+        bogus: Bogus,
+        /// The server whose answer failed.
+        server: Option<IpAddr>,
+    },
+    /// Could not be decided: the data could not be fetched (or the trust anchor does not
+    /// match the root, or there is no such RRset to validate).
+    Indeterminate {
+        /// Only timeouts or network errors: it may go away by itself.
+        transient: bool,
+        /// What happened.
+        detail: String,
+    },
+}
+
+/// One zone on the path, as evidence: its DS, its keys, the signatures checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    /// The zone's apex.
+    pub zone: Name,
+    /// The server that gave the DNSKEY set.
+    pub server: Option<IpAddr>,
+    /// The DS records at the parent (the trust anchor's for the root).
+    pub ds: Vec<DsInfo>,
+    /// The DNSKEYs served.
+    pub keys: Vec<KeyInfo>,
+    /// The signatures checked for this zone (its DS at the parent, its DNSKEY set).
+    pub signatures: Vec<SigInfo>,
+}
+
+/// The validation of one RRset, with the path that decided it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Validation {
+    /// The owner.
+    pub name: Name,
+    /// The type (`MX`, `A`).
+    pub rtype: String,
+    /// The verdict.
+    pub security: Security,
+    /// The signed zones on the path, from the root down.
+    pub chain: Vec<ChainLink>,
+    /// The answer's own signature, when it validated.
+    pub signature: Option<SigInfo>,
+    /// The server that gave the answer.
+    pub server: Option<IpAddr>,
+}
+
+/// The DNSSEC part of an observation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DnssecObservation {
+    /// When it was validated (Unix seconds).
+    pub validated_at: i64,
+    /// The warning window for expiring signatures, in seconds.
+    pub expiry_warning: i64,
+    /// The certified name's MX RRset.
+    pub mx: Validation,
+    /// Each MX target's A RRset.
+    pub targets: Vec<Validation>,
+}
+
+/// A signed zone whose keys validated.
+#[derive(Debug)]
+struct SecureZone {
+    keys: ZoneKeys,
+    servers: Vec<IpAddr>,
+    link: ChainLink,
+}
+
+/// The outcome of one step of the walk, cached per name.
+#[derive(Debug)]
+enum Step {
+    /// A signed zone cut (or the root).
+    Secure(SecureZone),
+    /// Not a zone cut: the walk goes on in the same zone.
+    NotCut,
+    /// The walk stops here: insecure, bogus or undecided (with the link, if any).
+    Stop(Security, Option<ChainLink>),
+}
+
+impl Step {
+    fn transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Stop(
+                Security::Indeterminate {
+                    transient: true,
+                    ..
+                },
+                _
+            )
+        )
+    }
+}
+
+/// The validator: configuration and the per-run cache of steps. Shared by every check.
+pub struct Chain {
+    config: DnssecConfig,
+    steps: Cache<Name, Arc<Step>>,
+    warned: AtomicBool,
+}
+
+impl Chain {
+    /// A validator whose cache holds `capacity` steps.
+    pub fn new(config: DnssecConfig, capacity: usize) -> Self {
+        Self {
+            config,
+            steps: Cache::new(capacity.max(16)),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Forgets every cached step.
+    pub fn clear(&self) {
+        self.steps.clear();
+    }
+
+    /// Validates the name's MX and each target's A RRset at `now` (Unix seconds).
+    pub async fn observe<S: Source>(
+        &self,
+        source: &S,
+        name: &Name,
+        targets: &[Name],
+        now: i64,
+    ) -> DnssecObservation {
+        let mx = self.validate(source, name, RecordType::MX, now);
+        let targets = join_all(
+            targets
+                .iter()
+                .map(|target| self.validate(source, target, RecordType::A, now)),
+        );
+        let (mx, targets) = futures::join!(mx, targets);
+        DnssecObservation {
+            validated_at: now,
+            expiry_warning: self.config.expiry_warning,
+            mx,
+            targets,
+        }
+    }
+
+    /// Validates one RRset (following CNAMEs).
+    pub async fn validate<S: Source>(
+        &self,
+        source: &S,
+        name: &Name,
+        rtype: RecordType,
+        now: i64,
+    ) -> Validation {
+        let mut name = name.to_lowercase();
+        name.set_fqdn(true);
+        let mut validation = Box::pin(self.validate_one(source, &name, rtype, now)).await;
+        for _ in 0..MAX_ALIASES {
+            let Some(target) = validation.alias.take() else {
+                break;
+            };
+            let next = Box::pin(self.validate_one(source, &target, rtype, now)).await;
+            validation = merge(validation, next);
+        }
+        validation.validation
+    }
+
+    async fn validate_one<S: Source>(
+        &self,
+        source: &S,
+        name: &Name,
+        rtype: RecordType,
+        now: i64,
+    ) -> Walked {
+        let mut chain: Vec<ChainLink> = Vec::new();
+        let stopped = |security: Security, chain: Vec<ChainLink>| Walked {
+            validation: Validation {
+                name: name.clone(),
+                rtype: rtype.to_string(),
+                security,
+                chain,
+                signature: None,
+                server: None,
+            },
+            alias: None,
+        };
+        let mut current = self.root(source, now).await;
+        match &*current {
+            Step::Secure(root) => chain.push(root.link.clone()),
+            Step::Stop(security, link) => {
+                chain.extend(link.clone());
+                return stopped(security.clone(), chain);
+            }
+            Step::NotCut => {}
+        }
+        for depth in 1..=usize::from(name.num_labels()) {
+            let Step::Secure(zone) = &*current else {
+                break;
+            };
+            let step = self.step(source, zone, &name.trim_to(depth), now).await;
+            match &*step {
+                Step::NotCut => continue,
+                Step::Secure(child) => chain.push(child.link.clone()),
+                Step::Stop(security, link) => {
+                    chain.extend(link.clone());
+                    return stopped(security.clone(), chain);
+                }
+            }
+            current = step;
+        }
+        let Step::Secure(zone) = &*current else {
+            let detail = "no signed zone holds the name".to_string();
+            let security = Security::Indeterminate {
+                transient: false,
+                detail,
+            };
+            return stopped(security, chain);
+        };
+        let (reply, message, server) = ask_any(source, &zone.servers, name, rtype).await;
+        let message = match (reply.outcome, message) {
+            (Outcome::Answer, Some(message)) => message,
+            (outcome, _) => {
+                let detail = format!("{} {rtype}: {}", crate::dns::fqdn(name), reply.summary());
+                let transient = outcome.is_transient();
+                return stopped(Security::Indeterminate { transient, detail }, chain);
+            }
+        };
+        let answers: Vec<Record> = message.answers.clone();
+        let (owner_type, alias) = if rrset(&answers, name, rtype).is_empty() {
+            let alias = answers.iter().find_map(|r| match &r.data {
+                hickory_proto::rr::RData::CNAME(c) if r.name == *name => Some(c.0.to_lowercase()),
+                _ => None,
+            });
+            (RecordType::CNAME, alias)
+        } else {
+            (rtype, None)
+        };
+        let sigs = rrsigs(&answers, name, owner_type);
+        let mut walked = stopped(
+            Security::Secure {
+                first_expiring: None,
+            },
+            chain,
+        );
+        walked.validation.server = server;
+        match verify_rrset(&zone.keys, name, owner_type, &answers, &sigs, now) {
+            Ok(signature) => {
+                walked.validation.security = Security::Secure {
+                    first_expiring: first_expiring(&walked.validation.chain, &signature),
+                };
+                walked.validation.signature = Some(signature);
+                walked.alias = alias;
+            }
+            Err(bogus) => walked.validation.security = Security::Bogus { bogus, server },
+        }
+        walked
+    }
+
+    /// The root's keys, validated against the trust anchor (cached).
+    async fn root<S: Source>(&self, source: &S, now: i64) -> Arc<Step> {
+        let root = Name::root();
+        if let Some(step) = self.steps.get(&root) {
+            return step;
+        }
+        let build = async {
+            let step = Arc::new(self.root_uncached(source, now).await);
+            if step.transient() {
+                Err(step)
+            } else {
+                Ok(step)
+            }
+        };
+        Box::pin(self.steps.get_or_insert_async(&root, build))
+            .await
+            .unwrap_or_else(|step| step)
+    }
+
+    async fn root_uncached<S: Source>(&self, source: &S, now: i64) -> Step {
+        let root = Name::root();
+        let servers = source.servers(&root).await;
+        let (reply, message, server) = ask_any(source, &servers, &root, RecordType::DNSKEY).await;
+        let anchor = &self.config.anchor;
+        let Some(message) = message.filter(|_| reply.outcome.is_authoritative_data()) else {
+            return indeterminate(&root, RecordType::DNSKEY, &reply, None);
+        };
+        let answers = &message.answers;
+        let sigs = rrsigs(answers, &root, RecordType::DNSKEY);
+        let mut outcome = Err(None);
+        if !anchor.ds.is_empty() {
+            outcome =
+                zone_keys(&root, answers, &sigs, Designation::Ds(&anchor.ds), now).map_err(Some);
+        }
+        if outcome.is_err() && !anchor.keys.is_empty() {
+            outcome = zone_keys(&root, answers, &sigs, Designation::Keys(&anchor.keys), now)
+                .map_err(Some);
+        }
+        let link = ChainLink {
+            zone: root.clone(),
+            server,
+            ds: anchor.ds.iter().map(DsInfo::of).collect(),
+            keys: dnskey_records(answers, &root)
+                .iter()
+                .map(KeyInfo::of)
+                .collect(),
+            signatures: Vec::new(),
+        };
+        match outcome {
+            Ok(KeysOutcome::Trusted(keys)) => {
+                let mut link = link;
+                link.signatures.push(keys.signature.clone());
+                Step::Secure(SecureZone {
+                    keys,
+                    servers,
+                    link,
+                })
+            }
+            Ok(KeysOutcome::Unsupported) => Step::Stop(
+                Security::Insecure {
+                    zone: root,
+                    why: Insecurity::UnsupportedAlgorithm,
+                },
+                Some(link),
+            ),
+            Err(bogus) => {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        anchor = %anchor.source,
+                        reason = ?bogus,
+                        "the DNSSEC trust anchor does not match the root's keys: DNSSEC is not checked"
+                    );
+                }
+                Step::Stop(
+                    Security::Indeterminate {
+                        transient: false,
+                        detail: format!(
+                            "the trust anchor ({}) does not match the root's keys",
+                            anchor.source
+                        ),
+                    },
+                    None,
+                )
+            }
+        }
+    }
+
+    /// One step below `zone`: is `child` a signed cut, an unsigned one, or no cut (cached).
+    async fn step<S: Source>(
+        &self,
+        source: &S,
+        zone: &SecureZone,
+        child: &Name,
+        now: i64,
+    ) -> Arc<Step> {
+        if let Some(step) = self.steps.get(child) {
+            return step;
+        }
+        let build = async {
+            let step = Arc::new(step_uncached(source, zone, child, now).await);
+            if step.transient() {
+                Err(step)
+            } else {
+                Ok(step)
+            }
+        };
+        Box::pin(self.steps.get_or_insert_async(child, build))
+            .await
+            .unwrap_or_else(|step| step)
+    }
+}
+
+/// What one walk found, and the alias to follow next, if any.
+struct Walked {
+    validation: Validation,
+    alias: Option<Name>,
+}
+
+/// A CNAME's validation followed by its target's: the worse security wins.
+fn merge(first: Walked, next: Walked) -> Walked {
+    match first.validation.security {
+        Security::Secure { .. } => next,
+        _ => Walked {
+            alias: None,
+            ..first
+        },
+    }
+}
+
+/// The first-expiring signature among the chain's and the answer's.
+fn first_expiring(chain: &[ChainLink], answer: &SigInfo) -> Option<SigInfo> {
+    chain
+        .iter()
+        .flat_map(|link| link.signatures.iter())
+        .chain(std::iter::once(answer))
+        .min_by_key(|sig| sig.expiration)
+        .cloned()
+}
+
+fn indeterminate(name: &Name, rtype: RecordType, reply: &Reply, link: Option<ChainLink>) -> Step {
+    let transient = reply.outcome.is_transient() || reply.outcome == Outcome::NotQueried;
+    let detail = format!("{} {rtype}: {}", crate::dns::fqdn(name), reply.summary());
+    Step::Stop(Security::Indeterminate { transient, detail }, link)
+}
+
+/// Asks the servers one after the other until one answers with authority (or refers).
+async fn ask_any<S: Source>(
+    source: &S,
+    servers: &[IpAddr],
+    qname: &Name,
+    qtype: RecordType,
+) -> (Reply, Option<Message>, Option<IpAddr>) {
+    let mut last = (
+        Reply::failed(Outcome::NotQueried, Some("no usable server".into())),
+        None,
+        None,
+    );
+    for server in servers {
+        let (reply, message) = source.ask(*server, qname, qtype).await;
+        if reply.outcome.is_authoritative_data() || reply.outcome == Outcome::Referral {
+            return (reply, message, Some(*server));
+        }
+        last = (reply, message, Some(*server));
+    }
+    last
+}
+
+async fn step_uncached<S: Source>(source: &S, parent: &SecureZone, child: &Name, now: i64) -> Step {
+    let (reply, message, server) = ask_any(source, &parent.servers, child, RecordType::DS).await;
+    let message = match (reply.outcome, message) {
+        (Outcome::Answer | Outcome::NoData | Outcome::NxDomain | Outcome::Referral, Some(m)) => m,
+        _ => return indeterminate(child, RecordType::DS, &reply, None),
+    };
+    let records: Vec<Record> = message
+        .answers
+        .iter()
+        .chain(&message.authorities)
+        .cloned()
+        .collect();
+    let ds = ds_records(&records, child);
+    if ds.is_empty() {
+        let insecure = |why| {
+            Step::Stop(
+                Security::Insecure {
+                    zone: child.clone(),
+                    why,
+                },
+                None,
+            )
+        };
+        return match deny_ds(&parent.keys, child, &message.authorities, now) {
+            Ok(Denial::NotDelegation) => Step::NotCut,
+            Ok(Denial::UnsignedDelegation) => insecure(Insecurity::UnsignedDelegation),
+            Ok(Denial::OptOut) => insecure(Insecurity::OptOut),
+            Ok(Denial::Unverifiable) => insecure(Insecurity::Unverifiable),
+            Err(bogus) => Step::Stop(Security::Bogus { bogus, server }, None),
+        };
+    }
+    let ds_sigs = rrsigs(&records, child, RecordType::DS);
+    let mut link = ChainLink {
+        zone: child.clone(),
+        server: None,
+        ds: ds.iter().map(DsInfo::of).collect(),
+        keys: Vec::new(),
+        signatures: Vec::new(),
+    };
+    match verify_rrset(&parent.keys, child, RecordType::DS, &records, &ds_sigs, now) {
+        Ok(signature) => link.signatures.push(signature),
+        Err(bogus) => return Step::Stop(Security::Bogus { bogus, server }, Some(link)),
+    }
+    let servers = source.servers(child).await;
+    let (reply, message, server) = ask_any(source, &servers, child, RecordType::DNSKEY).await;
+    link.server = server;
+    let answers = match (reply.outcome, message) {
+        (Outcome::Answer | Outcome::NoData | Outcome::NxDomain, Some(m)) => m.answers,
+        _ => return indeterminate(child, RecordType::DNSKEY, &reply, Some(link)),
+    };
+    link.keys = dnskey_records(&answers, child)
+        .iter()
+        .map(KeyInfo::of)
+        .collect();
+    let sigs = rrsigs(&answers, child, RecordType::DNSKEY);
+    match zone_keys(child, &answers, &sigs, Designation::Ds(&ds), now) {
+        Ok(KeysOutcome::Trusted(keys)) => {
+            link.signatures.push(keys.signature.clone());
+            Step::Secure(SecureZone {
+                keys,
+                servers,
+                link,
+            })
+        }
+        Ok(KeysOutcome::Unsupported) => Step::Stop(
+            Security::Insecure {
+                zone: child.clone(),
+                why: Insecurity::UnsupportedAlgorithm,
+            },
+            Some(link),
+        ),
+        Err(bogus) => Step::Stop(Security::Bogus { bogus, server }, Some(link)),
+    }
+}
