@@ -304,6 +304,17 @@ impl Sender {
         error: &str,
     ) -> Result<(), SendError> {
         let error = shorten(error);
+        if self.settings.operators.is_empty() {
+            // Nobody to alert: an alert would fail the same way. The item stays failed
+            // (the console, `notices list` and the metrics show it) and the log says why.
+            tracing::error!(
+                item = item.id,
+                key = %item.key,
+                %error,
+                "an outbox item could not be delivered and no operator can be told: set sweep.operators"
+            );
+            return Ok(());
+        }
         match item.domain_id {
             Some(domain_id) if item.kind != ALERT_ITEM => {
                 let domain = Self::domain_of(item);
@@ -354,6 +365,14 @@ impl Sender {
         let Some(domain_id) = item.domain_id else {
             return Ok(());
         };
+        if self.settings.operators.is_empty() {
+            tracing::error!(
+                item = item.id,
+                %error,
+                "a reseller's copy was not sent and no operator can be told: set sweep.operators"
+            );
+            return Ok(());
+        }
         let domain = Self::domain_of(item);
         let reason = format!(
             "the reseller's copy of outbox item {} was not sent (the holder's notice was): {}",

@@ -532,7 +532,12 @@ impl Prober {
                     .transport
                     .query_at(pace, *server, &root, RecordType::NS, recursive)
                     .await;
-                if reply.outcome == Outcome::Answer {
+                // Any answer of its own counts (a test resolver may not know the root's
+                // NS); silence, SERVFAIL or REFUSED do not.
+                if matches!(
+                    reply.outcome,
+                    Outcome::Answer | Outcome::NoData | Outcome::NxDomain
+                ) {
                     return Ok(());
                 }
                 last = reply;

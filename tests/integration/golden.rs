@@ -143,7 +143,9 @@ fn check_all(args: &[&str]) -> String {
                     let mut full = vec!["check", "--profile", profile];
                     full.extend_from_slice(args);
                     full.push(name);
-                    let output = pecwatch(url, Some(T0), &full, &[]).output().unwrap();
+                    // No log lines (they carry the time): only what the command says.
+                    let quiet = [("PECWATCH_LOG", "off")];
+                    let output = pecwatch(url, Some(T0), &full, &quiet).output().unwrap();
                     assert!(
                         matches!(output.status.code(), Some(0..=2)),
                         "{name}: {output:?}"
