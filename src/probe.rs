@@ -495,7 +495,7 @@ impl Prober {
 
     /// Observes one certified name: every query at the quick pace; then, when something
     /// that a verdict rests on failed ([`needs_recheck`]), what failed is asked again at
-    /// the patient pace ([`Prober::recheck`]) and the observation holds those answers.
+    /// the patient pace (`Prober::recheck`) and the observation holds those answers.
     pub async fn observe(&self, domain: &DomainName) -> Observation {
         if let Some(max_age) = self.config.cache_max_age {
             self.expire(max_age);
