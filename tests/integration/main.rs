@@ -25,6 +25,7 @@ mod registry;
 mod secrets;
 mod soak;
 mod sweep;
+mod upgrade;
 mod web_api;
 mod web_pages;
 mod workers;
