@@ -6,6 +6,7 @@
 mod support;
 
 mod activation;
+mod backup;
 mod browser;
 mod check_cli;
 mod config;
