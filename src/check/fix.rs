@@ -210,7 +210,7 @@ impl Site<'_> {
         if !self.served_by_provider() {
             return None;
         }
-        let provider = &self.profile.name;
+        let provider = &self.profile.display_name;
         Some(Text::new(
             format!(
                 "La zona {} è sui DNS di {provider}: il record MX viene scritto dal gestore all'attivazione; chiedere a {provider} di ripristinarlo.",
@@ -262,7 +262,7 @@ impl Site<'_> {
     }
 
     fn delegation_note(&self) -> Text {
-        let provider = &self.profile.name;
+        let provider = &self.profile.display_name;
         let domain = self.domain;
         Text::new(
             format!(

@@ -236,7 +236,7 @@ pub fn sample_check(domain: &DomainName, profile: &Profile, lang: Lang) -> Json 
         "{owner} IN MX {} {}.",
         profile.mx_preference, profile.mx_host
     );
-    let provider = &profile.name;
+    let provider = &profile.display_name;
     let message = match lang {
         Lang::It => format!(
             "A NON CORRETTO: il record MX di {domain} punta a {own_host} (203.0.113.10), che non è un server di posta PEC di {provider} ({}).",
