@@ -512,10 +512,9 @@ async fn print_order(
     if let Some(id) = order.domain_id {
         for step in registry.steps(id).await? {
             println!(
-                "  {}  {:<14} {}",
+                "  {}  {}",
                 rome_time(step.at, TABLE_TIME),
-                step.step,
-                step.detail
+                crate::activation::step_text(&step.step, &step.detail, lang)
             );
         }
     }
