@@ -290,6 +290,12 @@ fn probe_config(config: &Config, args: &CheckArgs) -> Result<ProbeConfig, CliErr
 
 /// `pecwatch check`.
 pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
+    if args.domains.is_empty() && args.from.is_none() {
+        return Err(CliError::Usage(
+            "name the domains to check (pecwatch check DOMAIN…, or --from FILE|- for a list)"
+                .into(),
+        ));
+    }
     let profile = match &args.profile {
         Some(name) => load_profile(config, name)?,
         None => config.default_profile()?,

@@ -146,7 +146,7 @@ pub async fn run(config: &Config, command: NoticesCommand) -> Result<Exit, CliEr
         NoticesCommand::Preview(_) => Ok(Exit::Ok),
         NoticesCommand::Send(args) => send(config, &registry, clock, args).await,
         NoticesCommand::List(args) => list(&registry, args).await,
-        NoticesCommand::Show(args) => show(&registry, args).await,
+        NoticesCommand::Show(args) => show(config, &registry, args).await,
         NoticesCommand::Resend(args) => resend(&registry, clock, args).await,
         NoticesCommand::Bounce(args) => bounce(config, &registry, clock, args).await,
     };
@@ -270,25 +270,39 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
 }
 
 /// `notices show`.
-async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
+async fn show(config: &Config, registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
     let item = registry
         .outbox_item(args.id)
         .await?
         .ok_or_else(|| CliError::Usage(format!("no notice {}", args.id)))?;
-    let domain = match item.domain_id {
-        Some(id) => registry.domain_by_id(id).await?.map(|d| d.name.to_string()),
+    let record = match item.domain_id {
+        Some(id) => registry.domain_by_id(id).await?,
         None => None,
     };
+    let to = crate::outbox::recipients(
+        &item,
+        record.as_ref(),
+        &config.sweep.operators,
+        config.notices.reseller_copy,
+    );
+    let domain = record.map(|d| d.name.to_string());
     match args.format {
         Format::Json => {
             let mut value = serde_json::to_value(&item).unwrap_or_default();
             value["domain"] = domain.into();
+            value["to"] = to.into();
             println!("{value}");
         }
         Format::Text => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "notice {} — {} ({})", item.id, what(&item), item.state)?;
             writeln!(out, "  domain:     {}", domain.as_deref().unwrap_or("-"))?;
+            let to = if to.is_empty() {
+                "- (sweep.operators)".to_owned()
+            } else {
+                to.join(", ")
+            };
+            writeln!(out, "  to:         {to}")?;
             writeln!(out, "  key:        {}", item.key)?;
             writeln!(out, "  queued:     {}", rome_time(item.created, TABLE_TIME))?;
             writeln!(out, "  attempts:   {}", item.attempts)?;

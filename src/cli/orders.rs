@@ -189,6 +189,9 @@ pub struct SetPasswordArgs {
     /// Read the password from this file (first line) instead of standard input.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Output format (json: one object with the mailbox's `address` and `password_set`).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
     /// Language of the text.
     #[arg(long, value_enum, default_value_t)]
     pub lang: Lang,
@@ -630,11 +633,17 @@ async fn mailboxes(
             let mailbox = activation::set_password(registry, &token, &password, now)
                 .await
                 .map_err(|e| refused(e, lang))?;
-            println!(
-                "{} {}",
-                lang.pick("password impostata per", "password set for"),
-                mailbox.address
-            );
+            match args.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::json!({"address": mailbox.address, "password_set": true})
+                ),
+                Format::Text => println!(
+                    "{} {}",
+                    lang.pick("password impostata per", "password set for"),
+                    mailbox.address
+                ),
+            }
         }
     }
     Ok(Exit::Ok)

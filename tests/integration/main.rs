@@ -18,6 +18,7 @@ mod index_cli;
 mod instructions;
 mod ldap;
 mod notices_cli;
+mod ops_cli;
 mod outbox;
 mod postfix_cli;
 mod postfix_mta;
