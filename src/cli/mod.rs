@@ -102,10 +102,10 @@ pub enum Command {
 /// Output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Readable report.
+    /// Readable text, in the language of --lang.
     #[default]
     Text,
-    /// JSON Lines: one object per domain.
+    /// JSON for programs: what each command prints is in its --format description.
     Json,
 }
 
@@ -127,7 +127,7 @@ pub struct CheckArgs {
     /// Resolve iteratively from these root servers (zone-file format).
     #[arg(long, value_name = "FILE")]
     pub root_hints: Option<PathBuf>,
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per domain checked).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the report.

@@ -47,7 +47,7 @@ pub struct BounceArgs {
     /// The bounce message ('-' for standard input).
     #[arg(default_value = "-")]
     pub file: String,
-    /// Output format.
+    /// Output format (json: one object saying which notice the bounce ended, if any).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -55,7 +55,7 @@ pub struct BounceArgs {
 /// Arguments of `notices send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Output format.
+    /// Output format (json: one object with what was sent, deferred and given up).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the summary.
@@ -78,7 +78,7 @@ pub struct ListArgs {
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     pub limit: u64,
-    /// Output format (json: one object per line).
+    /// Output format (json: JSON Lines, one object per notice).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -88,7 +88,7 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// The notice's identifier (see `notices list`).
     pub id: i64,
-    /// Output format.
+    /// Output format (json: one object, the notice; `show` adds its recipients `to`).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

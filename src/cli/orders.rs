@@ -62,7 +62,7 @@ pub struct OrderAddArgs {
     /// Expiry of the certification: a date or an RFC 3339 instant.
     #[arg(long, value_name = "DATE")]
     pub expires: Option<String>,
-    /// Output format.
+    /// Output format (json: one object, the order recorded).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -91,7 +91,7 @@ pub struct OrderListArgs {
     /// At most this many.
     #[arg(long, default_value_t = 1000)]
     pub limit: u64,
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per order).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -104,7 +104,7 @@ pub struct OrderListArgs {
 pub struct OrderShowArgs {
     /// The order's number.
     pub id: i64,
-    /// Output format.
+    /// Output format (json: one object, the order with its domain's state and steps).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -120,7 +120,7 @@ pub struct OrderDecideArgs {
     /// Who decides, for the history (default: $USER, else `operator`).
     #[arg(long, value_name = "NAME")]
     pub actor: Option<String>,
-    /// Output format.
+    /// Output format (json: one object, the order as decided).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -160,7 +160,7 @@ pub enum MailboxesCommand {
 pub struct MailboxArgs {
     /// The mailbox: `local@domain`.
     pub address: String,
-    /// Output format.
+    /// Output format (json: one object, the mailbox and its set-password link).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -173,7 +173,7 @@ pub struct MailboxArgs {
 pub struct MailboxListArgs {
     /// Only this domain's mailboxes.
     pub domain: Option<String>,
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per mailbox).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.

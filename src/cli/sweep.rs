@@ -37,7 +37,7 @@ const JOIN_POLL: Duration = Duration::from_secs(2);
 /// Arguments of `pecwatch sweep`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// Output format of the summary.
+    /// Output format of the summary (json: one object with the sweep's counts).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the summary.
