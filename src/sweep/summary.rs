@@ -284,11 +284,13 @@ impl Summary {
     }
 }
 
-/// What an operator calls a sweep of this kind: the daily check (`daily`, and `sweep` run
-/// by cron) or a re-check of the domains that fell due (`recheck`).
+/// What an operator calls a sweep of this kind: the daily check (`daily`), a re-check of
+/// the domains that fell due (`recheck`), or a check of every due domain run by hand or
+/// by cron (`sweep`).
 pub fn kind_label(kind: &str, lang: Lang) -> String {
     match kind {
-        "daily" | "sweep" => lang.pick("Controllo giornaliero", "Daily check").into(),
+        "daily" => lang.pick("Controllo giornaliero", "Daily check").into(),
+        "sweep" => lang.pick("Controllo", "Check").into(),
         "recheck" => lang.pick("Ricontrollo", "Recheck").into(),
         other => format!("{} ({other})", lang.pick("Controllo", "Check")),
     }

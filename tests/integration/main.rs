@@ -23,6 +23,7 @@ mod outbox;
 mod postfix_cli;
 mod postfix_mta;
 mod provision;
+mod readme;
 mod registry;
 mod secrets;
 mod soak;

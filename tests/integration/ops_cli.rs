@@ -47,7 +47,7 @@ fn notices_show_names_the_recipients_and_set_password_speaks_json() {
     );
     let first = run(&url, "2026-11-23T03:00:00+01:00", &["sweep"], &env, 0);
     assert!(
-        text(&first).starts_with("Controllo giornaliero n. 1: 1 domini controllati"),
+        text(&first).starts_with("Controllo n. 1: 1 domini controllati"),
         "{}",
         text(&first)
     );
