@@ -1242,13 +1242,26 @@ fn parse_file(text: &str, label: &str) -> Result<Table, (Table, Vec<ConfigError>
     }
     if wrong.len() <= 1 {
         // One wrong key (or a problem no single key shows): the precise message.
-        for (section, key, _) in &wrong {
-            remove_key(&mut table, section, key.as_deref());
-        }
-        if wrong.is_empty() {
-            table = Table::new();
-        }
-        return Err((table, vec![invalid(&first)]));
+        let problem = match wrong.pop() {
+            Some((section, Some(key), _)) => {
+                remove_key(&mut table, &section, Some(&key));
+                ConfigError::Key {
+                    origin: label.to_owned(),
+                    problem: describe_toml_error(text, &first),
+                    section,
+                    key,
+                }
+            }
+            Some((section, None, _)) => {
+                remove_key(&mut table, &section, None);
+                invalid(&first)
+            }
+            None => {
+                table = Table::new();
+                invalid(&first)
+            }
+        };
+        return Err((table, vec![problem]));
     }
     let problems = wrong
         .into_iter()

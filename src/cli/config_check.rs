@@ -51,15 +51,13 @@ pub struct Entry {
     pub wrong: bool,
 }
 
-/// Whether a key holds a secret: its name says `password`, `secret` or `key` (but not
-/// a file or directory holding one, whose path is no secret).
+/// Whether a key holds a secret: its name ends with `password`, `secret`, `key` or
+/// `token` (`password`, `tsig_key`), not merely mentions one (`password_file` is a path,
+/// `password_link_ttl` a duration).
 pub fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    let path = key.ends_with("_file") || key.ends_with("_dir") || key.ends_with("_path");
-    !path
-        && ["password", "secret", "key", "token"]
-            .iter()
-            .any(|w| key.contains(w))
+    let last = key.rsplit(['_', '-']).next().unwrap_or_default();
+    ["password", "secret", "key", "token", "passphrase"].contains(&last)
 }
 
 /// A value as shown: secrets hidden, passwords taken out of URLs.
@@ -254,6 +252,8 @@ mod tests {
             "zone_dir",
             "url",
             "resolver",
+            "password_link_ttl",
+            "password_link_url",
         ] {
             assert!(!is_secret(key), "{key}");
         }
