@@ -39,6 +39,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(exit) => ExitCode::from(exit.code()),
+        // The reader of the output went away (`pecwatch … | head`): nothing to report.
+        Err(pecwatch::cli::CliError::Io(error))
+            if error.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("pecwatch: {error}");
             ExitCode::from(error.exit_code())
