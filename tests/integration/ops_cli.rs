@@ -135,3 +135,58 @@ fn notices_show_names_the_recipients_and_set_password_speaks_json() {
         serde_json::json!({"address": "mario@pec.ok.it", "password_set": true})
     );
 }
+
+#[test]
+fn serve_refuses_a_bad_configuration_naming_every_problem() {
+    let env = [
+        ("PECWATCH_DNS_TIMEOUT_MS", "0"),
+        ("PECWATCH_SWEEP_BATCH_SIZE", "0"),
+        ("PECWATCH_SMTP_PASSWORD", "segreto"),
+    ];
+    let output = pecwatch("sqlite::memory:", None, &["serve"], &env)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("pecwatch: invalid configuration: 3 problems\n"),
+        "{stderr}"
+    );
+    for expected in [
+        "PECWATCH_DNS_TIMEOUT_MS: [dns] timeout_ms = 0",
+        "PECWATCH_SWEEP_BATCH_SIZE: [sweep] batch_size = 0",
+        "PECWATCH_SMTP_PASSWORD: [smtp] password = ***",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(!stderr.contains("segreto"), "{stderr}");
+
+    // config check reports the same, in JSON, with each value's origin.
+    let output = pecwatch(
+        "sqlite::memory:",
+        None,
+        &["config", "check", "--format", "json"],
+        &env,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["problems"].as_array().unwrap().len(), 3);
+    let values = report["values"].as_array().unwrap();
+    let resolver = values
+        .iter()
+        .find(|v| v["section"] == "dns" && v["key"] == "resolver")
+        .unwrap();
+    assert_eq!(
+        resolver["origin"],
+        serde_json::json!({"kind": "environment", "name": "PECWATCH_DNS_RESOLVER"})
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("segreto"));
+    // A valid configuration: exit 0.
+    let output = pecwatch("sqlite::memory:", None, &["config", "check"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
