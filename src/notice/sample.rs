@@ -208,7 +208,7 @@ impl AlertContext {
             domain: None,
             reason: lang
                 .pick(
-                    "domini sentinella in errore prima del giro: pec.ok.it (NS_NON_DEFINITO)",
+                    "domini sentinella in errore prima del controllo: pec.ok.it (NS_NON_DEFINITO)",
                     "canary domains failing before the sweep: pec.ok.it (NS_NON_DEFINITO)",
                 )
                 .to_owned(),

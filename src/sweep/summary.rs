@@ -364,7 +364,7 @@ mod tests {
             it.contains("domini sentinella: pec.canary.it dopo: NS_NON_DEFINITO"),
             "{it}"
         );
-        assert!(it.contains("SOSPESO, nessun dominio cambia stato e gli operatori sono avvisati: domini sentinella in errore dopo il giro"), "{it}");
+        assert!(it.contains("SOSPESO, nessun dominio cambia stato e gli operatori sono avvisati: domini sentinella in errore dopo il controllo"), "{it}");
         let en = summary.to_text(Lang::En);
         assert!(en.contains("HELD, no domain changes state"), "{en}");
         let metrics = summary.to_prometheus(3);
