@@ -325,7 +325,8 @@ pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
                     Ok(domain) => {
                         let observation = prober.observe(&domain).await;
                         let findings = evaluate(&observation, &profile);
-                        Ok(Report::new(&input, &observation, &profile.name, findings))
+                        Ok(Report::new(&input, &observation, &profile.name, findings)
+                            .with_provider(&profile.display_name))
                     }
                 })
             }
