@@ -867,7 +867,10 @@ async fn answers_as_pecwatch(address: SocketAddr, listener: Listener) -> bool {
             Listener::Policy => b"request=smtpd_access_policy\nprotocol_state=RCPT\n\
                 sender=doctor@example.invalid\nrecipient=doctor@example.invalid\n\n"
                 .to_vec(),
-            Listener::Socketmap => b"27:domain doctor.example.invalid,".to_vec(),
+            Listener::Socketmap => {
+                let query = "virtual_mailbox_domains doctor.example.invalid";
+                format!("{}:{query},", query.len()).into_bytes()
+            }
         };
         stream.write_all(&request).await.ok()?;
         let mut answer = Vec::new();
