@@ -61,7 +61,10 @@
 //!   (ETag, Last-Modified), `/metrics`, `/healthz`, `/openapi.json`, the public check
 //!   page and the operators' console (server-rendered pages, argon2id sign-in, users from
 //!   `pecwatch users`).
-//! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
+//! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides,
+//!   finding every problem at once ([`config::Config::check`], `pecwatch config check`);
+//!   `pecwatch doctor` ([`cli::doctor`]) tries everything it names, and `pecwatch db`
+//!   ([`cli::db`]) shows and applies the registry's migrations and backs SQLite up;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests; with
 //!   `PECWATCH_SIMULATE`, simulated time for `serve`: a month of service in minutes).
 //!
