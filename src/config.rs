@@ -27,7 +27,12 @@
 //! A [`ConfigError`] is one line that names the file or variable, the key and what is wrong
 //! (`invalid configuration /etc/pecwatch.toml: [sweep] max_new_failure_share = 1.5: must be
 //! between 0 and 1`). The caller prints it and exits with [`ConfigError::exit_code`] (2 for
-//! bad configuration).
+//! bad configuration). Loading does not stop at the first problem: a wrong key of the file
+//! or a wrong variable is reported and left at its default, every value is checked (after
+//! each problem the value blamed is put back to its default and the values are checked
+//! again), and several problems come as one [`ConfigError::Several`], one problem a line.
+//! [`Config::check`] returns them with the configuration (`pecwatch config check`), and
+//! [`Provenance::source`] says where each value came from.
 //!
 //! # Secrets
 //!
