@@ -640,6 +640,9 @@ impl Prober {
                 }
             }
             addresses.retain(|(_, a)| self.config.ipv6 || a.is_ipv4());
+            // One row per server address, whichever sources named it.
+            let mut seen = std::collections::HashSet::new();
+            addresses.retain(|pair| seen.insert(pair.clone()));
             let servers = join_all(addresses.into_iter().map(|(name, address)| async move {
                 let public = is_public(address);
                 let soa = if self.usable(address) {
