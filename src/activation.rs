@@ -503,7 +503,7 @@ pub async fn approve(
         .map_err(action_error)?;
     }
     registry
-        .record_step(domain.id, "approved", now, actor)
+        .record_step(domain.id, StepKind::Approved.as_str(), now, actor)
         .await?;
     match registry
         .decide_order(id, OrderState::Approved, actor, None, Some(domain.id), now)
@@ -630,7 +630,7 @@ pub async fn provision(
         }
     };
     registry
-        .record_step(domain_id, "dns_provisioned", now, &records)
+        .record_step(domain_id, StepKind::DnsProvisioned.as_str(), now, &records)
         .await?;
     Ok(Some(provisioned))
 }
@@ -670,14 +670,19 @@ pub async fn advance(
         };
         recorded += u64::from(
             registry
-                .record_step(domain_id, "certified", at, "dns verified on every server")
+                .record_step(
+                    domain_id,
+                    StepKind::Certified.as_str(),
+                    at,
+                    CERTIFIED_DETAIL,
+                )
                 .await?,
         );
         recorded += u64::from(
             registry
                 .record_step(
                     domain_id,
-                    "published",
+                    StepKind::Published.as_str(),
                     at.max(now.min(at)),
                     "managedDomains",
                 )
@@ -819,14 +824,14 @@ pub async fn prepare_notice(
         },
     };
     registry
-        .record_step(domain.id, "postmaster", now, &address)
+        .record_step(domain.id, StepKind::Postmaster.as_str(), now, &address)
         .await?;
     if mailbox.has_password {
         return Ok(None);
     }
     let link = issue_link(registry, settings, &mailbox, now).await?;
     registry
-        .record_step(domain.id, "password_link", now, &address)
+        .record_step(domain.id, StepKind::PasswordLink.as_str(), now, &address)
         .await?;
     Ok(Some(link))
 }
@@ -892,13 +897,126 @@ pub async fn set_password(
         .await?
         .map_err(ActivationError::Link)?;
     registry
-        .record_step(mailbox.domain_id, "password_set", now, &mailbox.address)
+        .record_step(
+            mailbox.domain_id,
+            StepKind::PasswordSet.as_str(),
+            now,
+            &mailbox.address,
+        )
         .await?;
     Ok(mailbox)
 }
 
+/// The detail stored with the `certified` step (older registries hold it too).
+const CERTIFIED_DETAIL: &str = "dns verified on every server";
+
+/// A step of a domain's activation, as recorded in the registry (`activation_steps`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// An operator approved the order (detail: who).
+    Approved,
+    /// The provider's DNS was written (detail: the records).
+    DnsProvisioned,
+    /// The DNS was verified on every server: the domain is certified.
+    Certified,
+    /// The domain was published in the index (`managedDomains`).
+    Published,
+    /// The domain's postmaster mailbox was created (detail: its address).
+    Postmaster,
+    /// A set-password link was sent (detail: the mailbox).
+    PasswordLink,
+    /// A mailbox's password was set (detail: the mailbox).
+    PasswordSet,
+}
+
+impl StepKind {
+    /// Every step, in the order they happen.
+    pub const ALL: [StepKind; 7] = [
+        StepKind::Approved,
+        StepKind::DnsProvisioned,
+        StepKind::Certified,
+        StepKind::Published,
+        StepKind::Postmaster,
+        StepKind::PasswordLink,
+        StepKind::PasswordSet,
+    ];
+
+    /// The name stored in the registry (`dns_provisioned`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::DnsProvisioned => "dns_provisioned",
+            Self::Certified => "certified",
+            Self::Published => "published",
+            Self::Postmaster => "postmaster",
+            Self::PasswordLink => "password_link",
+            Self::PasswordSet => "password_set",
+        }
+    }
+
+    /// The step of a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|step| step.as_str() == text)
+    }
+
+    /// What the step did, for people, with its stored detail.
+    pub fn describe(self, detail: &str, lang: Lang) -> String {
+        match (self, lang) {
+            (Self::Approved, Lang::It) => format!("ordine approvato da {detail}"),
+            (Self::Approved, Lang::En) => format!("order approved by {detail}"),
+            (Self::DnsProvisioned, Lang::It) => format!("DNS del gestore scritto: {detail}"),
+            (Self::DnsProvisioned, Lang::En) => format!("provider's DNS written: {detail}"),
+            (Self::Certified, Lang::It) => {
+                "DNS verificato su ogni server: dominio certificato".into()
+            }
+            (Self::Certified, Lang::En) => "DNS verified on every server: domain certified".into(),
+            (Self::Published, Lang::It) => {
+                "pubblicato nell'Indice dei gestori (managedDomains)".into()
+            }
+            (Self::Published, Lang::En) => {
+                "published in the providers' index (managedDomains)".into()
+            }
+            (Self::Postmaster, Lang::It) => format!("casella postmaster creata: {detail}"),
+            (Self::Postmaster, Lang::En) => format!("postmaster mailbox created: {detail}"),
+            (Self::PasswordLink, Lang::It) => format!("link per la password inviato per {detail}"),
+            (Self::PasswordLink, Lang::En) => format!("set-password link sent for {detail}"),
+            (Self::PasswordSet, Lang::It) => format!("password impostata per {detail}"),
+            (Self::PasswordSet, Lang::En) => format!("password set for {detail}"),
+        }
+    }
+}
+
+/// A stored step for people: its description, or (a step this version does not know)
+/// its name and detail as stored.
+pub fn step_text(step: &str, detail: &str, lang: Lang) -> String {
+    match StepKind::parse(step) {
+        Some(kind) => kind.describe(detail, lang),
+        None => format!("{step}: {detail}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn steps_are_described_in_both_languages() {
+        for step in StepKind::ALL {
+            assert_eq!(StepKind::parse(step.as_str()), Some(step));
+            let it = step.describe("anna", Lang::It);
+            let en = step.describe("anna", Lang::En);
+            assert_ne!(it, en, "{step:?}");
+        }
+        assert_eq!(
+            step_text("certified", CERTIFIED_DETAIL, Lang::It),
+            "DNS verificato su ogni server: dominio certificato"
+        );
+        assert_eq!(
+            step_text("approved", "anna", Lang::En),
+            "order approved by anna"
+        );
+        assert_eq!(step_text("future_step", "x", Lang::It), "future_step: x");
+    }
+
     use super::*;
 
     fn settings() -> Settings {

@@ -27,7 +27,12 @@
 //! A [`ConfigError`] is one line that names the file or variable, the key and what is wrong
 //! (`invalid configuration /etc/pecwatch.toml: [sweep] max_new_failure_share = 1.5: must be
 //! between 0 and 1`). The caller prints it and exits with [`ConfigError::exit_code`] (2 for
-//! bad configuration).
+//! bad configuration). Loading does not stop at the first problem: a wrong key of the file
+//! or a wrong variable is reported and left at its default, every value is checked (after
+//! each problem the value blamed is put back to its default and the values are checked
+//! again), and several problems come as one [`ConfigError::Several`], one problem a line.
+//! [`Config::check`] returns them with the configuration (`pecwatch config check`), and
+//! [`Provenance::source`] says where each value came from.
 //!
 //! # Secrets
 //!
@@ -1351,13 +1356,26 @@ fn parse_file(text: &str, label: &str) -> Result<Table, (Table, Vec<ConfigError>
     }
     if wrong.len() <= 1 {
         // One wrong key (or a problem no single key shows): the precise message.
-        for (section, key, _) in &wrong {
-            remove_key(&mut table, section, key.as_deref());
-        }
-        if wrong.is_empty() {
-            table = Table::new();
-        }
-        return Err((table, vec![invalid(&first)]));
+        let problem = match wrong.pop() {
+            Some((section, Some(key), _)) => {
+                remove_key(&mut table, &section, Some(&key));
+                ConfigError::Key {
+                    origin: label.to_owned(),
+                    problem: describe_toml_error(text, &first),
+                    section,
+                    key,
+                }
+            }
+            Some((section, None, _)) => {
+                remove_key(&mut table, &section, None);
+                invalid(&first)
+            }
+            None => {
+                table = Table::new();
+                invalid(&first)
+            }
+        };
+        return Err((table, vec![problem]));
     }
     let problems = wrong
         .into_iter()

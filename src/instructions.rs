@@ -46,6 +46,9 @@ pub struct Instructions {
     pub from_email: bool,
     /// The provider profile.
     pub profile: String,
+    /// The provider's name for people (`Aruba`).
+    #[serde(skip)]
+    pub provider: String,
     /// The MX record the provider asks for (`MX 10 mx.pec.aruba.it.`).
     pub mx: String,
     /// The case and its lines.
@@ -178,6 +181,7 @@ pub fn decide(input: &str, observation: &Observation, profile: &Profile) -> Inst
         domain,
         from_email,
         profile: profile.name.clone(),
+        provider: profile.display_name.clone(),
         mx: format!("MX {} {host}", profile.mx_preference),
         case,
     }
@@ -487,7 +491,7 @@ impl Instructions {
                 out.push_str(&format!("      {sign} {line}\n"));
             }
         };
-        let provider = &self.profile;
+        let provider = &self.provider;
         match &self.case {
             Case::AddToParentZone {
                 exists,

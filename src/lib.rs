@@ -70,7 +70,10 @@
 //!   filled: connection caps per address and in all, a long listen queue, an accept loop
 //!   that survives running out of file descriptors, the open-files limit raised at start.
 //!   [`cli::output`] keeps a closed standard output or error from ever crashing a command.
-//! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides;
+//! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides,
+//!   finding every problem at once ([`config::Config::check`], `pecwatch config check`);
+//!   `pecwatch doctor` ([`cli::doctor`]) tries everything it names, and `pecwatch db`
+//!   ([`cli::db`]) shows and applies the registry's migrations and backs SQLite up;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests; with
 //!   `PECWATCH_SIMULATE`, simulated time for `serve`: a month of service in minutes).
 //!

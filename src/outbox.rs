@@ -624,6 +624,51 @@ impl Messages {
     }
 }
 
+/// Who an item goes to, as [`Sender`] addresses it: an alert to the addresses it names
+/// or the operators; a notice to the operators (`under_review`) or the holder, plus the
+/// reseller's copy (when `reseller_copy` and the reseller is an address). For showing a
+/// notice (`pecwatch notices show`).
+pub fn recipients(
+    item: &OutboxItem,
+    domain: Option<&crate::registry::Domain>,
+    operators: &[String],
+    reseller_copy: bool,
+) -> Vec<String> {
+    let listed = |item: &OutboxItem| -> Vec<String> {
+        match item.payload.get("to").and_then(|to| to.as_array()) {
+            Some(listed) if !listed.is_empty() => listed
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            _ => operators.to_vec(),
+        }
+    };
+    let Some(domain) = domain.filter(|_| item.kind != ALERT_ITEM) else {
+        return listed(item);
+    };
+    let kind: Option<NoticeKind> = item
+        .payload
+        .get("kind")
+        .and_then(|kind| serde_json::from_value(kind.clone()).ok());
+    if kind.is_some_and(NoticeKind::to_operators) {
+        return operators.to_vec();
+    }
+    let mut to = vec![named(domain.holder.name.as_deref(), &domain.holder.email)];
+    if reseller_copy && let Some(reseller) = domain.reseller.as_deref().filter(|r| r.contains('@'))
+    {
+        to.push(reseller.to_owned());
+    }
+    to
+}
+
+/// `Name <address>`, or the address alone.
+fn named(name: Option<&str>, address: &str) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => format!("\"{}\" <{address}>", name.replace(['"', '\\'], "")),
+        None => address.to_owned(),
+    }
+}
+
 impl Composed {
     fn to(to: Vec<Mailbox>, rendered: RenderedNotice) -> Self {
         Composed {

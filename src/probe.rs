@@ -911,6 +911,9 @@ impl Prober {
                 }
             }
             addresses.retain(|(_, a)| self.config.ipv6 || a.is_ipv4());
+            // One row per server address, whichever sources named it.
+            let mut seen = std::collections::HashSet::new();
+            addresses.retain(|pair| seen.insert(pair.clone()));
             let servers = join_all(addresses.into_iter().map(|(name, address)| async move {
                 let public = is_public(address);
                 let soa = if self.usable(address) {
@@ -1022,11 +1025,7 @@ impl Prober {
         host: &Name,
         glue: &[(Name, IpAddr)],
     ) -> (Vec<IpAddr>, Vec<Lookup>) {
-        let glued: Vec<IpAddr> = glue
-            .iter()
-            .filter(|(name, _)| name == host)
-            .map(|(_, a)| *a)
-            .collect();
+        let glued = glue_addresses(host, glue);
         if glued.is_empty() {
             self.addresses(host).await
         } else {
@@ -1416,8 +1415,39 @@ pub fn show(name: &Name) -> String {
     display_name(name)
 }
 
+/// The glue addresses of `host`, each once: the zone's own answer and the parent's
+/// referral often carry the same glue, and one name server must not be listed (and
+/// queried) twice at one address.
+fn glue_addresses(host: &Name, glue: &[(Name, IpAddr)]) -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    for (name, address) in glue {
+        if name == host && !addresses.contains(address) {
+            addresses.push(*address);
+        }
+    }
+    addresses
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn glue_from_the_zone_and_the_referral_gives_each_address_once() {
+        let host = super::Name::from_ascii("ns.single.it.").unwrap();
+        let other = super::Name::from_ascii("ns2.single.it.").unwrap();
+        let a: super::IpAddr = "192.0.2.53".parse().unwrap();
+        let b: super::IpAddr = "2001:db8::53".parse().unwrap();
+        // The zone's NS answer and the parent's referral both carry the glue.
+        let glue = [
+            (host.clone(), a),
+            (host.clone(), b),
+            (other.clone(), a),
+            (host.clone(), a),
+            (host.clone(), b),
+        ];
+        assert_eq!(super::glue_addresses(&host, &glue), [a, b]);
+        assert_eq!(super::glue_addresses(&other, &glue), [a]);
+    }
+
     use super::*;
 
     #[tokio::test]

@@ -6,7 +6,8 @@
 //! writes its own as a TOML file:
 //!
 //! ```toml
-//! name = "Esempio PEC"
+//! name = "esempio"
+//! display_name = "Esempio PEC"                # for people; default: name
 //! mx_host = "mx.pec.esempio.it"
 //! mx_preference = 10                       # default 10
 //! mail_addresses = ["192.0.2.25", "2001:db8::/64"]   # empty: resolved from mx_host
@@ -26,8 +27,11 @@ use crate::name::{DomainName, InputError};
 /// A PEC provider's expectations for its certified domains.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Profile {
-    /// The provider's name (`aruba`).
+    /// The provider's name (`aruba`): the profile's key.
     pub name: String,
+    /// The provider's name for people (`Aruba`): `display_name` in a profile file,
+    /// defaulting to `name`.
+    pub display_name: String,
     /// The host every MX must point to (`mx.pec.aruba.it`).
     pub mx_host: DomainName,
     /// The MX preference the provider asks for.
@@ -92,6 +96,8 @@ pub enum ProfileError {
 #[serde(deny_unknown_fields)]
 struct ProfileFile {
     name: String,
+    #[serde(default)]
+    display_name: Option<String>,
     mx_host: String,
     #[serde(default = "default_preference")]
     mx_preference: u16,
@@ -167,7 +173,13 @@ impl Profile {
             .map(|n| DomainName::parse(n))
             .collect::<Result<Vec<_>, _>>()
             .map_err(bad_name)?;
+        let display_name = file
+            .display_name
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .unwrap_or_else(|| file.name.clone());
         Ok(Self {
+            display_name,
             name: file.name,
             mx_host: DomainName::parse(&file.mx_host).map_err(bad_name)?,
             mx_preference: file.mx_preference,
@@ -184,6 +196,7 @@ impl Profile {
         match name.to_ascii_lowercase().as_str() {
             "aruba" => Some(Self {
                 name: "aruba".into(),
+                display_name: "Aruba".into(),
                 mx_host: host("mx.pec.aruba.it")?,
                 mx_preference: 10,
                 mail_addresses: Vec::new(),
@@ -201,6 +214,7 @@ impl Profile {
             }),
             "infocert" => Some(Self {
                 name: "infocert".into(),
+                display_name: "InfoCert".into(),
                 mx_host: host("mx.cert.legalmail.it")?,
                 mx_preference: 10,
                 mail_addresses: Vec::new(),
@@ -224,6 +238,24 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names() {
+        assert_eq!(Profile::load("aruba").unwrap().display_name, "Aruba");
+        assert_eq!(Profile::load("infocert").unwrap().display_name, "InfoCert");
+        let named = Profile::from_toml(
+            "name = 'esempio'\ndisplay_name = 'Esempio PEC S.p.A.'\nmx_host = 'mx.pec.esempio.it'",
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (named.name.as_str(), named.display_name.as_str()),
+            ("esempio", "Esempio PEC S.p.A.")
+        );
+        let plain = Profile::from_toml("name = 'esempio'\nmx_host = 'mx.pec.esempio.it'", "p.toml")
+            .unwrap();
+        assert_eq!(plain.display_name, "esempio");
+    }
 
     #[test]
     fn built_ins() {

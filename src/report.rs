@@ -143,6 +143,9 @@ pub struct Report {
     pub input: String,
     /// The profile's name.
     pub profile: String,
+    /// The provider's name for people (the profile's display name; by default the
+    /// profile's name).
+    pub provider: String,
     /// The enclosing zone's apex, when found.
     pub zone: Option<String>,
     /// The findings, errors first.
@@ -193,11 +196,18 @@ impl Report {
             domain: observation.domain.clone(),
             input: input.to_string(),
             profile: profile.to_string(),
+            provider: profile.to_string(),
             zone,
             findings,
             servers,
             dnssec,
         }
+    }
+
+    /// The same report naming the provider for people (`Aruba` for profile `aruba`).
+    pub fn with_provider(mut self, display_name: &str) -> Self {
+        self.provider = display_name.to_owned();
+        self
     }
 
     /// The verdict.
@@ -251,6 +261,7 @@ impl Report {
             "codes": by_name(self.codes_of(Severity::Error)),
             "warnings": by_name(self.codes_of(Severity::Warning)),
             "profile": self.profile,
+            "provider": self.provider,
             "zone": self.zone,
             "findings": self.findings.iter().map(|f| finding_json(f, lang)).collect::<Vec<_>>(),
             "nameservers": self.servers,

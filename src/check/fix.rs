@@ -74,6 +74,33 @@ fn parent_of(name: &str) -> Option<String> {
     name.split_once('.').map(|(_, parent)| parent.to_string())
 }
 
+/// The host meant by an MX exchange written without its final dot, to which the zone's
+/// origin was appended (`mx.pec.aruba.it.pec.example.it.` in zone `pec.example.it`:
+/// `mx.pec.aruba.it`): the exchange ends with one of `origins`, and what comes before is
+/// the provider's host `expected` or a full host name of its own (a top-level label like
+/// the origin's, or a common one). `None` for a name that is simply inside the zone
+/// (`mail.example.it`).
+pub(super) fn missing_final_dot(
+    exchange: &str,
+    origins: &[&str],
+    expected: &str,
+) -> Option<String> {
+    const COMMON_TLDS: [&str; 8] = ["it", "com", "net", "org", "eu", "cz", "info", "biz"];
+    let exchange = exchange.trim_end_matches('.').to_ascii_lowercase();
+    let expected = expected.trim_end_matches('.').to_ascii_lowercase();
+    origins.iter().find_map(|origin| {
+        let origin = origin.trim_end_matches('.').to_ascii_lowercase();
+        let prefix = exchange.strip_suffix(&format!(".{origin}"))?;
+        if prefix == expected {
+            return Some(prefix.to_owned());
+        }
+        let (rest, tld) = prefix.rsplit_once('.')?;
+        let origin_tld = origin.rsplit('.').next().unwrap_or_default();
+        let full_host = rest.contains('.') && (tld == origin_tld || COMMON_TLDS.contains(&tld));
+        full_host.then(|| prefix.to_owned())
+    })
+}
+
 /// Whether a zone apex looks like a top-level domain (`it`): a certified name whose
 /// closest existing zone is a TLD has no registered parent domain.
 pub(super) fn is_tld_like(apex: &str) -> bool {
@@ -153,8 +180,29 @@ impl Site<'_> {
             zone: self.apex.clone(),
             add,
             remove,
-            note: self.provider_hosted_note(),
+            note: self
+                .missing_dot_note()
+                .or_else(|| self.provider_hosted_note()),
         }
+    }
+
+    /// When an MX exchange was written without its final dot (the zone's origin was
+    /// appended to it), says so: the usual cause of `mx.pec.aruba.it.example.it`.
+    fn missing_dot_note(&self) -> Option<Text> {
+        let origins = [self.apex.as_str(), self.domain.as_str()];
+        let expected = self.profile.mx_host.as_str();
+        self.current_mx.iter().find_map(|(_, exchange)| {
+            let meant = missing_final_dot(exchange, &origins, expected)?;
+            let written = exchange.trim_end_matches('.');
+            Some(Text::new(
+                format!(
+                    "Il record MX punta a {written}: probabilmente nel file di zona manca il punto finale dopo {meant}, e il DNS vi ha aggiunto il nome della zona. Scrivere «{meant}.», con il punto."
+                ),
+                format!(
+                    "The MX record points to {written}: the zone file probably lacks the final dot after {meant}, so the DNS appended the zone's name. Write \"{meant}.\", with the dot."
+                ),
+            ))
+        })
     }
 
     /// When the zone is on the provider's DNS, the provider writes the MX itself.
@@ -162,7 +210,7 @@ impl Site<'_> {
         if !self.served_by_provider() {
             return None;
         }
-        let provider = &self.profile.name;
+        let provider = &self.profile.display_name;
         Some(Text::new(
             format!(
                 "La zona {} è sui DNS di {provider}: il record MX viene scritto dal gestore all'attivazione; chiedere a {provider} di ripristinarlo.",
@@ -214,7 +262,7 @@ impl Site<'_> {
     }
 
     fn delegation_note(&self) -> Text {
-        let provider = &self.profile.name;
+        let provider = &self.profile.display_name;
         let domain = self.domain;
         Text::new(
             format!(
@@ -326,6 +374,66 @@ mod tests {
             current_mx: Vec::new(),
             zone_ns: vec!["ns1.example.it".into(), "ns2.example.it".into()],
         }
+    }
+
+    #[test]
+    fn an_exchange_without_its_final_dot_is_recognised() {
+        let expected = "mx.pec.aruba.it";
+        let origins = ["pec.example.it", "pec.example.it"];
+        assert_eq!(
+            missing_final_dot("mx.pec.aruba.it.pec.example.it.", &origins, expected).as_deref(),
+            Some("mx.pec.aruba.it")
+        );
+        // Another provider's host, without its dot, in the parent zone.
+        assert_eq!(
+            missing_final_dot(
+                "mx.cert.legalmail.it.example.it.",
+                &["example.it", "pec.example.it"],
+                expected
+            )
+            .as_deref(),
+            Some("mx.cert.legalmail.it")
+        );
+        // Names meant to be inside the zone, and correct names: no hint.
+        for exchange in [
+            "mail.example.it.",
+            "mx.pec.example.it.",
+            "mx.pec.aruba.it.",
+            "smtp.mail.example.it.",
+        ] {
+            assert_eq!(
+                missing_final_dot(exchange, &["example.it", "pec.example.it"], expected),
+                None,
+                "{exchange}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_fix_says_the_final_dot_is_missing() {
+        let name = domain("pec.example.it");
+        let profile = aruba();
+        let mut site = site(&name, "pec.example.it", &profile);
+        site.current_mx = vec![(10, "mx.pec.aruba.it.pec.example.it.".into())];
+        let fix = site.record_fix();
+        assert_eq!(fix.add, vec!["@ IN MX 10 mx.pec.aruba.it."]);
+        assert_eq!(
+            fix.remove,
+            vec!["@ IN MX 10 mx.pec.aruba.it.pec.example.it."]
+        );
+        let note = fix.note.expect("a note");
+        assert!(
+            note.it
+                .contains("manca il punto finale dopo mx.pec.aruba.it"),
+            "{}",
+            note.it
+        );
+        assert!(
+            note.en
+                .contains("lacks the final dot after mx.pec.aruba.it"),
+            "{}",
+            note.en
+        );
     }
 
     #[test]

@@ -417,7 +417,7 @@ fn preference(cx: &Context<'_>, exchange: &Exchange) -> Option<Draft> {
     let domain = shown(cx.domain());
     let target = display_name(&exchange.name);
     let list = other.join(", ");
-    let provider = &cx.profile.name;
+    let provider = &cx.profile.display_name;
     let message = Text::new(
         format!(
             "MX PRIORITA: il record MX di {domain} verso {target} ha priorità {list}; {provider} indica {wanted_preference}."
@@ -461,7 +461,7 @@ fn target_evidence(
 
 /// `aruba (mx.pec.aruba.it)`.
 fn provider(profile: &Profile) -> String {
-    format!("{} ({})", profile.name, profile.mx_host)
+    format!("{} ({})", profile.display_name, profile.mx_host)
 }
 
 /// `MX 10 mx.pec.aruba.it.`

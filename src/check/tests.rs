@@ -1147,7 +1147,7 @@ fn hybrid_mx_set_flags_only_the_foreign_target() {
     let finding = &findings[0];
     assert_eq!(
         finding.message.it,
-        "A NON CORRETTO: il record MX di pec.example.it punta a mail.example.it (198.51.100.7), che non è un server di posta PEC di aruba (mx.pec.aruba.it)."
+        "A NON CORRETTO: il record MX di pec.example.it punta a mail.example.it (198.51.100.7), che non è un server di posta PEC di Aruba (mx.pec.aruba.it)."
     );
     assert_eq!(finding.evidence[1].query, "mail.example.it A");
     assert_eq!(
@@ -1423,7 +1423,7 @@ fn zone_on_the_providers_dns_gets_no_delegation_alternative() {
     let finding = only(&findings, Code::A_NON_CORRETTO);
     assert_eq!(finding.fixes.len(), 1);
     let note = finding.fixes[0].note.as_ref().expect("note");
-    assert!(note.it.contains("aruba"));
+    assert!(note.it.contains("sui DNS di Aruba"));
 }
 
 // ---------------------------------------------------------------- sorting and deduplication

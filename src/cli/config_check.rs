@@ -1,6 +1,7 @@
 //! `pecwatch config check`: the configuration as `serve` reads it, every problem at once,
 //! and the effective value of every key with where it came from, secrets hidden.
 
+use super::output::{out, outln};
 use std::path::Path;
 
 use clap::{Args, Subcommand};
@@ -51,15 +52,13 @@ pub struct Entry {
     pub wrong: bool,
 }
 
-/// Whether a key holds a secret: its name says `password`, `secret` or `key` (but not
-/// a file or directory holding one, whose path is no secret).
+/// Whether a key holds a secret: its name ends with `password`, `secret`, `key` or
+/// `token` (`password`, `tsig_key`), not merely mentions one (`password_file` is a path,
+/// `password_link_ttl` a duration).
 pub fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    let path = key.ends_with("_file") || key.ends_with("_dir") || key.ends_with("_path");
-    !path
-        && ["password", "secret", "key", "token"]
-            .iter()
-            .any(|w| key.contains(w))
+    let last = key.rsplit(['_', '-']).next().unwrap_or_default();
+    ["password", "secret", "key", "token", "passphrase"].contains(&last)
 }
 
 /// A value as shown: secrets hidden, passwords taken out of URLs.
@@ -222,8 +221,8 @@ pub fn run(path: Option<&Path>, command: ConfigCommand) -> Result<Exit, CliError
     let checked = Config::check(path)?;
     let file = checked.config.provenance.file().map(str::to_owned);
     match args.format {
-        Format::Text => print!("{}", text(&checked, file.as_deref(), args.lang)),
-        Format::Json => println!("{}", json(&checked, file.as_deref())),
+        Format::Text => out!("{}", text(&checked, file.as_deref(), args.lang))?,
+        Format::Json => outln!("{}", json(&checked, file.as_deref()))?,
     }
     Ok(if checked.problems.is_empty() {
         Exit::Ok
@@ -254,6 +253,8 @@ mod tests {
             "zone_dir",
             "url",
             "resolver",
+            "password_link_ttl",
+            "password_link_url",
         ] {
             assert!(!is_secret(key), "{key}");
         }

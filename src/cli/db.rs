@@ -1,6 +1,7 @@
 //! `pecwatch db`: the database's schema (which migrations it has), bringing it up to date
 //! on demand, and SQLite's online backup.
 
+use super::output::outln;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -54,7 +55,7 @@ pub async fn run(config: &Config, command: DbCommand) -> Result<Exit, CliError> 
     let result = match command {
         DbCommand::Status(args) => {
             let status = registry.schema_status().await?;
-            print_status(&registry, config, &status, &[], &args);
+            print_status(&registry, config, &status, &[], &args)?;
             Ok(Exit::Ok)
         }
         DbCommand::Migrate(args) => {
@@ -62,16 +63,16 @@ pub async fn run(config: &Config, command: DbCommand) -> Result<Exit, CliError> 
             registry.migrate().await?;
             let after = registry.schema_status().await?;
             let applied: Vec<i64> = before.pending().map(|m| m.version).collect();
-            print_status(&registry, config, &after, &applied, &args);
+            print_status(&registry, config, &after, &applied, &args)?;
             Ok(Exit::Ok)
         }
         DbCommand::Backup(args) => {
             registry.backup_to(&args.file).await?;
-            println!(
+            outln!(
                 "{} {}",
                 args.lang.pick("Copia scritta in", "Backup written to"),
                 args.file.display()
-            );
+            )?;
             Ok(Exit::Ok)
         }
     };
@@ -86,14 +87,14 @@ fn print_status(
     status: &SchemaStatus,
     applied_now: &[i64],
     args: &StatusArgs,
-) {
+) -> Result<(), CliError> {
     let lang = args.lang;
     let backend = match registry.backend() {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
     if args.format == Format::Json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "database": config.redacted_database_url(),
@@ -102,14 +103,14 @@ fn print_status(
                 "applied_now": applied_now,
                 "migrations": status.migrations,
             })
-        );
-        return;
+        )?;
+        return Ok(());
     }
-    println!(
+    outln!(
         "{}: {} ({backend})",
         lang.pick("Database", "Database"),
         config.redacted_database_url()
-    );
+    )?;
     for migration in &status.migrations {
         let state = match (&migration.applied_at, migration.known) {
             (_, false) => lang
@@ -130,34 +131,36 @@ fn print_status(
             ),
             (None, true) => lang.pick("da applicare", "pending").to_owned(),
         };
-        println!(
+        outln!(
             "  {:04} {:<12} {state}",
-            migration.version, migration.description
-        );
+            migration.version,
+            migration.description
+        )?;
     }
     let pending = status.pending().count();
     let unknown = status.unknown().count();
     if unknown > 0 {
-        println!(
+        outln!(
             "{}",
             lang.pick(
                 "Il database è stato aggiornato da una versione più recente di pecwatch: \
                  installare quella versione.",
                 "The database was upgraded by a newer pecwatch: install that version."
             )
-        );
+        )?;
     } else if pending > 0 {
-        println!(
+        outln!(
             "{pending} {}",
             lang.pick(
                 "migrazioni da applicare: pecwatch db migrate (o l'avvio di pecwatch serve)",
                 "migrations pending: pecwatch db migrate (or starting pecwatch serve)"
             )
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "{}",
             lang.pick("Schema aggiornato.", "The schema is up to date.")
-        );
+        )?;
     }
+    Ok(())
 }

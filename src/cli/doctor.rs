@@ -3,6 +3,7 @@
 //! certificate, the listen addresses) and says for each what was tried, whether it works
 //! and how to fix it. Sends no mail and changes nothing.
 
+use super::output::{out, outln};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -173,14 +174,14 @@ pub async fn run(path: Option<&Path>, args: DoctorArgs) -> Result<Exit, CliError
     items.push(certificate(&config, crate::clock::now()?, lang));
     items.extend(listen_addresses(&config, lang).await);
     match args.format {
-        Format::Text => print!("{}", text(&items, lang)),
-        Format::Json => println!(
+        Format::Text => out!("{}", text(&items, lang))?,
+        Format::Json => outln!(
             "{}",
             json!({
                 "ok": !items.iter().any(|i| i.status == Status::Failed),
                 "checks": items,
             })
-        ),
+        )?,
     }
     Ok(if items.iter().any(|i| i.status == Status::Failed) {
         Exit::Findings
@@ -867,7 +868,10 @@ async fn answers_as_pecwatch(address: SocketAddr, listener: Listener) -> bool {
             Listener::Policy => b"request=smtpd_access_policy\nprotocol_state=RCPT\n\
                 sender=doctor@example.invalid\nrecipient=doctor@example.invalid\n\n"
                 .to_vec(),
-            Listener::Socketmap => b"27:domain doctor.example.invalid,".to_vec(),
+            Listener::Socketmap => {
+                let query = "virtual_mailbox_domains doctor.example.invalid";
+                format!("{}:{query},", query.len()).into_bytes()
+            }
         };
         stream.write_all(&request).await.ok()?;
         let mut answer = Vec::new();

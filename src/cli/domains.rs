@@ -71,7 +71,7 @@ pub struct AddArgs {
     /// instant.
     #[arg(long, value_name = "DATE")]
     pub expires: Option<String>,
-    /// Output format.
+    /// Output format (json: one object, the domain registered).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -103,7 +103,7 @@ pub struct ListArgs {
     /// At most this many domains.
     #[arg(long)]
     pub limit: Option<u64>,
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per domain listed).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -113,7 +113,7 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// The domain.
     pub domain: String,
-    /// Output format.
+    /// Output format (json: one object, the domain with its history).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

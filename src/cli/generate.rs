@@ -5,6 +5,7 @@
 //! completions would list even a hidden subcommand). Operators get these files from the
 //! package.
 
+use super::output::{errln, outln};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ pub fn main() -> std::process::ExitCode {
     match run(cli.command) {
         Ok(exit) => std::process::ExitCode::from(exit.code()),
         Err(error) => {
-            eprintln!("pecwatch generate: {error}");
+            errln!("pecwatch generate: {error}");
             std::process::ExitCode::from(error.exit_code())
         }
     }
@@ -70,7 +71,7 @@ pub fn run(command: GenerateCommand) -> Result<Exit, CliError> {
         GenerateCommand::Completions { dir } => completions(&dir),
     }?;
     for path in written {
-        println!("{}", path.display());
+        outln!("{}", path.display())?;
     }
     Ok(Exit::Ok)
 }

@@ -54,7 +54,7 @@ pub struct ExportArgs {
 /// Arguments of `index diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// Output format.
+    /// Output format (json: one object with the domains `added` and `removed` since the last publication).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

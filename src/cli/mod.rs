@@ -105,10 +105,10 @@ pub enum Command {
 /// Output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Readable report.
+    /// Readable text, in the language of --lang.
     #[default]
     Text,
-    /// JSON Lines: one object per domain.
+    /// JSON for programs: what each command prints is in its --format description.
     Json,
 }
 
@@ -134,7 +134,7 @@ pub struct CheckArgs {
     /// built-in IANA root anchors (default: dns.trust_anchor in the configuration).
     #[arg(long, value_name = "FILE")]
     pub trust_anchor: Option<PathBuf>,
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per domain checked).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the report.
@@ -321,6 +321,12 @@ fn probe_config(config: &Config, args: &CheckArgs) -> Result<ProbeConfig, CliErr
 
 /// `pecwatch check`.
 pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
+    if args.domains.is_empty() && args.from.is_none() {
+        return Err(CliError::Usage(
+            "name the domains to check (pecwatch check DOMAIN…, or --from FILE|- for a list)"
+                .into(),
+        ));
+    }
     let profile = match &args.profile {
         Some(name) => load_profile(config, name)?,
         None => config.default_profile()?,
@@ -355,7 +361,8 @@ pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
                     Ok(domain) => {
                         let observation = prober.observe(&domain).await;
                         let findings = evaluate(&observation, &profile);
-                        Ok(Report::new(&input, &observation, &profile.name, findings))
+                        Ok(Report::new(&input, &observation, &profile.name, findings)
+                            .with_provider(&profile.display_name))
                     }
                 })
             }

@@ -48,7 +48,7 @@ pub struct BounceArgs {
     /// The bounce message ('-' for standard input).
     #[arg(default_value = "-")]
     pub file: String,
-    /// Output format.
+    /// Output format (json: one object saying which notice the bounce ended, if any).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -56,7 +56,7 @@ pub struct BounceArgs {
 /// Arguments of `notices send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Output format.
+    /// Output format (json: one object with what was sent, deferred and given up).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the summary.
@@ -79,7 +79,7 @@ pub struct ListArgs {
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     pub limit: u64,
-    /// Output format (json: one object per line).
+    /// Output format (json: JSON Lines, one object per notice).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -89,7 +89,7 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// The notice's identifier (see `notices list`).
     pub id: i64,
-    /// Output format.
+    /// Output format (json: one object, the notice; `show` adds its recipients `to`).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -147,7 +147,7 @@ pub async fn run(config: &Config, command: NoticesCommand) -> Result<Exit, CliEr
         NoticesCommand::Preview(_) => Ok(Exit::Ok),
         NoticesCommand::Send(args) => send(config, &registry, clock, args).await,
         NoticesCommand::List(args) => list(&registry, args).await,
-        NoticesCommand::Show(args) => show(&registry, args).await,
+        NoticesCommand::Show(args) => show(config, &registry, args).await,
         NoticesCommand::Resend(args) => resend(&registry, clock, args).await,
         NoticesCommand::Bounce(args) => bounce(config, &registry, clock, args).await,
     };
@@ -271,25 +271,39 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
 }
 
 /// `notices show`.
-async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
+async fn show(config: &Config, registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
     let item = registry
         .outbox_item(args.id)
         .await?
         .ok_or_else(|| CliError::Usage(format!("no notice {}", args.id)))?;
-    let domain = match item.domain_id {
-        Some(id) => registry.domain_by_id(id).await?.map(|d| d.name.to_string()),
+    let record = match item.domain_id {
+        Some(id) => registry.domain_by_id(id).await?,
         None => None,
     };
+    let to = crate::outbox::recipients(
+        &item,
+        record.as_ref(),
+        &config.sweep.operators,
+        config.notices.reseller_copy,
+    );
+    let domain = record.map(|d| d.name.to_string());
     match args.format {
         Format::Json => {
             let mut value = serde_json::to_value(&item).unwrap_or_default();
             value["domain"] = domain.into();
+            value["to"] = to.into();
             outln!("{value}")?;
         }
         Format::Text => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "notice {} — {} ({})", item.id, what(&item), item.state)?;
             writeln!(out, "  domain:     {}", domain.as_deref().unwrap_or("-"))?;
+            let to = if to.is_empty() {
+                "- (sweep.operators)".to_owned()
+            } else {
+                to.join(", ")
+            };
+            writeln!(out, "  to:         {to}")?;
             writeln!(out, "  key:        {}", item.key)?;
             writeln!(out, "  queued:     {}", rome_time(item.created, TABLE_TIME))?;
             writeln!(out, "  attempts:   {}", item.attempts)?;

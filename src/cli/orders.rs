@@ -63,7 +63,7 @@ pub struct OrderAddArgs {
     /// Expiry of the certification: a date or an RFC 3339 instant.
     #[arg(long, value_name = "DATE")]
     pub expires: Option<String>,
-    /// Output format.
+    /// Output format (json: one object, the order recorded).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -92,7 +92,7 @@ pub struct OrderListArgs {
     /// At most this many.
     #[arg(long, default_value_t = 1000)]
     pub limit: u64,
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per order).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -105,7 +105,7 @@ pub struct OrderListArgs {
 pub struct OrderShowArgs {
     /// The order's number.
     pub id: i64,
-    /// Output format.
+    /// Output format (json: one object, the order with its domain's state and steps).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -121,7 +121,7 @@ pub struct OrderDecideArgs {
     /// Who decides, for the history (default: $USER, else `operator`).
     #[arg(long, value_name = "NAME")]
     pub actor: Option<String>,
-    /// Output format.
+    /// Output format (json: one object, the order as decided).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -162,7 +162,7 @@ pub enum MailboxesCommand {
 pub struct MailboxArgs {
     /// The mailbox: `local@domain`.
     pub address: String,
-    /// Output format.
+    /// Output format (json: one object, the mailbox and its set-password link).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -175,7 +175,7 @@ pub struct MailboxArgs {
 pub struct MailboxListArgs {
     /// Only this domain's mailboxes.
     pub domain: Option<String>,
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per mailbox).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the text.
@@ -198,6 +198,9 @@ pub struct SetPasswordArgs {
     /// line after the link's, when the link comes from there too).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Output format (json: one object with the mailbox's `address` and `password_set`).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
     /// Language of the text.
     #[arg(long, value_enum, default_value_t)]
     pub lang: Lang,
@@ -521,10 +524,9 @@ async fn print_order(
     if let Some(id) = order.domain_id {
         for step in registry.steps(id).await? {
             outln!(
-                "  {}  {:<14} {}",
+                "  {}  {}",
                 rome_time(step.at, TABLE_TIME),
-                step.step,
-                step.detail
+                crate::activation::step_text(&step.step, &step.detail, lang)
             )?;
         }
     }
@@ -662,11 +664,17 @@ async fn mailboxes(
             let mailbox = activation::set_password(registry, &token, &password, now)
                 .await
                 .map_err(|e| refused(e, lang))?;
-            outln!(
-                "{} {}",
-                lang.pick("password impostata per", "password set for"),
-                mailbox.address
-            )?;
+            match args.format {
+                Format::Json => outln!(
+                    "{}",
+                    serde_json::json!({"address": mailbox.address, "password_set": true})
+                )?,
+                Format::Text => outln!(
+                    "{} {}",
+                    lang.pick("password impostata per", "password set for"),
+                    mailbox.address
+                )?,
+            }
         }
     }
     Ok(Exit::Ok)

@@ -38,7 +38,7 @@ const JOIN_POLL: Duration = Duration::from_secs(2);
 /// Arguments of `pecwatch sweep`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// Output format of the summary.
+    /// Output format of the summary (json: one object with the sweep's counts).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Language of the summary.
@@ -159,7 +159,8 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     let poll = NOTICE_POLL.min(config.sweep.recheck_pending.unsigned_abs());
     errln!(
         "pecwatch serve: {} {} {} ({}), {} {}",
-        args.lang.pick("giro giornaliero alle", "daily sweep at"),
+        args.lang
+            .pick("controllo giornaliero alle", "daily sweep at"),
         config.sweep.time.strftime("%H:%M"),
         config.sweep.timezone,
         config.redacted_database_url(),
@@ -349,10 +350,10 @@ impl Leadership {
             errln!(
                 "pecwatch serve: {holder} {} {owner} {}",
                 lang.pick(
-                    "gestisce la pianificazione dei giri; questo processo",
+                    "gestisce la pianificazione dei controlli; questo processo",
                     "runs the schedule; this process"
                 ),
-                lang.pick("partecipa ai giri", "joins its sweeps"),
+                lang.pick("partecipa ai controlli", "joins its sweeps"),
             );
         }
         let renewal = {
@@ -430,10 +431,13 @@ async fn renew_schedule(
     let holds = now.as_second() < until.load(SeqCst);
     if held.swap(holds, SeqCst) != holds {
         let what = if holds {
-            lang.pick("gestisce la pianificazione dei giri", "runs the schedule")
+            lang.pick(
+                "gestisce la pianificazione dei controlli",
+                "runs the schedule",
+            )
         } else {
             lang.pick(
-                "non gestisce più la pianificazione dei giri",
+                "non gestisce più la pianificazione dei controlli",
                 "no longer runs the schedule",
             )
         };

@@ -54,7 +54,7 @@ pub struct AddArgs {
     /// What it may do.
     #[arg(long, value_enum)]
     pub role: RoleArg,
-    /// Output format.
+    /// Output format (json: one object with the token, shown only this once).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -62,7 +62,7 @@ pub struct AddArgs {
 /// Arguments of `tokens list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Output format (json: one object per line).
+    /// Output format (json: JSON Lines, one object per token, never the secret).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -78,7 +78,7 @@ pub struct AddArgs {
 /// Arguments of `users list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Output format.
+    /// Output format (json: JSON Lines, one object per user).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

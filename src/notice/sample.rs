@@ -208,7 +208,7 @@ impl AlertContext {
             domain: None,
             reason: lang
                 .pick(
-                    "domini sentinella in errore prima del giro: pec.ok.it (NS_NON_DEFINITO)",
+                    "domini sentinella in errore prima del controllo: pec.ok.it (NS_NON_DEFINITO)",
                     "canary domains failing before the sweep: pec.ok.it (NS_NON_DEFINITO)",
                 )
                 .to_owned(),
@@ -236,7 +236,7 @@ pub fn sample_check(domain: &DomainName, profile: &Profile, lang: Lang) -> Json 
         "{owner} IN MX {} {}.",
         profile.mx_preference, profile.mx_host
     );
-    let provider = &profile.name;
+    let provider = &profile.display_name;
     let message = match lang {
         Lang::It => format!(
             "A NON CORRETTO: il record MX di {domain} punta a {own_host} (203.0.113.10), che non è un server di posta PEC di {provider} ({}).",

@@ -95,7 +95,7 @@ fn every_template_set_renders_in_both_languages() {
 #[test]
 fn italian_characters_survive_in_every_part() {
     let notice = render_sample(NoticeKind::ErrorFound, Lang::It);
-    for needle in ["Ferrè", "Perché blocca la PEC", "è", "Finché", "lunedì"] {
+    for needle in ["Ferrè", "Perché blocca la PEC", "è", "finché", "lunedì"] {
         assert!(notice.text.contains(needle), "text lacks {needle}");
         assert!(notice.html.contains(needle), "html lacks {needle}");
     }
@@ -337,7 +337,7 @@ fn alert_renders_the_held_sweep_payload() {
     let notice = render_alert(&alert, &templates()).expect("renders");
     assert_eq!(
         notice.subject,
-        "[PEC] Giro 7 sospeso: nessun dominio ha cambiato stato"
+        "[PEC] Controllo n. 7 sospeso: nessun dominio ha cambiato stato"
     );
     assert!(
         notice.text.contains("avviato il 1º luglio 2026 alle 03:00"),
@@ -711,5 +711,37 @@ fn an_empty_support_line_and_a_reseller_address_read_naturally() {
     assert!(
         copy.subject
             .starts_with("[PEC] Copia per il rivenditore – Configurazione DNS corretta")
+    );
+}
+
+#[test]
+fn the_default_provider_name_starts_its_sentences() {
+    // "Il gestore PEC" (the default [notices] provider_name) is capitalised: it must never
+    // stand in the middle of a sentence ("…, Il gestore PEC non può…", "di Il gestore").
+    for kind in [
+        NoticeKind::ErrorFound,
+        NoticeKind::Removed,
+        NoticeKind::UnderReview,
+    ] {
+        let mut context = NoticeContext::sample(kind, Lang::It);
+        context.provider.name = "Il gestore PEC".into();
+        let notice = rendered(&context);
+        for part in [&notice.text, &notice.html] {
+            for (at, _) in part.match_indices("Il gestore PEC") {
+                // A sentence's or a line's start (the signature), or a parenthesis.
+                let line_start = part[..at].ends_with(['\n', '(', '>']);
+                let before = part[..at].trim_end();
+                let starts = line_start || before.is_empty() || before.ends_with(['.', '!', '?']);
+                assert!(starts, "{kind:?}: mid-sentence at {at} in {part}");
+            }
+        }
+    }
+    let notice = render_sample(NoticeKind::ErrorFound, Lang::It);
+    assert!(
+        notice
+            .text
+            .contains("PEC Esempio S.p.A. non può garantire la consegna"),
+        "{}",
+        notice.text
     );
 }

@@ -154,7 +154,7 @@ impl HoldReason {
     pub fn text(&self, lang: Lang) -> String {
         match (self, lang) {
             (HoldReason::Canaries { when, failed }, Lang::It) => format!(
-                "domini sentinella in errore {} giro: {}",
+                "domini sentinella in errore {} controllo: {}",
                 if *when == "before" {
                     "prima del"
                 } else {
@@ -479,7 +479,7 @@ mod tests {
         };
         assert_eq!(
             canaries.text(Lang::It),
-            "domini sentinella in errore dopo il giro: pec.canary.it (NS_NON_DEFINITO)"
+            "domini sentinella in errore dopo il controllo: pec.canary.it (NS_NON_DEFINITO)"
         );
     }
 }

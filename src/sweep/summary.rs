@@ -187,10 +187,10 @@ impl Summary {
         let rate = self.checked as f64 / self.seconds.max(0.01);
         let _ = writeln!(
             out,
-            "{} {} ({}): {} {} {:.2} s ({rate:.0}/s)",
-            lang.pick("Giro", "Sweep"),
+            "{} {} {}: {} {} {:.2} s ({rate:.0}/s)",
+            kind_label(&self.kind, lang),
+            lang.pick("n.", "no."),
             self.sweep,
-            self.kind,
             self.checked,
             lang.pick("domini controllati in", "domains checked in"),
             self.seconds,
@@ -284,6 +284,18 @@ impl Summary {
     }
 }
 
+/// What an operator calls a sweep of this kind: the daily check (`daily`), a re-check of
+/// the domains that fell due (`recheck`), or a check of every due domain run by hand or
+/// by cron (`sweep`).
+pub fn kind_label(kind: &str, lang: Lang) -> String {
+    match kind {
+        "daily" => lang.pick("Controllo giornaliero", "Daily check").into(),
+        "sweep" => lang.pick("Controllo", "Check").into(),
+        "recheck" => lang.pick("Ricontrollo", "Recheck").into(),
+        other => format!("{} ({other})", lang.pick("Controllo", "Check")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,7 +352,7 @@ mod tests {
         );
         let it = summary.to_text(Lang::It);
         assert!(
-            it.starts_with("Giro 7 (daily): 1000 domini controllati in 2.00 s (500/s)"),
+            it.starts_with("Controllo giornaliero n. 7: 1000 domini controllati in 2.00 s (500/s)"),
             "{it}"
         );
         assert!(
@@ -352,7 +364,7 @@ mod tests {
             it.contains("domini sentinella: pec.canary.it dopo: NS_NON_DEFINITO"),
             "{it}"
         );
-        assert!(it.contains("SOSPESO, nessun dominio cambia stato e gli operatori sono avvisati: domini sentinella in errore dopo il giro"), "{it}");
+        assert!(it.contains("SOSPESO, nessun dominio cambia stato e gli operatori sono avvisati: domini sentinella in errore dopo il controllo"), "{it}");
         let en = summary.to_text(Lang::En);
         assert!(en.contains("HELD, no domain changes state"), "{en}");
         let metrics = summary.to_prometheus(3);

@@ -922,7 +922,7 @@ fn schemas() -> Value {
         },
         "CheckResult": {
             "type": "object",
-            "description": "One line of `pecwatch check --format json`: a report (domain, input, ok, transient, verdict, codes, warnings, profile, zone, nameservers, findings) or, for an input that is not a domain, {input, ok: false, error}.",
+            "description": "One line of `pecwatch check --format json`: a report (domain, input, ok, transient, verdict, codes, warnings, profile, provider, zone, nameservers, findings) or, for an input that is not a domain, {input, ok: false, error}.",
             "required": ["input", "ok"],
             "properties": {
                 "input": string,
@@ -933,6 +933,7 @@ fn schemas() -> Value {
                 "codes": strings,
                 "warnings": strings,
                 "profile": string,
+                "provider": { "type": "string", "description": "The profile's display name (Aruba)." },
                 "zone": maybe(string.clone()),
                 "nameservers": { "type": "array", "items": { "type": "object" } },
                 "findings": { "type": "array", "items": { "type": "object" } },

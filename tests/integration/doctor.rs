@@ -278,12 +278,15 @@ fn doctor_finds_each_broken_service() {
     drop(taken);
 }
 
-/// PostgreSQL works as well, and a port held by a running `pecwatch web` is fine.
+/// PostgreSQL works as well, and ports held by a running `pecwatch web` and `pecwatch
+/// postfix` are fine.
 #[tokio::test]
 async fn doctor_on_postgres_with_pecwatch_running() {
     let (db, cleanup) = crate::support::db::create(pecwatch::registry::Backend::Postgres).await;
     let server = crate::support::web::start(&db.url, "2026-12-05T10:00:00Z", &[]).await;
     let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let postfix = crate::support::postfix::PecwatchPostfix::start(&db.url, &[]);
+    let (policy, socketmap) = (postfix.policy, postfix.socketmap);
     let dead_relay = format!("smtp://127.0.0.1:{}", free_port());
     let (code, report) = tokio::task::spawn_blocking({
         let url = db.url.clone();
@@ -299,11 +302,11 @@ async fn doctor_on_postgres_with_pecwatch_running() {
                     ("PECWATCH_SMTP_URL", dead_relay),
                     (
                         "PECWATCH_POSTFIX_POLICY_LISTEN",
-                        format!("127.0.0.1:{}", free_port()),
+                        format!("127.0.0.1:{policy}"),
                     ),
                     (
                         "PECWATCH_POSTFIX_SOCKETMAP_LISTEN",
-                        format!("127.0.0.1:{}", free_port()),
+                        format!("127.0.0.1:{socketmap}"),
                     ),
                 ],
             )
@@ -312,6 +315,7 @@ async fn doctor_on_postgres_with_pecwatch_running() {
     .await
     .unwrap();
     let _ = server.stop();
+    drop(postfix);
     db.registry.close().await;
     cleanup.run().await;
     assert_eq!(status(&report, "database"), "ok", "{report:#}");
@@ -330,6 +334,17 @@ async fn doctor_on_postgres_with_pecwatch_running() {
             .contains("pecwatch"),
         "{report:#}"
     );
+    // The Postfix service's addresses, held by `pecwatch postfix`, are fine too.
+    for check in ["listen:policy", "listen:socketmap"] {
+        assert_eq!(status(&report, check), "ok", "{check}: {report:#}");
+        assert!(
+            item(&report, check)["result"]
+                .as_str()
+                .unwrap()
+                .contains("pecwatch"),
+            "{report:#}"
+        );
+    }
     // Only SMTP fails (no relay there).
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(status(&report, "smtp"), "failed", "{report:#}");

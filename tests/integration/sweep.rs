@@ -477,7 +477,7 @@ async fn nothing_due_is_said_and_serve_sweeps_until_stopped() {
         assert!(stdout.contains("1 domini controllati"), "{stdout}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
-            stderr.contains("giro giornaliero alle 03:00 Europe/Rome"),
+            stderr.contains("controllo giornaliero alle 03:00 Europe/Rome"),
             "{stderr}"
         );
         assert!(stderr.contains("fermato"), "{stderr}");

@@ -286,7 +286,7 @@ async fn the_check_form_works_without_javascript() {
     assert_eq!(status, StatusCode::OK, "{result}");
     assert!(result.contains("data-verdict=\"ok\""), "{result}");
     assert!(
-        result.contains("è configurato correttamente per la PEC di aruba"),
+        result.contains("è configurato correttamente per la PEC di Aruba"),
         "{result}"
     );
     assert!(

@@ -83,7 +83,9 @@ pub async fn run_checks(
                     Ok(domain) => {
                         let observation = prober.observe(&domain).await;
                         let findings = evaluate(&observation, &profile);
-                        Report::new(&input, &observation, &profile.name, findings).to_json(lang)
+                        Report::new(&input, &observation, &profile.name, findings)
+                            .with_provider(&profile.display_name)
+                            .to_json(lang)
                     }
                 }
             }

@@ -624,12 +624,10 @@ async fn recheck(state: &AppState, signed: &SignedIn, page: &Page, name: &Domain
                 Ok(profile) => {
                     let observation = state.prober.observe(name).await;
                     let findings = evaluate(&observation, &profile);
-                    Ok(Report::new(
-                        name.as_str(),
-                        &observation,
-                        &profile.name,
-                        findings,
-                    ))
+                    Ok(
+                        Report::new(name.as_str(), &observation, &profile.name, findings)
+                            .with_provider(&profile.display_name),
+                    )
                 }
                 Err(error) => Err(error.to_string()),
             }

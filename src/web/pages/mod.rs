@@ -322,10 +322,8 @@ pub async fn run_check(
         })?;
     let observation = state.prober.observe(&name).await;
     let findings = evaluate(&observation, &profile);
-    Ok(Report::new(
-        name.as_str(),
-        &observation,
-        &profile.name,
-        findings,
-    ))
+    Ok(
+        Report::new(name.as_str(), &observation, &profile.name, findings)
+            .with_provider(&profile.display_name),
+    )
 }

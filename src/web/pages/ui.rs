@@ -68,6 +68,7 @@ fn environment() -> &'static Environment<'static> {
             }
         }
         env.add_function("tr", tr);
+        env.add_function("provider", provider);
         env.set_formatter(html_formatter);
         env
     })
@@ -99,6 +100,12 @@ fn html_formatter(
         }
         _ => minijinja::escape_formatter(out, state, value),
     }
+}
+
+/// `provider(profile)`: a profile's provider for people (`Aruba` for `aruba`); a profile
+/// that is not built in shows as named.
+fn provider(profile: String) -> String {
+    crate::profile::Profile::built_in(&profile).map_or(profile, |p| p.display_name)
 }
 
 /// `tr(it, en)`: the text in the page's language.

@@ -97,6 +97,7 @@ pub fn report(report: &Report, lang: Lang) -> Value {
         shown => &shown,
         unicode => shown != report.domain.as_str(),
         profile => &report.profile,
+        provider => &report.provider,
         zone => &report.zone,
         verdict => verdict.to_string(),
         verdict_label => verdict.label(lang),
@@ -117,7 +118,7 @@ fn summary(
     shown: &str,
     lang: Lang,
 ) -> String {
-    let profile = &report.profile;
+    let profile = &report.provider;
     match (verdict, lang) {
         (Verdict::Ok, Lang::It) if warnings == 0 => format!(
             "{shown} è configurato correttamente per la PEC di {profile}: la posta certificata arriva ai server del gestore."
