@@ -17,6 +17,17 @@ use serde::Serialize;
 use crate::Lang;
 use crate::name::DomainName;
 
+/// Who holds a certified domain: notices go to them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Holder {
+    /// The holder's name, for the salutation of notices.
+    pub name: Option<String>,
+    /// Where notices are sent.
+    pub email: String,
+    /// The language of notices.
+    pub lang: Lang,
+}
+
 /// The longest holder or reseller name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 /// The longest e-mail address, in octets (RFC 5321 §4.5.3.1.3: a path of 256 octets
@@ -269,12 +280,12 @@ impl Contact {
 
     /// Checks a holder and reseller and returns them in normal form.
     pub fn check(
-        holder: &crate::registry::Holder,
+        holder: &Holder,
         reseller: Option<&str>,
-    ) -> Result<(crate::registry::Holder, Option<String>), ContactError> {
+    ) -> Result<(Holder, Option<String>), ContactError> {
         let contact = Self::parse(&holder.email, holder.name.as_deref(), reseller)?;
         Ok((
-            crate::registry::Holder {
+            Holder {
                 name: contact.holder_name,
                 email: contact.holder_email.0,
                 lang: holder.lang,

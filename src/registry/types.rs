@@ -7,7 +7,6 @@ use ipnet::IpNet;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::Lang;
 use crate::lifecycle::{DomainStatus, Effect, Event, Outcome, State, Transition};
 use crate::name::DomainName;
 
@@ -17,16 +16,7 @@ use super::error::RegistryError;
 // Domains
 // ---------------------------------------------------------------------------------------
 
-/// Who holds a certified domain: notices go to them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Holder {
-    /// The holder's name, for the salutation of notices.
-    pub name: Option<String>,
-    /// Where notices are sent.
-    pub email: String,
-    /// The language of notices.
-    pub lang: Lang,
-}
+pub use crate::contact::Holder;
 
 /// A domain to register.
 #[derive(Clone, Debug, PartialEq, Eq)]
