@@ -43,6 +43,19 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
     })
 }
 
+/// Says what in `[web]` is most likely a mistake ([`Config::web_warnings`]): on standard
+/// error at start, in both languages, and in the logs.
+pub fn warn_about(config: &Config, command: &str) {
+    for warning in config.web_warnings() {
+        let (it, en) = (
+            warning.message(crate::Lang::It),
+            warning.message(crate::Lang::En),
+        );
+        eprintln!("pecwatch {command}: attenzione: {it} / warning: {en}");
+        tracing::warn!(%en, "a questionable [web] setting");
+    }
+}
+
 /// Binds `address`, with a clear error.
 pub async fn bind(address: SocketAddr) -> Result<TcpListener, CliError> {
     TcpListener::bind(address).await.map_err(|error| {
@@ -65,6 +78,7 @@ pub async fn run(config: &Config, args: WebArgs) -> Result<Exit, CliError> {
         "pecwatch web: http://{local}/ ({})",
         config.redacted_database_url()
     );
+    warn_about(config, "web");
     serve(listener, router(state), super::sweep::shutdown()).await?;
     eprintln!("pecwatch web: fermato / stopped");
     registry.close().await;
@@ -87,6 +101,7 @@ pub async fn spawn(
     let listener = bind(config.web.listen).await?;
     let local = listener.local_addr()?;
     eprintln!("pecwatch serve: web http://{local}/");
+    warn_about(config, "serve");
     Ok(Some(tokio::spawn(async move {
         if let Err(error) = serve(listener, router(state), stop).await {
             tracing::error!(%error, "the web interface stopped");

@@ -1597,3 +1597,39 @@ async fn hostile_holder_values_are_refused_by_the_api_naming_the_field() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn questionable_web_settings_are_warned_about_at_start() {
+    let (db, cleanup) = create(pecwatch::registry::Backend::Sqlite).await;
+    let server = start(
+        &db.url,
+        T1,
+        &[
+            ("PECWATCH_WEB_TRUSTED_PROXIES", "10.0.0.1,0.0.0.0/0"),
+            ("PECWATCH_WEB_CHECK_MAX_NAMES", "100000000"),
+        ],
+    )
+    .await;
+    let (_, stderr) = server.stop();
+    for needle in [
+        "attenzione: [web] trusted_proxies contiene 0.0.0.0/0",
+        "warning: [web] trusted_proxies holds 0.0.0.0/0",
+        "[web] check_max_names = 100000000, over 1000",
+        // And in the logs (warnings are logged by default).
+        "WARN",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    // A sound configuration says nothing of the kind.
+    let server = start(
+        &db.url,
+        T1,
+        &[("PECWATCH_WEB_TRUSTED_PROXIES", "10.0.0.0/8")],
+    )
+    .await;
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains("trusted_proxies"), "{stderr}");
+    assert!(!stderr.contains("check_max_names"), "{stderr}");
+    db.registry.close().await;
+    cleanup.run().await;
+}
