@@ -1011,6 +1011,20 @@ mod tests {
         ] {
             assert!(transport(&with(good)).is_ok(), "{good}");
         }
+        let login = |url: &str, allow: bool| SmtpConfig {
+            username: Some("pecwatch".into()),
+            password: Some("segreto".into()),
+            allow_plaintext_auth: allow,
+            ..with(url)
+        };
+        assert!(auth_needs_starttls(&login("smtp://127.0.0.1:2525", false)));
+        assert!(!auth_needs_starttls(&login("smtp://127.0.0.1:2525", true)));
+        assert!(!auth_needs_starttls(&login(
+            "smtps://mail.example.it",
+            false
+        )));
+        assert!(!auth_needs_starttls(&with("smtp://127.0.0.1:2525")));
+        assert!(NO_STARTTLS.contains("allow_plaintext_auth = true"));
         for bad in ["http://x", "smtp://:25", "smtp://host:port"] {
             let error = transport(&with(bad)).unwrap_err().to_string();
             assert!(error.starts_with("cannot use the SMTP relay"), "{error}");
