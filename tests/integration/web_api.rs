@@ -1594,6 +1594,32 @@ async fn hostile_holder_values_are_refused_by_the_api_naming_the_field() {
         assert!(listed.stdout.is_empty());
         let orders = run(&db.url, T1, &["orders", "list", "--format", "json"], &[], 0);
         assert!(orders.stdout.is_empty());
+        // A hybrid exception wider than a /24 or a /48 is refused too.
+        add(&db, T0, "pec.ibrido.it");
+        for wide in ["0.0.0.0/0", "::/0", "10.0.0.0/8"] {
+            let response = http
+                .post(server.url("/api/v1/domains/pec.ibrido.it/exception"))
+                .bearer_auth(&operator)
+                .header(header::ACCEPT_LANGUAGE, "en")
+                .json(&json!({ "add": ["192.0.2.7", wide] }))
+                .send()
+                .await
+                .unwrap();
+            let problem = problem(response, StatusCode::BAD_REQUEST, "bad-request").await;
+            assert!(
+                problem["detail"].as_str().unwrap().contains("too wide"),
+                "{problem}"
+            );
+        }
+        let shown = run(
+            &db.url,
+            T1,
+            &["domains", "show", "pec.ibrido.it", "--format", "json"],
+            &[],
+            0,
+        );
+        let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(shown["exception"], json!([]), "nothing added");
     })
     .await;
 }
