@@ -425,6 +425,45 @@ impl fmt::Debug for SmtpConfig {
     }
 }
 
+/// Above this many names in one `POST /api/v1/check`, a warning at start: one call could
+/// keep the DNS busy for minutes.
+pub const CHECK_MAX_NAMES_WARN: u32 = 1_000;
+
+/// A `[web]` value accepted, but most likely a mistake ([`Config::web_warnings`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebWarning {
+    /// `trusted_proxies` holds a network of prefix 0 (`0.0.0.0/0`, `::/0`).
+    TrustsEveryone(ipnet::IpNet),
+    /// `check_max_names` is over [`CHECK_MAX_NAMES_WARN`].
+    ManyNames(u32),
+}
+
+impl WebWarning {
+    /// The warning in `lang`, naming the key.
+    pub fn message(&self, lang: crate::Lang) -> String {
+        match (self, lang) {
+            (Self::TrustsEveryone(net), crate::Lang::It) => format!(
+                "[web] trusted_proxies contiene {net}: qualunque client può scegliersi \
+                 l'indirizzo con X-Forwarded-For ed eludere i limiti di frequenza e le attese \
+                 dopo gli accessi falliti; elencare solo i reverse proxy"
+            ),
+            (Self::TrustsEveryone(net), crate::Lang::En) => format!(
+                "[web] trusted_proxies holds {net}: any client can pick its address with \
+                 X-Forwarded-For and escape the rate limits and the sign-in backoff; list \
+                 only the reverse proxies"
+            ),
+            (Self::ManyNames(n), crate::Lang::It) => format!(
+                "[web] check_max_names = {n}, oltre {CHECK_MAX_NAMES_WARN}: una sola richiesta \
+                 di verifica può tenere occupato il DNS per minuti"
+            ),
+            (Self::ManyNames(n), crate::Lang::En) => format!(
+                "[web] check_max_names = {n}, over {CHECK_MAX_NAMES_WARN}: one check request \
+                 can keep the DNS busy for minutes"
+            ),
+        }
+    }
+}
+
 /// `[web]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -2175,6 +2214,23 @@ impl Config {
         }
     }
 
+    /// What in `[web]` is accepted but most likely a mistake: a trusted proxy network of
+    /// prefix 0 (every client could pick its address through `X-Forwarded-For`, and so
+    /// escape the rate limits and the sign-in backoff), `check_max_names` over
+    /// [`CHECK_MAX_NAMES_WARN`]. Said at start by `pecwatch web` and `serve`.
+    pub fn web_warnings(&self) -> Vec<WebWarning> {
+        let mut warnings: Vec<WebWarning> = self
+            .trusted_proxies()
+            .into_iter()
+            .filter(|net| net.prefix_len() == 0)
+            .map(WebWarning::TrustsEveryone)
+            .collect();
+        if self.web.check_max_names > CHECK_MAX_NAMES_WARN {
+            warnings.push(WebWarning::ManyNames(self.web.check_max_names));
+        }
+        warnings
+    }
+
     /// The reverse proxies of `[web] trusted_proxies` (validated at load).
     pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
         self.web
@@ -2509,6 +2565,37 @@ mod tests {
         let text = toml::to_string(&config).unwrap();
         let again = Config::from_sources(Some(&text), None, []).unwrap();
         assert_eq!(to_table(&again).unwrap(), to_table(&config).unwrap());
+    }
+
+    #[test]
+    fn questionable_web_settings_are_warned_about() {
+        assert_eq!(Config::default().web_warnings(), []);
+        let config = Config::from_sources(
+            Some(
+                "[web]\ntrusted_proxies = [\"10.0.0.1\", \"0.0.0.0/0\", \"::/0\"]\n\
+                 check_max_names = 100000000\n",
+            ),
+            None,
+            [],
+        )
+        .expect("accepted, with warnings");
+        let warnings = config.web_warnings();
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .message(crate::Lang::En)
+                .starts_with("[web] trusted_proxies holds 0.0.0.0/0")
+        );
+        assert!(warnings[1].message(crate::Lang::It).contains("::/0"));
+        assert_eq!(warnings[2], WebWarning::ManyNames(100_000_000));
+        assert!(warnings[2].message(crate::Lang::It).contains("oltre 1000"));
+        let fine = Config::from_sources(
+            Some("[web]\ntrusted_proxies = [\"10.0.0.0/8\"]\ncheck_max_names = 1000\n"),
+            None,
+            [],
+        )
+        .unwrap();
+        assert_eq!(fine.web_warnings(), []);
     }
 
     #[test]

@@ -11,8 +11,16 @@
 //!   accepted error notice starts the grace period ([`Event::NoticeAccepted`]);
 //! - **deferred** (4xx, no connection, timeout): tried again after 1, 2, 4, … minutes up
 //!   to `smtp.retry_max`; given up after `smtp.give_up_after`;
-//! - **refused** (5xx) or impossible (no recipient, a template that does not render):
-//!   failed at once, kept for the operators; the grace period does not start.
+//! - **refused** (5xx) or impossible (no recipient, an address the composer refuses, a
+//!   template that does not render): failed at once, kept for the operators; the grace
+//!   period does not start.
+//!
+//! Every notice given up (refused, impossible, or retried until `give_up_after`) raises
+//! an operator alert naming the domain and the reason, recorded and mailed to the
+//! operators. The reseller's copy goes after the holder's notice, best effort: a bad
+//! reseller address (or a refused copy) never stops the notice nor its effect on the
+//! domain; it raises an alert of its own. Stored names are made printable (no control
+//! characters, a length cap) before they go into a header or a salutation.
 //!
 //! Each item keeps one Message-ID for all its attempts (derived from the item, recorded
 //! at the first attempt), so a message resent after a crash between the server's
@@ -1129,6 +1137,20 @@ mod tests {
         ] {
             assert!(transport(&with(good)).is_ok(), "{good}");
         }
+        let login = |url: &str, allow: bool| SmtpConfig {
+            username: Some("pecwatch".into()),
+            password: Some("segreto".into()),
+            allow_plaintext_auth: allow,
+            ..with(url)
+        };
+        assert!(auth_needs_starttls(&login("smtp://127.0.0.1:2525", false)));
+        assert!(!auth_needs_starttls(&login("smtp://127.0.0.1:2525", true)));
+        assert!(!auth_needs_starttls(&login(
+            "smtps://mail.example.it",
+            false
+        )));
+        assert!(!auth_needs_starttls(&with("smtp://127.0.0.1:2525")));
+        assert!(NO_STARTTLS.contains("allow_plaintext_auth = true"));
         for bad in ["http://x", "smtp://:25", "smtp://host:port"] {
             let error = transport(&with(bad)).unwrap_err().to_string();
             assert!(error.starts_with("cannot use the SMTP relay"), "{error}");

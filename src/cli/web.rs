@@ -44,6 +44,19 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
     })
 }
 
+/// Says what in `[web]` is most likely a mistake ([`Config::web_warnings`]): on standard
+/// error at start, in both languages, and in the logs.
+pub fn warn_about(config: &Config, command: &str) {
+    for warning in config.web_warnings() {
+        let (it, en) = (
+            warning.message(crate::Lang::It),
+            warning.message(crate::Lang::En),
+        );
+        errln!("pecwatch {command}: attenzione: {it} / warning: {en}");
+        tracing::warn!(%en, "a questionable [web] setting");
+    }
+}
+
 /// Binds `address`, with a clear error.
 pub async fn bind(address: SocketAddr) -> Result<TcpListener, CliError> {
     crate::net::bind(address).map_err(|error| {
@@ -66,6 +79,7 @@ pub async fn run(config: &Config, args: WebArgs) -> Result<Exit, CliError> {
         "pecwatch web: http://{local}/ ({})",
         config.redacted_database_url()
     );
+    warn_about(config, "web");
     let limits = ServerLimits::from_config(config);
     serve(listener, router(state), limits, super::sweep::shutdown()).await?;
     errln!("pecwatch web: fermato / stopped");
@@ -89,6 +103,7 @@ pub async fn spawn(
     let listener = bind(config.web.listen).await?;
     let local = listener.local_addr()?;
     errln!("pecwatch serve: web http://{local}/");
+    warn_about(config, "serve");
     let limits = ServerLimits::from_config(config);
     Ok(Some(tokio::spawn(async move {
         if let Err(error) = serve(listener, router(state), limits, stop).await {

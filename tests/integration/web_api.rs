@@ -1644,6 +1644,68 @@ async fn hostile_holder_values_are_refused_by_the_api_naming_the_field() {
         assert!(listed.stdout.is_empty());
         let orders = run(&db.url, T1, &["orders", "list", "--format", "json"], &[], 0);
         assert!(orders.stdout.is_empty());
+        // A hybrid exception wider than a /24 or a /48 is refused too.
+        add(&db, T0, "pec.ibrido.it");
+        for wide in ["0.0.0.0/0", "::/0", "10.0.0.0/8"] {
+            let response = http
+                .post(server.url("/api/v1/domains/pec.ibrido.it/exception"))
+                .bearer_auth(&operator)
+                .header(header::ACCEPT_LANGUAGE, "en")
+                .json(&json!({ "add": ["192.0.2.7", wide] }))
+                .send()
+                .await
+                .unwrap();
+            let problem = problem(response, StatusCode::BAD_REQUEST, "bad-request").await;
+            assert!(
+                problem["detail"].as_str().unwrap().contains("too wide"),
+                "{problem}"
+            );
+        }
+        let shown = run(
+            &db.url,
+            T1,
+            &["domains", "show", "pec.ibrido.it", "--format", "json"],
+            &[],
+            0,
+        );
+        let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(shown["exception"], json!([]), "nothing added");
     })
     .await;
+}
+
+#[tokio::test]
+async fn questionable_web_settings_are_warned_about_at_start() {
+    let (db, cleanup) = create(pecwatch::registry::Backend::Sqlite).await;
+    let server = start(
+        &db.url,
+        T1,
+        &[
+            ("PECWATCH_WEB_TRUSTED_PROXIES", "10.0.0.1,0.0.0.0/0"),
+            ("PECWATCH_WEB_CHECK_MAX_NAMES", "100000000"),
+        ],
+    )
+    .await;
+    let (_, stderr) = server.stop();
+    for needle in [
+        "attenzione: [web] trusted_proxies contiene 0.0.0.0/0",
+        "warning: [web] trusted_proxies holds 0.0.0.0/0",
+        "[web] check_max_names = 100000000, over 1000",
+        // And in the logs (warnings are logged by default).
+        "WARN",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    // A sound configuration says nothing of the kind.
+    let server = start(
+        &db.url,
+        T1,
+        &[("PECWATCH_WEB_TRUSTED_PROXIES", "10.0.0.0/8")],
+    )
+    .await;
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains("trusted_proxies"), "{stderr}");
+    assert!(!stderr.contains("check_max_names"), "{stderr}");
+    db.registry.close().await;
+    cleanup.run().await;
 }

@@ -181,18 +181,11 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// A hash of a random password, verified when the name does not exist so that a failed
-/// sign-in costs the same either way (made once, at start: [`warm_up`]).
+/// sign-in costs the same either way (made once, when the sign-in form is first shown:
+/// every sign-in starts there, for its form token).
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
-}
-
-/// Makes the decoy hash ahead, on a thread of its own, so that the first sign-in with
-/// an unknown name does not take a hashing longer than the others.
-pub fn warm_up() {
-    std::thread::spawn(|| {
-        decoy_hash();
-    });
 }
 
 /// A `Set-Cookie` value.
@@ -355,6 +348,11 @@ fn login_page(
 
 /// `GET /console/login`.
 pub async fn login_form(State(state): State<AppState>, page: Page) -> Response {
+    // The decoy hash made ahead, off the async threads, so that the first sign-in with
+    // an unknown name does not take one hashing more than the others.
+    tokio::task::spawn_blocking(|| {
+        decoy_hash();
+    });
     let next = safe_next(query_param(&page.uri, "next").as_deref());
     let info = if query_param(&page.uri, "bye").is_some() {
         Some(

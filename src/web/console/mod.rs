@@ -42,7 +42,6 @@ const FORM_MAX: usize = 64 * 1024;
 
 /// The routes of this part.
 pub fn routes() -> Router<AppState> {
-    auth::warm_up();
     Router::new()
         .route("/console", get(dashboard::show))
         .route("/console/", get(dashboard::show))
