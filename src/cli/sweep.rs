@@ -148,6 +148,8 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
 /// The service's clock starts at `PECWATCH_NOW` when it is set and runs from there; with
 /// `PECWATCH_SIMULATE` too, it runs in simulated time ([`crate::clock`]).
 pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
+    // Listening from the start: a SIGTERM during the start is not lost.
+    let mut stop = Box::pin(shutdown());
     let clock = Clock::service_from_env()?;
     let service_now = || clock.now();
     let registry = Registry::open(&config.database.url).await?;
@@ -178,7 +180,6 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
             None
         }
     };
-    let mut stop = Box::pin(shutdown());
     let quiet = ProgressBar::hidden();
     let mut last_slot = schedule.previous_slot(service_now());
     // While the resolver does not answer: how many sweeps it stopped in a row, and when
@@ -491,19 +492,29 @@ async fn write_metrics(
     })
 }
 
-/// Resolves when the process is asked to stop.
-pub(crate) async fn shutdown() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+///
+/// The handlers are installed when this is called, not when the future is first polled:
+/// once any part of the process listens for SIGTERM, a signal that arrives before another
+/// part's listener exists is lost to that part (the web task stopped while `serve`'s loop,
+/// still starting, never heard of it). Call it early, inside the runtime.
+pub(crate) fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate()).ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |listener: Option<tokio::signal::unix::Signal>| async move {
+            match listener {
+                Some(mut listener) => {
+                    listener.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(terminate) => {}
+            () = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }
 
