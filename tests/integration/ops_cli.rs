@@ -114,13 +114,17 @@ fn notices_show_names_the_recipients_and_set_password_speaks_json() {
     let link = added["link"].as_str().unwrap().to_owned();
     let password = dir.path().join("pw.txt");
     std::fs::write(&password, "una-parola-lunga-abbastanza\n").unwrap();
+    // The link from a file: on the command line it would show in `ps`.
+    let link_file = dir.path().join("link.txt");
+    std::fs::write(&link_file, format!("{link}\n")).unwrap();
     let set: Value = serde_json::from_str(&text(&run(
         &url,
         "2026-11-23T04:04:00+01:00",
         &[
             "mailboxes",
             "set-password",
-            &link,
+            "--link-file",
+            link_file.to_str().unwrap(),
             "--password-file",
             password.to_str().unwrap(),
             "--format",
