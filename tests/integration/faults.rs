@@ -9,6 +9,9 @@
 //!   when a sweep of 2,000 domains is due: nothing is recorded, `pecwatch sweep` exits 4,
 //!   one operator alert however often it is tried; with the resolver back, the sweep
 //!   checks every domain once.
+//! - `serve_waits_for_a_dead_resolver_and_sweeps_when_it_is_back`: `pecwatch serve`
+//!   started with the resolver dead goes on running, alerts once, tries again later and
+//!   sweeps once the resolver is back.
 //! - `a_resolver_stopped_mid_sweep_pauses_it_until_it_answers`: the Unbound is stopped
 //!   (SIGSTOP) in the middle of a sweep of 2,000 domains: the sweep pauses (no check
 //!   recorded while it is away), alerts once, and when it is resumed (SIGCONT) goes on:
@@ -372,6 +375,77 @@ async fn a_dead_resolver_stops_the_sweep_before_it_starts() {
     nothing_changed_but_alerts(r, 1).await;
     db.registry.close().await;
     cleanup.run().await;
+}
+
+#[tokio::test]
+async fn serve_waits_for_a_dead_resolver_and_sweeps_when_it_is_back() {
+    const DOMAINS: usize = 200;
+    let mut lab = MiniLab::start(Options {
+        zones: DOMAINS,
+        resolver: true,
+        netns: false,
+        editable: false,
+    });
+    let (db, cleanup) = create(Backend::Sqlite).await;
+    let r = &db.registry;
+    let names: Vec<String> = (0..DOMAINS).map(|i| format!("pec.z{i}.it")).collect();
+    import(&lab, &db, "2026-11-23T02:00:00+01:00", &names);
+    // A short patience, so that the dead resolver is found in a few seconds; no mail
+    // server (the alert waits in the outbox).
+    let env = [
+        ("PECWATCH_SWEEP_OPERATORS", "noc@provider.example"),
+        ("PECWATCH_SMTP_URL", "smtp://127.0.0.1:9"),
+        ("PECWATCH_DNS_PATIENT_ATTEMPTS", "2"),
+        ("PECWATCH_DNS_PATIENT_TIMEOUT_MS", "300"),
+    ];
+    lab.kill_resolver();
+    let serve = lab
+        .pecwatch(&db.url, Some("2026-11-23T03:00:00+01:00"), &["serve"], &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(r, "SELECT COUNT(*) FROM alerts").await < 1 {
+        assert!(Instant::now() < deadline, "no alert");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It goes on waiting (the next try 30 s after the first), without a sweep.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(count(r, "SELECT COUNT(*) FROM sweeps").await, 0);
+    lab.start_resolver();
+    while r.last_sweep().await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not sweep");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = serve.id().to_string();
+    run_ok_kill(&pid);
+    let output = serve.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("non risponde") && stderr.contains("nuovo tentativo fra 30 s"),
+        "{stderr}"
+    );
+    let last = r.last_sweep().await.unwrap().unwrap();
+    let summary = last.summary.unwrap();
+    assert_eq!(summary["checked"], DOMAINS, "{summary}");
+    assert_eq!(
+        sweep_checks(r, last.id).await,
+        (DOMAINS as i64, DOMAINS as i64, 0)
+    );
+    nothing_changed_but_alerts(r, 1).await;
+    db.registry.close().await;
+    cleanup.run().await;
+}
+
+/// SIGTERM to a process: a clean stop.
+fn run_ok_kill(pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[tokio::test]
