@@ -444,10 +444,20 @@ impl Prober {
             return Ok(profile.clone());
         }
         let host = profile.mx_host.to_dns();
-        let (a, aaaa) = futures::join!(
-            self.lookup(&host, RecordType::A),
-            self.lookup(&host, RecordType::AAAA)
-        );
+        let lookups = || async {
+            futures::join!(
+                self.lookup(&host, RecordType::A),
+                self.lookup(&host, RecordType::AAAA)
+            )
+        };
+        let (mut a, mut aaaa) = lookups().await;
+        let found = |a: &Reply, aaaa: &Reply| {
+            !addresses_of(a, &host).is_empty() || !addresses_of(aaaa, &host).is_empty()
+        };
+        if !found(&a, &aaaa) && self.config.transport.patient.attempts > 0 {
+            // Every verdict rests on these addresses: asked again patiently.
+            (a, aaaa) = PACE.scope(Pace::Patient, lookups()).await;
+        }
         let mut resolved = profile.clone();
         resolved.mail_addresses = addresses_of(&a, &host)
             .into_iter()

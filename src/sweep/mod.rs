@@ -501,8 +501,11 @@ impl Sweeper {
                 }
                 Ok(_) | Err(_) => {}
             }
+            let before = held.len();
             let (record, recheck) = self.sort_checked(&mut incoming, &mut held, gate)?;
-            failed_since_probe += u32::try_from(held.len()).unwrap_or(u32::MAX);
+            let newly_held = held.len() - before + recheck.len();
+            failed_since_probe =
+                failed_since_probe.saturating_add(u32::try_from(newly_held).unwrap_or(u32::MAX));
             released += self.release_checked(recheck).await?;
             self.commit_recorded(sweep, progress, record).await?;
             let probe_due = !open

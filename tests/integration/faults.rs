@@ -1,10 +1,17 @@
 //! Faults of our own infrastructure during sweeps, on instances of the tests' own (never
 //! the shared lab or the shared PostgreSQL server):
 //!
+//! - `a_resolver_paused_mid_check_gives_no_false_verdict`: `pecwatch check` through the
+//!   minilab's Unbound, stopped (SIGSTOP) as the check starts and resumed (SIGCONT) a
+//!   second later: the patient re-asking gets the real verdicts; stopped throughout:
+//!   every error transient, never a missing record.
 //! - `a_dead_resolver_stops_the_sweep_before_it_starts`: the minilab's Unbound is dead
 //!   when a sweep of 2,000 domains is due: nothing is recorded, `pecwatch sweep` exits 4,
 //!   one operator alert however often it is tried; with the resolver back, the sweep
 //!   checks every domain once.
+//! - `serve_waits_for_a_dead_resolver_and_sweeps_when_it_is_back`: `pecwatch serve`
+//!   started with the resolver dead goes on running, alerts once, tries again later and
+//!   sweeps once the resolver is back.
 //! - `a_resolver_stopped_mid_sweep_pauses_it_until_it_answers`: the Unbound is stopped
 //!   (SIGSTOP) in the middle of a sweep of 2,000 domains: the sweep pauses (no check
 //!   recorded while it is away), alerts once, and when it is resumed (SIGCONT) goes on:
@@ -158,6 +165,158 @@ async fn nothing_changed_but_alerts(registry: &Registry, alerts: usize) {
     );
 }
 
+/// `pecwatch check --format json` of `names` through the minilab, with `env`: the exit
+/// status and one JSON object per name.
+fn check(lab: &MiniLab, names: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Vec<Value>) {
+    let mut args = vec!["check", "--format", "json"];
+    args.extend(names);
+    let output = lab
+        .pecwatch("sqlite::memory:", None, &args, env)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (output.status.code(), lines)
+}
+
+#[tokio::test]
+async fn a_resolver_paused_mid_check_gives_no_false_verdict() {
+    let lab = MiniLab::start(Options {
+        zones: 4,
+        resolver: true,
+        netns: false,
+        editable: false,
+    });
+    let names = ["pec.z0.it", "pec.z1.it", "pec.ok.it", "d1.manybad.it"];
+
+    // Paused as the check starts, resumed 4 s later, after the quick pace gave up (3
+    // attempts of 800 ms): the patient re-asking gets the answers, and the verdicts are
+    // the real ones (three correct, one definitive MX_NON_DEFINITO).
+    lab.pause_resolver();
+    let started = Instant::now();
+    let child = {
+        let mut args = vec!["check", "--format", "json", "--stats", "--lang", "en"];
+        args.extend(names);
+        lab.pecwatch("sqlite::memory:", None, &args, &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    lab.resume_resolver();
+    let output = child.wait_with_output().unwrap();
+    eprintln!("paused then resumed: checked in {:.1?}", started.elapsed());
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), names.len(), "{output:?}");
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "the check waited"
+    );
+    let stats = String::from_utf8_lossy(&output.stderr);
+    let patient: u64 = stats
+        .split(", ")
+        .find_map(|part| {
+            part.trim()
+                .strip_suffix(" patient re-queries")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no patient count in {stats}"));
+    assert!(
+        patient > 0,
+        "what failed was asked again patiently: {stats}"
+    );
+    for line in &lines {
+        if line["domain"] == "d1.manybad.it" {
+            assert_eq!(line["verdict"], "error", "{line}");
+            assert_eq!(line["codes"][0], "MX_NON_DEFINITO", "{line}");
+        } else {
+            assert_eq!(line["verdict"], "ok", "{line}");
+        }
+    }
+
+    // Paused for the whole check (patience shortened so that the test is quick): no
+    // verdict at all, every error transient, never a missing record. The provider's
+    // addresses are written in a profile of the test's own (else they could not even be
+    // resolved: the check says so and stops, exit 3).
+    let profile = lab.dir().join("aruba-lab.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name = \"aruba\"\nmx_host = \"mx.pec.aruba.it\"\nmx_preference = 10\n\
+             mail_addresses = [\"{}\"]\n",
+            lab.addr(25)
+        ),
+    )
+    .unwrap();
+    lab.pause_resolver();
+    let patience = [
+        ("PECWATCH_DNS_TIMEOUT_MS", "200"),
+        ("PECWATCH_DNS_PATIENT_ATTEMPTS", "2"),
+        ("PECWATCH_DNS_PATIENT_TIMEOUT_MS", "300"),
+        ("PECWATCH_DNS_PATIENT_TCP", "false"),
+    ];
+    let (status, lines) = check(&lab, &names, &patience);
+    assert_eq!(
+        status,
+        Some(3),
+        "the provider's addresses cannot be resolved"
+    );
+    assert!(lines.is_empty());
+    let mut with_profile = names.to_vec();
+    with_profile.extend(["--profile", profile.to_str().unwrap()]);
+    let (status, lines) = check(&lab, &with_profile, &patience);
+    lab.resume_resolver();
+    assert_eq!(status, Some(1));
+    assert_eq!(lines.len(), names.len());
+    for line in &lines {
+        assert_eq!(line["verdict"], "transient_error", "{line}");
+        assert_eq!(line["transient"], true, "{line}");
+        assert_eq!(
+            line["codes"],
+            serde_json::json!(["NS_NON_DEFINITO"]),
+            "{line}"
+        );
+        assert!(
+            line["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["transient"] == true),
+            "{line}"
+        );
+    }
+
+    // Back: the same verdicts as before.
+    let (status, lines) = check(&lab, &names, &[]);
+    assert_eq!(status, Some(1));
+    let mut verdicts: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["domain"].as_str().unwrap(),
+                l["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    verdicts.sort_unstable();
+    assert_eq!(
+        verdicts,
+        [
+            ("d1.manybad.it", "error"),
+            ("pec.ok.it", "ok"),
+            ("pec.z0.it", "ok"),
+            ("pec.z1.it", "ok")
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_dead_resolver_stops_the_sweep_before_it_starts() {
     const DOMAINS: usize = 2000;
@@ -219,6 +378,77 @@ async fn a_dead_resolver_stops_the_sweep_before_it_starts() {
 }
 
 #[tokio::test]
+async fn serve_waits_for_a_dead_resolver_and_sweeps_when_it_is_back() {
+    const DOMAINS: usize = 200;
+    let mut lab = MiniLab::start(Options {
+        zones: DOMAINS,
+        resolver: true,
+        netns: false,
+        editable: false,
+    });
+    let (db, cleanup) = create(Backend::Sqlite).await;
+    let r = &db.registry;
+    let names: Vec<String> = (0..DOMAINS).map(|i| format!("pec.z{i}.it")).collect();
+    import(&lab, &db, "2026-11-23T02:00:00+01:00", &names);
+    // A short patience, so that the dead resolver is found in a few seconds; no mail
+    // server (the alert waits in the outbox).
+    let env = [
+        ("PECWATCH_SWEEP_OPERATORS", "noc@provider.example"),
+        ("PECWATCH_SMTP_URL", "smtp://127.0.0.1:9"),
+        ("PECWATCH_DNS_PATIENT_ATTEMPTS", "2"),
+        ("PECWATCH_DNS_PATIENT_TIMEOUT_MS", "300"),
+    ];
+    lab.kill_resolver();
+    let serve = lab
+        .pecwatch(&db.url, Some("2026-11-23T03:00:00+01:00"), &["serve"], &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(r, "SELECT COUNT(*) FROM alerts").await < 1 {
+        assert!(Instant::now() < deadline, "no alert");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It goes on waiting (the next try 30 s after the first), without a sweep.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(count(r, "SELECT COUNT(*) FROM sweeps").await, 0);
+    lab.start_resolver();
+    while r.last_sweep().await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not sweep");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = serve.id().to_string();
+    run_ok_kill(&pid);
+    let output = serve.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("non risponde") && stderr.contains("nuovo tentativo fra 30 s"),
+        "{stderr}"
+    );
+    let last = r.last_sweep().await.unwrap().unwrap();
+    let summary = last.summary.unwrap();
+    assert_eq!(summary["checked"], DOMAINS, "{summary}");
+    assert_eq!(
+        sweep_checks(r, last.id).await,
+        (DOMAINS as i64, DOMAINS as i64, 0)
+    );
+    nothing_changed_but_alerts(r, 1).await;
+    db.registry.close().await;
+    cleanup.run().await;
+}
+
+/// SIGTERM to a process: a clean stop.
+fn run_ok_kill(pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
 async fn a_resolver_stopped_mid_sweep_pauses_it_until_it_answers() {
     const DOMAINS: usize = 2000;
     let lab = MiniLab::start(Options {
@@ -232,15 +462,21 @@ async fn a_resolver_stopped_mid_sweep_pauses_it_until_it_answers() {
     let names: Vec<String> = (0..DOMAINS).map(|i| format!("pec.z{i}.it")).collect();
     import(&lab, &db, "2026-11-23T02:00:00+01:00", &names);
     // A canary, small batches and a modest pace, so that the sweep can be caught in the
-    // middle; the default DNS settings and resolver watch.
+    // middle; the resolver asked every 2 s, with a short patience, so that the sweep
+    // notices while it still has domains to check (with the defaults, 10 s and 5 × 2 s
+    // then TCP, it notices within about 25 s: see the test above for the time a probe of a
+    // dead resolver takes).
     let env = [
         ("PECWATCH_SWEEP_CANARIES", "pec.ok.it"),
         ("PECWATCH_SWEEP_OPERATORS", "noc@provider.example"),
         ("PECWATCH_SWEEP_BATCH_SIZE", "10"),
         ("PECWATCH_DNS_CONCURRENCY", "4"),
+        ("PECWATCH_SWEEP_RESOLVER_PROBE_INTERVAL", "2s"),
+        ("PECWATCH_DNS_PATIENT_ATTEMPTS", "2"),
+        ("PECWATCH_DNS_PATIENT_TIMEOUT_MS", "500"),
     ];
     let mut random = Random::new("resolver stop");
-    let target = random.between(100, (DOMAINS / 2) as u64) as i64;
+    let target = random.between(100, 600) as i64;
     let started = Instant::now();
     let mut child = lab
         .pecwatch(
@@ -279,6 +515,10 @@ async fn a_resolver_stopped_mid_sweep_pauses_it_until_it_answers() {
     // Paused: the checks in flight end, then nothing more is recorded.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let paused_at = count(r, "SELECT COUNT(*) FROM checks").await;
+    assert!(
+        paused_at < DOMAINS as i64,
+        "paused in the middle: {paused_at}"
+    );
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         count(r, "SELECT COUNT(*) FROM checks").await,
