@@ -597,3 +597,60 @@ fn rrset_helpers_pick_by_owner_and_type() {
     assert!(ds_records(&records, &owner).is_empty());
     assert!(dnskey_records(&records, &owner).is_empty());
 }
+
+/// A message holding a signed zone's DNSKEY set, a signed MX and a signed NSEC for a name
+/// below it: everything [`validate_message`] looks at.
+fn signed_message() -> hickory_proto::op::Message {
+    let zone = Zone::new("example.it.");
+    let owner = name("pec.example.it.");
+    let mut message = hickory_proto::op::Message::response(1, hickory_proto::op::OpCode::Query);
+    for record in zone.dnskey_answer((NOW - DAY, NOW + 20 * DAY)) {
+        message.add_answer(record);
+    }
+    for record in zone.signed(
+        vec![mx(&owner, "mx.pec.aruba.it.")],
+        &owner,
+        RecordType::MX,
+        valid(),
+    ) {
+        message.add_answer(record);
+    }
+    use RecordType::*;
+    for record in nsec(
+        &zone,
+        "pec.example.it.",
+        "zz.example.it.",
+        &[MX, RRSIG, NSEC],
+    ) {
+        message.add_authority(record);
+    }
+    message
+}
+
+#[test]
+fn a_whole_message_validates_through_the_wire_format() {
+    let wire = signed_message().to_vec().unwrap();
+    let message = hickory_proto::op::Message::from_vec(&wire).unwrap();
+    let zone = name("example.it.");
+    // The DNSKEY set (2 keys), the MX and the NSEC.
+    assert_eq!(
+        validate_message(&message, &zone, &name("pec.example.it."), NOW),
+        4
+    );
+    // Later than every signature: nothing validates.
+    assert_eq!(validate_message(&message, &zone, &zone, NOW + 30 * DAY), 0);
+}
+
+/// Writes the seeds of the `dnssec_validate` fuzz target (run it explicitly:
+/// `cargo test --lib write_dnssec_fuzz_seeds -- --ignored`).
+#[test]
+#[ignore = "writes fuzz/seeds/dnssec_validate"]
+fn write_dnssec_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/dnssec_validate");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("signed_mx_nsec"),
+        signed_message().to_vec().unwrap(),
+    )
+    .unwrap();
+}
