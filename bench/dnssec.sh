@@ -211,8 +211,9 @@ run_set() { # label names-file policy
         awk -v n="$COUNT" -v w="$wall" 'BEGIN {printf "%.0f\n", n / w}' >>"$WORK/rates"
         echo $((rss_kb / 1024)) >>"$WORK/rss"
     done
-    secure=$(grep -c '"type":"MX","status":"secure"' "$WORK/out.jsonl" || true)
-    insecure=$(grep -c '"type":"MX","status":"insecure"' "$WORK/out.jsonl" || true)
+    jq -r '.dnssec[]? | select(.type == "MX") | .status' "$WORK/out.jsonl" >"$WORK/statuses"
+    secure=$(grep -c '^secure$' "$WORK/statuses" || true)
+    insecure=$(grep -c '^insecure$' "$WORK/statuses" || true)
     echo "$label: $COUNT names, median $(median <"$WORK/rates") names/s" \
         "(runs: $(paste -sd' ' "$WORK/rates")), peak RSS $(sort -g "$WORK/rss" | tail -1) MB," \
         "MX secure $secure, insecure $insecure, ok $ok/$COUNT"
