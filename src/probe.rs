@@ -448,7 +448,9 @@ impl Prober {
             .map(|target| target.name.clone())
             .collect();
         let now = jiff::Timestamp::now().as_second();
-        chain.observe(self, qname, &targets, now).await
+        chain
+            .observe(self, qname, Some(&zone.apex), &targets, now)
+            .await
     }
 
     /// Asks every server of the zone for the name's MX, then resolves the MX targets.

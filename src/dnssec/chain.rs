@@ -194,10 +194,12 @@ impl Step {
     }
 }
 
-/// The validator: configuration and the per-run cache of steps. Shared by every check.
+/// The validator: configuration and the per-run caches of steps and of the MX targets'
+/// validations (a provider's MX host is shared by all its domains). Shared by every check.
 pub struct Chain {
     config: DnssecConfig,
     steps: Cache<Name, Arc<Step>>,
+    targets: Cache<Name, Arc<Validation>>,
     warned: AtomicBool,
 }
 
@@ -207,28 +209,34 @@ impl Chain {
         Self {
             config,
             steps: Cache::new(capacity.max(16)),
+            targets: Cache::new(capacity.max(16)),
             warned: AtomicBool::new(false),
         }
     }
 
-    /// Forgets every cached step.
+    /// Forgets every cached step and validation.
     pub fn clear(&self) {
         self.steps.clear();
+        self.targets.clear();
     }
 
     /// Validates the name's MX and each target's A RRset at `now` (Unix seconds).
+    ///
+    /// `apex` is the zone that holds the name, when the prober found it (the owner of the
+    /// SOA its servers answer with): the walk then looks for zone cuts only down to it.
     pub async fn observe<S: Source>(
         &self,
         source: &S,
         name: &Name,
+        apex: Option<&Name>,
         targets: &[Name],
         now: i64,
     ) -> DnssecObservation {
-        let mx = self.validate(source, name, RecordType::MX, now);
+        let mx = self.validate(source, name, RecordType::MX, apex, now);
         let targets = join_all(
             targets
                 .iter()
-                .map(|target| self.validate(source, target, RecordType::A, now)),
+                .map(|target| self.target(source, target, now)),
         );
         let (mx, targets) = futures::join!(mx, targets);
         DnssecObservation {
@@ -239,22 +247,51 @@ impl Chain {
         }
     }
 
-    /// Validates one RRset (following CNAMEs).
+    /// An MX target's A RRset, validated once per run (unless undecided for timeouts).
+    async fn target<S: Source>(&self, source: &S, name: &Name, now: i64) -> Validation {
+        let key = name.to_lowercase();
+        if let Some(validation) = self.targets.get(&key) {
+            return (*validation).clone();
+        }
+        let build = async {
+            let validation = Arc::new(self.validate(source, name, RecordType::A, None, now).await);
+            let transient = matches!(
+                validation.security,
+                Security::Indeterminate {
+                    transient: true,
+                    ..
+                }
+            );
+            if transient {
+                Err(validation)
+            } else {
+                Ok(validation)
+            }
+        };
+        let validation = Box::pin(self.targets.get_or_insert_async(&key, build))
+            .await
+            .unwrap_or_else(|validation| validation);
+        (*validation).clone()
+    }
+
+    /// Validates one RRset (following CNAMEs). `apex`: the zone known to hold the name,
+    /// if any (zone cuts are looked for only down to it).
     pub async fn validate<S: Source>(
         &self,
         source: &S,
         name: &Name,
         rtype: RecordType,
+        apex: Option<&Name>,
         now: i64,
     ) -> Validation {
         let mut name = name.to_lowercase();
         name.set_fqdn(true);
-        let mut validation = Box::pin(self.validate_one(source, &name, rtype, now)).await;
+        let mut validation = Box::pin(self.validate_one(source, &name, rtype, apex, now)).await;
         for _ in 0..MAX_ALIASES {
             let Some(target) = validation.alias.take() else {
                 break;
             };
-            let next = Box::pin(self.validate_one(source, &target, rtype, now)).await;
+            let next = Box::pin(self.validate_one(source, &target, rtype, None, now)).await;
             validation = merge(validation, next);
         }
         validation.validation
@@ -265,6 +302,7 @@ impl Chain {
         source: &S,
         name: &Name,
         rtype: RecordType,
+        apex: Option<&Name>,
         now: i64,
     ) -> Walked {
         let mut chain: Vec<ChainLink> = Vec::new();
@@ -288,7 +326,12 @@ impl Chain {
             }
             Step::NotCut => {}
         }
-        for depth in 1..=usize::from(name.num_labels()) {
+        // Below the zone that holds the name there is no cut to look for.
+        let last = match apex {
+            Some(apex) if apex.zone_of(name) => apex.num_labels(),
+            _ => name.num_labels(),
+        };
+        for depth in 1..=usize::from(last) {
             let Step::Secure(zone) = &*current else {
                 break;
             };
