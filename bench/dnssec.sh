@@ -29,7 +29,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-scripts/setup
+# What this needs (Knot DNS, Unbound, kdig, jq) comes with scripts/setup.
+for tool in knotd knotc unbound kdig jq; do
+    command -v "$tool" >/dev/null || { scripts/setup; break; }
+done
 cargo build --release -q
 BIN=target/release/pecwatch
 echo "== load: $(uptime)"
