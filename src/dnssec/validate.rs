@@ -729,4 +729,4 @@ pub fn validate_message(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,15 +11,15 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber}
 
 use super::*;
 
-const NOW: i64 = 1_780_000_000;
-const DAY: i64 = 86_400;
+pub(crate) const NOW: i64 = 1_780_000_000;
+pub(crate) const DAY: i64 = 86_400;
 
-fn name(text: &str) -> Name {
+pub(crate) fn name(text: &str) -> Name {
     Name::from_ascii(text).unwrap()
 }
 
 /// A zone's key pair and its DNSKEY.
-struct Key {
+pub(crate) struct Key {
     signing: Ed25519SigningKey,
     dnskey: DNSKEY,
 }
@@ -37,7 +37,7 @@ impl Key {
     }
 
     /// The DS of this key for `zone` (SHA-256).
-    fn ds(&self, zone: &Name) -> DS {
+    pub(crate) fn ds(&self, zone: &Name) -> DS {
         let digest = self.dnskey.to_digest(zone, DigestType::SHA256).unwrap();
         DS::new(
             self.tag(),
@@ -81,11 +81,11 @@ impl Key {
     }
 }
 
-fn dnssec_record(owner: &Name, data: DNSSECRData) -> Record {
+pub(crate) fn dnssec_record(owner: &Name, data: DNSSECRData) -> Record {
     Record::from_rdata(owner.clone(), 3600, RData::DNSSEC(data))
 }
 
-fn valid() -> (i64, i64) {
+pub(crate) fn valid() -> (i64, i64) {
     (NOW - DAY, NOW + 20 * DAY)
 }
 
@@ -100,14 +100,14 @@ fn sigs_in(records: &[Record]) -> Vec<RRSIG> {
 }
 
 /// A signed zone: KSK and ZSK, the DNSKEY answer signed by the KSK.
-struct Zone {
-    apex: Name,
-    ksk: Key,
-    zsk: Key,
+pub(crate) struct Zone {
+    pub(crate) apex: Name,
+    pub(crate) ksk: Key,
+    pub(crate) zsk: Key,
 }
 
 impl Zone {
-    fn new(apex: &str) -> Self {
+    pub(crate) fn new(apex: &str) -> Self {
         Self {
             apex: name(apex),
             ksk: Key::new(true),
@@ -115,7 +115,7 @@ impl Zone {
         }
     }
 
-    fn dnskey_answer(&self, window: (i64, i64)) -> Vec<Record> {
+    pub(crate) fn dnskey_answer(&self, window: (i64, i64)) -> Vec<Record> {
         let mut records = vec![self.ksk.record(&self.apex), self.zsk.record(&self.apex)];
         let sig = self
             .ksk
@@ -140,7 +140,7 @@ impl Zone {
     }
 
     /// Records signed by the ZSK.
-    fn signed(
+    pub(crate) fn signed(
         &self,
         mut records: Vec<Record>,
         owner: &Name,
@@ -153,7 +153,7 @@ impl Zone {
     }
 }
 
-fn mx(owner: &Name, exchange: &str) -> Record {
+pub(crate) fn mx(owner: &Name, exchange: &str) -> Record {
     Record::from_rdata(owner.clone(), 3600, RData::MX(MX::new(10, name(exchange))))
 }
 
@@ -398,7 +398,7 @@ fn a_trust_anchor_given_as_dnskey() {
     assert!(matches!(outcome, Err(Bogus::NoKeyForDs { .. })));
 }
 
-fn nsec(zone: &Zone, owner: &str, next: &str, types: &[RecordType]) -> Vec<Record> {
+pub(crate) fn nsec(zone: &Zone, owner: &str, next: &str, types: &[RecordType]) -> Vec<Record> {
     let owner = name(owner);
     let record = dnssec_record(
         &owner,
