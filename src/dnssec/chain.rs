@@ -534,7 +534,9 @@ fn first_expiring(chain: &[ChainLink], answer: &SigInfo) -> Option<SigInfo> {
 }
 
 fn indeterminate(name: &Name, rtype: RecordType, reply: &Reply, link: Option<ChainLink>) -> Step {
-    let transient = reply.outcome.is_transient() || reply.outcome == Outcome::NotQueried;
+    // Not asked at all (no usable server: private addresses not allowed) is no timeout:
+    // undecided, but nothing that may go away by itself.
+    let transient = reply.outcome.is_transient();
     let detail = format!("{} {rtype}: {}", crate::dns::fqdn(name), reply.summary());
     Step::Stop(Security::Indeterminate { transient, detail }, link)
 }
