@@ -6,7 +6,7 @@
 //! (`dnssec-ring`); this module decides which records to check against which, and says
 //! why in data that a finding can show: the DS (key tag, algorithm, digest type), the
 //! DNSKEYs served, the RRSIG and its validity window. No I/O: the walk that fetches the
-//! records is in [`super::fetch`].
+//! records is in [`super::chain`].
 
 use std::fmt;
 
