@@ -421,9 +421,7 @@ impl Prober {
             Err(failure) => Err(failure),
         };
         let dnssec = match (&self.dnssec, &zone) {
-            (Some(chain), Ok(zone)) => {
-                Some(Box::pin(self.observe_dnssec(chain, &qname, zone)).await)
-            }
+            (Some(chain), Ok(zone)) => Box::pin(self.observe_dnssec(chain, &qname, zone)).await,
             _ => None,
         };
         Observation {
@@ -434,13 +432,14 @@ impl Prober {
         }
     }
 
-    /// Validates the name's MX and its targets' addresses (the targets that are host names).
+    /// Validates the name's MX and its targets' addresses (the targets that are host
+    /// names); `None` when the trust anchor does not match the root (nothing is judged).
     async fn observe_dnssec(
         &self,
         chain: &crate::dnssec::Chain,
         qname: &Name,
         zone: &ZoneObservation,
-    ) -> crate::dnssec::DnssecObservation {
+    ) -> Option<crate::dnssec::DnssecObservation> {
         let targets: Vec<Name> = zone
             .targets
             .iter()

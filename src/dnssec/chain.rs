@@ -220,7 +220,9 @@ impl Chain {
         self.targets.clear();
     }
 
-    /// Validates the name's MX and each target's A RRset at `now` (Unix seconds).
+    /// Validates the name's MX and each target's A RRset at `now` (Unix seconds); `None`
+    /// when nothing can be judged because the root's keys do not validate from the trust
+    /// anchor (a private root with the built-in anchors): then nothing more is asked.
     ///
     /// `apex` is the zone that holds the name, when the prober found it (the owner of the
     /// SOA its servers answer with): the walk then looks for zone cuts only down to it.
@@ -231,7 +233,17 @@ impl Chain {
         apex: Option<&Name>,
         targets: &[Name],
         now: i64,
-    ) -> DnssecObservation {
+    ) -> Option<DnssecObservation> {
+        let root = self.root(source, now).await;
+        if let Step::Stop(
+            Security::Indeterminate {
+                transient: false, ..
+            },
+            None,
+        ) = &*root
+        {
+            return None;
+        }
         let mx = self.validate(source, name, RecordType::MX, apex, now);
         let targets = join_all(
             targets
@@ -239,12 +251,12 @@ impl Chain {
                 .map(|target| self.target(source, target, now)),
         );
         let (mx, targets) = futures::join!(mx, targets);
-        DnssecObservation {
+        Some(DnssecObservation {
             validated_at: now,
             expiry_warning: self.config.expiry_warning,
             mx,
             targets,
-        }
+        })
     }
 
     /// An MX target's A RRset, validated once per run (unless undecided for timeouts).

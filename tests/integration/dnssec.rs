@@ -244,6 +244,16 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
     );
     assert_eq!(result["ok"], true);
     assert_eq!(finding(&result, "DNSSEC_NON_VALIDO")["severity"], "warning");
+    // With pecwatch's built-in IANA anchors this private root does not validate: nothing
+    // is judged (no finding, no DNSSEC rows), never blamed on the domain.
+    let resolver = lab.plain_resolver();
+    let unjudged = lab.check(
+        "pec.orphan.it",
+        &provider,
+        &["--resolver", &resolver, "--built-in-anchors"],
+    );
+    assert_eq!(unjudged["ok"], true, "{unjudged:#}");
+    assert_eq!(statuses(&unjudged), Vec::<String>::new());
     let off = lab.profile("pecprov", "off");
     expect(&lab, "pec.orphan.it", &off, &[], None, ["", ""]);
 }

@@ -184,8 +184,8 @@ impl DnssecLab {
         serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
     }
 
-    /// `pecwatch check --format FORMAT` of one domain (as [`check`](Self::check)): the
-    /// output.
+    /// `pecwatch check --format FORMAT` of one domain (as [`check`](Self::check); with
+    /// `"--built-in-anchors"` among `resolution`, pecwatch's own anchors): the output.
     pub fn check_as(
         &self,
         format: &str,
@@ -193,11 +193,15 @@ impl DnssecLab {
         profile: &Path,
         resolution: &[&str],
     ) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_pecwatch"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pecwatch"));
+        let built_in = "--built-in-anchors";
+        command
             .arg("check")
-            .args(resolution)
-            .arg("--trust-anchor")
-            .arg(self.trust_anchor())
+            .args(resolution.iter().filter(|arg| **arg != built_in));
+        if !resolution.contains(&built_in) {
+            command.arg("--trust-anchor").arg(self.trust_anchor());
+        }
+        let output = command
             .arg("--profile")
             .arg(profile)
             .args(["--format", format, "--allow-private", "--no-ipv6", domain])
