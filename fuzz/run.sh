@@ -15,7 +15,7 @@ set -euo pipefail
 seconds="${1:-60}"
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
-targets=(name_parse dns_response)
+targets=(name_parse dns_response dnssec_validate)
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

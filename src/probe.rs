@@ -577,9 +577,7 @@ impl Prober {
             Err(failure) => Err(failure),
         };
         let dnssec = match (&self.dnssec, &zone) {
-            (Some(chain), Ok(zone)) => {
-                Some(Box::pin(self.observe_dnssec(chain, &qname, zone)).await)
-            }
+            (Some(chain), Ok(zone)) => Box::pin(self.observe_dnssec(chain, &qname, zone)).await,
             _ => None,
         };
         Observation {
@@ -682,13 +680,14 @@ impl Prober {
         observation
     }
 
-    /// Validates the name's MX and its targets' addresses (the targets that are host names).
+    /// Validates the name's MX and its targets' addresses (the targets that are host
+    /// names); `None` when the trust anchor does not match the root (nothing is judged).
     async fn observe_dnssec(
         &self,
         chain: &crate::dnssec::Chain,
         qname: &Name,
         zone: &ZoneObservation,
-    ) -> crate::dnssec::DnssecObservation {
+    ) -> Option<crate::dnssec::DnssecObservation> {
         let targets: Vec<Name> = zone
             .targets
             .iter()
@@ -696,7 +695,9 @@ impl Prober {
             .map(|target| target.name.clone())
             .collect();
         let now = jiff::Timestamp::now().as_second();
-        chain.observe(self, qname, &targets, now).await
+        chain
+            .observe(self, qname, Some(&zone.apex), &targets, now)
+            .await
     }
 
     /// Asks every server of the zone for the name's MX, then resolves the MX targets.

@@ -517,3 +517,332 @@ fn chain_evidence(chain: &[ChainLink]) -> Vec<Evidence> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use hickory_proto::rr::Name;
+
+    use super::super::evaluate;
+    use super::super::observation::{
+        Observation, ServerObservation, TargetObservation, ZoneObservation,
+    };
+    use crate::dns::{Data, Outcome, Reply, Rr};
+    use crate::dnssec::validate::{Bogus, DsInfo, KeyInfo, SigInfo};
+    use crate::dnssec::{ChainLink, DnssecObservation, Security, Validation};
+    use crate::finding::{Code, FixCase, Severity};
+    use crate::name::DomainName;
+    use crate::profile::{DnssecPolicy, Profile, parse_net};
+
+    const NOW: i64 = 1_780_000_000;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    fn answer(records: Vec<Rr>) -> Reply {
+        Reply {
+            outcome: Outcome::Answer,
+            answers: records,
+            ..Reply::failed(Outcome::Answer, None)
+        }
+    }
+
+    fn rr(owner: &str, data: Data) -> Rr {
+        Rr {
+            name: name(owner),
+            ttl: 300,
+            data,
+        }
+    }
+
+    /// `pec.example.it`, correct for Aruba on two servers, with this DNSSEC observation.
+    fn observation(dnssec: Option<DnssecObservation>) -> Observation {
+        let soa = |serial| {
+            answer(vec![rr(
+                "example.it.",
+                Data::Soa {
+                    mname: name("ns1.example.it."),
+                    rname: name("hostmaster.example.it."),
+                    serial,
+                },
+            )])
+        };
+        let mx = answer(vec![rr(
+            "pec.example.it.",
+            Data::Mx {
+                preference: 10,
+                exchange: name("mx.pec.aruba.it."),
+            },
+        )]);
+        let servers = ["192.0.2.1", "192.0.2.2"]
+            .iter()
+            .enumerate()
+            .map(|(i, address)| ServerObservation {
+                name: name(&format!("ns{}.example.it.", i + 1)),
+                address: address.parse::<IpAddr>().unwrap(),
+                public: true,
+                soa: soa(1),
+                mx: mx.clone(),
+            })
+            .collect();
+        let ns = vec![name("ns1.example.it."), name("ns2.example.it.")];
+        let a = answer(vec![rr(
+            "mx.pec.aruba.it.",
+            Data::A {
+                address: "192.0.2.25".parse().unwrap(),
+            },
+        )]);
+        Observation {
+            domain: DomainName::parse("pec.example.it").unwrap(),
+            resolver: None,
+            zone: Ok(ZoneObservation {
+                apex: name("example.it."),
+                zone_ns: Some(ns.clone()),
+                parent_ns: Some(ns),
+                parent_apex: Some(name("it.")),
+                servers,
+                unresolved_ns: Vec::new(),
+                targets: vec![TargetObservation {
+                    name: name("mx.pec.aruba.it."),
+                    a: Some(a),
+                    aaaa: Some(Reply {
+                        outcome: Outcome::NoData,
+                        ..Reply::failed(Outcome::NoData, None)
+                    }),
+                }],
+            }),
+            dnssec,
+        }
+    }
+
+    fn aruba(policy: DnssecPolicy) -> Profile {
+        let mut profile = Profile::built_in("aruba").unwrap();
+        profile.mail_addresses = vec![parse_net("192.0.2.25").unwrap()];
+        profile.dnssec = policy;
+        profile
+    }
+
+    fn signature(rrset: &str, signer: &str, expiration: i64) -> SigInfo {
+        SigInfo {
+            rrset: rrset.into(),
+            signer: signer.into(),
+            key_tag: 4242,
+            algorithm: 13,
+            inception: NOW - 86_400,
+            expiration,
+        }
+    }
+
+    fn link(zone: &str, expiration: i64) -> ChainLink {
+        ChainLink {
+            zone: name(zone),
+            server: Some("192.0.2.1".parse().unwrap()),
+            ds: vec![DsInfo {
+                key_tag: 4242,
+                algorithm: 13,
+                digest_type: 2,
+                digest: "AB".into(),
+            }],
+            keys: vec![KeyInfo {
+                key_tag: 4242,
+                algorithm: 13,
+                flags: 257,
+            }],
+            signatures: vec![signature(&format!("{zone} DNSKEY"), zone, expiration)],
+        }
+    }
+
+    fn validation(owner: &str, rtype: &str, security: Security) -> Validation {
+        Validation {
+            name: name(owner),
+            rtype: rtype.into(),
+            security,
+            chain: vec![
+                link(".", NOW + 30 * 86_400),
+                link("example.it.", NOW + 20 * 86_400),
+            ],
+            signature: None,
+            server: None,
+        }
+    }
+
+    fn secure(owner: &str, rtype: &str, expiration: i64) -> Validation {
+        let sig = signature(&format!("{owner} {rtype}"), "example.it.", expiration);
+        let mut v = validation(
+            owner,
+            rtype,
+            Security::Secure {
+                first_expiring: Some(sig.clone()),
+            },
+        );
+        v.signature = Some(sig);
+        v
+    }
+
+    fn dnssec(mx: Validation, target: Validation) -> Option<DnssecObservation> {
+        Some(DnssecObservation {
+            validated_at: NOW,
+            expiry_warning: 3 * 86_400,
+            mx,
+            targets: vec![target],
+        })
+    }
+
+    fn orphan() -> Validation {
+        validation(
+            "pec.example.it.",
+            "MX",
+            Security::Bogus {
+                bogus: Bogus::NoDnskey {
+                    zone: "example.it.".into(),
+                    ds: vec![DsInfo {
+                        key_tag: 4242,
+                        algorithm: 13,
+                        digest_type: 2,
+                        digest: "ABCD".into(),
+                    }],
+                },
+                server: Some("192.0.2.1".parse().unwrap()),
+            },
+        )
+    }
+
+    fn target_ok() -> Validation {
+        secure("mx.pec.aruba.it.", "A", NOW + 20 * 86_400)
+    }
+
+    #[test]
+    fn secure_and_unchecked_names_have_no_dnssec_finding() {
+        let profile = aruba(DnssecPolicy::Error);
+        for observation in [
+            observation(None),
+            observation(dnssec(
+                secure("pec.example.it.", "MX", NOW + 20 * 86_400),
+                target_ok(),
+            )),
+            observation(dnssec(
+                validation(
+                    "pec.example.it.",
+                    "MX",
+                    Security::Indeterminate {
+                        transient: false,
+                        detail: "the trust anchor does not match".into(),
+                    },
+                ),
+                target_ok(),
+            )),
+        ] {
+            let findings = evaluate(&observation, &profile);
+            assert!(findings.is_empty(), "{findings:#?}");
+        }
+    }
+
+    #[test]
+    fn an_orphan_ds_is_an_error_whose_fix_removes_the_ds() {
+        let findings = evaluate(
+            &observation(dnssec(orphan(), target_ok())),
+            &aruba(DnssecPolicy::Error),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let finding = &findings[0];
+        assert_eq!(finding.code, Code::DNSSEC_NON_VALIDO);
+        assert_eq!(finding.severity(), Severity::Error);
+        assert!(!finding.transient);
+        assert!(finding.message.it.contains("SERVFAIL"));
+        assert!(finding.message.en.contains("no DNSKEY"));
+        assert_eq!(finding.fixes[0].case, FixCase::Registration);
+        assert_eq!(
+            finding.fixes[0].remove,
+            ["example.it. IN DS 4242 13 2 ABCD"]
+        );
+        // The chain (root and zone) and the failing answer are the evidence.
+        assert_eq!(finding.evidence.len(), 3);
+        assert!(
+            finding.evidence[1]
+                .outcome
+                .contains("DS 4242 alg 13 digest 2")
+        );
+    }
+
+    #[test]
+    fn the_profile_may_lower_or_turn_off_the_error() {
+        let observed = observation(dnssec(orphan(), target_ok()));
+        let lowered = evaluate(&observed, &aruba(DnssecPolicy::Warning));
+        assert_eq!(lowered.len(), 1);
+        assert_eq!(lowered[0].code, Code::DNSSEC_NON_VALIDO);
+        assert_eq!(lowered[0].severity(), Severity::Warning);
+        assert!(evaluate(&observed, &aruba(DnssecPolicy::Off)).is_empty());
+    }
+
+    #[test]
+    fn a_bogus_provider_target_asks_to_contact_the_provider() {
+        let target = validation(
+            "mx.pec.aruba.it.",
+            "A",
+            Security::Bogus {
+                bogus: Bogus::Expired {
+                    signature: signature("mx.pec.aruba.it. A", "aruba.it.", NOW - 3600),
+                },
+                server: None,
+            },
+        );
+        let mx = secure("pec.example.it.", "MX", NOW + 20 * 86_400);
+        let findings = evaluate(
+            &observation(dnssec(mx, target)),
+            &aruba(DnssecPolicy::Error),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let finding = &findings[0];
+        assert!(finding.message.en.contains("mx.pec.aruba.it"));
+        assert!(finding.message.en.contains("expired"));
+        let provider = finding.fixes[0].note.as_ref().unwrap();
+        assert!(provider.it.contains("contattare il gestore PEC (aruba)"));
+        assert_eq!(finding.fixes[0].zone, "aruba.it");
+        assert!(
+            finding.fixes[1]
+                .note
+                .as_ref()
+                .unwrap()
+                .en
+                .contains("Re-sign zone aruba.it.")
+        );
+    }
+
+    #[test]
+    fn timeouts_are_transient_and_expiring_signatures_warn() {
+        let undecided = validation(
+            "pec.example.it.",
+            "MX",
+            Security::Indeterminate {
+                transient: true,
+                detail: "example.it. DNSKEY: TIMEOUT".into(),
+            },
+        );
+        let findings = evaluate(
+            &observation(dnssec(undecided, target_ok())),
+            &aruba(DnssecPolicy::Error),
+        );
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].transient);
+        assert_eq!(findings[0].severity(), Severity::Error);
+
+        let soon = secure("pec.example.it.", "MX", NOW + 2 * 86_400);
+        let findings = evaluate(
+            &observation(dnssec(soon, target_ok())),
+            &aruba(DnssecPolicy::Error),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].code, Code::DNSSEC_IN_SCADENZA);
+        assert_eq!(findings[0].severity(), Severity::Warning);
+        assert!(findings[0].message.en.contains("in 48 hours"));
+        // Four days left: no warning.
+        let later = secure("pec.example.it.", "MX", NOW + 4 * 86_400);
+        let findings = evaluate(
+            &observation(dnssec(later, target_ok())),
+            &aruba(DnssecPolicy::Error),
+        );
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+}

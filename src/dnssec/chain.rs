@@ -194,10 +194,12 @@ impl Step {
     }
 }
 
-/// The validator: configuration and the per-run cache of steps. Shared by every check.
+/// The validator: configuration and the per-run caches of steps and of the MX targets'
+/// validations (a provider's MX host is shared by all its domains). Shared by every check.
 pub struct Chain {
     config: DnssecConfig,
     steps: Cache<Name, Arc<Step>>,
+    targets: Cache<Name, Arc<Validation>>,
     warned: AtomicBool,
 }
 
@@ -207,54 +209,101 @@ impl Chain {
         Self {
             config,
             steps: Cache::new(capacity.max(16)),
+            targets: Cache::new(capacity.max(16)),
             warned: AtomicBool::new(false),
         }
     }
 
-    /// Forgets every cached step.
+    /// Forgets every cached step and validation.
     pub fn clear(&self) {
         self.steps.clear();
+        self.targets.clear();
     }
 
-    /// Validates the name's MX and each target's A RRset at `now` (Unix seconds).
+    /// Validates the name's MX and each target's A RRset at `now` (Unix seconds); `None`
+    /// when nothing can be judged because the root's keys do not validate from the trust
+    /// anchor (a private root with the built-in anchors): then nothing more is asked.
+    ///
+    /// `apex` is the zone that holds the name, when the prober found it (the owner of the
+    /// SOA its servers answer with): the walk then looks for zone cuts only down to it.
     pub async fn observe<S: Source>(
         &self,
         source: &S,
         name: &Name,
+        apex: Option<&Name>,
         targets: &[Name],
         now: i64,
-    ) -> DnssecObservation {
-        let mx = self.validate(source, name, RecordType::MX, now);
+    ) -> Option<DnssecObservation> {
+        let root = self.root(source, now).await;
+        if let Step::Stop(
+            Security::Indeterminate {
+                transient: false, ..
+            },
+            None,
+        ) = &*root
+        {
+            return None;
+        }
+        let mx = self.validate(source, name, RecordType::MX, apex, now);
         let targets = join_all(
             targets
                 .iter()
-                .map(|target| self.validate(source, target, RecordType::A, now)),
+                .map(|target| self.target(source, target, now)),
         );
         let (mx, targets) = futures::join!(mx, targets);
-        DnssecObservation {
+        Some(DnssecObservation {
             validated_at: now,
             expiry_warning: self.config.expiry_warning,
             mx,
             targets,
-        }
+        })
     }
 
-    /// Validates one RRset (following CNAMEs).
+    /// An MX target's A RRset, validated once per run (unless undecided for timeouts).
+    async fn target<S: Source>(&self, source: &S, name: &Name, now: i64) -> Validation {
+        let key = name.to_lowercase();
+        if let Some(validation) = self.targets.get(&key) {
+            return (*validation).clone();
+        }
+        let build = async {
+            let validation = Arc::new(self.validate(source, name, RecordType::A, None, now).await);
+            let transient = matches!(
+                validation.security,
+                Security::Indeterminate {
+                    transient: true,
+                    ..
+                }
+            );
+            if transient {
+                Err(validation)
+            } else {
+                Ok(validation)
+            }
+        };
+        let validation = Box::pin(self.targets.get_or_insert_async(&key, build))
+            .await
+            .unwrap_or_else(|validation| validation);
+        (*validation).clone()
+    }
+
+    /// Validates one RRset (following CNAMEs). `apex`: the zone known to hold the name,
+    /// if any (zone cuts are looked for only down to it).
     pub async fn validate<S: Source>(
         &self,
         source: &S,
         name: &Name,
         rtype: RecordType,
+        apex: Option<&Name>,
         now: i64,
     ) -> Validation {
         let mut name = name.to_lowercase();
         name.set_fqdn(true);
-        let mut validation = Box::pin(self.validate_one(source, &name, rtype, now)).await;
+        let mut validation = Box::pin(self.validate_one(source, &name, rtype, apex, now)).await;
         for _ in 0..MAX_ALIASES {
             let Some(target) = validation.alias.take() else {
                 break;
             };
-            let next = Box::pin(self.validate_one(source, &target, rtype, now)).await;
+            let next = Box::pin(self.validate_one(source, &target, rtype, None, now)).await;
             validation = merge(validation, next);
         }
         validation.validation
@@ -265,6 +314,7 @@ impl Chain {
         source: &S,
         name: &Name,
         rtype: RecordType,
+        apex: Option<&Name>,
         now: i64,
     ) -> Walked {
         let mut chain: Vec<ChainLink> = Vec::new();
@@ -288,7 +338,12 @@ impl Chain {
             }
             Step::NotCut => {}
         }
-        for depth in 1..=usize::from(name.num_labels()) {
+        // Below the zone that holds the name there is no cut to look for.
+        let last = match apex {
+            Some(apex) if apex.zone_of(name) => apex.num_labels(),
+            _ => name.num_labels(),
+        };
+        for depth in 1..=usize::from(last) {
             let Step::Secure(zone) = &*current else {
                 break;
             };
@@ -491,7 +546,9 @@ fn first_expiring(chain: &[ChainLink], answer: &SigInfo) -> Option<SigInfo> {
 }
 
 fn indeterminate(name: &Name, rtype: RecordType, reply: &Reply, link: Option<ChainLink>) -> Step {
-    let transient = reply.outcome.is_transient() || reply.outcome == Outcome::NotQueried;
+    // Not asked at all (no usable server: private addresses not allowed) is no timeout:
+    // undecided, but nothing that may go away by itself.
+    let transient = reply.outcome.is_transient();
     let detail = format!("{} {rtype}: {}", crate::dns::fqdn(name), reply.summary());
     Step::Stop(Security::Indeterminate { transient, detail }, link)
 }
@@ -590,5 +647,257 @@ async fn step_uncached<S: Source>(source: &S, parent: &SecureZone, child: &Name,
             Some(link),
         ),
         Err(bogus) => Step::Stop(Security::Bogus { bogus, server }, Some(link)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+    use hickory_proto::op::{Message, OpCode, Query};
+    use hickory_proto::rr::{Name, Record, RecordType};
+
+    use super::*;
+    use crate::dnssec::validate::tests::{DAY, NOW, Zone, dnssec_record, mx, name, nsec, valid};
+
+    /// A world of signed zones answered from memory: `None` is a timeout.
+    #[derive(Default)]
+    struct Fake {
+        answers: Mutex<HashMap<(Name, RecordType), Option<Message>>>,
+        asked: Mutex<Vec<(Name, RecordType)>>,
+    }
+
+    impl Fake {
+        fn set(
+            &self,
+            qname: &str,
+            qtype: RecordType,
+            answers: Vec<Record>,
+            authority: Vec<Record>,
+        ) {
+            let mut message = Message::response(1, OpCode::Query);
+            message.metadata.authoritative = true;
+            message.add_query(Query::query(name(qname), qtype));
+            for record in answers {
+                message.add_answer(record);
+            }
+            for record in authority {
+                message.add_authority(record);
+            }
+            self.answers
+                .lock()
+                .unwrap()
+                .insert((name(qname), qtype), Some(message));
+        }
+
+        fn time_out(&self, qname: &str, qtype: RecordType) {
+            self.answers
+                .lock()
+                .unwrap()
+                .insert((name(qname), qtype), None);
+        }
+
+        fn asked(&self, qname: &str, qtype: RecordType) -> usize {
+            let key = (name(qname), qtype);
+            self.asked
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|k| **k == key)
+                .count()
+        }
+    }
+
+    impl Source for Fake {
+        async fn servers(&self, _zone: &Name) -> Vec<IpAddr> {
+            vec!["192.0.2.53".parse().unwrap()]
+        }
+
+        async fn ask(
+            &self,
+            _server: IpAddr,
+            qname: &Name,
+            qtype: RecordType,
+        ) -> (Reply, Option<Message>) {
+            self.asked.lock().unwrap().push((qname.clone(), qtype));
+            let answer = self
+                .answers
+                .lock()
+                .unwrap()
+                .get(&(qname.clone(), qtype))
+                .cloned();
+            match answer {
+                Some(Some(message)) => {
+                    (Reply::classify(&message, qname, qtype, true), Some(message))
+                }
+                Some(None) => (Reply::failed(Outcome::Timeout, None), None),
+                None => (Reply::failed(Outcome::Refused, None), None),
+            }
+        }
+    }
+
+    /// The root, `it.` and `example.it.`, each signed and delegated with DS, and a signed
+    /// MX for `pec.example.it`.
+    fn world(root: &Zone, it: &Zone, example: &Zone) -> Fake {
+        let fake = Fake::default();
+        for (zone, text) in [(root, "."), (it, "it."), (example, "example.it.")] {
+            fake.set(
+                text,
+                RecordType::DNSKEY,
+                zone.dnskey_answer(valid()),
+                Vec::new(),
+            );
+        }
+        for (parent, child, text) in [(root, it, "it."), (it, example, "example.it.")] {
+            let ds = dnssec_record(&child.apex, DNSSECRData::DS(child.ksk.ds(&child.apex)));
+            let answer = parent.signed(vec![ds], &child.apex, RecordType::DS, valid());
+            fake.set(text, RecordType::DS, answer, Vec::new());
+        }
+        let owner = name("pec.example.it.");
+        let answer = example.signed(
+            vec![mx(&owner, "mx.pec.aruba.it.")],
+            &owner,
+            RecordType::MX,
+            (NOW - DAY, NOW + 2 * DAY),
+        );
+        fake.set("pec.example.it.", RecordType::MX, answer, Vec::new());
+        // The name is no zone cut (asked when the zone holding it is not known).
+        use RecordType::{MX, NSEC, RRSIG};
+        let proof = nsec(
+            example,
+            "pec.example.it.",
+            "zz.example.it.",
+            &[MX, RRSIG, NSEC],
+        );
+        fake.set("pec.example.it.", RecordType::DS, Vec::new(), proof);
+        fake
+    }
+
+    /// A validator whose trust anchor is the DS of a root zone made here, and that zone.
+    fn chain() -> (Chain, Zone) {
+        let root = Zone::new(".");
+        let config = DnssecConfig {
+            anchor: TrustAnchor {
+                ds: vec![root.ksk.ds(&root.apex)],
+                keys: Vec::new(),
+                source: "test".into(),
+            },
+            expiry_warning: 3 * DAY,
+        };
+        (Chain::new(config, 100), root)
+    }
+
+    #[tokio::test]
+    async fn a_signed_mx_is_secure_from_the_anchor_down() {
+        let (chain, root) = chain();
+        let (it, example) = (Zone::new("it."), Zone::new("example.it."));
+        let fake = world(&root, &it, &example);
+        let apex = name("example.it.");
+        let validation = chain
+            .validate(
+                &fake,
+                &name("pec.example.it."),
+                RecordType::MX,
+                Some(&apex),
+                NOW,
+            )
+            .await;
+        let Security::Secure { first_expiring } = &validation.security else {
+            panic!("{validation:#?}");
+        };
+        assert_eq!(first_expiring.as_ref().unwrap().expiration, NOW + 2 * DAY);
+        let zones: Vec<String> = validation
+            .chain
+            .iter()
+            .map(|l| crate::dns::fqdn(&l.zone))
+            .collect();
+        assert_eq!(zones, [".", "it.", "example.it."]);
+        // Below the zone the prober found, no cut is looked for.
+        assert_eq!(fake.asked("pec.example.it.", RecordType::DS), 0);
+        // A second name of the zone reuses every step: only its own MX is asked.
+        let before = fake.asked.lock().unwrap().len();
+        let again = chain
+            .validate(
+                &fake,
+                &name("pec.example.it."),
+                RecordType::MX,
+                Some(&apex),
+                NOW,
+            )
+            .await;
+        assert_eq!(again.security, validation.security);
+        assert_eq!(fake.asked.lock().unwrap().len(), before + 1);
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_undecided_and_not_remembered() {
+        let (chain, root) = chain();
+        let (it, example) = (Zone::new("it."), Zone::new("example.it."));
+        let fake = world(&root, &it, &example);
+        fake.time_out("example.it.", RecordType::DNSKEY);
+        let qname = name("pec.example.it.");
+        let validation = chain
+            .validate(&fake, &qname, RecordType::MX, None, NOW)
+            .await;
+        assert!(
+            matches!(
+                validation.security,
+                Security::Indeterminate {
+                    transient: true,
+                    ..
+                }
+            ),
+            "{validation:#?}"
+        );
+        // The servers answer again: the next check validates (the timeout was not cached).
+        fake.set(
+            "example.it.",
+            RecordType::DNSKEY,
+            example.dnskey_answer(valid()),
+            Vec::new(),
+        );
+        let validation = chain
+            .validate(&fake, &qname, RecordType::MX, None, NOW)
+            .await;
+        assert!(
+            matches!(validation.security, Security::Secure { .. }),
+            "{validation:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_nsec_proven_unsigned_delegation_is_insecure_and_an_orphan_ds_bogus() {
+        let (chain, root) = chain();
+        let (it, example) = (Zone::new("it."), Zone::new("example.it."));
+        let fake = world(&root, &it, &example);
+        use RecordType::*;
+        let proof = nsec(&it, "example.it.", "zz.it.", &[NS, RRSIG, NSEC]);
+        fake.set("example.it.", DS, Vec::new(), proof);
+        let qname = name("pec.example.it.");
+        let validation = chain.validate(&fake, &qname, MX, None, NOW).await;
+        assert_eq!(
+            validation.security,
+            Security::Insecure {
+                zone: name("example.it."),
+                why: Insecurity::UnsignedDelegation
+            }
+        );
+        // Never asked for the keys of a zone without DS.
+        assert_eq!(fake.asked("example.it.", DNSKEY), 0);
+
+        // The DS is back but the zone serves no keys: an orphan DS.
+        let (chain, root) = super::tests::chain();
+        let fake = world(&root, &it, &example);
+        fake.set("example.it.", DNSKEY, Vec::new(), Vec::new());
+        let validation = chain.validate(&fake, &qname, MX, None, NOW).await;
+        let Security::Bogus { bogus, .. } = &validation.security else {
+            panic!("{validation:#?}");
+        };
+        assert!(matches!(bogus, Bogus::NoDnskey { .. }), "{bogus:?}");
+        let last = validation.chain.last().unwrap();
+        assert_eq!(last.zone, name("example.it."));
+        assert!(last.keys.is_empty() && !last.ds.is_empty());
     }
 }

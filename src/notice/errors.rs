@@ -169,6 +169,7 @@ fn fix_case(name: &str) -> Option<FixCase> {
         FixCase::Delegation,
         FixCase::Propagation,
         FixCase::Registration,
+        FixCase::Dnssec,
     ]
     .into_iter()
     .find(|case| {

@@ -745,3 +745,38 @@ fn the_default_provider_name_starts_its_sentences() {
         notice.text
     );
 }
+
+#[test]
+fn a_dnssec_error_says_why_a_signed_zone_blocks_pec_and_what_to_do() {
+    let fix = json!({
+        "case": "registration", "zone": "x.it", "add": [],
+        "remove": ["x.it. IN DS 4242 13 2 ABCD"],
+        "note": "Togliere il DS di x.it. presso il registrar (la zona non è più firmata, …)",
+    });
+    let check = json!({
+        "domain": "pec.x.it",
+        "findings": [
+            {"code": "DNSSEC_NON_VALIDO", "severity": "error", "message": "Il record MX di pec.x.it non supera la verifica DNSSEC: …", "transient": false, "fix": [fix]},
+            // Lowered to a warning by the profile: not in the notice.
+            {"code": "DNSSEC_IN_SCADENZA", "severity": "warning", "message": "…", "fix": []},
+        ],
+    });
+    let errors = ErrorDetail::from_check(&check, Lang::It).expect("a check");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].label, "DNSSEC NON VALIDO");
+    assert!(errors[0].why.contains("SERVFAIL"), "{}", errors[0].why);
+    assert_eq!(
+        errors[0].fixes[0].title,
+        "Registrazione o delega del dominio"
+    );
+    assert_eq!(errors[0].fixes[0].remove, ["x.it. IN DS 4242 13 2 ABCD"]);
+    assert!(
+        errors[0].fixes[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("registrar")
+    );
+    let en = ErrorDetail::from_check(&check, Lang::En).expect("a check");
+    assert!(en[0].why.contains("validate DNSSEC"), "{}", en[0].why);
+}

@@ -244,6 +244,70 @@ fn dnssec_verdicts_are_the_same_through_any_resolver() {
     );
     assert_eq!(result["ok"], true);
     assert_eq!(finding(&result, "DNSSEC_NON_VALIDO")["severity"], "warning");
+    // With pecwatch's built-in IANA anchors this private root does not validate: nothing
+    // is judged (no finding, no DNSSEC rows), never blamed on the domain.
+    let resolver = lab.plain_resolver();
+    let unjudged = lab.check(
+        "pec.orphan.it",
+        &provider,
+        &["--resolver", &resolver, "--built-in-anchors"],
+    );
+    assert_eq!(unjudged["ok"], true, "{unjudged:#}");
+    assert_eq!(statuses(&unjudged), Vec::<String>::new());
     let off = lab.profile("pecprov", "off");
     expect(&lab, "pec.orphan.it", &off, &[], None, ["", ""]);
+}
+
+#[tokio::test]
+async fn the_check_page_shows_the_dnssec_chain() {
+    use crate::support::web::{client, free_port, spawn};
+    let lab = DnssecLab::start();
+    let profile = lab.profile("pecprov", "error");
+    let port = free_port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pecwatch"));
+    command
+        .args(["web", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(lab.dir())
+        .env_remove("PECWATCH_CONFIG")
+        .env_remove("PECWATCH_NOW")
+        .env(
+            "PECWATCH_DATABASE_URL",
+            format!("sqlite://{}/web.db", lab.dir().display()),
+        )
+        .env("PECWATCH_DNS_RESOLVER", lab.validating_resolver())
+        .env("PECWATCH_DNS_ROOT_HINTS", "")
+        .env("PECWATCH_DNS_ALLOW_PRIVATE", "true")
+        .env("PECWATCH_DNS_IPV6", "false")
+        .env("PECWATCH_DNS_TRUST_ANCHOR", lab.trust_anchor())
+        .env("PECWATCH_PROFILES_PECPROV", &profile)
+        .env("PECWATCH_CHECK_PROFILE", "pecprov")
+        .env("PECWATCH_LOG", "warn");
+    let server = spawn(&mut command, port).await;
+    let get = |path: &str| {
+        let url = server.url(path);
+        async move {
+            let response = client().get(url).send().await.expect("GET");
+            assert!(response.status().is_success(), "{response:?}");
+            response.text().await.expect("body")
+        }
+    };
+    let orphan = get("/check/pec.orphan.it?profile=pecprov").await;
+    assert!(
+        orphan.contains("data-code=\"DNSSEC_NON_VALIDO\""),
+        "{orphan}"
+    );
+    assert!(orphan.contains("data-dnssec=\"bogus\""), "{orphan}");
+    assert!(
+        orphan.contains("<th scope=\"row\"><code>orphan.it.</code></th>"),
+        "{orphan}"
+    );
+    assert!(orphan.contains("Togliere il DS di orphan.it."), "{orphan}");
+    let secure = get("/check/pec.secure.it?profile=pecprov").await;
+    assert!(secure.contains("data-verdict=\"ok\""), "{secure}");
+    assert!(secure.contains("data-dnssec=\"secure\""), "{secure}");
+    assert!(
+        secure.contains("<th scope=\"row\"><code>secure.it.</code></th>"),
+        "{secure}"
+    );
+    assert!(secure.contains("Firme valide fino al"), "{secure}");
 }

@@ -11,15 +11,15 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber}
 
 use super::*;
 
-const NOW: i64 = 1_780_000_000;
-const DAY: i64 = 86_400;
+pub(crate) const NOW: i64 = 1_780_000_000;
+pub(crate) const DAY: i64 = 86_400;
 
-fn name(text: &str) -> Name {
+pub(crate) fn name(text: &str) -> Name {
     Name::from_ascii(text).unwrap()
 }
 
 /// A zone's key pair and its DNSKEY.
-struct Key {
+pub(crate) struct Key {
     signing: Ed25519SigningKey,
     dnskey: DNSKEY,
 }
@@ -37,7 +37,7 @@ impl Key {
     }
 
     /// The DS of this key for `zone` (SHA-256).
-    fn ds(&self, zone: &Name) -> DS {
+    pub(crate) fn ds(&self, zone: &Name) -> DS {
         let digest = self.dnskey.to_digest(zone, DigestType::SHA256).unwrap();
         DS::new(
             self.tag(),
@@ -81,11 +81,11 @@ impl Key {
     }
 }
 
-fn dnssec_record(owner: &Name, data: DNSSECRData) -> Record {
+pub(crate) fn dnssec_record(owner: &Name, data: DNSSECRData) -> Record {
     Record::from_rdata(owner.clone(), 3600, RData::DNSSEC(data))
 }
 
-fn valid() -> (i64, i64) {
+pub(crate) fn valid() -> (i64, i64) {
     (NOW - DAY, NOW + 20 * DAY)
 }
 
@@ -100,14 +100,14 @@ fn sigs_in(records: &[Record]) -> Vec<RRSIG> {
 }
 
 /// A signed zone: KSK and ZSK, the DNSKEY answer signed by the KSK.
-struct Zone {
-    apex: Name,
-    ksk: Key,
-    zsk: Key,
+pub(crate) struct Zone {
+    pub(crate) apex: Name,
+    pub(crate) ksk: Key,
+    pub(crate) zsk: Key,
 }
 
 impl Zone {
-    fn new(apex: &str) -> Self {
+    pub(crate) fn new(apex: &str) -> Self {
         Self {
             apex: name(apex),
             ksk: Key::new(true),
@@ -115,7 +115,7 @@ impl Zone {
         }
     }
 
-    fn dnskey_answer(&self, window: (i64, i64)) -> Vec<Record> {
+    pub(crate) fn dnskey_answer(&self, window: (i64, i64)) -> Vec<Record> {
         let mut records = vec![self.ksk.record(&self.apex), self.zsk.record(&self.apex)];
         let sig = self
             .ksk
@@ -140,7 +140,7 @@ impl Zone {
     }
 
     /// Records signed by the ZSK.
-    fn signed(
+    pub(crate) fn signed(
         &self,
         mut records: Vec<Record>,
         owner: &Name,
@@ -153,7 +153,7 @@ impl Zone {
     }
 }
 
-fn mx(owner: &Name, exchange: &str) -> Record {
+pub(crate) fn mx(owner: &Name, exchange: &str) -> Record {
     Record::from_rdata(owner.clone(), 3600, RData::MX(MX::new(10, name(exchange))))
 }
 
@@ -398,7 +398,7 @@ fn a_trust_anchor_given_as_dnskey() {
     assert!(matches!(outcome, Err(Bogus::NoKeyForDs { .. })));
 }
 
-fn nsec(zone: &Zone, owner: &str, next: &str, types: &[RecordType]) -> Vec<Record> {
+pub(crate) fn nsec(zone: &Zone, owner: &str, next: &str, types: &[RecordType]) -> Vec<Record> {
     let owner = name(owner);
     let record = dnssec_record(
         &owner,
@@ -596,4 +596,61 @@ fn rrset_helpers_pick_by_owner_and_type() {
     assert!(rrset(&records, &name("other.it."), RecordType::A).is_empty());
     assert!(ds_records(&records, &owner).is_empty());
     assert!(dnskey_records(&records, &owner).is_empty());
+}
+
+/// A message holding a signed zone's DNSKEY set, a signed MX and a signed NSEC for a name
+/// below it: everything [`validate_message`] looks at.
+fn signed_message() -> hickory_proto::op::Message {
+    let zone = Zone::new("example.it.");
+    let owner = name("pec.example.it.");
+    let mut message = hickory_proto::op::Message::response(1, hickory_proto::op::OpCode::Query);
+    for record in zone.dnskey_answer((NOW - DAY, NOW + 20 * DAY)) {
+        message.add_answer(record);
+    }
+    for record in zone.signed(
+        vec![mx(&owner, "mx.pec.aruba.it.")],
+        &owner,
+        RecordType::MX,
+        valid(),
+    ) {
+        message.add_answer(record);
+    }
+    use RecordType::*;
+    for record in nsec(
+        &zone,
+        "pec.example.it.",
+        "zz.example.it.",
+        &[MX, RRSIG, NSEC],
+    ) {
+        message.add_authority(record);
+    }
+    message
+}
+
+#[test]
+fn a_whole_message_validates_through_the_wire_format() {
+    let wire = signed_message().to_vec().unwrap();
+    let message = hickory_proto::op::Message::from_vec(&wire).unwrap();
+    let zone = name("example.it.");
+    // The DNSKEY set (2 keys), the MX and the NSEC.
+    assert_eq!(
+        validate_message(&message, &zone, &name("pec.example.it."), NOW),
+        4
+    );
+    // Later than every signature: nothing validates.
+    assert_eq!(validate_message(&message, &zone, &zone, NOW + 30 * DAY), 0);
+}
+
+/// Writes the seeds of the `dnssec_validate` fuzz target (run it explicitly:
+/// `cargo test --lib write_dnssec_fuzz_seeds -- --ignored`).
+#[test]
+#[ignore = "writes fuzz/seeds/dnssec_validate"]
+fn write_dnssec_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/dnssec_validate");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("signed_mx_nsec"),
+        signed_message().to_vec().unwrap(),
+    )
+    .unwrap();
 }

@@ -92,6 +92,46 @@ pub fn report(report: &Report, lang: Lang) -> Value {
             }
         })
         .collect();
+    // Undecided validations (no trust anchor for this root, timeouts) are not shown.
+    let dnssec: Vec<Value> = report
+        .dnssec
+        .iter()
+        .filter(|row| row.status != "indeterminate")
+        .map(|row| {
+            let status_text = match (row.status, lang) {
+                ("secure", Lang::It) => "verificato (firmato)",
+                ("secure", Lang::En) => "validated (signed)",
+                ("insecure", Lang::It) => "non firmato (delega senza DS)",
+                ("insecure", Lang::En) => "unsigned (delegation without DS)",
+                (_, Lang::It) => "NON VALIDO: i resolver che verificano il DNSSEC rispondono SERVFAIL",
+                (_, Lang::En) => "BOGUS: validating resolvers answer SERVFAIL",
+            };
+            let chain: Vec<Value> = row
+                .chain
+                .iter()
+                .map(|link| {
+                    context! {
+                        zone => &link.zone,
+                        ds => link.ds.join(", "),
+                        keys => link.keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        valid_until => link.valid_until.and_then(|t| {
+                            jiff::Timestamp::from_second(t)
+                                .ok()
+                                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                        }),
+                    }
+                })
+                .collect();
+            context! {
+                name => &row.name,
+                rtype => &row.rtype,
+                status => row.status,
+                status_text => status_text,
+                ok => row.status != "bogus",
+                chain => chain,
+            }
+        })
+        .collect();
     context! {
         domain => report.domain.as_str(),
         shown => &shown,
@@ -106,6 +146,7 @@ pub fn report(report: &Report, lang: Lang) -> Value {
         warnings => warnings,
         findings => findings,
         servers => servers,
+        dnssec => dnssec,
     }
 }
 

@@ -179,14 +179,32 @@ impl DnssecLab {
     /// `pecwatch check --format json` of one domain, with the lab's trust anchor and
     /// `resolution` (`["--resolver", ADDR]` or `["--root-hints", FILE]`): the JSON line.
     pub fn check(&self, domain: &str, profile: &Path, resolution: &[&str]) -> serde_json::Value {
-        let output = Command::new(env!("CARGO_BIN_EXE_pecwatch"))
+        let stdout = self.check_as("json", domain, profile, resolution);
+        let line = stdout.lines().next().unwrap_or_default();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// `pecwatch check --format FORMAT` of one domain (as [`check`](Self::check); with
+    /// `"--built-in-anchors"` among `resolution`, pecwatch's own anchors): the output.
+    pub fn check_as(
+        &self,
+        format: &str,
+        domain: &str,
+        profile: &Path,
+        resolution: &[&str],
+    ) -> String {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pecwatch"));
+        let built_in = "--built-in-anchors";
+        command
             .arg("check")
-            .args(resolution)
-            .arg("--trust-anchor")
-            .arg(self.trust_anchor())
+            .args(resolution.iter().filter(|arg| **arg != built_in));
+        if !resolution.contains(&built_in) {
+            command.arg("--trust-anchor").arg(self.trust_anchor());
+        }
+        let output = command
             .arg("--profile")
             .arg(profile)
-            .args(["--format", "json", "--allow-private", "--no-ipv6", domain])
+            .args(["--format", format, "--allow-private", "--no-ipv6", domain])
             .current_dir(self.dir.path())
             .env_remove("PECWATCH_CONFIG")
             .env_remove("PECWATCH_NOW")
@@ -194,14 +212,13 @@ impl DnssecLab {
             .env("NO_COLOR", "1")
             .output()
             .expect("run pecwatch");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let line = stdout.lines().next().unwrap_or_else(|| {
-            panic!(
-                "pecwatch check {domain}: no output: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            !stdout.is_empty(),
+            "pecwatch check {domain}: no output: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
     }
 
     /// The response code (`NOERROR`, `SERVFAIL`, …) of a resolver for `name rtype`, asked
