@@ -31,8 +31,7 @@ usage: lab/lab.sh up [--bench N] | down | status | env
                   without --bench, a lab already up with bench zones is kept
   down            stop the lab
   status          print the instances; exit 0 if the lab is up and healthy
-  env             print export lines (eval "$(lab/lab.sh env)"): PECWATCH_LAB_*, and
-                  PECWATCH_DNS_RESOLVER / PECWATCH_DNS_ALLOW_PRIVATE for pecwatch
+  env             print PECWATCH_LAB_* export lines (eval "$(lab/lab.sh env)")
 environment: PECWATCH_LAB_DIR (run dir), PECWATCH_LAB_START_TIMEOUT (s, default 30),
              PECWATCH_LAB_STOP_TIMEOUT (s, 60), PECWATCH_LAB_LOCK_TIMEOUT (s, 1800)
 EOF
@@ -600,8 +599,7 @@ wait_ready() {
 
 fingerprint() {
     {
-        # Content only: the same lab from another checkout is the same lab.
-        sha256sum <"$LAB_HOME/lab.sh"
+        sha256sum -- "$LAB_HOME/lab.sh"
         (cd -- "$FIXTURES" && find . -type f -print0 | sort -z | xargs -0 sha256sum --)
         echo "bench=$1"
     } | sha256sum | cut -d' ' -f1
@@ -760,9 +758,6 @@ cmd_env() {
     printf 'export PECWATCH_LAB_RESOLVER=%q\n' "$RESOLVER_ADDR"
     printf 'export PECWATCH_LAB_ROOT_HINTS=%q\n' "$RUN/root.hints"
     printf 'export PECWATCH_LAB_DIR=%q\n' "$RUN"
-    # What pecwatch itself reads: the lab's resolver, whose servers are on loopback.
-    printf 'export PECWATCH_DNS_RESOLVER=%q\n' "$RESOLVER_ADDR"
-    printf 'export PECWATCH_DNS_ALLOW_PRIVATE=true\n'
 }
 
 main() {
