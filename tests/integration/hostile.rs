@@ -431,10 +431,11 @@ fn load_script(noisy: bool) -> impl Fn(&Request) -> Vec<Action> + Send + Sync {
 async fn many_queries(count: u32, noisy: bool) {
     let server = FakeDns::with_script(Arc::new(load_script(noisy))).await;
     // What is tested is that every query gets its own answer under load, not how fast: a
-    // generous timeout, so that a busy test machine does not turn a slow answer into a
-    // timeout.
+    // generous timeout and attempts, so that a busy test machine (datagrams dropped while
+    // the server's thread waits for a core) does not turn a slow answer into a timeout.
     let transport = Transport::new(TransportConfig {
         timeout: Duration::from_secs(3),
+        attempts: 6,
         ..TransportConfig::default()
     })
     .unwrap();
