@@ -376,3 +376,53 @@ async fn running_out_of_file_descriptors_only_pauses_the_service() {
     let _ = child.wait();
     cleanup.run().await;
 }
+
+#[tokio::test]
+async fn stalled_requests_are_cut_at_their_timeout() {
+    let (db, cleanup) = create(Backend::Sqlite).await;
+    let env = [
+        ("PECWATCH_WEB_REQUEST_TIMEOUT", "2s"),
+        ("PECWATCH_WEB_IDLE_TIMEOUT", "4s"),
+        ("PECWATCH_POSTFIX_REQUEST_TIMEOUT", "2s"),
+        ("PECWATCH_POSTFIX_IDLE_TIMEOUT", "30s"),
+    ];
+    let server = web::start(&db.url, NOW, &env).await;
+    let postfix = PecwatchPostfix::start(&db.url, &env);
+
+    // An upload that stops halfway: 408 at the request timeout, then the connection is
+    // closed.
+    let address = server.base.trim_start_matches("http://");
+    let mut upload = TcpStream::connect(address).unwrap();
+    let started = Instant::now();
+    write!(
+        upload,
+        "POST /api/v1/check HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{{\"names\": ["
+    )
+    .unwrap();
+    upload
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = upload.read_to_string(&mut answer);
+    let cut = started.elapsed();
+    eprintln!("a stalled upload: answered and closed after {cut:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(cut >= Duration::from_secs(2), "{cut:?}");
+
+    // A policy request that stops halfway through a line: closed at the request
+    // timeout, long before the idle timeout.
+    let mut policy = TcpStream::connect(("127.0.0.1", postfix.policy)).unwrap();
+    let started = Instant::now();
+    policy
+        .write_all(b"request=smtpd_access_policy\nsender=a@")
+        .unwrap();
+    assert!(closed_within(&mut policy, Duration::from_secs(20)));
+    let cut = started.elapsed();
+    eprintln!("a stalled policy request: closed after {cut:?}");
+    assert!(cut >= Duration::from_secs(2), "{cut:?}");
+    assert!(cut < Duration::from_secs(20), "{cut:?}");
+    drop(postfix);
+    drop(server);
+    cleanup.run().await;
+}
