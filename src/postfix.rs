@@ -76,7 +76,8 @@ pub static COUNTERS: Counters = Counters {
 };
 
 impl Counters {
-    /// The counters in the Prometheus text exposition format.
+    /// The counters in the Prometheus text exposition format (with the connection
+    /// counters of [`net::NET_COUNTERS`]).
     pub fn to_prometheus(&self) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         format!(
@@ -97,9 +98,6 @@ impl Counters {
              # HELP pecwatch_postfix_timeouts_total Connections closed idle, slow or open too long.\n\
              # TYPE pecwatch_postfix_timeouts_total counter\n\
              pecwatch_postfix_timeouts_total {}\n\
-             # HELP pecwatch_postfix_refused_connections_total Connections closed at once: too many from one address.\n\
-             # TYPE pecwatch_postfix_refused_connections_total counter\n\
-             pecwatch_postfix_refused_connections_total {}\n\
              # HELP pecwatch_postfix_snapshot_reloads_total Times the domain snapshot was loaded.\n\
              # TYPE pecwatch_postfix_snapshot_reloads_total counter\n\
              pecwatch_postfix_snapshot_reloads_total {}\n\
@@ -113,10 +111,9 @@ impl Counters {
             get(&self.protocol_errors),
             get(&self.too_large),
             get(&self.timeouts),
-            get(&net::NET_COUNTERS.refused_per_client),
             get(&self.reloads),
             get(&self.domains),
-        )
+        ) + &net::NET_COUNTERS.to_prometheus("postfix")
     }
 }
 

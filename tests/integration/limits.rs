@@ -318,6 +318,20 @@ async fn one_address_gets_only_its_share_of_connections() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // Counted in the process's metrics.
+    let text = web::client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        counter(&text, "pecwatch_web_refused_connections_total"),
+        1.0
+    );
+    assert_eq!(counter(&text, "pecwatch_web_accept_errors_total"), 0.0);
     drop(held);
     drop(server);
     cleanup.run().await;
@@ -372,6 +386,7 @@ async fn running_out_of_file_descriptors_only_pauses_the_service() {
     assert!(matches!(child.try_wait(), Ok(None)), "the service ended");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("cannot accept a connection"), "{text}");
+    // No metrics here (no file descriptor to spare for them): the log tells it.
     assert!(!text.contains("panicked"), "{text}");
     drop(silent);
     assert_eq!(ask(policy, "c@altro.it"), "action=DUNNO\n");
