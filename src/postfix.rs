@@ -554,12 +554,12 @@ async fn policy_connection(
     let mut deadline = tokio::time::Instant::now();
     loop {
         if request.is_empty() {
+            // Between requests: the idle timeout, then the request's own from its first
+            // byte.
             if !wait_for_request(&mut reader, &limits).await? {
                 return Ok(());
             }
-            if size == 0 {
-                deadline = tokio::time::Instant::now() + limits.request_timeout;
-            }
+            deadline = tokio::time::Instant::now() + limits.request_timeout;
         }
         line.clear();
         let mut bounded = (&mut reader).take(limits.max_line as u64 + 1);
