@@ -51,6 +51,24 @@ pub struct NetCounters {
     pub accept_errors: AtomicU64,
 }
 
+impl NetCounters {
+    /// The counters in the Prometheus text format, named for the `server` whose
+    /// connections this process accepts (`web`, `postfix`): per process, from zero at
+    /// start.
+    pub fn to_prometheus(&self, server: &str) -> String {
+        format!(
+            "# HELP pecwatch_{server}_refused_connections_total Connections closed at once: too many from one address.\n\
+             # TYPE pecwatch_{server}_refused_connections_total counter\n\
+             pecwatch_{server}_refused_connections_total {}\n\
+             # HELP pecwatch_{server}_accept_errors_total Failures to accept a connection (such as no file descriptor left).\n\
+             # TYPE pecwatch_{server}_accept_errors_total counter\n\
+             pecwatch_{server}_accept_errors_total {}\n",
+            self.refused_per_client.load(Ordering::Relaxed),
+            self.accept_errors.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// This process's counters.
 pub static NET_COUNTERS: NetCounters = NetCounters {
     refused_per_client: AtomicU64::new(0),

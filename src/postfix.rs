@@ -80,7 +80,8 @@ pub static COUNTERS: Counters = Counters {
 };
 
 impl Counters {
-    /// The counters in the Prometheus text exposition format.
+    /// The counters in the Prometheus text exposition format (with the connection
+    /// counters of [`net::NET_COUNTERS`]).
     pub fn to_prometheus(&self) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         format!(
@@ -101,9 +102,6 @@ impl Counters {
              # HELP pecwatch_postfix_timeouts_total Connections closed idle, slow or open too long.\n\
              # TYPE pecwatch_postfix_timeouts_total counter\n\
              pecwatch_postfix_timeouts_total {}\n\
-             # HELP pecwatch_postfix_refused_connections_total Connections closed at once: too many from one address.\n\
-             # TYPE pecwatch_postfix_refused_connections_total counter\n\
-             pecwatch_postfix_refused_connections_total {}\n\
              # HELP pecwatch_postfix_snapshot_reloads_total Times the domain snapshot was loaded.\n\
              # TYPE pecwatch_postfix_snapshot_reloads_total counter\n\
              pecwatch_postfix_snapshot_reloads_total {}\n\
@@ -120,11 +118,10 @@ impl Counters {
             get(&self.protocol_errors),
             get(&self.too_large),
             get(&self.timeouts),
-            get(&net::NET_COUNTERS.refused_per_client),
             get(&self.reloads),
             get(&self.domains),
             get(&self.verified),
-        )
+        ) + &net::NET_COUNTERS.to_prometheus("postfix")
     }
 }
 
@@ -575,12 +572,12 @@ async fn policy_connection(
     let mut deadline = tokio::time::Instant::now();
     loop {
         if request.is_empty() {
+            // Between requests: the idle timeout, then the request's own from its first
+            // byte.
             if !wait_for_request(&mut reader, &limits).await? {
                 return Ok(());
             }
-            if size == 0 {
-                deadline = tokio::time::Instant::now() + limits.request_timeout;
-            }
+            deadline = tokio::time::Instant::now() + limits.request_timeout;
         }
         line.clear();
         let mut bounded = (&mut reader).take(limits.max_line as u64 + 1);

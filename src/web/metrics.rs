@@ -87,9 +87,11 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>, lang: Lang) -> Result<Response, Problem> {
-    let text = render(&state.registry)
+    let mut text = render(&state.registry)
         .await
         .map_err(|error| Problem::registry(lang, error))?;
+    // This process's own connection counters.
+    text.push_str(&crate::net::NET_COUNTERS.to_prometheus("web"));
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

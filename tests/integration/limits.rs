@@ -124,17 +124,20 @@ async fn an_endless_policy_line_costs_no_memory_and_is_closed() {
             })
         })
         .collect();
+    let mut accepted = Vec::new();
     for flood in floods {
         let (sent, closed) = flood.join().unwrap();
         let sent = sent.expect("the service read the whole endless line");
         assert!(sent < total / 3, "{sent}");
         assert!(closed, "the connection was not closed");
+        accepted.push(sent);
     }
     let elapsed = started.elapsed();
     let peak = status_kib(pid, "VmHWM");
     let now = status_kib(pid, "VmRSS");
     eprintln!(
-        "400 MiB line: closed after {elapsed:?}; VmHWM {before} kB before, {peak} kB after; VmRSS {now} kB"
+        "400 MiB line: closed after {elapsed:?}, bytes written before the close {accepted:?}; \
+         VmHWM {before} kB before, {peak} kB after; VmRSS {now} kB"
     );
     assert!(peak < 100 * 1024, "VmHWM {peak} kB");
 
@@ -315,6 +318,20 @@ async fn one_address_gets_only_its_share_of_connections() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // Counted in the process's metrics.
+    let text = web::client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        counter(&text, "pecwatch_web_refused_connections_total"),
+        1.0
+    );
+    assert_eq!(counter(&text, "pecwatch_web_accept_errors_total"), 0.0);
     drop(held);
     drop(server);
     cleanup.run().await;
@@ -369,10 +386,61 @@ async fn running_out_of_file_descriptors_only_pauses_the_service() {
     assert!(matches!(child.try_wait(), Ok(None)), "the service ended");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("cannot accept a connection"), "{text}");
+    // No metrics here (no file descriptor to spare for them): the log tells it.
     assert!(!text.contains("panicked"), "{text}");
     drop(silent);
     assert_eq!(ask(policy, "c@altro.it"), "action=DUNNO\n");
     let _ = child.kill();
     let _ = child.wait();
+    cleanup.run().await;
+}
+
+#[tokio::test]
+async fn stalled_requests_are_cut_at_their_timeout() {
+    let (db, cleanup) = create(Backend::Sqlite).await;
+    let env = [
+        ("PECWATCH_WEB_REQUEST_TIMEOUT", "2s"),
+        ("PECWATCH_WEB_IDLE_TIMEOUT", "4s"),
+        ("PECWATCH_POSTFIX_REQUEST_TIMEOUT", "2s"),
+        ("PECWATCH_POSTFIX_IDLE_TIMEOUT", "30s"),
+    ];
+    let server = web::start(&db.url, NOW, &env).await;
+    let postfix = PecwatchPostfix::start(&db.url, &env);
+
+    // An upload that stops halfway: 408 at the request timeout, then the connection is
+    // closed.
+    let address = server.base.trim_start_matches("http://");
+    let mut upload = TcpStream::connect(address).unwrap();
+    let started = Instant::now();
+    write!(
+        upload,
+        "POST /api/v1/check HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{{\"names\": ["
+    )
+    .unwrap();
+    upload
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = upload.read_to_string(&mut answer);
+    let cut = started.elapsed();
+    eprintln!("a stalled upload: answered and closed after {cut:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(cut >= Duration::from_secs(2), "{cut:?}");
+
+    // A policy request that stops halfway through a line: closed at the request
+    // timeout, long before the idle timeout.
+    let mut policy = TcpStream::connect(("127.0.0.1", postfix.policy)).unwrap();
+    let started = Instant::now();
+    policy
+        .write_all(b"request=smtpd_access_policy\nsender=a@")
+        .unwrap();
+    assert!(closed_within(&mut policy, Duration::from_secs(20)));
+    let cut = started.elapsed();
+    eprintln!("a stalled policy request: closed after {cut:?}");
+    assert!(cut >= Duration::from_secs(2), "{cut:?}");
+    assert!(cut < Duration::from_secs(20), "{cut:?}");
+    drop(postfix);
+    drop(server);
     cleanup.run().await;
 }
