@@ -37,10 +37,12 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use super::minilab::{run_ok, take_slot};
 
 /// The fixtures: zone templates (`@SLOT@` is the lab's slot).
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dnssec");
@@ -93,7 +95,7 @@ pub struct DnssecLab {
 impl DnssecLab {
     /// Signs the zones, starts the servers and resolvers, and waits until each answers.
     pub fn start() -> Self {
-        let (slot, lock) = take_slot();
+        let (slot, lock) = take_slot("dnsseclab");
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut lab = Self {
             slot,
@@ -502,29 +504,4 @@ fn sign(
         format!("dsset-{zone}.")
     };
     std::fs::read_to_string(dir.join(dsset)).unwrap()
-}
-
-/// Takes the first free slot (1–250): a lock on a file per slot, held while the lab runs.
-fn take_slot() -> (u8, File) {
-    let dir = std::env::temp_dir().join("pecwatch-dnsseclab");
-    std::fs::create_dir_all(&dir).unwrap();
-    for slot in 1..=250u8 {
-        let file = File::create(dir.join(format!("slot-{slot}.lock"))).unwrap();
-        if file.try_lock().is_ok() {
-            return (slot, file);
-        }
-    }
-    panic!("no free DNSSEC lab slot in 127.56.1-250.*");
-}
-
-/// Runs a command, panicking with its output if it fails.
-fn run_ok(command: &mut Command) -> Output {
-    let output = command.output().expect("run a command");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }

@@ -78,7 +78,7 @@ impl MiniLab {
     /// Starts a minilab and waits until every server answers. Panics (failing the test)
     /// if it cannot.
     pub fn start(options: Options) -> Self {
-        let (slot, lock) = take_slot();
+        let (slot, lock) = take_slot("minilab");
         let dir = tempfile::tempdir().expect("temporary directory");
         let netns = options.netns.then(|| {
             static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -558,10 +558,11 @@ impl Drop for MiniLab {
     }
 }
 
-/// Takes the first free slot (1–250): a lock on a file per slot, held while the lab runs
-/// (and released by the kernel if the test process dies).
-fn take_slot() -> (u8, File) {
-    let dir = std::env::temp_dir().join("pecwatch-minilab");
+/// Takes the first free slot (1–250) of a kind of lab (`minilab`, `dnsseclab`): a lock on a
+/// file per slot, held while the lab runs (and released by the kernel if the test process
+/// dies).
+pub fn take_slot(kind: &str) -> (u8, File) {
+    let dir = std::env::temp_dir().join(format!("pecwatch-{kind}"));
     std::fs::create_dir_all(&dir).unwrap();
     for slot in 1..=250u8 {
         let file = File::create(dir.join(format!("slot-{slot}.lock"))).unwrap();
@@ -569,11 +570,11 @@ fn take_slot() -> (u8, File) {
             return (slot, file);
         }
     }
-    panic!("no free minilab slot in 127.55.1-250.*");
+    panic!("no free {kind} slot (1-250)");
 }
 
 /// Runs a command, panicking with its output if it fails.
-fn run_ok(command: &mut Command) -> Output {
+pub fn run_ok(command: &mut Command) -> Output {
     let output = command.output().expect("run a command");
     assert!(
         output.status.success(),
