@@ -38,11 +38,10 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::minilab::{run_ok, take_slot};
+use super::minilab::{Probe, run_ok, take_slot, wait_until_answers};
 
 /// The fixtures: zone templates (`@SLOT@` is the lab's slot).
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dnssec");
@@ -399,28 +398,21 @@ impl DnssecLab {
 
     /// Waits until `addr` answers `name SOA` (`A` through a resolver) with NOERROR.
     fn wait_for(&self, what: &str, addr: Ipv4Addr, name: &str, recursive: bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let server = format!("@{addr}");
-        let (rd, rtype) = if recursive {
-            ("+rec", "A")
-        } else {
-            ("+norec", "SOA")
+        let probe = Probe {
+            addr,
+            name,
+            recursive,
         };
-        loop {
-            let output = Command::new("kdig")
-                .args(["+timeout=1", "+retry=0", rd, &server, name, rtype])
-                .output()
-                .expect("run kdig");
-            if String::from_utf8_lossy(&output.stdout).contains("status: NOERROR") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dnssec lab: {what} ({addr}) does not answer {name}: {}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_answers(
+            || Command::new("kdig"),
+            &probe,
+            || {
+                format!(
+                    "dnssec lab: {what} ({addr}) does not answer {name}: {}",
+                    self.logs()
+                )
+            },
+        );
     }
 
     fn logs(&self) -> String {

@@ -504,29 +504,21 @@ impl MiniLab {
 
     /// Waits until `addr` answers `name SOA` (`A` through a resolver) with NOERROR.
     fn wait_for(&self, what: &str, addr: Ipv4Addr, name: &str, recursive: bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let server = format!("@{addr}");
-        let (rd, rtype) = if recursive {
-            ("+rec", "A")
-        } else {
-            ("+norec", "SOA")
+        let probe = Probe {
+            addr,
+            name,
+            recursive,
         };
-        loop {
-            let output = self
-                .command("kdig")
-                .args(["+timeout=1", "+retry=0", rd, &server, name, rtype])
-                .output()
-                .expect("run kdig");
-            if String::from_utf8_lossy(&output.stdout).contains("status: NOERROR") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "minilab: {what} ({addr}) does not answer {name}: {}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_answers(
+            || self.command("kdig"),
+            &probe,
+            || {
+                format!(
+                    "minilab: {what} ({addr}) does not answer {name}: {}",
+                    self.logs()
+                )
+            },
+        );
     }
 
     /// The servers' output, for failure messages.
@@ -571,6 +563,44 @@ pub fn take_slot(kind: &str) -> (u8, File) {
         }
     }
     panic!("no free {kind} slot (1-250)");
+}
+
+/// A query a lab server must answer with NOERROR before a test starts: `name SOA` with
+/// recursion off, or `name A` through a resolver.
+pub struct Probe<'a> {
+    /// The server.
+    pub addr: Ipv4Addr,
+    /// The name asked.
+    pub name: &'a str,
+    /// Through a resolver.
+    pub recursive: bool,
+}
+
+/// Asks the probe with `kdig` (built by `kdig`, so that it can run inside a network
+/// namespace) every 50 ms until it answers NOERROR; panics with `failure()` after 30 s.
+pub fn wait_until_answers(
+    kdig: impl Fn() -> Command,
+    probe: &Probe<'_>,
+    failure: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let server = format!("@{}", probe.addr);
+    let (rd, rtype) = if probe.recursive {
+        ("+rec", "A")
+    } else {
+        ("+norec", "SOA")
+    };
+    loop {
+        let output = kdig()
+            .args(["+timeout=1", "+retry=0", rd, &server, probe.name, rtype])
+            .output()
+            .expect("run kdig");
+        if String::from_utf8_lossy(&output.stdout).contains("status: NOERROR") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{}", failure());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Runs a command, panicking with its output if it fails.
