@@ -80,31 +80,72 @@
 //! The integration tests run the real binary against a lab of real Knot DNS servers and an
 //! Unbound resolver on loopback addresses (`lab/lab.sh`).
 
-pub mod actions;
-pub mod activation;
+// The modules live in one folder per layer (ARCHITECTURE.md); their paths stay
+// `crate::name`, `crate::registry`, … whatever the folder, and an import may only run
+// down the layers (tests/integration/layers.rs).
+
+// Layer 0, the core (`src/core/`): pure logic and the types it works on; no I/O, no
+// configuration loading. It imports nothing above it.
+#[path = "core/address.rs"]
 pub mod address;
+#[path = "core/check/mod.rs"]
 pub mod check;
-pub mod cli;
+#[path = "core/clock.rs"]
 pub mod clock;
-pub mod config;
+#[path = "core/contact.rs"]
 pub mod contact;
-pub mod dns;
-pub mod dnssec;
+#[path = "core/finding.rs"]
 pub mod finding;
-pub mod index;
-pub mod instructions;
+#[path = "core/lifecycle.rs"]
 pub mod lifecycle;
+#[path = "core/name.rs"]
 pub mod name;
-pub mod net;
-pub mod notice;
-pub mod outbox;
-pub mod postfix;
-pub mod probe;
+#[path = "core/profile.rs"]
 pub mod profile;
-pub mod provision;
-pub mod registry;
+#[path = "core/report.rs"]
 pub mod report;
+
+// Layer 1, the adapters (`src/adapters/`): the outside world (DNS, the registry, sockets),
+// no business rules.
+#[path = "adapters/dns/mod.rs"]
+pub mod dns;
+#[path = "adapters/dnssec/mod.rs"]
+pub mod dnssec;
+#[path = "adapters/net.rs"]
+pub mod net;
+#[path = "adapters/probe.rs"]
+pub mod probe;
+#[path = "adapters/registry/mod.rs"]
+pub mod registry;
+
+// Layer 2, the services (`src/services/`): the work pecwatch does, composed from the core
+// and the adapters; never the command line, the web or the configuration loader.
+#[path = "services/actions.rs"]
+pub mod actions;
+#[path = "services/activation.rs"]
+pub mod activation;
+#[path = "services/index.rs"]
+pub mod index;
+#[path = "services/instructions.rs"]
+pub mod instructions;
+#[path = "services/notice/mod.rs"]
+pub mod notice;
+#[path = "services/outbox.rs"]
+pub mod outbox;
+#[path = "services/postfix.rs"]
+pub mod postfix;
+#[path = "services/provision.rs"]
+pub mod provision;
+#[path = "services/sweep/mod.rs"]
 pub mod sweep;
+
+// Layer 3, the edge (`src/edge/`): what a person or a program talks to, and the
+// configuration that composes everything at start.
+#[path = "edge/cli/mod.rs"]
+pub mod cli;
+#[path = "edge/config.rs"]
+pub mod config;
+#[path = "edge/web/mod.rs"]
 pub mod web;
 
 use serde::Serialize;

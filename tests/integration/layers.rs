@@ -1,12 +1,14 @@
 //! The layers of the crate, and the rule that imports run one way (ARCHITECTURE.md):
 //!
-//! | layer | modules |
+//! | layer | folder |
 //! |---|---|
-//! | 0 core (pure) | name, finding, profile, check, lifecycle, address, clock, report, contact |
-//! | 1 adapters | dns, dnssec, net, probe, registry |
-//! | 2 services | sweep, actions, activation, provision, outbox, index, postfix, notice, instructions |
-//! | 3 edge | cli, web, config |
+//! | 0 core (pure) | `src/core/` |
+//! | 1 adapters | `src/adapters/` |
+//! | 2 services | `src/services/` |
+//! | 3 edge | `src/edge/` |
 //!
+//! A module's layer is the folder it lives in (`src/lib.rs` maps each with `#[path]`, so its
+//! path stays `crate::name`); a source file outside the four folders fails the test.
 //! A module may import its own layer and the layers below, never one above; at the edge,
 //! `web` and `config` never import `cli` (the command line composes the others, not the
 //! other way round). Every `crate::…` path of every file under `src/` counts, comments
@@ -16,45 +18,25 @@
 //! while the restructuring removes them: a new one fails this test, and so does a listed
 //! one that is gone (remove it from the list), so the list only shrinks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::support::lab::repo;
 
-const LAYERS: &[(&str, u8)] = &[
-    ("name", 0),
-    ("finding", 0),
-    ("profile", 0),
-    ("check", 0),
-    ("lifecycle", 0),
-    ("address", 0),
-    ("clock", 0),
-    ("report", 0),
-    ("contact", 0),
-    ("dns", 1),
-    ("dnssec", 1),
-    ("net", 1),
-    ("probe", 1),
-    ("registry", 1),
-    ("sweep", 2),
-    ("actions", 2),
-    ("activation", 2),
-    ("provision", 2),
-    ("outbox", 2),
-    ("index", 2),
-    ("postfix", 2),
-    ("notice", 2),
-    ("instructions", 2),
-    ("cli", 3),
-    ("web", 3),
-    ("config", 3),
-];
+/// The layer folders under `src/`, lowest first: a module's layer is the folder it lives in.
+const LAYERS: &[(&str, u8)] = &[("core", 0), ("adapters", 1), ("services", 2), ("edge", 3)];
 
-fn layer(module: &str) -> Option<u8> {
-    LAYERS
-        .iter()
-        .find(|(name, _)| *name == module)
-        .map(|(_, layer)| *layer)
+/// Every top-level module of the crate and its layer, read from the folders: `src/core/name.rs`
+/// is module `name` in layer 0, `src/adapters/registry/` module `registry` in layer 1.
+fn modules(src: &Path) -> BTreeMap<String, u8> {
+    let mut found = BTreeMap::new();
+    for (folder, layer) in LAYERS {
+        for entry in std::fs::read_dir(src.join(folder)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            found.insert(name.trim_end_matches(".rs").to_owned(), *layer);
+        }
+    }
+    found
 }
 
 /// The top-level modules a source text names through `crate::…` paths, braces included
@@ -114,38 +96,46 @@ fn first_segment(path: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Every `importer -> imported` pair of top-level modules that breaks the rule.
+/// Every `importer -> imported` pair of top-level modules that breaks the rule, and every
+/// source file outside the layer folders.
 fn violations(src: &Path) -> BTreeSet<String> {
+    let modules = modules(src);
     let mut out = BTreeSet::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let relative = path.strip_prefix(src).unwrap();
-            let first = relative.components().next().unwrap().as_os_str();
-            let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
-            if module == "lib" || module == "main" {
-                continue; // the crate's root composes everything
-            }
-            let Some(own) = layer(&module) else {
-                out.insert(format!("{module}: a module in no layer (add it to LAYERS)"));
-                continue;
-            };
-            let text = std::fs::read_to_string(&path).unwrap();
-            for imported in imported_modules(&text) {
-                let Some(theirs) = layer(&imported) else {
-                    continue; // items of the root (crate::Lang)
-                };
-                let sideways_to_cli = imported == "cli" && module != "cli";
-                if imported != module && (theirs > own || sideways_to_cli) {
-                    out.insert(format!("{module} -> {imported}"));
+    for entry in std::fs::read_dir(src).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let layered = LAYERS.iter().any(|(folder, _)| *folder == name);
+        if !layered && name != "lib.rs" && name != "main.rs" {
+            // The crate's root composes everything; anything else belongs in a layer.
+            out.insert(format!(
+                "src/{name}: outside the layer folders (move it into one)"
+            ));
+        }
+    }
+    for (folder, _) in LAYERS {
+        let mut stack = vec![src.join(folder)];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let relative = path.strip_prefix(src.join(folder)).unwrap();
+                let first = relative.components().next().unwrap().as_os_str();
+                let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
+                let own = modules[&module];
+                let text = std::fs::read_to_string(&path).unwrap();
+                for imported in imported_modules(&text) {
+                    let Some(&theirs) = modules.get(&imported) else {
+                        continue; // items of the root (crate::Lang)
+                    };
+                    let sideways_to_cli = imported == "cli" && module != "cli";
+                    if imported != module && (theirs > own || sideways_to_cli) {
+                        out.insert(format!("{module} -> {imported}"));
+                    }
                 }
             }
         }

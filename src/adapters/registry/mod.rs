@@ -89,42 +89,42 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "registry",
-        include_str!("../../migrations/sqlite/0001_registry.sql"),
+        include_str!("../../../migrations/sqlite/0001_registry.sql"),
     ),
     (
         2,
         "sweeps",
-        include_str!("../../migrations/sqlite/0002_sweeps.sql"),
+        include_str!("../../../migrations/sqlite/0002_sweeps.sql"),
     ),
     (
         3,
         "notices",
-        include_str!("../../migrations/sqlite/0003_notices.sql"),
+        include_str!("../../../migrations/sqlite/0003_notices.sql"),
     ),
     (
         4,
         "index",
-        include_str!("../../migrations/sqlite/0004_index.sql"),
+        include_str!("../../../migrations/sqlite/0004_index.sql"),
     ),
     (
         5,
         "orders",
-        include_str!("../../migrations/sqlite/0005_orders.sql"),
+        include_str!("../../../migrations/sqlite/0005_orders.sql"),
     ),
     (
         6,
         "api_tokens",
-        include_str!("../../migrations/sqlite/0006_api_tokens.sql"),
+        include_str!("../../../migrations/sqlite/0006_api_tokens.sql"),
     ),
     (
         7,
         "console",
-        include_str!("../../migrations/sqlite/0007_console.sql"),
+        include_str!("../../../migrations/sqlite/0007_console.sql"),
     ),
     (
         8,
         "workers",
-        include_str!("../../migrations/sqlite/0008_workers.sql"),
+        include_str!("../../../migrations/sqlite/0008_workers.sql"),
     ),
 ];
 /// The PostgreSQL migrations, compiled in.
@@ -132,42 +132,42 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "registry",
-        include_str!("../../migrations/postgres/0001_registry.sql"),
+        include_str!("../../../migrations/postgres/0001_registry.sql"),
     ),
     (
         2,
         "sweeps",
-        include_str!("../../migrations/postgres/0002_sweeps.sql"),
+        include_str!("../../../migrations/postgres/0002_sweeps.sql"),
     ),
     (
         3,
         "notices",
-        include_str!("../../migrations/postgres/0003_notices.sql"),
+        include_str!("../../../migrations/postgres/0003_notices.sql"),
     ),
     (
         4,
         "index",
-        include_str!("../../migrations/postgres/0004_index.sql"),
+        include_str!("../../../migrations/postgres/0004_index.sql"),
     ),
     (
         5,
         "orders",
-        include_str!("../../migrations/postgres/0005_orders.sql"),
+        include_str!("../../../migrations/postgres/0005_orders.sql"),
     ),
     (
         6,
         "api_tokens",
-        include_str!("../../migrations/postgres/0006_api_tokens.sql"),
+        include_str!("../../../migrations/postgres/0006_api_tokens.sql"),
     ),
     (
         7,
         "console",
-        include_str!("../../migrations/postgres/0007_console.sql"),
+        include_str!("../../../migrations/postgres/0007_console.sql"),
     ),
     (
         8,
         "workers",
-        include_str!("../../migrations/postgres/0008_workers.sql"),
+        include_str!("../../../migrations/postgres/0008_workers.sql"),
     ),
 ];
 
