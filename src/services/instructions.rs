@@ -187,184 +187,240 @@ pub fn decide(input: &str, observation: &Observation, profile: &Profile) -> Inst
     }
 }
 
+/// What the servers of the name's zone say about it, read once for every case.
+struct Scene<'a> {
+    observation: &'a Observation,
+    zone: &'a ZoneObservation,
+    profile: &'a Profile,
+    /// The provider's MX target, with its trailing dot.
+    host: &'a str,
+    /// The zone's apex (no trailing dot).
+    apex: String,
+    /// The name relative to the apex (`pec`), or the name with a trailing dot.
+    label: String,
+    /// The zone's servers, `name (address)`.
+    servers: Vec<String>,
+    /// The NS set the zone's own servers give, and the one its parent gives.
+    zone_ns: Vec<String>,
+    parent_ns: Vec<String>,
+    /// How many servers gave authoritative data, and how many of them said NXDOMAIN.
+    answering: usize,
+    nxdomain: usize,
+    /// Whether some server answered and every one answered exactly the provider's MX.
+    correct: bool,
+    /// Every MX (preference, target) any server gave.
+    mx_lines: BTreeSet<(u16, String)>,
+    /// The targets of a CNAME at the name.
+    aliases: BTreeSet<String>,
+}
+
+impl<'a> Scene<'a> {
+    fn read(
+        observation: &'a Observation,
+        zone: &'a ZoneObservation,
+        profile: &'a Profile,
+        host: &'a str,
+    ) -> Self {
+        let qname = observation.domain.to_dns();
+        let apex = display_name(&zone.apex);
+        let label = observation
+            .domain
+            .relative_to(&apex)
+            .unwrap_or_else(|| format!("{}.", observation.domain));
+        let names = |set: &Option<Vec<Name>>| -> Vec<String> {
+            set.iter().flatten().map(display_name).collect()
+        };
+        let wanted = [(profile.mx_preference, host.to_string())];
+        let mut scene = Scene {
+            observation,
+            zone,
+            profile,
+            host,
+            apex,
+            label,
+            servers: server_list(zone),
+            zone_ns: names(&zone.zone_ns),
+            parent_ns: names(&zone.parent_ns),
+            answering: 0,
+            nxdomain: 0,
+            correct: true,
+            mx_lines: BTreeSet::new(),
+            aliases: BTreeSet::new(),
+        };
+        for server in &zone.servers {
+            let reply = &server.mx;
+            if !reply.outcome.is_authoritative_data() {
+                continue;
+            }
+            scene.answering += 1;
+            if reply.outcome == Outcome::NxDomain {
+                scene.nxdomain += 1;
+            }
+            let set: Vec<(u16, String)> = reply
+                .mx_set(&qname)
+                .into_iter()
+                .map(|(p, e)| (p, fqdn(&e)))
+                .collect();
+            if set != wanted {
+                scene.correct = false;
+            }
+            scene.mx_lines.extend(set);
+            for rr in &reply.answers {
+                if let Data::Cname { target } = &rr.data
+                    && rr.name == qname.to_lowercase()
+                {
+                    scene.aliases.insert(fqdn(target));
+                }
+            }
+        }
+        scene.correct &= scene.answering > 0;
+        scene
+    }
+
+    /// Whether one of `set` is a name server of the provider.
+    fn on_provider(&self, set: &[String]) -> bool {
+        set.iter()
+            .any(|ns| self.profile.nameservers.iter().any(|n| n.as_str() == ns))
+    }
+
+    /// The MX lines found, written with `owner` (`@` or the label).
+    fn mx_lines_as(&self, owner: &str) -> Vec<String> {
+        self.mx_lines
+            .iter()
+            .map(|(p, e)| format!("{owner} IN MX {p} {e}"))
+            .collect()
+    }
+
+    fn already_correct(self) -> Case {
+        Case::AlreadyCorrect {
+            zone: self.apex,
+            servers: self.servers,
+        }
+    }
+
+    fn servers_failing(&self) -> Case {
+        Case::ServersFailing {
+            zone: self.apex.clone(),
+            servers: failing_servers(self.zone),
+        }
+    }
+}
+
 fn decide_zone(
     observation: &Observation,
     zone: &ZoneObservation,
     profile: &Profile,
     host: &str,
 ) -> Case {
-    let qname = observation.domain.to_dns();
-    let apex = display_name(&zone.apex);
-    let own_zone = zone.apex == qname;
-    let label = observation
-        .domain
-        .relative_to(&apex)
-        .unwrap_or_else(|| format!("{}.", observation.domain));
-    let servers = server_list(zone);
-    let provider: BTreeSet<String> = profile
-        .nameservers
-        .iter()
-        .map(|n| n.as_str().to_string())
-        .collect();
-    let names = |set: &Option<Vec<Name>>| -> Vec<String> {
-        set.iter().flatten().map(display_name).collect()
-    };
-    let (zone_ns, parent_ns) = (names(&zone.zone_ns), names(&zone.parent_ns));
-    let on_provider = |set: &[String]| set.iter().any(|ns| provider.contains(ns));
-    let wanted = (profile.mx_preference, host.to_string());
-
-    // What the servers say about the name.
-    let mut answering = 0;
-    let mut all_correct = true;
-    let mut nxdomain = 0;
-    let mut mx_lines = BTreeSet::new();
-    let mut aliases = BTreeSet::new();
-    for server in &zone.servers {
-        let reply = &server.mx;
-        if !reply.outcome.is_authoritative_data() {
-            continue;
-        }
-        answering += 1;
-        if reply.outcome == Outcome::NxDomain {
-            nxdomain += 1;
-        }
-        let set: Vec<(u16, String)> = reply
-            .mx_set(&qname)
-            .into_iter()
-            .map(|(p, e)| (p, fqdn(&e)))
-            .collect();
-        if set != [wanted.clone()] {
-            all_correct = false;
-        }
-        for (preference, exchange) in &set {
-            mx_lines.insert((*preference, exchange.clone()));
-        }
-        for rr in &reply.answers {
-            if let Data::Cname { target } = &rr.data
-                && rr.name == qname.to_lowercase()
-            {
-                aliases.insert(fqdn(target));
-            }
-        }
+    let scene = Scene::read(observation, zone, profile, host);
+    if zone.apex == observation.domain.to_dns() {
+        decide_own_zone(scene)
+    } else {
+        decide_node(scene)
     }
-    let correct = answering > 0 && all_correct;
-    let current: Vec<String> = mx_lines
-        .iter()
-        .map(|(p, e)| format!("{label} IN MX {p} {e}"))
-        .collect();
+}
 
-    if own_zone {
-        let delegated = if parent_ns.is_empty() {
-            &zone_ns
-        } else {
-            &parent_ns
-        };
-        if on_provider(delegated) {
-            let served = zone
-                .servers
+/// The name is its own zone (SOA at the name).
+fn decide_own_zone(scene: Scene<'_>) -> Case {
+    let (observation, zone, profile) = (scene.observation, scene.zone, scene.profile);
+    let delegated = if scene.parent_ns.is_empty() {
+        &scene.zone_ns
+    } else {
+        &scene.parent_ns
+    };
+    if scene.on_provider(delegated) {
+        let served = zone
+            .servers
+            .iter()
+            .any(|s| s.soa.outcome == Outcome::Answer);
+        if served && scene.correct {
+            return scene.already_correct();
+        }
+        let parent = zone.parent_apex.as_ref().map(display_name);
+        let owner = parent
+            .as_deref()
+            .and_then(|p| observation.domain.relative_to(p))
+            .unwrap_or_else(|| format!("{}.", observation.domain));
+        return Case::DelegatedToProvider {
+            ns: profile
+                .nameservers
                 .iter()
-                .any(|s| s.soa.outcome == Outcome::Answer);
-            if served && correct {
-                return Case::AlreadyCorrect {
-                    zone: apex,
-                    servers,
-                };
-            }
-            let parent = zone.parent_apex.as_ref().map(display_name);
-            let owner = parent
-                .as_deref()
-                .and_then(|p| observation.domain.relative_to(p))
-                .unwrap_or_else(|| format!("{}.", observation.domain));
-            return Case::DelegatedToProvider {
-                ns: profile
-                    .nameservers
+                .map(|ns| format!("{owner} IN NS {ns}."))
+                .collect(),
+            parent_zone: parent,
+            served,
+        };
+    }
+    if scene.answering == 0 {
+        return scene.servers_failing();
+    }
+    if scene.correct {
+        return scene.already_correct();
+    }
+    let correct_line = format!("@ IN MX {} {}", profile.mx_preference, scene.host);
+    let present = scene.mx_lines_as("@");
+    let delegation = zone
+        .parent_apex
+        .as_ref()
+        .map(display_name)
+        .and_then(|parent| {
+            let owner = observation.domain.relative_to(&parent)?;
+            delegation(
+                profile,
+                &parent,
+                &owner,
+                delegated
                     .iter()
                     .map(|ns| format!("{owner} IN NS {ns}."))
                     .collect(),
-                parent_zone: parent,
-                served,
-            };
-        }
-        if answering == 0 {
-            return Case::ServersFailing {
-                zone: apex,
-                servers: failing_servers(zone),
-            };
-        }
-        if correct {
-            return Case::AlreadyCorrect {
-                zone: apex,
-                servers,
-            };
-        }
-        let correct_line = format!("@ IN MX {} {host}", profile.mx_preference);
-        let present: Vec<String> = mx_lines
+            )
+        });
+    let edit = ZoneEdit {
+        zone: scene.apex,
+        servers: scene.servers,
+        add: present
             .iter()
-            .map(|(p, e)| format!("@ IN MX {p} {e}"))
-            .collect();
-        let edit = ZoneEdit {
-            zone: apex.clone(),
-            servers,
-            add: present
-                .iter()
-                .all(|l| *l != correct_line)
-                .then(|| correct_line.clone())
-                .into_iter()
-                .collect(),
-            remove: present.into_iter().filter(|l| *l != correct_line).collect(),
-        };
-        let delegation = zone
-            .parent_apex
-            .as_ref()
-            .map(display_name)
-            .and_then(|parent| {
-                let owner = observation.domain.relative_to(&parent)?;
-                delegation(
-                    profile,
-                    &parent,
-                    &owner,
-                    delegated
-                        .iter()
-                        .map(|ns| format!("{owner} IN NS {ns}."))
-                        .collect(),
-                )
-            });
-        return Case::AddToOwnZone { edit, delegation };
-    }
-
-    // The name is a node of zone `apex`.
-    let zone_set = if zone_ns.is_empty() {
-        &parent_ns
-    } else {
-        &zone_ns
+            .all(|l| *l != correct_line)
+            .then(|| correct_line.clone())
+            .into_iter()
+            .collect(),
+        remove: present.into_iter().filter(|l| *l != correct_line).collect(),
     };
-    if on_provider(zone_set) {
-        if correct {
-            return Case::AlreadyCorrect {
-                zone: apex,
-                servers,
-            };
+    Case::AddToOwnZone { edit, delegation }
+}
+
+/// The name is a node of the zone `scene.apex`.
+fn decide_node(scene: Scene<'_>) -> Case {
+    let (observation, profile) = (scene.observation, scene.profile);
+    let zone_set = if scene.zone_ns.is_empty() {
+        &scene.parent_ns
+    } else {
+        &scene.zone_ns
+    };
+    let label = scene.label.clone();
+    let current = scene.mx_lines_as(&label);
+    if scene.on_provider(zone_set) {
+        if scene.correct {
+            return scene.already_correct();
         }
         return Case::ProviderZone {
-            zone: apex,
-            servers,
+            zone: scene.apex,
+            servers: scene.servers,
             current,
         };
     }
-    if answering == 0 {
-        return Case::ServersFailing {
-            zone: apex,
-            servers: failing_servers(zone),
-        };
+    if scene.answering == 0 {
+        return scene.servers_failing();
     }
-    let exists = nxdomain < answering;
-    if !exists && !apex.contains('.') {
+    let exists = scene.nxdomain < scene.answering;
+    if !exists && !scene.apex.contains('.') {
         // Not even the registrable domain exists under the TLD.
         let labels: Vec<&str> = observation.domain.as_str().split('.').collect();
         let registrable = labels[labels.len().saturating_sub(2)..].join(".");
         return Case::ParentNotResolvable {
             registrable: Some(registrable),
-            lookups: zone
+            lookups: scene
+                .zone
                 .servers
                 .iter()
                 .map(|s| {
@@ -379,37 +435,75 @@ fn decide_zone(
                 .collect(),
         };
     }
-    if correct && aliases.is_empty() {
-        return Case::AlreadyCorrect {
-            zone: apex,
-            servers,
-        };
+    if scene.correct && scene.aliases.is_empty() {
+        return scene.already_correct();
     }
-    let correct_line = format!("{label} IN MX {} {host}", profile.mx_preference);
+    let correct_line = format!("{label} IN MX {} {}", profile.mx_preference, scene.host);
+    let cnames = scene
+        .aliases
+        .iter()
+        .map(|t| format!("{label} IN CNAME {t}"));
     let mut remove: Vec<String> = current
         .iter()
         .filter(|l| **l != correct_line)
         .cloned()
         .collect();
-    remove.extend(aliases.iter().map(|t| format!("{label} IN CNAME {t}")));
+    remove.extend(cnames.clone());
     let add = current
         .iter()
         .all(|l| *l != correct_line)
         .then(|| correct_line.clone())
         .into_iter()
         .collect();
-    let mut conflicting = current.clone();
-    conflicting.extend(aliases.iter().map(|t| format!("{label} IN CNAME {t}")));
-    let delegation = delegation(profile, &apex, &label, conflicting);
+    let mut conflicting = current;
+    conflicting.extend(cnames);
+    let delegation = delegation(profile, &scene.apex, &label, conflicting);
     Case::AddToParentZone {
         exists,
         edit: ZoneEdit {
-            zone: apex,
-            servers,
+            zone: scene.apex,
+            servers: scene.servers,
             add,
             remove,
         },
         delegation,
+    }
+}
+
+/// Case (i) in words: the name missing, without the MX, or with data to remove.
+fn parent_zone_situation(lang: Lang, domain: &str, exists: bool, edit: &ZoneEdit) -> String {
+    match (lang, exists, edit.add.is_empty()) {
+        (Lang::It, false, _) => format!(
+            "il nome {domain} non esiste: va creato nella zona {}.",
+            edit.zone
+        ),
+        (Lang::It, true, false) => format!(
+            "il nome {domain} è nella zona {} ma non ha il record MX richiesto.",
+            edit.zone
+        ),
+        (Lang::It, true, true) => format!(
+            "il nome {domain} è nella zona {} e ha, oltre al record MX richiesto, dati da rimuovere.",
+            edit.zone
+        ),
+        (Lang::En, false, _) => format!(
+            "name {domain} does not exist: create it in zone {}.",
+            edit.zone
+        ),
+        (Lang::En, true, false) => format!(
+            "name {domain} is in zone {} but lacks the required MX record.",
+            edit.zone
+        ),
+        (Lang::En, true, true) => format!(
+            "name {domain} is in zone {} and has, besides the required MX record, data to remove.",
+            edit.zone
+        ),
+    }
+}
+
+/// Zone-file lines, each marked with `sign` (`+` add, `-` remove, ` ` as they are).
+fn push_lines(out: &mut String, sign: char, lines: &[String]) {
+    for line in lines {
+        out.push_str(&format!("      {sign} {line}\n"));
     }
 }
 
@@ -486,11 +580,14 @@ impl Instructions {
                 }
             );
         }
-        let lines = |out: &mut String, sign: char, lines: &[String]| {
-            for line in lines {
-                out.push_str(&format!("      {sign} {line}\n"));
-            }
-        };
+        self.render_case(&mut out, lang);
+        out
+    }
+
+    /// The case and its lines, after the heading.
+    fn render_case(&self, out: &mut String, lang: Lang) {
+        let t = |it: &str, en: &str| lang.pick(it, en).to_string();
+        let domain = &self.domain;
         let provider = &self.provider;
         match &self.case {
             Case::AddToParentZone {
@@ -498,40 +595,8 @@ impl Instructions {
                 edit,
                 delegation,
             } => {
-                let what = match (lang, exists, edit.add.is_empty()) {
-                    (Lang::It, false, _) => format!(
-                        "il nome {domain} non esiste: va creato nella zona {}.",
-                        edit.zone
-                    ),
-                    (Lang::It, true, false) => format!(
-                        "il nome {domain} è nella zona {} ma non ha il record MX richiesto.",
-                        edit.zone
-                    ),
-                    (Lang::It, true, true) => format!(
-                        "il nome {domain} è nella zona {} e ha, oltre al record MX richiesto, dati da rimuovere.",
-                        edit.zone
-                    ),
-                    (Lang::En, false, _) => format!(
-                        "name {domain} does not exist: create it in zone {}.",
-                        edit.zone
-                    ),
-                    (Lang::En, true, false) => format!(
-                        "name {domain} is in zone {} but lacks the required MX record.",
-                        edit.zone
-                    ),
-                    (Lang::En, true, true) => format!(
-                        "name {domain} is in zone {} and has, besides the required MX record, data to remove.",
-                        edit.zone
-                    ),
-                };
-                out += &format!("  {} {what}\n", t("Caso:", "Case:"));
-                render_edit(&mut out, lang, edit);
-                lines(&mut out, '+', &edit.add);
-                lines(&mut out, '-', &edit.remove);
-                out += &format!("    {}\n", propagate(lang));
-                if let Some(d) = delegation {
-                    render_delegation(&mut out, lang, domain, provider, d);
-                }
+                let what = parent_zone_situation(lang, domain, *exists, edit);
+                self.render_zone_change(out, lang, &what, edit, delegation.as_ref());
             }
             Case::AddToOwnZone { edit, delegation } => {
                 let what = match lang {
@@ -544,21 +609,14 @@ impl Instructions {
                         edit.zone
                     ),
                 };
-                out += &format!("  {} {what}\n", t("Caso:", "Case:"));
-                render_edit(&mut out, lang, edit);
-                lines(&mut out, '+', &edit.add);
-                lines(&mut out, '-', &edit.remove);
-                out += &format!("    {}\n", propagate(lang));
-                if let Some(d) = delegation {
-                    render_delegation(&mut out, lang, domain, provider, d);
-                }
+                self.render_zone_change(out, lang, &what, edit, delegation.as_ref());
             }
             Case::ProviderZone {
                 zone,
                 servers,
                 current,
             } => {
-                out += &match lang {
+                *out += &match lang {
                     Lang::It => format!(
                         "  Nulla da fare: la zona {zone} è sui DNS di {provider} ({}); il record MX di {domain} viene scritto da {provider} all'attivazione.\n",
                         servers.join(", ")
@@ -569,7 +627,7 @@ impl Instructions {
                     ),
                 };
                 if !current.is_empty() {
-                    out += &format!(
+                    *out += &format!(
                         "    {} {}\n",
                         t(
                             "Record MX attuali, che saranno sostituiti:",
@@ -585,7 +643,7 @@ impl Instructions {
                 served,
             } => {
                 let parent = parent_zone.clone().unwrap_or_else(|| "?".into());
-                out += &match lang {
+                *out += &match lang {
                     Lang::It => format!(
                         "  Nulla da fare: {domain} è delegato ai DNS di {provider} nella zona {parent}:\n"
                     ),
@@ -593,8 +651,8 @@ impl Instructions {
                         "  Nothing to do: {domain} is delegated to {provider}'s DNS in zone {parent}:\n"
                     ),
                 };
-                lines(&mut out, ' ', ns);
-                out += &format!(
+                push_lines(out, ' ', ns);
+                *out += &format!(
                     "    {}\n",
                     match (lang, served) {
                         (Lang::It, false) => format!(
@@ -613,7 +671,7 @@ impl Instructions {
                 );
             }
             Case::AlreadyCorrect { zone, servers } => {
-                out += &match lang {
+                *out += &match lang {
                     Lang::It => format!(
                         "  Nulla da fare: tutti i server della zona {zone} ({}) rispondono già con il record {} richiesto.\n",
                         servers.join(", "),
@@ -626,11 +684,21 @@ impl Instructions {
                     ),
                 };
             }
+            Case::ParentNotResolvable { .. } | Case::ServersFailing { .. } => {
+                self.render_error(out, lang);
+            }
+        }
+    }
+
+    /// The two errors of the customer's DNS, with their evidence.
+    fn render_error(&self, out: &mut String, lang: Lang) {
+        let domain = &self.domain;
+        match &self.case {
             Case::ParentNotResolvable {
                 registrable,
                 lookups,
             } => {
-                out += &match (lang, registrable) {
+                *out += &match (lang, registrable) {
                     (Lang::It, Some(r)) => format!(
                         "  Errore: il dominio {r} non esiste: registrarlo (o verificarne la delega presso il registro), poi richiedere di nuovo le istruzioni.\n"
                     ),
@@ -645,11 +713,11 @@ impl Instructions {
                     ),
                 };
                 for lookup in lookups {
-                    out += &format!("    {lookup}\n");
+                    *out += &format!("    {lookup}\n");
                 }
             }
             Case::ServersFailing { zone, servers } => {
-                out += &match lang {
+                *out += &match lang {
                     Lang::It => format!(
                         "  Errore: nessun server DNS della zona {zone} risponde: correggerli prima dell'attivazione.\n"
                     ),
@@ -658,11 +726,30 @@ impl Instructions {
                     ),
                 };
                 for server in servers {
-                    out += &format!("    {server}\n");
+                    *out += &format!("    {server}\n");
                 }
             }
+            _ => {}
         }
-        out
+    }
+
+    /// The case line, the edit of one zone, and the delegation alternative.
+    fn render_zone_change(
+        &self,
+        out: &mut String,
+        lang: Lang,
+        what: &str,
+        edit: &ZoneEdit,
+        delegation: Option<&Delegation>,
+    ) {
+        *out += &format!("  {} {what}\n", lang.pick("Caso:", "Case:"));
+        render_edit(out, lang, edit);
+        push_lines(out, '+', &edit.add);
+        push_lines(out, '-', &edit.remove);
+        *out += &format!("    {}\n", propagate(lang));
+        if let Some(d) = delegation {
+            render_delegation(out, lang, &self.domain, &self.provider, d);
+        }
     }
 
     /// The instructions as one JSON object (the text in `lang` as `text`).
