@@ -45,7 +45,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::problem::Problem;
 use crate::Lang;
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{Registry, RegistryError, SweepKindStats};
 
 /// The media type of the text exposition format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -149,7 +149,6 @@ fn escape_help(value: &str) -> String {
 /// The metrics, read from the registry now.
 pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
     let mut out = Exposition(String::new());
-
     out.family(
         "domains",
         "gauge",
@@ -159,6 +158,16 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         out.sample("domains", &[("state", state.as_str())], count as f64);
     }
 
+    outbox_families(&mut out, registry).await?;
+    index_families(&mut out, registry).await?;
+    let kinds = registry.sweep_kinds().await?;
+    sweep_time_families(&mut out, &kinds);
+    sweep_result_families(&mut out, &kinds);
+    Ok(out.0)
+}
+
+/// The outbox: notices by state, every item by kind and state, the oldest pending notice, alerts.
+async fn outbox_families(out: &mut Exposition, registry: &Registry) -> Result<(), RegistryError> {
     let outbox = registry.outbox_counts().await?;
     out.family(
         "notices",
@@ -201,6 +210,11 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
     out.family("alerts_total", "counter", "Operator alerts ever raised.");
     out.sample("alerts_total", &[], registry.alert_count().await? as f64);
 
+    Ok(())
+}
+
+/// The providers' index: what it lists, what changed since its last publication.
+async fn index_families(out: &mut Exposition, registry: &Registry) -> Result<(), RegistryError> {
     out.family(
         "index_domains",
         "gauge",
@@ -231,9 +245,13 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         last.map_or(0, |last| last.at.as_second()) as f64,
     );
 
-    let kinds = registry.sweep_kinds().await?;
+    Ok(())
+}
+
+/// Sweeps: how many finished, how long the latest took, when it finished.
+fn sweep_time_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
     out.family("sweeps_total", "counter", "Sweeps finished, by kind.");
-    for kind in &kinds {
+    for kind in kinds {
         out.sample(
             "sweeps_total",
             &[("kind", &kind.kind)],
@@ -245,7 +263,7 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         "gauge",
         "How long the latest sweep of each kind took, from its start to its end.",
     );
-    for kind in &kinds {
+    for kind in kinds {
         let last = &kind.last;
         let seconds = last
             .finished
@@ -258,7 +276,7 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         "gauge",
         "When the latest sweep of each kind finished (Unix time).",
     );
-    for kind in &kinds {
+    for kind in kinds {
         let finished = kind.last.finished.map_or(0, |at| at.as_second());
         out.sample(
             "sweep_last_finished_timestamp_seconds",
@@ -266,12 +284,16 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
             finished as f64,
         );
     }
+}
+
+/// The latest sweep of each kind: held or applied, its checks, its errors, its canaries.
+fn sweep_result_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
     out.family(
         "sweep_held",
         "gauge",
         "Whether the latest sweep of each kind held its lifecycle changes back (1) or applied them (0).",
     );
-    for kind in &kinds {
+    for kind in kinds {
         out.sample(
             "sweep_held",
             &[("kind", &kind.kind)],
@@ -283,7 +305,7 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         "gauge",
         "Checks of the latest sweep of each kind, by result (transient: failures resting only on timeouts).",
     );
-    for kind in &kinds {
+    for kind in kinds {
         let summary = kind.last.summary.clone().unwrap_or(Value::Null);
         for result in ["ok", "failed", "transient"] {
             let count = summary[result].as_u64().unwrap_or(0);
@@ -299,7 +321,7 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         "gauge",
         "Failing checks of the latest sweep of each kind, by error code.",
     );
-    for kind in &kinds {
+    for kind in kinds {
         let codes = kind
             .last
             .summary
@@ -319,7 +341,7 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
         "gauge",
         "Canary checks of the latest sweep of each kind that failed (before or after it).",
     );
-    for kind in &kinds {
+    for kind in kinds {
         let failed = kind
             .last
             .summary
@@ -337,7 +359,6 @@ pub async fn render(registry: &Registry) -> Result<String, RegistryError> {
             failed as f64,
         );
     }
-    Ok(out.0)
 }
 
 /// How many names are in one sorted list and not the other (both sorted and without
