@@ -32,11 +32,20 @@
 //! PECWATCH_NOW=2026-11-23T00:00:00Z PECWATCH_SIMULATE=/tmp/horizon pecwatch serve
 //! cat /tmp/horizon.reached        # 2026-12-01T12:00:00Z once the service got there
 //! ```
+//!
+//! # Civil time
+//!
+//! Instants are kept in UTC; people read them in one time zone, `[sweep] timezone`
+//! ([`DEFAULT_ZONE`], Europe/Rome, unless configured). [`civil`] writes an instant in that
+//! zone and [`parse_instant`] reads one as people type it (a date is the end of that day
+//! in that zone): the edge builds the zone from the configuration once and passes it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 /// The environment variable that fixes the current time.
@@ -306,9 +315,100 @@ pub fn now_from(var: Option<&str>) -> Result<Timestamp, ClockError> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Civil time: instants as people read them
+// ---------------------------------------------------------------------------------------
+
+/// The time zone people read instants in when the configuration names none
+/// (`[sweep] timezone`'s default): the provider's and its holders'.
+pub const DEFAULT_ZONE: &str = "Europe/Rome";
+
+/// [`DEFAULT_ZONE`] as a time zone (UTC only if the bundled database lacked it, which the
+/// tests rule out).
+pub fn default_zone() -> TimeZone {
+    TimeZone::get(DEFAULT_ZONE).unwrap_or(TimeZone::UTC)
+}
+
+/// `at` in `zone`, written with the `strftime` `format` (`%Y-%m-%d %H:%M`): the one way
+/// an instant is shown to people (tables, the console, the service's messages, notices).
+/// JSON keeps RFC 3339 UTC.
+pub fn civil(at: Timestamp, zone: &TimeZone, format: &str) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime(format)
+        .to_string()
+}
+
+/// A text that is not an instant ([`parse_instant`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InstantError {
+    /// Neither a date nor an RFC 3339 instant.
+    #[error("invalid date {text:?}: expected YYYY-MM-DD or an RFC 3339 instant")]
+    Invalid {
+        /// The text, trimmed.
+        text: String,
+    },
+    /// A date whose end does not exist in the time zone (out of range).
+    #[error("invalid date {text:?}: {problem}")]
+    OutOfRange {
+        /// The text, trimmed.
+        text: String,
+        /// What the time zone arithmetic said.
+        problem: String,
+    },
+}
+
+/// An instant as people type it: a date (`2027-12-31`: the end of that day, 23:59:59, in
+/// `zone`) or an RFC 3339 instant (`2027-12-31T12:00:00Z`).
+pub fn parse_instant(text: &str, zone: &TimeZone) -> Result<Timestamp, InstantError> {
+    let text = text.trim();
+    if let Ok(instant) = text.parse::<Timestamp>() {
+        return Ok(instant);
+    }
+    let date: Date = text.parse().map_err(|_| InstantError::Invalid {
+        text: text.to_owned(),
+    })?;
+    date.at(23, 59, 59, 0)
+        .to_zoned_datetime(zone.clone())
+        .map(|zoned| zoned.timestamp())
+        .map_err(|error| InstantError::OutOfRange {
+            text: text.to_owned(),
+            problem: error.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_time_is_the_zones() {
+        let rome = default_zone();
+        let winter: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+        let summer: Timestamp = "2026-07-23T09:00:00Z".parse().unwrap();
+        assert_eq!(civil(winter, &rome, "%Y-%m-%d %H:%M"), "2026-11-23 10:00");
+        assert_eq!(civil(summer, &rome, "%d/%m/%Y %H:%M"), "23/07/2026 11:00");
+        assert_eq!(civil(winter, &TimeZone::UTC, "%H:%M %Z"), "09:00 UTC");
+        let lisbon = TimeZone::get("Europe/Lisbon").unwrap();
+        assert_eq!(civil(winter, &lisbon, "%H:%M"), "09:00");
+    }
+
+    #[test]
+    fn a_date_is_the_end_of_that_day_in_the_zone() {
+        let rome = default_zone();
+        let end = parse_instant(" 2027-12-31 ", &rome).unwrap();
+        assert_eq!(end.to_string(), "2027-12-31T22:59:59Z");
+        let summer = parse_instant("2027-07-31", &rome).unwrap();
+        assert_eq!(summer.to_string(), "2027-07-31T21:59:59Z");
+        let utc = parse_instant("2027-12-31", &TimeZone::UTC).unwrap();
+        assert_eq!(utc.to_string(), "2027-12-31T23:59:59Z");
+        let instant = parse_instant("2027-12-31T12:00:00+01:00", &rome).unwrap();
+        assert_eq!(instant.to_string(), "2027-12-31T11:00:00Z");
+        let error = parse_instant("31/12", &rome).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid date \"31/12\": expected YYYY-MM-DD or an RFC 3339 instant"
+        );
+    }
 
     #[test]
     fn fixed_instants_with_offset_or_z() {

@@ -8,6 +8,10 @@
 //! and an address that is really one (parsed by lettre's [`Address`], plus a host name of
 //! at least two labels and an ASCII local part without quotes). A [`ContactError`] names
 //! the field and says what is wrong, in Italian or English.
+//!
+//! [`parse_address`] is the one check of an e-mail address in pecwatch: these values,
+//! the mailboxes of certified domains and the configuration's own addresses all go
+//! through it.
 
 use std::fmt;
 
@@ -15,7 +19,7 @@ use lettre::Address;
 use serde::Serialize;
 
 use crate::Lang;
-use crate::name::DomainName;
+use crate::name::{DomainName, InputError};
 
 /// Who holds a certified domain: notices go to them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -145,6 +149,57 @@ impl ContactError {
     }
 }
 
+/// Which hosts an e-mail address may name ([`parse_address`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hosts {
+    /// A domain of two labels or more: the addresses of holders, resellers and
+    /// mailboxes, which the Internet must reach.
+    Internet,
+    /// Any host name, a single label too (`noreply@localhost`): the configuration's own
+    /// addresses (the sender, the operators), which a local relay may serve.
+    Local,
+}
+
+/// The one check of an e-mail address, for every entry (the holder's and reseller's
+/// addresses, mailboxes, the configuration's sender and operators): trimmed, no control
+/// characters, at most [`MAX_ADDRESS_LEN`] octets, `local@host` with an ASCII dot-atom
+/// local part of at most 64 octets (no quotes, no spaces; checked by lettre's
+/// [`Address`]) and a host name as `hosts` allows (IDN converted to A-labels, lower
+/// case). Returns the local part as written and the host in normal form.
+pub fn parse_address(input: &str, hosts: Hosts) -> Result<(String, String), Problem> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(Problem::Empty);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Problem::ControlCharacter);
+    }
+    if text.len() > MAX_ADDRESS_LEN {
+        return Err(Problem::TooLong {
+            max: MAX_ADDRESS_LEN,
+        });
+    }
+    let (local, host) = text.rsplit_once('@').ok_or(Problem::NotAnAddress)?;
+    if local.is_empty()
+        || !local.is_ascii()
+        || local.contains(['"', '\\'])
+        || local.chars().any(char::is_whitespace)
+        || host.starts_with('[')
+    {
+        return Err(Problem::NotAnAddress);
+    }
+    let host = match (DomainName::parse(host), hosts) {
+        (Ok(name), _) => name.as_str().to_owned(),
+        // A single label passed every other check of a host name.
+        (Err(InputError::SingleLabel(_)), Hosts::Local) if host.is_ascii() => {
+            host.to_ascii_lowercase()
+        }
+        (Err(_), _) => return Err(Problem::NotAnAddress),
+    };
+    let address = Address::new(local, &host).map_err(|_| Problem::NotAnAddress)?;
+    Ok((address.user().to_owned(), address.domain().to_owned()))
+}
+
 /// An e-mail address pecwatch can send to: `local@host`, ASCII local part without
 /// quotes or spaces, host name of two labels or more (IDN converted to A-labels).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -152,37 +207,12 @@ impl ContactError {
 pub struct EmailAddress(String);
 
 impl EmailAddress {
-    /// Parses an address typed or imported for `field` (trimmed).
+    /// Parses an address typed or imported for `field` ([`parse_address`] for the
+    /// Internet).
     pub fn parse(input: &str, field: Field) -> Result<Self, ContactError> {
-        let text = input.trim();
-        if text.is_empty() {
-            return Err(ContactError::new(field, Problem::Empty, text));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(ContactError::new(field, Problem::ControlCharacter, text));
-        }
-        if text.len() > MAX_ADDRESS_LEN {
-            return Err(ContactError::new(
-                field,
-                Problem::TooLong {
-                    max: MAX_ADDRESS_LEN,
-                },
-                text,
-            ));
-        }
-        let not_an_address = || ContactError::new(field, Problem::NotAnAddress, text);
-        let (local, host) = text.rsplit_once('@').ok_or_else(not_an_address)?;
-        if local.is_empty()
-            || !local.is_ascii()
-            || local.contains(['"', '\\'])
-            || local.chars().any(char::is_whitespace)
-            || host.starts_with('[')
-        {
-            return Err(not_an_address());
-        }
-        let host = DomainName::parse(host).map_err(|_| not_an_address())?;
-        let address = Address::new(local, host.as_str()).map_err(|_| not_an_address())?;
-        Ok(Self(address.to_string()))
+        let (local, host) = parse_address(input, Hosts::Internet)
+            .map_err(|problem| ContactError::new(field, problem, input.trim()))?;
+        Ok(Self(format!("{local}@{host}")))
     }
 
     /// The address.
@@ -356,6 +386,30 @@ mod tests {
         assert_eq!(email(""), Err(Problem::Empty));
         let long = format!("{}@esempio.it", "a".repeat(100_000));
         assert_eq!(email(&long), Err(Problem::TooLong { max: 254 }));
+    }
+
+    #[test]
+    fn local_addresses_may_name_one_label() {
+        assert_eq!(
+            parse_address("noreply@LocalHost", Hosts::Local),
+            Ok(("noreply".to_owned(), "localhost".to_owned()))
+        );
+        assert_eq!(
+            parse_address("noreply@localhost", Hosts::Internet),
+            Err(Problem::NotAnAddress)
+        );
+        for bad in ["a b@x", "a@b>", "a..b@x.it", "\"a\"@x.it", "a@[127.0.0.1]"] {
+            assert_eq!(
+                parse_address(bad, Hosts::Local),
+                Err(Problem::NotAnAddress),
+                "{bad}"
+            );
+        }
+        let long = format!("{}@x.it", "a".repeat(65));
+        assert_eq!(
+            parse_address(&long, Hosts::Internet),
+            Err(Problem::NotAnAddress)
+        );
     }
 
     #[test]

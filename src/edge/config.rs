@@ -2256,19 +2256,13 @@ fn check_mailbox(text: &str) -> Result<(), &'static str> {
         (None, None) => text,
         _ => return Err("expected user@domain or Name <user@domain>"),
     };
-    let Some((local, domain)) = address.rsplit_once('@') else {
+    if !address.contains('@') {
         return Err("not an e-mail address (no @)");
-    };
-    let bad = |part: &str| {
-        part.is_empty()
-            || part
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "<>@,;".contains(c))
-    };
-    if bad(local) || bad(domain) {
-        return Err("not an e-mail address: expected user@domain or Name <user@domain>");
     }
-    Ok(())
+    // The one check of an address; a local relay may serve a single-label host.
+    crate::contact::parse_address(address, crate::contact::Hosts::Local)
+        .map(drop)
+        .map_err(|_| "not an e-mail address: expected user@domain or Name <user@domain>")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -710,23 +710,14 @@ async fn certified_at(
 // Mailboxes and passwords
 // ---------------------------------------------------------------------------------------
 
-/// Splits and normalises a mailbox address: a dot-atom local part (RFC 5322, lower
-/// case) and a domain name.
+/// Splits and normalises a mailbox address ([`crate::contact::parse_address`]): a
+/// dot-atom local part (RFC 5322, lower case) and a domain name.
 pub fn parse_address(address: &str) -> Result<(String, DomainName), ActivationError> {
     let bad = || ActivationError::Address(address.to_owned());
-    let (local, domain) = address.trim().rsplit_once('@').ok_or_else(bad)?;
-    let local = local.to_ascii_lowercase();
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
-    let valid = !local.is_empty()
-        && local.len() <= 64
-        && local
-            .split('.')
-            .all(|atom| !atom.is_empty() && atom.chars().all(atext));
-    if !valid {
-        return Err(bad());
-    }
-    let domain = DomainName::parse(domain).map_err(|_| bad())?;
-    Ok((local, domain))
+    let (local, host) = crate::contact::parse_address(address, crate::contact::Hosts::Internet)
+        .map_err(|_| bad())?;
+    let domain = DomainName::parse(&host).map_err(|_| bad())?;
+    Ok((local.to_ascii_lowercase(), domain))
 }
 
 /// Creates a mailbox in a certified (or `in_error`) domain.

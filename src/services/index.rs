@@ -25,6 +25,13 @@
 //!   colon) are written base64 (`attr:: …`); lines longer than 76 characters are folded
 //!   (a line break and one space).
 //!
+//!
+//! # Why the writer is here
+//!
+//! No maintained Rust crate writes LDIF: the LDAP crates (`ldap3`) are clients of a
+//! directory and do not read or write RFC 2849 files. One entry with eight attributes, the
+//! SAFE-STRING rule, base64 and line folding are the whole of what is needed.
+//!
 //! [`State::is_published`]: crate::lifecycle::State::is_published
 
 use std::collections::BTreeSet;

@@ -15,6 +15,14 @@
 //! [`watch`] whenever the registry changes (checked every second), so a removal is
 //! enforced within seconds. Malformed requests are logged and their connection closed;
 //! they never stop the service.
+//!
+//! # Why the protocols are written here
+//!
+//! No maintained crate speaks either protocol: on crates.io, `postfix_policy` (a
+//! blocking policy handler) and `netstring` (blocking netstring streams) have had no
+//! release since 2019, and neither has the limits this service needs (bounded request
+//! sizes, connection caps, idle timeouts on tokio). Both protocols are small: attribute
+//! lines ending at an empty line, and netstrings (`len:bytes,`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

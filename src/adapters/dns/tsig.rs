@@ -3,13 +3,19 @@
 //!
 //! # Why it is written here
 //!
-//! hickory-proto 0.26 parses TSIG records without extra features, but signing and
-//! verifying need its `dnssec-ring` or `dnssec-aws-lc-rs` feature, which brings a whole
-//! DNSSEC stack to get two HMACs. TSIG itself is small (RFC 8945 §4–5): an HMAC over the
-//! message as sent plus a few "TSIG variables", carried in a last additional record. So it
-//! is implemented here with the `hmac` and `sha2` crates (already in the dependency tree),
+//! It was written when hickory-proto's TSIG signing and verifying needed its
+//! `dnssec-ring` feature, a whole DNSSEC stack for two HMACs. TSIG itself is small (RFC
+//! 8945 §4–5): an HMAC over the message as sent plus a few "TSIG variables", carried in a
+//! last additional record. So it is implemented here with the `hmac` and `sha2` crates,
 //! working on the exact bytes on the wire: the MAC of a response is computed over the
 //! bytes received, never over a re-encoding (which could compress names differently).
+//!
+//! That reason is gone: DNSSEC validation ([`crate::dnssec`]) now enables hickory-proto's
+//! `dnssec-ring` feature (Cargo.toml), and with it `hickory_proto::rr::TSigner`, which signs
+//! messages (`sign_message`) and verifies responses on their received bytes
+//! (`verify_message_byte`) with HMAC-SHA256/384/512, the algorithms offered here. Moving
+//! to it is left for later (issue 15 keeps this module as it is); it must keep what this
+//! module checks below, the fudge window and the refusal of truncated MACs included.
 //!
 //! # What is checked in a response (RFC 8945 §5.3, §5.4)
 //!

@@ -1,6 +1,8 @@
 //! The CSV files the commands import (`domains import`, `orders import`): a header line
-//! naming the columns, then one record a line (RFC 4180 quoting); blank lines and lines
-//! starting with `#` are skipped. Problems name the line.
+//! naming the columns, then one record a line (RFC 4180 quoting, read by the `csv`
+//! crate); blank lines and lines starting with `#` are skipped. Problems name the line.
+
+use csv::{ReaderBuilder, StringRecord};
 
 /// The text of `file`, or of standard input for `-`.
 pub(crate) fn read(file: &str) -> Result<String, String> {
@@ -27,7 +29,7 @@ pub(crate) const HOLDER_COLUMNS: [&str; 6] = [
 pub(crate) struct Table {
     columns: Vec<String>,
     /// `(line number, fields)`.
-    records: Vec<(usize, Vec<String>)>,
+    records: Vec<(usize, StringRecord)>,
 }
 
 /// One record of a [`Table`].
@@ -35,25 +37,23 @@ pub(crate) struct Record<'t> {
     table: &'t Table,
     /// Its line number in the file (1-based).
     pub line: usize,
-    fields: &'t [String],
+    fields: &'t StringRecord,
 }
 
 impl Table {
     /// Parses `text`, whose header may name only `known` columns and must name every
     /// `required` one.
     pub fn parse(text: &str, known: &[&str], required: &[&str]) -> Result<Table, String> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'));
-        let Some((_, header)) = lines.next() else {
+        let mut lines = records(text);
+        let Some(header) = lines.next() else {
             return Err(format!(
                 "empty file: expected a header line such as {}",
                 required.join(",")
             ));
         };
-        let columns: Vec<String> = fields(header)?
-            .into_iter()
+        let (_, header) = header.map_err(|(line, e)| format!("line {line}: {e}"))?;
+        let columns: Vec<String> = header
+            .iter()
             .map(|h| h.trim().to_ascii_lowercase())
             .collect();
         if let Some(unknown) = columns.iter().find(|c| !known.contains(&c.as_str())) {
@@ -69,11 +69,7 @@ impl Table {
             ));
         }
         let records = lines
-            .map(|(index, line)| {
-                fields(line)
-                    .map(|fields| (index + 1, fields))
-                    .map_err(|e| format!("line {}: {e}", index + 1))
-            })
+            .map(|record| record.map_err(|(line, e)| format!("line {line}: {e}")))
             .collect::<Result<_, _>>()?;
         Ok(Table { columns, records })
     }
@@ -104,32 +100,90 @@ impl Record<'_> {
     }
 }
 
-/// The fields of one CSV line (RFC 4180: commas, double quotes, `""` inside quotes).
-pub(crate) fn fields(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.trim_end_matches('\r').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
+/// The records of `text` with their line numbers, read by the `csv` crate (RFC 4180:
+/// commas, double quotes, `""` inside quotes; a UTF-8 byte order mark is skipped).
+/// Blank lines and `#` comments are skipped; a record is one line, so a quoted field
+/// still open at the end of its line is an error (`(line, message)`): a line break has no
+/// place in any value imported.
+fn records(text: &str) -> impl Iterator<Item = Result<(usize, StringRecord), (usize, String)>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let mut lines = Lines {
+        text,
+        at: 0,
+        line: 1,
+    };
+    let mut record = StringRecord::new();
+    std::iter::from_fn(move || {
+        loop {
+            let after_previous = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
+            let read = reader.read_record(&mut record);
+            let line = lines.of_record_after(after_previous);
+            match read {
+                Ok(false) => return None,
+                Err(error) => return Some(Err((line, error.to_string()))),
+                Ok(true) => {}
             }
-            ('"', true) => quoted = false,
-            ('"', false) if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
+            let first = record.get(0).unwrap_or_default();
+            let blank = record.len() <= 1 && first.trim().is_empty();
+            if blank || first.trim_start().starts_with('#') {
+                continue;
             }
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
+            // A quote still open runs to the next line, or to the end of the file (then
+            // the record's text holds an odd number of quotes).
+            let end = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
+            let open_at_end = !text.ends_with('\n')
+                && end >= text.len()
+                && text[lines.at.min(text.len())..].matches('"').count() % 2 == 1;
+            if open_at_end || record.iter().any(|field| field.contains('\n')) {
+                return Some(Err((line, "unterminated quoted field".to_owned())));
+            }
+            return Some(Ok((line, record.clone())));
         }
+    })
+}
+
+/// Line numbers of a text read from start to end (the `csv` reader's own count is where
+/// the previous record ended, before the blank and comment lines it skips).
+struct Lines<'t> {
+    text: &'t str,
+    /// How far the lines are counted.
+    at: usize,
+    /// The line `at` is on (1-based).
+    line: usize,
+}
+
+impl Lines<'_> {
+    /// The line a record starts on, the previous one having ended at byte `from`: past
+    /// the line breaks and the `#` lines that the reader skips there.
+    fn of_record_after(&mut self, from: usize) -> usize {
+        let bytes = self.text.as_bytes();
+        let mut start = from.min(bytes.len());
+        loop {
+            match bytes.get(start) {
+                Some(b'\n' | b'\r') => start += 1,
+                Some(b'#') => {
+                    start = bytes[start..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(bytes.len(), |end| start + end + 1);
+                }
+                _ => break,
+            }
+        }
+        if start >= self.at {
+            self.line += bytes[self.at..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.at = start;
+        }
+        self.line
     }
-    if quoted {
-        return Err("unterminated quoted field".into());
-    }
-    fields.push(field);
-    Ok(fields)
 }
 
 #[cfg(test)]
@@ -138,12 +192,27 @@ mod tests {
 
     #[test]
     fn fields_follow_rfc_4180() {
-        assert_eq!(fields("a,b,,c").unwrap(), ["a", "b", "", "c"]);
+        let table = Table::parse(
+            "\u{feff}a,b,c,d\r\nx,\"Rossi, Mario\",\"say \"\"ciao\"\"\"\r\n  \r\n  # note\r\ny,,\n",
+            &["a", "b", "c", "d"],
+            &["a"],
+        )
+        .unwrap();
+        let records: Vec<Record> = table.records().collect();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].line, 2);
+        assert_eq!(records[0].get("b").as_deref(), Some("Rossi, Mario"));
+        assert_eq!(records[0].get("c").as_deref(), Some(r#"say "ciao""#));
+        assert_eq!(records[0].get("d"), None);
+        assert_eq!(records[1].line, 5);
+        assert_eq!(records[1].get("a").as_deref(), Some("y"));
+        let open = |text| Table::parse(text, &["a"], &["a"]).err().unwrap();
         assert_eq!(
-            fields(r#"pec.x.it,"Rossi, Mario","say ""ciao""""#).unwrap(),
-            ["pec.x.it", "Rossi, Mario", r#"say "ciao""#]
+            open("a\nok\n\"open\nnext\n"),
+            "line 3: unterminated quoted field"
         );
-        assert!(fields(r#"a,"open"#).is_err());
+        assert_eq!(open("a\nok\n\"open"), "line 3: unterminated quoted field");
+        assert_eq!(open("\"a\n"), "line 1: unterminated quoted field");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{CliError, Exit, Format, TABLE_TIME, rome_time};
+use super::{CliError, Exit, Format, TABLE_TIME, time_zone};
 use crate::Lang;
 use crate::config::Config;
 use crate::registry::{Backend, Registry, SchemaStatus};
@@ -89,6 +89,7 @@ fn print_status(
     args: &StatusArgs,
 ) -> Result<(), CliError> {
     let lang = args.lang;
+    let zone = time_zone(config);
     let backend = match registry.backend() {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -122,12 +123,12 @@ fn print_status(
             (Some(at), true) if applied_now.contains(&migration.version) => format!(
                 "{} {}",
                 lang.pick("applicata ora,", "applied now,"),
-                rome_time(*at, TABLE_TIME)
+                crate::clock::civil(*at, &zone, TABLE_TIME)
             ),
             (Some(at), true) => format!(
                 "{} {}",
                 lang.pick("applicata", "applied"),
-                rome_time(*at, TABLE_TIME)
+                crate::clock::civil(*at, &zone, TABLE_TIME)
             ),
             (None, true) => lang.pick("da applicare", "pending").to_owned(),
         };

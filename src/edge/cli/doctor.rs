@@ -710,7 +710,7 @@ fn certificate(config: &Config, now: Timestamp, lang: Lang) -> Item {
             fix_read,
         );
     };
-    let date = super::rome_time(not_after, "%Y-%m-%d");
+    let date = crate::clock::civil(not_after, &super::time_zone(config), super::TABLE_DATE);
     let renew = lang.pick(
         "rinnovare il certificato, sostituire il file e ripubblicare l'indice \
          (pecwatch index export)",

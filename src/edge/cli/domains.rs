@@ -7,14 +7,14 @@ use std::io::Write;
 
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
-use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::csv::{self, Table};
-use super::{CliError, Exit, Format, TABLE_TIME, load_profile, rome_time};
+use super::{CliError, Exit, Format, TABLE_DATE, TABLE_TIME, load_profile, time_zone};
 use crate::Lang;
 use crate::actions::{self, Acted, ActionError, Command, DEFAULT_ACTOR, ExceptionChange};
-use crate::clock;
+use crate::clock::{self, civil, parse_instant};
 use crate::config::Config;
 use crate::contact::Contact;
 use crate::lifecycle::{DomainStatus, State};
@@ -67,7 +67,7 @@ pub struct AddArgs {
     /// Provider profile (default: check.profile in the configuration).
     #[arg(long, value_name = "NAME|PATH")]
     pub profile: Option<String>,
-    /// Expiry of the certification: a date (end of that day, Europe/Rome) or an RFC 3339
+    /// Expiry of the certification: a date (end of that day in sweep.timezone) or an RFC 3339
     /// instant.
     #[arg(long, value_name = "DATE")]
     pub expires: Option<String>,
@@ -168,7 +168,7 @@ pub struct RenewArgs {
     /// The domain, the actor, the output.
     #[command(flatten)]
     pub target: ActionTarget,
-    /// The new expiry: a date (end of that day, Europe/Rome) or an RFC 3339 instant.
+    /// The new expiry: a date (end of that day in sweep.timezone) or an RFC 3339 instant.
     #[arg(long, value_name = "DATE")]
     pub expires: String,
 }
@@ -197,12 +197,13 @@ pub async fn run(config: &Config, command: DomainsCommand) -> Result<Exit, CliEr
     // Every command acts at one instant (`PECWATCH_NOW` when set): read it first, so
     // that a bad value is refused whatever the subcommand.
     let now = clock::now()?;
+    let zone = time_zone(config);
     let registry = Registry::open(&config.database.url).await?;
     let result = match command {
         DomainsCommand::Add(args) => add(config, &registry, args, now).await,
         DomainsCommand::Import(args) => import(config, &registry, args, now).await,
-        DomainsCommand::List(args) => list(&registry, args).await,
-        DomainsCommand::Show(args) => show(&registry, args).await,
+        DomainsCommand::List(args) => list(&registry, args, &zone).await,
+        DomainsCommand::Show(args) => show(&registry, args, &zone).await,
         DomainsCommand::Approve(args) => {
             act(config, &registry, args.target, Command::Approve, now).await
         }
@@ -214,7 +215,7 @@ pub async fn run(config: &Config, command: DomainsCommand) -> Result<Exit, CliEr
         }
         DomainsCommand::Renew(args) => {
             let command = Command::Renew {
-                expires: parse_instant(&args.expires)?,
+                expires: parse_instant(&args.expires, &zone)?,
             };
             act(config, &registry, args.target, command, now).await
         }
@@ -243,7 +244,12 @@ async fn add(
         .clone()
         .unwrap_or_else(|| config.check.profile.clone());
     load_profile(config, &profile)?;
-    let expires = args.expires.as_deref().map(parse_instant).transpose()?;
+    let zone = time_zone(config);
+    let expires = args
+        .expires
+        .as_deref()
+        .map(|text| parse_instant(text, &zone))
+        .transpose()?;
     let (holder, reseller) = Contact::check(
         &Holder {
             name: args.holder_name,
@@ -267,7 +273,7 @@ async fn add(
             now,
         )
         .await?;
-    print_domain(&domain, args.format)?;
+    print_domain(&domain, args.format, &zone)?;
     Ok(Exit::Ok)
 }
 
@@ -289,6 +295,7 @@ async fn import(
 fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDomain>, String> {
     let columns = [&["domain"][..], &csv::HOLDER_COLUMNS].concat();
     let table = Table::parse(text, &columns, &["domain", "holder_email"])?;
+    let zone = time_zone(config);
     let mut domains = Vec::new();
     for record in table.records() {
         let name = DomainName::parse(&record.get("domain").unwrap_or_default())
@@ -303,7 +310,7 @@ fn parse_import(config: &Config, text: &str, now: Timestamp) -> Result<Vec<NewDo
         load_profile(config, &profile).map_err(|e| record.problem(e))?;
         let expires = record
             .get("expires")
-            .map(|text| parse_instant(&text))
+            .map(|text| parse_instant(&text, &zone))
             .transpose()
             .map_err(|e| record.problem(e))?;
         let (holder, reseller) = Contact::check(
@@ -337,7 +344,7 @@ pub(crate) fn parse_lang(value: Option<&str>) -> Result<Lang, String> {
     }
 }
 
-async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
+async fn list(registry: &Registry, args: ListArgs, zone: &TimeZone) -> Result<Exit, CliError> {
     let state = args
         .state
         .as_deref()
@@ -354,7 +361,7 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
         deadline_before: args
             .deadline_before
             .as_deref()
-            .map(parse_instant)
+            .map(|text| parse_instant(text, zone))
             .transpose()?,
         name_contains: args.search,
         limit: args.limit,
@@ -383,14 +390,14 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
                     domain
                         .status
                         .deadline
-                        .map(|d| rome_time(d, TABLE_TIME))
+                        .map(|d| civil(d, zone, TABLE_TIME))
                         .unwrap_or_else(|| "-".into()),
                     domain
                         .status
                         .expires
-                        .map(|d| rome_time(d, "%Y-%m-%d"))
+                        .map(|d| civil(d, zone, TABLE_DATE))
                         .unwrap_or_else(|| "-".into()),
-                    last_check_text(domain),
+                    last_check_text(domain, zone),
                 )?;
             }
         }
@@ -398,7 +405,7 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
+async fn show(registry: &Registry, args: ShowArgs, zone: &TimeZone) -> Result<Exit, CliError> {
     let name = DomainName::parse(&args.domain).map_err(|e| CliError::Usage(e.to_string()))?;
     let Some(domain) = registry.domain(&name).await? else {
         return Err(CliError::Usage(format!("{name} is not registered")));
@@ -408,7 +415,7 @@ async fn show(registry: &Registry, args: ShowArgs) -> Result<Exit, CliError> {
         Format::Text => {
             let transitions = registry.transitions(domain.id).await?;
             let checks = registry.checks(domain.id, HISTORY_CHECKS).await?;
-            print_domain(&domain, Format::Text)?;
+            print_domain(&domain, Format::Text, zone)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "history:")?;
             for record in &transitions {
@@ -468,19 +475,19 @@ pub(crate) fn summary_json(domain: &Domain) -> serde_json::Value {
     })
 }
 
-fn last_check_text(domain: &Domain) -> String {
+fn last_check_text(domain: &Domain, zone: &TimeZone) -> String {
     match &domain.last_check {
         None => "-".into(),
-        Some(check) if check.ok => format!("{} ok", rome_time(check.at, TABLE_TIME)),
+        Some(check) if check.ok => format!("{} ok", civil(check.at, zone, TABLE_TIME)),
         Some(check) => format!(
             "{} {}",
-            rome_time(check.at, TABLE_TIME),
+            civil(check.at, zone, TABLE_TIME),
             check.codes.join(" ")
         ),
     }
 }
 
-fn print_domain(domain: &Domain, format: Format) -> Result<(), CliError> {
+fn print_domain(domain: &Domain, format: Format, zone: &TimeZone) -> Result<(), CliError> {
     match format {
         Format::Json => outln!("{}", summary_json(domain))?,
         Format::Text => {
@@ -497,7 +504,7 @@ fn print_domain(domain: &Domain, format: Format) -> Result<(), CliError> {
             if let Some(expires) = domain.status.expires {
                 outln!("  expires:  {expires}")?;
             }
-            outln!("  last check: {}", last_check_text(domain))?;
+            outln!("  last check: {}", last_check_text(domain, zone))?;
         }
     }
     Ok(())
@@ -630,23 +637,6 @@ fn action_error(error: ActionError, lang: Lang) -> CliError {
         ActionError::Registry(error @ RegistryError::Database(_)) => CliError::Registry(error),
         other => CliError::Usage(other.message(lang)),
     }
-}
-
-/// A date (`2027-12-31`: the end of that day in Europe/Rome) or an RFC 3339 instant.
-pub fn parse_instant(text: &str) -> Result<Timestamp, CliError> {
-    let text = text.trim();
-    if let Ok(instant) = text.parse::<Timestamp>() {
-        return Ok(instant);
-    }
-    let date: Date = text.parse().map_err(|_| {
-        CliError::Usage(format!(
-            "invalid date {text:?}: expected YYYY-MM-DD or an RFC 3339 instant"
-        ))
-    })?;
-    date.at(23, 59, 59, 0)
-        .in_tz("Europe/Rome")
-        .map(|zoned| zoned.timestamp())
-        .map_err(|e| CliError::Usage(format!("invalid date {text:?}: {e}")))
 }
 
 #[cfg(test)]

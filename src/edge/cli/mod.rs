@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 pub mod config_check;
 mod csv;
@@ -24,12 +24,12 @@ pub mod notices;
 pub mod orders;
 pub mod output;
 pub mod postfix;
+mod progress;
 pub mod sweep;
 pub mod tokens;
 pub mod users;
 pub mod web;
 use futures::{Stream, StreamExt, stream};
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::Lang;
@@ -231,6 +231,13 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+impl From<crate::clock::InstantError> for CliError {
+    /// A date or instant argument that is not one: bad usage (exit 2).
+    fn from(error: crate::clock::InstantError) -> Self {
+        CliError::Usage(error.to_string())
+    }
+}
+
 impl CliError {
     /// The exit status for this error: 2 for bad usage, 3 for failures of the environment.
     pub fn exit_code(&self) -> u8 {
@@ -275,16 +282,19 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-/// How tables show an instant (with [`rome_time`]).
+/// How tables show an instant (with [`clock::civil`](crate::clock::civil), in the
+/// configured zone: [`time_zone`]).
 pub(crate) const TABLE_TIME: &str = "%Y-%m-%d %H:%M";
+/// How tables show a day.
+pub(crate) const TABLE_DATE: &str = "%Y-%m-%d";
 
-/// An instant in Europe/Rome time, for tables (the time of the provider's operators and
-/// holders; JSON output keeps RFC 3339 UTC).
-pub(crate) fn rome_time(at: Timestamp, format: &str) -> String {
-    match at.in_tz("Europe/Rome") {
-        Ok(zoned) => zoned.strftime(format).to_string(),
-        Err(_) => at.strftime(format).to_string(),
-    }
+/// The time zone people read instants in: `[sweep] timezone` (validated when the
+/// configuration is loaded), built once by each command. Tables show instants in it; JSON
+/// output keeps RFC 3339 UTC.
+pub(crate) fn time_zone(config: &Config) -> TimeZone {
+    config
+        .sweep_time_zone()
+        .unwrap_or_else(|_| crate::clock::default_zone())
 }
 
 /// A profile by name (built-in or `[profiles]`) or, failing that, by file path.
@@ -345,7 +355,10 @@ pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
     let profile = Arc::new(prober.resolve_profile(&profile).await?);
 
     let started = std::time::Instant::now();
-    let progress = progress_bar(args.from.is_some() && !args.no_progress);
+    let progress = progress::domains(
+        args.from.is_some() && !args.no_progress,
+        progress::Total::Unknown,
+    );
     let color = args.format == Format::Text
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
@@ -431,21 +444,6 @@ fn print_stats(checked: u64, elapsed: Duration, stats: TransportStats, lang: Lan
         stats.patient,
         lang.pick("query ripetute con pazienza", "patient re-queries"),
     );
-}
-
-/// A progress bar on standard error when it is a terminal and a list is being read.
-fn progress_bar(wanted: bool) -> ProgressBar {
-    if !wanted || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {pos} domini · {per_sec} · {elapsed}")
-    {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 /// The inputs: the arguments, then the lines of `--from`, read lazily so that memory

@@ -8,14 +8,15 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
+use jiff::tz::TimeZone;
 
 use std::sync::Arc;
 
 use lettre::message::Mailbox;
 
-use super::{CliError, Exit, Format, TABLE_TIME, rome_time};
+use super::{CliError, Exit, Format, TABLE_TIME, time_zone};
 use crate::Lang;
-use crate::clock::Clock;
+use crate::clock::{Clock, civil};
 use crate::config::Config;
 use crate::notice::{NoticeError, Part, Preview, Provider, RenderedNotice, Templates};
 use crate::outbox::{
@@ -146,7 +147,7 @@ pub async fn run(config: &Config, command: NoticesCommand) -> Result<Exit, CliEr
     let result = match command {
         NoticesCommand::Preview(_) => Ok(Exit::Ok),
         NoticesCommand::Send(args) => send(config, &registry, clock, args).await,
-        NoticesCommand::List(args) => list(&registry, args).await,
+        NoticesCommand::List(args) => list(&registry, args, &time_zone(config)).await,
         NoticesCommand::Show(args) => show(config, &registry, args).await,
         NoticesCommand::Resend(args) => resend(&registry, clock, args).await,
         NoticesCommand::Bounce(args) => bounce(config, &registry, clock, args).await,
@@ -206,7 +207,7 @@ async fn send(
 }
 
 /// `notices list`.
-async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
+async fn list(registry: &Registry, args: ListArgs, zone: &TimeZone) -> Result<Exit, CliError> {
     let state = args
         .state
         .as_deref()
@@ -261,7 +262,7 @@ async fn list(registry: &Registry, args: ListArgs) -> Result<Exit, CliError> {
                 item.state.to_string(),
                 domain,
                 what(item),
-                rome_time(item.created, TABLE_TIME),
+                civil(item.created, zone, TABLE_TIME),
                 item.attempts,
                 last(item)
             )?,
@@ -295,6 +296,7 @@ async fn show(config: &Config, registry: &Registry, args: ShowArgs) -> Result<Ex
             outln!("{value}")?;
         }
         Format::Text => {
+            let zone = time_zone(config);
             let mut out = std::io::stdout().lock();
             writeln!(out, "notice {} — {} ({})", item.id, what(&item), item.state)?;
             writeln!(out, "  domain:     {}", domain.as_deref().unwrap_or("-"))?;
@@ -305,13 +307,17 @@ async fn show(config: &Config, registry: &Registry, args: ShowArgs) -> Result<Ex
             };
             writeln!(out, "  to:         {to}")?;
             writeln!(out, "  key:        {}", item.key)?;
-            writeln!(out, "  queued:     {}", rome_time(item.created, TABLE_TIME))?;
+            writeln!(
+                out,
+                "  queued:     {}",
+                civil(item.created, &zone, TABLE_TIME)
+            )?;
             writeln!(out, "  attempts:   {}", item.attempts)?;
             if let Some(at) = item.accepted_at {
-                writeln!(out, "  accepted:   {}", rome_time(at, TABLE_TIME))?;
+                writeln!(out, "  accepted:   {}", civil(at, &zone, TABLE_TIME))?;
             }
             if let Some(next) = item.next_attempt {
-                writeln!(out, "  next try:   {}", rome_time(next, TABLE_TIME))?;
+                writeln!(out, "  next try:   {}", civil(next, &zone, TABLE_TIME))?;
             }
             for (label, value) in [
                 ("message-id", &item.message_id),

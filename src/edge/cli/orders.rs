@@ -7,15 +7,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde_json::json;
 
 use super::csv;
-use super::domains::parse_instant;
-use super::{CliError, Exit, Format, TABLE_TIME, load_profile, rome_time};
+use super::{CliError, Exit, Format, TABLE_TIME, load_profile, time_zone};
 use crate::Lang;
 use crate::actions::DEFAULT_ACTOR;
 use crate::activation::{self, ActivationError, OrderRequest};
-use crate::clock;
+use crate::clock::{self, civil, parse_instant};
 use crate::config::Config;
 use crate::registry::{Holder, Order, OrderKind, OrderState, Registry};
 
@@ -225,6 +225,7 @@ pub async fn run_orders(config: &Config, command: OrdersCommand) -> Result<Exit,
     let now = clock::now()?;
     let registry = Registry::open(&config.database.url).await?;
     let settings = config.activation_settings();
+    let zone = time_zone(config);
     let result = match command {
         OrdersCommand::Add(args) => {
             let profile = args
@@ -242,27 +243,31 @@ pub async fn run_orders(config: &Config, command: OrdersCommand) -> Result<Exit,
                 },
                 reseller: args.reseller,
                 profile,
-                expires: args.expires.as_deref().map(parse_instant).transpose()?,
+                expires: args
+                    .expires
+                    .as_deref()
+                    .map(|text| parse_instant(text, &zone))
+                    .transpose()?,
             };
             let order = activation::place(&registry, &settings, &request, now)
                 .await
                 .map_err(|e| refused(e, args.lang))?;
-            print_order(&registry, &order, args.format, args.lang).await
+            print_order(&registry, &order, args.format, args.lang, &zone).await
         }
         OrdersCommand::Import(args) => import(config, &registry, &settings, args, now).await,
-        OrdersCommand::List(args) => list(&registry, args).await,
+        OrdersCommand::List(args) => list(&registry, args, &zone).await,
         OrdersCommand::Show(args) => {
             let order = registry
                 .order(args.id)
                 .await?
                 .ok_or_else(|| refused(ActivationError::NoOrder(args.id), args.lang))?;
-            print_order(&registry, &order, args.format, args.lang).await
+            print_order(&registry, &order, args.format, args.lang, &zone).await
         }
         OrdersCommand::Approve(args) => {
             let order = activation::approve(&registry, &settings, args.id, &actor(args.actor), now)
                 .await
                 .map_err(|e| refused(e, args.lang))?;
-            print_order(&registry, &order, args.format, args.lang).await
+            print_order(&registry, &order, args.format, args.lang, &zone).await
         }
         OrdersCommand::Reject(args) => {
             let decide = args.decide;
@@ -275,7 +280,7 @@ pub async fn run_orders(config: &Config, command: OrdersCommand) -> Result<Exit,
             )
             .await
             .map_err(|e| refused(e, decide.lang))?;
-            print_order(&registry, &order, decide.format, decide.lang).await
+            print_order(&registry, &order, decide.format, decide.lang, &zone).await
         }
     };
     registry.close().await;
@@ -360,6 +365,7 @@ fn parse_orders(
     let columns = [&["name", "kind"][..], &csv::HOLDER_COLUMNS].concat();
     let table =
         csv::Table::parse(text, &columns, &["name", "holder_email"]).map_err(|e| vec![e])?;
+    let zone = time_zone(config);
     let mut problems = Vec::new();
     let mut requests = Vec::new();
     let mut seen = std::collections::HashMap::new();
@@ -386,7 +392,7 @@ fn parse_orders(
                 profile,
                 expires: record
                     .get("expires")
-                    .map(|text| parse_instant(&text))
+                    .map(|text| parse_instant(&text, &zone))
                     .transpose()
                     .map_err(|e| e.to_string())?,
             };
@@ -416,7 +422,7 @@ fn parse_orders(
     }
 }
 
-async fn list(registry: &Registry, args: OrderListArgs) -> Result<Exit, CliError> {
+async fn list(registry: &Registry, args: OrderListArgs, zone: &TimeZone) -> Result<Exit, CliError> {
     let orders = registry.orders(args.state, args.limit).await?;
     if args.format == Format::Json {
         for order in &orders {
@@ -443,7 +449,7 @@ async fn list(registry: &Registry, args: OrderListArgs) -> Result<Exit, CliError
             order.kind,
             order.state,
             state.as_deref().unwrap_or("-"),
-            rome_time(order.created, TABLE_TIME),
+            civil(order.created, zone, TABLE_TIME),
         )?;
     }
     if orders.is_empty() {
@@ -482,6 +488,7 @@ async fn print_order(
     order: &Order,
     format: Format,
     lang: Lang,
+    zone: &TimeZone,
 ) -> Result<Exit, CliError> {
     if format == Format::Json {
         outln!("{}", order_json(registry, order).await?)?;
@@ -525,7 +532,7 @@ async fn print_order(
         for step in registry.steps(id).await? {
             outln!(
                 "  {}  {}",
-                rome_time(step.at, TABLE_TIME),
+                civil(step.at, zone, TABLE_TIME),
                 crate::activation::step_text(&step.step, &step.detail, lang)
             )?;
         }
@@ -538,7 +545,7 @@ pub async fn run_mailboxes(config: &Config, command: MailboxesCommand) -> Result
     let now = clock::now()?;
     let registry = Registry::open(&config.database.url).await?;
     let settings = config.activation_settings();
-    let result = mailboxes(&registry, &settings, command, now).await;
+    let result = mailboxes(&registry, &settings, command, now, &time_zone(config)).await;
     registry.close().await;
     result
 }
@@ -548,6 +555,7 @@ async fn mailboxes(
     settings: &activation::Settings,
     command: MailboxesCommand,
     now: Timestamp,
+    zone: &TimeZone,
 ) -> Result<Exit, CliError> {
     match command {
         MailboxesCommand::Add(args) => {
@@ -601,7 +609,7 @@ async fn mailboxes(
                         } else {
                             lang.pick("in attesa", "awaiting password")
                         },
-                        rome_time(mailbox.created, TABLE_TIME)
+                        civil(mailbox.created, zone, TABLE_TIME)
                     )?,
                 }
             }

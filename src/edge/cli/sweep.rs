@@ -2,14 +2,13 @@
 //! daily service: the sweep at `sweep.time`, re-checks as they fall due).
 
 use super::output::{errln, out, outln};
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::Duration;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::{CliError, Exit, Format, load_profile};
 use crate::Lang;
@@ -102,7 +101,7 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
         }
         return Ok(Exit::Ok);
     }
-    let progress = progress_bar(!args.no_progress);
+    let progress = super::progress::domains(!args.no_progress, super::progress::Total::Known);
     let result = sweeper.run("sweep", &progress).await;
     progress.finish_and_clear();
     if let Err(SweepError::ResolverDown(down)) = &result {
@@ -551,13 +550,7 @@ fn sweeper(config: &Config, registry: Registry, clock: Clock) -> Result<Sweeper,
 
 /// An instant in the sweep's time zone, for people (`2026-11-24 03:00 CET`).
 fn local_time(at: jiff::Timestamp, config: &Config) -> String {
-    match config.sweep_time_zone() {
-        Ok(zone) => at
-            .to_zoned_datetime(zone)
-            .strftime("%Y-%m-%d %H:%M %Z")
-            .to_string(),
-        Err(_) => at.to_string(),
-    }
+    crate::clock::civil(at, &super::time_zone(config), "%Y-%m-%d %H:%M %Z")
 }
 
 /// This process's name in leases: `host:pid`.
@@ -568,19 +561,4 @@ pub(crate) fn worker_name() -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "pecwatch".to_owned());
     format!("{host}:{}", std::process::id())
-}
-
-/// A progress bar of the checked domains on standard error, when it is a terminal.
-fn progress_bar(wanted: bool) -> ProgressBar {
-    if !wanted || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} domini · {per_sec} · {elapsed} (ETA {eta})",
-    ) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }

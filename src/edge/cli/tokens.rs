@@ -9,8 +9,9 @@ use super::output::{errln, outln};
 use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
+use jiff::tz::TimeZone;
 
-use super::{CliError, Exit, Format, TABLE_TIME, rome_time};
+use super::{CliError, Exit, Format, TABLE_TIME, time_zone};
 use crate::clock;
 use crate::config::Config;
 use crate::registry::Registry;
@@ -108,7 +109,7 @@ pub async fn run(config: &Config, command: TokensCommand) -> Result<Exit, CliErr
                 .await
                 .map_err(CliError::from)
                 .and_then(|tokens| {
-                    print_list(&tokens, args.format)?;
+                    print_list(&tokens, args.format, &time_zone(config))?;
                     Ok(Exit::Ok)
                 })
         }
@@ -125,7 +126,7 @@ pub async fn run(config: &Config, command: TokensCommand) -> Result<Exit, CliErr
     result
 }
 
-fn print_list(tokens: &[ApiToken], format: Format) -> std::io::Result<()> {
+fn print_list(tokens: &[ApiToken], format: Format, zone: &TimeZone) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
@@ -140,7 +141,7 @@ fn print_list(tokens: &[ApiToken], format: Format) -> std::io::Result<()> {
                 "id", "name", "role", "created", "last used"
             )?;
             let time = |at: Option<jiff::Timestamp>| {
-                at.map_or_else(|| "-".to_owned(), |at| rome_time(at, TABLE_TIME))
+                at.map_or_else(|| "-".to_owned(), |at| clock::civil(at, zone, TABLE_TIME))
             };
             for token in tokens {
                 writeln!(

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::{CliError, Exit, Format, TABLE_TIME, rome_time};
+use super::{CliError, Exit, Format, TABLE_TIME, time_zone};
 use crate::Lang;
 use crate::clock;
 use crate::config::Config;
@@ -145,6 +145,7 @@ pub async fn run(config: &Config, command: UsersCommand) -> Result<Exit, CliErro
                     }
                 }
                 Format::Text => {
+                    let zone = time_zone(config);
                     writeln!(
                         out,
                         "{:<32} {:<10} {:<17} last login",
@@ -156,9 +157,9 @@ pub async fn run(config: &Config, command: UsersCommand) -> Result<Exit, CliErro
                             "{:<32} {:<10} {:<17} {}",
                             user.name,
                             user.role.as_str(),
-                            rome_time(user.created, TABLE_TIME),
+                            clock::civil(user.created, &zone, TABLE_TIME),
                             user.last_login
-                                .map(|at| rome_time(at, TABLE_TIME))
+                                .map(|at| clock::civil(at, &zone, TABLE_TIME))
                                 .unwrap_or_else(|| "-".into())
                         )?;
                     }

@@ -36,6 +36,7 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
         registry,
         config: Arc::new(config.clone()),
         clock,
+        zone: super::time_zone(config),
         prober: Arc::new(Prober::new(ProbeConfig {
             // Checks on demand see DNS changes within a minute.
             cache_max_age: Some(WEB_CACHE_MAX_AGE),

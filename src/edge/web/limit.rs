@@ -22,17 +22,23 @@
 //!
 //! Requests that carry a valid API token ([`super::auth::Caller`] in their extensions)
 //! are not limited. The buckets live in memory: several `pecwatch web` processes behind
-//! one balancer limit each on its own.
+//! one balancer limit each on its own. They are `governor`'s keyed rate limiter (GCRA,
+//! which behaves as a token bucket refilled continuously); this module adds the keys (the
+//! client address, IPv6 by /64), the costs of several tokens and the answers.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{NotUntil, Quota};
 use ipnet::IpNet;
 
 use super::auth::Caller;
@@ -45,93 +51,113 @@ const PRUNE_AT: usize = 10_000;
 /// addresses).
 const MAX_BUCKETS: usize = 200_000;
 
-/// One client's bucket.
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    /// Tokens left, up to the capacity.
-    tokens: f64,
-    /// When `tokens` was computed.
-    at: Instant,
-}
+/// The buckets of every client key, by `governor` (GCRA, the token bucket's exact
+/// equivalent).
+type Buckets<C> = governor::RateLimiter<
+    IpAddr,
+    DefaultKeyedStateStore<IpAddr>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
+>;
 
 /// The token buckets of every client address seen lately.
 #[derive(Debug)]
-pub struct RateLimiter {
-    /// Tokens a minute, and the capacity; 0: no limit.
-    per_minute: u32,
+pub struct RateLimiter<C: Clock + Clone = DefaultClock> {
+    /// Tokens a minute, and the capacity; `None`: no limit.
+    quota: Option<Quota>,
     /// Proxies whose `X-Forwarded-For` is believed.
     trusted: Vec<IpNet>,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// The clock of the buckets (the real one but in tests).
+    clock: C,
+    /// Replaced whole when a flood of addresses fills it.
+    buckets: RwLock<Buckets<C>>,
 }
 
 impl RateLimiter {
     /// A limiter of `per_minute` requests a minute per client (0: none), believing
     /// `X-Forwarded-For` from `trusted` proxies.
     pub fn new(per_minute: u32, trusted: Vec<IpNet>) -> Self {
+        Self::with_clock(per_minute, trusted, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    /// [`RateLimiter::new`] on `clock`.
+    pub fn with_clock(per_minute: u32, trusted: Vec<IpNet>, clock: C) -> Self {
+        let quota = NonZeroU32::new(per_minute).map(Quota::per_minute);
+        // With no limit the buckets are never used: any quota will do.
+        let buckets = Self::buckets(quota.unwrap_or(Quota::per_minute(NonZeroU32::MIN)), &clock);
         RateLimiter {
-            per_minute,
+            quota,
             trusted,
-            buckets: Mutex::new(HashMap::new()),
+            clock,
+            buckets: RwLock::new(buckets),
         }
+    }
+
+    fn buckets(quota: Quota, clock: &C) -> Buckets<C> {
+        governor::RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone())
     }
 
     /// Whether the limiter limits anything.
     pub fn is_enabled(&self) -> bool {
-        self.per_minute > 0
+        self.quota.is_some()
     }
 
-    /// Takes a token from `client`'s bucket at `now`: `Ok`, or how long until a token is
-    /// back.
-    pub fn take(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        self.take_n(client, now, 1)
+    /// Takes a token from `client`'s bucket: `Ok`, or how long until a token is back.
+    pub fn take(&self, client: IpAddr) -> Result<(), Duration> {
+        self.take_n(client, 1)
     }
 
     /// The capacity of a bucket (tokens a minute); 0: no limit.
     pub fn capacity(&self) -> u32 {
-        self.per_minute
+        self.quota.map_or(0, |quota| quota.burst_size().get())
     }
 
-    /// Takes `cost` tokens from `client`'s bucket at `now` (a request that costs as much as
-    /// `cost` simple ones): `Ok`, or how long until that many are back. A cost above the
-    /// capacity never fits: callers check [`RateLimiter::capacity`] first.
-    pub fn take_n(&self, client: IpAddr, now: Instant, cost: u32) -> Result<(), Duration> {
-        if self.per_minute == 0 {
-            return Ok(());
-        }
-        let cost = f64::from(cost.max(1));
-        let capacity = f64::from(self.per_minute);
-        let per_second = capacity / 60.0;
-        let Ok(mut buckets) = self.buckets.lock() else {
+    /// Takes `cost` tokens from `client`'s bucket (a request that costs as much as `cost`
+    /// simple ones): `Ok`, or how long until that many are back. A refused request takes
+    /// nothing. A cost above the capacity never fits: callers check
+    /// [`RateLimiter::capacity`] first.
+    pub fn take_n(&self, client: IpAddr, cost: u32) -> Result<(), Duration> {
+        let Some(quota) = self.quota else {
             return Ok(());
         };
-        if buckets.len() >= PRUNE_AT {
-            buckets.retain(|_, bucket| {
-                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-                bucket.tokens + elapsed * per_second < capacity
-            });
-            if buckets.len() >= MAX_BUCKETS {
-                tracing::warn!(
-                    clients = buckets.len(),
-                    "rate limiter: too many clients at once; forgetting them all"
-                );
-                buckets.clear();
-            }
+        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        self.prune(quota);
+        let Ok(buckets) = self.buckets.read() else {
+            return Ok(());
+        };
+        let wait = |not_until: NotUntil<C::Instant>| not_until.wait_time_from(self.clock.now());
+        match buckets.check_key_n(&key(client), cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(wait(not_until)),
+            // More than a full bucket: as long as a full bucket takes to fill.
+            Err(_) => Err(quota.burst_size_replenished_in()),
         }
-        let bucket = buckets.entry(key(client)).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(capacity);
-        bucket.at = now;
-        if bucket.tokens >= cost {
-            bucket.tokens -= cost;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (cost.min(capacity) - bucket.tokens) / per_second,
-            ))
+    }
+
+    /// Drops the full buckets when there are many, and every bucket when there are too
+    /// many even so.
+    fn prune(&self, quota: Quota) {
+        let many = self
+            .buckets
+            .read()
+            .is_ok_and(|buckets| buckets.len() >= PRUNE_AT);
+        if !many {
+            return;
         }
+        let Ok(mut buckets) = self.buckets.write() else {
+            return;
+        };
+        buckets.retain_recent();
+        if buckets.len() >= MAX_BUCKETS {
+            tracing::warn!(
+                clients = buckets.len(),
+                "rate limiter: too many clients at once; forgetting them all"
+            );
+            *buckets = Self::buckets(quota, &self.clock);
+        }
+        buckets.shrink_to_fit();
     }
 
     /// The client's address: the peer's, or, from a trusted proxy, the nearest address of
@@ -258,7 +284,7 @@ pub fn enforce_cost(
         .with("limit", capacity));
     }
     limiter
-        .take_n(client, Instant::now(), cost)
+        .take_n(client, cost)
         .map_err(|wait| too_many(lang, client, wait))
 }
 
@@ -285,58 +311,82 @@ pub fn too_many(lang: crate::Lang, client: IpAddr, wait: Duration) -> Problem {
 
 #[cfg(test)]
 mod tests {
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
 
+    fn fake(per_minute: u32) -> (RateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(per_minute, Vec::new(), clock.clone());
+        (limiter, clock)
+    }
+
     #[test]
     fn a_bucket_allows_a_burst_then_refills() {
-        let limiter = RateLimiter::new(3, Vec::new());
-        let start = Instant::now();
+        let (limiter, clock) = fake(3);
         for _ in 0..3 {
-            limiter.take(ip("192.0.2.1"), start).unwrap();
+            limiter.take(ip("192.0.2.1")).unwrap();
         }
-        let wait = limiter.take(ip("192.0.2.1"), start).unwrap_err();
+        let wait = limiter.take(ip("192.0.2.1")).unwrap_err();
         assert_eq!(wait.as_secs(), 20, "one token every 20 s: {wait:?}");
         // Another client has its own bucket.
-        limiter.take(ip("192.0.2.2"), start).unwrap();
+        limiter.take(ip("192.0.2.2")).unwrap();
         // 20 s later one token is back, not two.
-        let later = start + Duration::from_secs(20);
-        limiter.take(ip("192.0.2.1"), later).unwrap();
-        assert!(limiter.take(ip("192.0.2.1"), later).is_err());
+        clock.advance(Duration::from_secs(20));
+        limiter.take(ip("192.0.2.1")).unwrap();
+        assert!(limiter.take(ip("192.0.2.1")).is_err());
         // No limit at 0.
-        let open = RateLimiter::new(0, Vec::new());
+        let (open, _) = fake(0);
+        assert!(!open.is_enabled());
         for _ in 0..1000 {
-            open.take(ip("192.0.2.1"), start).unwrap();
+            open.take(ip("192.0.2.1")).unwrap();
         }
     }
 
     #[test]
     fn a_request_may_cost_several_tokens() {
-        let limiter = RateLimiter::new(10, Vec::new());
-        let start = Instant::now();
+        let (limiter, clock) = fake(10);
         // 7 names, then 3: the bucket of 10 is empty.
-        limiter.take_n(ip("192.0.2.1"), start, 7).unwrap();
-        limiter.take_n(ip("192.0.2.1"), start, 3).unwrap();
+        limiter.take_n(ip("192.0.2.1"), 7).unwrap();
+        limiter.take_n(ip("192.0.2.1"), 3).unwrap();
         // 4 more wait for 4 tokens (6 s each).
-        let wait = limiter.take_n(ip("192.0.2.1"), start, 4).unwrap_err();
+        let wait = limiter.take_n(ip("192.0.2.1"), 4).unwrap_err();
         assert_eq!(wait.as_secs(), 24, "{wait:?}");
         // A refused request takes nothing: 6 s later one name fits, two do not.
-        let later = start + Duration::from_secs(6);
-        assert!(limiter.take_n(ip("192.0.2.1"), later, 2).is_err());
-        limiter.take_n(ip("192.0.2.1"), later, 1).unwrap();
+        clock.advance(Duration::from_secs(6));
+        assert!(limiter.take_n(ip("192.0.2.1"), 2).is_err());
+        limiter.take_n(ip("192.0.2.1"), 1).unwrap();
         assert_eq!(limiter.capacity(), 10);
+        // More than a bucket never fits.
+        assert_eq!(
+            limiter.take_n(ip("192.0.2.9"), 11),
+            Err(Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn full_buckets_are_forgotten() {
+        let (limiter, clock) = fake(60);
+        for i in 0..PRUNE_AT as u32 {
+            limiter.take(IpAddr::from(i.to_be_bytes())).unwrap();
+        }
+        clock.advance(Duration::from_secs(2));
+        // Every bucket is full again after a second: dropped.
+        limiter.take(ip("192.0.2.1")).unwrap();
+        let kept = limiter.buckets.read().unwrap().len();
+        assert!(kept < 10, "{kept}");
     }
 
     #[test]
     fn ipv6_clients_share_their_64() {
-        let limiter = RateLimiter::new(1, Vec::new());
-        let now = Instant::now();
-        limiter.take(ip("2001:db8:1:2::1"), now).unwrap();
-        assert!(limiter.take(ip("2001:db8:1:2::ffff"), now).is_err());
-        limiter.take(ip("2001:db8:1:3::1"), now).unwrap();
+        let (limiter, _) = fake(1);
+        limiter.take(ip("2001:db8:1:2::1")).unwrap();
+        assert!(limiter.take(ip("2001:db8:1:2::ffff")).is_err());
+        limiter.take(ip("2001:db8:1:3::1")).unwrap();
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Every handler's "now".
     pub clock: Clock,
+    /// The time zone people read instants in (`[sweep] timezone`): the console shows
+    /// them in it, and a date typed there ends at midnight in it.
+    pub zone: jiff::tz::TimeZone,
     /// The prober for checks run on demand (self-service page, API, recheck).
     pub prober: Arc<Prober>,
 }

@@ -3,6 +3,8 @@
 //! Deadlines and expiries are stored as UTC instants; every notice shows them in Italian
 //! civil time (the provider's and the holder's), whatever the season: `2026-11-30T03:00Z`
 //! is "30 novembre 2026 alle 04:00", `2026-07-30T02:00Z` is "30 luglio 2026 alle 04:00".
+//! Always [`clock::DEFAULT_ZONE`](crate::clock::DEFAULT_ZONE), not `[sweep] timezone`:
+//! the templates say "ora italiana", and the deadlines are the Italian ones.
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -12,7 +14,7 @@ use crate::Lang;
 use super::NoticeError;
 
 /// The time zone of every date in a notice.
-pub const ZONE: &str = "Europe/Rome";
+pub const ZONE: &str = crate::clock::DEFAULT_ZONE;
 
 const MESI: [&str; 12] = [
     "gennaio",
@@ -71,10 +73,7 @@ pub struct LocalTime {
 impl LocalTime {
     /// `at` in Europe/Rome, in `lang`.
     pub fn new(at: Timestamp, lang: Lang) -> Result<Self, NoticeError> {
-        let local = at.in_tz(ZONE).map_err(|error| NoticeError::TimeZone {
-            zone: ZONE,
-            message: error.to_string(),
-        })?;
+        let local = at.to_zoned_datetime(crate::clock::default_zone());
         let (day, month, year) = (local.day(), local.month(), local.year());
         let (hour, minute) = (local.hour(), local.minute());
         let month_index = usize::try_from(month - 1).unwrap_or(0).min(11);

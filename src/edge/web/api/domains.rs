@@ -20,7 +20,8 @@ use super::{Body, json, link, page, page_size, query};
 use crate::Lang;
 use crate::actions::{self, ActionError, Command, ExceptionChange};
 use crate::cli::CliError;
-use crate::cli::domains::{HISTORY_CHECKS, detail_json, parse_instant, summary_json};
+use crate::cli::domains::{HISTORY_CHECKS, detail_json, summary_json};
+use crate::clock::parse_instant;
 use crate::contact::Contact;
 use crate::lifecycle::{DomainStatus, State as LifecycleState};
 use crate::name::DomainName;
@@ -140,9 +141,9 @@ pub async fn list(
         deadline_before: params
             .deadline_before
             .as_deref()
-            .map(parse_instant)
+            .map(|text| parse_instant(text, &state.zone))
             .transpose()
-            .map_err(|error| cli_problem(lang, error))?,
+            .map_err(|error| cli_problem(lang, error.into()))?,
         name_contains: params.search.clone(),
         after_name: params
             .cursor
@@ -278,9 +279,9 @@ pub async fn add(
     let expires = request
         .expires
         .as_deref()
-        .map(parse_instant)
+        .map(|text| parse_instant(text, &state.zone))
         .transpose()
-        .map_err(|error| cli_problem(lang, error))?;
+        .map_err(|error| cli_problem(lang, error.into()))?;
     let (holder, reseller) = Contact::check(
         &Holder {
             name: request.holder_name,
@@ -454,7 +455,8 @@ pub async fn renew(
         ));
     };
     let command = Command::Renew {
-        expires: parse_instant(expires).map_err(|error| cli_problem(lang, error))?,
+        expires: parse_instant(expires, &state.zone)
+            .map_err(|error| cli_problem(lang, error.into()))?,
     };
     act(
         &state,

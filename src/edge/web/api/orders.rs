@@ -16,8 +16,8 @@ use super::{Body, json, query};
 use crate::Lang;
 use crate::activation::{self, ActivationError, OrderRequest};
 use crate::cli::CliError;
-use crate::cli::domains::parse_instant;
 use crate::cli::orders::order_json;
+use crate::clock::parse_instant;
 use crate::registry::{Holder, Order, OrderKind, OrderState};
 use crate::web::AppState;
 use crate::web::auth::{Operator, Reader};
@@ -199,9 +199,9 @@ pub async fn place(
         expires: body
             .expires
             .as_deref()
-            .map(parse_instant)
+            .map(|text| parse_instant(text, &state.zone))
             .transpose()
-            .map_err(|error| cli_problem(lang, error))?,
+            .map_err(|error| cli_problem(lang, error.into()))?,
     };
     let order = activation::place(
         &state.registry,

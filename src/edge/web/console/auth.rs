@@ -18,8 +18,6 @@
 //!   constant time; the sign-in form, which has no session yet, carries a token that must
 //!   match a short-lived cookie (double submit).
 
-use std::time::Instant;
-
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{self, HeaderValue};
@@ -384,7 +382,7 @@ pub async fn login(
     let lang = page.lang;
     let limiter = console.login_limiter(&state);
     let client = limiter.client(peer.0, &headers);
-    if let Err(wait) = limiter.take(client, Instant::now()) {
+    if let Err(wait) = limiter.take(client) {
         return page.too_many(wait.as_secs_f64().ceil().max(1.0) as u64);
     }
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();

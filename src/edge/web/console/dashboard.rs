@@ -38,6 +38,7 @@ pub async fn show(AxumState(state): AxumState<AppState>, signed: SignedIn, page:
 
 async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> {
     let lang = page.lang;
+    let zone = &state.zone;
     let now = state.clock.now();
     let registry = &state.registry;
     let counts: Vec<Value> = registry
@@ -66,7 +67,7 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
             let deadline = d.status.deadline?;
             Some(context! {
                 name => d.name.as_str(),
-                deadline => when(deadline, lang),
+                deadline => when(deadline, lang, zone),
                 left => span(now, deadline, lang),
                 late => deadline <= now,
                 codes => d.status.last_codes.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
@@ -82,7 +83,7 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
         .await?;
     let review: Vec<Value> = review
         .iter()
-        .map(|d| context! { name => d.name.as_str(), since => when(d.status.since, lang) })
+        .map(|d| context! { name => d.name.as_str(), since => when(d.status.since, lang, zone) })
         .collect();
     let orders_waiting = registry
         .orders(Some(OrderState::Received), 1000)
@@ -122,8 +123,8 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
         context! {
             id => sweep.id,
             kind => &sweep.kind,
-            started => when(sweep.started, lang),
-            finished => sweep.finished.map(|at| when(at, lang)),
+            started => when(sweep.started, lang, zone),
+            finished => sweep.finished.map(|at| when(at, lang, zone)),
             ago => sweep.finished.map(|at| span(at, now, lang)),
             held => sweep.held,
             hold_reason => &sweep.hold_reason,
@@ -226,7 +227,9 @@ fn chart(days: &[DayErrors], now: Timestamp, lang: Lang) -> Value {
                 context! { x => round(x + bar / 2.0), y => HEIGHT - 6.0, text => &date_text },
             );
         }
-        rows.push(context! { date => day(date, lang), cells => cells, total => totals[index] });
+        // The chart's days are UTC days, as their labels above.
+        let date = day(date, lang, &jiff::tz::TimeZone::UTC);
+        rows.push(context! { date => date, cells => cells, total => totals[index] });
     }
     let gridlines: Vec<Value> = [0, top / 2, top]
         .into_iter()

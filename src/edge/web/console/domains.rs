@@ -7,6 +7,7 @@ use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use minijinja::{Value, context};
 use serde_json::Value as Json;
 
@@ -77,7 +78,10 @@ pub async fn list(AxumState(state): AxumState<AppState>, signed: SignedIn, page:
         format!("/console/domains?{}", build_query(&pairs))
     };
     let now = state.clock.now();
-    let rows: Vec<Value> = domains.iter().map(|d| row(d, now, lang)).collect();
+    let rows: Vec<Value> = domains
+        .iter()
+        .map(|d| row(d, now, lang, &state.zone))
+        .collect();
     let states: Vec<Value> = State::ALL
         .into_iter()
         .map(|s| context! { value => s.as_str(), label => state_label(s, lang) })
@@ -105,7 +109,7 @@ pub async fn list(AxumState(state): AxumState<AppState>, signed: SignedIn, page:
 }
 
 /// One domain as a row of the list.
-fn row(domain: &Domain, now: Timestamp, lang: Lang) -> Value {
+fn row(domain: &Domain, now: Timestamp, lang: Lang, zone: &TimeZone) -> Value {
     context! {
         name => domain.name.as_str(),
         href => format!("/console/domains/{}", encode_component(domain.name.as_str())),
@@ -113,12 +117,12 @@ fn row(domain: &Domain, now: Timestamp, lang: Lang) -> Value {
         state_label => state_label(domain.status.state, lang),
         profile => &domain.profile,
         holder => &domain.holder.email,
-        deadline => domain.status.deadline.map(|d| when(d, lang)),
+        deadline => domain.status.deadline.map(|d| when(d, lang, zone)),
         deadline_left => domain.status.deadline.map(|d| span(now, d, lang)),
         late => domain.status.deadline.is_some_and(|d| d <= now),
-        expires => domain.status.expires.map(|d| day(d, lang)),
+        expires => domain.status.expires.map(|d| day(d, lang, zone)),
         last_check => domain.last_check.as_ref().map(|c| context! {
-            at => when(c.at, lang),
+            at => when(c.at, lang, zone),
             ok => c.ok,
             transient => c.transient,
             codes => c.codes.iter().map(|code| code.replace('_', " ")).collect::<Vec<_>>(),
@@ -222,6 +226,7 @@ fn done_message(what: &str, lang: Lang) -> &'static str {
 
 /// Everything the domain's page shows.
 async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value, RegistryError> {
+    let zone = &state.zone;
     let now = state.clock.now();
     let registry = &state.registry;
     let checks = registry.checks(domain.id, CHECKS_SHOWN + 1).await?;
@@ -240,7 +245,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         .map(|(i, check)| {
             let changes = checks.get(i + 1).map(|older| changes(older, check, lang));
             context! {
-                at => when(check.summary.at, lang),
+                at => when(check.summary.at, lang, zone),
                 ok => check.summary.ok,
                 transient => check.summary.transient,
                 codes => check.summary.codes.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
@@ -276,7 +281,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
                     .collect()
             })
             .unwrap_or_default();
-        context! { at => when(check.summary.at, lang), ok => check.summary.ok, findings => findings }
+        context! { at => when(check.summary.at, lang, zone), ok => check.summary.ok, findings => findings }
     });
     let transitions: Vec<Value> = transitions
         .iter()
@@ -284,7 +289,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         .map(|t| {
             let t = &t.transition;
             context! {
-                at => when(t.at, lang),
+                at => when(t.at, lang, zone),
                 from => t.from.as_str(),
                 from_label => state_label(t.from, lang),
                 to => t.to.as_str(),
@@ -318,9 +323,9 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
                 kind => &item.kind,
                 kind_label => kind_label,
                 what => kind,
-                created => when(item.created, lang),
+                created => when(item.created, lang, zone),
                 state => item.state.as_str(),
-                accepted => item.accepted_at.map(|at| when(at, lang)),
+                accepted => item.accepted_at.map(|at| when(at, lang, zone)),
                 attempts => item.attempts,
                 error => &item.last_error,
             }
@@ -328,14 +333,14 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         .collect();
     let deadline = status.deadline.map(|d| {
         context! {
-            at => when(d, lang),
+            at => when(d, lang, zone),
             left => span(now, d, lang),
             late => d <= now,
         }
     });
     let expires = status.expires.map(|d| {
         context! {
-            at => day(d, lang),
+            at => day(d, lang, zone),
             left => span(now, d, lang),
             late => d <= now,
         }
@@ -347,7 +352,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         href => format!("/console/domains/{}", encode_component(domain.name.as_str())),
         state => s.as_str(),
         state_label => state_label(s, lang),
-        since => when(status.since, lang),
+        since => when(status.since, lang, zone),
         since_ago => span(status.since, now, lang),
         deadline => deadline,
         expires => expires,
@@ -359,7 +364,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         reseller => &domain.reseller,
         profile => &domain.profile,
         exception => domain.exception.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        next_check => when(domain.next_check, lang),
+        next_check => when(domain.next_check, lang, zone),
         episode => status.episode,
         last_codes => status.last_codes.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
         history => history,
@@ -371,7 +376,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         can_renew => s != State::Expired,
         can_recheck => !matches!(s, State::Requested | State::Expired),
         renew_default => status.expires.map(|e| {
-            e.saturating_add(jiff::SignedDuration::from_hours(24 * 365)).map(|t| crate::cli::rome_time(t, "%Y-%m-%d")).unwrap_or_default()
+            e.saturating_add(jiff::SignedDuration::from_hours(24 * 365)).map(|t| crate::clock::civil(t, zone, "%Y-%m-%d")).unwrap_or_default()
         }),
     })
 }
@@ -506,7 +511,7 @@ pub async fn act(
         }
         "renew" => {
             let text = form.get("expires").unwrap_or_default();
-            match crate::cli::domains::parse_instant(text) {
+            match crate::clock::parse_instant(text, &state.zone) {
                 Ok(expires) => run(
                     &state,
                     &domain_name,

@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 use super::AppState;
 use super::limit::RateLimiter;
@@ -126,22 +127,22 @@ pub fn state_label(state: State, lang: Lang) -> &'static str {
     }
 }
 
-/// An instant in Rome time, for people.
-pub fn when(at: Timestamp, lang: Lang) -> String {
+/// An instant in `zone` (the configured one, [`AppState::zone`]), for people.
+pub fn when(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
     let format = match lang {
         Lang::It => "%d/%m/%Y %H:%M",
         Lang::En => "%Y-%m-%d %H:%M",
     };
-    crate::cli::rome_time(at, format)
+    crate::clock::civil(at, zone, format)
 }
 
-/// A date in Rome time, for people.
-pub fn day(at: Timestamp, lang: Lang) -> String {
+/// A date in `zone`, for people.
+pub fn day(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
     let format = match lang {
         Lang::It => "%d/%m/%Y",
         Lang::En => "%Y-%m-%d",
     };
-    crate::cli::rome_time(at, format)
+    crate::clock::civil(at, zone, format)
 }
 
 /// How long until `at` (or since, when past), in days and hours: `3 giorni e 4 ore`.
@@ -193,6 +194,10 @@ mod tests {
         );
         assert_eq!(span(later(600), at, Lang::It), "10 minuti");
         assert_eq!(span(at, later(7_260), Lang::It), "2 ore e 1 minuto");
-        assert_eq!(when(at, Lang::It), "23/11/2026 10:00");
+        assert_eq!(
+            when(at, Lang::It, &crate::clock::default_zone()),
+            "23/11/2026 10:00"
+        );
+        assert_eq!(when(at, Lang::En, &TimeZone::UTC), "2026-11-23 09:00");
     }
 }

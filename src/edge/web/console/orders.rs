@@ -7,6 +7,7 @@ use std::collections::hash_map::Entry;
 use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jiff::tz::TimeZone;
 use minijinja::{Value, context};
 
 use super::auth::SignedIn;
@@ -63,7 +64,7 @@ async fn orders_page(
             },
             None => None,
         };
-        rows.push(order_row(order, domain_state, lang));
+        rows.push(order_row(order, domain_state, lang, &state.zone));
     }
     let done = match query_param(&page.uri, "done").as_deref() {
         Some("approve") => Some(lang.pick(
@@ -87,7 +88,12 @@ async fn orders_page(
     )
 }
 
-fn order_row(order: &Order, domain_state: Option<crate::lifecycle::State>, lang: Lang) -> Value {
+fn order_row(
+    order: &Order,
+    domain_state: Option<crate::lifecycle::State>,
+    lang: Lang,
+    zone: &TimeZone,
+) -> Value {
     context! {
         id => order.id,
         name => order.name.as_str(),
@@ -103,12 +109,12 @@ fn order_row(order: &Order, domain_state: Option<crate::lifecycle::State>, lang:
         holder_name => &order.holder.name,
         reseller => &order.reseller,
         profile => &order.profile,
-        expires => order.expires.map(|e| day(e, lang)),
+        expires => order.expires.map(|e| day(e, lang, zone)),
         state => order.state.as_str(),
         state_label => order_state_label(order.state, lang),
         reason => &order.reason,
         actor => &order.actor,
-        created => when(order.created, lang),
+        created => when(order.created, lang, zone),
         open => order.state == OrderState::Received,
         domain_state => domain_state.map(|s| s.as_str()),
         domain_state_label => domain_state.map(|s| state_label(s, lang)),
@@ -178,6 +184,7 @@ pub async fn mailboxes(
     page: Page,
 ) -> Response {
     let lang = page.lang;
+    let zone = &state.zone;
     let boxes = match state.registry.mailboxes(None).await {
         Ok(boxes) => boxes,
         Err(error) => return page.internal(&error),
@@ -196,7 +203,7 @@ pub async fn mailboxes(
         rows.push(context! {
             address => &mailbox.address,
             has_password => mailbox.has_password,
-            created => when(mailbox.created, lang),
+            created => when(mailbox.created, lang, zone),
             domain => domain.as_ref().map(|(name, _)| name.clone()),
             domain_href => domain.as_ref().map(|(name, _)| format!("/console/domains/{}", encode_component(name))),
             domain_state => domain.as_ref().map(|(_, s)| s.as_str()),

@@ -238,7 +238,7 @@ async fn check(
 ) -> Response {
     if let Some(Extension(limiter)) = limiter {
         let client = limiter.client(peer.0, &headers);
-        if let Err(wait) = limiter.take(client, Instant::now()) {
+        if let Err(wait) = limiter.take(client) {
             return page.too_many(wait.as_secs_f64().ceil().max(1.0) as u64);
         }
     }
