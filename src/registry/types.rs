@@ -560,3 +560,35 @@ pub struct Alert {
     /// What happened, for people.
     pub message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each stored name reads back as its value, serializes as itself, and a name this
+    /// version does not know is a clear error.
+    fn round_trip<T>(all: &[T], what: &str)
+    where
+        T: Copy + fmt::Debug + PartialEq + Serialize + FromStr<Err = RegistryError>,
+        T: fmt::Display,
+    {
+        for value in all {
+            let name = value.to_string();
+            assert_eq!(name.parse::<T>().unwrap(), *value);
+            assert_eq!(serde_json::to_value(value).unwrap(), name);
+        }
+        let error = "weekly".parse::<T>().unwrap_err().to_string();
+        assert!(error.starts_with(&format!("unknown {what} \"weekly\" (expected one of: ")));
+    }
+
+    #[test]
+    fn stored_names_read_back_and_unknown_ones_are_clear_errors() {
+        round_trip(OutboxState::ALL, "outbox state");
+        round_trip(OutboxKind::ALL, "outbox kind");
+        round_trip(SweepKind::ALL, "sweep kind");
+        assert_eq!(
+            "weekly".parse::<SweepKind>().unwrap_err().to_string(),
+            "unknown sweep kind \"weekly\" (expected one of: daily, recheck, sweep)"
+        );
+    }
+}
