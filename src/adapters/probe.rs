@@ -1325,7 +1325,7 @@ where
 fn lookup_record(name: &Name, rtype: RecordType, reply: Reply) -> Lookup {
     Lookup {
         name: name.clone(),
-        rtype: rtype.to_string(),
+        rtype,
         reply,
     }
 }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Lang;
 
@@ -31,7 +31,10 @@ impl fmt::Display for Severity {
 }
 
 /// Every finding code a check can produce (`SPEC.md` §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+///
+/// Serialized (and stored) as its name (`NS_NON_DEFINITO`); reading a name this version
+/// does not know fails with serde's "unknown variant" error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[allow(non_camel_case_types)]
 pub enum Code {
     /// The name's DNS does not work: NXDOMAIN, no authoritative server, or every server fails.
@@ -125,6 +128,12 @@ impl Code {
             Self::DNSSEC_NON_VALIDO => "DNSSEC_NON_VALIDO",
             Self::DNSSEC_IN_SCADENZA => "DNSSEC_IN_SCADENZA",
         }
+    }
+
+    /// The names of `codes`, joined by `separator` (`A_NON_CORRETTO, A_MULTIPLI`).
+    pub fn join(codes: &[Code], separator: &str) -> String {
+        let names: Vec<&str> = codes.iter().map(|code| code.as_str()).collect();
+        names.join(separator)
     }
 
     /// The label used in the providers' notices (`NS NON DEFINITO`).

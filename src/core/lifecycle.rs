@@ -63,7 +63,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Lang;
+use crate::finding::Code;
 
 /// The actor recorded on transitions made by pecwatch itself rather than an operator.
 pub const SYSTEM: &str = "system";
@@ -106,6 +109,15 @@ impl State {
         State::Expired,
     ];
 
+    /// Every state but `expired` (the last of [`State::ALL`]).
+    pub const NOT_EXPIRED: &'static [State] = {
+        const ALL: &[State] = &State::ALL;
+        match ALL.split_last() {
+            Some((_, rest)) => rest,
+            None => ALL,
+        }
+    };
+
     /// The stable snake_case name (`pending_dns`, `in_error`, …).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -135,6 +147,26 @@ impl State {
     /// service stopped; renewing alone would not bring it back).
     pub const fn warns_of_expiry(self) -> bool {
         self.is_monitored() && !matches!(self, State::Removed)
+    }
+
+    /// The state in words, for people (`in errore`, `in error`).
+    pub const fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (State::Requested, Lang::It) => "richiesto",
+            (State::Requested, Lang::En) => "requested",
+            (State::PendingDns, Lang::It) => "in attesa del DNS",
+            (State::PendingDns, Lang::En) => "pending DNS",
+            (State::Certified, Lang::It) => "certificato",
+            (State::Certified, Lang::En) => "certified",
+            (State::InError, Lang::It) => "in errore",
+            (State::InError, Lang::En) => "in error",
+            (State::Removed, Lang::It) => "rimosso",
+            (State::Removed, Lang::En) => "removed",
+            (State::UnderReview, Lang::It) => "in revisione",
+            (State::UnderReview, Lang::En) => "under review",
+            (State::Expired, Lang::It) => "scaduto",
+            (State::Expired, Lang::En) => "expired",
+        }
     }
 }
 
@@ -166,6 +198,79 @@ pub struct UnknownName {
     what: &'static str,
     name: String,
     expected: &'static str,
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------
+
+/// A command: an event that can be refused ([`Event::command`]), and the states in
+/// which the machine accepts it. Whoever offers a command (the console's buttons, the
+/// command line) asks [`Action::allowed_in`] rather than knowing the rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// [`Event::Approve`].
+    Approve,
+    /// [`Event::Reject`].
+    Reject,
+    /// [`Event::Renew`].
+    Renew,
+    /// [`Event::Remove`].
+    Remove,
+    /// [`Event::DnsVerified`].
+    Activate,
+    /// [`Event::Submit`].
+    Submit,
+}
+
+impl Action {
+    /// The verb in English (`approve`, `renew`, …), as error messages write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::Renew => "renew",
+            Action::Remove => "remove",
+            Action::Activate => "activate",
+            Action::Submit => "submit",
+        }
+    }
+
+    /// The verb in `lang` (`approvare`, `approve`).
+    pub const fn verb(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (action, Lang::En) => action.as_str(),
+            (Action::Approve, Lang::It) => "approvare",
+            (Action::Reject, Lang::It) => "respingere",
+            (Action::Renew, Lang::It) => "rinnovare",
+            (Action::Remove, Lang::It) => "rimuovere",
+            (Action::Activate, Lang::It) => "attivare",
+            (Action::Submit, Lang::It) => "inoltrare",
+        }
+    }
+
+    /// The states in which the command is accepted (never `expired`: an expired domain
+    /// refuses every command).
+    pub const fn allowed(self) -> &'static [State] {
+        match self {
+            Action::Approve | Action::Reject => &[State::UnderReview],
+            Action::Renew => State::NOT_EXPIRED,
+            Action::Remove => &[State::Certified, State::InError, State::UnderReview],
+            Action::Activate => &[State::PendingDns],
+            Action::Submit => &[State::Requested],
+        }
+    }
+
+    /// Whether the command is accepted in `state`.
+    pub fn allowed_in(self, state: State) -> bool {
+        self.allowed().contains(&state)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -427,7 +532,7 @@ pub struct DomainStatus {
     pub failures_all_transient: bool,
     /// The codes of the latest failing check; cleared by a passing check.
     #[serde(default)]
-    pub last_codes: Vec<String>,
+    pub last_codes: Vec<Code>,
     /// When the current episode's error notice was queued.
     #[serde(default)]
     pub error_notice_queued_at: Option<Timestamp>,
@@ -488,7 +593,7 @@ pub enum Event {
         /// answer). Ignored when `ok`.
         transient: bool,
         /// The failure codes (`A_NON_CORRETTO`, …); empty when `ok`.
-        codes: Vec<String>,
+        codes: Vec<Code>,
     },
     /// A notice was accepted by the recipient's mail server. Starts the grace period when
     /// it is the current episode's [`NoticeKind::ErrorFound`] and the domain is
@@ -581,20 +686,20 @@ impl Event {
         }
     }
 
-    /// For commands (events that can be refused), the verb used in error messages;
-    /// `None` for observations (checks, notice acceptances, ticks), which never fail.
-    pub fn command(&self) -> Option<&'static str> {
+    /// For commands (events that can be refused), which command; `None` for
+    /// observations (checks, notice acceptances, ticks), which never fail.
+    pub fn command(&self) -> Option<Action> {
         match self {
             Event::Check { .. }
             | Event::NoticeAccepted { .. }
             | Event::NoticeBounced { .. }
             | Event::Tick { .. } => None,
-            Event::Approve { .. } => Some("approve"),
-            Event::Reject { .. } => Some("reject"),
-            Event::Renew { .. } => Some("renew"),
-            Event::Remove { .. } => Some("remove"),
-            Event::DnsVerified { .. } => Some("activate"),
-            Event::Submit { .. } => Some("submit"),
+            Event::Approve { .. } => Some(Action::Approve),
+            Event::Reject { .. } => Some(Action::Reject),
+            Event::Renew { .. } => Some(Action::Renew),
+            Event::Remove { .. } => Some(Action::Remove),
+            Event::DnsVerified { .. } => Some(Action::Activate),
+            Event::Submit { .. } => Some(Action::Submit),
         }
     }
 }
@@ -630,10 +735,186 @@ pub struct Transition {
     pub to: State,
     /// When it took effect (a deadline or expiry instant for time-driven transitions).
     pub at: Timestamp,
-    /// Why, in short machine-friendly English (`confirmed failure: A_NON_CORRETTO`).
-    pub reason: String,
+    /// Why (stored as short machine-friendly English: `confirmed failure:
+    /// A_NON_CORRETTO`).
+    pub reason: Reason,
     /// [`SYSTEM`] or the operator who acted.
     pub actor: String,
+}
+
+/// Why a domain changed state: the reason recorded on its [`Transition`].
+///
+/// Stored and serialized as short machine-friendly English (`confirmed failure:
+/// A_NON_CORRETTO`, its [`Display`](fmt::Display)); shown to people in Italian or
+/// English by [`Reason::text`]. What follows a colon (codes, an operator's words) or
+/// the date of a renewal is kept as written in both languages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// `certified` → `in_error`: a failure was confirmed, with the failing check's codes.
+    ConfirmedFailure(Vec<Code>),
+    /// `in_error` → `certified`: a passing check within the grace period.
+    CorrectionVerified,
+    /// `in_error` → `removed`: the deadline passed.
+    GracePeriodEnded,
+    /// any state → `expired`.
+    CertificationExpired,
+    /// `removed` → `under_review`: a passing check after the removal.
+    CorrectionAfterRemoval,
+    /// `under_review` → `removed`: the domain fails again.
+    CorrectionNoLongerHolds,
+    /// `under_review` → `certified`, by an operator.
+    ReinstatementApproved,
+    /// `under_review` → `removed`, by an operator, with their words (may be empty).
+    ReinstatementRejected(String),
+    /// → `removed`, by an operator, with their words (may be empty).
+    RemovedByOperator(String),
+    /// `pending_dns` → `certified`: activation.
+    DnsVerified,
+    /// `requested` → `pending_dns`.
+    Submitted,
+    /// No state change: the certification was renewed until this instant.
+    RenewedUntil(Timestamp),
+    /// A reason this version does not write (recorded by another version, or by hand):
+    /// kept, and shown, as recorded.
+    Recorded(String),
+}
+
+impl Reason {
+    /// One of each kind (the payloads are placeholders), for reading recorded text.
+    const KINDS: [Reason; 12] = [
+        Reason::ConfirmedFailure(Vec::new()),
+        Reason::CorrectionVerified,
+        Reason::GracePeriodEnded,
+        Reason::CertificationExpired,
+        Reason::CorrectionAfterRemoval,
+        Reason::CorrectionNoLongerHolds,
+        Reason::ReinstatementApproved,
+        Reason::ReinstatementRejected(String::new()),
+        Reason::RemovedByOperator(String::new()),
+        Reason::DnsVerified,
+        Reason::Submitted,
+        Reason::RenewedUntil(Timestamp::UNIX_EPOCH),
+    ];
+
+    /// The reason's words in English and in Italian (`None` for [`Reason::Recorded`]).
+    const fn words(&self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Reason::ConfirmedFailure(_) => ("confirmed failure", "errore confermato"),
+            Reason::CorrectionVerified => ("correction verified", "correzione verificata"),
+            Reason::GracePeriodEnded => ("grace period ended", "termine per la correzione scaduto"),
+            Reason::CertificationExpired => ("certification expired", "certificazione scaduta"),
+            Reason::CorrectionAfterRemoval => {
+                ("correction after removal", "corretto dopo la rimozione")
+            }
+            Reason::CorrectionNoLongerHolds => {
+                ("correction no longer holds", "la correzione non regge più")
+            }
+            Reason::ReinstatementApproved => ("reinstatement approved", "reintegro approvato"),
+            Reason::ReinstatementRejected(_) => ("reinstatement rejected", "reintegro respinto"),
+            Reason::RemovedByOperator(_) => ("removed by operator", "rimosso da un operatore"),
+            Reason::DnsVerified => ("dns verified", "DNS verificato"),
+            Reason::Submitted => ("submitted", "richiesta inoltrata"),
+            Reason::RenewedUntil(_) => ("renewed until", "rinnovato fino al"),
+            Reason::Recorded(_) => return None,
+        })
+    }
+
+    /// What follows the words, the same in every language: `: A_NON_CORRETTO,
+    /// A_MULTIPLI`, `: the operator's words`, ` 2028-06-30T21:59:59Z`, or nothing.
+    fn detail(&self) -> String {
+        match self {
+            Reason::ConfirmedFailure(codes) if !codes.is_empty() => {
+                format!(": {}", Code::join(codes, ", "))
+            }
+            Reason::ReinstatementRejected(note) | Reason::RemovedByOperator(note)
+                if !note.is_empty() =>
+            {
+                format!(": {note}")
+            }
+            Reason::RenewedUntil(until) => format!(" {until}"),
+            _ => String::new(),
+        }
+    }
+
+    /// The reason in `lang`, for people: `confirmed failure: A_NON_CORRETTO` is `errore
+    /// confermato: A_NON_CORRETTO` in Italian. A [`Reason::Recorded`] is shown as
+    /// recorded.
+    pub fn text(&self, lang: Lang) -> String {
+        match (self, self.words()) {
+            (_, Some((english, italian))) => {
+                format!("{}{}", lang.pick(italian, english), self.detail())
+            }
+            (Reason::Recorded(text), None) => text.clone(),
+            (_, None) => String::new(),
+        }
+    }
+
+    /// Reads a recorded reason (its English text). Never fails: text this version does
+    /// not write exactly so is kept as [`Reason::Recorded`].
+    pub fn parse(text: &str) -> Reason {
+        let note = |rest: &str| match rest.strip_prefix(": ") {
+            Some(note) => Some(note.to_owned()),
+            None => rest.is_empty().then(String::new),
+        };
+        for kind in Reason::KINDS {
+            let Some(rest) = kind
+                .words()
+                .and_then(|(english, _)| text.strip_prefix(english))
+            else {
+                continue;
+            };
+            let read = match kind {
+                Reason::ConfirmedFailure(_) => match rest.strip_prefix(": ") {
+                    Some(codes) => codes
+                        .split(", ")
+                        .map(Code::parse)
+                        .collect::<Option<Vec<Code>>>()
+                        .map(Reason::ConfirmedFailure),
+                    None => rest
+                        .is_empty()
+                        .then_some(Reason::ConfirmedFailure(Vec::new())),
+                },
+                Reason::ReinstatementRejected(_) => note(rest).map(Reason::ReinstatementRejected),
+                Reason::RemovedByOperator(_) => note(rest).map(Reason::RemovedByOperator),
+                Reason::RenewedUntil(_) => rest
+                    .strip_prefix(' ')
+                    .and_then(|until| until.parse().ok())
+                    .map(Reason::RenewedUntil),
+                fixed => rest.is_empty().then_some(fixed),
+            };
+            // Only what reads back exactly as recorded: the stored text never changes.
+            if let Some(reason) = read.filter(|reason| reason.to_string() == text) {
+                return reason;
+            }
+        }
+        Reason::Recorded(text.to_owned())
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text(Lang::En))
+    }
+}
+
+impl FromStr for Reason {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Reason::parse(s))
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| Reason::parse(&text))
+    }
 }
 
 /// The result of applying an event.
@@ -657,8 +938,8 @@ pub enum LifecycleError {
         join_states(.allowed)
     )]
     NotAllowed {
-        /// The command (`approve`, `renew`, …).
-        action: &'static str,
+        /// The command.
+        action: Action,
         /// The domain's state.
         state: State,
         /// The states in which the command is allowed.
@@ -671,7 +952,7 @@ pub enum LifecycleError {
     )]
     Expired {
         /// The command.
-        action: &'static str,
+        action: Action,
         /// When it expired.
         expired_at: Timestamp,
     },
@@ -745,35 +1026,33 @@ pub fn apply(
         Event::NoticeBounced { kind, episode, .. } => m.notice_bounced(*kind, *episode),
         Event::Tick { now } => m.expiry_warnings(*now),
         Event::Approve { at, actor } => {
-            m.require(event, &[State::UnderReview])?;
-            m.go(State::Certified, *at, "reinstatement approved", actor);
+            m.require(Action::Approve)?;
+            m.go(State::Certified, *at, Reason::ReinstatementApproved, actor);
             m.notify(NoticeKind::Reinstated);
         }
         Event::Reject { at, actor } => {
-            m.require(event, &[State::UnderReview])?;
-            m.go(State::Removed, *at, "reinstatement rejected", actor);
+            m.require(Action::Reject)?;
+            let reason = Reason::ReinstatementRejected(String::new());
+            m.go(State::Removed, *at, reason, actor);
             m.notify(NoticeKind::Rejected);
         }
-        Event::Renew { at, expires, .. } => m.renew(*at, *expires)?,
+        Event::Renew { at, expires, .. } => {
+            m.require(Action::Renew)?;
+            m.renew(*at, *expires)?;
+        }
         Event::Remove { at, actor, reason } => {
-            m.require(
-                event,
-                &[State::Certified, State::InError, State::UnderReview],
-            )?;
-            let reason = match reason.trim() {
-                "" => "removed by operator".to_owned(),
-                reason => format!("removed by operator: {reason}"),
-            };
+            m.require(Action::Remove)?;
+            let reason = Reason::RemovedByOperator(reason.trim().to_owned());
             m.go(State::Removed, *at, reason, actor);
             m.notify(NoticeKind::Removed);
         }
         Event::DnsVerified { at } => {
-            m.require(event, &[State::PendingDns])?;
+            m.require(Action::Activate)?;
             m.activate(*at);
         }
         Event::Submit { at } => {
-            m.require(event, &[State::Requested])?;
-            m.go(State::PendingDns, *at, "submitted", SYSTEM);
+            m.require(Action::Submit)?;
+            m.go(State::PendingDns, *at, Reason::Submitted, SYSTEM);
         }
     }
     Ok(m.finish())
@@ -803,42 +1082,6 @@ pub fn apply_all(
         outcome.effects.extend(next.effects);
     }
     Ok(outcome)
-}
-
-/// A transition's recorded reason (short machine-friendly English, as [`apply`] and the
-/// operators' commands write it) in `lang`, for people: `confirmed failure:
-/// A_NON_CORRETTO` is `errore confermato: A_NON_CORRETTO` in Italian. What follows a
-/// colon (codes, an operator's words, a date) is kept as written; a reason this version
-/// does not know is shown as recorded.
-pub fn reason_text(reason: &str, lang: crate::Lang) -> String {
-    const KNOWN: [(&str, &str); 12] = [
-        ("confirmed failure", "errore confermato"),
-        ("correction verified", "correzione verificata"),
-        ("grace period ended", "termine per la correzione scaduto"),
-        ("certification expired", "certificazione scaduta"),
-        ("correction after removal", "corretto dopo la rimozione"),
-        ("correction no longer holds", "la correzione non regge più"),
-        ("reinstatement approved", "reintegro approvato"),
-        ("reinstatement rejected", "reintegro respinto"),
-        ("removed by operator", "rimosso da un operatore"),
-        ("dns verified", "DNS verificato"),
-        ("submitted", "richiesta inoltrata"),
-        ("renewed until", "rinnovato fino al"),
-    ];
-    if lang == crate::Lang::En {
-        return reason.to_owned();
-    }
-    for (english, italian) in KNOWN {
-        if reason == english {
-            return italian.to_owned();
-        }
-        if let Some(rest) = reason.strip_prefix(english)
-            && (rest.starts_with(':') || rest.starts_with(' '))
-        {
-            return format!("{italian}{rest}");
-        }
-    }
-    reason.to_owned()
 }
 
 /// When the domain next needs attention regardless of the daily sweep: its deadline, its
@@ -904,13 +1147,13 @@ impl Machine<'_> {
 
     /// Enters `to`: records the transition, follows it in the index, ends the failure run
     /// and, outside `in_error`, the grace period.
-    fn go(&mut self, to: State, at: Timestamp, reason: impl Into<String>, actor: &str) {
+    fn go(&mut self, to: State, at: Timestamp, reason: Reason, actor: &str) {
         let from = self.status.state;
         self.transitions.push(Transition {
             from,
             to,
             at,
-            reason: reason.into(),
+            reason,
             actor: actor.to_owned(),
         });
         self.status.state = to;
@@ -933,15 +1176,15 @@ impl Machine<'_> {
         });
     }
 
-    /// Refuses a command unless the domain is in one of the `allowed` states.
-    fn require(&self, event: &Event, allowed: &'static [State]) -> Result<(), LifecycleError> {
-        if allowed.contains(&self.status.state) {
+    /// Refuses a command unless the domain is in one of the states that allow it.
+    fn require(&self, action: Action) -> Result<(), LifecycleError> {
+        if action.allowed_in(self.status.state) {
             return Ok(());
         }
         Err(LifecycleError::NotAllowed {
-            action: event.command().unwrap_or("apply"),
+            action,
             state: self.status.state,
-            allowed,
+            allowed: action.allowed(),
         })
     }
 
@@ -957,14 +1200,19 @@ impl Machine<'_> {
             // An expiry before the deadline pre-empts the removal.
             && self.status.expires.is_none_or(|expires| deadline <= expires)
         {
-            self.go(State::Removed, deadline, "grace period ended", SYSTEM);
+            self.go(State::Removed, deadline, Reason::GracePeriodEnded, SYSTEM);
             self.notify(NoticeKind::Removed);
         }
         if self.status.state != State::Expired
             && let Some(expires) = self.status.expires
             && due(expires)
         {
-            self.go(State::Expired, expires, "certification expired", SYSTEM);
+            self.go(
+                State::Expired,
+                expires,
+                Reason::CertificationExpired,
+                SYSTEM,
+            );
             self.notify(NoticeKind::Expired);
         }
     }
@@ -974,13 +1222,18 @@ impl Machine<'_> {
         self.status.last_codes.clear();
         match self.status.state {
             State::InError => {
-                self.go(State::Certified, at, "correction verified", SYSTEM);
+                self.go(State::Certified, at, Reason::CorrectionVerified, SYSTEM);
                 self.notify(NoticeKind::Corrected);
             }
             State::Removed => {
                 // The operators are told by the under-review notice, which goes to them:
                 // no separate alert for the same event.
-                self.go(State::UnderReview, at, "correction after removal", SYSTEM);
+                self.go(
+                    State::UnderReview,
+                    at,
+                    Reason::CorrectionAfterRemoval,
+                    SYSTEM,
+                );
                 self.notify(NoticeKind::UnderReview);
             }
             // Awaited DNS, now correct on every server: activation.
@@ -993,11 +1246,11 @@ impl Machine<'_> {
     /// `pending_dns` → `certified`: the DNS is verified; the domain enters the certified
     /// list and the index, and the holder is told (with the set-password link).
     fn activate(&mut self, at: Timestamp) {
-        self.go(State::Certified, at, "dns verified", SYSTEM);
+        self.go(State::Certified, at, Reason::DnsVerified, SYSTEM);
         self.notify(NoticeKind::Activated);
     }
 
-    fn check_failed(&mut self, at: Timestamp, transient: bool, codes: &[String]) {
+    fn check_failed(&mut self, at: Timestamp, transient: bool, codes: &[Code]) {
         self.status.last_codes = codes.to_vec();
         match self.status.state {
             State::Certified => {
@@ -1009,7 +1262,7 @@ impl Machine<'_> {
             State::UnderReview => {
                 self.record_failure(at, transient);
                 if self.failure_run_is_solid() {
-                    self.go(State::Removed, at, "correction no longer holds", SYSTEM);
+                    self.go(State::Removed, at, Reason::CorrectionNoLongerHolds, SYSTEM);
                 }
             }
             // Already failing, or not yet active: nothing changes.
@@ -1051,10 +1304,7 @@ impl Machine<'_> {
     }
 
     fn confirm_failure(&mut self, at: Timestamp) {
-        let reason = match self.status.last_codes.as_slice() {
-            [] => "confirmed failure".to_owned(),
-            codes => format!("confirmed failure: {}", codes.join(", ")),
-        };
+        let reason = Reason::ConfirmedFailure(self.status.last_codes.clone());
         self.status.episode = self.status.episode.saturating_add(1);
         self.go(State::InError, at, reason, SYSTEM);
         self.status.error_notice_queued_at = Some(at);
@@ -1213,7 +1463,7 @@ mod tests {
             at,
             ok: false,
             transient: false,
-            codes: vec!["A_NON_CORRETTO".to_owned()],
+            codes: vec![Code::A_NON_CORRETTO],
         }
     }
 
@@ -1222,7 +1472,7 @@ mod tests {
             at,
             ok: false,
             transient: true,
-            codes: vec!["NS_NON_DEFINITO".to_owned()],
+            codes: vec![Code::NS_NON_DEFINITO],
         }
     }
 
@@ -1337,7 +1587,11 @@ mod tests {
             assert_ne!(t.from, t.to, "{}", ctx());
             assert!(t.at <= event.at(), "{}", ctx());
             assert!(last_at.is_none_or(|last| last <= t.at), "{}", ctx());
-            assert!(!t.reason.is_empty() && !t.actor.is_empty(), "{}", ctx());
+            assert!(
+                !t.reason.to_string().is_empty() && !t.actor.is_empty(),
+                "{}",
+                ctx()
+            );
             state = t.to;
             last_at = Some(t.at);
         }
@@ -1587,7 +1841,7 @@ mod tests {
                 status.first_failure = Some(at(-hours(2)));
                 status.last_failure = status.first_failure;
                 status.consecutive_failures = 1;
-                status.last_codes = vec!["A_NON_CORRETTO".to_owned()];
+                status.last_codes = vec![Code::A_NON_CORRETTO];
             }
             State::InError => {
                 status.episode = 1;
@@ -1692,7 +1946,7 @@ mod tests {
             [(State::Certified, State::InError)]
         );
         assert_eq!(
-            outcome.transitions[0].reason,
+            outcome.transitions[0].reason.to_string(),
             "confirmed failure: NS_NON_DEFINITO"
         );
         assert_eq!(outcome.effects, [notice(NoticeKind::ErrorFound, 1)]);
@@ -1738,8 +1992,11 @@ mod tests {
             &accepting(),
         );
         assert_eq!(status.state, State::InError);
-        assert_eq!(transitions[0].reason, "confirmed failure: A_NON_CORRETTO");
-        assert_eq!(status.last_codes, ["A_NON_CORRETTO"]);
+        assert_eq!(
+            transitions[0].reason.to_string(),
+            "confirmed failure: A_NON_CORRETTO"
+        );
+        assert_eq!(status.last_codes, [Code::A_NON_CORRETTO]);
     }
 
     #[test]
@@ -1779,7 +2036,7 @@ mod tests {
                 from: State::Certified,
                 to: State::InError,
                 at: at(minutes(61)),
-                reason: "confirmed failure: A_NON_CORRETTO".to_owned(),
+                reason: Reason::parse("confirmed failure: A_NON_CORRETTO"),
                 actor: SYSTEM.to_owned(),
             }]
         );
@@ -1799,11 +2056,11 @@ mod tests {
             at: at(hours(30)),
             ok: false,
             transient: false,
-            codes: vec!["MX_NON_DEFINITO".to_owned()],
+            codes: vec![Code::MX_NON_DEFINITO],
         };
         let outcome = apply(&status, &event, &policy).unwrap();
         assert!(outcome.transitions.is_empty() && outcome.effects.is_empty());
-        assert_eq!(outcome.status.last_codes, ["MX_NON_DEFINITO"]);
+        assert_eq!(outcome.status.last_codes, [Code::MX_NON_DEFINITO]);
         assert_eq!(outcome.status.state, State::InError);
     }
 
@@ -1836,7 +2093,10 @@ mod tests {
             path(&outcome.transitions),
             [(State::InError, State::Removed)]
         );
-        assert_eq!(outcome.transitions[0].reason, "grace period ended");
+        assert_eq!(
+            outcome.transitions[0].reason.to_string(),
+            "grace period ended"
+        );
         assert_eq!(outcome.transitions[0].at, deadline);
         assert_eq!(
             outcome.effects,
@@ -1934,7 +2194,7 @@ mod tests {
             run(&status, &[pass(deadline), tick(deadline)], &policy);
         assert_eq!(after.state, State::Certified);
         assert_eq!(path(&transitions), [(State::InError, State::Certified)]);
-        assert_eq!(transitions[0].reason, "correction verified");
+        assert_eq!(transitions[0].reason.to_string(), "correction verified");
         assert_eq!(effects, [notice(NoticeKind::Corrected, 1)]);
         assert_eq!(after.deadline, None);
 
@@ -1984,7 +2244,10 @@ mod tests {
             &policy,
         );
         assert_eq!(path(&transitions), [(State::Removed, State::UnderReview)]);
-        assert_eq!(transitions[0].reason, "correction after removal");
+        assert_eq!(
+            transitions[0].reason.to_string(),
+            "correction after removal"
+        );
         // One message to the operators: the under-review notice (no separate alert).
         assert_eq!(effects, [notice(NoticeKind::UnderReview, 1)]);
 
@@ -1995,7 +2258,7 @@ mod tests {
                 from: State::UnderReview,
                 to: State::Certified,
                 at: at(days(12)),
-                reason: "reinstatement approved".to_owned(),
+                reason: Reason::parse("reinstatement approved"),
                 actor: "mario.rossi".to_owned(),
             }]
         );
@@ -2014,7 +2277,10 @@ mod tests {
             path(&outcome.transitions),
             [(State::UnderReview, State::Removed)]
         );
-        assert_eq!(outcome.transitions[0].reason, "reinstatement rejected");
+        assert_eq!(
+            outcome.transitions[0].reason.to_string(),
+            "reinstatement rejected"
+        );
         assert_eq!(outcome.transitions[0].actor, "mario.rossi");
         assert_eq!(outcome.effects, [notice(NoticeKind::Rejected, 1)]);
     }
@@ -2029,7 +2295,10 @@ mod tests {
             path(&outcome.transitions),
             [(State::UnderReview, State::Removed)]
         );
-        assert_eq!(outcome.transitions[0].reason, "correction no longer holds");
+        assert_eq!(
+            outcome.transitions[0].reason.to_string(),
+            "correction no longer holds"
+        );
         assert!(outcome.effects.is_empty());
 
         // Timeouts alone need transient_confirmations in a row.
@@ -2068,7 +2337,7 @@ mod tests {
             assert_eq!(outcome.status.deadline, None);
             assert_eq!(outcome.effects, effects, "from {}", status.state);
             assert_eq!(
-                outcome.transitions[0].reason,
+                outcome.transitions[0].reason.to_string(),
                 "removed by operator: holder request"
             );
             assert_eq!(outcome.transitions[0].actor, "mario.rossi");
@@ -2079,7 +2348,10 @@ mod tests {
             reason: "  ".to_owned(),
         };
         let outcome = apply(&certified(), &silent, &policy).unwrap();
-        assert_eq!(outcome.transitions[0].reason, "removed by operator");
+        assert_eq!(
+            outcome.transitions[0].reason.to_string(),
+            "removed by operator"
+        );
     }
 
     // -- Expiry --------------------------------------------------------------------------
@@ -2092,7 +2364,10 @@ mod tests {
             path(&outcome.transitions),
             [(State::Removed, State::Expired)]
         );
-        assert_eq!(outcome.transitions[0].reason, "certification expired");
+        assert_eq!(
+            outcome.transitions[0].reason.to_string(),
+            "certification expired"
+        );
         assert_eq!(
             outcome.effects,
             [notice(NoticeKind::Expired, 1)],
@@ -2118,7 +2393,7 @@ mod tests {
         assert!(matches!(
             apply(&expired, &renew(at(days(400)), at(days(900))), &policy),
             Err(LifecycleError::Expired {
-                action: "renew",
+                action: Action::Renew,
                 ..
             })
         ));
@@ -2187,7 +2462,7 @@ mod tests {
         assert_eq!(
             err,
             LifecycleError::Expired {
-                action: "remove",
+                action: Action::Remove,
                 expired_at: expires()
             }
         );
@@ -2271,7 +2546,7 @@ mod tests {
                 at,
                 ok: false,
                 transient: false,
-                codes: vec!["MX_NON_DEFINITO".into()],
+                codes: vec![Code::MX_NON_DEFINITO],
             },
         ];
         let all = apply_all(&status, &events, &policy).unwrap();
@@ -2553,10 +2828,11 @@ mod tests {
                 at: now,
                 ok: rng.chance(45),
                 transient: rng.chance(50),
-                codes: vec![
-                    rng.pick(&["A_NON_CORRETTO", "MX_NON_DEFINITO", "NS_NON_DEFINITO"])
-                        .to_owned(),
-                ],
+                codes: vec![rng.pick(&[
+                    Code::A_NON_CORRETTO,
+                    Code::MX_NON_DEFINITO,
+                    Code::NS_NON_DEFINITO,
+                ])],
             },
             9..=11 => Event::Tick { now },
             12 if rng.chance(30) => Event::NoticeBounced {
@@ -2693,18 +2969,62 @@ mod tests {
     }
 
     #[test]
+    fn actions_are_allowed_exactly_where_the_machine_accepts_them() {
+        let policy = Policy::default();
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let at = t0 + SignedDuration::from_hours(1);
+        let later = at + SignedDuration::from_hours(24 * 800);
+        let op = || "op".to_owned();
+        for state in State::ALL {
+            let status = DomainStatus::new(state, t0, Some(later));
+            let events = [
+                Event::Approve { at, actor: op() },
+                Event::Reject { at, actor: op() },
+                Event::Renew {
+                    at,
+                    expires: later + SignedDuration::from_hours(24),
+                    actor: op(),
+                },
+                Event::Remove {
+                    at,
+                    actor: op(),
+                    reason: String::new(),
+                },
+                Event::DnsVerified { at },
+                Event::Submit { at },
+            ];
+            for event in events {
+                let action = event.command().unwrap();
+                assert_eq!(
+                    apply(&status, &event, &policy).is_ok(),
+                    action.allowed_in(state),
+                    "{action} in {state}"
+                );
+            }
+        }
+        assert_eq!(Action::Approve.verb(crate::Lang::It), "approvare");
+        assert!(!State::NOT_EXPIRED.contains(&State::Expired));
+        assert_eq!(State::NOT_EXPIRED.len(), State::ALL.len() - 1);
+    }
+
+    #[test]
     fn reasons_read_in_italian_and_unknown_ones_as_recorded() {
         use crate::Lang;
-        let it = |r: &str| reason_text(r, Lang::It);
+        let it = |r: &str| Reason::parse(r).text(Lang::It);
         for (recorded, italian) in [
             (
                 "confirmed failure: A_NON_CORRETTO, A_MULTIPLI",
                 "errore confermato: A_NON_CORRETTO, A_MULTIPLI",
             ),
+            ("confirmed failure", "errore confermato"),
             ("grace period ended", "termine per la correzione scaduto"),
             (
                 "removed by operator: MX still wrong",
                 "rimosso da un operatore: MX still wrong",
+            ),
+            (
+                "reinstatement rejected: still wrong",
+                "reintegro respinto: still wrong",
             ),
             (
                 "renewed until 2028-06-30T21:59:59Z",
@@ -2712,10 +3032,39 @@ mod tests {
             ),
             ("submittedx", "submittedx"),
             ("something new", "something new"),
+            (
+                "confirmed failure: NOT_A_CODE",
+                "confirmed failure: NOT_A_CODE",
+            ),
+            (
+                "confirmed failure: a_non_corretto",
+                "confirmed failure: a_non_corretto",
+            ),
+            ("removed by operator: ", "removed by operator: "),
+            ("renewed until soon", "renewed until soon"),
+            ("", ""),
         ] {
             assert_eq!(it(recorded), italian);
-            assert_eq!(reason_text(recorded, Lang::En), recorded);
+            // Read back, a reason is written exactly as recorded, in English and as JSON.
+            let reason = Reason::parse(recorded);
+            assert_eq!(reason.to_string(), recorded);
+            assert_eq!(reason.text(Lang::En), recorded);
+            let json = serde_json::to_value(&reason).unwrap();
+            assert_eq!(json, recorded);
+            assert_eq!(serde_json::from_value::<Reason>(json).unwrap(), reason);
         }
+        assert_eq!(
+            Reason::parse("confirmed failure: A_NON_CORRETTO, A_MULTIPLI"),
+            Reason::ConfirmedFailure(vec![Code::A_NON_CORRETTO, Code::A_MULTIPLI])
+        );
+        assert_eq!(
+            Reason::parse("removed by operator"),
+            Reason::RemovedByOperator(String::new())
+        );
+        assert_eq!(
+            Reason::parse("something new"),
+            Reason::Recorded("something new".to_owned())
+        );
         // Every reason the machine writes has an Italian text: a life through every
         // transition (grace counted from the queued notice, to need no acceptance).
         let policy = Policy {
@@ -2725,10 +3074,10 @@ mod tests {
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let hours = |n: i64| SignedDuration::from_hours(n);
         let check = |ok: bool| {
-            let codes: Vec<String> = [("MX_NON_DEFINITO", !ok)]
+            let codes: Vec<Code> = [(Code::MX_NON_DEFINITO, !ok)]
                 .iter()
                 .filter(|(_, failed)| *failed)
-                .map(|(code, _)| (*code).to_owned())
+                .map(|(code, _)| *code)
                 .collect();
             move |at| Event::Check {
                 at,
@@ -2775,7 +3124,13 @@ mod tests {
         assert_eq!(status.state, State::Expired);
         assert_eq!(reasons.len(), 14, "{reasons:?}");
         for reason in reasons {
-            assert_ne!(it(&reason), reason, "no Italian text for {reason:?}");
+            assert!(!matches!(reason, Reason::Recorded(_)), "{reason:?}");
+            assert_eq!(Reason::parse(&reason.to_string()), reason);
+            assert_ne!(
+                reason.text(Lang::It),
+                reason.to_string(),
+                "no Italian text for {reason:?}"
+            );
         }
     }
 }

@@ -117,7 +117,7 @@ impl DnssecRow {
         };
         Self {
             name: display_name(&validation.name),
-            rtype: validation.rtype.clone(),
+            rtype: validation.rtype.to_string(),
             status,
             detail,
             chain: validation

@@ -23,7 +23,9 @@ use ipnet::IpNet;
 use jiff::Timestamp;
 
 use crate::Lang;
-use crate::lifecycle::{self, DomainStatus, Event, LifecycleError, Policy, State, Transition};
+use crate::lifecycle::{
+    self, DomainStatus, Event, LifecycleError, Policy, Reason, State, Transition,
+};
 use crate::name::DomainName;
 use crate::registry::{Domain, DomainUpdate, Registry, RegistryError};
 
@@ -190,15 +192,6 @@ impl ActionError {
 
 /// A lifecycle refusal in Italian.
 fn lifecycle_message_it(error: &LifecycleError) -> String {
-    let verb = |action: &str| match action {
-        "approve" => "approvare",
-        "reject" => "respingere",
-        "renew" => "rinnovare",
-        "remove" => "rimuovere",
-        "activate" => "attivare",
-        "submit" => "inoltrare",
-        _ => "modificare",
-    };
     match error {
         LifecycleError::NotAllowed {
             action,
@@ -208,14 +201,14 @@ fn lifecycle_message_it(error: &LifecycleError) -> String {
             let allowed: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
             format!(
                 "impossibile {} un dominio in stato {state}: consentito solo in stato {}",
-                verb(action),
+                action.verb(Lang::It),
                 allowed.join(", ")
             )
         }
         LifecycleError::Expired { action, expired_at } => format!(
             "impossibile {}: la certificazione è scaduta il {expired_at}; \
              serve una nuova certificazione",
-            verb(action)
+            action.verb(Lang::It)
         ),
         LifecycleError::ExpiryNotLater { expires, at } => format!(
             "impossibile rinnovare fino al {expires}: la nuova scadenza deve essere \
@@ -282,12 +275,11 @@ fn plan(
         // The lifecycle's rejection has no reason of its own: add the operator's to the
         // transition they made (the last one; earlier ones are time-driven).
         Command::Reject { reason } => {
-            let reason = one_line(reason);
             if let Some(last) = outcome.transitions.last_mut()
                 && last.actor == actor
-                && !reason.is_empty()
+                && let Reason::ReinstatementRejected(note) = &mut last.reason
             {
-                last.reason = format!("{}: {reason}", last.reason);
+                *note = one_line(reason);
             }
         }
         // A renewal is no state change, so the lifecycle records nothing: keep who
@@ -298,7 +290,7 @@ fn plan(
                 from: state,
                 to: state,
                 at: now,
-                reason: format!("renewed until {expires}"),
+                reason: Reason::RenewedUntil(*expires),
                 actor: actor.to_owned(),
             });
         }
@@ -438,7 +430,7 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::lifecycle::NoticeKind;
-    use crate::registry::{Holder, NewDomain, OutboxFilter};
+    use crate::registry::{Holder, NewDomain, OutboxFilter, OutboxKind};
     use jiff::SignedDuration;
 
     fn now() -> Timestamp {
@@ -528,9 +520,9 @@ mod tests {
     }
 
     /// The kinds of the queued outbox items, oldest first, and the notices' keys.
-    async fn outbox(registry: &Registry) -> (Vec<String>, Vec<String>) {
+    async fn outbox(registry: &Registry) -> (Vec<OutboxKind>, Vec<String>) {
         let items = registry.outbox(&OutboxFilter::default()).await.unwrap();
-        let notices = items.iter().filter(|item| item.kind == "notice");
+        let notices = items.iter().filter(|item| item.kind == OutboxKind::Notice);
         let keys = notices.map(|item| item.key.clone()).collect();
         (items.into_iter().map(|item| item.kind).collect(), keys)
     }
@@ -572,7 +564,7 @@ mod tests {
         .unwrap();
         assert_eq!(acted.domain.status.state, State::Removed);
         assert_eq!(
-            acted.recorded[0].reason,
+            acted.recorded[0].reason.to_string(),
             "reinstatement rejected: MX still wrong"
         );
         assert_eq!(notices(&registry).await.len(), 1);
@@ -634,7 +626,7 @@ mod tests {
         assert_eq!((entry.from, entry.to), (State::Certified, State::Certified));
         assert_eq!(entry.actor, "mario");
         assert!(
-            entry.reason.starts_with("renewed until"),
+            matches!(entry.reason, Reason::RenewedUntil(_)),
             "{}",
             entry.reason
         );
@@ -660,10 +652,13 @@ mod tests {
         assert_eq!(acted.domain.status.state, State::Removed);
         assert_eq!(acted.recorded[0].actor, DEFAULT_ACTOR);
         assert_eq!(
-            acted.recorded[0].reason,
+            acted.recorded[0].reason.to_string(),
             "removed by operator: holder's request"
         );
-        assert_eq!(outbox(&registry).await.0, ["unpublish", "notice"]);
+        assert_eq!(
+            outbox(&registry).await.0,
+            [OutboxKind::Unpublish, OutboxKind::Notice]
+        );
     }
 
     #[tokio::test]

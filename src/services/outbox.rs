@@ -45,7 +45,7 @@ use crate::notice::{
     AlertContext, NoticeContext, Provider, RenderedNotice, Templates, render, render_alert,
 };
 use crate::registry::{
-    Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, Registry, RegistryError,
+    Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, OutboxKind, Registry, RegistryError,
 };
 use crate::sweep::ProfileLoader;
 
@@ -324,13 +324,13 @@ impl Sender {
             return Ok(());
         }
         match item.domain_id {
-            Some(domain_id) if item.kind != ALERT_ITEM => {
+            Some(domain_id) if item.kind != OutboxKind::Alert => {
                 let domain = Self::domain_of(item);
                 let what = item
                     .payload
                     .get("kind")
                     .and_then(serde_json::Value::as_str)
-                    .unwrap_or(&item.kind);
+                    .unwrap_or(item.kind.as_str());
                 let reason = format!(
                     "the notice {what} (outbox item {}) could not be delivered, the holder \
                      was not told: {error}",
@@ -493,7 +493,7 @@ impl Sender {
         // Alerts go to the operators, about a sweep or about a domain (a bounced error
         // notice); everything else with a domain is a notice about it.
         let domain_id = match item.domain_id {
-            Some(id) if item.kind != ALERT_ITEM => Some(id),
+            Some(id) if item.kind != OutboxKind::Alert => Some(id),
             _ => None,
         };
         let Some(domain_id) = domain_id else {
@@ -651,7 +651,7 @@ pub fn recipients(
             _ => operators.to_vec(),
         }
     };
-    let Some(domain) = domain.filter(|_| item.kind != ALERT_ITEM) else {
+    let Some(domain) = domain.filter(|_| item.kind != OutboxKind::Alert) else {
         return listed(item);
     };
     let kind: Option<NoticeKind> = item
@@ -878,9 +878,6 @@ fn notice_event(item: &OutboxItem, at: Timestamp) -> Option<Event> {
     let episode = u32::try_from(item.payload.get("episode")?.as_u64()?).ok()?;
     Some(Event::NoticeAccepted { at, kind, episode })
 }
-
-/// The outbox kind of operator alerts (the other kinds the sender handles: `notice`).
-const ALERT_ITEM: &str = "alert";
 
 /// The wait before attempt `attempts + 1`: 1, 2, 4, … minutes, at most `max`.
 pub fn backoff(attempts: u32, max: SignedDuration) -> SignedDuration {
@@ -1164,7 +1161,7 @@ mod tests {
             id: 7,
             domain_id: Some(1),
             key: "pec.x.it/v3/0/error_found".into(),
-            kind: "notice".into(),
+            kind: OutboxKind::Notice,
             payload: serde_json::json!({"kind": "error_found", "episode": 1}),
             created: Timestamp::UNIX_EPOCH,
             state: crate::registry::OutboxState::Pending,

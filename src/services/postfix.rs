@@ -275,7 +275,7 @@ impl Snapshot {
                     "5.7.1 Dominio PEC {domain} non certificato ({}): invio e ricezione \
                      bloccati / PEC domain {domain} is not certified ({}): sending and \
                      receiving are blocked",
-                    italian(state),
+                    state.label(crate::Lang::It),
                     state
                 ));
             }
@@ -313,19 +313,6 @@ impl Snapshot {
             }
             _ => None,
         }
-    }
-}
-
-/// A state in Italian, for the reject reason.
-fn italian(state: State) -> &'static str {
-    match state {
-        State::Requested => "richiesto",
-        State::PendingDns => "in attesa del DNS",
-        State::Certified => "certificato",
-        State::InError => "in errore",
-        State::Removed => "rimosso",
-        State::UnderReview => "in revisione",
-        State::Expired => "scaduto",
     }
 }
 

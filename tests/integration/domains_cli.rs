@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use pecwatch::Lang;
 use pecwatch::lifecycle::{DomainStatus, State};
 use pecwatch::name::DomainName;
-use pecwatch::registry::{Holder, NewDomain, OutboxFilter, OutboxItem, Registry};
+use pecwatch::registry::{Holder, NewDomain, OutboxFilter, OutboxItem, OutboxKind, Registry};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPoolOptions;
@@ -413,7 +413,7 @@ fn decide_domains_under_review(url: &str) {
 
     let notices: Vec<String> = outbox(url)
         .into_iter()
-        .filter(|item| item.kind == "notice")
+        .filter(|item| item.kind == OutboxKind::Notice)
         .map(|item| format!("{} {}", item.payload["domain"], item.payload["kind"]))
         .collect();
     assert_eq!(
@@ -529,13 +529,13 @@ fn remove_a_certified_domain(url: &str) {
         removal["reason"],
         "removed by operator: richiesta del titolare"
     );
-    let queued: Vec<(String, Value)> = outbox(url)
+    let queued: Vec<(OutboxKind, Value)> = outbox(url)
         .into_iter()
         .filter(|item| item.payload["domain"] == "pec.esempio.it")
         .map(|item| (item.kind, item.payload))
         .collect();
-    let kinds: Vec<&str> = queued.iter().map(|(kind, _)| kind.as_str()).collect();
-    assert_eq!(kinds, ["unpublish", "notice"]);
+    let kinds: Vec<OutboxKind> = queued.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(kinds, [OutboxKind::Unpublish, OutboxKind::Notice]);
     assert_eq!(queued[1].1["kind"], "removed");
     assert_eq!(queued[1].1["domain"], "pec.esempio.it");
 

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use jiff::{SignedDuration, Timestamp};
 use pecwatch::Lang;
-use pecwatch::lifecycle::{DomainStatus, Event, SYSTEM, State, Transition};
+use pecwatch::finding::Code;
+use pecwatch::lifecycle::{DomainStatus, Event, Reason, SYSTEM, State, Transition};
 use pecwatch::name::DomainName;
 use pecwatch::registry::{
     Attempt, Delivery, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect,
-    OutboxFilter, OutboxState, PendingChange, PendingCheck, Registry, RegistryError,
+    OutboxFilter, OutboxKind, OutboxState, PendingChange, PendingCheck, Registry, RegistryError,
+    SweepKind,
 };
 use serde_json::json;
 
@@ -63,7 +65,7 @@ fn check(at: Timestamp, codes: &[&str]) -> NewCheck {
         at,
         ok: codes.is_empty(),
         transient: false,
-        codes: codes.iter().map(|c| c.to_string()).collect(),
+        codes: codes.iter().map(|c| Code::parse(c).unwrap()).collect(),
         warnings: Vec::new(),
         result: json!({ "codes": codes, "servers": ["192.0.2.53"] }),
         previous_ok: Some(true),
@@ -90,7 +92,7 @@ fn checked(id: i64, version: i64, at: Timestamp, codes: &[&str]) -> DomainUpdate
 fn effect(key: &str) -> NewEffect {
     NewEffect {
         key: key.into(),
-        kind: "notice".into(),
+        kind: OutboxKind::Notice,
         payload: json!({ "notice": "error_found" }),
     }
 }
@@ -398,7 +400,7 @@ async fn domains_are_listed_by_each_filter() {
 
         let delta = r.domain_by_id(ids[0]).await.unwrap().unwrap();
         let last = delta.last_check.unwrap();
-        assert_eq!(last.codes, ["A_NON_CORRETTO", "MX_NON_DEFINITO"]);
+        assert_eq!(last.codes, [Code::A_NON_CORRETTO, Code::MX_NON_DEFINITO]);
         assert!(!last.ok);
     })
     .await;
@@ -518,7 +520,7 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
         let r = &db.registry;
         add_uno_and_due(r).await;
         let now = t0() + hours(1);
-        let (sweep, _) = r.begin_sweep(now, "daily").await.unwrap();
+        let (sweep, _) = r.begin_sweep(now, SweepKind::Daily).await.unwrap();
         let sweep = sweep.id;
         let claimed = r.claim_due("w1", now, LEASE, 10).await.unwrap();
         assert_eq!(claimed.len(), 2);
@@ -538,7 +540,7 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
             from: State::Certified,
             to: State::InError,
             at: now,
-            reason: "confirmed failure: A_NON_CORRETTO".into(),
+            reason: Reason::ConfirmedFailure(vec![Code::A_NON_CORRETTO]),
             actor: SYSTEM.into(),
         };
         let mut failing = checked(uno.id, uno.version, now, &["A_NON_CORRETTO"]);
@@ -566,7 +568,7 @@ async fn a_batch_writes_checks_transitions_effects_and_status_together() {
         let last = after.last_check.unwrap();
         assert_eq!(
             (last.at, last.ok, last.codes),
-            (now, false, vec!["A_NON_CORRETTO".into()])
+            (now, false, vec![Code::A_NON_CORRETTO])
         );
 
         let checks = r.checks(uno.id, 10).await.unwrap();
@@ -628,7 +630,7 @@ async fn an_outdated_version_is_skipped_as_a_conflict() {
             from: State::Certified,
             to: State::InError,
             at: t0(),
-            reason: "x".into(),
+            reason: Reason::Recorded("x".into()),
             actor: SYSTEM.into(),
         }];
         let fresh = checked(due.id, due.version, t0(), &[]);
@@ -868,7 +870,7 @@ async fn one_sweep_runs_at_a_time_and_decides_once() {
     on_both(|db| async move {
         let r = &db.registry;
         assert_eq!(r.last_sweep().await.unwrap(), None);
-        let (first, joined) = r.begin_sweep(t0(), "daily").await.unwrap();
+        let (first, joined) = r.begin_sweep(t0(), SweepKind::Daily).await.unwrap();
         assert!(!joined);
         assert_eq!(
             (first.kind.as_str(), first.decided, first.held),
@@ -876,7 +878,10 @@ async fn one_sweep_runs_at_a_time_and_decides_once() {
         );
         // A second starter, in another process, joins the running sweep.
         let other = Registry::open(&db.url).await.unwrap();
-        let (again, joined) = other.begin_sweep(t0() + hours(1), "recheck").await.unwrap();
+        let (again, joined) = other
+            .begin_sweep(t0() + hours(1), SweepKind::Recheck)
+            .await
+            .unwrap();
         assert!(joined);
         assert_eq!(again.id, first.id);
 
@@ -940,7 +945,10 @@ async fn one_sweep_runs_at_a_time_and_decides_once() {
 
         // Once it finished, a new sweep starts; an undisturbed one is not held and
         // raises no alert.
-        let (second, joined) = r.begin_sweep(t0() + hours(24), "daily").await.unwrap();
+        let (second, joined) = r
+            .begin_sweep(t0() + hours(24), SweepKind::Daily)
+            .await
+            .unwrap();
         assert!(!joined && second.id != first.id);
         assert_eq!(r.unfinished_sweep().await.unwrap().unwrap().id, second.id);
         let decided = r
@@ -979,7 +987,7 @@ async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
     on_both(|db| async move {
         let r = &db.registry;
         add_uno_and_due(r).await;
-        let (sweep, _) = r.begin_sweep(t0(), "daily").await.unwrap();
+        let (sweep, _) = r.begin_sweep(t0(), SweepKind::Daily).await.unwrap();
         let now = t0() + hours(1);
         let (due, lease) = r.due_remaining(now, "w1").await.unwrap();
         assert_eq!((due, lease), (2, None));
@@ -1002,7 +1010,7 @@ async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
             at: now,
             ok: false,
             transient: false,
-            codes: vec!["A_NON_CORRETTO".into()],
+            codes: vec![Code::A_NON_CORRETTO],
         };
         let mut failing = checked(uno.id, uno.version, now, &["A_NON_CORRETTO"]);
         failing.sweep_id = Some(sweep.id);
@@ -1052,7 +1060,7 @@ async fn pending_checks_wait_for_their_sweep_and_are_tallied() {
             from: State::Certified,
             to: State::InError,
             at: now,
-            reason: "confirmed failure: A_NON_CORRETTO".into(),
+            reason: Reason::ConfirmedFailure(vec![Code::A_NON_CORRETTO]),
             actor: SYSTEM.into(),
         }];
         r.commit("w1", now, clear).await.unwrap();
@@ -1087,7 +1095,7 @@ async fn notices_are_claimed_retried_failed_delivered_and_requeued() {
         let mut queued = checked(uno.id, uno.version, t0(), &["A_NON_CORRETTO"]);
         queued.effects = vec![effect("pec.uno.it/v0/0/error_found")];
         r.commit_batch("sweep", t0(), vec![queued]).await.unwrap();
-        let (sweep, _) = r.begin_sweep(t0(), "daily").await.unwrap();
+        let (sweep, _) = r.begin_sweep(t0(), SweepKind::Daily).await.unwrap();
         r.decide_sweep(sweep.id, t0(), Some("canary failed"), &[])
             .await
             .unwrap();
@@ -1285,7 +1293,7 @@ async fn batch_throughput() {
                             from: State::Certified,
                             to: State::InError,
                             at: now,
-                            reason: "confirmed failure: A_NON_CORRETTO".into(),
+                            reason: Reason::ConfirmedFailure(vec![Code::A_NON_CORRETTO]),
                             actor: SYSTEM.into(),
                         }];
                         update.effects = vec![effect(&format!("{}/error_found/1", d.name))];

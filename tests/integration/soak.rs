@@ -307,7 +307,7 @@ async fn a_simulated_month_of_service_matches_the_oracle() {
             ("publish" | "unpublish", Some(id)) => publications
                 .entry(id)
                 .or_default()
-                .push((item.kind.clone(), item.created)),
+                .push((item.kind.as_str().to_owned(), item.created)),
             _ => panic!("unexpected outbox item {item:?}"),
         }
     }
@@ -342,7 +342,7 @@ async fn a_simulated_month_of_service_matches_the_oracle() {
                 got.at == at
                     && match dns.code() {
                         None => got.ok && got.codes.is_empty(),
-                        Some(code) => !got.ok && got.codes.iter().any(|c| c == code),
+                        Some(code) => !got.ok && got.codes.iter().any(|c| c.as_str() == code),
                     }
             }
             (None, None) => true,

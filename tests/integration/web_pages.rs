@@ -12,6 +12,7 @@ use std::process::Stdio;
 
 use jiff::{SignedDuration, Timestamp};
 use pecwatch::Lang;
+use pecwatch::finding::Code;
 use pecwatch::lifecycle::{DomainStatus, State};
 use pecwatch::name::DomainName;
 use pecwatch::registry::users::{DomainQuery, NewSession, Role};
@@ -912,11 +913,7 @@ async fn the_console_pages_show_the_registry() {
     let name = DomainName::parse("pec.d00.it").unwrap();
     for (minutes, codes, records) in [
         (120, vec![], vec!["MX 10 mx.pec.aruba.it."]),
-        (
-            60,
-            vec!["A_NON_CORRETTO".to_owned()],
-            vec!["MX 10 mail.d00.it."],
-        ),
+        (60, vec![Code::A_NON_CORRETTO], vec!["MX 10 mail.d00.it."]),
     ] {
         let domain = db.registry.domain(&name).await.unwrap().unwrap();
         let mut update = DomainUpdate::new(&domain, domain.next_check);
@@ -1294,7 +1291,7 @@ async fn users_sessions_and_console_queries_on_both_backends() {
                 at: at - SignedDuration::from_hours(hours),
                 ok: false,
                 transient: false,
-                codes: codes.iter().map(|c| (*c).to_owned()).collect(),
+                codes: codes.iter().map(|c| Code::parse(c).unwrap()).collect(),
                 warnings: Vec::new(),
                 result: serde_json::json!({}),
                 previous_ok: Some(false),

@@ -136,7 +136,7 @@ pub struct Validation {
     /// The owner.
     pub name: Name,
     /// The type (`MX`, `A`).
-    pub rtype: String,
+    pub rtype: RecordType,
     /// The verdict.
     pub security: Security,
     /// The signed zones on the path, from the root down.
@@ -321,7 +321,7 @@ impl Chain {
         let stopped = |security: Security, chain: Vec<ChainLink>| Walked {
             validation: Validation {
                 name: name.clone(),
-                rtype: rtype.to_string(),
+                rtype,
                 security,
                 chain,
                 signature: None,

@@ -70,8 +70,8 @@ pub use stats::SweepKindStats;
 pub use sweeps::SweepTally;
 pub use types::{
     Alert, BatchOutcome, CheckRecord, CheckSummary, Delivery, Domain, DomainFilter, DomainUpdate,
-    Holder, Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem, OutboxState,
-    PendingChange, PendingCheck, Sweep, TransitionRecord,
+    Holder, Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem, OutboxKind,
+    OutboxState, PendingChange, PendingCheck, Sweep, SweepKind, TransitionRecord,
 };
 
 /// Connections per pool for a SQLite file (readers run in parallel under WAL; writers

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use super::domains::saturating_i64;
 use super::error::Result;
 use super::rows::{outbox_columns, secs};
-use super::{Backend, OutboxItem, Registry, RegistryError, with_pool};
+use super::{Backend, OutboxItem, OutboxKind, Registry, RegistryError, with_pool};
 
 /// Claims up to `$4` pending items of the kinds `$5` (a JSON array) due at `$3` and not
 /// claimed (or whose claim lapsed), oldest first, for `$1` until `$2`.
@@ -96,8 +96,8 @@ impl Registry {
                 .bind(until)
                 .bind(secs(now))
                 .bind(saturating_i64(limit))
-                .bind("notice")
-                .bind("alert")
+                .bind(OutboxKind::Notice.as_str())
+                .bind(OutboxKind::Alert.as_str())
                 .fetch_all(pool)
                 .await
         })?;
@@ -113,8 +113,8 @@ impl Registry {
              WHERE state = 'pending' AND kind IN ($1, $2)";
         let next: Option<i64> = with_pool!(self, |pool| {
             sqlx::query_scalar(SQL)
-                .bind("notice")
-                .bind("alert")
+                .bind(OutboxKind::Notice.as_str())
+                .bind(OutboxKind::Alert.as_str())
                 .fetch_one(pool)
                 .await
         })?;

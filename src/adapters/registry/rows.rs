@@ -9,12 +9,13 @@ use sqlx::Row;
 use sqlx::types::Json;
 
 use crate::Lang;
-use crate::lifecycle::{DomainStatus, Event, State, Transition};
+use crate::finding::Code;
+use crate::lifecycle::{DomainStatus, Event, Reason, State, Transition};
 use crate::name::DomainName;
 
 use super::types::{
-    Alert, CheckRecord, CheckSummary, Domain, Holder, Lease, OutboxItem, OutboxState, PendingCheck,
-    Sweep, TransitionRecord,
+    Alert, CheckRecord, CheckSummary, Domain, Holder, Lease, OutboxItem, OutboxKind, OutboxState,
+    PendingCheck, Sweep, SweepKind, TransitionRecord,
 };
 
 /// The columns [`Domain`] is read from, for `SELECT`s and `RETURNING`s.
@@ -111,11 +112,11 @@ from_row_for_both!(Domain, |row| {
                 .try_get::<Option<bool>, _>("last_check_transient")?
                 .unwrap_or(false),
             codes: row
-                .try_get::<Option<Json<Vec<String>>>, _>("last_check_codes")?
+                .try_get::<Option<Json<Vec<Code>>>, _>("last_check_codes")?
                 .map(|Json(codes)| codes)
                 .unwrap_or_default(),
             warnings: row
-                .try_get::<Option<Json<Vec<String>>>, _>("last_check_warnings")?
+                .try_get::<Option<Json<Vec<Code>>>, _>("last_check_warnings")?
                 .map(|Json(codes)| codes)
                 .unwrap_or_default(),
         }),
@@ -160,8 +161,8 @@ from_row_for_both!(Domain, |row| {
 });
 
 from_row_for_both!(CheckRecord, |row| {
-    let Json(codes): Json<Vec<String>> = row.try_get("codes")?;
-    let Json(warnings): Json<Vec<String>> = row.try_get("warnings")?;
+    let Json(codes): Json<Vec<Code>> = row.try_get("codes")?;
+    let Json(warnings): Json<Vec<Code>> = row.try_get("warnings")?;
     let Json(result): Json<serde_json::Value> = row.try_get("result")?;
     Ok(CheckRecord {
         id: row.try_get("id")?,
@@ -186,7 +187,8 @@ from_row_for_both!(TransitionRecord, |row| {
             from: parse_state("from_state", row.try_get("from_state")?)?,
             to: parse_state("to_state", row.try_get("to_state")?)?,
             at: timestamp("at", row.try_get("at")?)?,
-            reason: row.try_get("reason")?,
+            // Never fails: a reason this version does not write is kept as recorded.
+            reason: Reason::parse(row.try_get("reason")?),
             actor: row.try_get("actor")?,
         },
     })
@@ -194,13 +196,14 @@ from_row_for_both!(TransitionRecord, |row| {
 
 from_row_for_both!(OutboxItem, |row| {
     let Json(payload): Json<serde_json::Value> = row.try_get("payload")?;
+    let kind: &str = row.try_get("kind")?;
     let state: &str = row.try_get("state")?;
     let attempts: i64 = row.try_get("attempts")?;
     Ok(OutboxItem {
         id: row.try_get("id")?,
         domain_id: row.try_get("domain_id")?,
         key: row.try_get("key")?,
-        kind: row.try_get("kind")?,
+        kind: kind.parse::<OutboxKind>().map_err(|e| bad("kind", e))?,
         payload,
         created: timestamp("created", row.try_get("created")?)?,
         state: state.parse::<OutboxState>().map_err(|e| bad("state", e))?,
@@ -215,9 +218,10 @@ from_row_for_both!(OutboxItem, |row| {
 });
 
 from_row_for_both!(Sweep, |row| {
+    let kind: &str = row.try_get("kind")?;
     Ok(Sweep {
         id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
+        kind: kind.parse::<SweepKind>().map_err(|e| bad("kind", e))?,
         started: timestamp("started", row.try_get("started")?)?,
         finished: opt_timestamp("finished", row.try_get("finished")?)?,
         summary: row

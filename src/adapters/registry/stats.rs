@@ -6,13 +6,13 @@ use jiff::Timestamp;
 use crate::lifecycle::State;
 
 use super::error::Result;
-use super::{Registry, RegistryError, Sweep, builder, with_pool};
+use super::{OutboxKind, Registry, RegistryError, Sweep, SweepKind, builder, with_pool};
 
 /// Finished sweeps of one kind: how many, and the latest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepKindStats {
-    /// The kind (`daily`, `recheck`, `sweep`).
-    pub kind: String,
+    /// The kind.
+    pub kind: SweepKind,
     /// How many sweeps of this kind finished.
     pub finished: u64,
     /// The latest finished one.
@@ -50,10 +50,13 @@ impl Registry {
 
     /// When the oldest outbox item of `kind` still pending (not yet accepted, possibly
     /// deferred after temporary failures) was queued; `None` when none is pending.
-    pub async fn oldest_pending_outbox(&self, kind: &str) -> Result<Option<Timestamp>> {
+    pub async fn oldest_pending_outbox(&self, kind: OutboxKind) -> Result<Option<Timestamp>> {
         const SQL: &str = "SELECT MIN(created) FROM outbox WHERE kind = $1 AND state = 'pending'";
         let oldest: Option<i64> = with_pool!(self, |pool| {
-            sqlx::query_scalar(SQL).bind(kind).fetch_one(pool).await
+            sqlx::query_scalar(SQL)
+                .bind(kind.as_str())
+                .fetch_one(pool)
+                .await
         })?;
         oldest
             .map(|secs| {
@@ -71,12 +74,12 @@ impl Registry {
         let rows: Vec<(String, i64, i64)> =
             with_pool!(self, |pool| sqlx::query_as(SQL).fetch_all(pool).await)?;
         let mut kinds = Vec::with_capacity(rows.len());
-        for (kind, count, id) in rows {
+        for (_, count, id) in rows {
             let Some(last) = self.sweep(id).await? else {
                 continue;
             };
             kinds.push(SweepKindStats {
-                kind,
+                kind: last.kind,
                 finished: u64::try_from(count).unwrap_or(0),
                 last,
             });

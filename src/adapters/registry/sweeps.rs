@@ -19,7 +19,7 @@ use crate::lifecycle::State;
 use super::domains::{MAX_PARAMS, saturating_i64};
 use super::error::Result;
 use super::rows::{domain_columns, secs};
-use super::{Backend, Domain, Registry, RegistryError, Sweep, builder, with_pool};
+use super::{Backend, Domain, Registry, RegistryError, Sweep, SweepKind, builder, with_pool};
 
 /// The columns [`Sweep`] is read from.
 macro_rules! sweep_columns {
@@ -68,7 +68,7 @@ impl SweepTally {
 impl Registry {
     /// Starts a sweep of `kind`, or joins the one already running (whatever its kind):
     /// at most one sweep runs at a time. Returns the sweep and whether it was joined.
-    pub async fn begin_sweep(&self, now: Timestamp, kind: &str) -> Result<(Sweep, bool)> {
+    pub async fn begin_sweep(&self, now: Timestamp, kind: SweepKind) -> Result<(Sweep, bool)> {
         self.begin_sweep_as(now, kind, None).await
     }
 
@@ -77,7 +77,7 @@ impl Registry {
     pub async fn begin_sweep_as(
         &self,
         now: Timestamp,
-        kind: &str,
+        kind: SweepKind,
         owner: Option<&str>,
     ) -> Result<(Sweep, bool)> {
         const INSERT: &str = "INSERT INTO sweeps (kind, started, started_by) VALUES ($1, $2, $3) \
@@ -86,7 +86,7 @@ impl Registry {
         for _ in 0..2 {
             let created: Option<i64> = with_pool!(self, |pool| {
                 sqlx::query_scalar(INSERT)
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .bind(secs(now))
                     .bind(owner)
                     .fetch_optional(pool)

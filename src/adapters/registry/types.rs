@@ -7,10 +7,55 @@ use ipnet::IpNet;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::Lang;
+use crate::finding::Code;
 use crate::lifecycle::{DomainStatus, Effect, Event, Outcome, State, Transition};
 use crate::name::DomainName;
 
 use super::error::RegistryError;
+
+/// For an enum stored as a name: `ALL`, `as_str` (the stored name), `Display` (the
+/// same), and `FromStr`, which refuses a name this version does not know with a clear
+/// [`RegistryError::Invalid`] naming the expected ones.
+macro_rules! stored_names {
+    ($type:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $type {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$type] = &[$($type::$variant),+];
+
+            /// The stored name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $name),+
+                }
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $type {
+            type Err = RegistryError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $type::ALL
+                    .iter()
+                    .copied()
+                    .find(|value| value.as_str() == s)
+                    .ok_or_else(|| {
+                        RegistryError::Invalid(format!(
+                            "unknown {} {s:?} (expected one of: {})",
+                            $what,
+                            [$($name),+].join(", ")
+                        ))
+                    })
+            }
+        }
+    };
+}
 
 // ---------------------------------------------------------------------------------------
 // Domains
@@ -82,9 +127,9 @@ pub struct CheckSummary {
     /// For a failure: whether it rested only on timeouts.
     pub transient: bool,
     /// The error codes (`A_NON_CORRETTO`, …).
-    pub codes: Vec<String>,
+    pub codes: Vec<Code>,
     /// The warning codes.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Code>,
 }
 
 /// A worker's claim on a domain (see [`Registry::claim_due`](super::Registry::claim_due)).
@@ -152,9 +197,9 @@ pub struct NewCheck {
     /// For a failure: whether it rested only on timeouts.
     pub transient: bool,
     /// The error codes.
-    pub codes: Vec<String>,
+    pub codes: Vec<Code>,
     /// The warning codes.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Code>,
     /// The full result, as JSON.
     pub result: serde_json::Value,
     /// Whether the domain's previous check passed (`None`: never checked before).
@@ -168,8 +213,8 @@ pub struct NewEffect {
     /// Unique for the effect, e.g. `pec.x.it/error_found/3`: an effect whose key is
     /// already in the outbox is not queued again, so retrying a batch cannot repeat it.
     pub key: String,
-    /// What kind of effect (`notice`, `publish`, `unpublish`, `alert`, …).
-    pub kind: String,
+    /// What kind of effect.
+    pub kind: OutboxKind,
     /// What the dispatcher needs to carry it out.
     pub payload: serde_json::Value,
 }
@@ -250,11 +295,12 @@ impl NewEffect {
     /// reinstatement refused twice, say) are both queued, while recomputing the same
     /// event after a crash yields the same key and cannot queue it twice.
     pub fn from_lifecycle(domain: &Domain, index: usize, effect: &Effect) -> Self {
-        let (kind, what) = match effect {
-            Effect::SendNotice { kind, .. } => ("notice", kind.key()),
-            Effect::Publish => ("publish", "publish".to_owned()),
-            Effect::Unpublish => ("unpublish", "unpublish".to_owned()),
-            Effect::AlertOperators { .. } => ("alert", "alert".to_owned()),
+        let kind = OutboxKind::of(effect);
+        let what = match effect {
+            Effect::SendNotice { kind, .. } => kind.key(),
+            Effect::Publish | Effect::Unpublish | Effect::AlertOperators { .. } => {
+                kind.as_str().to_owned()
+            }
         };
         let mut payload = serde_json::to_value(effect).unwrap_or_default();
         if let Some(object) = payload.as_object_mut() {
@@ -262,7 +308,7 @@ impl NewEffect {
         }
         NewEffect {
             key: format!("{}/v{}/{index}/{what}", domain.name, domain.version),
-            kind: kind.to_owned(),
+            kind,
             payload,
         }
     }
@@ -327,34 +373,56 @@ pub enum OutboxState {
     Failed,
 }
 
-impl OutboxState {
-    /// The stored name (`pending`, `sent`, `failed`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Pending => "pending",
-            OutboxState::Sent => "sent",
-            OutboxState::Failed => "failed",
+stored_names!(OutboxState, "outbox state", {
+    Pending => "pending",
+    Sent => "sent",
+    Failed => "failed",
+});
+
+/// What an outbox item carries out. Stored as its name (`notice`, `publish`,
+/// `unpublish`, `alert`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxKind {
+    /// A notice to a domain's holder (or, for an under-review domain, the operators).
+    Notice,
+    /// List the domain in the index.
+    Publish,
+    /// Take the domain out of the index.
+    Unpublish,
+    /// An alert to the operators.
+    Alert,
+}
+
+stored_names!(OutboxKind, "outbox kind", {
+    Notice => "notice",
+    Publish => "publish",
+    Unpublish => "unpublish",
+    Alert => "alert",
+});
+
+impl OutboxKind {
+    /// The kind of item that carries out a lifecycle effect.
+    pub const fn of(effect: &Effect) -> Self {
+        match effect {
+            Effect::SendNotice { .. } => OutboxKind::Notice,
+            Effect::Publish => OutboxKind::Publish,
+            Effect::Unpublish => OutboxKind::Unpublish,
+            Effect::AlertOperators { .. } => OutboxKind::Alert,
         }
     }
-}
 
-impl fmt::Display for OutboxState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OutboxState {
-    type Err = RegistryError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(OutboxState::Pending),
-            "sent" => Ok(OutboxState::Sent),
-            "failed" => Ok(OutboxState::Failed),
-            other => Err(RegistryError::Invalid(format!(
-                "unknown outbox state {other:?} (expected pending, sent or failed)"
-            ))),
+    /// The kind in words, for people.
+    pub const fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (OutboxKind::Notice, Lang::It) => "Avviso",
+            (OutboxKind::Notice, Lang::En) => "Notice",
+            (OutboxKind::Publish, Lang::It) => "Pubblicazione nell'indice",
+            (OutboxKind::Publish, Lang::En) => "Published in the index",
+            (OutboxKind::Unpublish, Lang::It) => "Tolto dall'indice",
+            (OutboxKind::Unpublish, Lang::En) => "Taken out of the index",
+            (OutboxKind::Alert, Lang::It) => "Allerta agli operatori",
+            (OutboxKind::Alert, Lang::En) => "Operator alert",
         }
     }
 }
@@ -369,7 +437,7 @@ pub struct OutboxItem {
     /// Its unique key.
     pub key: String,
     /// What kind of effect.
-    pub kind: String,
+    pub kind: OutboxKind,
     /// What the dispatcher needs.
     pub payload: serde_json::Value,
     /// When it was queued.
@@ -424,13 +492,45 @@ pub struct OutboxFilter {
 // Sweeps and alerts
 // ---------------------------------------------------------------------------------------
 
+/// What started a sweep. Stored as its name (`daily`, `recheck`, `sweep`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepKind {
+    /// The daily check, at its time, by `pecwatch serve`.
+    Daily,
+    /// A re-check by `pecwatch serve` of the domains that fell due between daily checks.
+    Recheck,
+    /// A check of every due domain run by hand or by cron (`pecwatch sweep`).
+    Sweep,
+}
+
+stored_names!(SweepKind, "sweep kind", {
+    Daily => "daily",
+    Recheck => "recheck",
+    Sweep => "sweep",
+});
+
+impl SweepKind {
+    /// What an operator calls a sweep of this kind.
+    pub const fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (SweepKind::Daily, Lang::It) => "Controllo giornaliero",
+            (SweepKind::Daily, Lang::En) => "Daily check",
+            (SweepKind::Recheck, Lang::It) => "Ricontrollo",
+            (SweepKind::Recheck, Lang::En) => "Recheck",
+            (SweepKind::Sweep, Lang::It) => "Controllo",
+            (SweepKind::Sweep, Lang::En) => "Check",
+        }
+    }
+}
+
 /// A run over the due domains.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Sweep {
     /// The sweep's identifier.
     pub id: i64,
-    /// What kind of sweep (`daily`, `recheck`, …).
-    pub kind: String,
+    /// What kind of sweep.
+    pub kind: SweepKind,
     /// When it started.
     pub started: Timestamp,
     /// When it finished; `None` while running or if the process died during it.
@@ -459,4 +559,36 @@ pub struct Alert {
     pub kind: String,
     /// What happened, for people.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each stored name reads back as its value, serializes as itself, and a name this
+    /// version does not know is a clear error.
+    fn round_trip<T>(all: &[T], what: &str)
+    where
+        T: Copy + fmt::Debug + PartialEq + Serialize + FromStr<Err = RegistryError>,
+        T: fmt::Display,
+    {
+        for value in all {
+            let name = value.to_string();
+            assert_eq!(name.parse::<T>().unwrap(), *value);
+            assert_eq!(serde_json::to_value(value).unwrap(), name);
+        }
+        let error = "weekly".parse::<T>().unwrap_err().to_string();
+        assert!(error.starts_with(&format!("unknown {what} \"weekly\" (expected one of: ")));
+    }
+
+    #[test]
+    fn stored_names_read_back_and_unknown_ones_are_clear_errors() {
+        round_trip(OutboxState::ALL, "outbox state");
+        round_trip(OutboxKind::ALL, "outbox kind");
+        round_trip(SweepKind::ALL, "sweep kind");
+        assert_eq!(
+            "weekly".parse::<SweepKind>().unwrap_err().to_string(),
+            "unknown sweep kind \"weekly\" (expected one of: daily, recheck, sweep)"
+        );
+    }
 }

@@ -335,7 +335,7 @@ impl Registry {
                         .push_bind(secs(transition.at))
                         .push_bind(transition.from.as_str())
                         .push_bind(transition.to.as_str())
-                        .push_bind(transition.reason.as_str())
+                        .push_bind(transition.reason.to_string())
                         .push_bind(transition.actor.as_str());
                 });
                 query.build().execute(&mut *tx).await?;

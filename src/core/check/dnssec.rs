@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use hickory_proto::rr::RecordType;
+
 use super::Draft;
 use super::context::Context;
 use crate::dns::fqdn;
@@ -47,7 +49,7 @@ pub(super) fn findings(cx: &Context<'_>) -> Vec<Draft> {
 /// What the validated RRset is, in words: the name's MX, or a target's address.
 fn subject(validation: &Validation) -> Text {
     let name = display_name(&validation.name);
-    if validation.rtype == "MX" {
+    if validation.rtype == RecordType::MX {
         Text::new(
             format!("Il record MX di {name}"),
             format!("The MX record of {name}"),
@@ -327,7 +329,7 @@ fn diagnose(bogus: &Bogus) -> Diagnosis {
 
 /// Whether the RRset is the provider's (its MX host): then the provider must act.
 fn providers(cx: &Context<'_>, validation: &Validation) -> bool {
-    validation.rtype != "MX" && validation.name == cx.profile.mx_host.to_dns()
+    validation.rtype != RecordType::MX && validation.name == cx.profile.mx_host.to_dns()
 }
 
 fn not_valid(
@@ -657,7 +659,7 @@ mod tests {
     fn validation(owner: &str, rtype: &str, security: Security) -> Validation {
         Validation {
             name: name(owner),
-            rtype: rtype.into(),
+            rtype: rtype.parse().unwrap(),
             security,
             chain: vec![
                 link(".", NOW + 30 * 86_400),

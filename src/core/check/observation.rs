@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 use serde::Serialize;
 
 use crate::dns::Reply;
@@ -41,7 +41,7 @@ pub struct Lookup {
     /// The name asked.
     pub name: Name,
     /// The record type asked (`MX`, `A`, …).
-    pub rtype: String,
+    pub rtype: RecordType,
     /// What came back.
     pub reply: Reply,
 }

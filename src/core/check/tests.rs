@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 
 use super::observation::{
     Lookup, Observation, ServerObservation, TargetObservation, ZoneFailure, ZoneObservation,
@@ -329,12 +329,12 @@ fn zone_not_found_by_timeouts_is_transient() {
         lookups: vec![
             Lookup {
                 name: name(DOMAIN),
-                rtype: "SOA".into(),
+                rtype: RecordType::SOA,
                 reply: failed(Outcome::Timeout),
             },
             Lookup {
                 name: name("example.it"),
-                rtype: "SOA".into(),
+                rtype: RecordType::SOA,
                 reply: failed(Outcome::NetworkError),
             },
         ],
@@ -360,7 +360,7 @@ fn a_zone_search_that_stops_at_a_timeout_is_transient() {
     // name's servers: no verdict.
     let lookup = |owner: &str, reply: Reply| Lookup {
         name: name(owner),
-        rtype: "SOA".into(),
+        rtype: RecordType::SOA,
         reply,
     };
     let failure = ZoneFailure {
@@ -386,12 +386,12 @@ fn a_zone_search_failed_by_the_resolver_is_transient() {
             lookups: vec![
                 Lookup {
                     name: name(DOMAIN),
-                    rtype: "SOA".into(),
+                    rtype: RecordType::SOA,
                     reply: reply(outcome, Vec::new()),
                 },
                 Lookup {
                     name: name("example.it"),
-                    rtype: "SOA".into(),
+                    rtype: RecordType::SOA,
                     reply: reply(Outcome::ServFail, Vec::new()),
                 },
             ],
@@ -464,7 +464,7 @@ fn name_servers_without_address_by_timeout_is_transient() {
             name("ns1.example.it"),
             vec![Lookup {
                 name: name("ns1.example.it"),
-                rtype: "A".into(),
+                rtype: RecordType::A,
                 reply: failed(Outcome::Timeout),
             }],
         ),
@@ -472,7 +472,7 @@ fn name_servers_without_address_by_timeout_is_transient() {
             name("ns2.example.it"),
             vec![Lookup {
                 name: name("ns2.example.it"),
-                rtype: "A".into(),
+                rtype: RecordType::A,
                 reply: failed(Outcome::Timeout),
             }],
         ),
@@ -561,7 +561,7 @@ fn servfail_on_one_server_and_a_timeout_on_the_other_is_transient() {
         name("ns3.example.it"),
         vec![Lookup {
             name: name("ns3.example.it"),
-            rtype: "A".into(),
+            rtype: RecordType::A,
             reply: failed(Outcome::Timeout),
         }],
     )];

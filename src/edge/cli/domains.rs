@@ -17,7 +17,8 @@ use crate::actions::{self, Acted, ActionError, Command, DEFAULT_ACTOR, Exception
 use crate::clock::{self, civil, parse_instant};
 use crate::config::Config;
 use crate::contact::Contact;
-use crate::lifecycle::{DomainStatus, State};
+use crate::finding::Code;
+use crate::lifecycle::{DomainStatus, Reason, State};
 use crate::name::DomainName;
 use crate::registry::{Domain, DomainFilter, Holder, NewDomain, Registry, RegistryError};
 
@@ -433,7 +434,7 @@ async fn show(registry: &Registry, args: ShowArgs, zone: &TimeZone) -> Result<Ex
                     "  {} check {} {}",
                     s.at,
                     if s.ok { "ok" } else { "error" },
-                    s.codes.join(" ")
+                    Code::join(&s.codes, " ")
                 )?;
             }
         }
@@ -482,7 +483,7 @@ fn last_check_text(domain: &Domain, zone: &TimeZone) -> String {
         Some(check) => format!(
             "{} {}",
             civil(check.at, zone, TABLE_TIME),
-            check.codes.join(" ")
+            Code::join(&check.codes, " ")
         ),
     }
 }
@@ -552,12 +553,8 @@ fn acted_line(acted: &Acted, command: &Command, lang: Lang) -> String {
     }
     line.push_str(", ");
     line.push_str(&match command {
-        Command::Approve => lang
-            .pick("reintegro approvato", "reinstatement approved")
-            .to_owned(),
-        Command::Reject { .. } => lang
-            .pick("reintegro respinto", "reinstatement rejected")
-            .to_owned(),
+        Command::Approve => Reason::ReinstatementApproved.text(lang),
+        Command::Reject { .. } => Reason::ReinstatementRejected(String::new()).text(lang),
         Command::Renew { expires } => format!(
             "{} {expires}",
             lang.pick(

@@ -394,7 +394,11 @@ async fn registered(registry: &Registry, name: &str) -> Result<crate::registry::
 
 /// What an item is: `error_found`, `alert`, … (the last part of its key).
 fn what(item: &OutboxItem) -> String {
-    item.key.rsplit('/').next().unwrap_or(&item.kind).to_owned()
+    item.key
+        .rsplit('/')
+        .next()
+        .unwrap_or(item.kind.as_str())
+        .to_owned()
 }
 
 /// The last thing that happened to an item: its reply or its error.

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::outbox::{SendError, SendSummary};
 use crate::probe::Prober;
 use crate::provision::Provisioner;
-use crate::registry::Registry;
+use crate::registry::{Registry, SweepKind};
 use crate::sweep::{Schedule, Settings, ShareRule, Summary, SweepError, Sweeper};
 
 /// How often `serve` looks for notices to send.
@@ -102,7 +102,7 @@ pub async fn sweep(config: &Config, args: SweepArgs) -> Result<Exit, CliError> {
         return Ok(Exit::Ok);
     }
     let progress = super::progress::domains(!args.no_progress, super::progress::Total::Known);
-    let result = sweeper.run("sweep", &progress).await;
+    let result = sweeper.run(SweepKind::Sweep, &progress).await;
     progress.finish_and_clear();
     if let Err(SweepError::ResolverDown(down)) = &result {
         registry.close().await;
@@ -196,7 +196,11 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
     loop {
         let now = service_now();
         let slot = schedule.previous_slot(now);
-        let kind = if slot > last_slot { "daily" } else { "recheck" };
+        let kind = if slot > last_slot {
+            SweepKind::Daily
+        } else {
+            SweepKind::Recheck
+        };
         let leading = leadership.holds(now).await;
         if leading {
             record_activations(&registry, dns.as_ref(), now).await;
@@ -230,7 +234,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<Exit, CliError> {
                     report(summary.to_text(args.lang).trim_end());
                     write_metrics(config, &registry, &summary).await?;
                     record_activations(&registry, dns.as_ref(), service_now()).await;
-                    if kind == "daily" {
+                    if kind == SweepKind::Daily {
                         last_slot = slot;
                     }
                 }

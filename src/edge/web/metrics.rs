@@ -45,7 +45,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::problem::Problem;
 use crate::Lang;
-use crate::registry::{Registry, RegistryError, SweepKindStats};
+use crate::registry::{OutboxKind, Registry, RegistryError, SweepKindStats};
 
 /// The media type of the text exposition format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -177,7 +177,7 @@ async fn outbox_families(out: &mut Exposition, registry: &Registry) -> Result<()
     for state in ["pending", "sent", "failed"] {
         let count: u64 = outbox
             .iter()
-            .filter(|(kind, s, _)| kind == "notice" && s == state)
+            .filter(|(kind, s, _)| kind == OutboxKind::Notice.as_str() && s == state)
             .map(|(_, _, count)| count)
             .sum();
         out.sample("notices", &[("state", state)], count as f64);
@@ -200,7 +200,7 @@ async fn outbox_families(out: &mut Exposition, registry: &Registry) -> Result<()
         "gauge",
         "When the oldest notice not yet accepted (pending or deferred) was queued (Unix time; 0: none).",
     );
-    let oldest = registry.oldest_pending_outbox("notice").await?;
+    let oldest = registry.oldest_pending_outbox(OutboxKind::Notice).await?;
     out.sample(
         "notices_oldest_pending_timestamp_seconds",
         &[],
@@ -254,7 +254,7 @@ fn sweep_time_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
     for kind in kinds {
         out.sample(
             "sweeps_total",
-            &[("kind", &kind.kind)],
+            &[("kind", kind.kind.as_str())],
             kind.finished as f64,
         );
     }
@@ -269,7 +269,11 @@ fn sweep_time_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
             .finished
             .map(|end| end.duration_since(last.started).as_secs_f64().max(0.0))
             .unwrap_or_default();
-        out.sample("sweep_duration_seconds", &[("kind", &kind.kind)], seconds);
+        out.sample(
+            "sweep_duration_seconds",
+            &[("kind", kind.kind.as_str())],
+            seconds,
+        );
     }
     out.family(
         "sweep_last_finished_timestamp_seconds",
@@ -280,7 +284,7 @@ fn sweep_time_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
         let finished = kind.last.finished.map_or(0, |at| at.as_second());
         out.sample(
             "sweep_last_finished_timestamp_seconds",
-            &[("kind", &kind.kind)],
+            &[("kind", kind.kind.as_str())],
             finished as f64,
         );
     }
@@ -296,7 +300,7 @@ fn sweep_result_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
     for kind in kinds {
         out.sample(
             "sweep_held",
-            &[("kind", &kind.kind)],
+            &[("kind", kind.kind.as_str())],
             f64::from(u8::from(kind.last.held)),
         );
     }
@@ -311,7 +315,7 @@ fn sweep_result_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
             let count = summary[result].as_u64().unwrap_or(0);
             out.sample(
                 "sweep_checks",
-                &[("kind", &kind.kind), ("result", result)],
+                &[("kind", kind.kind.as_str()), ("result", result)],
                 count as f64,
             );
         }
@@ -331,7 +335,7 @@ fn sweep_result_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
         for (code, count) in codes {
             out.sample(
                 "sweep_errors",
-                &[("kind", &kind.kind), ("code", &code)],
+                &[("kind", kind.kind.as_str()), ("code", &code)],
                 count.as_u64().unwrap_or(0) as f64,
             );
         }
@@ -355,7 +359,7 @@ fn sweep_result_families(out: &mut Exposition, kinds: &[SweepKindStats]) {
             });
         out.sample(
             "sweep_canary_failures",
-            &[("kind", &kind.kind)],
+            &[("kind", kind.kind.as_str())],
             failed as f64,
         );
     }

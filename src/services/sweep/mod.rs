@@ -51,6 +51,7 @@ use crate::probe::{Prober, ResolutionDown, resolution_failed};
 use crate::profile::Profile;
 use crate::registry::{
     Domain, DomainUpdate, NewCheck, PendingChange, PendingCheck, Registry, RegistryError, Sweep,
+    SweepKind,
 };
 use crate::report::{Report, Verdict};
 
@@ -246,7 +247,11 @@ impl Sweeper {
     /// Runs one sweep of `kind` over the due domains (or joins, or resumes, the sweep
     /// already running), to its end: checks, decision, applied changes, summary.
     /// `progress` counts the checked domains.
-    pub async fn run(&self, kind: &str, progress: &ProgressBar) -> Result<Summary, SweepError> {
+    pub async fn run(
+        &self,
+        kind: SweepKind,
+        progress: &ProgressBar,
+    ) -> Result<Summary, SweepError> {
         let started = std::time::Instant::now();
         // A sweep through a resolver that does not answer would record failures that are
         // ours: record nothing, alert the operators (once for the outage), and stop.
@@ -1088,12 +1093,8 @@ fn apply_check(
 
 /// The check record and lifecycle event of a report.
 fn record(report: &Report, domain: &Domain, at: Timestamp) -> (NewCheck, Event) {
-    let codes = error_codes(report);
-    let warnings = report
-        .codes_of(Severity::Warning)
-        .iter()
-        .map(|code| code.as_str().to_owned())
-        .collect();
+    let codes = report.codes_of(Severity::Error);
+    let warnings = report.codes_of(Severity::Warning);
     let verdict = report.verdict();
     let ok = verdict == Verdict::Ok;
     let transient = verdict == Verdict::TransientError;

@@ -288,6 +288,7 @@ pub fn suspicion(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Code;
     use crate::lifecycle::{Event, apply};
 
     #[test]
@@ -387,7 +388,7 @@ mod tests {
                 at: now,
                 ok: false,
                 transient: false,
-                codes: vec!["A_NON_CORRETTO".into()],
+                codes: vec![Code::A_NON_CORRETTO],
             },
             &policy,
         )
@@ -436,7 +437,7 @@ mod tests {
             codes: if ok {
                 vec![]
             } else {
-                vec!["MX_NON_DEFINITO".into()]
+                vec![Code::MX_NON_DEFINITO]
             },
         };
         let passed = apply(&certified, &check(true), &policy).unwrap();

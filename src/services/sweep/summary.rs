@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::Lang;
 use crate::lifecycle::State;
-use crate::registry::{Sweep, SweepTally};
+use crate::registry::{Sweep, SweepKind, SweepTally};
 
 use super::HoldReason;
 
@@ -31,8 +31,8 @@ pub struct CanaryResult {
 pub struct Summary {
     /// The sweep's identifier.
     pub sweep: i64,
-    /// Its kind (`sweep`, `daily`, `recheck`).
-    pub kind: String,
+    /// Its kind.
+    pub kind: SweepKind,
     /// When it started.
     pub started: Timestamp,
     /// When it finished.
@@ -86,7 +86,7 @@ impl Summary {
     ) -> Self {
         Summary {
             sweep: sweep.id,
-            kind: sweep.kind.clone(),
+            kind: sweep.kind,
             started: sweep.started,
             finished,
             seconds: (elapsed.as_secs_f64() * 100.0).round() / 100.0,
@@ -188,7 +188,7 @@ impl Summary {
         let _ = writeln!(
             out,
             "{} {} {}: {} {} {:.2} s ({rate:.0}/s)",
-            kind_label(&self.kind, lang),
+            self.kind.label(lang),
             lang.pick("n.", "no."),
             self.sweep,
             self.checked,
@@ -284,18 +284,6 @@ impl Summary {
     }
 }
 
-/// What an operator calls a sweep of this kind: the daily check (`daily`), a re-check of
-/// the domains that fell due (`recheck`), or a check of every due domain run by hand or
-/// by cron (`sweep`).
-pub fn kind_label(kind: &str, lang: Lang) -> String {
-    match kind {
-        "daily" => lang.pick("Controllo giornaliero", "Daily check").into(),
-        "sweep" => lang.pick("Controllo", "Check").into(),
-        "recheck" => lang.pick("Ricontrollo", "Recheck").into(),
-        other => format!("{} ({other})", lang.pick("Controllo", "Check")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,7 +293,7 @@ mod tests {
         let t0: Timestamp = "2026-11-23T02:00:00Z".parse().unwrap();
         let sweep = Sweep {
             id: 7,
-            kind: "daily".into(),
+            kind: SweepKind::Daily,
             started: t0,
             finished: None,
             summary: None,

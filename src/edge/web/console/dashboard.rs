@@ -10,7 +10,7 @@ use minijinja::{Value, context};
 use serde_json::Value as Json;
 
 use super::auth::SignedIn;
-use super::{day, span, state_label, when};
+use super::{day, span, when};
 use crate::Lang;
 use crate::finding::{Code, Severity};
 use crate::lifecycle::State;
@@ -46,7 +46,7 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
         .await?
         .into_iter()
         .map(|(s, count)| {
-            context! { state => s.as_str(), label => state_label(s, lang), count => count }
+            context! { state => s.as_str(), label => s.label(lang), count => count }
         })
         .collect();
     let horizon = now
@@ -70,7 +70,7 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
                 deadline => when(deadline, lang, zone),
                 left => span(now, deadline, lang),
                 late => deadline <= now,
-                codes => d.status.last_codes.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
+                codes => d.status.last_codes.iter().map(|c| c.label()).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -122,7 +122,7 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
             .unwrap_or_default();
         context! {
             id => sweep.id,
-            kind => &sweep.kind,
+            kind => sweep.kind.as_str(),
             started => when(sweep.started, lang, zone),
             finished => sweep.finished.map(|at| when(at, lang, zone)),
             ago => sweep.finished.map(|at| span(at, now, lang)),

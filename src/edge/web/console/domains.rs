@@ -12,11 +12,12 @@ use minijinja::{Value, context};
 use serde_json::Value as Json;
 
 use super::auth::SignedIn;
-use super::{FormFields, day, span, state_label, when};
+use super::{FormFields, day, span, when};
 use crate::Lang;
 use crate::actions::{self, Command, ExceptionChange};
 use crate::check::evaluate;
-use crate::lifecycle::State;
+use crate::finding::Code;
+use crate::lifecycle::{Action, State};
 use crate::name::DomainName;
 use crate::profile::Profile;
 use crate::registry::users::DomainQuery;
@@ -84,7 +85,7 @@ pub async fn list(AxumState(state): AxumState<AppState>, signed: SignedIn, page:
         .collect();
     let states: Vec<Value> = State::ALL
         .into_iter()
-        .map(|s| context! { value => s.as_str(), label => state_label(s, lang) })
+        .map(|s| context! { value => s.as_str(), label => s.label(lang) })
         .collect();
     page.render(
         StatusCode::OK,
@@ -114,7 +115,7 @@ fn row(domain: &Domain, now: Timestamp, lang: Lang, zone: &TimeZone) -> Value {
         name => domain.name.as_str(),
         href => format!("/console/domains/{}", encode_component(domain.name.as_str())),
         state => domain.status.state.as_str(),
-        state_label => state_label(domain.status.state, lang),
+        state_label => domain.status.state.label(lang),
         profile => &domain.profile,
         holder => &domain.holder.email,
         deadline => domain.status.deadline.map(|d| when(d, lang, zone)),
@@ -125,7 +126,7 @@ fn row(domain: &Domain, now: Timestamp, lang: Lang, zone: &TimeZone) -> Value {
             at => when(c.at, lang, zone),
             ok => c.ok,
             transient => c.transient,
-            codes => c.codes.iter().map(|code| code.replace('_', " ")).collect::<Vec<_>>(),
+            codes => c.codes.iter().map(|code| code.label()).collect::<Vec<_>>(),
         }),
     }
 }
@@ -248,8 +249,8 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
                 at => when(check.summary.at, lang, zone),
                 ok => check.summary.ok,
                 transient => check.summary.transient,
-                codes => check.summary.codes.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
-                warnings => check.summary.warnings.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
+                codes => check.summary.codes.iter().map(|c| c.label()).collect::<Vec<_>>(),
+                warnings => check.summary.warnings.iter().map(|c| c.label()).collect::<Vec<_>>(),
                 changes => changes.unwrap_or_default(),
                 first => i + 1 == checks.len(),
             }
@@ -291,10 +292,10 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
             context! {
                 at => when(t.at, lang, zone),
                 from => t.from.as_str(),
-                from_label => state_label(t.from, lang),
+                from_label => t.from.label(lang),
                 to => t.to.as_str(),
-                to_label => state_label(t.to, lang),
-                reason => crate::lifecycle::reason_text(&t.reason, lang),
+                to_label => t.to.label(lang),
+                reason => t.reason.text(lang),
                 actor => &t.actor,
             }
         })
@@ -307,21 +308,10 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
                 .payload
                 .get("kind")
                 .and_then(Json::as_str)
-                .map_or_else(|| item.kind.clone(), str::to_owned);
-            let kind_label = match (item.kind.as_str(), lang) {
-                ("notice", Lang::It) => "Avviso",
-                ("notice", Lang::En) => "Notice",
-                ("publish", Lang::It) => "Pubblicazione nell'indice",
-                ("publish", Lang::En) => "Published in the index",
-                ("unpublish", Lang::It) => "Tolto dall'indice",
-                ("unpublish", Lang::En) => "Taken out of the index",
-                ("alert", Lang::It) => "Allerta agli operatori",
-                ("alert", Lang::En) => "Operator alert",
-                (other, _) => other,
-            };
+                .unwrap_or(item.kind.as_str());
             context! {
-                kind => &item.kind,
-                kind_label => kind_label,
+                kind => item.kind.as_str(),
+                kind_label => item.kind.label(lang),
                 what => kind,
                 created => when(item.created, lang, zone),
                 state => item.state.as_str(),
@@ -351,7 +341,7 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         shown => domain.name.to_unicode(),
         href => format!("/console/domains/{}", encode_component(domain.name.as_str())),
         state => s.as_str(),
-        state_label => state_label(s, lang),
+        state_label => s.label(lang),
         since => when(status.since, lang, zone),
         since_ago => span(status.since, now, lang),
         deadline => deadline,
@@ -366,15 +356,15 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         exception => domain.exception.iter().map(ToString::to_string).collect::<Vec<_>>(),
         next_check => when(domain.next_check, lang, zone),
         episode => status.episode,
-        last_codes => status.last_codes.iter().map(|c| c.replace('_', " ")).collect::<Vec<_>>(),
+        last_codes => status.last_codes.iter().map(|c| c.label()).collect::<Vec<_>>(),
         history => history,
         latest => latest,
         transitions => transitions,
         notices => notices,
-        can_approve => s == State::UnderReview,
-        can_remove => matches!(s, State::Certified | State::InError | State::UnderReview),
-        can_renew => s != State::Expired,
-        can_recheck => !matches!(s, State::Requested | State::Expired),
+        can_approve => Action::Approve.allowed_in(s),
+        can_remove => Action::Remove.allowed_in(s),
+        can_renew => Action::Renew.allowed_in(s),
+        can_recheck => s.is_monitored(),
         renew_default => status.expires.map(|e| {
             e.saturating_add(jiff::SignedDuration::from_hours(24 * 365)).map(|t| crate::clock::civil(t, zone, "%Y-%m-%d")).unwrap_or_default()
         }),
@@ -385,7 +375,8 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
 /// away, and the servers whose answers changed.
 fn changes(older: &CheckRecord, newer: &CheckRecord, lang: Lang) -> Vec<Value> {
     let mut out = Vec::new();
-    let set = |codes: &[String]| codes.iter().cloned().collect::<BTreeSet<String>>();
+    // By name, as the codes were always listed here.
+    let set = |codes: &[Code]| codes.iter().map(|c| c.as_str()).collect::<BTreeSet<&str>>();
     for (old, new) in [
         (set(&older.summary.codes), set(&newer.summary.codes)),
         (set(&older.summary.warnings), set(&newer.summary.warnings)),

@@ -36,7 +36,6 @@ use super::AppState;
 use super::limit::RateLimiter;
 use super::pages::ui::form_pairs;
 use crate::Lang;
-use crate::lifecycle::State;
 
 /// Most bytes of a console form.
 const FORM_MAX: usize = 64 * 1024;
@@ -104,26 +103,6 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
             return Err(StatusCode::PAYLOAD_TOO_LARGE.into_response());
         }
         Ok(FormFields(form_pairs(&String::from_utf8_lossy(&bytes))))
-    }
-}
-
-/// A state in words.
-pub fn state_label(state: State, lang: Lang) -> &'static str {
-    match (state, lang) {
-        (State::Requested, Lang::It) => "richiesto",
-        (State::Requested, Lang::En) => "requested",
-        (State::PendingDns, Lang::It) => "in attesa del DNS",
-        (State::PendingDns, Lang::En) => "pending DNS",
-        (State::Certified, Lang::It) => "certificato",
-        (State::Certified, Lang::En) => "certified",
-        (State::InError, Lang::It) => "in errore",
-        (State::InError, Lang::En) => "in error",
-        (State::Removed, Lang::It) => "rimosso",
-        (State::Removed, Lang::En) => "removed",
-        (State::UnderReview, Lang::It) => "in revisione",
-        (State::UnderReview, Lang::En) => "under review",
-        (State::Expired, Lang::It) => "scaduto",
-        (State::Expired, Lang::En) => "expired",
     }
 }
 

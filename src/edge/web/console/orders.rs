@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use minijinja::{Value, context};
 
 use super::auth::SignedIn;
-use super::{FormFields, day, state_label, when};
+use super::{FormFields, day, when};
 use crate::Lang;
 use crate::activation;
 use crate::registry::{Order, OrderState};
@@ -117,7 +117,7 @@ fn order_row(
         created => when(order.created, lang, zone),
         open => order.state == OrderState::Received,
         domain_state => domain_state.map(|s| s.as_str()),
-        domain_state_label => domain_state.map(|s| state_label(s, lang)),
+        domain_state_label => domain_state.map(|s| s.label(lang)),
     }
 }
 
@@ -207,7 +207,7 @@ pub async fn mailboxes(
             domain => domain.as_ref().map(|(name, _)| name.clone()),
             domain_href => domain.as_ref().map(|(name, _)| format!("/console/domains/{}", encode_component(name))),
             domain_state => domain.as_ref().map(|(_, s)| s.as_str()),
-            domain_state_label => domain.as_ref().map(|(_, s)| state_label(*s, lang)),
+            domain_state_label => domain.as_ref().map(|(_, s)| s.label(lang)),
         });
     }
     page.render(
