@@ -7,9 +7,8 @@ use std::fmt::Write as _;
 
 use super::Draft;
 use super::context::Context;
-use crate::dns::fqdn;
-use crate::dnssec::validate::{Bogus, DsInfo, KeyInfo, SigInfo};
-use crate::dnssec::{ChainLink, Security, Validation};
+use crate::check::observation::fqdn;
+use crate::check::observation::{Bogus, ChainLink, DsInfo, KeyInfo, Security, SigInfo, Validation};
 use crate::finding::{Code, Evidence, Fix, FixCase, Text};
 use crate::name::display_name;
 use crate::profile::DnssecPolicy;
@@ -528,9 +527,10 @@ mod tests {
     use super::super::observation::{
         Observation, ServerObservation, TargetObservation, ZoneObservation,
     };
-    use crate::dns::{Data, Outcome, Reply, Rr};
-    use crate::dnssec::validate::{Bogus, DsInfo, KeyInfo, SigInfo};
-    use crate::dnssec::{ChainLink, DnssecObservation, Security, Validation};
+    use crate::check::observation::{
+        Bogus, ChainLink, DnssecObservation, DsInfo, KeyInfo, Security, SigInfo, Validation,
+    };
+    use crate::check::observation::{Data, Outcome, Reply, Rr};
     use crate::finding::{Code, FixCase, Severity};
     use crate::name::DomainName;
     use crate::profile::{DnssecPolicy, Profile, parse_net};

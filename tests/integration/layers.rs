@@ -2,9 +2,9 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 0 core (pure) | name, finding, profile, check, lifecycle, address, clock, report, contact |
+//! | 0 core (pure) | name, finding, profile, check, lifecycle, address, clock, report, contact, settings |
 //! | 1 adapters | dns, dnssec, net, probe, registry |
-//! | 2 services | sweep, actions, activation, provision, outbox, index, postfix, notice, instructions |
+//! | 2 services | sweep, daemon, actions, activation, provision, outbox, index, postfix, notice, instructions |
 //! | 3 edge | cli, web, config |
 //!
 //! A module may import its own layer and the layers below, never one above; at the edge,
@@ -12,11 +12,15 @@
 //! other way round). Every `crate::…` path of every file under `src/` counts, comments
 //! aside.
 //!
+//! Within a layer, no two modules may reach each other through their imports (directly
+//! or through others): a cycle `a <-> b` fails the suite too.
+//!
 //! The imports that break the rule today are listed in `tests/fixtures/layers/allowed.txt`
-//! while the restructuring removes them: a new one fails this test, and so does a listed
-//! one that is gone (remove it from the list), so the list only shrinks.
+//! (and the cycles, as `a <-> b`) while the restructuring removes them: a new one fails
+//! this test, and so does a listed one that is gone (remove it from the list), so the list
+//! only shrinks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::support::lab::repo;
@@ -31,12 +35,14 @@ const LAYERS: &[(&str, u8)] = &[
     ("clock", 0),
     ("report", 0),
     ("contact", 0),
+    ("settings", 0),
     ("dns", 1),
     ("dnssec", 1),
     ("net", 1),
     ("probe", 1),
     ("registry", 1),
     ("sweep", 2),
+    ("daemon", 2),
     ("actions", 2),
     ("activation", 2),
     ("provision", 2),
@@ -114,9 +120,10 @@ fn first_segment(path: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Every `importer -> imported` pair of top-level modules that breaks the rule.
-fn violations(src: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// Every top-level module under `src/` (the crate's root aside) with the top-level
+/// modules its files import.
+fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -134,19 +141,57 @@ fn violations(src: &Path) -> BTreeSet<String> {
             if module == "lib" || module == "main" {
                 continue; // the crate's root composes everything
             }
-            let Some(own) = layer(&module) else {
-                out.insert(format!("{module}: a module in no layer (add it to LAYERS)"));
-                continue;
-            };
             let text = std::fs::read_to_string(&path).unwrap();
-            for imported in imported_modules(&text) {
-                let Some(theirs) = layer(&imported) else {
-                    continue; // items of the root (crate::Lang)
-                };
-                let sideways_to_cli = imported == "cli" && module != "cli";
-                if imported != module && (theirs > own || sideways_to_cli) {
-                    out.insert(format!("{module} -> {imported}"));
+            let found = out.entry(module.clone()).or_default();
+            found.extend(imported_modules(&text).into_iter().filter(|m| *m != module));
+        }
+    }
+    out
+}
+
+/// Every `importer -> imported` pair of top-level modules that breaks the rule.
+fn violations(imports: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (module, imported) in imports {
+        let Some(own) = layer(module) else {
+            out.insert(format!("{module}: a module in no layer (add it to LAYERS)"));
+            continue;
+        };
+        for imported in imported {
+            let Some(theirs) = layer(imported) else {
+                continue; // items of the root (crate::Lang)
+            };
+            let sideways_to_cli = imported == "cli" && module != "cli";
+            if theirs > own || sideways_to_cli {
+                out.insert(format!("{module} -> {imported}"));
+            }
+        }
+    }
+    out
+}
+
+/// Every pair of modules that reach each other through their imports, as `a <-> b`
+/// (`a` first in name order).
+fn cycles(imports: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    let reach = |from: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_owned()];
+        while let Some(module) = stack.pop() {
+            for next in imports.get(&module).into_iter().flatten() {
+                if imports.contains_key(next) && seen.insert(next.clone()) {
+                    stack.push(next.clone());
                 }
+            }
+        }
+        seen
+    };
+    let reached: BTreeMap<&String, BTreeSet<String>> =
+        imports.keys().map(|m| (m, reach(m))).collect();
+    let mut out = BTreeSet::new();
+    for (a, from_a) in &reached {
+        for b in from_a {
+            if a.as_str() < b.as_str() && reached.get(b).is_some_and(|from_b| from_b.contains(*a)) {
+                out.insert(format!("{a} <-> {b}"));
             }
         }
     }
@@ -156,7 +201,9 @@ fn violations(src: &Path) -> BTreeSet<String> {
 #[test]
 fn imports_run_one_way() {
     let root = repo();
-    let found = violations(&root.join("src"));
+    let imports = imports(&root.join("src"));
+    let mut found = violations(&imports);
+    found.extend(cycles(&imports));
     let allowed_path = root.join("tests/fixtures/layers/allowed.txt");
     let allowed: BTreeSet<String> = std::fs::read_to_string(&allowed_path)
         .unwrap()
@@ -169,7 +216,8 @@ fn imports_run_one_way() {
     let gone: Vec<_> = allowed.difference(&found).collect();
     assert!(
         new.is_empty(),
-        "imports against the layers (see the table in tests/integration/layers.rs): {new:?}"
+        "imports against the layers, or modules reaching each other (see the table in \
+         tests/integration/layers.rs): {new:?}"
     );
     assert!(
         gone.is_empty(),
@@ -187,4 +235,19 @@ fn the_import_reader_sees_every_form() {
                 let x = pecwatch_crate::web;\n";
     let found: Vec<String> = imported_modules(text).into_iter().collect();
     assert_eq!(found, ["clock", "dns", "finding", "name", "profile"]);
+}
+
+#[test]
+fn cycles_are_found_through_other_modules() {
+    let imports: BTreeMap<String, BTreeSet<String>> = [
+        ("a", &["b"][..]),
+        ("b", &["c"][..]),
+        ("c", &["a", "name"][..]),
+        ("d", &["a"][..]),
+    ]
+    .into_iter()
+    .map(|(m, i)| (m.to_owned(), i.iter().map(|s| (*s).to_owned()).collect()))
+    .collect();
+    let found: Vec<String> = cycles(&imports).into_iter().collect();
+    assert_eq!(found, ["a <-> b", "a <-> c", "b <-> c"]);
 }
