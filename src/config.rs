@@ -44,7 +44,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use jiff::SignedDuration;
 use jiff::civil::Time;
@@ -157,6 +158,42 @@ pub struct Config {
     /// [`Config::from_sources`]; not part of the file.
     #[serde(skip)]
     pub provenance: Provenance,
+    /// `[index] certificate` as read last, shared by the copies of this configuration.
+    #[serde(skip)]
+    certificate: CertificateCache,
+}
+
+/// The DER of `[index] certificate`, read once and again when the file changes (its
+/// modification time or its length): the index is served on every request.
+#[derive(Clone, Debug, Default)]
+struct CertificateCache(Arc<Mutex<Option<CachedCertificate>>>);
+
+#[derive(Debug)]
+struct CachedCertificate {
+    path: PathBuf,
+    stamp: (SystemTime, u64),
+    der: Vec<u8>,
+}
+
+impl CertificateCache {
+    /// The DER read from `path` if it has not changed since.
+    fn get(&self, path: &Path, stamp: (SystemTime, u64)) -> Option<Vec<u8>> {
+        let cached = self.0.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|c| c.path == path && c.stamp == stamp)
+            .map(|c| c.der.clone())
+    }
+
+    fn put(&self, path: &Path, stamp: (SystemTime, u64), der: &[u8]) {
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some(CachedCertificate {
+                path: path.to_path_buf(),
+                stamp,
+                der: der.to_vec(),
+            });
+        }
+    }
 }
 
 impl AsRef<ProvisionConfig> for Config {
@@ -1724,7 +1761,7 @@ impl Config {
         Ok(())
     }
 
-    /// The DER of `[index] certificate`.
+    /// The DER of `[index] certificate`: read once, and again when the file changes.
     fn index_certificate(&self) -> Result<Vec<u8>, ConfigError> {
         let path = &self.index.certificate;
         let shown_path = format!("{:?}", path.display().to_string());
@@ -1736,6 +1773,12 @@ impl Config {
                 "the index needs the provider's certificate (a PEM file)",
             ));
         }
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .and_then(|meta| Some((meta.modified().ok()?, meta.len())));
+        if let Some(der) = stamp.and_then(|stamp| self.certificate.get(path, stamp)) {
+            return Ok(der);
+        }
         let text = std::fs::read(path).map_err(|e| {
             self.invalid(
                 "index",
@@ -1744,8 +1787,12 @@ impl Config {
                 format!("cannot read it: {e}"),
             )
         })?;
-        crate::index::certificate_from_pem(&String::from_utf8_lossy(&text))
-            .map_err(|e| self.invalid("index", "certificate", &shown_path, e))
+        let der = crate::index::certificate_from_pem(&String::from_utf8_lossy(&text))
+            .map_err(|e| self.invalid("index", "certificate", &shown_path, e))?;
+        if let Some(stamp) = stamp {
+            self.certificate.put(path, stamp, &der);
+        }
+        Ok(der)
     }
 
     /// This provider's index entry from `[index]`, certificate read: what `pecwatch index
@@ -2480,6 +2527,38 @@ mod tests {
         // One problem is still one line.
         let one = Config::from_sources(Some("[dns]\nattempts = 0\n"), None, env(&[])).unwrap_err();
         assert!(!one.to_string().contains('\n'), "{one}");
+    }
+
+    #[test]
+    fn the_index_certificate_is_read_once_and_again_on_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provider.pem");
+        let fixture = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/index/provider.pem"
+        ))
+        .unwrap();
+        std::fs::write(&path, &fixture).unwrap();
+        let file = "[index]\nprovider_name = \"Esempio PEC\"\n\
+                    mail_receipt = \"ricevute@pec.esempio.it\"\n";
+        let shown = path.display().to_string();
+        let config = Config::from_sources(
+            Some(file),
+            None,
+            env(&[("PECWATCH_INDEX_CERTIFICATE", &shown)]),
+        )
+        .unwrap();
+        let first = config.index_provider().unwrap().certificate;
+        // Other bytes, with the same length and modification time: not read again.
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, vec![b'x'; fixture.len()]).unwrap();
+        let handle = std::fs::File::options().write(true).open(&path).unwrap();
+        handle.set_modified(modified).unwrap();
+        assert_eq!(config.index_provider().unwrap().certificate, first);
+        // Changed: read again.
+        std::fs::write(&path, "no certificate\n").unwrap();
+        let error = config.index_provider().unwrap_err().to_string();
+        assert!(error.contains("[index] certificate"), "{error}");
     }
 
     fn dns_name(text: &str) -> hickory_proto::rr::Name {
