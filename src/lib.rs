@@ -39,9 +39,9 @@
 //!   and record it, then decide once (canaries, the share of new failures) whether to
 //!   apply the lifecycle changes or hold them all and alert the operators. Its pure
 //!   decisions (next check, daily slots in Europe/Rome, the share rule) are in
-//!   [`sweep::plan`]. `pecwatch sweep` runs one; `pecwatch serve` runs them on schedule.
-//!   Several `serve` processes share one registry: one runs the schedule (a lease in the
-//!   registry), all of them work on each sweep through the domains' leases.
+//!   [`sweep::plan`]. `pecwatch sweep` runs one; `pecwatch serve` runs them on schedule
+//!   ([`daemon`]). Several `serve` processes share one registry: one runs the schedule (a
+//!   lease in the registry), all of them work on each sweep through the domains' leases.
 //! - [`actions`] are the operators' commands on one domain (approve, reject, renew,
 //!   remove, hybrid exception), applied through the same state machine.
 //! - [`notice`] renders notices (Italian and English, text and HTML) from templates an
@@ -72,6 +72,8 @@
 //!   [`cli::output`] keeps a closed standard output or error from ever crashing a command.
 //! - [`config`] reads `pecwatch.toml` and its `PECWATCH_<SECTION>_<KEY>` overrides,
 //!   finding every problem at once ([`config::Config::check`], `pecwatch config check`);
+//!   each component defines and checks its own section ([`settings`]), the configuration
+//!   assembles them;
 //!   `pecwatch doctor` ([`cli::doctor`]) tries everything it names, and `pecwatch db`
 //!   ([`cli::db`]) shows and applies the registry's migrations and backs SQLite up;
 //!   [`clock`] gives every command its "now" (`PECWATCH_NOW` for tests; with
@@ -104,6 +106,8 @@ pub mod name;
 pub mod profile;
 #[path = "core/report.rs"]
 pub mod report;
+#[path = "core/settings.rs"]
+pub mod settings;
 
 // Layer 1, the adapters (`src/adapters/`): the outside world (DNS, the registry, sockets),
 // no business rules.
@@ -124,6 +128,8 @@ pub mod registry;
 pub mod actions;
 #[path = "services/activation.rs"]
 pub mod activation;
+#[path = "services/daemon.rs"]
+pub mod daemon;
 #[path = "services/index.rs"]
 pub mod index;
 #[path = "services/instructions.rs"]

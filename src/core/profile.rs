@@ -18,11 +18,16 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::name::{DomainName, InputError};
+
+/// Loads a provider profile by name or path: the configuration knows how, the sweep,
+/// activation and the outbox are given one.
+pub type ProfileLoader = Arc<dyn Fn(&str) -> Result<Profile, String> + Send + Sync>;
 
 /// A PEC provider's expectations for its certified domains.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::Lang;
 use crate::check::observation::Observation;
-use crate::dns::Outcome;
+use crate::check::observation::Outcome;
 use crate::finding::{Code, Finding, Fix, Severity};
 use crate::name::{DomainName, display_name};
 
@@ -101,13 +101,16 @@ pub struct ChainRow {
 }
 
 impl DnssecRow {
-    fn of(validation: &crate::dnssec::Validation) -> Self {
-        use crate::dnssec::Security;
+    fn of(validation: &crate::check::observation::Validation) -> Self {
+        use crate::check::observation::Security;
         let (status, detail) = match &validation.security {
             Security::Secure { .. } => ("secure", None),
             Security::Insecure { zone, why } => (
                 "insecure",
-                Some(format!("{why:?} at {}", crate::dns::fqdn(zone))),
+                Some(format!(
+                    "{why:?} at {}",
+                    crate::check::observation::fqdn(zone)
+                )),
             ),
             Security::Bogus { bogus, .. } => (
                 "bogus",
@@ -124,7 +127,7 @@ impl DnssecRow {
                 .chain
                 .iter()
                 .map(|link| ChainRow {
-                    zone: crate::dns::fqdn(&link.zone),
+                    zone: crate::check::observation::fqdn(&link.zone),
                     ds: link.ds.iter().map(ToString::to_string).collect(),
                     keys: link.keys.iter().map(|k| k.key_tag).collect(),
                     valid_until: link.signatures.iter().map(|s| s.expiration).min(),
@@ -179,7 +182,7 @@ impl Report {
                             .mx
                             .mx_set(&observation.domain.to_dns())
                             .iter()
-                            .map(|(p, e)| format!("MX {p} {}", crate::dns::fqdn(e)))
+                            .map(|(p, e)| format!("MX {p} {}", crate::check::observation::fqdn(e)))
                             .collect(),
                     })
                     .collect(),

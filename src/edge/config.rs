@@ -44,7 +44,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use jiff::SignedDuration;
 use jiff::civil::Time;
@@ -52,15 +53,23 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub use crate::activation::ActivationConfig;
+use crate::activation::Settings as ActivationSettings;
+use crate::dns::tsig::TsigKey;
 use crate::dns::{Patience, TransportConfig};
 use crate::dnssec::{AnchorError, DnssecConfig, TrustAnchor};
 use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
+pub use crate::outbox::SmtpConfig;
 use crate::probe::{
     ProbeConfig, ProbeError, Resolution, parse_resolver, read_root_hints, system_resolver,
 };
 use crate::profile::Profile;
+pub use crate::provision::ProvisionConfig;
+use crate::provision::{Provisioner, Settings as ProvisionSettings};
+pub use crate::settings::redact_url;
+use crate::settings::{Invalid, REDACTED};
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_VAR: &str = "PECWATCH_CONFIG";
@@ -87,8 +96,6 @@ pub const SECTIONS: &[&str] = &[
     "provision",
 ];
 
-/// What secrets are replaced with in output.
-const REDACTED: &str = "***";
 /// The origin of values nobody set.
 const DEFAULT_ORIGIN: &str = "(built-in default)";
 /// The section whose keys are free (profile names) rather than fixed.
@@ -151,6 +158,48 @@ pub struct Config {
     /// [`Config::from_sources`]; not part of the file.
     #[serde(skip)]
     pub provenance: Provenance,
+    /// `[index] certificate` as read last, shared by the copies of this configuration.
+    #[serde(skip)]
+    certificate: CertificateCache,
+}
+
+/// The DER of `[index] certificate`, read once and again when the file changes (its
+/// modification time or its length): the index is served on every request.
+#[derive(Clone, Debug, Default)]
+struct CertificateCache(Arc<Mutex<Option<CachedCertificate>>>);
+
+#[derive(Debug)]
+struct CachedCertificate {
+    path: PathBuf,
+    stamp: (SystemTime, u64),
+    der: Vec<u8>,
+}
+
+impl CertificateCache {
+    /// The DER read from `path` if it has not changed since.
+    fn get(&self, path: &Path, stamp: (SystemTime, u64)) -> Option<Vec<u8>> {
+        let cached = self.0.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|c| c.path == path && c.stamp == stamp)
+            .map(|c| c.der.clone())
+    }
+
+    fn put(&self, path: &Path, stamp: (SystemTime, u64), der: &[u8]) {
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some(CachedCertificate {
+                path: path.to_path_buf(),
+                stamp,
+                der: der.to_vec(),
+            });
+        }
+    }
+}
+
+impl AsRef<ProvisionConfig> for Config {
+    fn as_ref(&self) -> &ProvisionConfig {
+        &self.provision
+    }
 }
 
 /// `[database]`.
@@ -322,47 +371,6 @@ impl Default for SweepConfig {
     }
 }
 
-/// `[smtp]`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SmtpConfig {
-    /// The relay: `smtp://HOST:PORT` (STARTTLS when offered) or `smtps://HOST:PORT`.
-    /// Default `smtp://127.0.0.1:25`.
-    pub url: String,
-    /// The sender of notices. Default `PEC monitor <noreply@localhost>`.
-    pub from: String,
-    /// User name for SMTP authentication. Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// Password for SMTP authentication (secret). After loading it also holds the password
-    /// read from `password_file`. Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// A file holding the password (trailing newlines ignored), read at load. Exclusive
-    /// with `password`. Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-    /// PEM certificates to trust for the relay's TLS, besides the system's (a relay with a
-    /// private CA). Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    /// How long one SMTP conversation may take. Default 30 seconds.
-    #[serde(with = "duration_text")]
-    pub timeout: SignedDuration,
-    /// The longest wait between two attempts of a notice after temporary failures (the
-    /// waits double from one minute up to this). Default 10 minutes.
-    #[serde(with = "duration_text")]
-    pub retry_max: SignedDuration,
-    /// After temporary failures for this long since it was queued, a notice is given up
-    /// (failed, shown to the operators). Default 3 days.
-    #[serde(with = "duration_text")]
-    pub give_up_after: SignedDuration,
-    /// Whether the user name and password may be sent without TLS, to a relay that does
-    /// not offer STARTTLS on `smtp://`. When false (the default) such a relay gets no
-    /// AUTH and no message: the notices wait, with a reason naming this key.
-    pub allow_plaintext_auth: bool,
-}
-
 /// `[notices]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -388,40 +396,6 @@ impl Default for NoticesConfig {
             templates: PathBuf::new(),
             reseller_copy: true,
         }
-    }
-}
-
-impl Default for SmtpConfig {
-    fn default() -> Self {
-        Self {
-            url: "smtp://127.0.0.1:25".into(),
-            from: "PEC monitor <noreply@localhost>".into(),
-            username: None,
-            password: None,
-            password_file: None,
-            ca_file: None,
-            timeout: SignedDuration::from_secs(30),
-            retry_max: SignedDuration::from_mins(10),
-            give_up_after: SignedDuration::from_hours(72),
-            allow_plaintext_auth: false,
-        }
-    }
-}
-
-impl fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpConfig")
-            .field("url", &redact_url(&self.url))
-            .field("from", &self.from)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| REDACTED))
-            .field("password_file", &self.password_file)
-            .field("ca_file", &self.ca_file)
-            .field("timeout", &self.timeout)
-            .field("retry_max", &self.retry_max)
-            .field("give_up_after", &self.give_up_after)
-            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
-            .finish()
     }
 }
 
@@ -534,134 +508,6 @@ impl Default for WebConfig {
             max_connections: 4096,
             max_connections_per_client: 64,
         }
-    }
-}
-
-/// `[activation]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ActivationConfig {
-    /// Labels no internal subdomain may have. Default: the names of common services and
-    /// roles (`www`, `mail`, `postmaster`, `admin`, …).
-    pub reserved_labels: Vec<String>,
-    /// Words no internal subdomain may contain (brands, offensive words). Default none.
-    pub forbidden_words: Vec<String>,
-    /// Whether orders for the customer's own domain also wait for an operator's approval
-    /// (internal subdomains always do). Default false.
-    pub review_own_domains: bool,
-    /// The start of the set-password links sent in activation notices; the token is
-    /// appended. Default `http://127.0.0.1:8080/password/` (the web interface).
-    pub password_link_url: String,
-    /// How long a set-password link can be used. Default 72 hours.
-    #[serde(with = "duration_text")]
-    pub password_link_ttl: SignedDuration,
-}
-
-impl Default for ActivationConfig {
-    fn default() -> Self {
-        Self {
-            reserved_labels: [
-                "www",
-                "mail",
-                "smtp",
-                "pop",
-                "pop3",
-                "imap",
-                "mx",
-                "ns",
-                "dns",
-                "webmail",
-                "postmaster",
-                "abuse",
-                "admin",
-                "root",
-                "hostmaster",
-                "pec",
-                "posta",
-                "autoconfig",
-                "autodiscover",
-                "ftp",
-                "test",
-            ]
-            .map(String::from)
-            .to_vec(),
-            forbidden_words: Vec::new(),
-            review_own_domains: false,
-            password_link_url: "http://127.0.0.1:8080/password/".into(),
-            password_link_ttl: SignedDuration::from_hours(72),
-        }
-    }
-}
-
-/// `[provision]`: the provider's primary DNS server, written by TSIG-signed UPDATE at
-/// activation ([`crate::provision`]). Everything empty (the default): nothing is written.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProvisionConfig {
-    /// The primary server accepting UPDATEs, `ADDR` or `ADDR:PORT`; empty: provisioning
-    /// is off. Default empty.
-    pub primary: String,
-    /// The provider's zone of internal subdomains (`pec.aruba.it`): `acme` becomes
-    /// `acme.<internal_zone>`. Default empty.
-    pub internal_zone: String,
-    /// A file with the TSIG key (Knot or BIND key file, or `name:algorithm:base64`).
-    /// Exclusive with `tsig_key`. Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tsig_key_file: Option<PathBuf>,
-    /// The TSIG key as `name:algorithm:base64` (secret: give it through the environment,
-    /// `PECWATCH_PROVISION_TSIG_KEY`). Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tsig_key: Option<String>,
-    /// The provider's catalog zone (RFC 9432) that delegated zones are added to; empty:
-    /// delegations are not provisioned. Default empty.
-    pub catalog_zone: String,
-    /// The directory where the files of delegated zones are written before they join the
-    /// catalog: the primary's catalog template storage (`file: "%s.zone"`). Default none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zone_dir: Option<PathBuf>,
-    /// The NS records of delegated zones (the provider's name servers); empty: the
-    /// profile's `nameservers`. Default none.
-    pub nameservers: Vec<String>,
-    /// The SOA mailbox of delegated zones, as a name or an address; empty:
-    /// `hostmaster.<internal_zone>`. Default empty.
-    pub hostmaster: String,
-    /// The TTL of the records written, in seconds. Default 3600.
-    pub ttl: u32,
-    /// How long one UPDATE attempt waits for the primary, in milliseconds. Default 2000.
-    pub timeout_ms: u64,
-}
-
-impl Default for ProvisionConfig {
-    fn default() -> Self {
-        Self {
-            primary: String::new(),
-            internal_zone: String::new(),
-            tsig_key_file: None,
-            tsig_key: None,
-            catalog_zone: String::new(),
-            zone_dir: None,
-            nameservers: Vec::new(),
-            hostmaster: String::new(),
-            ttl: 3600,
-            timeout_ms: 2000,
-        }
-    }
-}
-
-impl fmt::Debug for ProvisionConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProvisionConfig")
-            .field("primary", &self.primary)
-            .field("internal_zone", &self.internal_zone)
-            .field("tsig_key_file", &self.tsig_key_file)
-            .field("tsig_key", &self.tsig_key.as_ref().map(|_| REDACTED))
-            .field("catalog_zone", &self.catalog_zone)
-            .field("zone_dir", &self.zone_dir)
-            .field("nameservers", &self.nameservers)
-            .field("hostmaster", &self.hostmaster)
-            .field("ttl", &self.ttl)
-            .field("timeout_ms", &self.timeout_ms)
-            .finish()
     }
 }
 
@@ -1582,6 +1428,11 @@ impl Config {
         }
     }
 
+    /// The error of a component's [`Invalid`] key in `section`.
+    fn blame(&self, section: &str, invalid: Invalid) -> ConfigError {
+        self.invalid(section, invalid.key, &invalid.shown, invalid.problem)
+    }
+
     /// Checks every value: ranges, names, addresses, the time zone, and that the profile
     /// and root hints files load. [`Config::load`] and [`Config::from_sources`] call it.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -1808,119 +1659,17 @@ impl Config {
 
     /// The provisioning settings and TSIG key, read and checked (the key file is read
     /// here); `None` when `[provision] primary` is empty (provisioning off).
-    pub fn provision_settings(
-        &self,
-    ) -> Result<Option<(crate::provision::Settings, crate::dns::tsig::TsigKey)>, ConfigError> {
-        use crate::dns::tsig::TsigKey;
-        let p = &self.provision;
-        let section = "provision";
-        if p.primary.trim().is_empty() {
-            return Ok(None);
-        }
-        let primary = parse_resolver(&p.primary).map_err(|_| {
-            self.invalid(
-                section,
-                "primary",
-                &format!("{:?}", p.primary),
-                "expected ADDR or ADDR:PORT (127.0.0.1, [2001:db8::53]:53)",
-            )
-        })?;
-        let dns_name = |key: &str, text: &str| -> Result<hickory_proto::rr::Name, ConfigError> {
-            DomainName::parse(text)
-                .map(|name| name.to_dns())
-                .map_err(|e| self.invalid(section, key, &format!("{text:?}"), e))
-        };
-        if p.internal_zone.trim().is_empty() {
-            return Err(self.invalid(
-                section,
-                "internal_zone",
-                "\"\"",
-                "set it (the provider's zone of internal subdomains) when primary is set",
-            ));
-        }
-        let internal_zone = dns_name("internal_zone", &p.internal_zone)?;
-        let key = match (&p.tsig_key_file, &p.tsig_key) {
-            (Some(_), Some(_)) => {
-                return Err(self.invalid(
-                    section,
-                    "tsig_key_file",
-                    "…",
-                    "set together with [provision] tsig_key: use one",
-                ));
-            }
-            (Some(path), None) => TsigKey::from_file(path).map_err(|e| {
-                self.invalid(
-                    section,
-                    "tsig_key_file",
-                    &format!("{:?}", path.display().to_string()),
-                    e,
-                )
-            })?,
-            (None, Some(text)) => {
-                TsigKey::parse(text).map_err(|e| self.invalid(section, "tsig_key", REDACTED, e))?
-            }
-            (None, None) => {
-                return Err(self.invalid(
-                    section,
-                    "tsig_key_file",
-                    "none",
-                    "set it (or tsig_key) when primary is set: updates are signed with TSIG",
-                ));
-            }
-        };
-        let catalog_zone = match p.catalog_zone.trim() {
-            "" => None,
-            text => Some(dns_name("catalog_zone", text)?),
-        };
-        let nameservers = p
-            .nameservers
-            .iter()
-            .map(|ns| dns_name("nameservers", ns))
-            .collect::<Result<Vec<_>, _>>()?;
-        let hostmaster = match p.hostmaster.trim() {
-            "" => hickory_proto::rr::Name::from_ascii("hostmaster")
-                .and_then(|h| h.append_domain(&internal_zone))
-                .map_err(|e| self.invalid(section, "hostmaster", "\"\"", e))?,
-            text => dns_name("hostmaster", &text.replacen('@', ".", 1))?,
-        };
-        if !(1..=604_800).contains(&p.ttl) {
-            return Err(self.invalid(
-                section,
-                "ttl",
-                &p.ttl.to_string(),
-                "must be between 1 and 604800",
-            ));
-        }
-        if !(1..=60_000).contains(&p.timeout_ms) {
-            return Err(self.invalid(
-                section,
-                "timeout_ms",
-                &p.timeout_ms.to_string(),
-                "must be between 1 and 60000",
-            ));
-        }
-        if let Some(dir) = &p.zone_dir
-            && !dir.as_os_str().is_empty()
-            && !dir.is_dir()
-        {
-            return Err(self.invalid(
-                section,
-                "zone_dir",
-                &format!("{:?}", dir.display().to_string()),
-                "not a directory",
-            ));
-        }
-        let settings = crate::provision::Settings {
-            primary,
-            internal_zone,
-            catalog_zone,
-            zone_dir: p.zone_dir.clone().filter(|d| !d.as_os_str().is_empty()),
-            nameservers,
-            hostmaster,
-            ttl: p.ttl,
-            timeout: Duration::from_millis(p.timeout_ms),
-        };
-        Ok(Some((settings, key)))
+    pub fn provision_settings(&self) -> Result<Option<(ProvisionSettings, TsigKey)>, ConfigError> {
+        self.provision
+            .settings()
+            .map_err(|invalid| self.blame("provision", invalid))
+    }
+
+    /// The provisioner of `[provision]`; `None` when `[provision] primary` is empty.
+    pub fn provisioner(&self) -> Result<Option<Provisioner>, ConfigError> {
+        Ok(self
+            .provision_settings()?
+            .map(|(settings, key)| Provisioner::new(settings, key)))
     }
 
     fn validate_activation(&self) -> Result<(), ConfigError> {
@@ -1930,57 +1679,19 @@ impl Config {
         {
             return Err(self.invalid("provision", "internal_zone", &format!("{zone:?}"), error));
         }
-        let activation = &self.activation;
-        let url = &activation.password_link_url;
-        if !(url.starts_with("https://") || url.starts_with("http://"))
-            || url.contains(char::is_whitespace)
-        {
-            return Err(self.invalid(
-                "activation",
-                "password_link_url",
-                &format!("{url:?}"),
-                "expected an http:// or https:// URL",
-            ));
-        }
-        if !activation.password_link_ttl.is_positive() {
-            return Err(self.invalid(
-                "activation",
-                "password_link_ttl",
-                &activation.password_link_ttl.to_string(),
-                "must be positive",
-            ));
-        }
-        for (key, words) in [
-            ("reserved_labels", &activation.reserved_labels),
-            ("forbidden_words", &activation.forbidden_words),
-        ] {
-            if let Some(bad) = words
-                .iter()
-                .find(|w| w.is_empty() || *w != &w.to_ascii_lowercase() || !w.is_ascii())
-            {
-                return Err(self.invalid(
-                    "activation",
-                    key,
-                    &format!("{bad:?}"),
-                    "expected lower-case ASCII words",
-                ));
-            }
-        }
-        Ok(())
+        self.activation
+            .validate()
+            .map_err(|invalid| self.blame("activation", invalid))
     }
 
-    /// The rules of activation, from `[activation]` and the lifecycle policy.
-    pub fn activation_settings(&self) -> crate::activation::Settings {
-        let activation = &self.activation;
-        crate::activation::Settings {
-            internal_zone: DomainName::parse(self.provision.internal_zone.trim()).ok(),
-            reserved_labels: activation.reserved_labels.clone(),
-            forbidden_words: activation.forbidden_words.clone(),
-            review_own_domains: activation.review_own_domains,
-            password_link_url: activation.password_link_url.clone(),
-            password_link_ttl: activation.password_link_ttl,
-            policy: self.policy(),
-        }
+    /// The rules of activation, from `[activation]`, `[provision] internal_zone` and the
+    /// lifecycle policy.
+    pub fn activation_settings(&self) -> ActivationSettings {
+        ActivationSettings::new(
+            &self.activation,
+            &self.provision.internal_zone,
+            self.policy(),
+        )
     }
 
     fn validate_index(&self) -> Result<(), ConfigError> {
@@ -2050,7 +1761,7 @@ impl Config {
         Ok(())
     }
 
-    /// The DER of `[index] certificate`.
+    /// The DER of `[index] certificate`: read once, and again when the file changes.
     fn index_certificate(&self) -> Result<Vec<u8>, ConfigError> {
         let path = &self.index.certificate;
         let shown_path = format!("{:?}", path.display().to_string());
@@ -2062,6 +1773,12 @@ impl Config {
                 "the index needs the provider's certificate (a PEM file)",
             ));
         }
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .and_then(|meta| Some((meta.modified().ok()?, meta.len())));
+        if let Some(der) = stamp.and_then(|stamp| self.certificate.get(path, stamp)) {
+            return Ok(der);
+        }
         let text = std::fs::read(path).map_err(|e| {
             self.invalid(
                 "index",
@@ -2070,8 +1787,12 @@ impl Config {
                 format!("cannot read it: {e}"),
             )
         })?;
-        crate::index::certificate_from_pem(&String::from_utf8_lossy(&text))
-            .map_err(|e| self.invalid("index", "certificate", &shown_path, e))
+        let der = crate::index::certificate_from_pem(&String::from_utf8_lossy(&text))
+            .map_err(|e| self.invalid("index", "certificate", &shown_path, e))?;
+        if let Some(stamp) = stamp {
+            self.certificate.put(path, stamp, &der);
+        }
+        Ok(der)
     }
 
     /// This provider's index entry from `[index]`, certificate read: what `pecwatch index
@@ -2438,57 +2159,6 @@ impl Config {
     }
 }
 
-/// Replaces the password of a URL (`scheme://user:PASSWORD@host/…`) and the values of
-/// query parameters whose name contains `pass` with `***`.
-pub fn redact_url(url: &str) -> String {
-    let (head, rest) = match url.find("://") {
-        Some(at) => url.split_at(at + 3),
-        None => ("", url),
-    };
-    // The user info ends at the last '@' before the query, even when a careless password
-    // holds a '/' or an '@'; the authority ends at the first '/', '?' or '#' after it.
-    let before_query = rest.split(['?', '#']).next().unwrap_or_default();
-    let authority_end = if head.is_empty() {
-        0
-    } else {
-        let from = before_query.rfind('@').unwrap_or(0);
-        rest[from..]
-            .find(['/', '?', '#'])
-            .map_or(rest.len(), |end| from + end)
-    };
-    let (authority, tail) = rest.split_at(authority_end);
-    let mut out = head.to_owned();
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            match userinfo.split_once(':') {
-                Some((user, _password)) => out.push_str(&format!("{user}:{REDACTED}")),
-                None => out.push_str(userinfo),
-            }
-            out.push('@');
-            out.push_str(host);
-        }
-        None => out.push_str(authority),
-    }
-    match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((name, _)) if name.to_ascii_lowercase().contains("pass") => {
-                        format!("{name}={REDACTED}")
-                    }
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            out.push_str(path);
-            out.push('?');
-            out.push_str(&query.join("&"));
-        }
-        None => out.push_str(tail),
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 // Serde helpers
 // ---------------------------------------------------------------------------------------
@@ -2851,5 +2521,130 @@ mod tests {
         // One problem is still one line.
         let one = Config::from_sources(Some("[dns]\nattempts = 0\n"), None, env(&[])).unwrap_err();
         assert!(!one.to_string().contains('\n'), "{one}");
+    }
+
+    #[test]
+    fn the_index_certificate_is_read_once_and_again_on_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provider.pem");
+        let fixture = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/index/provider.pem"
+        ))
+        .unwrap();
+        std::fs::write(&path, &fixture).unwrap();
+        let file = "[index]\nprovider_name = \"Esempio PEC\"\n\
+                    mail_receipt = \"ricevute@pec.esempio.it\"\n";
+        let shown = path.display().to_string();
+        let config = Config::from_sources(
+            Some(file),
+            None,
+            env(&[("PECWATCH_INDEX_CERTIFICATE", &shown)]),
+        )
+        .unwrap();
+        let first = config.index_provider().unwrap().certificate;
+        // Other bytes, with the same length and modification time: not read again.
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, vec![b'x'; fixture.len()]).unwrap();
+        let handle = std::fs::File::options().write(true).open(&path).unwrap();
+        handle.set_modified(modified).unwrap();
+        assert_eq!(config.index_provider().unwrap().certificate, first);
+        // Changed: read again.
+        std::fs::write(&path, "no certificate\n").unwrap();
+        let error = config.index_provider().unwrap_err().to_string();
+        assert!(error.contains("[index] certificate"), "{error}");
+    }
+
+    fn dns_name(text: &str) -> hickory_proto::rr::Name {
+        hickory_proto::rr::Name::from_ascii(text).unwrap()
+    }
+
+    #[test]
+    fn provision_section_from_the_environment() {
+        // Off by default.
+        assert!(
+            Config::from_sources(None, None, env(&[]))
+                .unwrap()
+                .provisioner()
+                .unwrap()
+                .is_none()
+        );
+        let secret = "c2VncmV0aXNzaW1vLXNlZ3JldGlzc2ltbw==";
+        let key = format!("pecwatch-test:hmac-sha512:{secret}");
+        let loaded = Config::from_sources(
+            None,
+            None,
+            env(&[
+                ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+                ("PECWATCH_PROVISION_INTERNAL_ZONE", "Pec.Aruba.IT."),
+                ("PECWATCH_PROVISION_TSIG_KEY", &key),
+                ("PECWATCH_PROVISION_CATALOG_ZONE", "catalog.aruba.invalid"),
+                (
+                    "PECWATCH_PROVISION_NAMESERVERS",
+                    "dns1.aruba.it, dns2.aruba.it",
+                ),
+                ("PECWATCH_PROVISION_TTL", "60"),
+            ]),
+        )
+        .unwrap();
+        for shown in [format!("{loaded:?}"), format!("{:?}", loaded.redacted())] {
+            assert!(!shown.contains(secret), "the secret leaks: {shown}");
+        }
+        let provisioner = loaded.provisioner().unwrap().unwrap();
+        let settings = provisioner.settings();
+        assert_eq!(settings.primary, "127.53.2.1:53".parse().unwrap());
+        assert_eq!(settings.internal_zone, dns_name("pec.aruba.it."));
+        assert_eq!(settings.hostmaster, dns_name("hostmaster.pec.aruba.it."));
+        assert_eq!(
+            settings.catalog_zone,
+            Some(dns_name("catalog.aruba.invalid."))
+        );
+        assert_eq!(settings.nameservers.len(), 2);
+        assert_eq!(settings.ttl, 60);
+        assert!(!format!("{provisioner:?}").contains(secret));
+
+        for (pairs, problem) in [
+            (
+                vec![("PECWATCH_PROVISION_PRIMARY", "127.53.2.1")],
+                "internal_zone",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                ],
+                "tsig_key_file",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "dns1.aruba.it"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                    ("PECWATCH_PROVISION_TSIG_KEY", key.as_str()),
+                ],
+                "ADDR or ADDR:PORT",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                    ("PECWATCH_PROVISION_TSIG_KEY", "k:hmac-md5:c2VncmV0aXNzaW1v"),
+                ],
+                "unsupported TSIG algorithm",
+            ),
+            (
+                vec![
+                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
+                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
+                    ("PECWATCH_PROVISION_TSIG_KEY_FILE", "/nonexistent/key"),
+                ],
+                "cannot read TSIG key file",
+            ),
+        ] {
+            let error = Config::from_sources(None, None, env(&pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(problem), "{problem}: {error}");
+            assert!(!error.contains("c2VncmV0"), "{error}");
+        }
     }
 }

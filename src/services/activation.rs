@@ -30,7 +30,7 @@ use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use std::sync::Arc;
@@ -38,15 +38,17 @@ use std::sync::Arc;
 use crate::Lang;
 use crate::actions::{self, ActionError, Command};
 use crate::instructions::{Case, decide};
+use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{DomainStatus, Policy, State};
 use crate::name::{DomainName, InputError};
 use crate::probe::Prober;
+use crate::profile::ProfileLoader;
 use crate::provision::{Provisioned, Provisioner};
 use crate::registry::{
     Domain, Holder, LinkProblem, Mailbox, NewDomain, NewOrder, Order, OrderKind, OrderState,
     Registry, RegistryError,
 };
-use crate::sweep::ProfileLoader;
+use crate::settings::Invalid;
 
 /// The actor recorded for what pecwatch does by itself.
 pub const SYSTEM: &str = "pecwatch";
@@ -56,6 +58,101 @@ pub const POSTMASTER: &str = "postmaster";
 pub const MIN_PASSWORD: usize = 10;
 /// The longest password accepted (argon2 takes longer ones, but nobody types them).
 pub const MAX_PASSWORD: usize = 256;
+
+/// `[activation]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivationConfig {
+    /// Labels no internal subdomain may have. Default: the names of common services and
+    /// roles (`www`, `mail`, `postmaster`, `admin`, …).
+    pub reserved_labels: Vec<String>,
+    /// Words no internal subdomain may contain (brands, offensive words). Default none.
+    pub forbidden_words: Vec<String>,
+    /// Whether orders for the customer's own domain also wait for an operator's approval
+    /// (internal subdomains always do). Default false.
+    pub review_own_domains: bool,
+    /// The start of the set-password links sent in activation notices; the token is
+    /// appended. Default `http://127.0.0.1:8080/password/` (the web interface).
+    pub password_link_url: String,
+    /// How long a set-password link can be used. Default 72 hours.
+    #[serde(with = "duration_text")]
+    pub password_link_ttl: SignedDuration,
+}
+
+impl Default for ActivationConfig {
+    fn default() -> Self {
+        Self {
+            reserved_labels: [
+                "www",
+                "mail",
+                "smtp",
+                "pop",
+                "pop3",
+                "imap",
+                "mx",
+                "ns",
+                "dns",
+                "webmail",
+                "postmaster",
+                "abuse",
+                "admin",
+                "root",
+                "hostmaster",
+                "pec",
+                "posta",
+                "autoconfig",
+                "autodiscover",
+                "ftp",
+                "test",
+            ]
+            .map(String::from)
+            .to_vec(),
+            forbidden_words: Vec::new(),
+            review_own_domains: false,
+            password_link_url: "http://127.0.0.1:8080/password/".into(),
+            password_link_ttl: SignedDuration::from_hours(72),
+        }
+    }
+}
+
+impl ActivationConfig {
+    /// Checks the section: an http(s) link, a positive lifetime, lower-case ASCII words.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let url = &self.password_link_url;
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(Invalid::new(
+                "password_link_url",
+                format!("{url:?}"),
+                "expected an http:// or https:// URL",
+            ));
+        }
+        if !self.password_link_ttl.is_positive() {
+            return Err(Invalid::new(
+                "password_link_ttl",
+                self.password_link_ttl.to_string(),
+                "must be positive",
+            ));
+        }
+        for (key, words) in [
+            ("reserved_labels", &self.reserved_labels),
+            ("forbidden_words", &self.forbidden_words),
+        ] {
+            if let Some(bad) = words
+                .iter()
+                .find(|w| w.is_empty() || *w != &w.to_ascii_lowercase() || !w.is_ascii())
+            {
+                return Err(Invalid::new(
+                    key,
+                    format!("{bad:?}"),
+                    "expected lower-case ASCII words",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The rules of activation, from the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +172,22 @@ pub struct Settings {
     pub password_link_ttl: SignedDuration,
     /// The lifecycle policy (for the transitions of the approval).
     pub policy: Policy,
+}
+
+impl Settings {
+    /// The rules from `[activation]`, the provider's zone of internal subdomains
+    /// (`[provision] internal_zone`, empty when there is none) and the lifecycle policy.
+    pub fn new(section: &ActivationConfig, internal_zone: &str, policy: Policy) -> Self {
+        Self {
+            internal_zone: DomainName::parse(internal_zone.trim()).ok(),
+            reserved_labels: section.reserved_labels.clone(),
+            forbidden_words: section.forbidden_words.clone(),
+            review_own_domains: section.review_own_domains,
+            password_link_url: section.password_link_url.clone(),
+            password_link_ttl: section.password_link_ttl,
+            policy,
+        }
+    }
 }
 
 /// Why an order, a mailbox or a password was refused.

@@ -40,7 +40,6 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest as _, Sha1};
-use sha2::Sha256;
 
 /// The longest LDIF line written; longer ones are folded (RFC 2849 recommends 76).
 pub const LINE_WIDTH: usize = 76;
@@ -152,10 +151,8 @@ pub fn certificate_hash(der: &[u8]) -> String {
 }
 
 /// The SHA-256 of an LDIF text, lower-case hexadecimal: how publications are identified
-/// and compared.
-pub fn ldif_hash(ldif: &str) -> String {
-    hex_upper(&Sha256::digest(ldif.as_bytes())).to_ascii_lowercase()
-}
+/// and compared (the registry records it with each publication).
+pub use crate::registry::index::ldif_hash;
 
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().fold(String::new(), |mut out, b| {

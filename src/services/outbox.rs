@@ -28,6 +28,8 @@
 //! duplicate. SMTP has no two-phase commit: that window is the only way a notice can be
 //! sent twice, and the Message-ID is what makes it harmless.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -35,19 +37,95 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Lang;
 use crate::clock::Clock;
-use crate::config::SmtpConfig;
+use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{self, Event, NoticeKind, Policy};
 use crate::notice::{
     AlertContext, NoticeContext, Provider, RenderedNotice, Templates, render, render_alert,
 };
+use crate::profile::ProfileLoader;
 use crate::registry::{
     Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, OutboxKind, Registry, RegistryError,
 };
-use crate::sweep::ProfileLoader;
+use crate::settings::{REDACTED, redact_url};
+
+/// `[smtp]`: the relay notices are handed to, and how long they are retried.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay: `smtp://HOST:PORT` (STARTTLS when offered) or `smtps://HOST:PORT`.
+    /// Default `smtp://127.0.0.1:25`.
+    pub url: String,
+    /// The sender of notices. Default `PEC monitor <noreply@localhost>`.
+    pub from: String,
+    /// User name for SMTP authentication. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password for SMTP authentication (secret). After loading it also holds the password
+    /// read from `password_file`. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A file holding the password (trailing newlines ignored), read at load. Exclusive
+    /// with `password`. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// PEM certificates to trust for the relay's TLS, besides the system's (a relay with a
+    /// private CA). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// How long one SMTP conversation may take. Default 30 seconds.
+    #[serde(with = "duration_text")]
+    pub timeout: SignedDuration,
+    /// The longest wait between two attempts of a notice after temporary failures (the
+    /// waits double from one minute up to this). Default 10 minutes.
+    #[serde(with = "duration_text")]
+    pub retry_max: SignedDuration,
+    /// After temporary failures for this long since it was queued, a notice is given up
+    /// (failed, shown to the operators). Default 3 days.
+    #[serde(with = "duration_text")]
+    pub give_up_after: SignedDuration,
+    /// Whether the user name and password may be sent without TLS, to a relay that does
+    /// not offer STARTTLS on `smtp://`. When false (the default) such a relay gets no
+    /// AUTH and no message: the notices wait, with a reason naming this key.
+    pub allow_plaintext_auth: bool,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            url: "smtp://127.0.0.1:25".into(),
+            from: "PEC monitor <noreply@localhost>".into(),
+            username: None,
+            password: None,
+            password_file: None,
+            ca_file: None,
+            timeout: SignedDuration::from_secs(30),
+            retry_max: SignedDuration::from_mins(10),
+            give_up_after: SignedDuration::from_hours(72),
+            allow_plaintext_auth: false,
+        }
+    }
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("url", &crate::settings::redact_url(&self.url))
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("timeout", &self.timeout)
+            .field("retry_max", &self.retry_max)
+            .field("give_up_after", &self.give_up_after)
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
+            .finish()
+    }
+}
 
 /// How many items a sender claims at a time.
 const BATCH: u64 = 20;
@@ -1024,7 +1102,7 @@ pub async fn test_relay(smtp: &SmtpConfig) -> Result<(), RelayProblem> {
 /// trusting the system's roots and `smtp.ca_file`; authentication when a user name is set.
 fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let invalid = |problem: String| SendError::Relay {
-        url: crate::config::redact_url(&smtp.url),
+        url: redact_url(&smtp.url),
         problem,
     };
     let (tls_from_start, rest) = if let Some(rest) = smtp.url.strip_prefix("smtps://") {

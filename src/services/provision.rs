@@ -48,6 +48,7 @@
 //! [`Provisioner`] sends them with [`UpdateClient`] (TSIG-signed UPDATEs, see
 //! [`crate::dns::update`]) and reads back what the primary holds with signed queries.
 
+use std::fmt;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,11 +56,10 @@ use std::time::Duration;
 
 use hickory_proto::rr::rdata::PTR;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Lang;
-use crate::config::{Config, ConfigError};
 use crate::dns::fqdn;
 use crate::dns::tsig::{KeyError, TsigKey};
 use crate::dns::update::{
@@ -67,7 +67,187 @@ use crate::dns::update::{
     mx_record,
 };
 use crate::name::{DomainName, InputError};
+use crate::probe::parse_resolver;
 use crate::profile::Profile;
+use crate::settings::{Invalid, REDACTED};
+
+/// `[provision]`: the provider's primary DNS server, written by TSIG-signed UPDATE at
+/// activation (this module). Everything empty (the default): nothing is written.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProvisionConfig {
+    /// The primary server accepting UPDATEs, `ADDR` or `ADDR:PORT`; empty: provisioning
+    /// is off. Default empty.
+    pub primary: String,
+    /// The provider's zone of internal subdomains (`pec.aruba.it`): `acme` becomes
+    /// `acme.<internal_zone>`. Default empty.
+    pub internal_zone: String,
+    /// A file with the TSIG key (Knot or BIND key file, or `name:algorithm:base64`).
+    /// Exclusive with `tsig_key`. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsig_key_file: Option<PathBuf>,
+    /// The TSIG key as `name:algorithm:base64` (secret: give it through the environment,
+    /// `PECWATCH_PROVISION_TSIG_KEY`). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tsig_key: Option<String>,
+    /// The provider's catalog zone (RFC 9432) that delegated zones are added to; empty:
+    /// delegations are not provisioned. Default empty.
+    pub catalog_zone: String,
+    /// The directory where the files of delegated zones are written before they join the
+    /// catalog: the primary's catalog template storage (`file: "%s.zone"`). Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_dir: Option<PathBuf>,
+    /// The NS records of delegated zones (the provider's name servers); empty: the
+    /// profile's `nameservers`. Default none.
+    pub nameservers: Vec<String>,
+    /// The SOA mailbox of delegated zones, as a name or an address; empty:
+    /// `hostmaster.<internal_zone>`. Default empty.
+    pub hostmaster: String,
+    /// The TTL of the records written, in seconds. Default 3600.
+    pub ttl: u32,
+    /// How long one UPDATE attempt waits for the primary, in milliseconds. Default 2000.
+    pub timeout_ms: u64,
+}
+
+impl Default for ProvisionConfig {
+    fn default() -> Self {
+        Self {
+            primary: String::new(),
+            internal_zone: String::new(),
+            tsig_key_file: None,
+            tsig_key: None,
+            catalog_zone: String::new(),
+            zone_dir: None,
+            nameservers: Vec::new(),
+            hostmaster: String::new(),
+            ttl: 3600,
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl fmt::Debug for ProvisionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProvisionConfig")
+            .field("primary", &self.primary)
+            .field("internal_zone", &self.internal_zone)
+            .field("tsig_key_file", &self.tsig_key_file)
+            .field("tsig_key", &self.tsig_key.as_ref().map(|_| REDACTED))
+            .field("catalog_zone", &self.catalog_zone)
+            .field("zone_dir", &self.zone_dir)
+            .field("nameservers", &self.nameservers)
+            .field("hostmaster", &self.hostmaster)
+            .field("ttl", &self.ttl)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+impl ProvisionConfig {
+    /// The settings and TSIG key, read and checked (the key file is read here); `None`
+    /// when `primary` is empty (provisioning off).
+    pub fn settings(&self) -> Result<Option<(Settings, TsigKey)>, Invalid> {
+        if self.primary.trim().is_empty() {
+            return Ok(None);
+        }
+        let primary = parse_resolver(&self.primary).map_err(|_| {
+            Invalid::new(
+                "primary",
+                format!("{:?}", self.primary),
+                "expected ADDR or ADDR:PORT (127.0.0.1, [2001:db8::53]:53)",
+            )
+        })?;
+        let dns_name = |key: &'static str, text: &str| -> Result<Name, Invalid> {
+            DomainName::parse(text)
+                .map(|name| name.to_dns())
+                .map_err(|e| Invalid::new(key, format!("{text:?}"), e))
+        };
+        if self.internal_zone.trim().is_empty() {
+            return Err(Invalid::new(
+                "internal_zone",
+                "\"\"",
+                "set it (the provider's zone of internal subdomains) when primary is set",
+            ));
+        }
+        let internal_zone = dns_name("internal_zone", &self.internal_zone)?;
+        let key = match (&self.tsig_key_file, &self.tsig_key) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::new(
+                    "tsig_key_file",
+                    "…",
+                    "set together with [provision] tsig_key: use one",
+                ));
+            }
+            (Some(path), None) => TsigKey::from_file(path).map_err(|e| {
+                Invalid::new(
+                    "tsig_key_file",
+                    format!("{:?}", path.display().to_string()),
+                    e,
+                )
+            })?,
+            (None, Some(text)) => {
+                TsigKey::parse(text).map_err(|e| Invalid::new("tsig_key", REDACTED, e))?
+            }
+            (None, None) => {
+                return Err(Invalid::new(
+                    "tsig_key_file",
+                    "none",
+                    "set it (or tsig_key) when primary is set: updates are signed with TSIG",
+                ));
+            }
+        };
+        let catalog_zone = match self.catalog_zone.trim() {
+            "" => None,
+            text => Some(dns_name("catalog_zone", text)?),
+        };
+        let nameservers = self
+            .nameservers
+            .iter()
+            .map(|ns| dns_name("nameservers", ns))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hostmaster = match self.hostmaster.trim() {
+            "" => Name::from_ascii("hostmaster")
+                .and_then(|h| h.append_domain(&internal_zone))
+                .map_err(|e| Invalid::new("hostmaster", "\"\"", e))?,
+            text => dns_name("hostmaster", &text.replacen('@', ".", 1))?,
+        };
+        if !(1..=604_800).contains(&self.ttl) {
+            return Err(Invalid::new(
+                "ttl",
+                self.ttl.to_string(),
+                "must be between 1 and 604800",
+            ));
+        }
+        if !(1..=60_000).contains(&self.timeout_ms) {
+            return Err(Invalid::new(
+                "timeout_ms",
+                self.timeout_ms.to_string(),
+                "must be between 1 and 60000",
+            ));
+        }
+        if let Some(dir) = &self.zone_dir
+            && !dir.as_os_str().is_empty()
+            && !dir.is_dir()
+        {
+            return Err(Invalid::new(
+                "zone_dir",
+                format!("{:?}", dir.display().to_string()),
+                "not a directory",
+            ));
+        }
+        let settings = Settings {
+            primary,
+            internal_zone,
+            catalog_zone,
+            zone_dir: self.zone_dir.clone().filter(|d| !d.as_os_str().is_empty()),
+            nameservers,
+            hostmaster,
+            ttl: self.ttl,
+            timeout: Duration::from_millis(self.timeout_ms),
+        };
+        Ok(Some((settings, key)))
+    }
+}
 
 /// Where and how to provision: the `[provision]` configuration, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -448,10 +628,13 @@ pub struct Provisioner {
 }
 
 impl Provisioner {
-    /// The provisioner of a configuration; `None` when `[provision] primary` is empty.
-    pub fn from_config(config: &Config) -> Result<Option<Self>, ConfigError> {
+    /// The provisioner of a configuration's `[provision]`; `None` when its `primary` is
+    /// empty. (The configuration checked the section at load, naming where each value came
+    /// from: see `Config::provisioner`.)
+    pub fn from_config(config: &impl AsRef<ProvisionConfig>) -> Result<Option<Self>, Invalid> {
         Ok(config
-            .provision_settings()?
+            .as_ref()
+            .settings()?
             .map(|(settings, key)| Self::new(settings, key)))
     }
 
@@ -899,91 +1082,6 @@ mod tests {
             record_line(&record),
             format!("{} 0 IN PTR pec.cliente.it.", fqdn(&a))
         );
-    }
-
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()));
-        Config::from_sources(None, None, env)
-    }
-
-    #[test]
-    fn provision_section_from_the_environment() {
-        // Off by default.
-        assert!(
-            Provisioner::from_config(&config(&[]).unwrap())
-                .unwrap()
-                .is_none()
-        );
-        let secret = "c2VncmV0aXNzaW1vLXNlZ3JldGlzc2ltbw==";
-        let key = format!("pecwatch-test:hmac-sha512:{secret}");
-        let loaded = config(&[
-            ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
-            ("PECWATCH_PROVISION_INTERNAL_ZONE", "Pec.Aruba.IT."),
-            ("PECWATCH_PROVISION_TSIG_KEY", &key),
-            ("PECWATCH_PROVISION_CATALOG_ZONE", "catalog.aruba.invalid"),
-            (
-                "PECWATCH_PROVISION_NAMESERVERS",
-                "dns1.aruba.it, dns2.aruba.it",
-            ),
-            ("PECWATCH_PROVISION_TTL", "60"),
-        ])
-        .unwrap();
-        for shown in [format!("{loaded:?}"), format!("{:?}", loaded.redacted())] {
-            assert!(!shown.contains(secret), "the secret leaks: {shown}");
-        }
-        let provisioner = Provisioner::from_config(&loaded).unwrap().unwrap();
-        let settings = provisioner.settings();
-        assert_eq!(settings.primary, "127.53.2.1:53".parse().unwrap());
-        assert_eq!(settings.internal_zone, name("pec.aruba.it."));
-        assert_eq!(settings.hostmaster, name("hostmaster.pec.aruba.it."));
-        assert_eq!(settings.catalog_zone, Some(name("catalog.aruba.invalid.")));
-        assert_eq!(settings.nameservers.len(), 2);
-        assert_eq!(settings.ttl, 60);
-        assert!(!format!("{provisioner:?}").contains(secret));
-
-        for (pairs, problem) in [
-            (
-                vec![("PECWATCH_PROVISION_PRIMARY", "127.53.2.1")],
-                "internal_zone",
-            ),
-            (
-                vec![
-                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
-                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
-                ],
-                "tsig_key_file",
-            ),
-            (
-                vec![
-                    ("PECWATCH_PROVISION_PRIMARY", "dns1.aruba.it"),
-                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
-                    ("PECWATCH_PROVISION_TSIG_KEY", key.as_str()),
-                ],
-                "ADDR or ADDR:PORT",
-            ),
-            (
-                vec![
-                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
-                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
-                    ("PECWATCH_PROVISION_TSIG_KEY", "k:hmac-md5:c2VncmV0aXNzaW1v"),
-                ],
-                "unsupported TSIG algorithm",
-            ),
-            (
-                vec![
-                    ("PECWATCH_PROVISION_PRIMARY", "127.53.2.1"),
-                    ("PECWATCH_PROVISION_INTERNAL_ZONE", "aruba.it"),
-                    ("PECWATCH_PROVISION_TSIG_KEY_FILE", "/nonexistent/key"),
-                ],
-                "cannot read TSIG key file",
-            ),
-        ] {
-            let error = config(&pairs).unwrap_err().to_string();
-            assert!(error.contains(problem), "{problem}: {error}");
-            assert!(!error.contains("c2VncmV0"), "{error}");
-        }
     }
 
     #[test]

@@ -9,14 +9,19 @@
 //!
 //! A module's layer is the folder it lives in (`src/lib.rs` maps each with `#[path]`, so its
 //! path stays `crate::name`); a source file outside the four folders fails the test.
+//!
 //! A module may import its own layer and the layers below, never one above; at the edge,
 //! `web` and `config` never import `cli` (the command line composes the others, not the
 //! other way round). Every `crate::…` path of every file under `src/` counts, comments
 //! aside.
 //!
+//! Within a layer, no two modules may reach each other through their imports (directly
+//! or through others): a cycle `a <-> b` fails the suite too.
+//!
 //! The imports that break the rule today are listed in `tests/fixtures/layers/allowed.txt`
-//! while the restructuring removes them: a new one fails this test, and so does a listed
-//! one that is gone (remove it from the list), so the list only shrinks.
+//! (and the cycles, as `a <-> b`) while the restructuring removes them: a new one fails
+//! this test, and so does a listed one that is gone (remove it from the list), so the list
+//! only shrinks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -96,19 +101,16 @@ fn first_segment(path: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Every `importer -> imported` pair of top-level modules that breaks the rule, and every
-/// source file outside the layer folders.
-fn violations(src: &Path) -> BTreeSet<String> {
-    let modules = modules(src);
-    let mut out = BTreeSet::new();
+/// Every top-level module with the top-level modules its files import; a source file
+/// outside the layer folders (the crate's root aside) is listed under its own name with no
+/// layer, so that [`violations`] reports it.
+fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in std::fs::read_dir(src).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         let layered = LAYERS.iter().any(|(folder, _)| *folder == name);
         if !layered && name != "lib.rs" && name != "main.rs" {
-            // The crate's root composes everything; anything else belongs in a layer.
-            out.insert(format!(
-                "src/{name}: outside the layer folders (move it into one)"
-            ));
+            out.insert(format!("src/{name}"), BTreeSet::new());
         }
     }
     for (folder, _) in LAYERS {
@@ -126,17 +128,63 @@ fn violations(src: &Path) -> BTreeSet<String> {
                 let relative = path.strip_prefix(src.join(folder)).unwrap();
                 let first = relative.components().next().unwrap().as_os_str();
                 let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
-                let own = modules[&module];
                 let text = std::fs::read_to_string(&path).unwrap();
-                for imported in imported_modules(&text) {
-                    let Some(&theirs) = modules.get(&imported) else {
-                        continue; // items of the root (crate::Lang)
-                    };
-                    let sideways_to_cli = imported == "cli" && module != "cli";
-                    if imported != module && (theirs > own || sideways_to_cli) {
-                        out.insert(format!("{module} -> {imported}"));
-                    }
+                let found = out.entry(module.clone()).or_default();
+                found.extend(imported_modules(&text).into_iter().filter(|m| *m != module));
+            }
+        }
+    }
+    out
+}
+
+/// Every `importer -> imported` pair of top-level modules that breaks the rule.
+fn violations(
+    layers: &BTreeMap<String, u8>,
+    imports: &BTreeMap<String, BTreeSet<String>>,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (module, imported) in imports {
+        let Some(&own) = layers.get(module) else {
+            out.insert(format!(
+                "{module}: outside the layer folders (move it into one)"
+            ));
+            continue;
+        };
+        for imported in imported {
+            let Some(&theirs) = layers.get(imported) else {
+                continue; // items of the root (crate::Lang)
+            };
+            let sideways_to_cli = imported == "cli" && module != "cli";
+            if theirs > own || sideways_to_cli {
+                out.insert(format!("{module} -> {imported}"));
+            }
+        }
+    }
+    out
+}
+
+/// Every pair of modules that reach each other through their imports, as `a <-> b`
+/// (`a` first in name order).
+fn cycles(imports: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    let reach = |from: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_owned()];
+        while let Some(module) = stack.pop() {
+            for next in imports.get(&module).into_iter().flatten() {
+                if imports.contains_key(next) && seen.insert(next.clone()) {
+                    stack.push(next.clone());
                 }
+            }
+        }
+        seen
+    };
+    let reached: BTreeMap<&String, BTreeSet<String>> =
+        imports.keys().map(|m| (m, reach(m))).collect();
+    let mut out = BTreeSet::new();
+    for (a, from_a) in &reached {
+        for b in from_a {
+            if a.as_str() < b.as_str() && reached.get(b).is_some_and(|from_b| from_b.contains(*a)) {
+                out.insert(format!("{a} <-> {b}"));
             }
         }
     }
@@ -146,7 +194,9 @@ fn violations(src: &Path) -> BTreeSet<String> {
 #[test]
 fn imports_run_one_way() {
     let root = repo();
-    let found = violations(&root.join("src"));
+    let imports = imports(&root.join("src"));
+    let mut found = violations(&modules(&root.join("src")), &imports);
+    found.extend(cycles(&imports));
     let allowed_path = root.join("tests/fixtures/layers/allowed.txt");
     let allowed: BTreeSet<String> = std::fs::read_to_string(&allowed_path)
         .unwrap()
@@ -159,7 +209,8 @@ fn imports_run_one_way() {
     let gone: Vec<_> = allowed.difference(&found).collect();
     assert!(
         new.is_empty(),
-        "imports against the layers (see the table in tests/integration/layers.rs): {new:?}"
+        "imports against the layers, or modules reaching each other (see the table in \
+         tests/integration/layers.rs): {new:?}"
     );
     assert!(
         gone.is_empty(),
@@ -177,4 +228,19 @@ fn the_import_reader_sees_every_form() {
                 let x = pecwatch_crate::web;\n";
     let found: Vec<String> = imported_modules(text).into_iter().collect();
     assert_eq!(found, ["clock", "dns", "finding", "name", "profile"]);
+}
+
+#[test]
+fn cycles_are_found_through_other_modules() {
+    let imports: BTreeMap<String, BTreeSet<String>> = [
+        ("a", &["b"][..]),
+        ("b", &["c"][..]),
+        ("c", &["a", "name"][..]),
+        ("d", &["a"][..]),
+    ]
+    .into_iter()
+    .map(|(m, i)| (m.to_owned(), i.iter().map(|s| (*s).to_owned()).collect()))
+    .collect();
+    let found: Vec<String> = cycles(&imports).into_iter().collect();
+    assert_eq!(found, ["a <-> b", "a <-> c", "b <-> c"]);
 }

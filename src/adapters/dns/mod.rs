@@ -1,6 +1,7 @@
 //! DNS on the wire: building queries, owning the UDP/TCP transport, classifying replies.
 //!
-//! - [`outcome`]: the exact outcome of one exchange ([`Outcome`], [`Reply`]), plain data.
+//! - [`outcome`]: the exact outcome of one exchange ([`Outcome`], [`Reply`]): plain data of
+//!   the core ([`crate::check::observation`]), read here off the wire.
 //! - [`transport`]: a shared UDP socket pool with many queries in flight, EDNS0, TCP on
 //!   truncation, bounded retries and timeouts, hostile-answer hardening.
 //! - [`tsig`]: TSIG (RFC 8945) keys, signing and verification, on the exact wire bytes.

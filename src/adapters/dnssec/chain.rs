@@ -23,12 +23,14 @@ use futures::future::join_all;
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, Record, RecordType};
 use quick_cache::sync::Cache;
-use serde::Serialize;
 
 use super::anchor::TrustAnchor;
 use super::validate::{
-    Bogus, Denial, Designation, DsInfo, KeyInfo, KeysOutcome, SigInfo, ZoneKeys, deny_ds,
-    dnskey_records, ds_records, rrset, rrsigs, verify_rrset, zone_keys,
+    Denial, Designation, DsInfo, KeyInfo, KeysOutcome, SigInfo, ZoneKeys, deny_ds, dnskey_records,
+    ds_records, rrset, rrsigs, verify_rrset, zone_keys,
+};
+pub use crate::check::observation::{
+    ChainLink, DnssecObservation, Insecurity, Security, Validation,
 };
 use crate::dns::{Outcome, Reply};
 
@@ -66,98 +68,6 @@ pub trait Source: Sync {
         qname: &Name,
         qtype: RecordType,
     ) -> impl Future<Output = (Reply, Option<Message>)> + Send;
-}
-
-/// Why an answer is insecure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Insecurity {
-    /// A delegation without DS, proven by NSEC or NSEC3.
-    UnsignedDelegation,
-    /// Inside an NSEC3 opt-out span.
-    OptOut,
-    /// Signed only with algorithms or digests this validator does not support.
-    UnsupportedAlgorithm,
-    /// NSEC3 parameters too costly to check (RFC 9276).
-    Unverifiable,
-}
-
-/// The security of one RRset.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Security {
-    /// Validated from the trust anchor.
-    Secure {
-        /// The signature on the path that expires first.
-        first_expiring: Option<SigInfo>,
-    },
-    /// Proven unsigned from the trust anchor.
-    Insecure {
-        /// The zone cut below which nothing is signed.
-        zone: Name,
-        /// How it was proven.
-        why: Insecurity,
-    },
-    /// Fails validation: validating resolvers answer SERVFAIL.
-    Bogus {
-        /// Why.
-        bogus: Bogus,
-        /// The server whose answer failed.
-        server: Option<IpAddr>,
-    },
-    /// Could not be decided: the data could not be fetched (or the trust anchor does not
-    /// match the root, or there is no such RRset to validate).
-    Indeterminate {
-        /// Only timeouts or network errors: it may go away by itself.
-        transient: bool,
-        /// What happened.
-        detail: String,
-    },
-}
-
-/// One zone on the path, as evidence: its DS, its keys, the signatures checked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ChainLink {
-    /// The zone's apex.
-    pub zone: Name,
-    /// The server that gave the DNSKEY set.
-    pub server: Option<IpAddr>,
-    /// The DS records at the parent (the trust anchor's for the root).
-    pub ds: Vec<DsInfo>,
-    /// The DNSKEYs served.
-    pub keys: Vec<KeyInfo>,
-    /// The signatures checked for this zone (its DS at the parent, its DNSKEY set).
-    pub signatures: Vec<SigInfo>,
-}
-
-/// The validation of one RRset, with the path that decided it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Validation {
-    /// The owner.
-    pub name: Name,
-    /// The type (`MX`, `A`).
-    pub rtype: RecordType,
-    /// The verdict.
-    pub security: Security,
-    /// The signed zones on the path, from the root down.
-    pub chain: Vec<ChainLink>,
-    /// The answer's own signature, when it validated.
-    pub signature: Option<SigInfo>,
-    /// The server that gave the answer.
-    pub server: Option<IpAddr>,
-}
-
-/// The DNSSEC part of an observation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DnssecObservation {
-    /// When it was validated (Unix seconds).
-    pub validated_at: i64,
-    /// The warning window for expiring signatures, in seconds.
-    pub expiry_warning: i64,
-    /// The certified name's MX RRset.
-    pub mx: Validation,
-    /// Each MX target's A RRset.
-    pub targets: Vec<Validation>,
 }
 
 /// A signed zone whose keys validated.
@@ -660,6 +570,7 @@ mod tests {
     use hickory_proto::rr::{Name, Record, RecordType};
 
     use super::*;
+    use crate::dnssec::validate::Bogus;
     use crate::dnssec::validate::tests::{DAY, NOW, Zone, dnssec_record, mx, name, nsec, valid};
 
     /// A world of signed zones answered from memory: `None` is a timeout.

@@ -8,103 +8,18 @@
 //! DNSKEYs served, the RRSIG and its validity window. No I/O: the walk that fetches the
 //! records is in [`super::chain`].
 
-use std::fmt;
-
 use data_encoding::BASE32_DNSSEC;
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, NSEC3, RRSIG};
 use hickory_proto::dnssec::{Algorithm, Nsec3HashAlgorithm, PublicKey, Verifier};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use serde::Serialize;
 
+pub use crate::check::observation::{Bogus, DsInfo, KeyInfo, SigInfo};
 use crate::dns::fqdn;
 
 /// NSEC3 iterations above this make a proof unverifiable: the zone counts as insecure
 /// (RFC 9276 §3.2; the hashing would cost too much).
 pub const MAX_NSEC3_ITERATIONS: u16 = 150;
-
-/// A DS record as evidence: which key it designates and how.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct DsInfo {
-    /// The key tag of the DNSKEY it designates.
-    pub key_tag: u16,
-    /// The DNSKEY's algorithm number (8 = RSA/SHA-256, 13 = ECDSA P-256, …).
-    pub algorithm: u8,
-    /// The digest type (1 = SHA-1, 2 = SHA-256, 4 = SHA-384).
-    pub digest_type: u8,
-    /// The digest, in upper-case hexadecimal.
-    pub digest: String,
-}
-
-impl DsInfo {
-    /// The evidence of a DS record.
-    pub fn of(ds: &DS) -> Self {
-        Self {
-            key_tag: ds.key_tag(),
-            algorithm: u8::from(ds.algorithm()),
-            digest_type: u8::from(ds.digest_type()),
-            digest: data_encoding::HEXUPPER.encode(ds.digest()),
-        }
-    }
-}
-
-impl fmt::Display for DsInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "DS {} alg {} digest {}",
-            self.key_tag, self.algorithm, self.digest_type
-        )
-    }
-}
-
-/// A DNSKEY as evidence.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct KeyInfo {
-    /// Its key tag (RFC 4034 Appendix B).
-    pub key_tag: u16,
-    /// Its algorithm number.
-    pub algorithm: u8,
-    /// Its flags (257: key-signing key, 256: zone-signing key).
-    pub flags: u16,
-}
-
-impl KeyInfo {
-    /// The evidence of a DNSKEY.
-    pub fn of(key: &DNSKEY) -> Self {
-        Self {
-            key_tag: key.calculate_key_tag().unwrap_or(0),
-            algorithm: u8::from(key.algorithm()),
-            flags: key.flags(),
-        }
-    }
-}
-
-impl fmt::Display for KeyInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "DNSKEY {} alg {} flags {}",
-            self.key_tag, self.algorithm, self.flags
-        )
-    }
-}
-
-/// An RRSIG as evidence: what it covers, which key made it, when it is valid.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct SigInfo {
-    /// The RRset it covers (`example.it. DNSKEY`).
-    pub rrset: String,
-    /// The zone that signed it (`example.it.`).
-    pub signer: String,
-    /// The key tag of the signing key.
-    pub key_tag: u16,
-    /// The algorithm number.
-    pub algorithm: u8,
-    /// Valid from (Unix seconds).
-    pub inception: i64,
-    /// Valid until (Unix seconds).
-    pub expiration: i64,
-}
 
 impl SigInfo {
     fn of(sig: &RRSIG, rrset: &str, now: i64) -> Self {
@@ -133,64 +48,27 @@ pub fn rrset_label(name: &Name, rtype: RecordType) -> String {
     format!("{} {rtype}", fqdn(name))
 }
 
-/// Why a zone or an RRset does not validate: what a validating resolver rejects.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Bogus {
-    /// The parent publishes a DS but the zone serves no DNSKEY: the zone is no longer
-    /// signed (typically moved to a DNS host that does not sign it).
-    NoDnskey {
-        /// The zone.
-        zone: String,
-        /// The parent's DS records.
-        ds: Vec<DsInfo>,
-    },
-    /// No DNSKEY of the zone matches the parent's DS (key tag, algorithm and digest).
-    NoKeyForDs {
-        /// The zone.
-        zone: String,
-        /// The parent's DS records.
-        ds: Vec<DsInfo>,
-        /// The DNSKEYs the zone serves.
-        keys: Vec<KeyInfo>,
-    },
-    /// An RRset of a signed zone has no signature of the zone.
-    Unsigned {
-        /// The RRset.
-        rrset: String,
-        /// The zone whose signature is missing.
-        zone: String,
-    },
-    /// Signed with a key the zone does not publish (or not the DS's key, for DNSKEY).
-    UnknownKey {
-        /// The signature.
-        signature: SigInfo,
-        /// The keys it could have been made with.
-        keys: Vec<KeyInfo>,
-    },
-    /// Every signature has expired.
-    Expired {
-        /// The latest-expiring signature.
-        signature: SigInfo,
-    },
-    /// No signature is valid yet.
-    NotYetValid {
-        /// The signature.
-        signature: SigInfo,
-    },
-    /// The signature does not verify with the key it names.
-    BadSignature {
-        /// The signature.
-        signature: SigInfo,
-    },
-    /// A negative answer about a DS (or the answer asked for) has no valid NSEC or NSEC3
-    /// proof, or the proof contradicts itself.
-    NoDenialProof {
-        /// The name whose DS (or data) is denied.
-        name: String,
-        /// The zone that should prove it.
-        zone: String,
-    },
+impl DsInfo {
+    /// The evidence of a DS record.
+    pub fn of(ds: &DS) -> Self {
+        Self {
+            key_tag: ds.key_tag(),
+            algorithm: u8::from(ds.algorithm()),
+            digest_type: u8::from(ds.digest_type()),
+            digest: data_encoding::HEXUPPER.encode(ds.digest()),
+        }
+    }
+}
+
+impl KeyInfo {
+    /// The evidence of a DNSKEY.
+    pub fn of(key: &DNSKEY) -> Self {
+        Self {
+            key_tag: key.calculate_key_tag().unwrap_or(0),
+            algorithm: u8::from(key.algorithm()),
+            flags: key.flags(),
+        }
+    }
 }
 
 impl Bogus {
@@ -202,28 +80,6 @@ impl Bogus {
             Self::BadSignature { .. } => 3,
             Self::UnknownKey { .. } => 2,
             _ => 1,
-        }
-    }
-
-    /// The zone at fault (`example.it.`), when the reason names one.
-    pub fn zone(&self) -> Option<&str> {
-        match self {
-            Self::NoDnskey { zone, .. }
-            | Self::NoKeyForDs { zone, .. }
-            | Self::Unsigned { zone, .. }
-            | Self::NoDenialProof { zone, .. } => Some(zone.as_str()),
-            _ => None,
-        }
-    }
-
-    /// The signature at fault, when the reason names one.
-    pub fn signature(&self) -> Option<&SigInfo> {
-        match self {
-            Self::UnknownKey { signature, .. }
-            | Self::Expired { signature }
-            | Self::NotYetValid { signature }
-            | Self::BadSignature { signature } => Some(signature),
-            _ => None,
         }
     }
 }

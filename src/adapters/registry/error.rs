@@ -59,5 +59,5 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|db| db.is_unique_violation())
 }
 
-/// A database URL fit for messages and logs (the configuration's redaction).
-pub use crate::config::redact_url;
+/// A database URL fit for messages and logs.
+pub use crate::settings::redact_url;

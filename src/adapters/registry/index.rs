@@ -6,6 +6,7 @@
 //! publication's.
 
 use jiff::Timestamp;
+use sha2::{Digest as _, Sha256};
 
 use crate::lifecycle::State;
 
@@ -14,6 +15,12 @@ use super::error::Result;
 use super::rows::secs;
 use super::{Registry, RegistryError, builder, with_pool};
 
+/// The SHA-256 of an LDIF text, lower-case hexadecimal: how publications are identified
+/// and compared.
+pub fn ldif_hash(ldif: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(ldif.as_bytes()))
+}
+
 /// One recorded publication of the index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publication {
@@ -21,7 +28,7 @@ pub struct Publication {
     pub id: i64,
     /// When it was recorded.
     pub at: Timestamp,
-    /// The SHA-256 of the LDIF, lower-case hexadecimal ([`crate::index::ldif_hash`]).
+    /// The SHA-256 of the LDIF, lower-case hexadecimal ([`ldif_hash`]).
     pub hash: String,
     /// The domains it listed (`managedDomains`), sorted.
     pub domains: Vec<String>,
@@ -100,7 +107,7 @@ impl Registry {
         }
         let count = saturating_i64(sorted.len() as u64);
         let list = sorted.join("\n");
-        let hash = crate::index::ldif_hash(ldif);
+        let hash = ldif_hash(ldif);
         let sql = format!(
             "INSERT INTO publications (at, hash, domain_count, domains, ldif) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {PUBLICATION_COLUMNS}"

@@ -10,7 +10,7 @@ use super::fix::Site;
 use super::observation::{
     Lookup, Observation, ServerObservation, TargetObservation, ZoneObservation,
 };
-use crate::dns::{Data, Outcome, Reply};
+use crate::check::observation::{Data, Outcome, Reply};
 use crate::finding::Evidence;
 use crate::name::{DomainName, display_name};
 use crate::profile::Profile;
@@ -142,7 +142,9 @@ impl<'a> Context<'a> {
             current_mx: self
                 .mx_union()
                 .iter()
-                .map(|(preference, exchange)| (*preference, crate::dns::fqdn(exchange)))
+                .map(|(preference, exchange)| {
+                    (*preference, crate::check::observation::fqdn(exchange))
+                })
                 .collect(),
             zone_ns: delegation,
         }
@@ -268,7 +270,10 @@ pub(super) fn describe_view(view: &NameView) -> (String, String) {
             let text = set
                 .iter()
                 .map(|(preference, exchange)| {
-                    format!("MX {preference} {}", crate::dns::fqdn(exchange))
+                    format!(
+                        "MX {preference} {}",
+                        crate::check::observation::fqdn(exchange)
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join(", ");

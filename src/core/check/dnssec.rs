@@ -9,9 +9,8 @@ use hickory_proto::rr::RecordType;
 
 use super::Draft;
 use super::context::Context;
-use crate::dns::fqdn;
-use crate::dnssec::validate::{Bogus, DsInfo, KeyInfo, SigInfo};
-use crate::dnssec::{ChainLink, Security, Validation};
+use crate::check::observation::fqdn;
+use crate::check::observation::{Bogus, ChainLink, DsInfo, KeyInfo, Security, SigInfo, Validation};
 use crate::finding::{Code, Evidence, Fix, FixCase, Text};
 use crate::name::display_name;
 use crate::profile::DnssecPolicy;
@@ -530,9 +529,10 @@ mod tests {
     use super::super::observation::{
         Observation, ServerObservation, TargetObservation, ZoneObservation,
     };
-    use crate::dns::{Data, Outcome, Reply, Rr};
-    use crate::dnssec::validate::{Bogus, DsInfo, KeyInfo, SigInfo};
-    use crate::dnssec::{ChainLink, DnssecObservation, Security, Validation};
+    use crate::check::observation::{
+        Bogus, ChainLink, DnssecObservation, DsInfo, KeyInfo, Security, SigInfo, Validation,
+    };
+    use crate::check::observation::{Data, Outcome, Reply, Rr};
     use crate::finding::{Code, FixCase, Severity};
     use crate::name::DomainName;
     use crate::profile::{DnssecPolicy, Profile, parse_net};

@@ -10,7 +10,7 @@ use super::context::{
 };
 use super::observation::{Observation, ServerObservation, ZoneFailure};
 use super::{Draft, fix};
-use crate::dns::Outcome;
+use crate::check::observation::Outcome;
 use crate::finding::{Code, Evidence, FixCase, Text};
 use crate::name::display_name;
 

@@ -9,7 +9,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use super::Draft;
 use super::context::{Context, MxSet, shown};
-use crate::dns::{Data, Outcome, Reply};
+use crate::check::observation::{Data, Outcome, Reply};
 use crate::finding::{Code, Evidence, Text};
 use crate::name::{display_name, is_ip_literal_name};
 use crate::profile::Profile;

@@ -12,7 +12,7 @@ use super::observation::{
     Lookup, Observation, ServerObservation, TargetObservation, ZoneFailure, ZoneObservation,
 };
 use super::{Draft, evaluate, finish};
-use crate::dns::{Data, Outcome, Reply, Rr};
+use crate::check::observation::{Data, Outcome, Reply, Rr};
 use crate::finding::{Code, Finding, FixCase, Text};
 use crate::name::DomainName;
 use crate::profile::{Profile, parse_net};

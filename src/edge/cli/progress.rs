@@ -39,3 +39,14 @@ pub(crate) fn domains(wanted: bool, total: Total) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
+
+/// The sweep's progress, drawn by the command line's bar.
+impl crate::sweep::Progress for ProgressBar {
+    fn set_length(&self, due: u64) {
+        ProgressBar::set_length(self, due);
+    }
+
+    fn inc(&self, count: u64) {
+        ProgressBar::inc(self, count);
+    }
+}

@@ -38,7 +38,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, stream};
-use indicatif::ProgressBar;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
@@ -48,7 +47,7 @@ use crate::finding::Severity;
 use crate::lifecycle::{self, Event, Policy, State};
 use crate::name::DomainName;
 use crate::probe::{Prober, ResolutionDown, resolution_failed};
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileLoader};
 use crate::registry::{
     Domain, DomainUpdate, NewCheck, PendingChange, PendingCheck, Registry, RegistryError, Sweep,
     SweepKind,
@@ -70,8 +69,23 @@ const LEASE_POLL: Duration = Duration::from_secs(2);
 /// changes) before the sweep gives up.
 const APPLY_ROUNDS_WITHOUT_PROGRESS: u32 = 5;
 
-/// Loads a provider profile by name or path (the configuration knows how).
-pub type ProfileLoader = Arc<dyn Fn(&str) -> Result<Profile, String> + Send + Sync>;
+/// Told how far a sweep has come, to show it (the command line draws a progress bar; the
+/// service shows none, [`Quiet`]).
+pub trait Progress: Send + Sync {
+    /// The domains due in this pass of the sweep.
+    fn set_length(&self, due: u64);
+    /// `count` more domains were checked and recorded.
+    fn inc(&self, count: u64);
+}
+
+/// Progress that nobody watches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn set_length(&self, _due: u64) {}
+    fn inc(&self, _count: u64) {}
+}
 
 /// What a sweep needs to know besides the registry and the prober.
 #[derive(Clone)]
@@ -250,7 +264,7 @@ impl Sweeper {
     pub async fn run(
         &self,
         kind: SweepKind,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<Summary, SweepError> {
         let started = std::time::Instant::now();
         // A sweep through a resolver that does not answer would record failures that are
@@ -271,7 +285,7 @@ impl Sweeper {
     /// Joins the sweep another worker started (the one running the schedule), if one is
     /// running, and works on it to its end like [`run`](Self::run); never starts one.
     /// `None` when no sweep is running.
-    pub async fn join(&self, progress: &ProgressBar) -> Result<Option<Summary>, SweepError> {
+    pub async fn join(&self, progress: &dyn Progress) -> Result<Option<Summary>, SweepError> {
         let started = std::time::Instant::now();
         let running = retrying("look for a running sweep", || {
             self.registry.unfinished_sweep()
@@ -289,7 +303,7 @@ impl Sweeper {
         sweep: Sweep,
         joined: bool,
         started: std::time::Instant,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<Summary, SweepError> {
         // Every sweep sees the DNS as it is now: nothing cached by an earlier one (in
         // `serve`, the prober lives for days), profiles included.
@@ -385,7 +399,7 @@ impl Sweeper {
     /// Checks every due domain and commits the results, until no due domain is left
     /// (including those other workers hold). A pass ends with domains released when the
     /// resolver stopped answering while they were checked: they are checked again.
-    async fn check_due(&self, sweep: &Sweep, progress: &ProgressBar) -> Result<(), SweepError> {
+    async fn check_due(&self, sweep: &Sweep, progress: &dyn Progress) -> Result<(), SweepError> {
         loop {
             let released = self.check_pass(sweep, progress).await?;
             if released == 0 {
@@ -409,7 +423,7 @@ impl Sweeper {
     /// check starts, the operators are alerted (once), and the resolver is asked again
     /// with a growing wait until it answers (the sweep goes on) or `resolver.wait` has
     /// passed ([`SweepError::ResolverDown`]; the sweep stays unfinished).
-    async fn check_pass(&self, sweep: &Sweep, progress: &ProgressBar) -> Result<u64, SweepError> {
+    async fn check_pass(&self, sweep: &Sweep, progress: &dyn Progress) -> Result<u64, SweepError> {
         let settings = &self.settings;
         // Claimed-but-uncommitted domains are bounded, so a slow database slows the
         // claiming instead of piling up results in memory.
@@ -476,7 +490,7 @@ impl Sweeper {
     async fn commit_pass(
         &self,
         sweep: &Sweep,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
         receiver: &mut mpsc::UnboundedReceiver<Result<Checked, SweepError>>,
         gate: &ResolverGate,
     ) -> Result<u64, SweepError> {
@@ -571,7 +585,7 @@ impl Sweeper {
     async fn commit_recorded(
         &self,
         sweep: &Sweep,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
         checked: Vec<Checked>,
     ) -> Result<(), SweepError> {
         if checked.is_empty() {
@@ -604,7 +618,7 @@ impl Sweeper {
         sweep: &Sweep,
         receiver: &mut mpsc::UnboundedReceiver<Result<Checked, SweepError>>,
         gate: &ResolverGate,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
         down: ResolutionDown,
     ) -> Result<u64, SweepError> {
         gate.set(Gate::Paused);

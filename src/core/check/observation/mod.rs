@@ -2,15 +2,25 @@
 //!
 //! The prober ([`crate::probe`]) fills these structures from DNS; the checks
 //! ([`crate::check::evaluate`]) turn them into findings without any I/O. Tests build them
-//! by hand.
+//! by hand. Every type a check reads is here, the replies of single queries ([`Reply`],
+//! [`Outcome`]) and the DNSSEC evidence ([`Validation`]) included; the adapters that fill
+//! them ([`crate::dns`], [`crate::dnssec`]) re-export them.
+
+mod dnssec;
+mod reply;
 
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::{Name, RecordType};
 use serde::Serialize;
 
-use crate::dns::Reply;
 use crate::name::DomainName;
+
+pub use dnssec::{
+    Bogus, ChainLink, DnssecObservation, DsInfo, Insecurity, KeyInfo, Security, SigInfo, Validation,
+};
+pub(crate) use reply::chase;
+pub use reply::{Data, Outcome, Reply, Rr, fqdn};
 
 /// Everything observed about one certified name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -25,7 +35,7 @@ pub struct Observation {
     /// The DNSSEC validation of the MX and of each MX target's address; `None` when it
     /// was not done (DNSSEC off, or the zone was not found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dnssec: Option<crate::dnssec::DnssecObservation>,
+    pub dnssec: Option<DnssecObservation>,
 }
 
 /// The enclosing zone could not be determined at all (not even its parent).
