@@ -105,6 +105,7 @@ pub mod provision;
 pub mod registry;
 pub mod report;
 pub mod sweep;
+pub mod view;
 pub mod web;
 
 use serde::Serialize;

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 core (pure) | name, finding, profile, check, lifecycle, address, clock, report, contact |
 //! | 1 adapters | dns, dnssec, net, probe, registry |
-//! | 2 services | sweep, actions, activation, provision, outbox, index, postfix, notice, instructions |
+//! | 2 services | sweep, actions, activation, provision, outbox, index, postfix, notice, instructions, view |
 //! | 3 edge | cli, web, config |
 //!
 //! A module may import its own layer and the layers below, never one above; at the edge,
@@ -45,6 +45,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("postfix", 2),
     ("notice", 2),
     ("instructions", 2),
+    ("view", 2),
     ("cli", 3),
     ("web", 3),
     ("config", 3),
