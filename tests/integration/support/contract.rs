@@ -5,7 +5,8 @@
 //! The document is the library's own ([`pecwatch::web::openapi::spec`], what the server
 //! serves), made strict for the tests: an object schema that lists its members refuses
 //! any other (`unevaluatedProperties: false`), unless another schema extends it
-//! (`allOf`), so that a member an answer gains without the document knowing fails here.
+//! (`allOf`) or it has members of its own kind (a problem's), so that a member an answer
+//! gains without the document knowing fails here.
 //! Dates are checked as `date-time`.
 
 use std::collections::{BTreeSet, HashMap};
@@ -30,7 +31,16 @@ static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
     {
         for (name, schema) in schemas.iter_mut() {
             let listed = schema.get("properties").is_some() || schema.get("allOf").is_some();
+            // A member flattened from a map (a problem's own members) leaves it open.
+            let open = schema["allOf"].as_array().is_some_and(|parts| {
+                parts.iter().any(|part| {
+                    part.get("properties").is_none()
+                        && part.get("$ref").is_none()
+                        && part.get("allOf").is_none()
+                })
+            });
             if listed
+                && !open
                 && schema.get("additionalProperties").is_none()
                 && !extended.contains(name.as_str())
             {
