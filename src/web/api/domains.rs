@@ -436,7 +436,7 @@ async fn act(
     summary = "Reinstate a domain under review",
     description = "under_review → certified; the holder is notified.\n\nNeeds an operator token.",
     params(("domain" = String, Path, description = "The domain name.")),
-    request_body(content = ActorRequest, description = "Who the call acts for."),
+    request_body(content = Option<ActorRequest>, description = "Who the call acts for."),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The domain after the action, and what it did.", body = ActedDomain),
@@ -470,7 +470,7 @@ pub async fn approve(
     summary = "Refuse to reinstate a domain under review",
     description = "under_review → removed; the holder is notified.\n\nNeeds an operator token.",
     params(("domain" = String, Path, description = "The domain name.")),
-    request_body(content = ReasonRequest, description = "Why, and who the call acts for."),
+    request_body(content = Option<ReasonRequest>, description = "Why, and who the call acts for."),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The domain after the action, and what it did.", body = ActedDomain),
@@ -507,7 +507,7 @@ pub async fn reject(
     summary = "Remove a domain from the certified list",
     description = "certified, in_error or under_review → removed; the holder is notified.\n\nNeeds an operator token.",
     params(("domain" = String, Path, description = "The domain name.")),
-    request_body(content = ReasonRequest, description = "Why, and who the call acts for."),
+    request_body(content = Option<ReasonRequest>, description = "Why, and who the call acts for."),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The domain after the action, and what it did.", body = ActedDomain),

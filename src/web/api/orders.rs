@@ -277,7 +277,7 @@ pub struct ApproveBody {
     summary = "Approve a received order",
     description = "Registers the domain (pending_dns); the sweep activates it when its DNS is right.\n\nNeeds an operator token.",
     params(("id" = i64, Path, description = "The order's number.")),
-    request_body(content = ApproveBody, description = "Who the call acts for."),
+    request_body(content = Option<ApproveBody>, description = "Who the call acts for."),
     security(("bearer" = [])),
     responses((status = 200, description = "The order.", body = OrderDetail), WriteProblems)
 )]
@@ -323,7 +323,7 @@ pub struct RejectBody {
     summary = "Reject a received order",
     description = "Final.\n\nNeeds an operator token.",
     params(("id" = i64, Path, description = "The order's number.")),
-    request_body(content = RejectBody, description = "Why, and who the call acts for."),
+    request_body(content = Option<RejectBody>, description = "Why, and who the call acts for."),
     security(("bearer" = [])),
     responses((status = 200, description = "The order.", body = OrderDetail), WriteProblems)
 )]
