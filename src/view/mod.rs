@@ -49,3 +49,70 @@ pub fn to_json_string<T: serde::Serialize>(view: &T) -> String {
         .map(|value| value.to_string())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+
+    /// A golden file of the repository (tests/fixtures/golden/).
+    fn golden(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/golden")
+            .join(name);
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// `text` read as the view `T` and written again gives the same bytes.
+    fn round_trips<T: Serialize + DeserializeOwned>(text: &str) {
+        let view: T = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(to_json_string(&view), text);
+    }
+
+    #[test]
+    fn the_check_lines_are_the_views_written_in_one_call() {
+        // The command line writes a check's view directly, without a `Value`: its members
+        // must be declared in the order a `Value` writes them.
+        let lines = golden("check.jsonl");
+        // Each output is followed by its exit status (`[exit 0]`).
+        for line in lines.lines().filter(|line| line.starts_with('{')) {
+            let view: CheckLine =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert_eq!(serde_json::to_string(&view).unwrap(), line);
+        }
+        assert!(lines.lines().count() > 30);
+    }
+
+    #[test]
+    fn the_instructions_and_the_apis_answers_are_their_views() {
+        for line in golden("instructions.jsonl").lines() {
+            if line.contains("\"error\"") {
+                round_trips::<InputError>(line);
+            } else {
+                round_trips::<InstructionsView>(line);
+            }
+        }
+        let api = golden("api.txt");
+        let mut sections = api.split("==> ").skip(1);
+        let mut body = || {
+            let section = sections.next().unwrap();
+            section.split_once("<==\n").unwrap().1.trim_end().to_owned()
+        };
+        round_trips::<DomainPage>(&body());
+        round_trips::<DomainDetail>(&body());
+        round_trips::<ProblemBody>(&body());
+        round_trips::<ProblemBody>(&body());
+        round_trips::<NoticePage>(&body());
+        round_trips::<Notice>(&body());
+        round_trips::<ProblemBody>(&body());
+        round_trips::<OrderList>(&body());
+        round_trips::<OrderDetail>(&body());
+        round_trips::<IndexDiff>(&body());
+        round_trips::<Publications>(&body());
+        round_trips::<InstructionsView>(&body());
+        round_trips::<CheckResponse>(&body());
+        round_trips::<ProblemBody>(&body());
+    }
+}
