@@ -144,6 +144,8 @@ pub mod postfix;
 pub mod provision;
 #[path = "services/sweep/mod.rs"]
 pub mod sweep;
+#[path = "services/view/mod.rs"]
+pub mod view;
 
 // Layer 3, the edge (`src/edge/`): what a person or a program talks to, and the
 // configuration that composes everything at start.

@@ -12,7 +12,19 @@ use serde::{Deserialize, Serialize};
 use crate::Lang;
 
 /// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Reported, never blocks certification on its own.
@@ -34,7 +46,19 @@ impl fmt::Display for Severity {
 ///
 /// Serialized (and stored) as its name (`NS_NON_DEFINITO`); reading a name this version
 /// does not know fails with serde's "unknown variant" error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[allow(non_camel_case_types)]
 pub enum Code {
     /// The name's DNS does not work: NXDOMAIN, no authoritative server, or every server fails.
@@ -298,7 +322,7 @@ pub struct Evidence {
 }
 
 /// Which of the customer's cases a fix is written for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FixCase {
     /// The certified name is a record inside its parent's zone (`pec IN MX …` in `example.it`).

@@ -6,21 +6,23 @@
 //! `warnings` (sorted warning codes) and `findings` (`code`, `severity`, `message`,
 //! `transient`, `servers`, `fix`), plus `verdict`, `profile`, `zone` and a per-server table.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use owo_colors::OwoColorize;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::Lang;
 use crate::check::observation::Observation;
 use crate::check::observation::Outcome;
-use crate::finding::{Code, Finding, Fix, Severity};
+use crate::finding::{Code, Evidence, Finding, Fix, FixCase, Severity};
 use crate::name::{DomainName, display_name};
 
 /// The overall verdict of one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// No error (warnings may be present).
@@ -54,50 +56,52 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// One row of the per-server table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One row of the per-server table (members in alphabetical order: see [`crate::view`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ServerRow {
+    /// Address.
+    #[schema(value_type = String)]
+    pub address: IpAddr,
+    /// The outcome of the MX query.
+    pub mx: Outcome,
     /// Server name.
     pub name: String,
-    /// Address.
-    pub address: IpAddr,
+    /// The MX records it returned, as zone-file text.
+    pub records: Vec<String>,
     /// SOA serial, when the server gave one.
     pub serial: Option<u32>,
     /// The outcome of the SOA query.
     pub soa: Outcome,
-    /// The outcome of the MX query.
-    pub mx: Outcome,
-    /// The MX records it returned, as zone-file text.
-    pub records: Vec<String>,
 }
 
 /// How one RRset fared under DNSSEC validation, for reports and pages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DnssecRow {
+    /// The signed zones on the path, from the root down.
+    pub chain: Vec<ChainRow>,
+    /// Why, for anything but secure.
+    pub detail: Option<String>,
     /// The owner (`pec.example.it`).
     pub name: String,
+    /// `secure`, `insecure`, `bogus` or `indeterminate`.
+    #[schema(value_type = String)]
+    pub status: Cow<'static, str>,
     /// The type (`MX`, `A`).
     #[serde(rename = "type")]
     pub rtype: String,
-    /// `secure`, `insecure`, `bogus` or `indeterminate`.
-    pub status: &'static str,
-    /// Why, for anything but secure.
-    pub detail: Option<String>,
-    /// The signed zones on the path, from the root down.
-    pub chain: Vec<ChainRow>,
 }
 
 /// One signed zone on a DNSSEC path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChainRow {
-    /// The zone (`example.it.`).
-    pub zone: String,
     /// Its DS records (`DS 12345 alg 13 digest 2`).
     pub ds: Vec<String>,
     /// The key tags of the DNSKEYs it serves.
     pub keys: Vec<u16>,
     /// Until when the signatures checked for this zone are valid (Unix seconds).
     pub valid_until: Option<i64>,
+    /// The zone (`example.it.`).
+    pub zone: String,
 }
 
 impl DnssecRow {
@@ -121,7 +125,7 @@ impl DnssecRow {
         Self {
             name: display_name(&validation.name),
             rtype: validation.rtype.to_string(),
-            status,
+            status: Cow::Borrowed(status),
             detail,
             chain: validation
                 .chain
@@ -247,29 +251,46 @@ impl Report {
         codes
     }
 
-    /// The JSON object for this report (one line of JSON Lines output).
-    pub fn to_json(&self, lang: Lang) -> Value {
+    /// The JSON view of this report (one line of `check --format json`), its texts in
+    /// `lang`.
+    pub fn view(&self, lang: Lang) -> CheckResult {
         let verdict = self.verdict();
         let by_name = |codes: Vec<Code>| {
-            let mut names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+            let mut names: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
             names.sort_unstable();
             names
         };
-        json!({
-            "domain": self.domain,
-            "input": self.input,
-            "ok": verdict == Verdict::Ok,
-            "transient": verdict == Verdict::TransientError,
-            "verdict": verdict,
-            "codes": by_name(self.codes_of(Severity::Error)),
-            "warnings": by_name(self.codes_of(Severity::Warning)),
-            "profile": self.profile,
-            "provider": self.provider,
-            "zone": self.zone,
-            "findings": self.findings.iter().map(|f| finding_json(f, lang)).collect::<Vec<_>>(),
-            "nameservers": self.servers,
-            "dnssec": self.dnssec,
-        })
+        CheckResult {
+            codes: by_name(self.codes_of(Severity::Error)),
+            dnssec: Some(self.dnssec.clone()),
+            domain: self.domain.to_string(),
+            findings: self
+                .findings
+                .iter()
+                .map(|f| FindingView::new(f, lang))
+                .collect(),
+            input: self.input.clone(),
+            nameservers: self.servers.clone(),
+            ok: verdict == Verdict::Ok,
+            profile: self.profile.clone(),
+            provider: Some(self.provider.clone()),
+            transient: verdict == Verdict::TransientError,
+            verdict,
+            warnings: by_name(self.codes_of(Severity::Warning)),
+            zone: self.zone.clone(),
+        }
+    }
+
+    /// The line of `check --format json`: the [`view`](Self::view) written in one go
+    /// (its members are declared in the order a `serde_json::Value` would write them).
+    pub fn to_json_line(&self, lang: Lang) -> String {
+        serde_json::to_string(&self.view(lang)).unwrap_or_default()
+    }
+
+    /// The JSON object for this report (the [`view`](Self::view) as a value: how a sweep
+    /// records it).
+    pub fn to_json(&self, lang: Lang) -> Value {
+        serde_json::to_value(self.view(lang)).unwrap_or_default()
     }
 
     /// The text report, for people.
@@ -321,7 +342,7 @@ impl Report {
         // timeouts have their own findings.
         for row in self.dnssec.iter().filter(|r| r.status != "indeterminate") {
             let zones: Vec<&str> = row.chain.iter().map(|c| c.zone.as_str()).collect();
-            let status = match (row.status, lang) {
+            let status = match (row.status.as_ref(), lang) {
                 ("secure", Lang::It) => "sicuro",
                 ("insecure", Lang::It) => "non firmato",
                 ("bogus", Lang::It) => "NON VALIDO",
@@ -349,30 +370,6 @@ fn paint_bold(text: &str, color: bool) -> String {
     } else {
         text.to_string()
     }
-}
-
-fn finding_json(finding: &Finding, lang: Lang) -> Value {
-    let fixes: Vec<Value> = finding
-        .fixes
-        .iter()
-        .map(|fix| {
-            json!({
-                "case": fix.case,
-                "zone": fix.zone,
-                "add": fix.add,
-                "remove": fix.remove,
-                "note": fix.note.as_ref().map(|n| n.get(lang)),
-            })
-        })
-        .collect();
-    json!({
-        "code": finding.code,
-        "severity": finding.severity(),
-        "message": finding.message.get(lang),
-        "transient": finding.transient,
-        "servers": finding.evidence,
-        "fix": fixes,
-    })
 }
 
 /// Writes one finding; a fix already shown for an earlier finding is only referred to.
@@ -474,6 +471,173 @@ fn write_finding<'a>(
 }
 
 /// The JSON line for an input that is not a domain name.
-pub fn input_error_json(input: &str, message: &str) -> Value {
-    json!({ "input": input, "ok": false, "error": message })
+pub fn input_error_json(input: &str, message: &str) -> String {
+    serde_json::to_string(&InputError::new(input, message)).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// The JSON view (members in alphabetical order: see `crate::view`)
+// ---------------------------------------------------------------------------------------
+
+/// The result of checking one name, as `pecwatch check --format json` prints it (one
+/// line), `POST /api/v1/check` answers it and a recorded check keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CheckResult {
+    /// The error codes, sorted.
+    pub codes: Vec<String>,
+    /// The DNSSEC validation of the MX and the MX targets' addresses (absent in checks
+    /// recorded before DNSSEC was checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<Vec<DnssecRow>>,
+    /// The name checked (A-labels).
+    pub domain: String,
+    /// The findings, errors first.
+    pub findings: Vec<FindingView>,
+    /// The input as given.
+    pub input: String,
+    /// What every server of the zone said.
+    pub nameservers: Vec<ServerRow>,
+    /// No error.
+    pub ok: bool,
+    /// The profile's name.
+    pub profile: String,
+    /// The provider's name for people (absent in checks recorded before it was named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Errors resting only on timeouts.
+    pub transient: bool,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The warning codes, sorted.
+    pub warnings: Vec<String>,
+    /// The enclosing zone's apex, when found.
+    pub zone: Option<String>,
+}
+
+/// One finding of a check, its texts in one language.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FindingView {
+    /// The code (`MX_NON_DEFINITO`).
+    pub code: Code,
+    /// The ways to fix it, the first preferred.
+    pub fix: Vec<FixView>,
+    /// What is wrong, for people.
+    pub message: String,
+    /// What it rests on.
+    pub servers: Vec<EvidenceView>,
+    /// Error or warning.
+    pub severity: Severity,
+    /// Whether it rests only on timeouts.
+    pub transient: bool,
+}
+
+impl FindingView {
+    fn new(finding: &Finding, lang: Lang) -> Self {
+        FindingView {
+            code: finding.code,
+            fix: finding
+                .fixes
+                .iter()
+                .map(|fix| FixView::new(fix, lang))
+                .collect(),
+            message: finding.message.get(lang).to_owned(),
+            servers: finding.evidence.iter().map(EvidenceView::from).collect(),
+            severity: finding.severity(),
+            transient: finding.transient,
+        }
+    }
+}
+
+/// One way to fix a finding: the zone to edit and the exact lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FixView {
+    /// Zone-file lines to add.
+    pub add: Vec<String>,
+    /// The customer's case it is written for.
+    pub case: FixCase,
+    /// What else to do, in plain words.
+    pub note: Option<String>,
+    /// Zone-file lines to remove.
+    pub remove: Vec<String>,
+    /// The zone to edit.
+    pub zone: String,
+}
+
+impl FixView {
+    fn new(fix: &Fix, lang: Lang) -> Self {
+        FixView {
+            add: fix.add.clone(),
+            case: fix.case,
+            note: fix.note.as_ref().map(|note| note.get(lang).to_owned()),
+            remove: fix.remove.clone(),
+            zone: fix.zone.clone(),
+        }
+    }
+}
+
+/// What a finding rests on: which server was asked what, and what came back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceView {
+    /// The address queried.
+    #[schema(value_type = Option<String>)]
+    pub address: Option<IpAddr>,
+    /// What came back (`NXDOMAIN`, `ANSWER: … MX 10 mail.example.it.`).
+    pub outcome: String,
+    /// The query (`pec.example.it MX`).
+    pub query: String,
+    /// The server's name, or `resolver`.
+    pub server: Option<String>,
+}
+
+impl From<&Evidence> for EvidenceView {
+    fn from(evidence: &Evidence) -> Self {
+        EvidenceView {
+            address: evidence.address,
+            outcome: evidence.outcome.clone(),
+            query: evidence.query.clone(),
+            server: evidence.server.clone(),
+        }
+    }
+}
+
+/// The line for an input that is not a domain name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InputError {
+    /// Why it is not one.
+    pub error: String,
+    /// The input as given.
+    pub input: String,
+    /// Always false.
+    pub ok: bool,
+}
+
+impl InputError {
+    /// The line for `input`, refused with `message`.
+    pub fn new(input: &str, message: &str) -> Self {
+        InputError {
+            error: message.to_owned(),
+            input: input.to_owned(),
+            ok: false,
+        }
+    }
+}
+
+/// One line of `check --format json`: a result, or an input that is not a name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CheckLine {
+    /// A name checked.
+    Result(Box<CheckResult>),
+    /// An input refused.
+    InputError(InputError),
+}
+
+impl CheckLine {
+    /// Whether it is a result without error.
+    pub fn ok(&self) -> bool {
+        match self {
+            CheckLine::Result(result) => result.ok,
+            CheckLine::InputError(_) => false,
+        }
+    }
 }

@@ -27,7 +27,7 @@
 use std::collections::BTreeSet;
 
 use hickory_proto::rr::Name;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Lang;
 use crate::check::observation::{Observation, ZoneObservation};
@@ -36,7 +36,7 @@ use crate::name::display_name;
 use crate::profile::Profile;
 
 /// What the customer has to do for one name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Instructions {
     /// The input as given.
     pub input: String,
@@ -57,7 +57,7 @@ pub struct Instructions {
 }
 
 /// Lines for one zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ZoneEdit {
     /// The zone to edit (no trailing dot).
     pub zone: String,
@@ -70,7 +70,7 @@ pub struct ZoneEdit {
 }
 
 /// The alternative: delegate the name to the provider's name servers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delegation {
     /// The zone that holds the delegation (the name's parent zone).
     pub zone: String,
@@ -81,7 +81,7 @@ pub struct Delegation {
 }
 
 /// The customer's case.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "case", rename_all = "snake_case")]
 pub enum Case {
     /// (i) The name is (or will be) a node of its parent's zone: add the MX there.
@@ -752,15 +752,33 @@ impl Instructions {
         }
     }
 
-    /// The instructions as one JSON object (the text in `lang` as `text`).
-    pub fn to_json(&self, lang: Lang) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if let serde_json::Value::Object(map) = &mut value {
-            map.insert("needs_action".into(), self.case.needs_action().into());
-            map.insert("text".into(), self.to_text(lang).into());
+    /// The instructions as one JSON view (the text in `lang` as `text`).
+    pub fn view(&self, lang: Lang) -> InstructionsView {
+        InstructionsView {
+            instructions: self.clone(),
+            needs_action: self.case.needs_action(),
+            text: self.to_text(lang),
         }
-        value
     }
+
+    /// The [`view`](Self::view) as a JSON value.
+    pub fn to_json(&self, lang: Lang) -> serde_json::Value {
+        serde_json::to_value(self.view(lang)).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// What `pecwatch instructions --format json` prints and `GET
+/// /api/v1/instructions/{domain}` answers: the instructions, whether the customer has
+/// anything to do, and the text for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InstructionsView {
+    /// The instructions.
+    #[serde(flatten)]
+    pub instructions: Instructions,
+    /// Whether the customer has to change their DNS.
+    pub needs_action: bool,
+    /// The instructions for people, in the asked language.
+    pub text: String,
 }
 
 fn render_edit(out: &mut String, lang: Lang, edit: &ZoneEdit) {

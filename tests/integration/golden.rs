@@ -339,8 +339,7 @@ async fn golden_registry_outputs() {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let body = response.text().await.unwrap();
+        let (status, body) = held_text("get", response).await;
         let body = scrub(&body).replace(repo().to_str().unwrap(), "<repo>");
         api.push_str(&format!("==> GET {path} {status} <==\n{body}\n"));
     }
@@ -351,21 +350,17 @@ async fn golden_registry_outputs() {
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    api.push_str(&format!(
-        "==> POST /api/v1/check {status} <==\n{}\n",
-        response.text().await.unwrap()
-    ));
+    let (status, body) = held_text("post", response).await;
+    api.push_str(&format!("==> POST /api/v1/check {status} <==\n{body}\n"));
     let unauthorized = http
         .get(server.url("/api/v1/domains"))
         .send()
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = held_text("get", unauthorized).await;
     api.push_str(&format!(
-        "==> GET /api/v1/domains (no token) {} <==\n{}\n",
-        unauthorized.status(),
-        unauthorized.text().await.unwrap()
+        "==> GET /api/v1/domains (no token) {status} <==\n{body}\n"
     ));
     assert_golden("api.txt", &api);
 
@@ -378,6 +373,23 @@ async fn golden_registry_outputs() {
     );
     server.stop();
     cleanup.run().await;
+}
+
+/// The status and text of an API answer to `method`, its JSON held to the contract
+/// (`support::contract`).
+async fn held_text(method: &str, response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let path = response.url().path().to_owned();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = response.text().await.unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    crate::support::contract::hold(Some(method), &path, status.as_u16(), &content_type, &value);
+    (status, text)
 }
 
 #[test]

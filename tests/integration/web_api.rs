@@ -72,12 +72,10 @@ fn add(db: &TestDb, now: &str, domain: &str) {
     );
 }
 
+/// The status, headers and JSON of an answer, held to the API's contract (the schema
+/// `/openapi.json` gives it: `support::contract`).
 async fn body(response: reqwest::Response) -> (StatusCode, HeaderMap, Value) {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body");
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, headers, value)
+    crate::support::contract::checked(response).await
 }
 
 /// Asserts an RFC 9457 problem of `kind` with `status`, and returns it.

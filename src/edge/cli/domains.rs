@@ -8,7 +8,6 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde_json::json;
 
 use super::csv::{self, Table};
 use super::{CliError, Exit, Format, TABLE_DATE, TABLE_TIME, load_profile, time_zone};
@@ -21,6 +20,7 @@ use crate::finding::Code;
 use crate::lifecycle::{DomainStatus, Reason, State};
 use crate::name::DomainName;
 use crate::registry::{Domain, DomainFilter, Holder, NewDomain, Registry, RegistryError};
+use crate::view::{self, DomainDetail, DomainSummary, HISTORY_CHECKS};
 
 /// The `domains` subcommands.
 #[derive(Debug, Subcommand)]
@@ -442,38 +442,15 @@ async fn show(registry: &Registry, args: ShowArgs, zone: &TimeZone) -> Result<Ex
     Ok(Exit::Ok)
 }
 
-/// How many of the latest checks `show` prints.
-pub(crate) const HISTORY_CHECKS: u64 = 50;
-
-/// The JSON of a domain as `show` prints it: the summary, the holder, the exception and
-/// the history (transitions and the latest checks). Shared with the web API.
-pub(crate) async fn detail_json(
-    registry: &Registry,
-    domain: &Domain,
-) -> Result<serde_json::Value, CliError> {
-    let transitions = registry.transitions(domain.id).await?;
-    let checks = registry.checks(domain.id, HISTORY_CHECKS).await?;
-    let mut value = summary_json(domain);
-    value["holder"] = json!(domain.holder);
-    value["reseller"] = json!(domain.reseller);
-    value["exception"] = json!(domain.exception);
-    value["history"] = json!({ "transitions": transitions, "checks": checks });
-    Ok(value)
+/// The JSON of a domain as `show` prints it (the view shared with the web API).
+async fn detail_json(registry: &Registry, domain: &Domain) -> Result<String, CliError> {
+    let detail = DomainDetail::load(registry, domain).await?;
+    Ok(view::to_json_string(&detail))
 }
 
-/// The JSON of a domain as `list` prints it. Shared with the web API.
-pub(crate) fn summary_json(domain: &Domain) -> serde_json::Value {
-    json!({
-        "domain": domain.name,
-        "state": domain.status.state,
-        "since": domain.status.since,
-        "deadline": domain.status.deadline,
-        "expires": domain.status.expires,
-        "profile": domain.profile,
-        "holder_email": domain.holder.email,
-        "next_check": domain.next_check,
-        "last_check": domain.last_check,
-    })
+/// The JSON of a domain as `list` prints it (the view shared with the web API).
+fn summary_json(domain: &Domain) -> String {
+    view::to_json_string(&DomainSummary::from(domain))
 }
 
 fn last_check_text(domain: &Domain, zone: &TimeZone) -> String {

@@ -12,19 +12,17 @@
 //! the registry's `certified` and `in_error` domains.
 
 use super::output::{errln, out, outln};
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
-use serde_json::json;
 
 use crate::clock;
 use crate::config::Config;
 use crate::index;
 use crate::registry::Registry;
-use crate::registry::index::Publication;
+use crate::view::{self, IndexDiff};
 
 use super::{CliError, Exit, Format};
 
@@ -154,71 +152,33 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// What changed between a publication's domains and the current ones.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Changes {
-    pub(crate) added: Vec<String>,
-    pub(crate) removed: Vec<String>,
-    /// Whether the LDIF differs from the publication's for another reason than its
-    /// domains (`None`: not known, `[index]` is incomplete or nothing was published).
-    pub(crate) entry_changed: Option<bool>,
-}
-
-/// The domains in `now` and not in `before` (added), and the reverse (removed), sorted.
-fn changes(before: &[String], now: &[String]) -> Changes {
-    let before: BTreeSet<&String> = before.iter().collect();
-    let now: BTreeSet<&String> = now.iter().collect();
-    Changes {
-        added: now.difference(&before).map(|s| (*s).clone()).collect(),
-        removed: before.difference(&now).map(|s| (*s).clone()).collect(),
-        entry_changed: None,
-    }
-}
-
-/// What `index diff` compares: the last publication (if any), what changed since, and
-/// how many domains the index lists now. Shared with the web API.
-pub(crate) async fn compute_diff(
-    registry: &Registry,
-    provider: Option<&index::Provider>,
-) -> Result<(Option<Publication>, Changes, usize), crate::registry::RegistryError> {
-    let current = registry.published_domains().await?;
-    let last = registry.last_publication().await?;
-    let previous = last.as_ref().map_or(&[][..], |p| p.domains.as_slice());
-    let mut changes = changes(previous, &current);
-    if let (Some(provider), Some(last)) = (provider, &last) {
-        // The entry the publication would have with today's attributes: if its hash
-        // differs, something besides the domains changed (a renewed certificate…).
-        let with_old_domains = index::render(provider, last.domains.iter().map(String::as_str));
-        changes.entry_changed = Some(index::ldif_hash(&with_old_domains) != last.hash);
-    }
-    Ok((last, changes, current.len()))
-}
-
 /// `index diff`.
 async fn diff(
     registry: &Registry,
     provider: Option<&index::Provider>,
     args: DiffArgs,
 ) -> Result<Exit, CliError> {
-    let (last, changes, current) = compute_diff(registry, provider).await?;
+    let diff = IndexDiff::load(registry, provider).await?;
     match args.format {
-        Format::Json => outln!("{}", diff_json(last.as_ref(), &changes, current))?,
-        Format::Text => out!("{}", diff_text(last.as_ref(), &changes, current))?,
+        Format::Json => outln!("{}", view::to_json_string(&diff))?,
+        Format::Text => out!("{}", diff_text(&diff))?,
     }
-    let changed = !changes.added.is_empty()
-        || !changes.removed.is_empty()
-        || changes.entry_changed == Some(true);
-    Ok(if changed { Exit::Findings } else { Exit::Ok })
+    Ok(if diff.changed() {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
 }
 
 /// The text of `index diff`: a summary line, then `+ name` and `- name` lines.
-fn diff_text(last: Option<&Publication>, changes: &Changes, now: usize) -> String {
-    let mut out = match last {
+fn diff_text(changes: &IndexDiff) -> String {
+    let now = changes.domains;
+    let mut out = match &changes.since {
         Some(p) => format!(
             "since publication {} ({}, {} domains): {} added, {} removed; the index lists {now} domains now\n",
             p.id,
             p.at,
-            p.domains.len(),
+            p.domains,
             changes.added.len(),
             changes.removed.len()
         ),
@@ -240,29 +200,6 @@ fn diff_text(last: Option<&Publication>, changes: &Changes, now: usize) -> Strin
     out
 }
 
-/// The JSON of `index diff`: one object.
-pub(crate) fn diff_json(
-    last: Option<&Publication>,
-    changes: &Changes,
-    now: usize,
-) -> serde_json::Value {
-    let since = last.map(|p| {
-        json!({
-            "id": p.id,
-            "at": p.at.to_string(),
-            "hash": p.hash,
-            "domains": p.domains.len(),
-        })
-    });
-    json!({
-        "since": since,
-        "added": changes.added,
-        "removed": changes.removed,
-        "entry_changed": changes.entry_changed,
-        "domains": now,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,13 +210,21 @@ mod tests {
 
     #[test]
     fn index_changes_are_sorted_set_differences() {
-        let changes = changes(
-            &names(&["pec.a.it", "pec.b.it", "pec.c.it"]),
-            &names(&["pec.d.it", "pec.a.it", "pec.c.it"]),
-        );
+        let last = crate::registry::index::Publication {
+            id: 1,
+            at: Timestamp::UNIX_EPOCH,
+            hash: String::new(),
+            domains: names(&["pec.a.it", "pec.b.it", "pec.c.it"]),
+            ldif: String::new(),
+        };
+        let changes = IndexDiff::new(Some(&last), &names(&["pec.d.it", "pec.a.it", "pec.c.it"]));
         assert_eq!(changes.added, names(&["pec.d.it"]));
         assert_eq!(changes.removed, names(&["pec.b.it"]));
-        let text = diff_text(None, &changes, 3);
+        assert!(changes.changed());
+        let text = diff_text(&IndexDiff {
+            since: None,
+            ..changes
+        });
         assert_eq!(
             text,
             "no publication recorded yet: the index lists 3 domains now, all new\n\

@@ -63,7 +63,7 @@ pub async fn run(config: &Config, args: InstructionsArgs) -> Result<Exit, CliErr
             match args.format {
                 Format::Json => outln!(
                     "{}",
-                    serde_json::json!({"input": args.domain, "ok": false, "error": message})
+                    crate::report::input_error_json(&args.domain, &message)
                 )?,
                 Format::Text => errln!("{}: {message}", args.lang.pick("errore", "error")),
             }

@@ -408,7 +408,7 @@ pub async fn check(config: &Config, args: CheckArgs) -> Result<Exit, CliError> {
                     exit = Exit::Findings;
                 }
                 match args.format {
-                    Format::Json => writeln!(out, "{}", report.to_json(lang))?,
+                    Format::Json => writeln!(out, "{}", report.to_json_line(lang))?,
                     Format::Text => writeln!(out, "{}", report.to_text(lang, color))?,
                 }
             }

@@ -23,6 +23,7 @@ use crate::outbox::{
     BounceOutcome, SendError, Sender, SenderSettings, parse_bounce, record_bounce,
 };
 use crate::registry::{OutboxFilter, OutboxItem, OutboxState, Registry};
+use crate::view::{self, Notice};
 
 /// The subcommands of `pecwatch notices`.
 #[derive(Debug, Subcommand)]
@@ -250,11 +251,11 @@ async fn list(registry: &Registry, args: ListArgs, zone: &TimeZone) -> Result<Ex
             },
         };
         match args.format {
-            Format::Json => {
-                let mut value = serde_json::to_value(item).unwrap_or_default();
-                value["domain"] = domain.into();
-                writeln!(out, "{value}")?;
-            }
+            Format::Json => writeln!(
+                out,
+                "{}",
+                view::to_json_string(&Notice::new(item, Some(&domain)))
+            )?,
             Format::Text => writeln!(
                 out,
                 "{:>6}  {:<8} {:<32} {:<20} {:<16} {:>3}  {}",
@@ -290,10 +291,8 @@ async fn show(config: &Config, registry: &Registry, args: ShowArgs) -> Result<Ex
     let domain = record.map(|d| d.name.to_string());
     match args.format {
         Format::Json => {
-            let mut value = serde_json::to_value(&item).unwrap_or_default();
-            value["domain"] = domain.into();
-            value["to"] = to.into();
-            outln!("{value}")?;
+            let notice = Notice::new(&item, domain.as_deref()).with_recipients(to);
+            outln!("{}", view::to_json_string(&notice))?;
         }
         Format::Text => {
             let zone = time_zone(config);

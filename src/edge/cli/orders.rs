@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde_json::json;
 
 use super::csv;
 use super::{CliError, Exit, Format, TABLE_TIME, load_profile, time_zone};
@@ -18,6 +17,10 @@ use crate::activation::{self, ActivationError, OrderRequest};
 use crate::clock::{self, civil, parse_instant};
 use crate::config::Config;
 use crate::registry::{Holder, Order, OrderKind, OrderState, Registry};
+use crate::view::{
+    self, MailboxCreated, MailboxLink, MailboxRemoved, MailboxView, OrderDetail, OrderRefused,
+    PasswordSet,
+};
 
 /// The `orders` subcommands.
 #[derive(Debug, Subcommand)]
@@ -328,7 +331,11 @@ async fn import(
                 match args.format {
                     Format::Json => outln!(
                         "{}",
-                        json!({"line": line, "name": request.name, "refused": message})
+                        view::to_json_string(&OrderRefused {
+                            line: *line,
+                            name: request.name.clone(),
+                            refused: message,
+                        })
                     )?,
                     Format::Text => outln!(
                         "{} {}: {}: {} {message}",
@@ -468,19 +475,10 @@ async fn domain_state(registry: &Registry, order: &Order) -> Result<Option<Strin
     })
 }
 
-pub(crate) async fn order_json(
-    registry: &Registry,
-    order: &Order,
-) -> Result<serde_json::Value, CliError> {
-    let steps = match order.domain_id {
-        Some(id) => registry.steps(id).await?,
-        None => Vec::new(),
-    };
-    Ok(json!({
-        "order": order,
-        "domain_state": domain_state(registry, order).await?,
-        "steps": steps,
-    }))
+/// The JSON of an order (the view shared with the web API).
+async fn order_json(registry: &Registry, order: &Order) -> Result<String, CliError> {
+    let detail = OrderDetail::load(registry, order).await?;
+    Ok(view::to_json_string(&detail))
 }
 
 async fn print_order(
@@ -567,7 +565,13 @@ async fn mailboxes(
                 .await
                 .map_err(|e| refused(e, lang))?;
             match args.format {
-                Format::Json => outln!("{}", json!({"mailbox": mailbox, "link": link}))?,
+                Format::Json => outln!(
+                    "{}",
+                    view::to_json_string(&MailboxCreated {
+                        link,
+                        mailbox: MailboxView::from(&mailbox),
+                    })
+                )?,
                 Format::Text => {
                     outln!(
                         "{} {}",
@@ -600,7 +604,9 @@ async fn mailboxes(
             let list = registry.mailboxes(domain_id).await?;
             for mailbox in &list {
                 match args.format {
-                    Format::Json => outln!("{}", json!(mailbox))?,
+                    Format::Json => {
+                        outln!("{}", view::to_json_string(&MailboxView::from(mailbox)))?
+                    }
                     Format::Text => outln!(
                         "{:<40} {:<18} {}",
                         mailbox.address,
@@ -626,7 +632,10 @@ async fn mailboxes(
                 return Err(refused(ActivationError::NoMailbox(address), lang));
             }
             match args.format {
-                Format::Json => outln!("{}", json!({"removed": address}))?,
+                Format::Json => outln!(
+                    "{}",
+                    view::to_json_string(&MailboxRemoved { removed: address })
+                )?,
                 Format::Text => outln!(
                     "{} {address}",
                     lang.pick("casella eliminata:", "mailbox deleted:")
@@ -639,7 +648,13 @@ async fn mailboxes(
                 .await
                 .map_err(|e| refused(e, lang))?;
             match args.format {
-                Format::Json => outln!("{}", json!({"address": args.address, "link": link}))?,
+                Format::Json => outln!(
+                    "{}",
+                    view::to_json_string(&MailboxLink {
+                        address: args.address,
+                        link,
+                    })
+                )?,
                 Format::Text => outln!("{link}")?,
             }
         }
@@ -675,7 +690,10 @@ async fn mailboxes(
             match args.format {
                 Format::Json => outln!(
                     "{}",
-                    serde_json::json!({"address": mailbox.address, "password_set": true})
+                    view::to_json_string(&PasswordSet {
+                        address: mailbox.address,
+                        password_set: true,
+                    })
                 )?,
                 Format::Text => outln!(
                     "{} {}",

@@ -2,9 +2,10 @@
 //! index (`/index.ldif`), `/healthz`, `/metrics` and the OpenAPI document
 //! (`/openapi.json`).
 //!
-//! Every route is listed once, in [`table`], which builds the router and the list of
-//! routes that the OpenAPI document ([`super::openapi`]) must describe; a test holds the
-//! two together.
+//! Every route is listed once, in [`table`], which builds the router and the OpenAPI
+//! document ([`super::openapi`]) together from the handlers' `#[utoipa::path]`
+//! descriptions (utoipa-axum): a route cannot be served without being documented, and the
+//! document's schemas are the views' types ([`crate::view`]).
 //!
 //! Conventions:
 //!
@@ -21,8 +22,8 @@
 //!   member and in a `Link: <…>; rel="next"` header. Pages follow a stable order (domains
 //!   by name, notices by identifier) and the cursor is the last item's key, so a walk
 //!   through every page sees every item once, even while items are added.
-//! - The JSON of domains, checks, instructions and the index diff is the command line's
-//!   `--format json` (the same functions make it).
+//! - The JSON of domains, checks, instructions, orders, notices and the index diff is the
+//!   command line's `--format json`: the same views ([`crate::view`]) make it.
 
 pub mod check;
 pub mod domains;
@@ -37,9 +38,12 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, delete, get, post};
+use axum::routing::any;
 use axum::{Json, Router};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::problem::{Problem, lang_of};
@@ -48,124 +52,52 @@ use crate::Lang;
 /// The largest request body accepted (a check of `[web] check_max_names` names fits).
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// The routes and the list of what they are, built together.
+/// The routes and the OpenAPI document that describes them, built together.
 pub struct Table {
     /// The routes.
     pub router: Router<AppState>,
-    /// `(method, path)` of every route, lower-case methods, paths as axum writes them
-    /// (`/api/v1/domains/{domain}`).
-    pub routes: Vec<(&'static str, &'static str)>,
+    /// The document: every route, its parameters, bodies, answers and their schemas.
+    pub openapi: utoipa::openapi::OpenApi,
 }
 
-impl Table {
-    fn new() -> Self {
-        Table {
-            router: Router::new(),
-            routes: Vec::new(),
-        }
-    }
-
-    fn add(
-        mut self,
-        method: &'static str,
-        path: &'static str,
-        route: MethodRouter<AppState>,
-    ) -> Self {
-        self.router = self.router.route(path, route);
-        self.routes.push((method, path));
-        self
-    }
-}
-
-/// Every machine route.
+/// Every machine route, with its description.
 pub fn table() -> Table {
     use super::limit::public;
     let limited = || axum::middleware::from_fn(public);
-    Table::new()
-        .add("get", "/healthz", get(super::metrics::healthz))
-        .add("get", "/metrics", get(super::metrics::metrics))
-        .add(
-            "get",
-            "/index.ldif",
-            get(super::index::ldif).layer(limited()),
-        )
-        .add(
-            "get",
-            "/openapi.json",
-            get(super::openapi::document).layer(limited()),
-        )
-        .add("post", "/api/v1/check", post(check::check))
-        .add(
-            "get",
-            "/api/v1/instructions/{domain}",
-            get(instructions::show),
-        )
-        .add("get", "/api/v1/domains", get(domains::list))
-        .add("post", "/api/v1/domains", post(domains::add))
-        .add("get", "/api/v1/domains/{domain}", get(domains::show))
-        .add(
-            "post",
-            "/api/v1/domains/{domain}/approve",
-            post(domains::approve),
-        )
-        .add(
-            "post",
-            "/api/v1/domains/{domain}/reject",
-            post(domains::reject),
-        )
-        .add(
-            "post",
-            "/api/v1/domains/{domain}/renew",
-            post(domains::renew),
-        )
-        .add(
-            "post",
-            "/api/v1/domains/{domain}/remove",
-            post(domains::remove),
-        )
-        .add(
-            "post",
-            "/api/v1/domains/{domain}/recheck",
-            post(domains::recheck),
-        )
-        .add(
-            "get",
-            "/api/v1/domains/{domain}/exception",
-            get(domains::exception),
-        )
-        .add(
-            "post",
-            "/api/v1/domains/{domain}/exception",
-            post(domains::change_exception),
-        )
-        .add("get", "/api/v1/notices", get(notices::list))
-        .add("get", "/api/v1/notices/{id}", get(notices::show))
-        .add("post", "/api/v1/notices/{id}/resend", post(notices::resend))
-        .add("get", "/api/v1/index", get(index::export))
-        .add("get", "/api/v1/index/diff", get(index::diff))
-        .add(
-            "get",
-            "/api/v1/index/publications",
-            get(index::publications),
-        )
-        .add("post", "/api/v1/index/publications", post(index::publish))
-        .add("get", "/api/v1/orders", get(orders::list))
-        .add("post", "/api/v1/orders", post(orders::place))
-        .add("get", "/api/v1/orders/{id}", get(orders::show))
-        .add("post", "/api/v1/orders/{id}/approve", post(orders::approve))
-        .add("post", "/api/v1/orders/{id}/reject", post(orders::reject))
-        .add("get", "/api/v1/mailboxes", get(orders::mailboxes))
-        .add("post", "/api/v1/mailboxes", post(orders::add_mailbox))
-        .add(
-            "delete",
-            "/api/v1/mailboxes/{address}",
-            delete(orders::remove_mailbox),
-        )
-        .add(
-            "post",
-            "/api/v1/mailboxes/{address}/link",
-            post(orders::link),
-        )
+    let (schemas, paths, ldif) = routes!(super::index::ldif);
+    let ldif = (schemas, paths, ldif.layer(limited()));
+    let (schemas, paths, openapi) = routes!(super::openapi::document);
+    let openapi = (schemas, paths, openapi.layer(limited()));
+    let (router, openapi) = OpenApiRouter::with_openapi(super::openapi::base())
+        .routes(routes!(super::metrics::healthz))
+        .routes(routes!(super::metrics::metrics))
+        .routes(ldif)
+        .routes(openapi)
+        .routes(routes!(check::check))
+        .routes(routes!(instructions::show))
+        .routes(routes!(domains::list, domains::add))
+        .routes(routes!(domains::show))
+        .routes(routes!(domains::approve))
+        .routes(routes!(domains::reject))
+        .routes(routes!(domains::renew))
+        .routes(routes!(domains::remove))
+        .routes(routes!(domains::recheck))
+        .routes(routes!(domains::exception, domains::change_exception))
+        .routes(routes!(notices::list))
+        .routes(routes!(notices::show))
+        .routes(routes!(notices::resend))
+        .routes(routes!(index::export))
+        .routes(routes!(index::diff))
+        .routes(routes!(index::publications, index::publish))
+        .routes(routes!(orders::list, orders::place))
+        .routes(routes!(orders::show))
+        .routes(routes!(orders::approve))
+        .routes(routes!(orders::reject))
+        .routes(routes!(orders::mailboxes, orders::add_mailbox))
+        .routes(routes!(orders::remove_mailbox))
+        .routes(routes!(orders::link))
+        .split_for_parts();
+    Table { router, openapi }
 }
 
 /// The routes of this part.
@@ -315,9 +247,13 @@ fn parse_body<T: DeserializeOwned>(
 // Helpers of the handlers
 // ---------------------------------------------------------------------------------------
 
-/// A JSON response with a status.
-pub fn json(status: StatusCode, value: serde_json::Value) -> Response {
-    (status, Json(value)).into_response()
+/// A JSON response with a status: the view's members sorted at every level, as the
+/// command line writes them ([`crate::view::to_json_string`]).
+pub fn json<T: Serialize>(status: StatusCode, view: &T) -> Response {
+    match serde_json::to_value(view) {
+        Ok(value) => (status, Json(value)).into_response(),
+        Err(error) => Problem::internal(Lang::En, error.to_string()).into_response(),
+    }
 }
 
 /// Percent-encodes a query parameter's value (everything but RFC 3986's unreserved
@@ -349,11 +285,10 @@ pub fn link(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
     }
 }
 
-/// A page of a list: `{"<member>": [...], "next": URL|null}` and, when there is a next
+/// A page of a list (its `next` member the next page's URL) and, when there is a next
 /// page, `Link: <URL>; rel="next"`.
-pub fn page(member: &str, items: Vec<serde_json::Value>, next: Option<String>) -> Response {
-    let body = serde_json::json!({ member: items, "next": next });
-    let mut response = json(StatusCode::OK, body);
+pub fn paged<T: Serialize>(page: &T, next: Option<String>) -> Response {
+    let mut response = json(StatusCode::OK, page);
     if let Some(next) = next
         && let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
     {

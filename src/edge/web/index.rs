@@ -142,6 +142,25 @@ pub async fn current(state: &AppState, lang: Lang) -> Result<Current, Problem> {
 }
 
 /// `GET /index.ldif` (and `HEAD`).
+#[utoipa::path(
+    get,
+    path = "/index.ldif",
+    operation_id = "indexLdif",
+    tag = "index",
+    summary = "This provider's entry of the providers' index (RFC 6109), as LDIF",
+    description = "Exactly what `pecwatch index export` writes. Strong ETag (the SHA-256 of the LDIF) and Last-Modified (the last change of the listed domains, or when this process first served this LDIF); If-None-Match and If-Modified-Since give 304. HEAD gives the headers. Rate-limited per client address.",
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of the client's copy."),
+        ("If-Modified-Since" = Option<String>, Header, description = "The Last-Modified of the client's copy.")
+    ),
+    security(()),
+    responses(
+        (status = 200, description = "The LDIF.", body = String, content_type = "text/plain",
+            headers(("ETag" = String), ("Last-Modified" = String))),
+        (status = 304, description = "Not modified since the client's copy."),
+        super::problem::LdifProblems
+    )
+)]
 pub async fn ldif(
     State(state): State<AppState>,
     Extension(tracker): Extension<Arc<Tracker>>,

@@ -40,12 +40,13 @@ use axum::http::header::{self, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
-use super::problem::Problem;
+use super::problem::{MetricsProblems, Problem};
 use crate::Lang;
 use crate::registry::{OutboxKind, Registry, RegistryError, SweepKindStats};
+use crate::view::Health;
 
 /// The media type of the text exposition format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -54,6 +55,19 @@ pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health",
+    tag = "service",
+    summary = "Whether the service and its database answer",
+    description = "200 when the database answers a trivial query within 3 seconds, 503 otherwise.",
+    security(()),
+    responses(
+        (status = 200, description = "Healthy.", body = Health),
+        (status = 503, description = "The database does not answer.", body = Health)
+    )
+)]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let answer = tokio::time::timeout(HEALTH_TIMEOUT, state.registry.ping()).await;
     let failure = match answer {
@@ -64,21 +78,14 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             HEALTH_TIMEOUT.as_secs()
         )),
     };
-    let mut response = match failure {
-        None => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "database": "ok" })),
-        )
-            .into_response(),
+    let status = match &failure {
+        None => StatusCode::OK,
         Some(detail) => {
             tracing::warn!(%detail, "health check: the database does not answer");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "error", "database": "error", "detail": detail })),
-            )
-                .into_response()
+            StatusCode::SERVICE_UNAVAILABLE
         }
     };
+    let mut response = (status, Json(Health::new(failure))).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -86,6 +93,19 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "service",
+    summary = "Prometheus metrics",
+    description = "The text exposition format 0.0.4: domains by state, notices and outbox items by state, alerts, the index's size, and per kind of sweep the count, the latest one's duration, end, hold, checks by result and failing checks by error code. The Postfix lookups are served by `pecwatch postfix` on `[postfix] metrics_listen`.",
+    security(()),
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "text/plain; version=0.0.4"),
+        MetricsProblems
+    )
+)]
 pub async fn metrics(State(state): State<AppState>, lang: Lang) -> Result<Response, Problem> {
     let mut text = render(&state.registry)
         .await

@@ -13,9 +13,14 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use utoipa::openapi::response::{Response as ResponseDoc, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Type};
 
 use crate::Lang;
+use crate::view::ProblemBody;
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -83,19 +88,19 @@ impl Problem {
     }
 
     /// The body.
-    pub fn to_json(&self) -> Value {
-        let mut body = json!({
-            "type": self.type_uri(),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if let Some(object) = body.as_object_mut() {
-            for (key, value) in &self.extra {
-                object.insert(key.clone(), value.clone());
-            }
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            detail: self.detail.clone(),
+            extra: self.extra.clone(),
+            status: self.status.as_u16(),
+            title: self.title.clone(),
+            kind: self.type_uri(),
         }
-        body
+    }
+
+    /// The body as JSON.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.body()).unwrap_or_default()
     }
 
     // -----------------------------------------------------------------------------------
@@ -242,6 +247,98 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The problems of each operation, for the OpenAPI document
+// ---------------------------------------------------------------------------------------
+
+/// What a problem of `status` means, for the document.
+fn meaning(status: u16) -> &'static str {
+    match status {
+        400 => {
+            "Bad request: an invalid parameter, domain name or body (problem types bad-request, invalid-domain, invalid-json)."
+        }
+        401 => "No token, or a token that does not work (WWW-Authenticate: Bearer).",
+        403 => "A read-only token on an operator's call.",
+        404 => "No such domain (unknown-domain), notice, order, mailbox or route (not-found).",
+        405 => "The route has no such method.",
+        409 => {
+            "Not allowed in the domain's state, a name already taken, or the domain kept changing."
+        }
+        413 => {
+            "The body is larger than 256 KiB (request-too-large), or too many names (too-many-names)."
+        }
+        415 => "The body is not JSON.",
+        422 => {
+            "JSON of the wrong shape (invalid-json), or a holder's name or address or a reseller that cannot be accepted (invalid-field, naming the `field`)."
+        }
+        429 => "Too many requests from this client address (Retry-After says when to try again).",
+        _ => {
+            "The database is unreachable (database-unavailable), the index is not configured (index-not-configured, naming the missing keys), or the DNS does not answer (dns-unavailable)."
+        }
+    }
+}
+
+/// The problem responses of `statuses`, each an `application/problem+json` body.
+fn problem_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<ResponseDoc>> {
+    statuses
+        .iter()
+        .map(|&status| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ProblemBody")))
+                .build();
+            let mut response = ResponseBuilder::new()
+                .description(meaning(status))
+                .content(PROBLEM_JSON, content);
+            let header = match status {
+                401 => Some(("WWW-Authenticate", Type::String)),
+                429 => Some(("Retry-After", Type::Integer)),
+                _ => None,
+            };
+            if let Some((name, kind)) = header {
+                let schema = ObjectBuilder::new().schema_type(kind).build();
+                response = response.header(name, HeaderBuilder::new().schema(Some(schema)).build());
+            }
+            (status.to_string(), response.build().into())
+        })
+        .collect()
+}
+
+/// Marker types naming the problems an operation answers (`responses(ReadProblems)` in
+/// a handler's `#[utoipa::path]`).
+macro_rules! problems {
+    ($($(#[$doc:meta])* $name:ident: [$($status:literal),*];)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+                problem_responses(&[$($status),*])
+            }
+        }
+    )*};
+}
+
+problems! {
+    /// A read of the registry with a token.
+    ReadProblems: [400, 401, 404, 405, 503];
+    /// A change with an operator token and a body.
+    WriteProblems: [400, 401, 403, 404, 405, 409, 413, 415, 422, 503];
+    /// A check of names.
+    CheckProblems: [400, 401, 405, 413, 415, 422, 429, 503];
+    /// The instructions of a domain.
+    InstructionsProblems: [400, 401, 405, 429];
+    /// A read of the index with a token.
+    IndexProblems: [400, 401, 405, 503];
+    /// A record of the index with an operator token.
+    PublishProblems: [401, 403, 405, 503];
+    /// An open, rate-limited document.
+    LimitedProblems: [429];
+    /// The open, rate-limited LDIF.
+    LdifProblems: [429, 503];
+    /// The metrics.
+    MetricsProblems: [503];
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! Shared test support.
 
 pub mod cli;
+pub mod contract;
 pub mod db;
 pub mod dnsseclab;
 pub mod fake_dns;

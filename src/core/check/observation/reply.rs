@@ -9,12 +9,12 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::rr::{Name, RecordType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::name::display_name;
 
 /// The classified outcome of one DNS exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// NOERROR with records of the asked type (directly or at the end of a CNAME chain).

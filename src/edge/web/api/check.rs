@@ -19,20 +19,21 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::{StreamExt, stream};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{Body, json};
 use crate::Lang;
 use crate::check::evaluate;
 use crate::name::DomainName;
-use crate::report::{Report, input_error_json};
+use crate::report::{InputError, Report};
+use crate::view::{CheckLine, CheckResponse};
 use crate::web::AppState;
 use crate::web::auth::MaybeCaller;
 use crate::web::limit;
-use crate::web::problem::Problem;
+use crate::web::problem::{CheckProblems, Problem};
 
 /// The body of `POST /api/v1/check`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     /// Names (or e-mail addresses) to check.
@@ -40,18 +41,19 @@ pub struct CheckRequest {
     /// A provider profile of the configuration (default `[check] profile`).
     pub profile: Option<String>,
     /// The language of messages, `it` or `en` (default by `Accept-Language`).
+    #[schema(value_type = Option<Lang>)]
     pub lang: Option<String>,
 }
 
 /// Checks `names` against the configuration's profile `profile` (default `[check]
-/// profile`): one `pecwatch check --format json` object per name, in order. The
+/// profile`): one `pecwatch check --format json` line per name, in order. The
 /// self-service page can call it too.
 pub async fn run_checks(
     state: &AppState,
     names: &[String],
     profile: Option<&str>,
     lang: Lang,
-) -> Result<Vec<Value>, Problem> {
+) -> Result<Vec<CheckLine>, Problem> {
     let profile_name = profile.unwrap_or(&state.config.check.profile);
     // Only the configuration's profiles: a request must not name files on the server.
     let profile = state
@@ -79,24 +81,37 @@ pub async fn run_checks(
             let profile = profile.clone();
             async move {
                 match DomainName::parse(&input) {
-                    Err(error) => input_error_json(&input, &error.message(lang)),
+                    Err(error) => {
+                        CheckLine::InputError(InputError::new(&input, &error.message(lang)))
+                    }
                     Ok(domain) => {
                         let observation = prober.observe(&domain).await;
                         let findings = evaluate(&observation, &profile);
-                        Report::new(&input, &observation, &profile.name, findings)
-                            .with_provider(&profile.display_name)
-                            .to_json(lang)
+                        let report = Report::new(&input, &observation, &profile.name, findings)
+                            .with_provider(&profile.display_name);
+                        CheckLine::Result(Box::new(report.view(lang)))
                     }
                 }
             }
         })
         .buffered(concurrency)
-        .collect::<Vec<Value>>()
+        .collect::<Vec<CheckLine>>()
         .await;
     Ok(results)
 }
 
 /// `POST /api/v1/check`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/check",
+    operation_id = "check",
+    tag = "check",
+    summary = "Check names now (nothing is recorded)",
+    description = "One result per name, in order, each exactly a line of `pecwatch check --format json`. Without a token the call is rate-limited per client address.",
+    request_body(content = CheckRequest, description = "The names and the profile."),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The results.", body = CheckResponse), CheckProblems)
+)]
 pub async fn check(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
@@ -153,9 +168,6 @@ pub async fn check(
         .with("limit", max));
     }
     let results = run_checks(&state, &request.names, request.profile.as_deref(), lang).await?;
-    let ok = results.iter().all(|result| result["ok"] == json!(true));
-    Ok(json(
-        StatusCode::OK,
-        json!({ "ok": ok, "results": results }),
-    ))
+    let ok = results.iter().all(CheckLine::ok);
+    Ok(json(StatusCode::OK, &CheckResponse { ok, results }))
 }

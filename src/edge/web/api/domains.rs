@@ -14,13 +14,11 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Body, json, link, page, page_size, query};
+use super::{Body, json, link, page_size, paged, query};
 use crate::Lang;
 use crate::actions::{self, ActionError, Command, ExceptionChange};
-use crate::cli::CliError;
-use crate::cli::domains::{HISTORY_CHECKS, detail_json, summary_json};
 use crate::clock::parse_instant;
 use crate::contact::Contact;
 use crate::lifecycle::{DomainStatus, State as LifecycleState};
@@ -28,26 +26,33 @@ use crate::name::DomainName;
 use crate::registry::{
     Domain, DomainFilter, Holder, NewDomain, OutboxFilter, Registry, RegistryError,
 };
+use crate::view::{
+    ActedDomain, Action, DomainDetail, DomainPage, DomainSummary, Exception, HISTORY_CHECKS,
+    Notice, Recheck, RecheckedDomain, TransitionView,
+};
 use crate::web::AppState;
 use crate::web::auth::{Operator, Reader};
-use crate::web::problem::Problem;
+use crate::web::problem::{Problem, ReadProblems, WriteProblems};
 
 /// How many of a domain's notices `show` lists (the latest).
 const SHOWN_NOTICES: u64 = 100;
 
 /// The query of `GET /api/v1/domains`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only domains in this state.
+    #[param(value_type = Option<crate::lifecycle::State>)]
     pub state: Option<String>,
     /// Only domains whose name contains this text.
     pub search: Option<String>,
     /// Only domains whose last check reported this error code.
     pub code: Option<String>,
-    /// Only domains with a deadline before this date or instant.
+    /// Only domains with a deadline before this date (YYYY-MM-DD) or RFC 3339 instant.
     pub deadline_before: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<u64>,
     /// Where the page starts: the `cursor` of the previous page's `next` link.
     pub cursor: Option<String>,
@@ -70,15 +75,6 @@ pub async fn registered(
         .await
         .map_err(|error| Problem::registry(lang, error))?
         .ok_or_else(|| Problem::unknown_domain(lang, name.as_str()))
-}
-
-/// A command-line helper's error as a problem.
-fn cli_problem(lang: Lang, error: CliError) -> Problem {
-    match error {
-        CliError::Registry(error) => Problem::registry(lang, error),
-        CliError::Usage(detail) => Problem::bad_request(lang, detail),
-        other => Problem::internal(lang, other.to_string()),
-    }
 }
 
 /// An action's error as a problem.
@@ -117,6 +113,17 @@ fn name_of_cursor(lang: Lang, cursor: &str) -> Result<String, Problem> {
 }
 
 /// `GET /api/v1/domains`: a page of domains, by name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domains",
+    operation_id = "listDomains",
+    tag = "domains",
+    summary = "List domains, by name, a page at a time",
+    description = "Follow `next` (or the `Link: rel=\"next\"` header) for the following page; each domain appears once in the walk.\n\nNeeds any token (read-only or operator).",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of domains.", body = DomainPage), ReadProblems)
+)]
 pub async fn list(
     State(state): State<AppState>,
     _reader: Reader,
@@ -143,7 +150,7 @@ pub async fn list(
             .as_deref()
             .map(|text| parse_instant(text, &state.zone))
             .transpose()
-            .map_err(|error| cli_problem(lang, error.into()))?,
+            .map_err(|error| Problem::bad_request(lang, error.to_string()))?,
         name_contains: params.search.clone(),
         after_name: params
             .cursor
@@ -179,18 +186,22 @@ pub async fn list(
         }
         _ => None,
     };
-    Ok(page(
-        "domains",
-        found.iter().map(summary_json).collect(),
-        next,
-    ))
+    let page = DomainPage {
+        domains: found.iter().map(DomainSummary::from).collect(),
+        next: next.clone(),
+    };
+    Ok(paged(&page, next))
 }
 
-/// The JSON of one domain: `domains show --format json`, with its latest notices.
-pub async fn detail(state: &AppState, lang: Lang, domain: &Domain) -> Result<Value, Problem> {
-    let mut value = detail_json(&state.registry, domain)
+/// The view of one domain: `domains show --format json`'s, with its latest notices.
+pub async fn detail(
+    state: &AppState,
+    lang: Lang,
+    domain: &Domain,
+) -> Result<DomainDetail, Problem> {
+    let mut detail = DomainDetail::load(&state.registry, domain)
         .await
-        .map_err(|error| cli_problem(lang, error))?;
+        .map_err(|error| Problem::registry(lang, error))?;
     let mut notices = state
         .registry
         .outbox(&OutboxFilter {
@@ -201,16 +212,29 @@ pub async fn detail(state: &AppState, lang: Lang, domain: &Domain) -> Result<Val
         .map_err(|error| Problem::registry(lang, error))?;
     let skip = notices.len().saturating_sub(SHOWN_NOTICES as usize);
     notices.drain(..skip);
-    let notices: Vec<Value> = notices
-        .iter()
-        .map(|item| super::notices::item_json(item, Some(domain.name.as_str())))
-        .collect();
-    value["history"]["notices"] = json!(notices);
-    value["history"]["checks_shown"] = json!(HISTORY_CHECKS);
-    Ok(value)
+    let name = domain.name.as_str();
+    detail.history.notices = Some(
+        notices
+            .iter()
+            .map(|item| Notice::new(item, Some(name)))
+            .collect(),
+    );
+    detail.history.checks_shown = Some(HISTORY_CHECKS);
+    Ok(detail)
 }
 
 /// `GET /api/v1/domains/{domain}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domains/{domain}",
+    operation_id = "showDomain",
+    tag = "domains",
+    summary = "One domain with its history",
+    description = "As `pecwatch domains show --format json`, with the domain's latest notices in `history.notices`.\n\nNeeds any token (read-only or operator).",
+    params(("domain" = String, Path, description = "The domain name.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The domain.", body = DomainDetail), ReadProblems)
+)]
 pub async fn show(
     State(state): State<AppState>,
     _reader: Reader,
@@ -219,20 +243,22 @@ pub async fn show(
 ) -> Result<Response, Problem> {
     let name = domain_name(lang, &name)?;
     let domain = registered(&state.registry, lang, &name).await?;
-    Ok(json(StatusCode::OK, detail(&state, lang, &domain).await?))
+    Ok(json(StatusCode::OK, &detail(&state, lang, &domain).await?))
 }
 
 /// The body of `POST /api/v1/domains`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddRequest {
     /// The certified domain.
     pub domain: String,
     /// Where the holder's notices go.
+    #[schema(format = Email)]
     pub holder_email: String,
     /// The holder's name.
     pub holder_name: Option<String>,
     /// The language of the holder's notices: `it` (default) or `en`.
+    #[schema(value_type = Option<Lang>)]
     pub lang: Option<String>,
     /// The reseller that sold the domain.
     pub reseller: Option<String>,
@@ -259,6 +285,21 @@ fn lang_code(lang: Lang, code: Option<&str>) -> Result<Lang, Problem> {
 
 /// `POST /api/v1/domains`: registers an already certified domain, as `pecwatch domains
 /// add` does. `201 Created` with the domain and its `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains",
+    operation_id = "addDomain",
+    tag = "domains",
+    summary = "Register an already certified domain",
+    description = "As `pecwatch domains add`: the domain is `certified` and due for a check now.\n\nNeeds an operator token.",
+    request_body(content = AddRequest, description = "The domain and its holder."),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered.", body = DomainDetail,
+            headers(("Location" = String, description = "The domain's URL."))),
+        WriteProblems
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     _operator: Operator,
@@ -281,7 +322,7 @@ pub async fn add(
         .as_deref()
         .map(|text| parse_instant(text, &state.zone))
         .transpose()
-        .map_err(|error| cli_problem(lang, error.into()))?;
+        .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
     let (holder, reseller) = Contact::check(
         &Holder {
             name: request.holder_name,
@@ -307,7 +348,7 @@ pub async fn add(
         )
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    let mut response = json(StatusCode::CREATED, detail(&state, lang, &domain).await?);
+    let mut response = json(StatusCode::CREATED, &detail(&state, lang, &domain).await?);
     let location = link(&state, &format!("/api/v1/domains/{}", domain.name), &[]);
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -316,7 +357,7 @@ pub async fn add(
 }
 
 /// The body of `approve`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActorRequest {
     /// The person the call acts for, recorded with the token's name.
@@ -324,7 +365,7 @@ pub struct ActorRequest {
 }
 
 /// The body of `reject` and `remove`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
     /// Why, for the history.
@@ -334,7 +375,7 @@ pub struct ReasonRequest {
 }
 
 /// The body of `renew`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenewRequest {
     /// The new expiry: a date (end of that day, Europe/Rome) or an RFC 3339 instant.
@@ -364,17 +405,34 @@ async fn act(
     )
     .await
     .map_err(|error| action_problem(lang, error))?;
-    let mut value = detail(state, lang, &acted.domain).await?;
-    value["action"] = json!({
-        "before": acted.before,
-        "after": acted.domain.status.state,
-        "recorded": acted.recorded,
-        "actor": actor,
-    });
-    Ok(json(StatusCode::OK, value))
+    let acted_domain = ActedDomain {
+        action: Action {
+            actor,
+            after: acted.domain.status.state,
+            before: acted.before,
+            recorded: acted.recorded.iter().map(TransitionView::from).collect(),
+        },
+        domain: detail(state, lang, &acted.domain).await?,
+    };
+    Ok(json(StatusCode::OK, &acted_domain))
 }
 
 /// `POST /api/v1/domains/{domain}/approve`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains/{domain}/approve",
+    operation_id = "approveDomain",
+    tag = "domains",
+    summary = "Reinstate a domain under review",
+    description = "under_review → certified; the holder is notified.\n\nNeeds an operator token.",
+    params(("domain" = String, Path, description = "The domain name.")),
+    request_body(content = Option<ActorRequest>, description = "Who the call acts for."),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The domain after the action, and what it did.", body = ActedDomain),
+        WriteProblems
+    )
+)]
 pub async fn approve(
     State(state): State<AppState>,
     operator: Operator,
@@ -394,6 +452,21 @@ pub async fn approve(
 }
 
 /// `POST /api/v1/domains/{domain}/reject`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains/{domain}/reject",
+    operation_id = "rejectDomain",
+    tag = "domains",
+    summary = "Refuse to reinstate a domain under review",
+    description = "under_review → removed; the holder is notified.\n\nNeeds an operator token.",
+    params(("domain" = String, Path, description = "The domain name.")),
+    request_body(content = Option<ReasonRequest>, description = "Why, and who the call acts for."),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The domain after the action, and what it did.", body = ActedDomain),
+        WriteProblems
+    )
+)]
 pub async fn reject(
     State(state): State<AppState>,
     operator: Operator,
@@ -416,6 +489,21 @@ pub async fn reject(
 }
 
 /// `POST /api/v1/domains/{domain}/remove`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains/{domain}/remove",
+    operation_id = "removeDomain",
+    tag = "domains",
+    summary = "Remove a domain from the certified list",
+    description = "certified, in_error or under_review → removed; the holder is notified.\n\nNeeds an operator token.",
+    params(("domain" = String, Path, description = "The domain name.")),
+    request_body(content = Option<ReasonRequest>, description = "Why, and who the call acts for."),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The domain after the action, and what it did.", body = ActedDomain),
+        WriteProblems
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     operator: Operator,
@@ -438,6 +526,21 @@ pub async fn remove(
 }
 
 /// `POST /api/v1/domains/{domain}/renew`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains/{domain}/renew",
+    operation_id = "renewDomain",
+    tag = "domains",
+    summary = "Renew the certification until a new expiry",
+    description = "The state does not change; the renewal is recorded in the history.\n\nNeeds an operator token.",
+    params(("domain" = String, Path, description = "The domain name.")),
+    request_body(content = RenewRequest, description = "The new expiry."),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The domain after the action, and what it did.", body = ActedDomain),
+        WriteProblems
+    )
+)]
 pub async fn renew(
     State(state): State<AppState>,
     operator: Operator,
@@ -456,7 +559,7 @@ pub async fn renew(
     };
     let command = Command::Renew {
         expires: parse_instant(expires, &state.zone)
-            .map_err(|error| cli_problem(lang, error.into()))?,
+            .map_err(|error| Problem::bad_request(lang, error.to_string()))?,
     };
     act(
         &state,
@@ -473,6 +576,17 @@ pub async fn renew(
 /// itself is the sweep's (`pecwatch serve` runs it within 30 seconds, a cron `pecwatch
 /// sweep` at its next run), so that it is recorded, and its lifecycle effects decided,
 /// like every other check. Answers `202 Accepted` with the domain.
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains/{domain}/recheck",
+    operation_id = "recheckDomain",
+    tag = "domains",
+    summary = "Make the domain due for a check now",
+    description = "The sweep checks it (`pecwatch serve` within 30 seconds), records the check and applies its lifecycle effects like any other.\n\nNeeds an operator token.",
+    params(("domain" = String, Path, description = "The domain name.")),
+    security(("bearer" = [])),
+    responses((status = 202, description = "Due now.", body = RecheckedDomain), WriteProblems)
+)]
 pub async fn recheck(
     State(state): State<AppState>,
     _operator: Operator,
@@ -487,20 +601,27 @@ pub async fn recheck(
         Ok(None) => registered(&state.registry, lang, &name).await?,
         Err(error) => return Err(Problem::registry(lang, error)),
     };
-    let mut value = detail(&state, lang, &domain).await?;
-    value["recheck"] = json!({ "due": domain.next_check });
-    Ok(json(StatusCode::ACCEPTED, value))
-}
-
-/// The exception's JSON: the domain and its extra allowed networks.
-fn exception_json(domain: &Domain) -> Value {
-    json!({
-        "domain": domain.name,
-        "exception": domain.exception,
-    })
+    let rechecked = RecheckedDomain {
+        recheck: Recheck {
+            due: domain.next_check,
+        },
+        domain: detail(&state, lang, &domain).await?,
+    };
+    Ok(json(StatusCode::ACCEPTED, &rechecked))
 }
 
 /// `GET /api/v1/domains/{domain}/exception`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/domains/{domain}/exception",
+    operation_id = "showException",
+    tag = "domains",
+    summary = "The hybrid exception of a domain",
+    description = "Extra mail server addresses allowed for this domain only.\n\nNeeds any token (read-only or operator).",
+    params(("domain" = String, Path, description = "The domain name.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The exception.", body = Exception), ReadProblems)
+)]
 pub async fn exception(
     State(state): State<AppState>,
     _reader: Reader,
@@ -509,11 +630,11 @@ pub async fn exception(
 ) -> Result<Response, Problem> {
     let name = domain_name(lang, &name)?;
     let domain = registered(&state.registry, lang, &name).await?;
-    Ok(json(StatusCode::OK, exception_json(&domain)))
+    Ok(json(StatusCode::OK, &Exception::from(&domain)))
 }
 
 /// The body of `POST /api/v1/domains/{domain}/exception`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionRequest {
     /// Empty the list first.
@@ -529,6 +650,18 @@ pub struct ExceptionRequest {
 
 /// `POST /api/v1/domains/{domain}/exception`: changes the hybrid exception as `pecwatch
 /// domains exception` does (clear, then remove, then add).
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains/{domain}/exception",
+    operation_id = "changeException",
+    tag = "domains",
+    summary = "Change the hybrid exception of a domain",
+    description = "First clear (if asked), then remove, then add, as `pecwatch domains exception`.\n\nNeeds an operator token.",
+    params(("domain" = String, Path, description = "The domain name.")),
+    request_body(content = ExceptionRequest, description = "The change."),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The exception after the change.", body = Exception), WriteProblems)
+)]
 pub async fn change_exception(
     State(state): State<AppState>,
     _operator: Operator,
@@ -552,5 +685,5 @@ pub async fn change_exception(
     let domain = actions::change_exception(&state.registry, &name, &change, state.clock.now())
         .await
         .map_err(|error| action_problem(lang, error))?;
-    Ok(json(StatusCode::OK, exception_json(&domain)))
+    Ok(json(StatusCode::OK, &Exception::from(&domain)))
 }

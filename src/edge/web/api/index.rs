@@ -6,53 +6,55 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 use super::{json, query};
 use crate::Lang;
-use crate::cli::index::{compute_diff, diff_json};
-use crate::registry::index::Publication;
+use crate::view::{IndexDiff, IndexExport, PublicationView, Publications};
 use crate::web::AppState;
 use crate::web::auth::{Operator, Reader};
 use crate::web::index::{current, provider};
-use crate::web::problem::Problem;
-
-/// A publication's JSON; with `ldif`, the LDIF too.
-fn publication_json(publication: &Publication, ldif: bool) -> Value {
-    let mut value = json!({
-        "id": publication.id,
-        "at": publication.at,
-        "hash": publication.hash,
-        "count": publication.domains.len(),
-        "domains": publication.domains,
-    });
-    if ldif {
-        value["ldif"] = json!(publication.ldif);
-    }
-    value
-}
+use crate::web::problem::{IndexProblems, Problem, PublishProblems};
 
 /// `GET /api/v1/index`: the entry as `index export` would write it now: the LDIF, its
 /// SHA-256 and the domains it lists.
+#[utoipa::path(
+    get,
+    path = "/api/v1/index",
+    operation_id = "exportIndex",
+    tag = "index",
+    summary = "The index entry as `pecwatch index export` would write it now",
+    description = "The LDIF, its SHA-256 and the domains it lists.\n\nNeeds any token (read-only or operator).",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The entry.", body = IndexExport), IndexProblems)
+)]
 pub async fn export(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
 ) -> Result<Response, Problem> {
     let current = current(&state, lang).await?;
-    Ok(json(
-        StatusCode::OK,
-        json!({
-            "hash": current.hash,
-            "count": current.domains.len(),
-            "domains": current.domains,
-            "ldif": current.ldif,
-        }),
-    ))
+    let export = IndexExport {
+        count: current.domains.len(),
+        domains: current.domains,
+        hash: current.hash,
+        ldif: current.ldif,
+    };
+    Ok(json(StatusCode::OK, &export))
 }
 
 /// `GET /api/v1/index/diff`: what changed since the last recorded publication, the JSON
 /// of `index diff --format json`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/index/diff",
+    operation_id = "diffIndex",
+    tag = "index",
+    summary = "What changed since the last recorded publication",
+    description = "As `pecwatch index diff --format json`.\n\nNeeds any token (read-only or operator).",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The changes.", body = IndexDiff), IndexProblems)
+)]
 pub async fn diff(
     State(state): State<AppState>,
     _reader: Reader,
@@ -60,25 +62,35 @@ pub async fn diff(
 ) -> Result<Response, Problem> {
     // Without a complete [index] only the domains are compared, as on the command line.
     let provider = provider(&state.config, lang).ok();
-    let (last, changes, count) = compute_diff(&state.registry, provider.as_ref())
+    let diff = IndexDiff::load(&state.registry, provider.as_ref())
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    Ok(json(
-        StatusCode::OK,
-        diff_json(last.as_ref(), &changes, count),
-    ))
+    Ok(json(StatusCode::OK, &diff))
 }
 
 /// The query of `GET /api/v1/index/publications`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PublicationsQuery {
     /// How many, newest first (1 to 1000, default 20).
+    #[param(minimum = 1, maximum = 1000, default = 20)]
     pub limit: Option<u64>,
 }
 
 /// `GET /api/v1/index/publications`: the latest recorded publications, newest first
 /// (without their LDIF).
+#[utoipa::path(
+    get,
+    path = "/api/v1/index/publications",
+    operation_id = "listPublications",
+    tag = "index",
+    summary = "The latest recorded publications, newest first",
+    description = "Without their LDIF.\n\nNeeds any token (read-only or operator).",
+    params(PublicationsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The publications.", body = Publications), IndexProblems)
+)]
 pub async fn publications(
     State(state): State<AppState>,
     _reader: Reader,
@@ -95,12 +107,30 @@ pub async fn publications(
         .publications(limit)
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    let values: Vec<Value> = list.iter().map(|p| publication_json(p, false)).collect();
-    Ok(json(StatusCode::OK, json!({ "publications": values })))
+    let publications = Publications {
+        publications: list
+            .iter()
+            .map(|p| PublicationView::new(p, false))
+            .collect(),
+    };
+    Ok(json(StatusCode::OK, &publications))
 }
 
 /// `POST /api/v1/index/publications`: records the entry as it is now as a publication
 /// (`index export --record`). `201 Created` with the publication and its LDIF.
+#[utoipa::path(
+    post,
+    path = "/api/v1/index/publications",
+    operation_id = "publishIndex",
+    tag = "index",
+    summary = "Record the entry as it is now as a publication",
+    description = "As `pecwatch index export --record`.\n\nNeeds an operator token.",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The publication, with its LDIF.", body = PublicationView),
+        PublishProblems
+    )
+)]
 pub async fn publish(
     State(state): State<AppState>,
     _operator: Operator,
@@ -114,6 +144,6 @@ pub async fn publish(
         .map_err(|error| Problem::registry(lang, error))?;
     Ok(json(
         StatusCode::CREATED,
-        publication_json(&publication, true),
+        &PublicationView::new(&publication, true),
     ))
 }

@@ -1,7 +1,7 @@
 //! `GET /api/v1/instructions/{domain}?profile=NAME`: the customer's DNS instructions for
 //! activating PEC on a domain, from what the DNS says now, as `pecwatch instructions
 //! DOMAIN --format json` prints them (the same functions: [`crate::instructions::decide`]
-//! and [`crate::instructions::Instructions::to_json`]); nothing is recorded.
+//! and [`crate::instructions::Instructions::view`]); nothing is recorded.
 //!
 //! `domain` is a domain name or an e-mail address of it; `profile` is a profile of the
 //! configuration (default `[check] profile`: a request must not name files on the
@@ -18,25 +18,41 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::domains::domain_name;
 use super::{json, query};
 use crate::Lang;
-use crate::instructions::decide;
+use crate::instructions::{InstructionsView, decide};
 use crate::web::AppState;
 use crate::web::auth::MaybeCaller;
 use crate::web::limit;
-use crate::web::problem::Problem;
+use crate::web::problem::{InstructionsProblems, Problem};
 
 /// The query of `GET /api/v1/instructions/{domain}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct InstructionsQuery {
     /// A provider profile of the configuration (default `[check] profile`).
     pub profile: Option<String>,
 }
 
 /// `GET /api/v1/instructions/{domain}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/instructions/{domain}",
+    operation_id = "instructions",
+    tag = "check",
+    summary = "The customer's DNS instructions for activating PEC on a domain",
+    description = "Exactly what `pecwatch instructions DOMAIN --format json` prints, from what the DNS says now (nothing is recorded); the `text` is in Italian or English by Accept-Language. The domain may be an e-mail address of it. 200 whatever the case, also for `parent_not_resolvable` and `servers_failing`. Without a token the call is rate-limited per client address.",
+    params(
+        ("domain" = String, Path, description = "The domain name, or an e-mail address of it."),
+        InstructionsQuery
+    ),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The instructions.", body = InstructionsView), InstructionsProblems)
+)]
 pub async fn show(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
@@ -62,5 +78,5 @@ pub async fn show(
         .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
     let observation = state.prober.observe(&name).await;
     let instructions = decide(&input, &observation, &profile);
-    Ok(json(StatusCode::OK, instructions.to_json(lang)))
+    Ok(json(StatusCode::OK, &instructions.view(lang)))
 }

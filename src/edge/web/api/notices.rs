@@ -9,33 +9,29 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::Value;
+use utoipa::IntoParams;
 
 use super::domains::{domain_name, registered};
-use super::{json, link, page, page_size, query};
+use super::{json, link, page_size, paged, query};
 use crate::Lang;
 use crate::registry::{OutboxFilter, OutboxItem, OutboxState, Registry};
+use crate::view::{Notice, NoticePage};
 use crate::web::AppState;
 use crate::web::auth::{Operator, Reader};
-use crate::web::problem::Problem;
-
-/// An outbox item's JSON: the item as stored and its domain's name (`notices list
-/// --format json`).
-pub fn item_json(item: &OutboxItem, domain: Option<&str>) -> Value {
-    let mut value = serde_json::to_value(item).unwrap_or_default();
-    value["domain"] = domain.into();
-    value
-}
+use crate::web::problem::{Problem, ReadProblems, WriteProblems};
 
 /// The query of `GET /api/v1/notices`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only items in this state: pending, sent or failed.
+    #[param(value_type = Option<OutboxState>)]
     pub state: Option<String>,
     /// Only items about this domain.
     pub domain: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<u64>,
     /// Only items with a larger identifier: the `cursor` of the previous page's `next`.
     pub cursor: Option<i64>,
@@ -63,6 +59,17 @@ async fn names(
 }
 
 /// `GET /api/v1/notices`: a page of outbox items, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notices",
+    operation_id = "listNotices",
+    tag = "notices",
+    summary = "List notices and alerts (the outbox), oldest first, a page at a time",
+    description = "Follow `next` (or the Link header) for the following page.\n\nNeeds any token (read-only or operator).",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of notices.", body = NoticePage), ReadProblems)
+)]
 pub async fn list(
     State(state): State<AppState>,
     _reader: Reader,
@@ -112,14 +119,18 @@ pub async fn list(
         }
         _ => None,
     };
-    let values = items
+    let notices = items
         .iter()
         .map(|item| {
             let domain = item.domain_id.and_then(|id| names.get(&id));
-            item_json(item, domain.map(String::as_str))
+            Notice::new(item, domain.map(String::as_str))
         })
         .collect();
-    Ok(page("notices", values, next))
+    let page = NoticePage {
+        next: next.clone(),
+        notices,
+    };
+    Ok(paged(&page, next))
 }
 
 /// An item identifier from the path, or a 400 problem.
@@ -139,7 +150,7 @@ fn item_id(lang: Lang, text: &str) -> Result<i64, Problem> {
 }
 
 /// The item with its domain's name, or a 404 problem.
-async fn item(state: &AppState, lang: Lang, id: i64) -> Result<Value, Problem> {
+async fn item(state: &AppState, lang: Lang, id: i64) -> Result<Notice, Problem> {
     let item = state
         .registry
         .outbox_item(id)
@@ -153,10 +164,21 @@ async fn item(state: &AppState, lang: Lang, id: i64) -> Result<Value, Problem> {
         })?;
     let names = names(&state.registry, lang, std::slice::from_ref(&item)).await?;
     let domain = item.domain_id.and_then(|id| names.get(&id));
-    Ok(item_json(&item, domain.map(String::as_str)))
+    Ok(Notice::new(&item, domain.map(String::as_str)))
 }
 
 /// `GET /api/v1/notices/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notices/{id}",
+    operation_id = "showNotice",
+    tag = "notices",
+    summary = "One notice: recipient, state, attempts, the mail server's reply",
+    description = "As `pecwatch notices show --format json`.\n\nNeeds any token (read-only or operator).",
+    params(("id" = i64, Path, description = "The notice's identifier.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The notice.", body = Notice), ReadProblems)
+)]
 pub async fn show(
     State(state): State<AppState>,
     _reader: Reader,
@@ -164,11 +186,22 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id = item_id(lang, &id)?;
-    Ok(json(StatusCode::OK, item(&state, lang, id).await?))
+    Ok(json(StatusCode::OK, &item(&state, lang, id).await?))
 }
 
 /// `POST /api/v1/notices/{id}/resend`: queues the notice again, as a new message
 /// (`pecwatch notices resend`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/notices/{id}/resend",
+    operation_id = "resendNotice",
+    tag = "notices",
+    summary = "Send a notice again, as a new message",
+    description = "As `pecwatch notices resend`.\n\nNeeds an operator token.",
+    params(("id" = i64, Path, description = "The notice's identifier.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The notice, queued again.", body = Notice), WriteProblems)
+)]
 pub async fn resend(
     State(state): State<AppState>,
     _operator: Operator,
@@ -181,5 +214,5 @@ pub async fn resend(
         .requeue_outbox(id, state.clock.now())
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    Ok(json(StatusCode::OK, item(&state, lang, id).await?))
+    Ok(json(StatusCode::OK, &item(&state, lang, id).await?))
 }

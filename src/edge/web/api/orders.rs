@@ -9,19 +9,20 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use clap::ValueEnum;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::domains::{domain_name, registered};
 use super::{Body, json, query};
 use crate::Lang;
 use crate::activation::{self, ActivationError, OrderRequest};
-use crate::cli::CliError;
-use crate::cli::orders::order_json;
 use crate::clock::parse_instant;
 use crate::registry::{Holder, Order, OrderKind, OrderState};
+use crate::view::{
+    MailboxCreated, MailboxLink, MailboxList, MailboxRemoved, MailboxView, OrderDetail, OrderList,
+};
 use crate::web::AppState;
 use crate::web::auth::{Operator, Reader};
-use crate::web::problem::Problem;
+use crate::web::problem::{Problem, ReadProblems, WriteProblems};
 
 /// An activation error as a problem.
 pub fn activation_problem(lang: Lang, error: ActivationError) -> Problem {
@@ -43,19 +44,11 @@ pub fn activation_problem(lang: Lang, error: ActivationError) -> Problem {
     }
 }
 
-fn cli_problem(lang: Lang, error: CliError) -> Problem {
-    match error {
-        CliError::Registry(error) => Problem::registry(lang, error),
-        CliError::Usage(detail) => Problem::bad_request(lang, detail),
-        other => Problem::internal(lang, other.to_string()),
-    }
-}
-
-/// The JSON of an order.
-async fn order_value(state: &AppState, lang: Lang, order: &Order) -> Result<Value, Problem> {
-    order_json(&state.registry, order)
+/// The view of an order.
+async fn order_value(state: &AppState, lang: Lang, order: &Order) -> Result<OrderDetail, Problem> {
+    OrderDetail::load(&state.registry, order)
         .await
-        .map_err(|error| cli_problem(lang, error))
+        .map_err(|error| Problem::registry(lang, error))
 }
 
 /// An order identifier from the path.
@@ -72,16 +65,30 @@ fn order_id(lang: Lang, text: &str) -> Result<i64, Problem> {
 }
 
 /// The query of `GET /api/v1/orders`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only orders in this state: received, approved, rejected.
+    #[param(value_type = Option<OrderState>)]
     pub state: Option<String>,
     /// How many, newest first (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<u64>,
 }
 
 /// `GET /api/v1/orders`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders",
+    operation_id = "listOrders",
+    tag = "orders",
+    summary = "The latest orders, newest first",
+    description = "Each as `pecwatch orders show --format json`: the order, its domain's state, its activation steps.\n\nNeeds any token (read-only or operator).",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The orders.", body = OrderList), ReadProblems)
+)]
 pub async fn list(
     State(state): State<AppState>,
     _reader: Reader,
@@ -107,14 +114,27 @@ pub async fn list(
         .orders(order_state, limit)
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    let mut values = Vec::with_capacity(orders.len());
+    let mut list = OrderList {
+        orders: Vec::with_capacity(orders.len()),
+    };
     for order in &orders {
-        values.push(order_value(&state, lang, order).await?);
+        list.orders.push(order_value(&state, lang, order).await?);
     }
-    Ok(json(StatusCode::OK, json!({ "orders": values })))
+    Ok(json(StatusCode::OK, &list))
 }
 
 /// `GET /api/v1/orders/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}",
+    operation_id = "showOrder",
+    tag = "orders",
+    summary = "One order with its activation steps",
+    description = "As `pecwatch orders show --format json`.\n\nNeeds any token (read-only or operator).",
+    params(("id" = i64, Path, description = "The order's number.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The order.", body = OrderDetail), ReadProblems)
+)]
 pub async fn show(
     State(state): State<AppState>,
     _reader: Reader,
@@ -130,23 +150,26 @@ pub async fn show(
         .ok_or_else(|| activation_problem(lang, ActivationError::NoOrder(id)))?;
     Ok(json(
         StatusCode::OK,
-        order_value(&state, lang, &order).await?,
+        &order_value(&state, lang, &order).await?,
     ))
 }
 
 /// The body of `POST /api/v1/orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
     /// `own` (default) or `internal`.
+    #[schema(value_type = Option<OrderKind>)]
     pub kind: Option<String>,
     /// The domain (own) or the label of the internal subdomain.
     pub name: String,
     /// Where the holder's notices go.
+    #[schema(format = Email)]
     pub holder_email: String,
     /// The holder's name.
     pub holder_name: Option<String>,
     /// `it` (default) or `en`.
+    #[schema(value_type = Option<Lang>)]
     pub lang: Option<String>,
     /// The reseller.
     pub reseller: Option<String>,
@@ -157,6 +180,17 @@ pub struct OrderBody {
 }
 
 /// `POST /api/v1/orders`: records an order (`pecwatch orders add`). `201 Created`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders",
+    operation_id = "placeOrder",
+    tag = "orders",
+    summary = "Record an order of PEC on a domain",
+    description = "As `pecwatch orders add`: own domains are approved at once (unless review_own_domains is set), internal subdomains wait for an operator.\n\nNeeds an operator token.",
+    request_body(content = OrderBody, description = "The order."),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Recorded.", body = OrderDetail), WriteProblems)
+)]
 pub async fn place(
     State(state): State<AppState>,
     _operator: Operator,
@@ -201,7 +235,7 @@ pub async fn place(
             .as_deref()
             .map(|text| parse_instant(text, &state.zone))
             .transpose()
-            .map_err(|error| cli_problem(lang, error.into()))?,
+            .map_err(|error| Problem::bad_request(lang, error.to_string()))?,
     };
     let order = activation::place(
         &state.registry,
@@ -213,12 +247,12 @@ pub async fn place(
     .map_err(|error| activation_problem(lang, error))?;
     Ok(json(
         StatusCode::CREATED,
-        order_value(&state, lang, &order).await?,
+        &order_value(&state, lang, &order).await?,
     ))
 }
 
 /// The body of `approve`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveBody {
     /// The person the call acts for.
@@ -226,6 +260,18 @@ pub struct ApproveBody {
 }
 
 /// `POST /api/v1/orders/{id}/approve`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/approve",
+    operation_id = "approveOrder",
+    tag = "orders",
+    summary = "Approve a received order",
+    description = "Registers the domain (pending_dns); the sweep activates it when its DNS is right.\n\nNeeds an operator token.",
+    params(("id" = i64, Path, description = "The order's number.")),
+    request_body(content = Option<ApproveBody>, description = "Who the call acts for."),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The order.", body = OrderDetail), WriteProblems)
+)]
 pub async fn approve(
     State(state): State<AppState>,
     Operator(caller): Operator,
@@ -245,12 +291,12 @@ pub async fn approve(
     .map_err(|error| activation_problem(lang, error))?;
     Ok(json(
         StatusCode::OK,
-        order_value(&state, lang, &order).await?,
+        &order_value(&state, lang, &order).await?,
     ))
 }
 
 /// The body of `reject`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     /// Why.
@@ -260,6 +306,18 @@ pub struct RejectBody {
 }
 
 /// `POST /api/v1/orders/{id}/reject`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orders/{id}/reject",
+    operation_id = "rejectOrder",
+    tag = "orders",
+    summary = "Reject a received order",
+    description = "Final.\n\nNeeds an operator token.",
+    params(("id" = i64, Path, description = "The order's number.")),
+    request_body(content = Option<RejectBody>, description = "Why, and who the call acts for."),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The order.", body = OrderDetail), WriteProblems)
+)]
 pub async fn reject(
     State(state): State<AppState>,
     Operator(caller): Operator,
@@ -279,19 +337,31 @@ pub async fn reject(
     .map_err(|error| activation_problem(lang, error))?;
     Ok(json(
         StatusCode::OK,
-        order_value(&state, lang, &order).await?,
+        &order_value(&state, lang, &order).await?,
     ))
 }
 
 /// The query of `GET /api/v1/mailboxes`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MailboxQuery {
     /// Only the mailboxes of this domain.
     pub domain: Option<String>,
 }
 
 /// `GET /api/v1/mailboxes`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mailboxes",
+    operation_id = "listMailboxes",
+    tag = "orders",
+    summary = "Mailboxes, of one domain or all",
+    description = "As `pecwatch mailboxes list --format json`.\n\nNeeds any token (read-only or operator).",
+    params(MailboxQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The mailboxes.", body = MailboxList), ReadProblems)
+)]
 pub async fn mailboxes(
     State(state): State<AppState>,
     _reader: Reader,
@@ -311,19 +381,34 @@ pub async fn mailboxes(
         .mailboxes(domain_id)
         .await
         .map_err(|error| Problem::registry(lang, error))?;
-    Ok(json(StatusCode::OK, json!({ "mailboxes": list })))
+    let list = MailboxList {
+        mailboxes: list.iter().map(MailboxView::from).collect(),
+    };
+    Ok(json(StatusCode::OK, &list))
 }
 
 /// The body of `POST /api/v1/mailboxes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxBody {
     /// `local@domain`, in a certified domain.
+    #[schema(format = Email)]
     pub address: String,
 }
 
 /// `POST /api/v1/mailboxes`: creates a mailbox and its set-password link (`pecwatch
 /// mailboxes add`). `201 Created` with `{"mailbox", "link"}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailboxes",
+    operation_id = "addMailbox",
+    tag = "orders",
+    summary = "Create a mailbox in a certified domain, with its set-password link",
+    description = "As `pecwatch mailboxes add`.\n\nNeeds an operator token.",
+    request_body(content = MailboxBody, description = "The address."),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Created.", body = MailboxCreated), WriteProblems)
+)]
 pub async fn add_mailbox(
     State(state): State<AppState>,
     _operator: Operator,
@@ -344,12 +429,26 @@ pub async fn add_mailbox(
     .map_err(|error| activation_problem(lang, error))?;
     Ok(json(
         StatusCode::CREATED,
-        json!({ "mailbox": mailbox, "link": link }),
+        &MailboxCreated {
+            link,
+            mailbox: MailboxView::from(&mailbox),
+        },
     ))
 }
 
 /// `POST /api/v1/mailboxes/{address}/link`: a new set-password link (older ones stop
 /// working).
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailboxes/{address}/link",
+    operation_id = "mailboxLink",
+    tag = "orders",
+    summary = "A new set-password link for a mailbox",
+    description = "Older links stop working.\n\nNeeds an operator token.",
+    params(("address" = String, Path, description = "The mailbox's address (local@domain).")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The link.", body = MailboxLink), WriteProblems)
+)]
 pub async fn link(
     State(state): State<AppState>,
     _operator: Operator,
@@ -364,13 +463,21 @@ pub async fn link(
     )
     .await
     .map_err(|error| activation_problem(lang, error))?;
-    Ok(json(
-        StatusCode::OK,
-        json!({ "address": address, "link": link }),
-    ))
+    Ok(json(StatusCode::OK, &MailboxLink { address, link }))
 }
 
 /// `DELETE /api/v1/mailboxes/{address}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/mailboxes/{address}",
+    operation_id = "removeMailbox",
+    tag = "orders",
+    summary = "Delete a mailbox",
+    description = "As `pecwatch mailboxes remove`.\n\nNeeds an operator token.",
+    params(("address" = String, Path, description = "The mailbox's address (local@domain).")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Deleted.", body = MailboxRemoved), WriteProblems)
+)]
 pub async fn remove_mailbox(
     State(state): State<AppState>,
     _operator: Operator,
@@ -391,5 +498,5 @@ pub async fn remove_mailbox(
             ActivationError::NoMailbox(address),
         ));
     }
-    Ok(json(StatusCode::OK, json!({ "removed": address })))
+    Ok(json(StatusCode::OK, &MailboxRemoved { removed: address }))
 }

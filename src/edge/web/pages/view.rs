@@ -98,7 +98,7 @@ pub fn report(report: &Report, lang: Lang) -> Value {
         .iter()
         .filter(|row| row.status != "indeterminate")
         .map(|row| {
-            let status_text = match (row.status, lang) {
+            let status_text = match (row.status.as_ref(), lang) {
                 ("secure", Lang::It) => "verificato (firmato)",
                 ("secure", Lang::En) => "validated (signed)",
                 ("insecure", Lang::It) => "non firmato (delega senza DS)",
@@ -125,7 +125,7 @@ pub fn report(report: &Report, lang: Lang) -> Value {
             context! {
                 name => &row.name,
                 rtype => &row.rtype,
-                status => row.status,
+                status => row.status.as_ref(),
                 status_text => status_text,
                 ok => row.status != "bogus",
                 chain => chain,
