@@ -510,8 +510,10 @@ impl Prober {
         if let Some(max_age) = self.config.cache_max_age {
             self.expire(max_age);
         }
-        let observation = self.observe_at_pace(domain).await;
-        if self.config.transport.patient.attempts == 0 || !needs_recheck(&observation) {
+        // The name in DNS form, parsed once for the whole check.
+        let qname = domain.to_dns();
+        let observation = self.observe_at_pace(domain, &qname).await;
+        if self.config.transport.patient.attempts == 0 || !recheck_needed(&observation, &qname) {
             return observation;
         }
         self.rechecks.fetch_add(1, Relaxed);
@@ -569,15 +571,14 @@ impl Prober {
         self.rechecks.load(Relaxed)
     }
 
-    /// One observation at the task's pace.
-    async fn observe_at_pace(&self, domain: &DomainName) -> Observation {
-        let qname = domain.to_dns();
-        let zone = match self.find_zone(&qname).await {
-            Ok(zone) => Ok(self.observe_zone(&qname, &zone).await),
+    /// One observation of `domain` (`qname` in DNS form) at the task's pace.
+    async fn observe_at_pace(&self, domain: &DomainName, qname: &Name) -> Observation {
+        let zone = match self.find_zone(qname).await {
+            Ok(zone) => Ok(self.observe_zone(qname, &zone).await),
             Err(failure) => Err(failure),
         };
         let dnssec = match (&self.dnssec, &zone) {
-            (Some(chain), Ok(zone)) => Box::pin(self.observe_dnssec(chain, &qname, zone)).await,
+            (Some(chain), Ok(zone)) => Box::pin(self.observe_dnssec(chain, qname, zone)).await,
             _ => None,
         };
         Observation {
@@ -597,7 +598,7 @@ impl Prober {
         let qname = observation.domain.to_dns();
         let zone = match &mut observation.zone {
             Ok(zone) if !search_cut_short(zone, &qname) => zone,
-            _ => return self.observe_at_pace(&observation.domain).await,
+            _ => return self.observe_at_pace(&observation.domain, &qname).await,
         };
         let apex = zone.apex.clone();
         join_all(
@@ -1386,16 +1387,20 @@ fn mx_exchanges(servers: &[ServerObservation], qname: &Name) -> Vec<Name> {
 /// MX target whose A lookup failed or was not made. (A failed SOA query alone, or a
 /// failed AAAA lookup, changes no verdict.)
 pub fn needs_recheck(observation: &Observation) -> bool {
+    recheck_needed(observation, &observation.domain.to_dns())
+}
+
+/// [`needs_recheck`] with the checked name already in DNS form.
+fn recheck_needed(observation: &Observation, qname: &Name) -> bool {
     let Ok(zone) = &observation.zone else {
         return true;
     };
-    let qname = observation.domain.to_dns();
     let servers = zone
         .servers
         .iter()
         .filter(|s| s.mx.outcome != Outcome::NotQueried)
         .any(|s| !s.mx.outcome.is_authoritative_data());
-    let targets = mx_exchanges(&zone.servers, &qname).iter().any(|exchange| {
+    let targets = mx_exchanges(&zone.servers, qname).iter().any(|exchange| {
         zone.targets
             .iter()
             .find(|t| t.name == *exchange)

@@ -171,6 +171,8 @@ impl Report {
         profile: &str,
         findings: Vec<Finding>,
     ) -> Self {
+        // Parsed once, not once per server.
+        let qname = observation.domain.to_dns();
         let (zone, servers) = match &observation.zone {
             Ok(zone) => (
                 Some(display_name(&zone.apex)),
@@ -184,7 +186,7 @@ impl Report {
                         mx: server.mx.outcome,
                         records: server
                             .mx
-                            .mx_set(&observation.domain.to_dns())
+                            .mx_set(&qname)
                             .iter()
                             .map(|(p, e)| format!("MX {p} {}", crate::check::observation::fqdn(e)))
                             .collect(),

@@ -239,23 +239,25 @@ pub(crate) fn chase<'a>(
     qname: &Name,
     qtype: RecordType,
 ) -> (Vec<Name>, Vec<&'a Rr>) {
-    let mut current = qname.to_lowercase();
-    let mut chain = Vec::new();
+    // Names compare case-insensitively: the owner names need no lower-cased copy of
+    // `qname` (this runs several times for every reply of a check).
+    let mut current = qname;
+    let mut chain: Vec<Name> = Vec::new();
     // A chain longer than the answer section is a loop.
     for _ in 0..=answers.len() {
         let here: Vec<&Rr> = answers
             .iter()
-            .filter(|rr| rr.name == current && data_type(&rr.data) == Some(qtype))
+            .filter(|rr| data_type(&rr.data) == Some(qtype) && rr.name == *current)
             .collect();
         if !here.is_empty() {
             return (chain, here);
         }
         let next = answers.iter().find_map(|rr| match &rr.data {
-            Data::Cname { target } if rr.name == current => Some(target.clone()),
+            Data::Cname { target } if rr.name == *current => Some(target),
             _ => None,
         });
         match next {
-            Some(target) if !chain.contains(&target) => {
+            Some(target) if !chain.contains(target) => {
                 chain.push(target.clone());
                 current = target;
             }
