@@ -86,6 +86,7 @@ fn checked(id: i64, version: i64, at: Timestamp, codes: &[&str]) -> DomainUpdate
         pending: PendingChange::Keep,
         deliveries: Vec::new(),
         bounces: Vec::new(),
+        previous_result: None,
     }
 }
 
@@ -137,7 +138,7 @@ async fn migrations_are_idempotent() {
                 .await
                 .unwrap(),
         };
-        assert_eq!(applied, 8, "0001_registry … 0008_workers");
+        assert_eq!(applied, 9, "0001_registry … 0009_check_results");
         again.close().await;
     })
     .await;
@@ -683,6 +684,50 @@ async fn a_failing_batch_writes_nothing() {
         assert_eq!(r.domain_by_id(uno.id).await.unwrap().unwrap(), uno);
         assert!(r.checks(uno.id, 10).await.unwrap().is_empty());
         assert!(r.outbox(&OutboxFilter::default()).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_repeated_result_is_stored_once_and_read_whole() {
+    on_both(|db| async move {
+        let r = &db.registry;
+        let uno = r
+            .add_domain(new_domain("pec.uno.it", State::Certified, t0()), t0())
+            .await
+            .unwrap();
+        let first = json!({ "ok": true, "findings": [], "zone": "uno.it" });
+        let second = json!({ "ok": false, "findings": [{ "code": "MX_NON_CORRETTO" }] });
+        let results = [&first, &first, &second, &second, &first, &first];
+        for (i, result) in (1..).zip(results) {
+            let at = t0() + hours(i);
+            let domain = r.domain_by_id(uno.id).await.unwrap().unwrap();
+            let mut update = DomainUpdate::new(&domain, at + hours(24));
+            let mut new = check(at, &[]);
+            new.result = result.clone();
+            update.check = Some(new);
+            let outcome = r.commit_batch("w", at, vec![update]).await.unwrap();
+            assert_eq!(outcome.applied, [uno.id]);
+        }
+        // Newest first, every one whole; also when the window starts with repeats.
+        let newest_first: Vec<_> = results.iter().rev().map(|r| (*r).clone()).collect();
+        for limit in [10, 5, 4, 3, 1] {
+            let read: Vec<_> = r
+                .checks(uno.id, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.result)
+                .collect();
+            assert_eq!(read, newest_first[..limit.min(6) as usize], "limit {limit}");
+        }
+        // Stored: the three changes, and the three repeats without their result.
+        const SQL: &str = "SELECT COUNT(*) FROM checks WHERE same_result";
+        let repeats: i64 = match r {
+            Registry::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await.unwrap(),
+            Registry::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await.unwrap(),
+        };
+        assert_eq!(repeats, 3);
     })
     .await;
 }

@@ -1,10 +1,11 @@
 //! History: checks, transitions, the outbox and alerts.
 
 use jiff::Timestamp;
+use sqlx::types::Json;
 
 use super::domains::saturating_i64;
 use super::error::Result;
-use super::rows::{outbox_columns, secs};
+use super::rows::{StoredCheck, outbox_columns, secs};
 use super::{
     Alert, CheckRecord, OutboxFilter, OutboxItem, OutboxState, Registry, RegistryError,
     TransitionRecord, builder, with_pool,
@@ -12,17 +13,51 @@ use super::{
 
 impl Registry {
     /// A domain's latest checks, newest first, with their full results.
+    ///
+    /// A check whose result is the same as the domain's previous check's is stored
+    /// without it, and read back with it: the result of the nearest earlier check (by
+    /// identifier, the order they were committed in) that stored one.
     pub async fn checks(&self, domain_id: i64, limit: u64) -> Result<Vec<CheckRecord>> {
         const SQL: &str = "SELECT id, domain_id, sweep_id, at, ok, transient, codes, warnings, \
-             result FROM checks WHERE domain_id = $1 ORDER BY at DESC, id DESC LIMIT $2";
-        let checks = with_pool!(self, |pool| {
+             result, same_result FROM checks WHERE domain_id = $1 \
+             ORDER BY at DESC, id DESC LIMIT $2";
+        // The stored results from the last one before `$3` up to `$2`: every result the
+        // checks in between repeat.
+        const STORED: &str = "SELECT id, result FROM checks WHERE domain_id = $1 \
+             AND NOT same_result AND id < $2 AND id >= COALESCE((SELECT MAX(id) FROM checks \
+             WHERE domain_id = $1 AND NOT same_result AND id < $3), 0) ORDER BY id";
+        let stored: Vec<StoredCheck> = with_pool!(self, |pool| {
             sqlx::query_as(SQL)
                 .bind(domain_id)
                 .bind(saturating_i64(limit))
                 .fetch_all(pool)
                 .await
         })?;
-        Ok(checks)
+        let repeats = stored.iter().filter(|c| c.same_result).map(|c| c.record.id);
+        let (Some(first), Some(last)) = (repeats.clone().min(), repeats.max()) else {
+            return Ok(stored.into_iter().map(|c| c.record).collect());
+        };
+        let results: Vec<(i64, Json<serde_json::Value>)> = with_pool!(self, |pool| {
+            sqlx::query_as(STORED)
+                .bind(domain_id)
+                .bind(last)
+                .bind(first)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(stored
+            .into_iter()
+            .map(|check| {
+                let mut record = check.record;
+                if check.same_result {
+                    let before = results.partition_point(|(id, _)| *id < record.id);
+                    if let Some((_, Json(result))) = before.checked_sub(1).map(|i| &results[i]) {
+                        record.result = result.clone();
+                    }
+                }
+                record
+            })
+            .collect())
     }
 
     /// A domain's state changes, oldest first.

@@ -32,7 +32,8 @@
 //!
 //! # Tables
 //!
-//! `domains` (with the lease and version), `checks` (every check, full result as JSON),
+//! `domains` (with the lease and version), `checks` (every check, its full result as JSON
+//! when it differs from the domain's previous one),
 //! `transitions`, `outbox` (side effects: `pending` → `sent` | `failed`), `sweeps` and
 //! `alerts`; the console's `users` and `sessions` ([`users`]). The migrations are in `migrations/sqlite/` and `migrations/postgres/` and
 //! are compiled into the binary; [`Registry::open`] applies the missing ones.
@@ -126,6 +127,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "workers",
         include_str!("../../../migrations/sqlite/0008_workers.sql"),
     ),
+    (
+        9,
+        "check_results",
+        include_str!("../../migrations/sqlite/0009_check_results.sql"),
+    ),
 ];
 /// The PostgreSQL migrations, compiled in.
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -168,6 +174,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "workers",
         include_str!("../../../migrations/postgres/0008_workers.sql"),
+    ),
+    (
+        9,
+        "check_results",
+        include_str!("../../migrations/postgres/0009_check_results.sql"),
     ),
 ];
 

@@ -24,7 +24,7 @@ macro_rules! domain_columns {
         "id, name, holder_name, holder_email, holder_lang, reseller, profile, exception, \
          status, next_check, last_check_at, last_check_ok, last_check_transient, \
          last_check_codes, last_check_warnings, lease_owner, lease_until, pending_sweep, \
-         pending_event, version, created, updated"
+         pending_event, version, created, updated, last_result_digest"
     };
 }
 pub(crate) use domain_columns;
@@ -157,6 +157,7 @@ from_row_for_both!(Domain, |row| {
         version: row.try_get("version")?,
         created: timestamp("created", row.try_get("created")?)?,
         updated: timestamp("updated", row.try_get("updated")?)?,
+        result_digest: row.try_get("last_result_digest")?,
     })
 });
 
@@ -176,6 +177,22 @@ from_row_for_both!(CheckRecord, |row| {
             warnings,
         },
         result,
+    })
+});
+
+/// A stored check: its record, and whether its result is stored as the previous
+/// check's of the same domain (`result` holds JSON null then; see
+/// `migrations/sqlite/0009_check_results.sql`).
+pub(crate) struct StoredCheck {
+    pub record: CheckRecord,
+    pub same_result: bool,
+}
+
+from_row_for_both!(StoredCheck, |row| {
+    let record: CheckRecord = sqlx::FromRow::from_row(row)?;
+    Ok(StoredCheck {
+        record,
+        same_result: row.try_get("same_result")?,
     })
 });
 

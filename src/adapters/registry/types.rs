@@ -115,6 +115,11 @@ pub struct Domain {
     pub created: Timestamp,
     /// When the domain last changed.
     pub updated: Timestamp,
+    /// A digest of the latest check's full result (`None`: none, or recorded by an older
+    /// pecwatch): a check with the same result stores it once (see
+    /// [`CheckRecord::result`]). Internal, not shown.
+    #[serde(skip)]
+    pub result_digest: Option<i64>,
 }
 
 /// The gist of a check, kept on the domain for listing and filtering.
@@ -247,6 +252,9 @@ pub struct DomainUpdate {
     /// Notices about the domain that bounced after their acceptance, to record as failed
     /// (item, and why).
     pub bounces: Vec<(i64, String)>,
+    /// The domain's [`Domain::result_digest`] when the update was computed: a check
+    /// whose result has this digest is stored without repeating it.
+    pub previous_result: Option<i64>,
 }
 
 impl DomainUpdate {
@@ -265,6 +273,7 @@ impl DomainUpdate {
             pending: PendingChange::Keep,
             deliveries: Vec::new(),
             bounces: Vec::new(),
+            previous_result: domain.result_digest,
         }
     }
 
@@ -345,7 +354,8 @@ pub struct CheckRecord {
     /// When it ran, whether it passed, and its codes.
     #[serde(flatten)]
     pub summary: CheckSummary,
-    /// The full result.
+    /// The full result. Stored once for a run of checks with the same result, and read
+    /// back whole for each of them.
     pub result: serde_json::Value,
 }
 

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 
 use crate::lifecycle::DomainStatus;
@@ -40,39 +41,84 @@ macro_rules! claim_sql {
     };
 }
 
-/// The values of one domain update, bound per row in the `WITH v (…) AS (VALUES …)` of
-/// the batch `UPDATE`.
-const UPDATE_COLUMNS: &str = "v (id, expected, has_status, status, state, deadline, expires, \
-     has_check, check_at, check_ok, check_transient, check_codes, check_warnings, next_check, \
-     set_pending, pending_sweep, pending_event)";
-const UPDATE_PARAMS: usize = 17;
+/// The values of one domain update, bound per row (SQLite: the `WITH v (…) AS (VALUES
+/// …)` of the batch `UPDATE`) or per column (PostgreSQL: one array each, `UNNEST`ed).
+macro_rules! update_columns {
+    () => {
+        "id, expected, has_status, status, state, deadline, expires, has_check, check_at, \
+         check_ok, check_transient, check_codes, check_warnings, check_digest, next_check, \
+         set_pending, pending_sweep, pending_event"
+    };
+}
+const UPDATE_PARAMS: usize = 18;
 
 /// Applies the rows of `v` to the domains whose version still matches. Each column keeps
 /// its value unless the update carries a new status (`has_status`) or a check
 /// (`has_check`); the version is bumped, and the lease released when the committer owns
-/// it (`$owner`, bound twice: the two `CASE`s both see the row as it was).
-const UPDATE_SET: &str = " UPDATE domains SET \
-     status = CASE WHEN v.has_status THEN v.status ELSE domains.status END, \
-     state = CASE WHEN v.has_status THEN v.state ELSE domains.state END, \
-     deadline = CASE WHEN v.has_status THEN v.deadline ELSE domains.deadline END, \
-     expires = CASE WHEN v.has_status THEN v.expires ELSE domains.expires END, \
-     last_check_at = CASE WHEN v.has_check THEN v.check_at ELSE domains.last_check_at END, \
-     last_check_ok = CASE WHEN v.has_check THEN v.check_ok ELSE domains.last_check_ok END, \
-     last_check_transient = CASE WHEN v.has_check THEN v.check_transient \
-         ELSE domains.last_check_transient END, \
-     last_check_codes = CASE WHEN v.has_check THEN v.check_codes \
-         ELSE domains.last_check_codes END, \
-     last_check_warnings = CASE WHEN v.has_check THEN v.check_warnings \
-         ELSE domains.last_check_warnings END, \
-     next_check = v.next_check, \
-     pending_sweep = CASE WHEN v.set_pending THEN v.pending_sweep ELSE domains.pending_sweep END, \
-     pending_event = CASE WHEN v.set_pending THEN v.pending_event ELSE domains.pending_event END, \
-     version = domains.version + 1, \
-     updated = ";
+/// it (`$owner`, bound twice on SQLite: the two `CASE`s both see the row as it was).
+macro_rules! update_set {
+    () => {
+        " UPDATE domains SET \
+         status = CASE WHEN v.has_status THEN v.status ELSE domains.status END, \
+         state = CASE WHEN v.has_status THEN v.state ELSE domains.state END, \
+         deadline = CASE WHEN v.has_status THEN v.deadline ELSE domains.deadline END, \
+         expires = CASE WHEN v.has_status THEN v.expires ELSE domains.expires END, \
+         last_check_at = CASE WHEN v.has_check THEN v.check_at ELSE domains.last_check_at END, \
+         last_check_ok = CASE WHEN v.has_check THEN v.check_ok ELSE domains.last_check_ok END, \
+         last_check_transient = CASE WHEN v.has_check THEN v.check_transient \
+             ELSE domains.last_check_transient END, \
+         last_check_codes = CASE WHEN v.has_check THEN v.check_codes \
+             ELSE domains.last_check_codes END, \
+         last_check_warnings = CASE WHEN v.has_check THEN v.check_warnings \
+             ELSE domains.last_check_warnings END, \
+         last_result_digest = CASE WHEN v.has_check THEN v.check_digest \
+             ELSE domains.last_result_digest END, \
+         next_check = v.next_check, \
+         pending_sweep = CASE WHEN v.set_pending THEN v.pending_sweep \
+             ELSE domains.pending_sweep END, \
+         pending_event = CASE WHEN v.set_pending THEN v.pending_event \
+             ELSE domains.pending_event END, \
+         version = domains.version + 1, \
+         updated = "
+    };
+}
+/// The end of the batch `UPDATE`: which rows, and what it returns.
+const UPDATE_WHERE: &str =
+    " FROM v WHERE domains.id = v.id AND domains.version = v.expected RETURNING domains.id";
 
-const CHECK_COLUMNS: &str = "INSERT INTO checks \
-     (domain_id, sweep_id, at, ok, transient, codes, warnings, result, previous_ok) ";
-const CHECK_PARAMS: usize = 9;
+/// PostgreSQL's batch `UPDATE`: one array per column of `v`, then `$19` the time and
+/// `$20` the committer. The same statement for every batch, so it is prepared once per
+/// connection.
+const PG_UPDATE: &str = concat!(
+    "WITH v AS (SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::bool[], $4::jsonb[], ",
+    "$5::text[], $6::int8[], $7::int8[], $8::bool[], $9::int8[], $10::bool[], $11::bool[], ",
+    "$12::jsonb[], $13::jsonb[], $14::int8[], $15::int8[], $16::bool[], $17::int8[], ",
+    "$18::jsonb[]) AS u (",
+    update_columns!(),
+    "))",
+    update_set!(),
+    "$19, lease_owner = CASE WHEN domains.lease_owner = $20 THEN NULL ",
+    "ELSE domains.lease_owner END, lease_until = CASE WHEN domains.lease_owner = $20 ",
+    "THEN NULL ELSE domains.lease_until END FROM v WHERE domains.id = v.id ",
+    "AND domains.version = v.expected RETURNING domains.id"
+);
+
+macro_rules! check_columns {
+    () => {
+        "INSERT INTO checks (domain_id, sweep_id, at, ok, transient, codes, warnings, result, \
+         same_result, previous_ok) "
+    };
+}
+const CHECK_COLUMNS: &str = check_columns!();
+const CHECK_PARAMS: usize = 10;
+/// PostgreSQL's insert of a batch's checks: one array per column. The results go as
+/// text into the `json` column, which keeps them as they are (no `jsonb` on the way).
+const PG_CHECKS: &str = concat!(
+    check_columns!(),
+    "SELECT d, s, a, o, t, c, w, r::json, same, p FROM UNNEST($1::int8[], $2::int8[], ",
+    "$3::int8[], $4::bool[], $5::bool[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bool[], ",
+    "$10::bool[]) AS u (d, s, a, o, t, c, w, r, same, p)"
+);
 const TRANSITION_COLUMNS: &str =
     "INSERT INTO transitions (domain_id, sweep_id, at, from_state, to_state, reason, actor) ";
 const TRANSITION_PARAMS: usize = 7;
@@ -200,12 +246,32 @@ impl Registry {
         now: Timestamp,
         updates: Vec<DomainUpdate>,
     ) -> Result<BatchOutcome> {
+        self.commit_updates(owner, now, &updates).await
+    }
+
+    /// [`commit_batch`](Self::commit_batch) of borrowed updates (kept by the caller, to
+    /// retry or plan again).
+    pub async fn commit_updates(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        updates: &[DomainUpdate],
+    ) -> Result<BatchOutcome> {
         if updates.is_empty() {
             return Ok(BatchOutcome::default());
         }
+        let results = updates
+            .iter()
+            .map(|update| {
+                let check = update.check.as_ref()?;
+                Some(StoredResult::new(&check.result, update.previous_result))
+            })
+            .map(Option::transpose)
+            .collect::<Result<Vec<_>>>()?;
+        let rows: Vec<Row> = updates.iter().zip(&results).collect();
         let mut attempt = 1;
         loop {
-            match self.commit_batch_once(owner, now, &updates).await {
+            match self.commit_batch_once(owner, now, &rows).await {
                 Err(e) if is_retryable(&e) && attempt < BATCH_ATTEMPTS => {
                     tracing::debug!(attempt, error = %describe(&e), "retrying a batch");
                     attempt += 1;
@@ -229,13 +295,15 @@ impl Registry {
         &self,
         owner: &str,
         now: Timestamp,
-        updates: &[DomainUpdate],
+        rows: &[Row<'_>],
     ) -> Result<BatchOutcome, sqlx::Error> {
         // A domain may appear once per batch: later updates of the same domain were
         // computed from the same version and would conflict anyway.
         let mut seen = HashSet::new();
-        let (unique, repeated): (Vec<&DomainUpdate>, Vec<&DomainUpdate>) =
-            updates.iter().partition(|u| seen.insert(u.domain_id));
+        let (unique, repeated): (Vec<Row>, Vec<Row>) = rows
+            .iter()
+            .copied()
+            .partition(|(u, _)| seen.insert(u.domain_id));
 
         let backend = self.backend();
         with_pool!(self, |pool| {
@@ -248,78 +316,23 @@ impl Registry {
             };
 
             // 1. The domains, where the version matches.
-            let mut applied = HashSet::new();
-            for chunk in unique.chunks(MAX_PARAMS / UPDATE_PARAMS) {
-                let mut query = builder(pool);
-                query.push("WITH ").push(UPDATE_COLUMNS).push(" AS (");
-                query.push_values(chunk, |mut row, update| {
-                    let status: Option<&DomainStatus> = update.status.as_ref();
-                    let check: Option<&NewCheck> = update.check.as_ref();
-                    row.push_bind(update.domain_id)
-                        .push_bind(update.expected_version)
-                        .push_bind(status.is_some())
-                        .push_bind(status.map(Json))
-                        .push_bind(status.map(|s| s.state.as_str()))
-                        .push_bind(status.and_then(|s| s.deadline).map(secs))
-                        .push_bind(status.and_then(|s| s.expires).map(secs))
-                        .push_bind(check.is_some())
-                        .push_bind(check.map(|c| secs(c.at)))
-                        .push_bind(check.map(|c| c.ok))
-                        .push_bind(check.map(|c| c.transient))
-                        .push_bind(check.map(|c| Json(&c.codes)))
-                        .push_bind(check.map(|c| Json(&c.warnings)))
-                        .push_bind(secs(update.next_check));
-                    let (set_pending, pending) = match &update.pending {
-                        PendingChange::Keep => (false, None),
-                        PendingChange::Set(pending) => (true, Some(pending)),
-                        PendingChange::Clear => (true, None),
-                    };
-                    row.push_bind(set_pending)
-                        .push_bind(pending.map(|p| p.sweep_id))
-                        .push_bind(pending.map(|p| Json(&p.event)));
-                });
-                query.push(")").push(UPDATE_SET).push_bind(secs(now));
-                query
-                    .push(", lease_owner = CASE WHEN domains.lease_owner = ")
-                    .push_bind(owner)
-                    .push(" THEN NULL ELSE domains.lease_owner END")
-                    .push(", lease_until = CASE WHEN domains.lease_owner = ")
-                    .push_bind(owner)
-                    .push(" THEN NULL ELSE domains.lease_until END");
-                query.push(
-                    " FROM v WHERE domains.id = v.id AND domains.version = v.expected \
-                     RETURNING domains.id",
-                );
-                let ids: Vec<i64> = query.build_query_scalar().fetch_all(&mut *tx).await?;
-                applied.extend(ids);
-            }
-            let done: Vec<&DomainUpdate> = unique
+            let applied: HashSet<i64> = BatchRows::update_domains(&mut tx, owner, now, &unique)
+                .await?
+                .into_iter()
+                .collect();
+            let done_rows: Vec<Row> = unique
                 .iter()
                 .copied()
-                .filter(|u| applied.contains(&u.domain_id))
+                .filter(|(u, _)| applied.contains(&u.domain_id))
                 .collect();
+            let done: Vec<&DomainUpdate> = done_rows.iter().map(|(u, _)| *u).collect();
 
             // 2. The checks.
-            let checks: Vec<(&DomainUpdate, &NewCheck)> = done
+            let checks: Vec<CheckRow> = done_rows
                 .iter()
-                .filter_map(|u| u.check.as_ref().map(|c| (*u, c)))
+                .filter_map(|(u, result)| Some((*u, u.check.as_ref()?, result.as_ref()?)))
                 .collect();
-            for chunk in checks.chunks(MAX_PARAMS / CHECK_PARAMS) {
-                let mut query = builder(pool);
-                query.push(CHECK_COLUMNS);
-                query.push_values(chunk, |mut row, (update, check)| {
-                    row.push_bind(update.domain_id)
-                        .push_bind(update.sweep_id)
-                        .push_bind(secs(check.at))
-                        .push_bind(check.ok)
-                        .push_bind(check.transient)
-                        .push_bind(Json(&check.codes))
-                        .push_bind(Json(&check.warnings))
-                        .push_bind(Json(&check.result))
-                        .push_bind(check.previous_ok);
-                });
-                query.build().execute(&mut *tx).await?;
-            }
+            BatchRows::insert_checks(&mut tx, &checks).await?;
 
             // 3. The transitions.
             let transitions: Vec<_> = done
@@ -398,9 +411,9 @@ impl Registry {
             let duplicate_effects = effects.len() - queued.len();
             let conflicts = unique
                 .iter()
-                .filter(|u| !applied.contains(&u.domain_id))
+                .filter(|(u, _)| !applied.contains(&u.domain_id))
                 .chain(&repeated)
-                .map(|u| u.domain_id)
+                .map(|(u, _)| u.domain_id)
                 .collect();
             Ok(BatchOutcome {
                 applied: done.iter().map(|u| u.domain_id).collect(),
@@ -409,5 +422,215 @@ impl Registry {
                 duplicate_effects,
             })
         })
+    }
+}
+
+/// An update of a batch, with its check's result as stored (if it has a check).
+type Row<'a> = (&'a DomainUpdate, &'a Option<StoredResult>);
+/// A check to insert: its update, the check, and its result as stored.
+type CheckRow<'a> = (&'a DomainUpdate, &'a NewCheck, &'a StoredResult);
+
+/// A check's result as stored.
+struct StoredResult {
+    /// Its JSON; `None` when it is the same as the domain's previous check's (stored as
+    /// JSON null, with `same_result`).
+    json: Option<String>,
+    /// The first 8 bytes of the SHA-256 of its JSON, which the domain keeps.
+    digest: i64,
+}
+
+impl StoredResult {
+    /// `result` as stored after a check whose result had the digest `previous`.
+    fn new(result: &serde_json::Value, previous: Option<i64>) -> Result<Self> {
+        let json = serde_json::to_string(result)
+            .map_err(|e| RegistryError::Invalid(format!("a check's result: {e}")))?;
+        let hash = Sha256::digest(json.as_bytes());
+        let mut first = [0; 8];
+        first.copy_from_slice(&hash[..8]);
+        let digest = i64::from_be_bytes(first);
+        Ok(StoredResult {
+            json: (previous != Some(digest)).then_some(json),
+            digest,
+        })
+    }
+
+    /// The JSON to store.
+    fn stored(&self) -> &str {
+        self.json.as_deref().unwrap_or("null")
+    }
+
+    /// Whether it repeats the previous check's.
+    fn same(&self) -> bool {
+        self.json.is_none()
+    }
+}
+
+/// How each database writes the bulk of a batch: the domains and the checks. SQLite binds
+/// multi-row `VALUES` (cheap to prepare there); PostgreSQL binds one array per column and
+/// `UNNEST`s them, one statement whatever the batch's size.
+trait BatchRows: sqlx::Database {
+    /// Updates the domains whose version matches; returns their identifiers.
+    fn update_domains<'a>(
+        tx: &'a mut sqlx::Transaction<'static, Self>,
+        owner: &'a str,
+        now: Timestamp,
+        rows: &'a [Row<'a>],
+    ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send + 'a;
+
+    /// Inserts the checks.
+    fn insert_checks<'a>(
+        tx: &'a mut sqlx::Transaction<'static, Self>,
+        checks: &'a [CheckRow<'a>],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+}
+
+/// The pending change of an update: whether it sets the columns, and to what.
+fn pending_of(update: &DomainUpdate) -> (bool, Option<&super::PendingCheck>) {
+    match &update.pending {
+        PendingChange::Keep => (false, None),
+        PendingChange::Set(pending) => (true, Some(pending)),
+        PendingChange::Clear => (true, None),
+    }
+}
+
+impl BatchRows for sqlx::Sqlite {
+    async fn update_domains<'a>(
+        tx: &'a mut sqlx::Transaction<'static, Self>,
+        owner: &'a str,
+        now: Timestamp,
+        rows: &'a [Row<'a>],
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let mut applied = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(MAX_PARAMS / UPDATE_PARAMS) {
+            let mut query =
+                sqlx::QueryBuilder::<Self>::new(concat!("WITH v (", update_columns!(), ") AS ("));
+            query.push_values(chunk, |mut row, (update, result)| {
+                let status: Option<&DomainStatus> = update.status.as_ref();
+                let check: Option<&NewCheck> = update.check.as_ref();
+                let (set_pending, pending) = pending_of(update);
+                row.push_bind(update.domain_id)
+                    .push_bind(update.expected_version)
+                    .push_bind(status.is_some())
+                    .push_bind(status.map(Json))
+                    .push_bind(status.map(|s| s.state.as_str()))
+                    .push_bind(status.and_then(|s| s.deadline).map(secs))
+                    .push_bind(status.and_then(|s| s.expires).map(secs))
+                    .push_bind(check.is_some())
+                    .push_bind(check.map(|c| secs(c.at)))
+                    .push_bind(check.map(|c| c.ok))
+                    .push_bind(check.map(|c| c.transient))
+                    .push_bind(check.map(|c| Json(&c.codes)))
+                    .push_bind(check.map(|c| Json(&c.warnings)))
+                    .push_bind(result.as_ref().map(|r| r.digest))
+                    .push_bind(secs(update.next_check))
+                    .push_bind(set_pending)
+                    .push_bind(pending.map(|p| p.sweep_id))
+                    .push_bind(pending.map(|p| Json(&p.event)));
+            });
+            query.push(")").push(update_set!()).push_bind(secs(now));
+            query
+                .push(", lease_owner = CASE WHEN domains.lease_owner = ")
+                .push_bind(owner)
+                .push(" THEN NULL ELSE domains.lease_owner END")
+                .push(", lease_until = CASE WHEN domains.lease_owner = ")
+                .push_bind(owner)
+                .push(" THEN NULL ELSE domains.lease_until END")
+                .push(UPDATE_WHERE);
+            let ids: Vec<i64> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+            applied.extend(ids);
+        }
+        Ok(applied)
+    }
+
+    async fn insert_checks<'a>(
+        tx: &'a mut sqlx::Transaction<'static, Self>,
+        checks: &'a [CheckRow<'a>],
+    ) -> Result<(), sqlx::Error> {
+        for chunk in checks.chunks(MAX_PARAMS / CHECK_PARAMS) {
+            let mut query = sqlx::QueryBuilder::<Self>::new(CHECK_COLUMNS);
+            query.push_values(chunk, |mut row, (update, check, result)| {
+                row.push_bind(update.domain_id)
+                    .push_bind(update.sweep_id)
+                    .push_bind(secs(check.at))
+                    .push_bind(check.ok)
+                    .push_bind(check.transient)
+                    .push_bind(Json(&check.codes))
+                    .push_bind(Json(&check.warnings))
+                    .push_bind(result.stored())
+                    .push_bind(result.same())
+                    .push_bind(check.previous_ok);
+            });
+            query.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One PostgreSQL array: a value of each item.
+fn array<T, V>(items: &[T], value: impl Fn(&T) -> V) -> Vec<V> {
+    items.iter().map(value).collect()
+}
+
+impl BatchRows for sqlx::Postgres {
+    async fn update_domains<'a>(
+        tx: &'a mut sqlx::Transaction<'static, Self>,
+        owner: &'a str,
+        now: Timestamp,
+        rows: &'a [Row<'a>],
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let status = |(u, _): &Row<'a>| u.status.as_ref();
+        let check = |(u, _): &Row<'a>| u.check.as_ref();
+        let pending = |(u, _): &Row<'a>| pending_of(u);
+        sqlx::query_scalar(PG_UPDATE)
+            .bind(array(rows, |(u, _)| u.domain_id))
+            .bind(array(rows, |(u, _)| u.expected_version))
+            .bind(array(rows, |r| status(r).is_some()))
+            .bind(array(rows, |r| status(r).map(Json)))
+            .bind(array(rows, |r| status(r).map(|s| s.state.as_str())))
+            .bind(array(rows, |r| {
+                status(r).and_then(|s| s.deadline).map(secs)
+            }))
+            .bind(array(rows, |r| status(r).and_then(|s| s.expires).map(secs)))
+            .bind(array(rows, |r| check(r).is_some()))
+            .bind(array(rows, |r| check(r).map(|c| secs(c.at))))
+            .bind(array(rows, |r| check(r).map(|c| c.ok)))
+            .bind(array(rows, |r| check(r).map(|c| c.transient)))
+            .bind(array(rows, |r| check(r).map(|c| Json(&c.codes))))
+            .bind(array(rows, |r| check(r).map(|c| Json(&c.warnings))))
+            .bind(array(rows, |(_, result)| result.as_ref().map(|r| r.digest)))
+            .bind(array(rows, |(u, _)| secs(u.next_check)))
+            .bind(array(rows, |r| pending(r).0))
+            .bind(array(rows, |r| pending(r).1.map(|p| p.sweep_id)))
+            .bind(array(rows, |r| pending(r).1.map(|p| Json(&p.event))))
+            .bind(secs(now))
+            .bind(owner)
+            .fetch_all(&mut **tx)
+            .await
+    }
+
+    async fn insert_checks<'a>(
+        tx: &'a mut sqlx::Transaction<'static, Self>,
+        checks: &'a [CheckRow<'a>],
+    ) -> Result<(), sqlx::Error> {
+        if checks.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(PG_CHECKS)
+            .bind(array(checks, |(u, _, _)| u.domain_id))
+            .bind(array(checks, |(u, _, _)| u.sweep_id))
+            .bind(array(checks, |(_, c, _)| secs(c.at)))
+            .bind(array(checks, |(_, c, _)| c.ok))
+            .bind(array(checks, |(_, c, _)| c.transient))
+            .bind(array(checks, |(_, c, _)| Json(&c.codes)))
+            .bind(array(checks, |(_, c, _)| Json(&c.warnings)))
+            .bind(array(checks, |(_, _, r)| r.stored()))
+            .bind(array(checks, |(_, _, r)| r.same()))
+            .bind(array(checks, |(_, c, _)| c.previous_ok))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 }

@@ -855,15 +855,26 @@ impl Sweeper {
     async fn commit_checked(&self, sweep: &Sweep, checked: Vec<Checked>) -> Result<(), SweepError> {
         let now = self.settings.clock.now();
         let mut skipped = Vec::new();
-        let mut results: HashMap<i64, Option<(NewCheck, Event)>> = HashMap::new();
+        // The events, to plan again the updates that conflict (their checks stay in
+        // `updates`: a result is moved, never copied, on its way to the database).
+        let mut events: HashMap<i64, Event> = HashMap::new();
         let mut updates = Vec::with_capacity(checked.len());
         for item in checked {
-            let update = self.plan_checked(sweep, &item.domain, item.check.as_ref(), now);
-            if item.check.is_none() {
-                skipped.push(item.domain.profile.clone());
+            match item.check {
+                Some((check, event)) => {
+                    updates.push(self.plan_checked(
+                        sweep,
+                        &item.domain,
+                        Some((check, &event)),
+                        now,
+                    ));
+                    events.insert(item.domain.id, event);
+                }
+                None => {
+                    skipped.push(item.domain.profile.clone());
+                    updates.push(self.plan_checked(sweep, &item.domain, None, now));
+                }
             }
-            results.insert(item.domain.id, item.check);
-            updates.push(update);
         }
         if let Some(profile) = skipped.first() {
             let reason = format!(
@@ -880,7 +891,7 @@ impl Sweeper {
         let owner = self.settings.owner.as_str();
         for _ in 0..APPLY_ROUNDS_WITHOUT_PROGRESS {
             let outcome = retrying("commit checks", || {
-                self.registry.commit_batch(owner, now, updates.clone())
+                self.registry.commit_updates(owner, now, &updates)
             })
             .await?;
             if outcome.conflicts.is_empty() {
@@ -908,11 +919,14 @@ impl Sweeper {
                 );
                 retrying("release leases", || self.registry.release(owner, &dropped)).await?;
             }
-            updates.clear();
+            let mut checks: HashMap<i64, NewCheck> = updates
+                .drain(..)
+                .filter_map(|update| Some((update.domain_id, update.check?)))
+                .collect();
             for id in replan {
                 let domain = retrying("read a domain", || self.registry.domain_by_id(id)).await?;
                 if let Some(domain) = domain {
-                    let check = results.get(&id).and_then(Option::as_ref);
+                    let check = checks.remove(&id).zip(events.get(&id));
                     updates.push(self.plan_checked(sweep, &domain, check, now));
                 }
             }
@@ -935,7 +949,7 @@ impl Sweeper {
         &self,
         sweep: &Sweep,
         domain: &Domain,
-        check: Option<&(NewCheck, Event)>,
+        check: Option<(NewCheck, &Event)>,
         now: Timestamp,
     ) -> DomainUpdate {
         let settings = &self.settings;
@@ -962,7 +976,7 @@ impl Sweeper {
             }
         };
         update.sweep_id = Some(sweep.id);
-        update.check = Some(check.clone());
+        update.check = Some(check);
         update
     }
 
@@ -1039,7 +1053,7 @@ impl Sweeper {
                 .collect();
             let outcome = retrying("apply pending changes", || {
                 self.registry
-                    .commit_batch(&self.settings.owner, now, updates.clone())
+                    .commit_updates(&self.settings.owner, now, &updates)
             })
             .await?;
             if outcome.applied.is_empty() {
