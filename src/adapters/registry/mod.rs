@@ -130,7 +130,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         9,
         "check_results",
-        include_str!("../../migrations/sqlite/0009_check_results.sql"),
+        include_str!("../../../migrations/sqlite/0009_check_results.sql"),
     ),
 ];
 /// The PostgreSQL migrations, compiled in.
@@ -178,7 +178,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         9,
         "check_results",
-        include_str!("../../migrations/postgres/0009_check_results.sql"),
+        include_str!("../../../migrations/postgres/0009_check_results.sql"),
     ),
 ];
 
