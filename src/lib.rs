@@ -82,6 +82,8 @@
 //! The integration tests run the real binary against a lab of real Knot DNS servers and an
 //! Unbound resolver on loopback addresses (`lab/lab.sh`).
 
+#![warn(missing_docs, unreachable_pub)]
+
 // The modules live in one folder per layer (ARCHITECTURE.md); their paths stay
 // `crate::name`, `crate::registry`, … whatever the folder, and an import may only run
 // down the layers (tests/integration/layers.rs).

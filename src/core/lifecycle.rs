@@ -479,7 +479,7 @@ pub(crate) mod duration_serde {
 
     const DAY_SECS: i64 = 24 * 60 * 60;
 
-    pub fn serialize<S: Serializer>(d: &SignedDuration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &SignedDuration, s: S) -> Result<S::Ok, S::Error> {
         let secs = d.as_secs();
         if secs != 0 && secs % DAY_SECS == 0 && d.subsec_nanos() == 0 {
             s.collect_str(&format_args!("{}d", secs / DAY_SECS))
@@ -489,7 +489,7 @@ pub(crate) mod duration_serde {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SignedDuration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SignedDuration, D::Error> {
         let text = String::deserialize(d)?;
         super::parse_duration(&text).map_err(de::Error::custom)
     }

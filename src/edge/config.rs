@@ -2187,7 +2187,7 @@ mod time_of_day {
     use jiff::civil::Time;
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    pub fn serialize<S: Serializer>(time: &Time, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(time: &Time, s: S) -> Result<S::Ok, S::Error> {
         let (hour, minute, second) = (time.hour(), time.minute(), time.second());
         if second == 0 {
             s.collect_str(&format_args!("{hour:02}:{minute:02}"))
@@ -2196,7 +2196,7 @@ mod time_of_day {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
         let text = String::deserialize(d)?;
         super::parse_time_of_day(&text).map_err(de::Error::custom)
     }

@@ -367,7 +367,7 @@ async fn a_failing_canary_holds_every_change_and_alerts_the_operators() {
             .filter(|canary| canary["ok"] == false)
             .count();
         assert!(failed_canaries >= 1, "{last}");
-        let served = pecwatch::web::metrics::render(r).await.unwrap();
+        let served = pecwatch::web::render_metrics(r).await.unwrap();
         assert!(
             served.contains(&format!(
                 "\npecwatch_sweep_canary_failures{{kind=\"sweep\"}} {failed_canaries}\n"

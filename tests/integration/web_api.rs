@@ -133,7 +133,7 @@ async fn the_index_has_a_strong_etag_answers_304_and_moves_its_last_modified_on_
         let modified = headers[header::LAST_MODIFIED].to_str().unwrap().to_owned();
         // Registered at T0, first served at T1 (plus the few seconds of the test): not
         // before T1.
-        let modified_at = pecwatch::web::index::parse_http_date(&modified).unwrap();
+        let modified_at = pecwatch::web::parse_http_date(&modified).unwrap();
         assert!(modified_at >= T1.parse().unwrap(), "{modified}");
 
         // HEAD: the same headers, no body.

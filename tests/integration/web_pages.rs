@@ -552,10 +552,7 @@ async fn signing_in_sets_safe_cookies_and_needs_the_form_token() {
         .1;
     let registry = Registry::open(&db.url).await.unwrap();
     let stored = registry
-        .session(
-            &pecwatch::web::console::auth::token_hash(token),
-            Timestamp::now(),
-        )
+        .session(&pecwatch::web::token_hash(token), Timestamp::now())
         .await
         .unwrap()
         .expect("the session is open");
@@ -574,10 +571,7 @@ async fn signing_in_sets_safe_cookies_and_needs_the_form_token() {
     assert_eq!(headers[LOCATION], "/console/login?bye=1");
     assert!(
         registry
-            .session(
-                &pecwatch::web::console::auth::token_hash(token),
-                Timestamp::now()
-            )
+            .session(&pecwatch::web::token_hash(token), Timestamp::now())
             .await
             .unwrap()
             .is_none()
@@ -1090,7 +1084,7 @@ async fn users_sessions_and_console_queries_on_both_backends() {
     on_both(|db: TestDb| async move {
         let registry = db.registry;
         let at: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
-        let hash = pecwatch::web::console::auth::hash_password(PASSWORD).unwrap();
+        let hash = pecwatch::web::hash_password(PASSWORD).unwrap();
         let user = registry
             .add_user("Mario", Role::Operator, &hash, at)
             .await
@@ -1120,7 +1114,7 @@ async fn users_sessions_and_console_queries_on_both_backends() {
         assert_eq!(names, ["lucia", "mario"]);
 
         let credentials = registry.credentials("MARIO").await.unwrap().unwrap();
-        assert!(pecwatch::web::console::auth::verify_password(
+        assert!(pecwatch::web::verify_password(
             PASSWORD,
             &credentials.password_hash
         ));

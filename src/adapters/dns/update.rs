@@ -52,17 +52,17 @@ const UNSIGNED_FINAL: [u16; 3] = [rcode::REFUSED, rcode::NOTAUTH, rcode::NOTZONE
 const UDP_MAX: usize = 512;
 /// Response codes (RFC 1035, RFC 2136).
 mod rcode {
-    pub const NOERROR: u16 = 0;
-    pub const FORMERR: u16 = 1;
-    pub const SERVFAIL: u16 = 2;
-    pub const NXDOMAIN: u16 = 3;
-    pub const NOTIMP: u16 = 4;
-    pub const REFUSED: u16 = 5;
-    pub const YXDOMAIN: u16 = 6;
-    pub const YXRRSET: u16 = 7;
-    pub const NXRRSET: u16 = 8;
-    pub const NOTAUTH: u16 = 9;
-    pub const NOTZONE: u16 = 10;
+    pub(super) const NOERROR: u16 = 0;
+    pub(super) const FORMERR: u16 = 1;
+    pub(super) const SERVFAIL: u16 = 2;
+    pub(super) const NXDOMAIN: u16 = 3;
+    pub(super) const NOTIMP: u16 = 4;
+    pub(super) const REFUSED: u16 = 5;
+    pub(super) const YXDOMAIN: u16 = 6;
+    pub(super) const YXRRSET: u16 = 7;
+    pub(super) const NXRRSET: u16 = 8;
+    pub(super) const NOTAUTH: u16 = 9;
+    pub(super) const NOTZONE: u16 = 10;
 }
 
 /// The name of a response code.

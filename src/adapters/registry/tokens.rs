@@ -2,7 +2,7 @@
 //! …`).
 //!
 //! A token is 256 random bits, shown once when it is made; the registry keeps only its
-//! SHA-256 ([`crate::web::auth::token_hash`]), its name, its [`Role`], when it was made,
+//! SHA-256 ([`crate::web::token_hash`]), its name, its [`Role`], when it was made,
 //! when it was last used (to the minute) and when it was revoked. A revoked token stays
 //! listed and no longer authenticates; its name can be given to a new token.
 

@@ -3,7 +3,7 @@
 //! the errors of the checks by day).
 //!
 //! A user's password is stored only as an argon2id PHC string (hashing and verifying are
-//! in [`crate::web::console::auth`]); a session only as the SHA-256 of its identifier, so
+//! in [`crate::web::hash_password`]); a session only as the SHA-256 of its identifier, so
 //! a copy of the database opens no session. Tables: `users`, `sessions` (migration 0007).
 
 use std::collections::BTreeMap;

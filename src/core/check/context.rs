@@ -36,7 +36,7 @@ pub(super) struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// The view of `zone`, the found zone of `observation`, for `profile`.
-    pub fn new(
+    pub(super) fn new(
         observation: &'a Observation,
         zone: &'a ZoneObservation,
         profile: &'a Profile,
@@ -50,17 +50,17 @@ impl<'a> Context<'a> {
     }
 
     /// The certified name.
-    pub fn domain(&self) -> &'a DomainName {
+    pub(super) fn domain(&self) -> &'a DomainName {
         &self.observation.domain
     }
 
     /// The zone apex as text (`example.it`).
-    pub fn apex(&self) -> String {
+    pub(super) fn apex(&self) -> String {
         display_name(&self.zone.apex)
     }
 
     /// The servers that were actually asked (public addresses, or private ones allowed).
-    pub fn queried(&self) -> Vec<&'a ServerObservation> {
+    pub(super) fn queried(&self) -> Vec<&'a ServerObservation> {
         self.zone
             .servers
             .iter()
@@ -69,7 +69,7 @@ impl<'a> Context<'a> {
     }
 
     /// The queried servers that answered authoritatively about the name.
-    pub fn answering(&self) -> Vec<&'a ServerObservation> {
+    pub(super) fn answering(&self) -> Vec<&'a ServerObservation> {
         self.queried()
             .into_iter()
             .filter(|s| s.mx.outcome.is_authoritative_data())
@@ -77,7 +77,7 @@ impl<'a> Context<'a> {
     }
 
     /// The queried servers that did not answer authoritatively about the name.
-    pub fn failing(&self) -> Vec<&'a ServerObservation> {
+    pub(super) fn failing(&self) -> Vec<&'a ServerObservation> {
         self.queried()
             .into_iter()
             .filter(|s| !s.mx.outcome.is_authoritative_data())
@@ -86,13 +86,13 @@ impl<'a> Context<'a> {
 
     /// Whether a server that did not answer with authority leaves the verdict open
     /// ([`undecided_reply`]).
-    pub fn undecided(&self, server: &ServerObservation) -> bool {
+    pub(super) fn undecided(&self, server: &ServerObservation) -> bool {
         undecided_reply(&server.mx, &self.zone.apex, &self.qname)
     }
 
     /// Whether some name server of the zone could not be given an address for a reason
     /// that may go away (its address lookups did not settle): it may work.
-    pub fn unresolved_undecided(&self) -> bool {
+    pub(super) fn unresolved_undecided(&self) -> bool {
         self.zone
             .unresolved_ns
             .iter()
@@ -100,12 +100,12 @@ impl<'a> Context<'a> {
     }
 
     /// What a server said about the name.
-    pub fn view(&self, server: &ServerObservation) -> NameView {
+    pub(super) fn view(&self, server: &ServerObservation) -> NameView {
         (server.mx.outcome != Outcome::NxDomain).then(|| mx_set(&server.mx, &self.qname))
     }
 
     /// The union of the MX sets of every authoritative answer.
-    pub fn mx_union(&self) -> MxSet {
+    pub(super) fn mx_union(&self) -> MxSet {
         self.answering()
             .into_iter()
             .filter_map(|s| self.view(s))
@@ -114,19 +114,19 @@ impl<'a> Context<'a> {
     }
 
     /// Every name server known for the zone: its own NS set and the parent's delegation.
-    pub fn all_ns(&self) -> BTreeSet<String> {
+    pub(super) fn all_ns(&self) -> BTreeSet<String> {
         let own = self.zone.zone_ns.iter().flatten();
         let parent = self.zone.parent_ns.iter().flatten();
         own.chain(parent).map(display_name).collect()
     }
 
     /// The target observation for an exchange.
-    pub fn target(&self, exchange: &Name) -> Option<&'a TargetObservation> {
+    pub(super) fn target(&self, exchange: &Name) -> Option<&'a TargetObservation> {
         self.zone.targets.iter().find(|t| t.name == *exchange)
     }
 
     /// The fix builder for this name and provider.
-    pub fn site(&self) -> Site<'a> {
+    pub(super) fn site(&self) -> Site<'a> {
         let delegation = self
             .zone
             .parent_ns
@@ -151,22 +151,27 @@ impl<'a> Context<'a> {
     }
 
     /// `pec.example.it MX`.
-    pub fn mx_query(&self) -> String {
+    pub(super) fn mx_query(&self) -> String {
         format!("{} MX", self.domain())
     }
 
     /// The evidence of a server's reply to the name's MX query.
-    pub fn mx_evidence(&self, server: &ServerObservation) -> Evidence {
+    pub(super) fn mx_evidence(&self, server: &ServerObservation) -> Evidence {
         server_evidence(server, self.mx_query(), &server.mx)
     }
 
     /// The evidence of a server's reply to the zone's SOA query.
-    pub fn soa_evidence(&self, server: &ServerObservation) -> Evidence {
+    pub(super) fn soa_evidence(&self, server: &ServerObservation) -> Evidence {
         server_evidence(server, format!("{} SOA", self.apex()), &server.soa)
     }
 
     /// The evidence of a lookup through the resolver.
-    pub fn resolver_evidence(&self, name: &Name, rtype: RecordType, reply: &Reply) -> Evidence {
+    pub(super) fn resolver_evidence(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        reply: &Reply,
+    ) -> Evidence {
         resolver_evidence(
             self.observation,
             &format!("{} {rtype}", display_name(name)),

@@ -109,17 +109,17 @@ pub(super) fn is_tld_like(apex: &str) -> bool {
 
 impl Site<'_> {
     /// The name's owner in its zone: `pec`, or `@` when the name is its own zone.
-    pub fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         relative_owner(self.domain, &self.apex)
     }
 
     /// Whether the name is the apex of its own zone.
-    pub fn is_own_zone(&self) -> bool {
+    pub(super) fn is_own_zone(&self) -> bool {
         self.label() == "@"
     }
 
     /// The MX line the provider asks for, written for the name's zone.
-    pub fn correct_line(&self) -> String {
+    pub(super) fn correct_line(&self) -> String {
         mx_line(
             &self.label(),
             self.profile.mx_preference,
@@ -128,7 +128,7 @@ impl Site<'_> {
     }
 
     /// The name's current MX lines, as written in its zone.
-    pub fn current_lines(&self) -> Vec<String> {
+    pub(super) fn current_lines(&self) -> Vec<String> {
         let label = self.label();
         self.current_mx
             .iter()
@@ -137,7 +137,7 @@ impl Site<'_> {
     }
 
     /// Whether the zone is already served by the provider's own name servers.
-    pub fn served_by_provider(&self) -> bool {
+    pub(super) fn served_by_provider(&self) -> bool {
         self.zone_ns.iter().any(|ns| {
             self.profile
                 .nameservers
@@ -149,7 +149,7 @@ impl Site<'_> {
     /// The fixes for a wrong or missing MX set: the records to write in the name's zone
     /// (when there is anything to write), then (when the provider has name servers) the
     /// delegation alternative.
-    pub fn mx_fixes(&self) -> Vec<Fix> {
+    pub(super) fn mx_fixes(&self) -> Vec<Fix> {
         let record = self.record_fix();
         let has_work = !record.add.is_empty() || !record.remove.is_empty() || record.note.is_some();
         let mut fixes: Vec<Fix> = has_work.then_some(record).into_iter().collect();
@@ -158,7 +158,7 @@ impl Site<'_> {
     }
 
     /// Make the name's MX set exactly the provider's line, in the zone that holds it.
-    pub fn record_fix(&self) -> Fix {
+    pub(super) fn record_fix(&self) -> Fix {
         let correct = self.correct_line();
         let current = self.current_lines();
         let add = if current.contains(&correct) {
@@ -226,7 +226,7 @@ impl Site<'_> {
     /// Delegate the name to the provider's name servers, in the zone that holds the
     /// delegation point. `None` when the provider has no name servers or the zone is
     /// already on them.
-    pub fn delegation_fix(&self) -> Option<Fix> {
+    pub(super) fn delegation_fix(&self) -> Option<Fix> {
         if self.profile.nameservers.is_empty() || self.served_by_provider() {
             return None;
         }
@@ -275,7 +275,7 @@ impl Site<'_> {
     }
 
     /// Make every authoritative server of the zone serve the same, current zone.
-    pub fn propagation_fix(&self, note: Text) -> Fix {
+    pub(super) fn propagation_fix(&self, note: Text) -> Fix {
         Fix {
             case: FixCase::Propagation,
             zone: self.apex.clone(),
@@ -287,7 +287,7 @@ impl Site<'_> {
 
     /// The registrable domain above the name when the closest zone is a TLD
     /// (`example.it` for `pec.example.it` under `it`).
-    pub fn registrable(&self) -> String {
+    pub(super) fn registrable(&self) -> String {
         let keep = self.apex.split('.').count() + 1;
         let labels: Vec<&str> = self.domain.as_str().split('.').collect();
         let skip = labels.len().saturating_sub(keep);
@@ -296,7 +296,7 @@ impl Site<'_> {
 
     /// The fixes for a name that does not exist (NXDOMAIN): create the record in the
     /// zone (or delegate), or, when not even the registrable domain exists, register it.
-    pub fn nxdomain_fixes(&self) -> Vec<Fix> {
+    pub(super) fn nxdomain_fixes(&self) -> Vec<Fix> {
         if is_tld_like(&self.apex) && !self.is_own_zone() {
             vec![self.registration_fix()]
         } else {
@@ -305,7 +305,7 @@ impl Site<'_> {
     }
 
     /// Register the parent domain, then write the MX in its zone.
-    pub fn registration_fix(&self) -> Fix {
+    pub(super) fn registration_fix(&self) -> Fix {
         let registrable = self.registrable();
         let owner = relative_owner(self.domain, &registrable);
         let host = format!("{}.", self.profile.mx_host);
@@ -329,7 +329,7 @@ impl Site<'_> {
 
     /// Remove the foreign AAAA records of an MX target that lives in the name's zone;
     /// `None` when the target is elsewhere.
-    pub fn aaaa_fix(&self, target: &str, addresses: &[String]) -> Option<Fix> {
+    pub(super) fn aaaa_fix(&self, target: &str, addresses: &[String]) -> Option<Fix> {
         let owner = relative_owner(&DomainName::parse(target).ok()?, &self.apex);
         if owner.ends_with('.') {
             return None;

@@ -43,7 +43,7 @@ pub(crate) struct Record<'t> {
 impl Table {
     /// Parses `text`, whose header may name only `known` columns and must name every
     /// `required` one.
-    pub fn parse(text: &str, known: &[&str], required: &[&str]) -> Result<Table, String> {
+    pub(super) fn parse(text: &str, known: &[&str], required: &[&str]) -> Result<Table, String> {
         let mut lines = records(text);
         let Some(header) = lines.next() else {
             return Err(format!(
@@ -75,7 +75,7 @@ impl Table {
     }
 
     /// The records, in file order.
-    pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
+    pub(super) fn records(&self) -> impl Iterator<Item = Record<'_>> {
         self.records.iter().map(|(line, fields)| Record {
             table: self,
             line: *line,
@@ -86,7 +86,7 @@ impl Table {
 
 impl Record<'_> {
     /// The trimmed value of `column`, `None` when the column is absent or the value empty.
-    pub fn get(&self, column: &str) -> Option<String> {
+    pub(super) fn get(&self, column: &str) -> Option<String> {
         let position = self.table.columns.iter().position(|c| c == column)?;
         self.fields
             .get(position)
@@ -95,7 +95,7 @@ impl Record<'_> {
     }
 
     /// `line N: message`.
-    pub fn problem(&self, message: impl std::fmt::Display) -> String {
+    pub(super) fn problem(&self, message: impl std::fmt::Display) -> String {
         format!("line {}: {message}", self.line)
     }
 }

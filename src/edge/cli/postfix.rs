@@ -50,7 +50,7 @@ pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
         if let Some(listener) = metrics
             && let Err(error) = crate::web::serve(
                 listener,
-                crate::web::metrics::postfix_router(),
+                crate::web::postfix_router(),
                 crate::web::ServerLimits::from_config(config),
                 std::future::pending(),
             )

@@ -1,4 +1,4 @@
-//! `pecwatch tokens`: the API tokens of the web API ([`crate::web::auth`]).
+//! `pecwatch tokens`: the API tokens of the web API ([`crate::web::new_token`]).
 //!
 //! - `tokens add NAME --role operator|read-only` makes a token and prints it once (only
 //!   its SHA-256 is kept);
@@ -16,7 +16,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::registry::tokens::{ApiToken, Role};
-use crate::web::auth::{new_token, token_hash};
+use crate::web::{new_token, token_hash};
 
 /// The `tokens` subcommands.
 #[derive(Debug, Subcommand)]

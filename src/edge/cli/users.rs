@@ -17,7 +17,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::registry::Registry;
 use crate::registry::users::{Role, normalize_user_name};
-use crate::web::console::auth::{check_new_password, hash_password};
+use crate::web::{check_new_password, hash_password};
 
 /// The `users` subcommands.
 #[derive(Debug, Subcommand)]

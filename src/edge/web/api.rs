@@ -25,12 +25,12 @@
 //! - The JSON of domains, checks, instructions, orders, notices and the index diff is the
 //!   command line's `--format json`: the same views ([`crate::view`]) make it.
 
-pub mod check;
-pub mod domains;
-pub mod index;
-pub mod instructions;
-pub mod notices;
-pub mod orders;
+pub(super) mod check;
+pub(super) mod domains;
+pub(super) mod index;
+pub(super) mod instructions;
+pub(super) mod notices;
+pub(super) mod orders;
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
@@ -50,10 +50,10 @@ use super::problem::{Problem, lang_of};
 use crate::Lang;
 
 /// The largest request body accepted (a check of `[web] check_max_names` names fits).
-pub const MAX_BODY: usize = 256 * 1024;
+pub(super) const MAX_BODY: usize = 256 * 1024;
 
 /// The routes and the OpenAPI document that describes them, built together.
-pub struct Table {
+pub(super) struct Table {
     /// The routes.
     pub router: Router<AppState>,
     /// The document: every route, its parameters, bodies, answers and their schemas.
@@ -61,7 +61,7 @@ pub struct Table {
 }
 
 /// Every machine route, with its description.
-pub fn table() -> Table {
+pub(super) fn table() -> Table {
     use super::limit::public;
     let limited = || axum::middleware::from_fn(public);
     let (schemas, paths, ldif) = routes!(super::index::ldif);
@@ -101,7 +101,7 @@ pub fn table() -> Table {
 }
 
 /// The routes of this part.
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     table()
         .router
         .route("/api/v1", any(unknown_route))
@@ -149,7 +149,7 @@ async fn wrong_method(lang: Lang, method: Method, uri: Uri) -> Problem {
 /// `400` malformed JSON, `422` JSON of the wrong shape. An empty body reads as `{}`, so
 /// that calls whose members are all optional need none.
 #[derive(Clone, Debug)]
-pub struct Body<T>(pub T);
+pub(super) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = Problem;
@@ -171,7 +171,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
 }
 
 /// 413.
-pub fn too_large(lang: Lang, limit: usize) -> Problem {
+pub(super) fn too_large(lang: Lang, limit: usize) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "request-too-large",
@@ -249,7 +249,7 @@ fn parse_body<T: DeserializeOwned>(
 
 /// A JSON response with a status: the view's members sorted at every level, as the
 /// command line writes them ([`crate::view::to_json_string`]).
-pub fn json<T: Serialize>(status: StatusCode, view: &T) -> Response {
+pub(super) fn json<T: Serialize>(status: StatusCode, view: &T) -> Response {
     match serde_json::to_value(view) {
         Ok(value) => (status, Json(value)).into_response(),
         Err(error) => Problem::internal(Lang::En, error.to_string()).into_response(),
@@ -258,7 +258,7 @@ pub fn json<T: Serialize>(status: StatusCode, view: &T) -> Response {
 
 /// Percent-encodes a query parameter's value (everything but RFC 3986's unreserved
 /// characters).
-pub fn encode(value: &str) -> String {
+pub(super) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -272,7 +272,7 @@ pub fn encode(value: &str) -> String {
 
 /// The URL of `path?query` for links: absolute under `[web] public_url` when it is set,
 /// else relative to the server's root.
-pub fn link(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
+pub(super) fn link(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
     let base = state.config.web.public_url.trim_end_matches('/');
     let query: Vec<String> = query
         .iter()
@@ -287,7 +287,7 @@ pub fn link(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
 
 /// A page of a list (its `next` member the next page's URL) and, when there is a next
 /// page, `Link: <URL>; rel="next"`.
-pub fn paged<T: Serialize>(page: &T, next: Option<String>) -> Response {
+pub(super) fn paged<T: Serialize>(page: &T, next: Option<String>) -> Response {
     let mut response = json(StatusCode::OK, page);
     if let Some(next) = next
         && let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
@@ -298,7 +298,7 @@ pub fn paged<T: Serialize>(page: &T, next: Option<String>) -> Response {
 }
 
 /// The page size asked for: `limit`, default 100, from 1 to 1000.
-pub fn page_size(lang: Lang, limit: Option<u64>) -> Result<u64, Problem> {
+pub(super) fn page_size(lang: Lang, limit: Option<u64>) -> Result<u64, Problem> {
     match limit {
         None => Ok(100),
         Some(limit @ 1..=1000) => Ok(limit),
@@ -313,7 +313,7 @@ pub fn page_size(lang: Lang, limit: Option<u64>) -> Result<u64, Problem> {
 }
 
 /// Query parameters, with a bad query a 400 problem.
-pub fn query<T>(
+pub(super) fn query<T>(
     lang: Lang,
     query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> Result<T, Problem> {

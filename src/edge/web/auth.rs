@@ -33,7 +33,7 @@ use crate::registry::tokens::Role;
 
 /// What every token starts with (so that it is recognisable in a leaked file or a
 /// secret scanner).
-pub const TOKEN_PREFIX: &str = "pw_";
+pub(super) const TOKEN_PREFIX: &str = "pw_";
 
 /// How often this process records that a token was used: at most once a minute per
 /// token, so that busy clients do not write to the database on every request.
@@ -55,7 +55,7 @@ pub fn token_hash(token: &str) -> String {
 
 /// Who is calling: the token's identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
+pub(super) struct Caller {
     /// The token's identifier.
     pub token_id: i64,
     /// The token's name.
@@ -67,7 +67,7 @@ pub struct Caller {
 impl Caller {
     /// The actor recorded in the history for this caller's actions: `api:NAME`, or
     /// `PERSON (api:NAME)` when the request names the person it acts for.
-    pub fn actor(&self, on_behalf_of: Option<&str>) -> String {
+    pub(super) fn actor(&self, on_behalf_of: Option<&str>) -> String {
         match on_behalf_of
             .map(str::trim)
             .filter(|person| !person.is_empty())
@@ -79,7 +79,7 @@ impl Caller {
 }
 
 /// 401: no token, or one that does not work.
-pub fn unauthorized(lang: Lang, detail: &str, invalid: bool) -> Problem {
+pub(super) fn unauthorized(lang: Lang, detail: &str, invalid: bool) -> Problem {
     let challenge = if invalid {
         "Bearer realm=\"pecwatch\", error=\"invalid_token\""
     } else {
@@ -96,7 +96,7 @@ pub fn unauthorized(lang: Lang, detail: &str, invalid: bool) -> Problem {
 }
 
 /// 403: a read-only token on an operator's call.
-pub fn forbidden(lang: Lang, caller: &Caller) -> Problem {
+pub(super) fn forbidden(lang: Lang, caller: &Caller) -> Problem {
     Problem::new(
         StatusCode::FORBIDDEN,
         "forbidden",
@@ -122,7 +122,7 @@ pub fn forbidden(lang: Lang, caller: &Caller) -> Problem {
 /// The caller of a request: `Ok(None)` without an `Authorization` header, the caller for
 /// a working token, a 401 problem for a malformed or unknown token, 503 when the
 /// database cannot say.
-pub async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Caller>, Problem> {
@@ -196,15 +196,15 @@ fn should_touch(id: i64, now: Instant) -> bool {
 
 /// Any working token (read-only or operator): for reading.
 #[derive(Clone, Debug)]
-pub struct Reader(pub Caller);
+pub(super) struct Reader;
 
 /// An operator token: for changing things.
 #[derive(Clone, Debug)]
-pub struct Operator(pub Caller);
+pub(super) struct Operator(pub Caller);
 
 /// The caller if a token was sent (a bad token is still refused).
 #[derive(Clone, Debug)]
-pub struct MaybeCaller(pub Option<Caller>);
+pub(super) struct MaybeCaller(pub Option<Caller>);
 
 /// The caller of a request, authenticated once per request (extractors may run more than
 /// once: the result is kept in the request's extensions).
@@ -237,7 +237,7 @@ impl FromRequestParts<AppState> for Reader {
         let lang = lang_of(&parts.headers);
         caller(parts, state)
             .await?
-            .map(Reader)
+            .map(|_caller| Reader)
             .ok_or_else(|| required(lang))
     }
 }

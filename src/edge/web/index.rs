@@ -41,17 +41,17 @@ use crate::config::Config;
 use crate::index;
 
 /// The media type of `/index.ldif`.
-pub const LDIF_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+pub(super) const LDIF_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// The LDIF this process served last and when it first served it.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub(super) struct Tracker {
     seen: Mutex<Option<(String, Timestamp)>>,
 }
 
 impl Tracker {
     /// When this process first served the LDIF with `hash`, taking `now` if it is new.
-    pub fn first_served(&self, hash: &str, now: Timestamp) -> Timestamp {
+    pub(super) fn first_served(&self, hash: &str, now: Timestamp) -> Timestamp {
         let Ok(mut seen) = self.seen.lock() else {
             return now;
         };
@@ -67,7 +67,7 @@ impl Tracker {
 
 /// The index entry as it is now.
 #[derive(Clone, Debug)]
-pub struct Current {
+pub(super) struct Current {
     /// The LDIF.
     pub ldif: String,
     /// Its SHA-256, lower-case hexadecimal.
@@ -77,7 +77,7 @@ pub struct Current {
 }
 
 /// The keys of `[index]` that must be set and are empty.
-pub fn missing_keys(config: &Config) -> Vec<&'static str> {
+pub(super) fn missing_keys(config: &Config) -> Vec<&'static str> {
     let index = &config.index;
     let mut missing = Vec::new();
     if index.provider_name.is_empty() {
@@ -93,7 +93,7 @@ pub fn missing_keys(config: &Config) -> Vec<&'static str> {
 }
 
 /// The provider's entry from `[index]`, or the 503 problem saying what is missing.
-pub fn provider(config: &Config, lang: Lang) -> Result<index::Provider, Problem> {
+pub(super) fn provider(config: &Config, lang: Lang) -> Result<index::Provider, Problem> {
     let missing = missing_keys(config);
     let unconfigured = |detail: String| {
         Problem::new(
@@ -125,7 +125,7 @@ pub fn provider(config: &Config, lang: Lang) -> Result<index::Provider, Problem>
 }
 
 /// The entry as `pecwatch index export` writes it now.
-pub async fn current(state: &AppState, lang: Lang) -> Result<Current, Problem> {
+pub(super) async fn current(state: &AppState, lang: Lang) -> Result<Current, Problem> {
     let provider = provider(&state.config, lang)?;
     let domains = state
         .registry
@@ -161,7 +161,7 @@ pub async fn current(state: &AppState, lang: Lang) -> Result<Current, Problem> {
         super::problem::LdifProblems
     )
 )]
-pub async fn ldif(
+pub(super) async fn ldif(
     State(state): State<AppState>,
     Extension(tracker): Extension<Arc<Tracker>>,
     lang: Lang,
@@ -218,7 +218,7 @@ pub async fn ldif(
 
 /// Whether an `If-None-Match` list names the entity tag `"hash"` (weak comparison: a
 /// `W/` prefix is ignored) or is `*`.
-pub fn etag_matches(list: &str, hash: &str) -> bool {
+pub(super) fn etag_matches(list: &str, hash: &str) -> bool {
     list.split(',').map(str::trim).any(|tag| {
         tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == hash && tag.ends_with('"')
     })
@@ -226,7 +226,7 @@ pub fn etag_matches(list: &str, hash: &str) -> bool {
 
 /// An instant as an HTTP date (IMF-fixdate, RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37
 /// GMT`.
-pub fn http_date(at: Timestamp) -> String {
+pub(super) fn http_date(at: Timestamp) -> String {
     at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 

@@ -62,7 +62,7 @@ type Buckets<C> = governor::RateLimiter<
 
 /// The token buckets of every client address seen lately.
 #[derive(Debug)]
-pub struct RateLimiter<C: Clock + Clone = DefaultClock> {
+pub(super) struct RateLimiter<C: Clock + Clone = DefaultClock> {
     /// Tokens a minute, and the capacity; `None`: no limit.
     quota: Option<Quota>,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -76,14 +76,14 @@ pub struct RateLimiter<C: Clock + Clone = DefaultClock> {
 impl RateLimiter {
     /// A limiter of `per_minute` requests a minute per client (0: none), believing
     /// `X-Forwarded-For` from `trusted` proxies.
-    pub fn new(per_minute: u32, trusted: Vec<IpNet>) -> Self {
+    pub(super) fn new(per_minute: u32, trusted: Vec<IpNet>) -> Self {
         Self::with_clock(per_minute, trusted, DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> RateLimiter<C> {
     /// [`RateLimiter::new`] on `clock`.
-    pub fn with_clock(per_minute: u32, trusted: Vec<IpNet>, clock: C) -> Self {
+    pub(super) fn with_clock(per_minute: u32, trusted: Vec<IpNet>, clock: C) -> Self {
         let quota = NonZeroU32::new(per_minute).map(Quota::per_minute);
         // With no limit the buckets are never used: any quota will do.
         let buckets = Self::buckets(quota.unwrap_or(Quota::per_minute(NonZeroU32::MIN)), &clock);
@@ -99,18 +99,13 @@ impl<C: Clock + Clone> RateLimiter<C> {
         governor::RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone())
     }
 
-    /// Whether the limiter limits anything.
-    pub fn is_enabled(&self) -> bool {
-        self.quota.is_some()
-    }
-
     /// Takes a token from `client`'s bucket: `Ok`, or how long until a token is back.
-    pub fn take(&self, client: IpAddr) -> Result<(), Duration> {
+    pub(super) fn take(&self, client: IpAddr) -> Result<(), Duration> {
         self.take_n(client, 1)
     }
 
     /// The capacity of a bucket (tokens a minute); 0: no limit.
-    pub fn capacity(&self) -> u32 {
+    pub(super) fn capacity(&self) -> u32 {
         self.quota.map_or(0, |quota| quota.burst_size().get())
     }
 
@@ -118,7 +113,7 @@ impl<C: Clock + Clone> RateLimiter<C> {
     /// simple ones): `Ok`, or how long until that many are back. A refused request takes
     /// nothing. A cost above the capacity never fits: callers check
     /// [`RateLimiter::capacity`] first.
-    pub fn take_n(&self, client: IpAddr, cost: u32) -> Result<(), Duration> {
+    pub(super) fn take_n(&self, client: IpAddr, cost: u32) -> Result<(), Duration> {
         let Some(quota) = self.quota else {
             return Ok(());
         };
@@ -162,7 +157,7 @@ impl<C: Clock + Clone> RateLimiter<C> {
 
     /// The client's address: the peer's, or, from a trusted proxy, the nearest address of
     /// `X-Forwarded-For` that is not a trusted proxy itself.
-    pub fn client(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+    pub(super) fn client(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
         let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
         if !self.is_trusted(peer) {
             return peer;
@@ -231,7 +226,7 @@ fn key(address: IpAddr) -> IpAddr {
 /// The middleware of public routes: takes a token from the client's bucket, or answers
 /// 429 with `Retry-After`. Requests with a valid API token, and requests on a router
 /// without the shared [`RateLimiter`] extension, pass.
-pub async fn public(request: Request, next: Next) -> Response {
+pub(super) async fn public(request: Request, next: Next) -> Response {
     match enforce(request.extensions(), request.headers()) {
         Ok(()) => next.run(request).await,
         Err(problem) => problem.into_response(),
@@ -241,7 +236,7 @@ pub async fn public(request: Request, next: Next) -> Response {
 /// What [`public`] does, for a handler that decides itself whether to limit (one that
 /// authenticates first, say): takes a token from the bucket of the request's client, or
 /// returns the 429 problem.
-pub fn enforce(extensions: &Extensions, headers: &HeaderMap) -> Result<(), Problem> {
+pub(super) fn enforce(extensions: &Extensions, headers: &HeaderMap) -> Result<(), Problem> {
     enforce_cost(extensions, headers, 1)
 }
 
@@ -249,7 +244,7 @@ pub fn enforce(extensions: &Extensions, headers: &HeaderMap) -> Result<(), Probl
 /// much as `cost` checks of one). A cost above the bucket's capacity can never be met: it is
 /// refused with 413 `too-many-names`, saying the most one request may cost without an API
 /// token.
-pub fn enforce_cost(
+pub(super) fn enforce_cost(
     extensions: &Extensions,
     headers: &HeaderMap,
     cost: u32,
@@ -289,7 +284,7 @@ pub fn enforce_cost(
 }
 
 /// The 429 problem.
-pub fn too_many(lang: crate::Lang, client: IpAddr, wait: Duration) -> Problem {
+pub(super) fn too_many(lang: crate::Lang, client: IpAddr, wait: Duration) -> Problem {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -341,7 +336,7 @@ mod tests {
         assert!(limiter.take(ip("192.0.2.1")).is_err());
         // No limit at 0.
         let (open, _) = fake(0);
-        assert!(!open.is_enabled());
+        assert!(open.quota.is_none());
         for _ in 0..1000 {
             open.take(ip("192.0.2.1")).unwrap();
         }

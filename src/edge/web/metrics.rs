@@ -49,10 +49,10 @@ use crate::registry::{OutboxKind, Registry, RegistryError, SweepKindStats};
 use crate::view::Health;
 
 /// The media type of the text exposition format.
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(super) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// How long `/healthz` waits for the database.
-pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `GET /healthz`.
 #[utoipa::path(
@@ -68,7 +68,7 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
         (status = 503, description = "The database does not answer.", body = Health)
     )
 )]
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     let answer = tokio::time::timeout(HEALTH_TIMEOUT, state.registry.ping()).await;
     let failure = match answer {
         Ok(Ok(())) => None,
@@ -106,7 +106,10 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         MetricsProblems
     )
 )]
-pub async fn metrics(State(state): State<AppState>, lang: Lang) -> Result<Response, Problem> {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    lang: Lang,
+) -> Result<Response, Problem> {
     let mut text = render(&state.registry)
         .await
         .map_err(|error| Problem::registry(lang, error))?;

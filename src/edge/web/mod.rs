@@ -5,16 +5,19 @@
 //! the clock and a prober for on-demand checks. `pecwatch web` serves it alone;
 //! `pecwatch serve` serves it beside the sweep.
 //!
-//! - [`api`]: `/api/v1/…`, JSON, RFC 9457 problems, API tokens, `/openapi.json`.
-//! - [`pages`]: the public self-service check (`/`, `/check/…`), without JavaScript.
-//! - [`console`]: the operators' console (`/console/…`): login, dashboard, domains,
+//! Its parts are private modules; what the command line and the tests use is re-exported
+//! here.
+//!
+//! - `api`: `/api/v1/…`, JSON, RFC 9457 problems, API tokens, `/openapi.json`.
+//! - `pages`: the public self-service check (`/`, `/check/…`), without JavaScript.
+//! - `console`: the operators' console (`/console/…`): login, dashboard, domains,
 //!   orders, mailboxes, actions.
-//! - [`password`]: the set-password page of activation links (`/password/{token}`).
-//! - [`index`]: the providers' index over HTTP (`/index.ldif`, ETag, Last-Modified).
-//! - [`metrics`]: `/healthz` and `/metrics` (Prometheus).
-//! - [`auth`]: API tokens; [`problem`]: RFC 9457 errors in Italian or English;
-//!   [`limit`]: the per-address rate limit of the public endpoints, for every part;
-//!   [`openapi`]: the OpenAPI 3.1 document.
+//! - `password`: the set-password page of activation links (`/password/{token}`).
+//! - `index`: the providers' index over HTTP (`/index.ldif`, ETag, Last-Modified).
+//! - `metrics`: `/healthz` and `/metrics` (Prometheus).
+//! - `auth`: API tokens; `problem`: RFC 9457 errors in Italian or English;
+//!   `limit`: the per-address rate limit of the public endpoints, for every part;
+//!   `openapi`: the OpenAPI 3.1 document.
 //!
 //! [`serve`] runs the router on a listener until a shutdown signal, with one log line
 //! per request (method, path, status, latency; target `pecwatch::web::access`, shown by
@@ -27,16 +30,24 @@
 //! request in flight; at most `max_connections` are open at once, and
 //! `max_connections_per_client` from one address ([`crate::net::Gate`]).
 
-pub mod api;
-pub mod auth;
-pub mod console;
-pub mod index;
-pub mod limit;
-pub mod metrics;
-pub mod openapi;
-pub mod pages;
-pub mod password;
-pub mod problem;
+// The parts of the web layer are private; what the rest of the crate (the command line)
+// and the tests use is re-exported here.
+mod api;
+mod auth;
+mod console;
+mod index;
+mod limit;
+mod metrics;
+mod openapi;
+mod pages;
+mod password;
+mod problem;
+
+pub use auth::{new_token, token_hash};
+pub use console::auth::{check_new_password, hash_password, verify_password};
+pub use index::parse_http_date;
+pub use metrics::{postfix_router, render as render_metrics};
+pub use openapi::spec;
 
 use std::pin::Pin;
 use std::sync::Arc;

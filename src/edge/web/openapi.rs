@@ -59,7 +59,7 @@ impl utoipa::Modify for Bearer {
 }
 
 /// The document before the routes are added to it.
-pub fn base() -> utoipa::openapi::OpenApi {
+pub(super) fn base() -> utoipa::openapi::OpenApi {
     let mut document = Base::openapi();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     document
@@ -94,7 +94,7 @@ pub fn spec(public_url: &str) -> utoipa::openapi::OpenApi {
         LimitedProblems
     )
 )]
-pub async fn document(State(state): State<AppState>) -> Response {
+pub(super) async fn document(State(state): State<AppState>) -> Response {
     let mut response = axum::Json(spec(&state.config.web.public_url)).into_response();
     response
         .headers_mut()

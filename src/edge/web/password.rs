@@ -23,10 +23,10 @@ use crate::registry::LinkProblem;
 
 /// Where the page lives; the token follows (`activation.password_link_url` must point
 /// here on the public address of the web interface).
-pub const PREFIX: &str = "/password/";
+pub(super) const PREFIX: &str = "/password/";
 
 /// The routes of the page.
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/password/{token}", get(form).post(submit))
 }
 

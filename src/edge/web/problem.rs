@@ -23,15 +23,15 @@ use crate::Lang;
 use crate::view::ProblemBody;
 
 /// The media type of problem details.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(super) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The prefix of every problem type: a tag URI (RFC 4151), which needs no registration
 /// and is never dereferenced.
-pub const TYPE_PREFIX: &str = "tag:pecwatch,2026:problem:";
+pub(super) const TYPE_PREFIX: &str = "tag:pecwatch,2026:problem:";
 
 /// An RFC 9457 problem.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Problem {
+pub(super) struct Problem {
     /// The HTTP status.
     pub status: StatusCode,
     /// The kind, the last part of `type` (`invalid-domain`, `unknown-domain`, …).
@@ -50,7 +50,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem of `kind` with `status`, its title in both languages and the detail.
-    pub fn new(
+    pub(super) fn new(
         status: StatusCode,
         kind: &'static str,
         lang: Lang,
@@ -69,13 +69,13 @@ impl Problem {
     }
 
     /// Adds a member of this problem's own.
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+    pub(super) fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());
         self
     }
 
     /// Adds a header.
-    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+    pub(super) fn header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
             self.headers.push((name, value));
         }
@@ -83,12 +83,12 @@ impl Problem {
     }
 
     /// The problem's `type` URI.
-    pub fn type_uri(&self) -> String {
+    pub(super) fn type_uri(&self) -> String {
         format!("{TYPE_PREFIX}{}", self.kind)
     }
 
     /// The body.
-    pub fn body(&self) -> ProblemBody {
+    pub(super) fn body(&self) -> ProblemBody {
         ProblemBody {
             detail: self.detail.clone(),
             extra: self.extra.clone(),
@@ -99,7 +99,7 @@ impl Problem {
     }
 
     /// The body as JSON.
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         serde_json::to_value(self.body()).unwrap_or_default()
     }
 
@@ -108,7 +108,7 @@ impl Problem {
     // -----------------------------------------------------------------------------------
 
     /// 400: the request is malformed (a bad parameter, a value out of range).
-    pub fn bad_request(lang: Lang, detail: impl Into<String>) -> Self {
+    pub(super) fn bad_request(lang: Lang, detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "bad-request",
@@ -119,7 +119,7 @@ impl Problem {
     }
 
     /// 400: a name that is not a domain name.
-    pub fn invalid_domain(lang: Lang, input: &str, detail: impl Into<String>) -> Self {
+    pub(super) fn invalid_domain(lang: Lang, input: &str, detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "invalid-domain",
@@ -132,7 +132,7 @@ impl Problem {
 
     /// 422: a holder's or reseller's value that cannot be accepted (control characters,
     /// too long, not an address); `field` names it.
-    pub fn invalid_contact(lang: Lang, error: &crate::contact::ContactError) -> Self {
+    pub(super) fn invalid_contact(lang: Lang, error: &crate::contact::ContactError) -> Self {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-field",
@@ -144,7 +144,7 @@ impl Problem {
     }
 
     /// 404: a domain that is not registered.
-    pub fn unknown_domain(lang: Lang, domain: &str) -> Self {
+    pub(super) fn unknown_domain(lang: Lang, domain: &str) -> Self {
         Problem::new(
             StatusCode::NOT_FOUND,
             "unknown-domain",
@@ -159,7 +159,7 @@ impl Problem {
     }
 
     /// 404: something else that does not exist.
-    pub fn not_found(lang: Lang, detail: impl Into<String>) -> Self {
+    pub(super) fn not_found(lang: Lang, detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::NOT_FOUND,
             "not-found",
@@ -171,7 +171,7 @@ impl Problem {
 
     /// 409: the request conflicts with the state of the resource (an action the
     /// lifecycle does not allow, a name already taken, a domain that kept changing).
-    pub fn conflict(lang: Lang, detail: impl Into<String>) -> Self {
+    pub(super) fn conflict(lang: Lang, detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -186,7 +186,7 @@ impl Problem {
 
     /// 503: the database cannot be reached or failed. The detail names the database
     /// without its password.
-    pub fn database(lang: Lang, detail: impl Into<String>) -> Self {
+    pub(super) fn database(lang: Lang, detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database-unavailable",
@@ -197,7 +197,7 @@ impl Problem {
     }
 
     /// 500: a failure of ours.
-    pub fn internal(lang: Lang, detail: impl Into<String>) -> Self {
+    pub(super) fn internal(lang: Lang, detail: impl Into<String>) -> Self {
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal-error",
@@ -208,7 +208,7 @@ impl Problem {
     }
 
     /// A registry error: 503 for the database, 404, 409 or 400 for the request.
-    pub fn registry(lang: Lang, error: crate::registry::RegistryError) -> Self {
+    pub(super) fn registry(lang: Lang, error: crate::registry::RegistryError) -> Self {
         use crate::registry::RegistryError;
         match error {
             RegistryError::Database(detail) => Problem::database(lang, detail),
@@ -310,7 +310,7 @@ fn problem_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<ResponseDoc>> {
 macro_rules! problems {
     ($($(#[$doc:meta])* $name:ident: [$($status:literal),*];)*) => {$(
         $(#[$doc])*
-        pub struct $name;
+        pub(crate) struct $name;
 
         impl utoipa::IntoResponses for $name {
             fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
@@ -348,7 +348,7 @@ problems! {
 /// The language a client prefers by its `Accept-Language` (RFC 9110 §12.5.4): English if
 /// an `en` range has a higher weight than any `it` range (or `it` is absent), else
 /// Italian, the default.
-pub fn lang_of(headers: &HeaderMap) -> Lang {
+pub(super) fn lang_of(headers: &HeaderMap) -> Lang {
     let Some(value) = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|value| value.to_str().ok())

@@ -18,7 +18,7 @@ macro_rules! built_in {
 }
 
 /// Every built-in template, by name (`it/error_found.txt`).
-pub const BUILT_IN: &[(&str, &str)] = built_in![
+pub(super) const BUILT_IN: &[(&str, &str)] = built_in![
     "it/base.txt",
     "it/base.html",
     "it/errors.txt",

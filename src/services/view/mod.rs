@@ -1,7 +1,7 @@
 //! The JSON that pecwatch gives programs, as types: what `--format json` prints on the
 //! command line and what the API under `/api/v1` answers (its problems included). Both
 //! build their JSON here, so the two say the same thing, and the OpenAPI document
-//! (`/openapi.json`, [`crate::web::openapi`]) is derived from these types
+//! (`/openapi.json`, [`crate::web::spec`]) is derived from these types
 //! ([`utoipa::ToSchema`]): a type that changes changes the document with it.
 //!
 //! The views are plain data (serde `Serialize` and `Deserialize`) with constructors from

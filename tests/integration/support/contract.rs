@@ -2,7 +2,7 @@
 //! that `/openapi.json` gives its path, method and status, so the document and the
 //! answers cannot drift apart.
 //!
-//! The document is the library's own ([`pecwatch::web::openapi::spec`], what the server
+//! The document is the library's own ([`pecwatch::web::spec`], what the server
 //! serves), made strict for the tests: an object schema that lists its members refuses
 //! any other (`unevaluatedProperties: false`), unless another schema extends it
 //! (`allOf`) or it has members of its own kind (a problem's), so that a member an answer
@@ -21,8 +21,7 @@ pub static HELD: AtomicUsize = AtomicUsize::new(0);
 
 /// The strict document.
 static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
-    let mut document =
-        serde_json::to_value(pecwatch::web::openapi::spec("")).expect("the document as JSON");
+    let mut document = serde_json::to_value(pecwatch::web::spec("")).expect("the document as JSON");
     let mut extended = BTreeSet::new();
     extended_schemas(&document, false, &mut extended);
     if let Some(schemas) = document

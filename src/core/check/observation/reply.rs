@@ -86,23 +86,46 @@ impl fmt::Display for Outcome {
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Data {
     /// An IPv4 address.
-    A { address: Ipv4Addr },
+    A {
+        /// The address.
+        address: Ipv4Addr,
+    },
     /// An IPv6 address.
-    Aaaa { address: Ipv6Addr },
-    /// A mail exchange; `exchange` is `.` for a null MX.
-    Mx { preference: u16, exchange: Name },
+    Aaaa {
+        /// The address.
+        address: Ipv6Addr,
+    },
+    /// A mail exchange.
+    Mx {
+        /// The preference: lower is tried first.
+        preference: u16,
+        /// The host that takes the mail; `.` for a null MX (RFC 7505).
+        exchange: Name,
+    },
     /// An alias.
-    Cname { target: Name },
+    Cname {
+        /// The canonical name.
+        target: Name,
+    },
     /// A name server.
-    Ns { host: Name },
+    Ns {
+        /// The server's host name.
+        host: Name,
+    },
     /// The start of authority.
     Soa {
+        /// The primary server.
         mname: Name,
+        /// The administrator's mailbox, as a name.
         rname: Name,
+        /// The zone's serial number.
         serial: u32,
     },
     /// Any other type.
-    Other { rtype: u16 },
+    Other {
+        /// Its type number.
+        rtype: u16,
+    },
 }
 
 /// One resource record, names in lower case.

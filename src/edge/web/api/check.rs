@@ -35,7 +35,7 @@ use crate::web::problem::{CheckProblems, Problem};
 /// The body of `POST /api/v1/check`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CheckRequest {
+pub(crate) struct CheckRequest {
     /// Names (or e-mail addresses) to check.
     pub names: Vec<String>,
     /// A provider profile of the configuration (default `[check] profile`).
@@ -48,7 +48,7 @@ pub struct CheckRequest {
 /// Checks `names` against the configuration's profile `profile` (default `[check]
 /// profile`): one `pecwatch check --format json` line per name, in order. The
 /// self-service page can call it too.
-pub async fn run_checks(
+pub(crate) async fn run_checks(
     state: &AppState,
     names: &[String],
     profile: Option<&str>,
@@ -112,7 +112,7 @@ pub async fn run_checks(
     security((), ("bearer" = [])),
     responses((status = 200, description = "The results.", body = CheckResponse), CheckProblems)
 )]
-pub async fn check(
+pub(crate) async fn check(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     lang: Lang,

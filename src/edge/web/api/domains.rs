@@ -41,7 +41,7 @@ const SHOWN_NOTICES: u64 = 100;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only domains in this state.
     #[param(value_type = Option<crate::lifecycle::State>)]
     pub state: Option<String>,
@@ -59,13 +59,13 @@ pub struct ListQuery {
 }
 
 /// A domain name from the path, or a 400 problem.
-pub fn domain_name(lang: Lang, text: &str) -> Result<DomainName, Problem> {
+pub(crate) fn domain_name(lang: Lang, text: &str) -> Result<DomainName, Problem> {
     DomainName::parse(text)
         .map_err(|error| Problem::invalid_domain(lang, text, error.message(lang)))
 }
 
 /// The registered domain `name`, or a 404 problem.
-pub async fn registered(
+pub(crate) async fn registered(
     registry: &Registry,
     lang: Lang,
     name: &DomainName,
@@ -78,7 +78,7 @@ pub async fn registered(
 }
 
 /// An action's error as a problem.
-pub fn action_problem(lang: Lang, error: ActionError) -> Problem {
+pub(crate) fn action_problem(lang: Lang, error: ActionError) -> Problem {
     let message = error.message(lang);
     match error {
         ActionError::UnknownDomain(name) => Problem::unknown_domain(lang, name.as_str()),
@@ -124,7 +124,7 @@ fn name_of_cursor(lang: Lang, cursor: &str) -> Result<String, Problem> {
     security(("bearer" = [])),
     responses((status = 200, description = "A page of domains.", body = DomainPage), ReadProblems)
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -194,7 +194,7 @@ pub async fn list(
 }
 
 /// The view of one domain: `domains show --format json`'s, with its latest notices.
-pub async fn detail(
+pub(crate) async fn detail(
     state: &AppState,
     lang: Lang,
     domain: &Domain,
@@ -235,7 +235,7 @@ pub async fn detail(
     security(("bearer" = [])),
     responses((status = 200, description = "The domain.", body = DomainDetail), ReadProblems)
 )]
-pub async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -249,7 +249,7 @@ pub async fn show(
 /// The body of `POST /api/v1/domains`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AddRequest {
+pub(crate) struct AddRequest {
     /// The certified domain.
     pub domain: String,
     /// Where the holder's notices go.
@@ -300,7 +300,7 @@ fn lang_code(lang: Lang, code: Option<&str>) -> Result<Lang, Problem> {
         WriteProblems
     )
 )]
-pub async fn add(
+pub(crate) async fn add(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,
@@ -359,7 +359,7 @@ pub async fn add(
 /// The body of `approve`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ActorRequest {
+pub(crate) struct ActorRequest {
     /// The person the call acts for, recorded with the token's name.
     pub actor: Option<String>,
 }
@@ -367,7 +367,7 @@ pub struct ActorRequest {
 /// The body of `reject` and `remove`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReasonRequest {
+pub(crate) struct ReasonRequest {
     /// Why, for the history.
     pub reason: Option<String>,
     /// The person the call acts for.
@@ -377,7 +377,7 @@ pub struct ReasonRequest {
 /// The body of `renew`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RenewRequest {
+pub(crate) struct RenewRequest {
     /// The new expiry: a date (end of that day, Europe/Rome) or an RFC 3339 instant.
     pub expires: Option<String>,
     /// The person the call acts for.
@@ -433,7 +433,7 @@ async fn act(
         WriteProblems
     )
 )]
-pub async fn approve(
+pub(crate) async fn approve(
     State(state): State<AppState>,
     operator: Operator,
     lang: Lang,
@@ -467,7 +467,7 @@ pub async fn approve(
         WriteProblems
     )
 )]
-pub async fn reject(
+pub(crate) async fn reject(
     State(state): State<AppState>,
     operator: Operator,
     lang: Lang,
@@ -504,7 +504,7 @@ pub async fn reject(
         WriteProblems
     )
 )]
-pub async fn remove(
+pub(crate) async fn remove(
     State(state): State<AppState>,
     operator: Operator,
     lang: Lang,
@@ -541,7 +541,7 @@ pub async fn remove(
         WriteProblems
     )
 )]
-pub async fn renew(
+pub(crate) async fn renew(
     State(state): State<AppState>,
     operator: Operator,
     lang: Lang,
@@ -587,7 +587,7 @@ pub async fn renew(
     security(("bearer" = [])),
     responses((status = 202, description = "Due now.", body = RecheckedDomain), WriteProblems)
 )]
-pub async fn recheck(
+pub(crate) async fn recheck(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,
@@ -622,7 +622,7 @@ pub async fn recheck(
     security(("bearer" = [])),
     responses((status = 200, description = "The exception.", body = Exception), ReadProblems)
 )]
-pub async fn exception(
+pub(crate) async fn exception(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -636,7 +636,7 @@ pub async fn exception(
 /// The body of `POST /api/v1/domains/{domain}/exception`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExceptionRequest {
+pub(crate) struct ExceptionRequest {
     /// Empty the list first.
     #[serde(default)]
     pub clear: bool,
@@ -662,7 +662,7 @@ pub struct ExceptionRequest {
     security(("bearer" = [])),
     responses((status = 200, description = "The exception after the change.", body = Exception), WriteProblems)
 )]
-pub async fn change_exception(
+pub(crate) async fn change_exception(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,

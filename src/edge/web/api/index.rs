@@ -28,7 +28,7 @@ use crate::web::problem::{IndexProblems, Problem, PublishProblems};
     security(("bearer" = [])),
     responses((status = 200, description = "The entry.", body = IndexExport), IndexProblems)
 )]
-pub async fn export(
+pub(crate) async fn export(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -55,7 +55,7 @@ pub async fn export(
     security(("bearer" = [])),
     responses((status = 200, description = "The changes.", body = IndexDiff), IndexProblems)
 )]
-pub async fn diff(
+pub(crate) async fn diff(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -72,7 +72,7 @@ pub async fn diff(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PublicationsQuery {
+pub(crate) struct PublicationsQuery {
     /// How many, newest first (1 to 1000, default 20).
     #[param(minimum = 1, maximum = 1000, default = 20)]
     pub limit: Option<u64>,
@@ -91,7 +91,7 @@ pub struct PublicationsQuery {
     security(("bearer" = [])),
     responses((status = 200, description = "The publications.", body = Publications), IndexProblems)
 )]
-pub async fn publications(
+pub(crate) async fn publications(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -131,7 +131,7 @@ pub async fn publications(
         PublishProblems
     )
 )]
-pub async fn publish(
+pub(crate) async fn publish(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,

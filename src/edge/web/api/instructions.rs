@@ -33,7 +33,7 @@ use crate::web::problem::{InstructionsProblems, Problem};
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct InstructionsQuery {
+pub(crate) struct InstructionsQuery {
     /// A provider profile of the configuration (default `[check] profile`).
     pub profile: Option<String>,
 }
@@ -53,7 +53,7 @@ pub struct InstructionsQuery {
     security((), ("bearer" = [])),
     responses((status = 200, description = "The instructions.", body = InstructionsView), InstructionsProblems)
 )]
-pub async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     lang: Lang,

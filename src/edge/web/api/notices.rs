@@ -24,7 +24,7 @@ use crate::web::problem::{Problem, ReadProblems, WriteProblems};
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only items in this state: pending, sent or failed.
     #[param(value_type = Option<OutboxState>)]
     pub state: Option<String>,
@@ -70,7 +70,7 @@ async fn names(
     security(("bearer" = [])),
     responses((status = 200, description = "A page of notices.", body = NoticePage), ReadProblems)
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -179,7 +179,7 @@ async fn item(state: &AppState, lang: Lang, id: i64) -> Result<Notice, Problem> 
     security(("bearer" = [])),
     responses((status = 200, description = "The notice.", body = Notice), ReadProblems)
 )]
-pub async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -202,7 +202,7 @@ pub async fn show(
     security(("bearer" = [])),
     responses((status = 200, description = "The notice, queued again.", body = Notice), WriteProblems)
 )]
-pub async fn resend(
+pub(crate) async fn resend(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,

@@ -25,7 +25,7 @@ use crate::web::auth::{Operator, Reader};
 use crate::web::problem::{Problem, ReadProblems, WriteProblems};
 
 /// An activation error as a problem.
-pub fn activation_problem(lang: Lang, error: ActivationError) -> Problem {
+pub(crate) fn activation_problem(lang: Lang, error: ActivationError) -> Problem {
     let message = error.message(lang);
     match error {
         ActivationError::Registry(error) => Problem::registry(lang, error),
@@ -68,7 +68,7 @@ fn order_id(lang: Lang, text: &str) -> Result<i64, Problem> {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only orders in this state: received, approved, rejected.
     #[param(value_type = Option<OrderState>)]
     pub state: Option<String>,
@@ -89,7 +89,7 @@ pub struct ListQuery {
     security(("bearer" = [])),
     responses((status = 200, description = "The orders.", body = OrderList), ReadProblems)
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -135,7 +135,7 @@ pub async fn list(
     security(("bearer" = [])),
     responses((status = 200, description = "The order.", body = OrderDetail), ReadProblems)
 )]
-pub async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -157,7 +157,7 @@ pub async fn show(
 /// The body of `POST /api/v1/orders`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct OrderBody {
+pub(crate) struct OrderBody {
     /// `own` (default) or `internal`.
     #[schema(value_type = Option<OrderKind>)]
     pub kind: Option<String>,
@@ -191,7 +191,7 @@ pub struct OrderBody {
     security(("bearer" = [])),
     responses((status = 201, description = "Recorded.", body = OrderDetail), WriteProblems)
 )]
-pub async fn place(
+pub(crate) async fn place(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,
@@ -254,7 +254,7 @@ pub async fn place(
 /// The body of `approve`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ApproveBody {
+pub(crate) struct ApproveBody {
     /// The person the call acts for.
     pub actor: Option<String>,
 }
@@ -272,7 +272,7 @@ pub struct ApproveBody {
     security(("bearer" = [])),
     responses((status = 200, description = "The order.", body = OrderDetail), WriteProblems)
 )]
-pub async fn approve(
+pub(crate) async fn approve(
     State(state): State<AppState>,
     Operator(caller): Operator,
     lang: Lang,
@@ -298,7 +298,7 @@ pub async fn approve(
 /// The body of `reject`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RejectBody {
+pub(crate) struct RejectBody {
     /// Why.
     pub reason: Option<String>,
     /// The person the call acts for.
@@ -318,7 +318,7 @@ pub struct RejectBody {
     security(("bearer" = [])),
     responses((status = 200, description = "The order.", body = OrderDetail), WriteProblems)
 )]
-pub async fn reject(
+pub(crate) async fn reject(
     State(state): State<AppState>,
     Operator(caller): Operator,
     lang: Lang,
@@ -345,7 +345,7 @@ pub async fn reject(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct MailboxQuery {
+pub(crate) struct MailboxQuery {
     /// Only the mailboxes of this domain.
     pub domain: Option<String>,
 }
@@ -362,7 +362,7 @@ pub struct MailboxQuery {
     security(("bearer" = [])),
     responses((status = 200, description = "The mailboxes.", body = MailboxList), ReadProblems)
 )]
-pub async fn mailboxes(
+pub(crate) async fn mailboxes(
     State(state): State<AppState>,
     _reader: Reader,
     lang: Lang,
@@ -390,7 +390,7 @@ pub async fn mailboxes(
 /// The body of `POST /api/v1/mailboxes`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MailboxBody {
+pub(crate) struct MailboxBody {
     /// `local@domain`, in a certified domain.
     #[schema(format = Email)]
     pub address: String,
@@ -409,7 +409,7 @@ pub struct MailboxBody {
     security(("bearer" = [])),
     responses((status = 201, description = "Created.", body = MailboxCreated), WriteProblems)
 )]
-pub async fn add_mailbox(
+pub(crate) async fn add_mailbox(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,
@@ -449,7 +449,7 @@ pub async fn add_mailbox(
     security(("bearer" = [])),
     responses((status = 200, description = "The link.", body = MailboxLink), WriteProblems)
 )]
-pub async fn link(
+pub(crate) async fn link(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,
@@ -478,7 +478,7 @@ pub async fn link(
     security(("bearer" = [])),
     responses((status = 200, description = "Deleted.", body = MailboxRemoved), WriteProblems)
 )]
-pub async fn remove_mailbox(
+pub(crate) async fn remove_mailbox(
     State(state): State<AppState>,
     _operator: Operator,
     lang: Lang,

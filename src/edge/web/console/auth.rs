@@ -18,6 +18,7 @@
 //!   constant time; the sign-in form, which has no session yet, carries a token that must
 //!   match a short-lived cookie (double submit).
 
+use crate::web::auth::token_hash;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{self, HeaderValue};
@@ -28,7 +29,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
 use minijinja::context;
-use sha2::{Digest, Sha256};
 
 use super::{Console, FormFields};
 use crate::Lang;
@@ -37,18 +37,18 @@ use crate::web::AppState;
 use crate::web::pages::ui::{Page, Peer, cookie, encode_component, query_param};
 
 /// The session cookie.
-pub const SESSION_COOKIE: &str = "pecwatch_session";
+pub(crate) const SESSION_COOKIE: &str = "pecwatch_session";
 /// The sign-in form's cookie (double-submit CSRF token).
-pub const LOGIN_COOKIE: &str = "pecwatch_login";
+pub(crate) const LOGIN_COOKIE: &str = "pecwatch_login";
 /// How long a session lasts.
-pub const SESSION_FOR: SignedDuration = SignedDuration::from_hours(8);
+pub(crate) const SESSION_FOR: SignedDuration = SignedDuration::from_hours(8);
 /// Failed sign-ins in a row from one client address for one user name before it must
 /// wait.
-pub const FREE_FAILURES: u32 = 5;
+pub(crate) const FREE_FAILURES: u32 = 5;
 /// The first wait, doubled at each further failure.
-pub const FIRST_WAIT: SignedDuration = SignedDuration::from_secs(30);
+pub(crate) const FIRST_WAIT: SignedDuration = SignedDuration::from_secs(30);
 /// The longest wait.
-pub const MAX_WAIT: SignedDuration = SignedDuration::from_mins(15);
+pub(crate) const MAX_WAIT: SignedDuration = SignedDuration::from_mins(15);
 /// Most (user name, client address) pairs remembered; past it, those whose latest
 /// failure is older than a day are forgotten, then all.
 const MAX_PAIRS: usize = 100_000;
@@ -56,7 +56,7 @@ const MAX_PAIRS: usize = 100_000;
 const REMEMBER: SignedDuration = SignedDuration::from_hours(24);
 
 /// How long a pair must wait after `failures` failures in a row (`None`: not at all).
-pub fn backoff(failures: u32) -> Option<SignedDuration> {
+pub(crate) fn backoff(failures: u32) -> Option<SignedDuration> {
     let beyond = failures.checked_sub(FREE_FAILURES)?;
     let factor = 1_i32.checked_shl(beyond.min(20)).unwrap_or(i32::MAX);
     Some(
@@ -69,7 +69,7 @@ pub fn backoff(failures: u32) -> Option<SignedDuration> {
 
 /// The failed sign-ins of each (user name, client address) pair, in this process.
 #[derive(Debug, Default)]
-pub struct SignInBackoff {
+pub(crate) struct SignInBackoff {
     pairs: std::sync::Mutex<std::collections::HashMap<(String, std::net::IpAddr), Failures>>,
 }
 
@@ -90,7 +90,7 @@ fn pair_key(name: &str, client: std::net::IpAddr) -> (String, std::net::IpAddr) 
 
 impl SignInBackoff {
     /// How long `name` must still wait from `client` at `now`, if it must.
-    pub fn wait(
+    pub(crate) fn wait(
         &self,
         name: &str,
         client: std::net::IpAddr,
@@ -106,7 +106,7 @@ impl SignInBackoff {
     }
 
     /// Records a failed sign-in.
-    pub fn failed(&self, name: &str, client: std::net::IpAddr, now: Timestamp) {
+    pub(crate) fn failed(&self, name: &str, client: std::net::IpAddr, now: Timestamp) {
         let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
         if pairs.len() >= MAX_PAIRS {
             pairs.retain(|_, f| f.latest.saturating_add(REMEMBER).is_ok_and(|t| t > now));
@@ -130,27 +130,19 @@ impl SignInBackoff {
     }
 
     /// Forgets the failures of a pair that signed in.
-    pub fn succeeded(&self, name: &str, client: std::net::IpAddr) {
+    pub(crate) fn succeeded(&self, name: &str, client: std::net::IpAddr) {
         let mut pairs = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
         pairs.remove(&pair_key(name, client));
     }
 }
 
 /// A random token: 32 bytes, base64url.
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
-/// The SHA-256 of a token, lower-case hex: what the registry stores.
-pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Compares two secrets in time that depends only on their lengths.
-pub fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -202,7 +194,7 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Option
 /// A signed-in user, from the session cookie. Pages that need one take it as an
 /// argument; without a valid session the browser is sent to the sign-in page.
 #[derive(Clone, Debug)]
-pub struct SignedIn {
+pub(crate) struct SignedIn {
     /// The session (its user, its CSRF token).
     pub session: Session,
 }
@@ -239,12 +231,12 @@ impl FromRequestParts<AppState> for SignedIn {
 
 impl SignedIn {
     /// The user's role.
-    pub fn role(&self) -> Role {
+    pub(crate) fn role(&self) -> Role {
         self.session.user.role
     }
 
     /// What every console template needs about the user.
-    pub fn context(&self) -> minijinja::Value {
+    pub(crate) fn context(&self) -> minijinja::Value {
         let user = &self.session.user;
         context! {
             user => context! {
@@ -258,7 +250,7 @@ impl SignedIn {
 
     /// The refusal (403) of a form without this session's CSRF token, or of a user who
     /// may not act; `None` when the form may be acted upon.
-    pub fn refusal(&self, page: &Page, form: &FormFields) -> Option<Response> {
+    pub(crate) fn refusal(&self, page: &Page, form: &FormFields) -> Option<Response> {
         let token = form.get("csrf").unwrap_or_default();
         if !same_secret(token, &self.session.csrf) {
             return Some(page.error(
@@ -345,7 +337,7 @@ fn login_page(
 }
 
 /// `GET /console/login`.
-pub async fn login_form(State(state): State<AppState>, page: Page) -> Response {
+pub(crate) async fn login_form(State(state): State<AppState>, page: Page) -> Response {
     // The decoy hash made ahead, off the async threads, so that the first sign-in with
     // an unknown name does not take one hashing more than the others.
     tokio::task::spawn_blocking(|| {
@@ -369,7 +361,7 @@ pub async fn login_form(State(state): State<AppState>, page: Page) -> Response {
 }
 
 /// `POST /console/login`.
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     axum::Extension(console): axum::Extension<std::sync::Arc<Console>>,
     peer: Peer,
@@ -488,7 +480,7 @@ pub async fn login(
 }
 
 /// `POST /console/logout`.
-pub async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     signed: SignedIn,
     page: Page,

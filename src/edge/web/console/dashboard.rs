@@ -25,7 +25,11 @@ const DEADLINE_DAYS: i64 = 7;
 const CHART_DAYS: i64 = 14;
 
 /// `GET /console`.
-pub async fn show(AxumState(state): AxumState<AppState>, signed: SignedIn, page: Page) -> Response {
+pub(super) async fn show(
+    AxumState(state): AxumState<AppState>,
+    signed: SignedIn,
+    page: Page,
+) -> Response {
     match context(&state, &page).await {
         Ok(context) => page.render(
             StatusCode::OK,

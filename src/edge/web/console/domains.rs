@@ -33,7 +33,11 @@ const PAGE_SIZE: u64 = 50;
 const CHECKS_SHOWN: u64 = 20;
 
 /// `GET /console/domains?state=…&profile=…&q=…&page=…`.
-pub async fn list(AxumState(state): AxumState<AppState>, signed: SignedIn, page: Page) -> Response {
+pub(super) async fn list(
+    AxumState(state): AxumState<AppState>,
+    signed: SignedIn,
+    page: Page,
+) -> Response {
     let lang = page.lang;
     let state_filter = query_param(&page.uri, "state")
         .filter(|s| !s.is_empty())
@@ -139,7 +143,7 @@ enum Flash {
 }
 
 /// `GET /console/domains/{name}`.
-pub async fn show(
+pub(super) async fn show(
     AxumState(state): AxumState<AppState>,
     signed: SignedIn,
     page: Page,
@@ -452,7 +456,7 @@ fn changes(older: &CheckRecord, newer: &CheckRecord, lang: Lang) -> Vec<Value> {
 }
 
 /// `POST /console/domains/{name}/{action}`.
-pub async fn act(
+pub(super) async fn act(
     AxumState(state): AxumState<AppState>,
     signed: SignedIn,
     page: Page,

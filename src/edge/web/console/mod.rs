@@ -16,7 +16,7 @@
 //! user sees every page without the action buttons, and gets 403 for any POST but
 //! signing out.
 
-pub mod auth;
+pub(super) mod auth;
 mod dashboard;
 mod domains;
 mod orders;
@@ -41,7 +41,7 @@ use crate::Lang;
 const FORM_MAX: usize = 64 * 1024;
 
 /// The routes of this part.
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/console", get(dashboard::show))
         .route("/console/", get(dashboard::show))
@@ -58,11 +58,11 @@ pub fn routes() -> Router<AppState> {
 
 /// Sign-ins allowed per client address in a minute (and at once): each one hashes a
 /// password.
-pub const LOGINS_PER_MINUTE: u32 = 10;
+pub(super) const LOGINS_PER_MINUTE: u32 = 10;
 
 /// What the console keeps between requests.
 #[derive(Debug, Default)]
-pub struct Console {
+pub(super) struct Console {
     login_limiter: OnceLock<RateLimiter>,
     /// The failed sign-ins of each (user name, client address).
     backoff: auth::SignInBackoff,
@@ -80,11 +80,11 @@ impl Console {
 /// The fields of an `application/x-www-form-urlencoded` body, read leniently: a field
 /// that is missing or malformed is the handler's to judge, never a bare error page.
 #[derive(Clone, Debug, Default)]
-pub struct FormFields(Vec<(String, String)>);
+pub(super) struct FormFields(Vec<(String, String)>);
 
 impl FormFields {
     /// The first value of a field.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(key, _)| key == name)
@@ -107,7 +107,7 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
 }
 
 /// An instant in `zone` (the configured one, [`AppState::zone`]), for people.
-pub fn when(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
+pub(super) fn when(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
     let format = match lang {
         Lang::It => "%d/%m/%Y %H:%M",
         Lang::En => "%Y-%m-%d %H:%M",
@@ -116,7 +116,7 @@ pub fn when(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
 }
 
 /// A date in `zone`, for people.
-pub fn day(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
+pub(super) fn day(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
     let format = match lang {
         Lang::It => "%d/%m/%Y",
         Lang::En => "%Y-%m-%d",
@@ -125,7 +125,7 @@ pub fn day(at: Timestamp, lang: Lang, zone: &TimeZone) -> String {
 }
 
 /// How long until `at` (or since, when past), in days and hours: `3 giorni e 4 ore`.
-pub fn span(from: Timestamp, to: Timestamp, lang: Lang) -> String {
+pub(super) fn span(from: Timestamp, to: Timestamp, lang: Lang) -> String {
     let seconds = to.as_second().abs_diff(from.as_second());
     let days = seconds / 86_400;
     let hours = (seconds % 86_400) / 3_600;

@@ -33,7 +33,11 @@ fn order_state_label(state: OrderState, lang: Lang) -> &'static str {
 }
 
 /// `GET /console/orders?state=received|approved|rejected|all`.
-pub async fn list(AxumState(state): AxumState<AppState>, signed: SignedIn, page: Page) -> Response {
+pub(super) async fn list(
+    AxumState(state): AxumState<AppState>,
+    signed: SignedIn,
+    page: Page,
+) -> Response {
     orders_page(&state, &signed, &page, StatusCode::OK, None).await
 }
 
@@ -122,7 +126,7 @@ fn order_row(
 }
 
 /// `POST /console/orders/{id}/{approve|reject}`.
-pub async fn decide(
+pub(super) async fn decide(
     AxumState(state): AxumState<AppState>,
     signed: SignedIn,
     page: Page,
@@ -178,7 +182,7 @@ pub async fn decide(
 }
 
 /// `GET /console/mailboxes`.
-pub async fn mailboxes(
+pub(super) async fn mailboxes(
     AxumState(state): AxumState<AppState>,
     signed: SignedIn,
     page: Page,

@@ -14,8 +14,8 @@
 //!
 //! [`ui`] holds what the console's pages share with these (templates, language, errors).
 
-pub mod ui;
-pub mod view;
+pub(super) mod ui;
+pub(super) mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,14 +37,14 @@ use crate::probe::ProbeError;
 use crate::report::Report;
 
 /// How long a check's result is shown again instead of checking anew.
-pub const CACHE_FOR: Duration = Duration::from_secs(60);
+pub(super) const CACHE_FOR: Duration = Duration::from_secs(60);
 /// Most results kept at once.
 const CACHE_ENTRIES: usize = 2_000;
 /// Most characters of a hostile input echoed back in a message.
 const ECHO_MAX: usize = 200;
 
 /// The routes of this part.
-pub fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/check", get(check_form))
@@ -301,7 +301,7 @@ async fn check(
 
 /// Runs one check through the shared prober. Fails only when the provider's own mail
 /// host cannot be resolved (then no domain can be judged): the message says so.
-pub async fn run_check(
+pub(super) async fn run_check(
     state: AppState,
     name: DomainName,
     profile: String,

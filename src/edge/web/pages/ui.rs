@@ -24,11 +24,11 @@ use sha2::{Digest, Sha256};
 use crate::Lang;
 
 /// The cookie that remembers the chosen language.
-pub const LANG_COOKIE: &str = "pecwatch_lang";
+pub(crate) const LANG_COOKIE: &str = "pecwatch_lang";
 /// The stylesheet, compiled in.
-pub const CSS: &str = include_str!("../assets/pecwatch.css");
+pub(crate) const CSS: &str = include_str!("../assets/pecwatch.css");
 /// Where the stylesheet is served (its URL carries a version, see [`css_href`]).
-pub const CSS_PATH: &str = "/assets/pecwatch.css";
+pub(crate) const CSS_PATH: &str = "/assets/pecwatch.css";
 
 /// The page templates, compiled in: `(name, source)`.
 macro_rules! templates {
@@ -118,7 +118,7 @@ fn tr(state: &State, it: String, en: String) -> String {
 
 /// The stylesheet's URL, with a version that changes with its content (so it can be
 /// cached for a year).
-pub fn css_href() -> &'static str {
+pub(crate) fn css_href() -> &'static str {
     static HREF: OnceLock<String> = OnceLock::new();
     HREF.get_or_init(|| {
         let digest = Sha256::digest(CSS.as_bytes());
@@ -128,7 +128,7 @@ pub fn css_href() -> &'static str {
 }
 
 /// `GET /assets/pecwatch.css`.
-pub async fn stylesheet() -> Response {
+pub(crate) async fn stylesheet() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
@@ -141,7 +141,7 @@ pub async fn stylesheet() -> Response {
 
 /// The security headers of every HTML page: no scripts at all, styles and images from
 /// this site only, forms posted to this site only, never framed.
-pub fn security_headers() -> [(HeaderName, HeaderValue); 5] {
+pub(crate) fn security_headers() -> [(HeaderName, HeaderValue); 5] {
     [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -169,7 +169,7 @@ pub fn security_headers() -> [(HeaderName, HeaderValue); 5] {
 /// The page being answered: its language, its URL, and whether the language cookie must
 /// be set. Extracted from any request.
 #[derive(Clone, Debug)]
-pub struct Page {
+pub(crate) struct Page {
     /// The page's language.
     pub lang: Lang,
     /// The request's path and query.
@@ -188,7 +188,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
 
 impl Page {
     /// The page for a request's URL and headers.
-    pub fn from_parts(uri: &Uri, headers: &HeaderMap) -> Page {
+    pub(crate) fn from_parts(uri: &Uri, headers: &HeaderMap) -> Page {
         let chosen = query_param(uri, "lang").and_then(|value| parse_lang(&value));
         let lang = chosen
             .or_else(|| cookie(headers, LANG_COOKIE).and_then(|value| parse_lang(&value)))
@@ -201,13 +201,13 @@ impl Page {
     }
 
     /// The language's code (`it`, `en`).
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         lang_code(self.lang)
     }
 
     /// The context every template needs: the language, the stylesheet, the switch to
     /// the other language.
-    pub fn base(&self) -> Value {
+    pub(crate) fn base(&self) -> Value {
         let other = match self.lang {
             Lang::It => Lang::En,
             Lang::En => Lang::It,
@@ -224,7 +224,7 @@ impl Page {
 
     /// Renders a template with `context` (merged over [`Page::base`]) as a response with
     /// `status`.
-    pub fn render(&self, status: StatusCode, template: &str, context: Value) -> Response {
+    pub(crate) fn render(&self, status: StatusCode, template: &str, context: Value) -> Response {
         let full = context! { ..context, ..self.base() };
         let html = environment()
             .get_template(template)
@@ -247,7 +247,7 @@ impl Page {
     }
 
     /// An HTML response, with the language cookie when it must be set.
-    pub fn respond(&self, status: StatusCode, html: String) -> Response {
+    pub(crate) fn respond(&self, status: StatusCode, html: String) -> Response {
         let mut response = (
             status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -275,7 +275,7 @@ impl Page {
     }
 
     /// An error page: a title and a message in the page's language, with `status`.
-    pub fn error(&self, status: StatusCode, title: &str, message: &str) -> Response {
+    pub(crate) fn error(&self, status: StatusCode, title: &str, message: &str) -> Response {
         self.render(
             status,
             "error.html",
@@ -285,7 +285,7 @@ impl Page {
 
     /// The page for a client that asks too often (429), in both languages, with the
     /// seconds to wait.
-    pub fn too_many(&self, retry_after: u64) -> Response {
+    pub(crate) fn too_many(&self, retry_after: u64) -> Response {
         let mut response = self.render(
             StatusCode::TOO_MANY_REQUESTS,
             "error.html",
@@ -306,7 +306,7 @@ impl Page {
     }
 
     /// The 404 page.
-    pub fn not_found(&self) -> Response {
+    pub(crate) fn not_found(&self) -> Response {
         self.error(
             StatusCode::NOT_FOUND,
             self.lang.pick("Pagina non trovata", "Page not found"),
@@ -318,7 +318,7 @@ impl Page {
     }
 
     /// The page for a failure of ours (the database, for instance): logged, not shown.
-    pub fn internal(&self, error: &dyn std::fmt::Display) -> Response {
+    pub(crate) fn internal(&self, error: &dyn std::fmt::Display) -> Response {
         tracing::error!(%error, path = %self.uri.path(), "web page failed");
         self.error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -332,7 +332,7 @@ impl Page {
 }
 
 /// The code of a language.
-pub fn lang_code(lang: Lang) -> &'static str {
+pub(crate) fn lang_code(lang: Lang) -> &'static str {
     match lang {
         Lang::It => "it",
         Lang::En => "en",
@@ -380,7 +380,7 @@ fn accept_language(headers: &HeaderMap) -> Lang {
 }
 
 /// The value of a cookie of the request.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -393,7 +393,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The first value of a query parameter, decoded.
-pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
+pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
     let query = uri.query()?;
     form_pairs(query)
         .into_iter()
@@ -402,7 +402,7 @@ pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
 
 /// Decodes `application/x-www-form-urlencoded` text into its pairs (malformed escapes
 /// are kept as they are).
-pub fn form_pairs(text: &str) -> Vec<(String, String)> {
+pub(crate) fn form_pairs(text: &str) -> Vec<(String, String)> {
     text.split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
@@ -437,7 +437,7 @@ fn decode_component(text: &str) -> String {
 }
 
 /// Percent-encodes a query component.
-pub fn encode_component(text: &str) -> String {
+pub(crate) fn encode_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
@@ -451,7 +451,7 @@ pub fn encode_component(text: &str) -> String {
 }
 
 /// The URL's path and query with the parameter `name` set to `value` (or removed).
-pub fn with_param(uri: &Uri, name: &str, value: Option<&str>) -> String {
+pub(crate) fn with_param(uri: &Uri, name: &str, value: Option<&str>) -> String {
     let mut pairs: Vec<(String, String)> = uri
         .query()
         .map(form_pairs)
@@ -471,7 +471,7 @@ pub fn with_param(uri: &Uri, name: &str, value: Option<&str>) -> String {
 }
 
 /// `key=value&…`, percent-encoded.
-pub fn build_query(pairs: &[(String, String)]) -> String {
+pub(crate) fn build_query(pairs: &[(String, String)]) -> String {
     pairs
         .iter()
         .map(|(key, value)| format!("{}={}", encode_component(key), encode_component(value)))
@@ -481,7 +481,7 @@ pub fn build_query(pairs: &[(String, String)]) -> String {
 
 /// The connection's peer, when the server records it (`ConnectInfo<SocketAddr>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Peer(pub Option<SocketAddr>);
+pub(crate) struct Peer(pub Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;

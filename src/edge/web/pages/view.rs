@@ -10,7 +10,7 @@ use crate::finding::{Fix, Severity};
 use crate::report::{Report, Verdict};
 
 /// The template context of a report (`report` in `macros.html`'s `report` macro).
-pub fn report(report: &Report, lang: Lang) -> Value {
+pub(crate) fn report(report: &Report, lang: Lang) -> Value {
     let verdict = report.verdict();
     let errors = report
         .findings
@@ -199,7 +199,7 @@ fn summary(
 }
 
 /// What a server's answer means, in plain words.
-pub fn outcome_text(outcome: Outcome, lang: Lang) -> &'static str {
+pub(crate) fn outcome_text(outcome: Outcome, lang: Lang) -> &'static str {
     match (outcome, lang) {
         (Outcome::Answer, Lang::It) => "risposta",
         (Outcome::Answer, Lang::En) => "answer",
