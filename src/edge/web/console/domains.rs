@@ -585,7 +585,7 @@ async fn run(
 ) -> Result<(), Flash> {
     actions::act(
         &state.registry,
-        &state.config.policy(),
+        &state.activation.policy,
         name,
         &command,
         actor,
