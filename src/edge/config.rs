@@ -62,6 +62,7 @@ use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
 pub use crate::outbox::SmtpConfig;
+use crate::outbox::check_mailbox;
 use crate::probe::{
     ProbeConfig, ProbeError, Resolution, parse_resolver, read_root_hints, system_resolver,
 };
@@ -116,8 +117,6 @@ const PATH_KEYS: [(&str, &str); 9] = [
 const LDIF_URL_SCHEMES: [&str; 4] = ["https://", "http://", "ldaps://", "ldap://"];
 /// Accepted `[database] url` schemes.
 const DATABASE_SCHEMES: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
-/// Accepted `[smtp] url` schemes.
-const SMTP_SCHEMES: [&str; 2] = ["smtp://", "smtps://"];
 
 // ---------------------------------------------------------------------------------------
 // The sections
@@ -1611,44 +1610,9 @@ impl Config {
     }
 
     fn validate_smtp(&self) -> Result<(), ConfigError> {
-        let smtp = &self.smtp;
-        if !SMTP_SCHEMES
-            .iter()
-            .any(|scheme| smtp.url.starts_with(scheme))
-        {
-            return Err(self.invalid(
-                "smtp",
-                "url",
-                &shown("smtp", "url", &smtp.url),
-                "must be smtp://HOST[:PORT] or smtps://HOST[:PORT]",
-            ));
-        }
-        check_mailbox(&smtp.from).map_err(|problem| {
-            self.invalid("smtp", "from", &format!("{:?}", smtp.from), problem)
-        })?;
-        if smtp.password.is_some() && smtp.username.is_none() {
-            return Err(self.invalid(
-                "smtp",
-                "password",
-                REDACTED,
-                "a password needs [smtp] username too",
-            ));
-        }
-        for (key, duration) in [
-            ("timeout", smtp.timeout),
-            ("retry_max", smtp.retry_max),
-            ("give_up_after", smtp.give_up_after),
-        ] {
-            if !duration.is_positive() {
-                return Err(self.invalid(
-                    "smtp",
-                    key,
-                    &format!("\"{duration:#}\""),
-                    "must be positive",
-                ));
-            }
-        }
-        Ok(())
+        self.smtp
+            .validate()
+            .map_err(|invalid| self.blame("smtp", invalid))
     }
 }
 
@@ -1967,23 +1931,6 @@ impl Config {
             })
             .collect()
     }
-}
-
-/// Checks `user@domain` or `Name <user@domain>`.
-fn check_mailbox(text: &str) -> Result<(), &'static str> {
-    let text = text.trim();
-    let address = match (text.rfind('<'), text.strip_suffix('>')) {
-        (Some(open), Some(inner)) => inner.get(open + 1..).unwrap_or(""),
-        (None, None) => text,
-        _ => return Err("expected user@domain or Name <user@domain>"),
-    };
-    if !address.contains('@') {
-        return Err("not an e-mail address (no @)");
-    }
-    // The one check of an address; a local relay may serve a single-label host.
-    crate::contact::parse_address(address, crate::contact::Hosts::Local)
-        .map(drop)
-        .map_err(|_| "not an e-mail address: expected user@domain or Name <user@domain>")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2372,23 +2319,6 @@ mod tests {
             redact_url("postgres://db/pec?user=app&password=s3cret"),
             "postgres://db/pec?user=app&password=***"
         );
-    }
-
-    #[test]
-    fn mailboxes() {
-        for good in ["ops@example.it", "PEC monitor <noreply@localhost>", "<a@b>"] {
-            assert!(check_mailbox(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "ops",
-            "@example.it",
-            "ops@",
-            "a <b@c",
-            "a b@c.it",
-            "x <a@b>>",
-        ] {
-            assert!(check_mailbox(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

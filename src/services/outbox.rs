@@ -50,7 +50,7 @@ use crate::profile::ProfileLoader;
 use crate::registry::{
     Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, OutboxKind, Registry, RegistryError,
 };
-use crate::settings::{REDACTED, redact_url};
+use crate::settings::{Invalid, REDACTED, redact_url};
 
 /// `[smtp]`: the relay notices are handed to, and how long they are retried.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +125,66 @@ impl fmt::Debug for SmtpConfig {
             .field("allow_plaintext_auth", &self.allow_plaintext_auth)
             .finish()
     }
+}
+
+/// Accepted `[smtp] url` schemes.
+const SMTP_SCHEMES: [&str; 2] = ["smtp://", "smtps://"];
+
+impl SmtpConfig {
+    /// Checks the section: an `smtp://` or `smtps://` relay, a sender mailbox, a user
+    /// name with any password, positive durations.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !SMTP_SCHEMES
+            .iter()
+            .any(|scheme| self.url.starts_with(scheme))
+        {
+            return Err(Invalid::new(
+                "url",
+                format!("{:?}", redact_url(&self.url)),
+                "must be smtp://HOST[:PORT] or smtps://HOST[:PORT]",
+            ));
+        }
+        check_mailbox(&self.from)
+            .map_err(|problem| Invalid::new("from", format!("{:?}", self.from), problem))?;
+        if self.password.is_some() && self.username.is_none() {
+            return Err(Invalid::new(
+                "password",
+                REDACTED,
+                "a password needs [smtp] username too",
+            ));
+        }
+        for (key, duration) in [
+            ("timeout", self.timeout),
+            ("retry_max", self.retry_max),
+            ("give_up_after", self.give_up_after),
+        ] {
+            if !duration.is_positive() {
+                return Err(Invalid::new(
+                    key,
+                    format!("\"{duration:#}\""),
+                    "must be positive",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks `user@domain` or `Name <user@domain>` (a sender, an operator's mailbox).
+pub fn check_mailbox(text: &str) -> Result<(), &'static str> {
+    let text = text.trim();
+    let address = match (text.rfind('<'), text.strip_suffix('>')) {
+        (Some(open), Some(inner)) => inner.get(open + 1..).unwrap_or(""),
+        (None, None) => text,
+        _ => return Err("expected user@domain or Name <user@domain>"),
+    };
+    if !address.contains('@') {
+        return Err("not an e-mail address (no @)");
+    }
+    // The one check of an address; a local relay may serve a single-label host.
+    crate::contact::parse_address(address, crate::contact::Hosts::Local)
+        .map(drop)
+        .map_err(|_| "not an e-mail address: expected user@domain or Name <user@domain>")
 }
 
 /// How many items a sender claims at a time.
@@ -1164,6 +1224,23 @@ fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailboxes() {
+        for good in ["ops@example.it", "PEC monitor <noreply@localhost>", "<a@b>"] {
+            assert!(check_mailbox(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ops",
+            "@example.it",
+            "ops@",
+            "a <b@c",
+            "a b@c.it",
+            "x <a@b>>",
+        ] {
+            assert!(check_mailbox(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn bounces_name_our_message_and_say_whether_they_are_final() {

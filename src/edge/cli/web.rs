@@ -29,8 +29,8 @@ pub struct WebArgs {
 /// page also keeps whole results this long).
 pub const WEB_CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The interface's state: the registry, the configuration, the service's clock and a
-/// prober from `[dns]`.
+/// The interface's state: the registry, the configuration, the service's clock, a
+/// prober from `[dns]` and the rules of activation.
 pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppState, CliError> {
     Ok(AppState {
         registry,
@@ -42,6 +42,7 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
             cache_max_age: Some(WEB_CACHE_MAX_AGE),
             ..config.probe_config()?
         })?),
+        activation: Arc::new(config.activation_settings()),
     })
 }
 

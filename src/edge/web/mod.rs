@@ -62,6 +62,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use crate::activation::Settings as ActivationSettings;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::net::{self, ConnectionLimits, Gate};
@@ -82,6 +83,9 @@ pub struct AppState {
     pub zone: jiff::tz::TimeZone,
     /// The prober for checks run on demand (self-service page, API, recheck).
     pub prober: Arc<Prober>,
+    /// The rules of activation, with the lifecycle policy: built once at start
+    /// ([`Config::activation_settings`]), not per request.
+    pub activation: Arc<ActivationSettings>,
 }
 
 /// The whole web interface.

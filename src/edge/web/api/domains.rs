@@ -397,7 +397,7 @@ async fn act(
     let actor = operator.0.actor(on_behalf_of);
     let acted = actions::act(
         &state.registry,
-        &state.config.policy(),
+        &state.activation.policy,
         &name,
         &command,
         &actor,

@@ -239,7 +239,7 @@ pub(crate) async fn place(
     };
     let order = activation::place(
         &state.registry,
-        &state.config.activation_settings(),
+        &state.activation,
         &request,
         state.clock.now(),
     )
@@ -282,7 +282,7 @@ pub(crate) async fn approve(
     let id = order_id(lang, &id)?;
     let order = activation::approve(
         &state.registry,
-        &state.config.activation_settings(),
+        &state.activation,
         id,
         &caller.actor(body.actor.as_deref()),
         state.clock.now(),
@@ -419,14 +419,9 @@ pub(crate) async fn add_mailbox(
     let mailbox = activation::add_mailbox(&state.registry, &body.address, now)
         .await
         .map_err(|error| activation_problem(lang, error))?;
-    let link = activation::issue_link(
-        &state.registry,
-        &state.config.activation_settings(),
-        &mailbox,
-        now,
-    )
-    .await
-    .map_err(|error| activation_problem(lang, error))?;
+    let link = activation::issue_link(&state.registry, &state.activation, &mailbox, now)
+        .await
+        .map_err(|error| activation_problem(lang, error))?;
     Ok(json(
         StatusCode::CREATED,
         &MailboxCreated {
@@ -457,7 +452,7 @@ pub(crate) async fn link(
 ) -> Result<Response, Problem> {
     let link = activation::reissue_link(
         &state.registry,
-        &state.config.activation_settings(),
+        &state.activation,
         &address,
         state.clock.now(),
     )

@@ -589,7 +589,7 @@ async fn run(
 ) -> Result<(), Flash> {
     actions::act(
         &state.registry,
-        &state.config.policy(),
+        &state.activation.policy,
         name,
         &command,
         actor,

@@ -142,16 +142,7 @@ pub(super) async fn decide(
     let now = state.clock.now();
     let actor = signed.session.user.name.clone();
     let result = match action.as_str() {
-        "approve" => {
-            activation::approve(
-                &state.registry,
-                &state.config.activation_settings(),
-                id,
-                &actor,
-                now,
-            )
-            .await
-        }
+        "approve" => activation::approve(&state.registry, &state.activation, id, &actor, now).await,
         "reject" => {
             let reason = form.get("reason").unwrap_or_default().trim();
             if reason.is_empty() {
