@@ -1,4 +1,4 @@
-//! Servers that cannot be held open or filled (`src/net.rs`, `[web]` and `[postfix]`
+//! Servers that cannot be held open or filled (`src/adapters/net.rs`, `[web]` and `[postfix]`
 //! limits), on the real binary over loopback: an endless policy line costs the service no
 //! memory and closes its connection, an oversized netstring or policy request closes its
 //! connection, thousands of silent sockets neither stop the web interface nor the policy
