@@ -19,6 +19,10 @@ pub enum RegistryError {
     /// The request makes no sense (a bad URL, an invalid value).
     #[error("{0}")]
     Invalid(String),
+    /// Something stored cannot be read back (damaged, or written by a version that knew
+    /// more): the registry's fault, not the request's.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// The registry's result type.

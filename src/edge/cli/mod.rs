@@ -243,7 +243,10 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(error) => error.exit_code(),
-            Self::Registry(crate::registry::RegistryError::Database(_)) => 3,
+            Self::Registry(
+                crate::registry::RegistryError::Database(_)
+                | crate::registry::RegistryError::Unreadable(_),
+            ) => 3,
             Self::Registry(_) | Self::Clock(_) | Self::Usage(_) => 2,
             Self::Profile(_) => 2,
             Self::Probe(ProbeError::BadResolver(_) | ProbeError::BadRootHints { .. }) => 2,
@@ -486,4 +489,21 @@ fn inputs(
         async move { keep }
     });
     listed.chain(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+    use crate::registry::RegistryError;
+
+    #[test]
+    fn stored_data_that_cannot_be_read_is_a_failure_not_bad_usage() {
+        let code = |error: RegistryError| CliError::Registry(error).exit_code();
+        assert_eq!(
+            code(RegistryError::Unreadable("a recorded check".into())),
+            3
+        );
+        assert_eq!(code(RegistryError::Database("gone".into())), 3);
+        assert_eq!(code(RegistryError::Invalid("a bad name".into())), 2);
+    }
 }

@@ -228,6 +228,7 @@ impl Problem {
                 ),
             ),
             RegistryError::Invalid(detail) => Problem::bad_request(lang, detail),
+            RegistryError::Unreadable(detail) => Problem::internal(lang, detail),
         }
     }
 }
@@ -274,6 +275,7 @@ fn meaning(status: u16) -> &'static str {
             "JSON of the wrong shape (invalid-json), or a holder's name or address or a reseller that cannot be accepted (invalid-field, naming the `field`)."
         }
         429 => "Too many requests from this client address (Retry-After says when to try again).",
+        500 => "Something recorded in the registry cannot be read back (internal-error).",
         _ => {
             "The database is unreachable (database-unavailable), the index is not configured (index-not-configured, naming the missing keys), or the DNS does not answer (dns-unavailable)."
         }
@@ -322,7 +324,7 @@ macro_rules! problems {
 
 problems! {
     /// A read of the registry with a token.
-    ReadProblems: [400, 401, 404, 405, 503];
+    ReadProblems: [400, 401, 404, 405, 500, 503];
     /// A change with an operator token and a body.
     WriteProblems: [400, 401, 403, 404, 405, 409, 413, 415, 422, 503];
     /// A check of names.

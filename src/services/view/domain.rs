@@ -242,7 +242,7 @@ impl DomainDetail {
     }
 
     /// The view of `domain` with its transitions and its latest checks; an error
-    /// ([`RegistryError::Invalid`]) if a check's stored result cannot be read back.
+    /// ([`RegistryError::Unreadable`]) if a check's stored result cannot be read back.
     pub fn new(
         domain: &Domain,
         transitions: &[TransitionRecord],
@@ -256,7 +256,7 @@ impl DomainDetail {
                     .map(CheckView::try_from)
                     .collect::<Result<_, _>>()
                     .map_err(|error| {
-                        RegistryError::Invalid(format!(
+                        RegistryError::Unreadable(format!(
                             "a recorded check of {} cannot be read: {error}",
                             domain.name
                         ))
@@ -338,4 +338,36 @@ pub struct DomainPage {
     pub domains: Vec<DomainSummary>,
     /// The next page's URL, if there is one.
     pub next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(result: serde_json::Value) -> CheckRecord {
+        CheckRecord {
+            id: 7,
+            domain_id: 3,
+            sweep_id: None,
+            summary: CheckSummary {
+                at: Timestamp::UNIX_EPOCH,
+                ok: false,
+                transient: false,
+                codes: vec![Code::MX_NON_DEFINITO],
+                warnings: Vec::new(),
+            },
+            result,
+        }
+    }
+
+    #[test]
+    fn a_stored_result_that_is_not_a_check_is_refused_not_passed_through() {
+        for hostile in [
+            serde_json::json!({"findings": "not a list"}),
+            serde_json::json!(null),
+            serde_json::json!("\u{0}\r\n".repeat(1000)),
+        ] {
+            assert!(CheckView::try_from(&record(hostile)).is_err());
+        }
+    }
 }
