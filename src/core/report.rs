@@ -478,6 +478,103 @@ pub fn input_error_json(input: &str, message: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
+// A recorded result read back leniently
+// ---------------------------------------------------------------------------------------
+
+/// The parts of a recorded check result that notices and the console show, read
+/// leniently: a result recorded by another version of pecwatch, or cut short, still
+/// reads. A member that is missing or not of its type reads as empty, unknown members
+/// are ignored and codes stay text (a code this version does not know is still shown).
+/// The strict reading is [`CheckResult`] (the API and `domains show`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct RecordedResult {
+    /// The findings, errors first; `None` when the result has no `findings` list (then it
+    /// is not a check result at all).
+    #[serde(default, deserialize_with = "lenient")]
+    pub findings: Option<Vec<RecordedFinding>>,
+    /// What every server of the zone said.
+    #[serde(default, deserialize_with = "lenient")]
+    pub nameservers: Vec<RecordedServer>,
+}
+
+impl RecordedResult {
+    /// Reads a recorded result; anything that is not a JSON object reads as `None`.
+    pub fn read(value: &Value) -> Option<Self> {
+        value.is_object().then(|| Self::deserialize(value).unwrap_or_default())
+    }
+}
+
+/// One recorded finding (see [`FindingView`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct RecordedFinding {
+    /// The code as recorded (`MX_NON_DEFINITO`); `None` when missing.
+    #[serde(default, deserialize_with = "lenient")]
+    pub code: Option<String>,
+    /// Error or warning; `None` when missing or unknown.
+    #[serde(default, deserialize_with = "lenient")]
+    pub severity: Option<Severity>,
+    /// What is wrong, in the language of the check.
+    #[serde(default, deserialize_with = "lenient")]
+    pub message: String,
+    /// Whether it rested only on timeouts.
+    #[serde(default, deserialize_with = "lenient")]
+    pub transient: bool,
+    /// The ways to fix it, the first preferred.
+    #[serde(default, deserialize_with = "lenient")]
+    pub fix: Vec<RecordedFix>,
+}
+
+/// One recorded way to fix a finding (see [`FixView`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct RecordedFix {
+    /// The case it is written for, as recorded (`parent_zone`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub case: String,
+    /// The zone to edit.
+    #[serde(default, deserialize_with = "lenient")]
+    pub zone: String,
+    /// Zone-file lines to add.
+    #[serde(default, deserialize_with = "lenient")]
+    pub add: Vec<String>,
+    /// Zone-file lines to remove.
+    #[serde(default, deserialize_with = "lenient")]
+    pub remove: Vec<String>,
+    /// What else to do, in plain words.
+    #[serde(default, deserialize_with = "lenient")]
+    pub note: Option<String>,
+}
+
+/// What one server said, as recorded (see [`ServerRow`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct RecordedServer {
+    /// The server's name.
+    #[serde(default, deserialize_with = "lenient")]
+    pub name: String,
+    /// The address asked, as text.
+    #[serde(default, deserialize_with = "lenient")]
+    pub address: String,
+    /// The MX records it answered.
+    #[serde(default, deserialize_with = "lenient")]
+    pub records: Vec<String>,
+    /// The zone's SOA serial it answered.
+    #[serde(default, deserialize_with = "lenient")]
+    pub serial: Option<u64>,
+    /// The outcome of the MX query when it was not an answer (`timeout`), as recorded.
+    #[serde(default, deserialize_with = "lenient")]
+    pub mx: String,
+}
+
+/// Reads a member as `T`, or as `T`'s default when it is of another type.
+fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(T::deserialize(value).unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------
 // The JSON view (members in alphabetical order: see `crate::view`)
 // ---------------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::Lang;
-use crate::finding::{Code, FixCase};
+use crate::finding::{Code, FixCase, Severity};
+use crate::report::{RecordedFix, RecordedResult};
 
 use super::NoticeError;
 
@@ -60,38 +61,30 @@ impl ErrorDetail {
     /// ignored and missing optional ones are empty.
     pub fn from_check(result: &Value, lang: Lang) -> Result<Vec<Self>, NoticeError> {
         let bad = |what: &str| NoticeError::BadCheck(what.to_owned());
-        let findings = result
-            .get("findings")
-            .and_then(Value::as_array)
+        let findings = RecordedResult::read(result)
+            .and_then(|result| result.findings)
             .ok_or_else(|| bad("no \"findings\" list"))?;
         let mut errors: Vec<ErrorDetail> = Vec::new();
         for finding in findings {
-            if finding.get("severity").and_then(Value::as_str) != Some("error") {
+            if finding.severity != Some(Severity::Error) {
                 continue;
             }
-            let code = text(finding, "code").ok_or_else(|| bad("a finding without a \"code\""))?;
-            let fixes = finding
-                .get("fix")
-                .and_then(Value::as_array)
-                .map(|fixes| {
-                    fixes
-                        .iter()
-                        .map(|fix| FixLines::from_json(fix, lang))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let code = finding
+                .code
+                .ok_or_else(|| bad("a finding without a \"code\""))?;
             errors.push(ErrorDetail {
                 label: code.replace('_', " "),
                 why: Code::parse(&code)
                     .map(|code| code.explanation(lang).to_owned())
                     .unwrap_or_default(),
-                message: plain_message(&text(finding, "message").unwrap_or_default(), &code),
-                transient: finding
-                    .get("transient")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                message: plain_message(&finding.message, &code),
+                transient: finding.transient,
                 code,
-                fixes,
+                fixes: finding
+                    .fix
+                    .into_iter()
+                    .map(|fix| FixLines::new(fix, lang))
+                    .collect(),
                 same_fix_as_above: false,
             });
         }
@@ -110,27 +103,14 @@ impl ErrorDetail {
 }
 
 impl FixLines {
-    fn from_json(fix: &Value, lang: Lang) -> Self {
-        let case = text(fix, "case").unwrap_or_default();
-        let lines = |key: &str| -> Vec<String> {
-            fix.get(key)
-                .and_then(Value::as_array)
-                .map(|lines| {
-                    lines
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+    fn new(fix: RecordedFix, lang: Lang) -> Self {
         FixLines {
-            title: fix_case(&case).map_or_else(|| case.clone(), |c| c.title(lang).to_owned()),
-            zone: text(fix, "zone").unwrap_or_default(),
-            add: lines("add"),
-            remove: lines("remove"),
-            note: text(fix, "note"),
-            case,
+            title: fix_case(&fix.case).map_or_else(|| fix.case.clone(), |c| c.title(lang).to_owned()),
+            zone: fix.zone,
+            add: fix.add,
+            remove: fix.remove,
+            note: fix.note,
+            case: fix.case,
         }
     }
 }
@@ -154,11 +134,6 @@ fn plain_message(message: &str, code: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-/// The string at `key`, if any.
-fn text(object: &Value, key: &str) -> Option<String> {
-    object.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 /// A fix case from its stored name.

@@ -21,12 +21,26 @@ pub fn pecwatch(url: &str, now: Option<&str>, args: &[&str], env: &[(&str, &str)
         .env("NO_COLOR", "1");
     match now {
         Some(now) => command.env("PECWATCH_NOW", now),
-        None => command.env_remove("PECWATCH_NOW"),
+        // On the wall clock the daily sweep (03:00 Europe/Rome by default) must not start
+        // in the middle of a test that happens to run at that hour: it is put half a day away.
+        None => command
+            .env_remove("PECWATCH_NOW")
+            .env("PECWATCH_SWEEP_TIME", far_from_now()),
     };
     for (key, value) in env {
         command.env(key, value);
     }
     command
+}
+
+/// A time of day about twelve hours from now, whatever the zone's offset (`HH:MM`).
+pub fn far_from_now() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let utc_hour = seconds / 3600 % 24;
+    format!("{:02}:30", (utc_hour + 13) % 24)
 }
 
 /// Runs pecwatch to its end and returns its output; panics with its output if the exit

@@ -196,7 +196,9 @@ impl MiniLab {
         }
         match now {
             Some(now) => command.env("PECWATCH_NOW", now),
-            None => command.env_remove("PECWATCH_NOW"),
+            None => command
+                .env_remove("PECWATCH_NOW")
+                .env("PECWATCH_SWEEP_TIME", super::cli::far_from_now()),
         };
         for (key, value) in env {
             command.env(key, value);

@@ -22,7 +22,7 @@ use crate::name::DomainName;
 use crate::profile::Profile;
 use crate::registry::users::DomainQuery;
 use crate::registry::{CheckRecord, Domain, OutboxFilter, RegistryError};
-use crate::report::Report;
+use crate::report::{RecordedResult, Report};
 use crate::web::AppState;
 use crate::web::pages::ui::{Page, build_query, encode_component, query_param};
 use crate::web::pages::view;
@@ -261,31 +261,25 @@ async fn details(state: &AppState, domain: &Domain, lang: Lang) -> Result<Value,
         })
         .collect();
     let latest = checks.first().map(|check| {
-        let findings: Vec<Value> = check
-            .result
-            .get("findings")
-            .and_then(Json::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|f| {
-                        let text = |key: &str| f.get(key).and_then(Json::as_str).unwrap_or("").to_owned();
-                        context! {
-                            label => text("code").replace('_', " "),
-                            severity => text("severity"),
-                            message => text("message"),
-                            fixes => f.get("fix").and_then(Json::as_array).map(|fixes| fixes.iter().map(|fix| {
-                                let lines = |key: &str| fix.get(key).and_then(Json::as_array).map(|l| l.iter().filter_map(Json::as_str).map(str::to_owned).collect::<Vec<_>>()).unwrap_or_default();
-                                context! {
-                                    zone => fix.get("zone").and_then(Json::as_str).unwrap_or(""),
-                                    add => lines("add"),
-                                    remove => lines("remove"),
-                                }
-                            }).collect::<Vec<_>>()).unwrap_or_default(),
-                        }
-                    })
-                    .collect()
+        let recorded = RecordedResult::read(&check.result).unwrap_or_default();
+        let findings: Vec<Value> = recorded
+            .findings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| {
+                let fixes: Vec<Value> = f
+                    .fix
+                    .iter()
+                    .map(|fix| context! { zone => &fix.zone, add => &fix.add, remove => &fix.remove })
+                    .collect();
+                context! {
+                    label => f.code.unwrap_or_default().replace('_', " "),
+                    severity => f.severity.map(|s| s.to_string()).unwrap_or_default(),
+                    message => f.message,
+                    fixes => fixes,
+                }
             })
-            .unwrap_or_default();
+            .collect();
         context! { at => when(check.summary.at, lang, zone), ok => check.summary.ok, findings => findings }
     });
     let transitions: Vec<Value> = transitions
@@ -393,34 +387,16 @@ fn changes(older: &CheckRecord, newer: &CheckRecord, lang: Lang) -> Vec<Value> {
         }
     }
     let servers = |check: &CheckRecord| -> BTreeMap<String, (Vec<String>, Option<u64>, String)> {
-        check
-            .result
-            .get("nameservers")
-            .and_then(Json::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|s| {
-                        let text =
-                            |key: &str| s.get(key).and_then(Json::as_str).unwrap_or("").to_owned();
-                        let mut records: Vec<String> = s
-                            .get("records")
-                            .and_then(Json::as_array)
-                            .map(|r| {
-                                r.iter()
-                                    .filter_map(Json::as_str)
-                                    .map(str::to_owned)
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        records.sort();
-                        (
-                            format!("{} ({})", text("name"), text("address")),
-                            (records, s.get("serial").and_then(Json::as_u64), text("mx")),
-                        )
-                    })
-                    .collect()
-            })
+        RecordedResult::read(&check.result)
             .unwrap_or_default()
+            .nameservers
+            .into_iter()
+            .map(|s| {
+                let mut records = s.records;
+                records.sort();
+                (format!("{} ({})", s.name, s.address), (records, s.serial, s.mx))
+            })
+            .collect()
     };
     let (before, after) = (servers(older), servers(newer));
     let none = lang.pick("nessuno", "none");
