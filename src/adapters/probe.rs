@@ -1444,6 +1444,173 @@ fn glue_addresses(host: &Name, glue: &[(Name, IpAddr)]) -> Vec<IpAddr> {
     addresses
 }
 
+pub use dns_config::DnsConfig;
+
+/// `[dns]`: how checks query the DNS, checked here; the configuration only reads it from
+/// the file and the environment.
+mod dns_config {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{ProbeConfig, ProbeError, Resolution, parse_resolver, read_root_hints};
+    use crate::dns::{Patience, TransportConfig};
+    use crate::dnssec::{AnchorError, DnssecConfig, TrustAnchor};
+    use crate::settings::Invalid;
+
+    /// `[dns]`.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct DnsConfig {
+        /// Recursive resolver `ADDR` or `ADDR:PORT`; empty: the system's (first `nameserver` of
+        /// `/etc/resolv.conf`). Default empty.
+        pub resolver: String,
+        /// Root hints file (zone-file format) to resolve iteratively instead of through a
+        /// resolver; empty: none. Exclusive with `resolver`. Default empty.
+        pub root_hints: PathBuf,
+        /// Query name servers at loopback, private and link-local addresses. Default `false`.
+        pub allow_private: bool,
+        /// Query name servers over IPv6. Default `true`.
+        pub ipv6: bool,
+        /// How long one UDP attempt waits, in milliseconds. Default 800.
+        pub timeout_ms: u64,
+        /// UDP attempts per query. Default 3.
+        pub attempts: u32,
+        /// Domains checked at once. Default 512.
+        pub concurrency: usize,
+        /// When something a verdict rests on failed (a server that did not answer with
+        /// authority, a lookup that failed), it is asked again patiently before the result
+        /// counts: this many UDP attempts (0: not asked again). Default 5.
+        pub patient_attempts: u32,
+        /// How long one patient UDP attempt waits, in milliseconds. Default 2000.
+        pub patient_timeout_ms: u64,
+        /// After the patient UDP attempts all timed out, ask once more over TCP. Default
+        /// `true`.
+        pub patient_tcp: bool,
+        /// DNSSEC trust anchor file: DS or DNSKEY records of `.` in zone-file format,
+        /// replacing the built-in IANA root anchors (labs, private roots). Default empty.
+        pub trust_anchor: PathBuf,
+    }
+
+    impl Default for DnsConfig {
+        fn default() -> Self {
+            Self {
+                resolver: String::new(),
+                root_hints: PathBuf::new(),
+                allow_private: false,
+                ipv6: true,
+                timeout_ms: 800,
+                attempts: 3,
+                concurrency: 512,
+                patient_attempts: 5,
+                patient_timeout_ms: 2000,
+                patient_tcp: true,
+                trust_anchor: PathBuf::new(),
+            }
+        }
+    }
+
+    impl DnsConfig {
+        /// Checks every key: the resolver's address, the root hints and the trust anchor (the
+        /// files are read), the ranges.
+        pub fn validate(&self) -> Result<(), Invalid> {
+            if !self.resolver.is_empty() {
+                parse_resolver(&self.resolver).map_err(|_| {
+                    Invalid::new(
+                        "resolver",
+                        format!("{:?}", self.resolver),
+                        "expected ADDR or ADDR:PORT (127.0.0.1, [2001:db8::53]:53), or empty \
+                         for the system resolver",
+                    )
+                })?;
+            }
+            if !self.root_hints.as_os_str().is_empty() {
+                let hints = format!("{:?}", self.root_hints.display().to_string());
+                if !self.resolver.is_empty() {
+                    return Err(Invalid::new(
+                        "root_hints",
+                        hints,
+                        "set either [dns] resolver or [dns] root_hints, not both",
+                    ));
+                }
+                read_root_hints(&self.root_hints).map_err(|error| match error {
+                    ProbeError::BadRootHints { message, .. } => {
+                        Invalid::new("root_hints", hints.clone(), message)
+                    }
+                    other => Invalid::new("root_hints", hints.clone(), other),
+                })?;
+            }
+            if !self.trust_anchor.as_os_str().is_empty() {
+                let anchor = format!("{:?}", self.trust_anchor.display().to_string());
+                TrustAnchor::from_file(&self.trust_anchor).map_err(|error| match error {
+                    AnchorError::Invalid { message, .. } => {
+                        Invalid::new("trust_anchor", anchor.clone(), message)
+                    }
+                    other => Invalid::new("trust_anchor", anchor.clone(), other),
+                })?;
+            }
+            let ranges: [(&'static str, u64, u64, u64); 5] = [
+                ("timeout_ms", self.timeout_ms, 1, 60_000),
+                ("attempts", u64::from(self.attempts), 1, 10),
+                ("concurrency", self.concurrency as u64, 1, 100_000),
+                ("patient_attempts", u64::from(self.patient_attempts), 0, 20),
+                ("patient_timeout_ms", self.patient_timeout_ms, 1, 60_000),
+            ];
+            for (key, value, min, max) in ranges {
+                if !(min..=max).contains(&value) {
+                    return Err(Invalid::new(
+                        key,
+                        value.to_string(),
+                        format!("must be between {min} and {max}"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+
+        /// The prober's configuration with lookups sent where `resolution` says; a DNSSEC
+        /// signature expiring within `dnssec_expiry_warning` is warned about.
+        pub fn probe_config(
+            &self,
+            resolution: Resolution,
+            dnssec_expiry_warning: jiff::SignedDuration,
+        ) -> ProbeConfig {
+            let mut config = ProbeConfig::new(resolution);
+            config.allow_private = self.allow_private;
+            config.ipv6 = self.ipv6;
+            config.transport = TransportConfig {
+                timeout: Duration::from_millis(self.timeout_ms.max(1)),
+                attempts: self.attempts.max(1),
+                patient: Patience {
+                    timeout: Duration::from_millis(self.patient_timeout_ms.max(1)),
+                    attempts: self.patient_attempts,
+                    tcp: self.patient_tcp,
+                },
+                ..TransportConfig::default()
+            };
+            config.dnssec = Some(DnssecConfig {
+                anchor: self.trust_anchor(),
+                expiry_warning: dnssec_expiry_warning.as_secs(),
+            });
+            config
+        }
+
+        /// The DNSSEC trust anchor: `trust_anchor`, else the built-in IANA root anchors. The
+        /// file was checked when the configuration was loaded; should it have become
+        /// unreadable since, the built-in anchors are used (and the reason logged).
+        pub fn trust_anchor(&self) -> TrustAnchor {
+            if self.trust_anchor.as_os_str().is_empty() {
+                return TrustAnchor::iana();
+            }
+            TrustAnchor::from_file(&self.trust_anchor).unwrap_or_else(|error| {
+                tracing::error!(%error, "using the built-in DNSSEC trust anchor");
+                TrustAnchor::iana()
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use jiff::civil::Date;
+use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
@@ -376,6 +376,47 @@ pub fn parse_instant(text: &str, zone: &TimeZone) -> Result<Timestamp, InstantEr
         })
 }
 
+/// Parses a time of day `HH:MM` or `HH:MM:SS` (00:00 to 23:59:59).
+pub fn parse_time_of_day(text: &str) -> Result<Time, String> {
+    let bad = || format!("invalid time {text:?}: expected HH:MM between 00:00 and 23:59");
+    let parts: Vec<&str> = text.trim().split(':').collect();
+    let well_formed = (2..=3).contains(&parts.len())
+        && parts.iter().enumerate().all(|(i, part)| {
+            let digits = if i == 0 { 1..=2 } else { 2..=2 };
+            digits.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+        });
+    if !well_formed {
+        return Err(bad());
+    }
+    let number = |i: usize| parts.get(i).map_or(Ok(0), |part| part.parse::<i8>());
+    match (number(0), number(1), number(2)) {
+        (Ok(hour), Ok(minute), Ok(second)) => Time::new(hour, minute, second, 0).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+/// Serde of times of day as `"03:00"` (`"03:00:30"` with seconds).
+pub mod time_of_day {
+    use jiff::civil::Time;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    /// Writes `time` as `HH:MM`, or `HH:MM:SS` when it has seconds.
+    pub fn serialize<S: Serializer>(time: &Time, s: S) -> Result<S::Ok, S::Error> {
+        let (hour, minute, second) = (time.hour(), time.minute(), time.second());
+        if second == 0 {
+            s.collect_str(&format_args!("{hour:02}:{minute:02}"))
+        } else {
+            s.collect_str(&format_args!("{hour:02}:{minute:02}:{second:02}"))
+        }
+    }
+
+    /// Reads `HH:MM` or `HH:MM:SS` ([`parse_time_of_day`](super::parse_time_of_day)).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_time_of_day(&text).map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,5 +571,33 @@ mod tests {
             .idle(at("2026-11-24T03:00:00Z"), Duration::from_secs(30))
             .await;
         assert_eq!(clock.now(), at("2026-11-24T03:00:00Z"));
+    }
+
+    #[test]
+    fn times_of_day() {
+        assert_eq!(
+            parse_time_of_day("03:00").unwrap(),
+            Time::constant(3, 0, 0, 0)
+        );
+        assert_eq!(
+            parse_time_of_day("3:05").unwrap(),
+            Time::constant(3, 5, 0, 0)
+        );
+        assert_eq!(
+            parse_time_of_day("23:59:30").unwrap(),
+            Time::constant(23, 59, 30, 0)
+        );
+        for bad in [
+            "25:00",
+            "24:00",
+            "12:60",
+            "12",
+            "12:5",
+            "noon",
+            "12:00:00:00",
+            "-1:00",
+        ] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -275,6 +275,25 @@ impl Code {
     }
 }
 
+/// A text that names no error or warning code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown code {text:?}: expected one of {}", Code::ALL.map(Code::as_str).join(", "))]
+pub struct UnknownCode {
+    /// The text as given.
+    pub text: String,
+}
+
+impl std::str::FromStr for Code {
+    type Err = UnknownCode;
+
+    /// [`Code::parse`], with an error that lists the codes.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Code::parse(text).ok_or_else(|| UnknownCode {
+            text: text.to_owned(),
+        })
+    }
+}
+
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

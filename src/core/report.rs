@@ -500,7 +500,9 @@ pub struct RecordedResult {
 impl RecordedResult {
     /// Reads a recorded result; anything that is not a JSON object reads as `None`.
     pub fn read(value: &Value) -> Option<Self> {
-        value.is_object().then(|| Self::deserialize(value).unwrap_or_default())
+        value
+            .is_object()
+            .then(|| Self::deserialize(value).unwrap_or_default())
     }
 }
 

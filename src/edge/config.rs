@@ -45,10 +45,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use jiff::SignedDuration;
-use jiff::civil::Time;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -56,13 +55,12 @@ use toml::{Table, Value};
 pub use crate::activation::ActivationConfig;
 use crate::activation::Settings as ActivationSettings;
 use crate::dns::tsig::TsigKey;
-use crate::dns::{Patience, TransportConfig};
-use crate::dnssec::{AnchorError, DnssecConfig, TrustAnchor};
 use crate::lifecycle::duration_serde as duration_text;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
 pub use crate::outbox::SmtpConfig;
 use crate::outbox::check_mailbox;
+pub use crate::probe::DnsConfig;
 use crate::probe::{
     ProbeConfig, ProbeError, Resolution, parse_resolver, read_root_hints, system_resolver,
 };
@@ -71,6 +69,7 @@ pub use crate::provision::ProvisionConfig;
 use crate::provision::{Provisioner, Settings as ProvisionSettings};
 pub use crate::settings::redact_url;
 use crate::settings::{Invalid, REDACTED};
+pub use crate::sweep::SweepConfig;
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_VAR: &str = "PECWATCH_CONFIG";
@@ -226,58 +225,6 @@ impl fmt::Debug for DatabaseConfig {
     }
 }
 
-/// `[dns]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DnsConfig {
-    /// Recursive resolver `ADDR` or `ADDR:PORT`; empty: the system's (first `nameserver` of
-    /// `/etc/resolv.conf`). Default empty.
-    pub resolver: String,
-    /// Root hints file (zone-file format) to resolve iteratively instead of through a
-    /// resolver; empty: none. Exclusive with `resolver`. Default empty.
-    pub root_hints: PathBuf,
-    /// Query name servers at loopback, private and link-local addresses. Default `false`.
-    pub allow_private: bool,
-    /// Query name servers over IPv6. Default `true`.
-    pub ipv6: bool,
-    /// How long one UDP attempt waits, in milliseconds. Default 800.
-    pub timeout_ms: u64,
-    /// UDP attempts per query. Default 3.
-    pub attempts: u32,
-    /// Domains checked at once. Default 512.
-    pub concurrency: usize,
-    /// When something a verdict rests on failed (a server that did not answer with
-    /// authority, a lookup that failed), it is asked again patiently before the result
-    /// counts: this many UDP attempts (0: not asked again). Default 5.
-    pub patient_attempts: u32,
-    /// How long one patient UDP attempt waits, in milliseconds. Default 2000.
-    pub patient_timeout_ms: u64,
-    /// After the patient UDP attempts all timed out, ask once more over TCP. Default
-    /// `true`.
-    pub patient_tcp: bool,
-    /// DNSSEC trust anchor file: DS or DNSKEY records of `.` in zone-file format,
-    /// replacing the built-in IANA root anchors (labs, private roots). Default empty.
-    pub trust_anchor: PathBuf,
-}
-
-impl Default for DnsConfig {
-    fn default() -> Self {
-        Self {
-            resolver: String::new(),
-            root_hints: PathBuf::new(),
-            allow_private: false,
-            ipv6: true,
-            timeout_ms: 800,
-            attempts: 3,
-            concurrency: 512,
-            patient_attempts: 5,
-            patient_timeout_ms: 2000,
-            patient_tcp: true,
-            trust_anchor: PathBuf::new(),
-        }
-    }
-}
-
 /// `[check]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -296,76 +243,6 @@ impl Default for CheckConfig {
         Self {
             profile: "aruba".into(),
             dnssec_expiry_warning: SignedDuration::from_hours(72),
-        }
-    }
-}
-
-/// `[sweep]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SweepConfig {
-    /// When the daily sweep starts, local time of `timezone` (`"03:00"`).
-    #[serde(with = "time_of_day")]
-    pub time: Time,
-    /// The IANA time zone of `time`. Default `Europe/Rome`.
-    pub timezone: String,
-    /// If more than this share (0 to 1) of the previously correct domains fail in one
-    /// sweep, the failures are not acted upon and the operators are alerted (a resolver or
-    /// network problem, not thousands of broken domains). Default 0.05.
-    pub max_new_failure_share: f64,
-    /// The share rule applies only to sweeps that checked at least this many previously
-    /// correct domains (one failure in a re-check of ten is no trend). Default 100.
-    pub share_min_domains: u64,
-    /// Domains known to be correct, checked before and after every sweep: if one fails,
-    /// the results are recorded but no domain changes state, and the operators are
-    /// alerted. Normalised at load. Default none.
-    pub canaries: Vec<String>,
-    /// Domains claimed from the queue at a time. Default 500.
-    pub batch_size: usize,
-    /// How long a claimed batch stays reserved to one worker before others may take it
-    /// over. Default 10 minutes.
-    #[serde(with = "duration_text")]
-    pub lease: SignedDuration,
-    /// How soon domains awaiting confirmation of a failure, or pending DNS, are checked
-    /// again (pending DNS backs off with the wait, see
-    /// [`pending_interval`](crate::sweep::plan::pending_interval)). Default 10 minutes.
-    #[serde(with = "duration_text")]
-    pub recheck_pending: SignedDuration,
-    /// E-mail addresses that receive operator alerts. Default none.
-    pub operators: Vec<String>,
-    /// While a sweep checks, the resolver (or the root servers) is asked `. NS` at least
-    /// this often; when it does not answer, the sweep pauses. Default 10 seconds.
-    #[serde(with = "duration_text")]
-    pub resolver_probe_interval: SignedDuration,
-    /// The resolver is asked at once when this many checks' lookups through it failed.
-    /// Default 5.
-    pub resolver_threshold: u32,
-    /// How long a paused sweep waits for the resolver before it gives up (it stays
-    /// unfinished, and the next run resumes it). Default 30 minutes.
-    #[serde(with = "duration_text")]
-    pub resolver_wait: SignedDuration,
-    /// Where to write the last sweep's metrics in the Prometheus text format (for
-    /// node_exporter's textfile collector), replaced atomically after every sweep. Empty:
-    /// none. Default empty.
-    pub metrics_file: PathBuf,
-}
-
-impl Default for SweepConfig {
-    fn default() -> Self {
-        Self {
-            time: Time::constant(3, 0, 0, 0),
-            timezone: "Europe/Rome".into(),
-            max_new_failure_share: 0.05,
-            share_min_domains: 100,
-            canaries: Vec::new(),
-            batch_size: 500,
-            lease: SignedDuration::from_mins(10),
-            recheck_pending: SignedDuration::from_mins(10),
-            operators: Vec::new(),
-            resolver_probe_interval: SignedDuration::from_secs(10),
-            resolver_threshold: 5,
-            resolver_wait: SignedDuration::from_mins(30),
-            metrics_file: PathBuf::new(),
         }
     }
 }
@@ -1480,62 +1357,9 @@ impl Config {
     }
 
     fn validate_dns(&self) -> Result<(), ConfigError> {
-        let dns = &self.dns;
-        if !dns.resolver.is_empty() {
-            parse_resolver(&dns.resolver).map_err(|_| {
-                self.invalid(
-                    "dns",
-                    "resolver",
-                    &format!("{:?}", dns.resolver),
-                    "expected ADDR or ADDR:PORT (127.0.0.1, [2001:db8::53]:53), or empty \
-                     for the system resolver",
-                )
-            })?;
-        }
-        if !dns.root_hints.as_os_str().is_empty() {
-            let hints = format!("{:?}", dns.root_hints.display().to_string());
-            if !dns.resolver.is_empty() {
-                return Err(self.invalid(
-                    "dns",
-                    "root_hints",
-                    &hints,
-                    "set either [dns] resolver or [dns] root_hints, not both",
-                ));
-            }
-            read_root_hints(&dns.root_hints).map_err(|error| match error {
-                ProbeError::BadRootHints { message, .. } => {
-                    self.invalid("dns", "root_hints", &hints, message)
-                }
-                other => self.invalid("dns", "root_hints", &hints, other),
-            })?;
-        }
-        if !dns.trust_anchor.as_os_str().is_empty() {
-            let anchor = format!("{:?}", dns.trust_anchor.display().to_string());
-            TrustAnchor::from_file(&dns.trust_anchor).map_err(|error| match error {
-                AnchorError::Invalid { message, .. } => {
-                    self.invalid("dns", "trust_anchor", &anchor, message)
-                }
-                other => self.invalid("dns", "trust_anchor", &anchor, other),
-            })?;
-        }
-        let ranges: [(&str, u64, u64, u64); 5] = [
-            ("timeout_ms", dns.timeout_ms, 1, 60_000),
-            ("attempts", u64::from(dns.attempts), 1, 10),
-            ("concurrency", dns.concurrency as u64, 1, 100_000),
-            ("patient_attempts", u64::from(dns.patient_attempts), 0, 20),
-            ("patient_timeout_ms", dns.patient_timeout_ms, 1, 60_000),
-        ];
-        for (key, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                return Err(self.invalid(
-                    "dns",
-                    key,
-                    &value.to_string(),
-                    format!("must be between {min} and {max}"),
-                ));
-            }
-        }
-        Ok(())
+        self.dns
+            .validate()
+            .map_err(|invalid| self.blame("dns", invalid))
     }
 
     fn validate_profiles(&self) -> Result<(), ConfigError> {
@@ -1568,45 +1392,9 @@ impl Config {
     }
 
     fn validate_sweep(&self) -> Result<(), ConfigError> {
-        let sweep = &self.sweep;
-        self.sweep_time_zone()?;
-        let share = sweep.max_new_failure_share;
-        if !(0.0..=1.0).contains(&share) {
-            return Err(self.invalid(
-                "sweep",
-                "max_new_failure_share",
-                &share.to_string(),
-                "must be between 0 and 1",
-            ));
-        }
-        self.canaries()?;
-        if sweep.batch_size == 0 {
-            return Err(self.invalid("sweep", "batch_size", "0", "must be at least 1"));
-        }
-        if sweep.resolver_threshold == 0 {
-            return Err(self.invalid("sweep", "resolver_threshold", "0", "must be at least 1"));
-        }
-        for (key, duration) in [
-            ("lease", sweep.lease),
-            ("recheck_pending", sweep.recheck_pending),
-            ("resolver_probe_interval", sweep.resolver_probe_interval),
-            ("resolver_wait", sweep.resolver_wait),
-        ] {
-            if !duration.is_positive() {
-                return Err(self.invalid(
-                    "sweep",
-                    key,
-                    &format!("\"{duration:#}\""),
-                    "must be positive",
-                ));
-            }
-        }
-        for operator in &sweep.operators {
-            check_mailbox(operator).map_err(|problem| {
-                self.invalid("sweep", "operators", &format!("{operator:?}"), problem)
-            })?;
-        }
-        Ok(())
+        self.sweep
+            .validate()
+            .map_err(|invalid| self.blame("sweep", invalid))
     }
 
     fn validate_smtp(&self) -> Result<(), ConfigError> {
@@ -1966,50 +1754,10 @@ impl Config {
     }
 
     /// The prober's configuration with lookups sent where `resolution` says (a command-line
-    /// flag), everything else from `[dns]`.
+    /// flag), everything else from `[dns]` (and `[check] dnssec_expiry_warning`).
     pub fn probe_config_using(&self, resolution: Resolution) -> ProbeConfig {
-        let dns = &self.dns;
-        let mut config = ProbeConfig::new(resolution);
-        config.allow_private = dns.allow_private;
-        config.ipv6 = dns.ipv6;
-        config.transport = TransportConfig {
-            timeout: Duration::from_millis(dns.timeout_ms.max(1)),
-            attempts: dns.attempts.max(1),
-            patient: Patience {
-                timeout: Duration::from_millis(dns.patient_timeout_ms.max(1)),
-                attempts: dns.patient_attempts,
-                tcp: dns.patient_tcp,
-            },
-            ..TransportConfig::default()
-        };
-        config.dnssec = Some(DnssecConfig {
-            anchor: self.trust_anchor(),
-            expiry_warning: self.check.dnssec_expiry_warning.as_secs(),
-        });
-        config
-    }
-
-    /// How sweeps watch the resolver (`[sweep] resolver_*`).
-    pub fn resolver_watch(&self) -> crate::sweep::ResolverWatch {
-        let sweep = &self.sweep;
-        crate::sweep::ResolverWatch {
-            probe_interval: sweep.resolver_probe_interval.unsigned_abs(),
-            threshold: sweep.resolver_threshold.max(1),
-            wait: sweep.resolver_wait.unsigned_abs(),
-        }
-    }
-
-    /// The DNSSEC trust anchor: `[dns] trust_anchor`, else the built-in IANA root anchors.
-    /// The file was checked when the configuration was loaded; should it have become
-    /// unreadable since, the built-in anchors are used (and the reason logged).
-    pub fn trust_anchor(&self) -> TrustAnchor {
-        if self.dns.trust_anchor.as_os_str().is_empty() {
-            return TrustAnchor::iana();
-        }
-        TrustAnchor::from_file(&self.dns.trust_anchor).unwrap_or_else(|error| {
-            tracing::error!(%error, "using the built-in DNSSEC trust anchor");
-            TrustAnchor::iana()
-        })
+        self.dns
+            .probe_config(resolution, self.check.dnssec_expiry_warning)
     }
 
     /// The lifecycle policy.
@@ -2062,28 +1810,16 @@ impl Config {
 
     /// The time zone of `[sweep] time`.
     pub fn sweep_time_zone(&self) -> Result<TimeZone, ConfigError> {
-        let name = &self.sweep.timezone;
-        TimeZone::get(name).map_err(|error| {
-            self.invalid(
-                "sweep",
-                "timezone",
-                &format!("{name:?}"),
-                format!("not a known IANA time zone such as Europe/Rome ({error})"),
-            )
-        })
+        self.sweep
+            .time_zone()
+            .map_err(|invalid| self.blame("sweep", invalid))
     }
 
     /// The canary domains, parsed.
     pub fn canaries(&self) -> Result<Vec<DomainName>, ConfigError> {
         self.sweep
-            .canaries
-            .iter()
-            .map(|canary| {
-                DomainName::parse(canary).map_err(|error| {
-                    self.invalid("sweep", "canaries", &format!("{canary:?}"), error)
-                })
-            })
-            .collect()
+            .canaries()
+            .map_err(|invalid| self.blame("sweep", invalid))
     }
 
     /// `[database] url` with any password replaced by `***`, for logs and messages.
@@ -2109,45 +1845,6 @@ impl Config {
 // ---------------------------------------------------------------------------------------
 // Serde helpers
 // ---------------------------------------------------------------------------------------
-
-/// Parses a time of day `HH:MM` or `HH:MM:SS` (00:00 to 23:59:59).
-pub fn parse_time_of_day(text: &str) -> Result<Time, String> {
-    let bad = || format!("invalid time {text:?}: expected HH:MM between 00:00 and 23:59");
-    let parts: Vec<&str> = text.trim().split(':').collect();
-    let well_formed = (2..=3).contains(&parts.len())
-        && parts.iter().enumerate().all(|(i, part)| {
-            let digits = if i == 0 { 1..=2 } else { 2..=2 };
-            digits.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
-        });
-    if !well_formed {
-        return Err(bad());
-    }
-    let number = |i: usize| parts.get(i).map_or(Ok(0), |part| part.parse::<i8>());
-    match (number(0), number(1), number(2)) {
-        (Ok(hour), Ok(minute), Ok(second)) => Time::new(hour, minute, second, 0).map_err(|_| bad()),
-        _ => Err(bad()),
-    }
-}
-
-/// Times of day as `"03:00"` (`"03:00:30"` with seconds).
-mod time_of_day {
-    use jiff::civil::Time;
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(super) fn serialize<S: Serializer>(time: &Time, s: S) -> Result<S::Ok, S::Error> {
-        let (hour, minute, second) = (time.hour(), time.minute(), time.second());
-        if second == 0 {
-            s.collect_str(&format_args!("{hour:02}:{minute:02}"))
-        } else {
-            s.collect_str(&format_args!("{hour:02}:{minute:02}:{second:02}"))
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_time_of_day(&text).map_err(de::Error::custom)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -2263,34 +1960,6 @@ mod tests {
         );
         assert_eq!(coerce("", &ints).unwrap(), Value::Array(Vec::new()));
         assert!(coerce("1,x", &ints).is_err());
-    }
-
-    #[test]
-    fn times_of_day() {
-        assert_eq!(
-            parse_time_of_day("03:00").unwrap(),
-            Time::constant(3, 0, 0, 0)
-        );
-        assert_eq!(
-            parse_time_of_day("3:05").unwrap(),
-            Time::constant(3, 5, 0, 0)
-        );
-        assert_eq!(
-            parse_time_of_day("23:59:30").unwrap(),
-            Time::constant(23, 59, 30, 0)
-        );
-        for bad in [
-            "25:00",
-            "24:00",
-            "12:60",
-            "12",
-            "12:5",
-            "noon",
-            "12:00:00:00",
-            "-1:00",
-        ] {
-            assert!(parse_time_of_day(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -48,7 +48,8 @@ use crate::notice::{
 };
 use crate::profile::ProfileLoader;
 use crate::registry::{
-    Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, OutboxKind, Registry, RegistryError,
+    AlertKind, Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, OutboxKind, Registry,
+    RegistryError,
 };
 use crate::settings::{Invalid, REDACTED, redact_url};
 
@@ -476,7 +477,7 @@ impl Sender {
                 );
                 tracing::warn!(item = item.id, %domain, %error, "a notice could not be delivered");
                 let alert = DomainAlert {
-                    kind: "notice_failed",
+                    kind: AlertKind::NoticeFailed,
                     domain_id,
                     domain: &domain,
                     reason: &reason,
@@ -493,7 +494,7 @@ impl Sender {
                 );
                 tracing::error!(item = item.id, %error, "an operator alert could not be delivered");
                 self.registry
-                    .add_alert(now, "alert_failed", &message)
+                    .add_alert(now, AlertKind::AlertFailed, &message)
                     .await?;
             }
         }
@@ -527,7 +528,7 @@ impl Sender {
         );
         tracing::warn!(item = item.id, %domain, %reason, "the copy of a notice was not sent");
         let alert = DomainAlert {
-            kind: "reseller_copy_failed",
+            kind: AlertKind::ResellerCopyFailed,
             domain_id,
             domain: &domain,
             reason: &reason,
@@ -968,7 +969,7 @@ pub async fn record_bounce(
         registry
             .add_alert(
                 now,
-                "notice_bounced",
+                AlertKind::NoticeBounced,
                 &format!("alert {}: {error}", item.id),
             )
             .await?;
@@ -1000,7 +1001,9 @@ pub async fn record_bounce(
                     item.id, item.key, domain.holder.email, bounce.reason
                 );
                 tracing::warn!(item = item.id, "{message}");
-                registry.add_alert(now, "notice_bounced", &message).await?;
+                registry
+                    .add_alert(now, AlertKind::NoticeBounced, &message)
+                    .await?;
                 return Ok(BounceOutcome::Recorded { item: item.id });
             }
             Err(RegistryError::Conflict) => continue,

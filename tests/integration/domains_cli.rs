@@ -173,6 +173,12 @@ fn bad_input_and_bad_environment_are_clear_errors() {
         ),
         (&["domains", "list", "--state", "gone"], &[], 2, "gone"),
         (
+            &["domains", "list", "--code", "MX_SBAGLIATO"],
+            &[],
+            2,
+            "unknown code \"MX_SBAGLIATO\"",
+        ),
+        (
             &["domains", "show", "pec.none.it"],
             &[],
             2,

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use pecwatch::lifecycle::State;
-use pecwatch::registry::{Backend, DomainFilter, OutboxFilter, Registry};
+use pecwatch::registry::{AlertKind, Backend, DomainFilter, OutboxFilter, Registry};
 use serde_json::Value;
 
 use crate::support::cli::{pecwatch, run};
@@ -160,7 +160,7 @@ async fn nothing_changed_but_alerts(registry: &Registry, alerts: usize) {
     let raised = registry.alerts(10).await.unwrap();
     assert_eq!(raised.len(), alerts, "{raised:?}");
     assert!(
-        raised.iter().all(|a| a.kind == "resolver_down"),
+        raised.iter().all(|a| a.kind == AlertKind::ResolverDown),
         "{raised:?}"
     );
 }

@@ -4,7 +4,7 @@
 
 use pecwatch::lifecycle::State;
 use pecwatch::name::DomainName;
-use pecwatch::registry::{Domain, OutboxFilter, OutboxState, Registry};
+use pecwatch::registry::{AlertKind, Domain, OutboxFilter, OutboxState, Registry};
 use serde_json::Value;
 
 use crate::support::cli::run;
@@ -295,7 +295,7 @@ async fn a_refused_notice_fails_and_the_clock_does_not_start() {
         // in the same pass, naming the domain and the reason.
         let alerts = db.registry.alerts(10).await.unwrap();
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].kind, "notice_failed");
+        assert_eq!(alerts[0].kind, AlertKind::NoticeFailed);
         assert!(alerts[0].message.contains("550"), "{:?}", alerts[0]);
         let received = smtp.received();
         assert_eq!(received.len(), 1, "{received:#?}");
@@ -527,7 +527,7 @@ async fn a_bounce_takes_the_grace_period_back() {
         );
         let alerts = db.registry.alerts(10).await.unwrap();
         assert!(
-            alerts.iter().any(|a| a.kind == "notice_bounced"),
+            alerts.iter().any(|a| a.kind == AlertKind::NoticeBounced),
             "{alerts:?}"
         );
 
@@ -691,7 +691,7 @@ async fn bad_values_in_the_registry_never_stop_the_holders_notice_or_the_alert()
         let alert = |kind: &str, domain: &str| {
             alerts
                 .iter()
-                .find(|a| a.kind == kind && a.message.starts_with(domain))
+                .find(|a| a.kind.as_str() == kind && a.message.starts_with(domain))
                 .unwrap_or_else(|| panic!("no {kind} alert for {domain}: {alerts:#?}"))
                 .message
                 .clone()

@@ -15,9 +15,9 @@ use pecwatch::finding::Code;
 use pecwatch::lifecycle::{DomainStatus, Event, Reason, SYSTEM, State, Transition};
 use pecwatch::name::DomainName;
 use pecwatch::registry::{
-    Attempt, Delivery, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain, NewEffect,
-    OutboxFilter, OutboxKind, OutboxState, PendingChange, PendingCheck, Registry, RegistryError,
-    SweepKind,
+    AlertKind, Attempt, Delivery, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain,
+    NewEffect, OutboxFilter, OutboxKind, OutboxState, PendingChange, PendingCheck, Registry,
+    RegistryError, SweepKind,
 };
 use serde_json::json;
 
@@ -338,7 +338,7 @@ async fn domains_are_listed_by_each_filter() {
         );
         assert_eq!(names(by_state(State::InError)).await, ["pec.delta.it"]);
         let by_code = |code: &str| DomainFilter {
-            code: Some(code.into()),
+            code: Some(code.parse().unwrap()),
             ..Default::default()
         };
         assert_eq!(names(by_code("MX_NON_DEFINITO")).await, ["pec.delta.it"]);
@@ -956,7 +956,7 @@ async fn one_sweep_runs_at_a_time_and_decides_once() {
         // One alert, and one notice to the operators in the outbox.
         let alerts = r.alerts(10).await.unwrap();
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].kind, "sweep_held");
+        assert_eq!(alerts[0].kind, AlertKind::SweepHeld);
         assert!(
             alerts[0].message.contains("canary pec.canary.it"),
             "{alerts:?}"
@@ -1011,16 +1011,19 @@ async fn one_sweep_runs_at_a_time_and_decides_once() {
 async fn alerts_are_listed_newest_first() {
     on_both(|db| async move {
         let r = &db.registry;
-        r.add_alert(t0(), "mass_failure", "40% of checks failed")
+        r.add_alert(t0(), AlertKind::NoticeFailed, "40% of checks failed")
             .await
             .unwrap();
         let second = r
-            .add_alert(t0() + hours(1), "held", "sweep held")
+            .add_alert(t0() + hours(1), AlertKind::SweepHeld, "sweep held")
             .await
             .unwrap();
         let alerts = r.alerts(10).await.unwrap();
         assert_eq!(alerts.len(), 2);
-        assert_eq!((alerts[0].id, alerts[0].kind.as_str()), (second, "held"));
+        assert_eq!(
+            (alerts[0].id, alerts[0].kind),
+            (second, AlertKind::SweepHeld)
+        );
         assert_eq!(alerts[1].message, "40% of checks failed");
         assert_eq!(r.alerts(1).await.unwrap().len(), 1);
     })

@@ -1027,6 +1027,18 @@ async fn bad_requests_are_problems() {
             "bad-request",
         )
         .await;
+        let bad_code = problem(
+            get("/api/v1/domains?code=MX_SBAGLIATO").await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        )
+        .await;
+        assert!(
+            bad_code["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.contains("MX_NON_DEFINITO")),
+            "{bad_code}"
+        );
         problem(
             get("/api/v1/domains?colour=red").await.unwrap(),
             StatusCode::BAD_REQUEST,

@@ -290,7 +290,7 @@ where
             ),
             Backend::Postgres => query.push("jsonb_exists(last_check_codes, "),
         };
-        query.push_bind(code.clone()).push(")");
+        query.push_bind(code.as_str().to_owned()).push(")");
     }
     if let Some(before) = filter.deadline_before {
         and(query);

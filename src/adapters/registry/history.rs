@@ -7,7 +7,7 @@ use super::domains::saturating_i64;
 use super::error::Result;
 use super::rows::{StoredCheck, outbox_columns, secs};
 use super::{
-    Alert, CheckRecord, OutboxFilter, OutboxItem, OutboxState, Registry, RegistryError,
+    Alert, AlertKind, CheckRecord, OutboxFilter, OutboxItem, OutboxState, Registry, RegistryError,
     TransitionRecord, builder, with_pool,
 };
 
@@ -127,13 +127,13 @@ impl Registry {
     }
 
     /// Raises an alert for the operators; returns its identifier.
-    pub async fn add_alert(&self, now: Timestamp, kind: &str, message: &str) -> Result<i64> {
+    pub async fn add_alert(&self, now: Timestamp, kind: AlertKind, message: &str) -> Result<i64> {
         const SQL: &str = "INSERT INTO alerts (at, kind, message) VALUES ($1, $2, $3) \
              RETURNING id";
         let id = with_pool!(self, |pool| {
             sqlx::query_scalar(SQL)
                 .bind(secs(now))
-                .bind(kind)
+                .bind(kind.as_str())
                 .bind(message)
                 .fetch_one(pool)
                 .await
@@ -149,7 +149,7 @@ impl Registry {
         &self,
         now: Timestamp,
         key: &str,
-        kind: &str,
+        kind: AlertKind,
         message: &str,
         payload: serde_json::Value,
     ) -> Result<bool> {
@@ -172,7 +172,7 @@ impl Registry {
             if queued > 0 {
                 sqlx::query(ALERT)
                     .bind(secs(now))
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .bind(message)
                     .execute(&mut *tx)
                     .await?;

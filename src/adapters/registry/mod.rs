@@ -70,9 +70,9 @@ pub use schema::{MigrationState, SchemaStatus};
 pub use stats::SweepKindStats;
 pub use sweeps::SweepTally;
 pub use types::{
-    Alert, BatchOutcome, CheckRecord, CheckSummary, Delivery, Domain, DomainFilter, DomainUpdate,
-    Holder, Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem, OutboxKind,
-    OutboxState, PendingChange, PendingCheck, Sweep, SweepKind, TransitionRecord,
+    Alert, AlertKind, BatchOutcome, CheckRecord, CheckSummary, Delivery, Domain, DomainFilter,
+    DomainUpdate, Holder, Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem,
+    OutboxKind, OutboxState, PendingChange, PendingCheck, Sweep, SweepKind, TransitionRecord,
 };
 
 /// Connections per pool for a SQLite file (readers run in parallel under WAL; writers

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use super::domains::saturating_i64;
 use super::error::Result;
 use super::rows::{outbox_columns, secs};
-use super::{Backend, OutboxItem, OutboxKind, Registry, RegistryError, with_pool};
+use super::{AlertKind, Backend, OutboxItem, OutboxKind, Registry, RegistryError, with_pool};
 
 /// Claims up to `$4` pending items of the kinds `$5` (a JSON array) due at `$3` and not
 /// claimed (or whose claim lapsed), oldest first, for `$1` until `$2`.
@@ -62,8 +62,8 @@ pub enum Attempt {
 /// An operator alert about a domain (see [`Registry::alert_about_domain`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomainAlert<'a> {
-    /// The alert's kind (`notice_failed`, `reseller_copy_failed`).
-    pub kind: &'a str,
+    /// The alert's kind.
+    pub kind: AlertKind,
     /// The domain's id.
     pub domain_id: i64,
     /// The domain's name.
@@ -257,7 +257,7 @@ impl Registry {
             };
             sqlx::query(ROW)
                 .bind(secs(now))
-                .bind(alert.kind)
+                .bind(alert.kind.as_str())
                 .bind(&message)
                 .execute(&mut *tx)
                 .await?;

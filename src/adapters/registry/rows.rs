@@ -14,8 +14,8 @@ use crate::lifecycle::{DomainStatus, Event, Reason, State, Transition};
 use crate::name::DomainName;
 
 use super::types::{
-    Alert, CheckRecord, CheckSummary, Domain, Holder, Lease, OutboxItem, OutboxKind, OutboxState,
-    PendingCheck, Sweep, SweepKind, TransitionRecord,
+    Alert, AlertKind, CheckRecord, CheckSummary, Domain, Holder, Lease, OutboxItem, OutboxKind,
+    OutboxState, PendingCheck, Sweep, SweepKind, TransitionRecord,
 };
 
 /// The columns [`Domain`] is read from, for `SELECT`s and `RETURNING`s.
@@ -254,7 +254,10 @@ from_row_for_both!(Alert, |row| {
     Ok(Alert {
         id: row.try_get("id")?,
         at: timestamp("at", row.try_get("at")?)?,
-        kind: row.try_get("kind")?,
+        kind: row
+            .try_get::<String, _>("kind")?
+            .parse::<AlertKind>()
+            .map_err(|e| bad("kind", e))?,
         message: row.try_get("message")?,
     })
 });

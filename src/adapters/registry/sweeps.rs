@@ -19,7 +19,9 @@ use crate::lifecycle::State;
 use super::domains::{MAX_PARAMS, saturating_i64};
 use super::error::Result;
 use super::rows::{domain_columns, secs};
-use super::{Backend, Domain, Registry, RegistryError, Sweep, SweepKind, builder, with_pool};
+use super::{
+    AlertKind, Backend, Domain, Registry, RegistryError, Sweep, SweepKind, builder, with_pool,
+};
 
 /// The columns [`Sweep`] is read from.
 macro_rules! sweep_columns {
@@ -163,12 +165,12 @@ impl Registry {
                     tracing::warn!(sweep = id, %reason, "sweep held: no domain changes state");
                     sqlx::query(ALERT)
                         .bind(secs(now))
-                        .bind("sweep_held")
+                        .bind(AlertKind::SweepHeld.as_str())
                         .bind(&message)
                         .execute(&mut *tx)
                         .await?;
                     let payload = serde_json::json!({
-                        "alert": "sweep_held",
+                        "alert": AlertKind::SweepHeld,
                         "sweep": id,
                         "reason": reason,
                         "to": operators,

@@ -174,7 +174,7 @@ pub struct DomainFilter {
     /// Only domains in this state.
     pub state: Option<State>,
     /// Only domains whose last check reported this error code.
-    pub code: Option<String>,
+    pub code: Option<Code>,
     /// Only domains with a deadline strictly before this moment.
     pub deadline_before: Option<Timestamp>,
     /// Only domains whose name contains this text (case-insensitive).
@@ -558,6 +558,34 @@ pub struct Sweep {
     pub hold_reason: Option<String>,
 }
 
+/// What an operator alert is about. Stored as its name (`alerts.kind`, and `alert` in an
+/// outbox alert's payload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A sweep held its lifecycle changes back (too many new failures, canaries failing).
+    SweepHeld,
+    /// The resolver (or the root servers) stopped answering during a sweep.
+    ResolverDown,
+    /// A notice to a holder could not be delivered after every attempt.
+    NoticeFailed,
+    /// An alert to the operators could not be delivered after every attempt.
+    AlertFailed,
+    /// A reseller's copy of a notice could not be delivered.
+    ResellerCopyFailed,
+    /// A notice came back as a permanent bounce.
+    NoticeBounced,
+}
+
+stored_names!(AlertKind, "alert kind", {
+    SweepHeld => "sweep_held",
+    ResolverDown => "resolver_down",
+    NoticeFailed => "notice_failed",
+    AlertFailed => "alert_failed",
+    ResellerCopyFailed => "reseller_copy_failed",
+    NoticeBounced => "notice_bounced",
+});
+
 /// An alert for the operators.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Alert {
@@ -566,7 +594,7 @@ pub struct Alert {
     /// When it was raised.
     pub at: Timestamp,
     /// What kind of alert.
-    pub kind: String,
+    pub kind: AlertKind,
     /// What happened, for people.
     pub message: String,
 }

@@ -358,7 +358,12 @@ async fn list(registry: &Registry, args: ListArgs, zone: &TimeZone) -> Result<Ex
         state,
         code: args
             .code
-            .map(|c| c.trim().replace(' ', "_").to_ascii_uppercase()),
+            .as_deref()
+            .map(|text| {
+                text.parse::<Code>()
+                    .map_err(|error| CliError::Usage(error.to_string()))
+            })
+            .transpose()?,
         deadline_before: args
             .deadline_before
             .as_deref()

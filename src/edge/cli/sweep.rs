@@ -17,7 +17,7 @@ use crate::daemon::{self, Daemon, DaemonError};
 use crate::probe::Prober;
 use crate::registry::Registry;
 use crate::registry::SweepKind;
-use crate::sweep::{Schedule, Settings, ShareRule, SweepError, Sweeper};
+use crate::sweep::{Schedule, Settings, SweepError, Sweeper};
 
 /// Arguments of `pecwatch sweep`.
 #[derive(Debug, Args)]
@@ -253,14 +253,11 @@ fn sweeper(config: &Config, registry: Registry, clock: Clock) -> Result<Sweeper,
         },
         recheck_pending: config.sweep.recheck_pending,
         policy: config.policy(),
-        share: ShareRule {
-            max_new_failure_share: config.sweep.max_new_failure_share,
-            min_domains: config.sweep.share_min_domains,
-        },
+        share: config.sweep.share_rule(),
         canaries: config.canaries()?,
         canary_profile: config.check.profile.clone(),
         operators: config.sweep.operators.clone(),
-        resolver: config.resolver_watch(),
+        resolver: config.sweep.resolver_watch(),
         profiles: Arc::new(move |name| {
             load_profile(&loader_config, name).map_err(|error| error.to_string())
         }),

@@ -105,7 +105,8 @@ impl ErrorDetail {
 impl FixLines {
     fn new(fix: RecordedFix, lang: Lang) -> Self {
         FixLines {
-            title: fix_case(&fix.case).map_or_else(|| fix.case.clone(), |c| c.title(lang).to_owned()),
+            title: fix_case(&fix.case)
+                .map_or_else(|| fix.case.clone(), |c| c.title(lang).to_owned()),
             zone: fix.zone,
             add: fix.add,
             remove: fix.remove,

@@ -30,6 +30,7 @@
 //! pending, and nothing is applied twice. The pure decisions (next check, defer or
 //! commit, the share rule) are in [`plan`]; the summary is [`Summary`].
 
+mod config;
 pub mod plan;
 mod summary;
 
@@ -49,11 +50,12 @@ use crate::name::DomainName;
 use crate::probe::{Prober, ResolutionDown, resolution_failed};
 use crate::profile::{Profile, ProfileLoader};
 use crate::registry::{
-    Domain, DomainUpdate, NewCheck, PendingChange, PendingCheck, Registry, RegistryError, Sweep,
-    SweepKind,
+    AlertKind, Domain, DomainUpdate, NewCheck, PendingChange, PendingCheck, Registry,
+    RegistryError, Sweep, SweepKind,
 };
 use crate::report::{Report, Verdict};
 
+pub use config::SweepConfig;
 pub use plan::{HoldReason, ResolverWatch, Schedule, ShareRule};
 pub use summary::{CanaryResult, Summary};
 
@@ -690,14 +692,19 @@ impl Sweeper {
             }
         };
         let payload = serde_json::json!({
-            "alert": "resolver_down",
+            "alert": AlertKind::ResolverDown,
             "sweep": sweep.map(|s| s.id),
             "reason": message,
             "to": self.settings.operators,
         });
         let raised = retrying("alert the operators", || {
-            self.registry
-                .raise_alert_once(now, &key, "resolver_down", &message, payload.clone())
+            self.registry.raise_alert_once(
+                now,
+                &key,
+                AlertKind::ResolverDown,
+                &message,
+                payload.clone(),
+            )
         })
         .await?;
         if raised {

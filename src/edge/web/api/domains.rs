@@ -21,6 +21,7 @@ use crate::Lang;
 use crate::actions::{self, ActionError, Command, ExceptionChange};
 use crate::clock::parse_instant;
 use crate::contact::Contact;
+use crate::finding::Code;
 use crate::lifecycle::{DomainStatus, State as LifecycleState};
 use crate::name::DomainName;
 use crate::registry::{
@@ -144,7 +145,11 @@ pub(crate) async fn list(
         code: params
             .code
             .as_deref()
-            .map(|code| code.trim().replace(' ', "_").to_ascii_uppercase()),
+            .map(|text| {
+                text.parse::<Code>()
+                    .map_err(|error| Problem::bad_request(lang, error.to_string()))
+            })
+            .transpose()?,
         deadline_before: params
             .deadline_before
             .as_deref()

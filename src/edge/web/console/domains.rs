@@ -394,7 +394,10 @@ fn changes(older: &CheckRecord, newer: &CheckRecord, lang: Lang) -> Vec<Value> {
             .map(|s| {
                 let mut records = s.records;
                 records.sort();
-                (format!("{} ({})", s.name, s.address), (records, s.serial, s.mx))
+                (
+                    format!("{} ({})", s.name, s.address),
+                    (records, s.serial, s.mx),
+                )
             })
             .collect()
     };
