@@ -42,24 +42,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 pub use crate::activation::ActivationConfig;
 use crate::activation::Settings as ActivationSettings;
+pub use crate::check::CheckConfig;
 use crate::dns::tsig::TsigKey;
-use crate::lifecycle::duration_serde as duration_text;
+pub use crate::index::IndexConfig;
 use crate::lifecycle::{LifecycleError, Policy};
 use crate::name::DomainName;
+pub use crate::notice::NoticesConfig;
 pub use crate::outbox::SmtpConfig;
 use crate::outbox::check_mailbox;
+pub use crate::postfix::PostfixConfig;
 pub use crate::probe::DnsConfig;
 use crate::probe::{
     ProbeConfig, ProbeError, Resolution, parse_resolver, read_root_hints, system_resolver,
@@ -67,9 +68,11 @@ use crate::probe::{
 use crate::profile::Profile;
 pub use crate::provision::ProvisionConfig;
 use crate::provision::{Provisioner, Settings as ProvisionSettings};
+pub use crate::registry::DatabaseConfig;
 pub use crate::settings::redact_url;
 use crate::settings::{Invalid, REDACTED};
 pub use crate::sweep::SweepConfig;
+pub use crate::web::WebConfig;
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_VAR: &str = "PECWATCH_CONFIG";
@@ -114,8 +117,6 @@ const PATH_KEYS: [(&str, &str); 9] = [
 ];
 /// Accepted `[index] ldif_url` schemes.
 const LDIF_URL_SCHEMES: [&str; 4] = ["https://", "http://", "ldaps://", "ldap://"];
-/// Accepted `[database] url` schemes.
-const DATABASE_SCHEMES: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
 
 // ---------------------------------------------------------------------------------------
 // The sections
@@ -197,297 +198,6 @@ impl CertificateCache {
 impl AsRef<ProvisionConfig> for Config {
     fn as_ref(&self) -> &ProvisionConfig {
         &self.provision
-    }
-}
-
-/// `[database]`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseConfig {
-    /// `sqlite://FILE`, `sqlite::memory:` or `postgres://USER:PASSWORD@HOST/DB`. Default
-    /// `sqlite://pecwatch.db`. May hold a password: shown only redacted.
-    pub url: String,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://pecwatch.db".into(),
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseConfig")
-            .field("url", &redact_url(&self.url))
-            .finish()
-    }
-}
-
-/// `[check]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CheckConfig {
-    /// The provider profile of new domains: a built-in name or a `[profiles]` name.
-    /// Default `aruba`.
-    pub profile: String,
-    /// A DNSSEC signature on the path of the MX or an MX target's address expiring
-    /// within this time gives the warning `DNSSEC_IN_SCADENZA`. Default 3 days.
-    #[serde(with = "duration_text")]
-    pub dnssec_expiry_warning: SignedDuration,
-}
-
-impl Default for CheckConfig {
-    fn default() -> Self {
-        Self {
-            profile: "aruba".into(),
-            dnssec_expiry_warning: SignedDuration::from_hours(72),
-        }
-    }
-}
-
-/// `[notices]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NoticesConfig {
-    /// The provider's name, as notices sign. Default `Il gestore PEC`.
-    pub provider_name: String,
-    /// How holders reach the provider's support (an address, a URL, a phone number), as
-    /// notices print it. Default none.
-    pub support: String,
-    /// A directory of templates overriding the built-in ones, file by file
-    /// (`it/error_found.txt`, …). Empty: the built-in ones. Default empty.
-    pub templates: PathBuf,
-    /// Whether resellers get a copy of their domains' notices (when the reseller is an
-    /// e-mail address). Default true.
-    pub reseller_copy: bool,
-}
-
-impl Default for NoticesConfig {
-    fn default() -> Self {
-        Self {
-            provider_name: "Il gestore PEC".into(),
-            support: String::new(),
-            templates: PathBuf::new(),
-            reseller_copy: true,
-        }
-    }
-}
-
-/// Above this many names in one `POST /api/v1/check`, a warning at start: one call could
-/// keep the DNS busy for minutes.
-pub const CHECK_MAX_NAMES_WARN: u32 = 1_000;
-
-/// A `[web]` value accepted, but most likely a mistake ([`Config::web_warnings`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WebWarning {
-    /// `trusted_proxies` holds a network of prefix 0 (`0.0.0.0/0`, `::/0`).
-    TrustsEveryone(ipnet::IpNet),
-    /// `check_max_names` is over [`CHECK_MAX_NAMES_WARN`].
-    ManyNames(u32),
-}
-
-impl WebWarning {
-    /// The warning in `lang`, naming the key.
-    pub fn message(&self, lang: crate::Lang) -> String {
-        match (self, lang) {
-            (Self::TrustsEveryone(net), crate::Lang::It) => format!(
-                "[web] trusted_proxies contiene {net}: qualunque client può scegliersi \
-                 l'indirizzo con X-Forwarded-For ed eludere i limiti di frequenza e le attese \
-                 dopo gli accessi falliti; elencare solo i reverse proxy"
-            ),
-            (Self::TrustsEveryone(net), crate::Lang::En) => format!(
-                "[web] trusted_proxies holds {net}: any client can pick its address with \
-                 X-Forwarded-For and escape the rate limits and the sign-in backoff; list \
-                 only the reverse proxies"
-            ),
-            (Self::ManyNames(n), crate::Lang::It) => format!(
-                "[web] check_max_names = {n}, oltre {CHECK_MAX_NAMES_WARN}: una sola richiesta \
-                 di verifica può tenere occupato il DNS per minuti"
-            ),
-            (Self::ManyNames(n), crate::Lang::En) => format!(
-                "[web] check_max_names = {n}, over {CHECK_MAX_NAMES_WARN}: one check request \
-                 can keep the DNS busy for minutes"
-            ),
-        }
-    }
-}
-
-/// `[web]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebConfig {
-    /// Address and port the web interface listens on. Default `127.0.0.1:8080`.
-    pub listen: SocketAddr,
-    /// Whether `pecwatch serve` also serves the web interface on `listen` (`pecwatch
-    /// web` always does). Default `true`.
-    pub enabled: bool,
-    /// The address clients reach the interface at (`https://pec.esempio.it`), for
-    /// absolute links (`Link` headers, the OpenAPI document's server); empty: links
-    /// relative to the request. Default empty.
-    pub public_url: String,
-    /// Requests a minute allowed to one client address on the public endpoints (without
-    /// an API token): the index, the OpenAPI document, the API check, the public pages;
-    /// a burst of as many is allowed. 0: no limit. Default 60.
-    pub rate_limit_per_minute: u32,
-    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed when
-    /// telling clients apart for the rate limit. Default none.
-    pub trusted_proxies: Vec<String>,
-    /// Most names in one `POST /api/v1/check`. Default 100.
-    pub check_max_names: u32,
-    /// Send the console's session cookies without `Secure`, so that a browser keeps them
-    /// over plain `http://` (a lab, or a test on a machine without TLS). Default `false`:
-    /// the cookies are `Secure`, and the console is reached over HTTPS (a reverse proxy in
-    /// front of `listen`) or at `http://localhost`, which browsers treat as secure.
-    pub insecure_cookies: bool,
-    /// How long a client has to send a request's headers, counted from when the server
-    /// starts waiting for them (a new connection, or the next request on a kept-alive
-    /// one): a silent or slow connection is closed after it. Default 10 seconds.
-    #[serde(with = "duration_text")]
-    pub header_read_timeout: SignedDuration,
-    /// The longest a request may take, from its headers to the response (reading its
-    /// body included): past it the answer is 408. Default 60 seconds.
-    #[serde(with = "duration_text")]
-    pub request_timeout: SignedDuration,
-    /// A connection on which nothing is read or written for this long is closed (a
-    /// stalled upload, a client that does not read the response). Longer than
-    /// `request_timeout`. Default 2 minutes.
-    #[serde(with = "duration_text")]
-    pub idle_timeout: SignedDuration,
-    /// The longest a connection stays open: past it the request in flight is finished
-    /// and the connection closed (the client opens another). Default 10 minutes.
-    #[serde(with = "duration_text")]
-    pub connection_lifetime: SignedDuration,
-    /// Connections open at once, in all; further clients wait to be accepted. 0: no cap.
-    /// Default 4096.
-    pub max_connections: usize,
-    /// Connections open at once from one client address (trusted proxies excepted);
-    /// further ones are closed at once. 0: no cap. Default 64.
-    pub max_connections_per_client: usize,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            enabled: true,
-            public_url: String::new(),
-            rate_limit_per_minute: 60,
-            trusted_proxies: Vec::new(),
-            check_max_names: 100,
-            insecure_cookies: false,
-            header_read_timeout: SignedDuration::from_secs(10),
-            request_timeout: SignedDuration::from_secs(60),
-            idle_timeout: SignedDuration::from_mins(2),
-            connection_lifetime: SignedDuration::from_mins(10),
-            max_connections: 4096,
-            max_connections_per_client: 64,
-        }
-    }
-}
-
-/// `[postfix]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PostfixConfig {
-    /// Where the policy service listens (`check_policy_service inet:…`). Default
-    /// `127.0.0.1:10040`.
-    pub policy_listen: SocketAddr,
-    /// Where the socketmap table listens (`socketmap:inet:…`). Default `127.0.0.1:10041`.
-    pub socketmap_listen: SocketAddr,
-    /// Where `pecwatch postfix` serves its own Prometheus metrics (`/metrics`: lookups
-    /// answered, by outcome); empty: nowhere. Default empty.
-    pub metrics_listen: String,
-    /// Whether the mailboxes are kept in pecwatch (`pecwatch mailboxes`): then mail to or
-    /// from a mailbox that does not exist in a managed domain is refused, and the
-    /// socketmap serves `virtual_mailbox_maps`. Default false (mailboxes live elsewhere).
-    pub check_mailboxes: bool,
-    /// The longest line (`name=value`) of a policy request, in bytes; a longer one closes
-    /// the connection. Default 8192.
-    pub max_line_bytes: usize,
-    /// The largest whole policy request, in bytes; a larger one closes the connection.
-    /// Default 65536.
-    pub max_request_bytes: usize,
-    /// The longest socketmap request (a netstring's data), in bytes; a longer one closes
-    /// the connection. Default 8192.
-    pub max_netstring_bytes: usize,
-    /// How long a connection may wait between requests before it is closed: longer than
-    /// Postfix keeps an unused connection (`smtpd_policy_service_max_idle`, 300 s).
-    /// Default 330 seconds.
-    #[serde(with = "duration_text")]
-    pub idle_timeout: SignedDuration,
-    /// How long a client has to send a whole request once it has started. Default 10
-    /// seconds.
-    #[serde(with = "duration_text")]
-    pub request_timeout: SignedDuration,
-    /// The longest a connection stays open (Postfix reconnects). Default 1 hour.
-    #[serde(with = "duration_text")]
-    pub connection_lifetime: SignedDuration,
-    /// Connections open at once to each of the two services; further clients wait to be
-    /// accepted. 0: no cap. Default 4096.
-    pub max_connections: usize,
-    /// Connections open at once from one client address to each service (a Postfix host
-    /// opens one per smtpd process); further ones are closed at once. 0: no cap.
-    /// Default 1024.
-    pub max_connections_per_client: usize,
-}
-
-impl Default for PostfixConfig {
-    fn default() -> Self {
-        Self {
-            check_mailboxes: false,
-            policy_listen: SocketAddr::from(([127, 0, 0, 1], 10040)),
-            socketmap_listen: SocketAddr::from(([127, 0, 0, 1], 10041)),
-            metrics_listen: String::new(),
-            max_line_bytes: 8192,
-            max_request_bytes: 65536,
-            max_netstring_bytes: 8192,
-            idle_timeout: SignedDuration::from_secs(330),
-            request_timeout: SignedDuration::from_secs(10),
-            connection_lifetime: SignedDuration::from_hours(1),
-            max_connections: 4096,
-            max_connections_per_client: 1024,
-        }
-    }
-}
-
-/// `[index]`: this provider's entry in the providers' index (RFC 6109), exported by
-/// `pecwatch index export`. Empty values are allowed at load; the export needs
-/// `provider_name`, `mail_receipt` and `certificate` ([`Config::index_provider`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IndexConfig {
-    /// `providerName`: the provider's name, also the entry's RDN. Default empty.
-    pub provider_name: String,
-    /// `providerUnit`: an organisational unit of the provider; empty: none. Default empty.
-    pub provider_unit: String,
-    /// `description`; empty: none. Default empty.
-    pub description: String,
-    /// `mailReceipt`: the provider's receipt address (`user@domain`) or host. Default
-    /// empty.
-    pub mail_receipt: String,
-    /// The provider's certificate (PEM file): `providerCertificate` and
-    /// `providerCertificateHash`. Default empty.
-    pub certificate: PathBuf,
-    /// `LDIFLocationURL`: where the exported LDIF is published (`https://`, `http://`,
-    /// `ldaps://`, `ldap://`); empty: none. Default empty.
-    pub ldif_url: String,
-    /// The DN under which the entry lives. Default `o=postacert`.
-    pub base_dn: String,
-}
-
-impl Default for IndexConfig {
-    fn default() -> Self {
-        Self {
-            provider_name: String::new(),
-            provider_unit: String::new(),
-            description: String::new(),
-            mail_receipt: String::new(),
-            certificate: PathBuf::new(),
-            ldif_url: String::new(),
-            base_dn: "o=postacert".into(),
-        }
     }
 }
 
@@ -1341,19 +1051,9 @@ impl Config {
     }
 
     fn validate_database(&self) -> Result<(), ConfigError> {
-        let url = &self.database.url;
-        if !DATABASE_SCHEMES
-            .iter()
-            .any(|scheme| url.starts_with(scheme))
-        {
-            return Err(self.invalid(
-                "database",
-                "url",
-                &shown("database", "url", url),
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
-        }
-        Ok(())
+        self.database
+            .validate()
+            .map_err(|invalid| self.blame("database", invalid))
     }
 
     fn validate_dns(&self) -> Result<(), ConfigError> {
@@ -1575,149 +1275,12 @@ impl Config {
 
 impl Config {
     fn validate_web(&self) -> Result<(), ConfigError> {
-        let web = &self.web;
-        let url = &web.public_url;
-        if !url.is_empty() {
-            let rest = ["https://", "http://"]
-                .iter()
-                .find_map(|scheme| url.strip_prefix(scheme));
-            if rest.is_none_or(|rest| {
-                rest.is_empty() || rest.contains(char::is_whitespace) || rest.contains(['?', '#'])
-            }) {
-                return Err(self.invalid(
-                    "web",
-                    "public_url",
-                    &format!("{url:?}"),
-                    "expected an https:// or http:// URL without spaces, query or fragment",
-                ));
-            }
-        }
-        for proxy in &web.trusted_proxies {
-            let text = proxy.trim();
-            if text.parse::<ipnet::IpNet>().is_err() && text.parse::<std::net::IpAddr>().is_err() {
-                return Err(self.invalid(
-                    "web",
-                    "trusted_proxies",
-                    &format!("{proxy:?}"),
-                    "expected IP addresses or networks such as 10.0.0.0/8",
-                ));
-            }
-        }
-        if web.check_max_names == 0 {
-            return Err(self.invalid("web", "check_max_names", "0", "must be at least 1"));
-        }
-        let metrics = &self.postfix.metrics_listen;
-        if !metrics.is_empty() && metrics.parse::<SocketAddr>().is_err() {
-            return Err(self.invalid(
-                "postfix",
-                "metrics_listen",
-                &format!("{metrics:?}"),
-                "expected ADDRESS:PORT, such as 127.0.0.1:10042, or empty",
-            ));
-        }
-        self.validate_connection_limits()
-    }
-
-    /// The servers' timeouts are positive, the web interface's idle timeout longer than
-    /// its request timeout, and the Postfix services' size caps sane.
-    fn validate_connection_limits(&self) -> Result<(), ConfigError> {
-        let (web, postfix) = (&self.web, &self.postfix);
-        for (section, key, duration) in [
-            ("web", "header_read_timeout", web.header_read_timeout),
-            ("web", "request_timeout", web.request_timeout),
-            ("web", "idle_timeout", web.idle_timeout),
-            ("web", "connection_lifetime", web.connection_lifetime),
-            ("postfix", "idle_timeout", postfix.idle_timeout),
-            ("postfix", "request_timeout", postfix.request_timeout),
-            (
-                "postfix",
-                "connection_lifetime",
-                postfix.connection_lifetime,
-            ),
-        ] {
-            if !duration.is_positive() {
-                let shown = format!("\"{duration:#}\"");
-                return Err(self.invalid(section, key, &shown, "must be positive"));
-            }
-        }
-        if web.idle_timeout <= web.request_timeout {
-            return Err(self.invalid(
-                "web",
-                "idle_timeout",
-                &format!("\"{:#}\"", web.idle_timeout),
-                "must be longer than [web] request_timeout",
-            ));
-        }
-        for (key, bytes, least) in [
-            ("max_line_bytes", postfix.max_line_bytes, 256),
-            (
-                "max_request_bytes",
-                postfix.max_request_bytes,
-                postfix.max_line_bytes,
-            ),
-            ("max_netstring_bytes", postfix.max_netstring_bytes, 256),
-        ] {
-            if bytes < least || bytes > 64 * 1024 * 1024 {
-                return Err(self.invalid(
-                    "postfix",
-                    key,
-                    &bytes.to_string(),
-                    format!("must be between {least} and 67108864"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The web interface's connection caps, its trusted proxies exempt per address.
-    pub fn web_connection_limits(&self) -> crate::net::ConnectionLimits {
-        crate::net::ConnectionLimits {
-            max_connections: self.web.max_connections,
-            max_per_client: self.web.max_connections_per_client,
-            exempt: self.trusted_proxies(),
-        }
-    }
-
-    /// Each Postfix service's connection caps.
-    pub fn postfix_connection_limits(&self) -> crate::net::ConnectionLimits {
-        crate::net::ConnectionLimits {
-            max_connections: self.postfix.max_connections,
-            max_per_client: self.postfix.max_connections_per_client,
-            exempt: Vec::new(),
-        }
-    }
-
-    /// What in `[web]` is accepted but most likely a mistake: a trusted proxy network of
-    /// prefix 0 (every client could pick its address through `X-Forwarded-For`, and so
-    /// escape the rate limits and the sign-in backoff), `check_max_names` over
-    /// [`CHECK_MAX_NAMES_WARN`]. Said at start by `pecwatch web` and `serve`.
-    pub fn web_warnings(&self) -> Vec<WebWarning> {
-        let mut warnings: Vec<WebWarning> = self
-            .trusted_proxies()
-            .into_iter()
-            .filter(|net| net.prefix_len() == 0)
-            .map(WebWarning::TrustsEveryone)
-            .collect();
-        if self.web.check_max_names > CHECK_MAX_NAMES_WARN {
-            warnings.push(WebWarning::ManyNames(self.web.check_max_names));
-        }
-        warnings
-    }
-
-    /// The reverse proxies of `[web] trusted_proxies` (validated at load).
-    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
         self.web
-            .trusted_proxies
-            .iter()
-            .filter_map(|text| {
-                let text = text.trim();
-                text.parse::<ipnet::IpNet>().ok().or_else(|| {
-                    text.parse::<std::net::IpAddr>()
-                        .ok()
-                        .map(ipnet::IpNet::from)
-                })
-            })
-            .collect()
+            .validate()
+            .map_err(|invalid| self.blame("web", invalid))?;
+        self.postfix
+            .validate()
+            .map_err(|invalid| self.blame("postfix", invalid))
     }
 }
 
@@ -1877,7 +1440,7 @@ mod tests {
 
     #[test]
     fn questionable_web_settings_are_warned_about() {
-        assert_eq!(Config::default().web_warnings(), []);
+        assert_eq!(Config::default().web.warnings(), []);
         let config = Config::from_sources(
             Some(
                 "[web]\ntrusted_proxies = [\"10.0.0.1\", \"0.0.0.0/0\", \"::/0\"]\n\
@@ -1887,7 +1450,7 @@ mod tests {
             [],
         )
         .expect("accepted, with warnings");
-        let warnings = config.web_warnings();
+        let warnings = config.web.warnings();
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(
             warnings[0]
@@ -1895,7 +1458,7 @@ mod tests {
                 .starts_with("[web] trusted_proxies holds 0.0.0.0/0")
         );
         assert!(warnings[1].message(crate::Lang::It).contains("::/0"));
-        assert_eq!(warnings[2], WebWarning::ManyNames(100_000_000));
+        assert_eq!(warnings[2], crate::web::WebWarning::ManyNames(100_000_000));
         assert!(warnings[2].message(crate::Lang::It).contains("oltre 1000"));
         let fine = Config::from_sources(
             Some("[web]\ntrusted_proxies = [\"10.0.0.0/8\"]\ncheck_max_names = 1000\n"),
@@ -1903,7 +1466,7 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(fine.web_warnings(), []);
+        assert_eq!(fine.web.warnings(), []);
     }
 
     #[test]

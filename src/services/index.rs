@@ -36,9 +36,11 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
 use sha1::{Digest as _, Sha1};
 
 /// The longest LDIF line written; longer ones are folded (RFC 2849 recommends 76).
@@ -313,6 +315,63 @@ pub fn parse_attributes(ldif: &str) -> Vec<(String, Vec<u8>)> {
         })
         .filter(|(name, _)| name != "version")
         .collect()
+}
+
+/// `[index]`: this provider's entry in the providers' index (RFC 6109), exported by
+/// `pecwatch index export`. Empty values are allowed at load; the export needs
+/// `provider_name`, `mail_receipt` and `certificate` (`Config::index_provider` in the configuration).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// `providerName`: the provider's name, also the entry's RDN. Default empty.
+    pub provider_name: String,
+    /// `providerUnit`: an organisational unit of the provider; empty: none. Default empty.
+    pub provider_unit: String,
+    /// `description`; empty: none. Default empty.
+    pub description: String,
+    /// `mailReceipt`: the provider's receipt address (`user@domain`) or host. Default
+    /// empty.
+    pub mail_receipt: String,
+    /// The provider's certificate (PEM file): `providerCertificate` and
+    /// `providerCertificateHash`. Default empty.
+    pub certificate: PathBuf,
+    /// `LDIFLocationURL`: where the exported LDIF is published (`https://`, `http://`,
+    /// `ldaps://`, `ldap://`); empty: none. Default empty.
+    pub ldif_url: String,
+    /// The DN under which the entry lives. Default `o=postacert`.
+    pub base_dn: String,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            provider_name: String::new(),
+            provider_unit: String::new(),
+            description: String::new(),
+            mail_receipt: String::new(),
+            certificate: PathBuf::new(),
+            ldif_url: String::new(),
+            base_dn: "o=postacert".into(),
+        }
+    }
+}
+
+impl IndexConfig {
+    /// The keys the entry needs that are empty (`provider_name`, `mail_receipt`,
+    /// `certificate`), in that order.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.provider_name.is_empty() {
+            missing.push("provider_name");
+        }
+        if self.mail_receipt.is_empty() {
+            missing.push("mail_receipt");
+        }
+        if self.certificate.as_os_str().is_empty() {
+            missing.push("certificate");
+        }
+        missing
+    }
 }
 
 #[cfg(test)]

@@ -25,16 +25,22 @@
 //! lines ending at an empty line, and netstrings (`len:bytes,`).
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use jiff::SignedDuration;
+use serde::{Deserialize, Serialize};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::lifecycle::State;
+use crate::lifecycle::duration_serde;
 use crate::net::{self, ConnectionLimits, Gate};
 use crate::registry::{Registry, RegistryError};
+use crate::settings::Invalid;
 
 /// The longest request line or netstring accepted by default.
 const MAX_LINE: usize = 8 * 1024;
@@ -665,6 +671,129 @@ async fn socketmap_connection(
             Err(_) => return Err(Closed::Slow(limits.request_timeout)),
             Ok(Err(_)) => return Ok(()),
             Ok(Ok(())) => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `[postfix]`: the services' settings, checked here
+// ---------------------------------------------------------------------------------------
+
+/// `[postfix]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostfixConfig {
+    /// Where the policy service listens (`check_policy_service inet:…`). Default
+    /// `127.0.0.1:10040`.
+    pub policy_listen: SocketAddr,
+    /// Where the socketmap table listens (`socketmap:inet:…`). Default `127.0.0.1:10041`.
+    pub socketmap_listen: SocketAddr,
+    /// Where `pecwatch postfix` serves its own Prometheus metrics (`/metrics`: lookups
+    /// answered, by outcome); empty: nowhere. Default empty.
+    pub metrics_listen: String,
+    /// Whether the mailboxes are kept in pecwatch (`pecwatch mailboxes`): then mail to or
+    /// from a mailbox that does not exist in a managed domain is refused, and the
+    /// socketmap serves `virtual_mailbox_maps`. Default false (mailboxes live elsewhere).
+    pub check_mailboxes: bool,
+    /// The longest line (`name=value`) of a policy request, in bytes; a longer one closes
+    /// the connection. Default 8192.
+    pub max_line_bytes: usize,
+    /// The largest whole policy request, in bytes; a larger one closes the connection.
+    /// Default 65536.
+    pub max_request_bytes: usize,
+    /// The longest socketmap request (a netstring's data), in bytes; a longer one closes
+    /// the connection. Default 8192.
+    pub max_netstring_bytes: usize,
+    /// How long a connection may wait between requests before it is closed: longer than
+    /// Postfix keeps an unused connection (`smtpd_policy_service_max_idle`, 300 s).
+    /// Default 330 seconds.
+    #[serde(with = "duration_serde")]
+    pub idle_timeout: SignedDuration,
+    /// How long a client has to send a whole request once it has started. Default 10
+    /// seconds.
+    #[serde(with = "duration_serde")]
+    pub request_timeout: SignedDuration,
+    /// The longest a connection stays open (Postfix reconnects). Default 1 hour.
+    #[serde(with = "duration_serde")]
+    pub connection_lifetime: SignedDuration,
+    /// Connections open at once to each of the two services; further clients wait to be
+    /// accepted. 0: no cap. Default 4096.
+    pub max_connections: usize,
+    /// Connections open at once from one client address to each service (a Postfix host
+    /// opens one per smtpd process); further ones are closed at once. 0: no cap.
+    /// Default 1024.
+    pub max_connections_per_client: usize,
+}
+
+impl Default for PostfixConfig {
+    fn default() -> Self {
+        Self {
+            check_mailboxes: false,
+            policy_listen: SocketAddr::from(([127, 0, 0, 1], 10040)),
+            socketmap_listen: SocketAddr::from(([127, 0, 0, 1], 10041)),
+            metrics_listen: String::new(),
+            max_line_bytes: 8192,
+            max_request_bytes: 65536,
+            max_netstring_bytes: 8192,
+            idle_timeout: SignedDuration::from_secs(330),
+            request_timeout: SignedDuration::from_secs(10),
+            connection_lifetime: SignedDuration::from_hours(1),
+            max_connections: 4096,
+            max_connections_per_client: 1024,
+        }
+    }
+}
+
+impl PostfixConfig {
+    /// Checks every key: the metrics address, the timeouts (positive) and the size caps.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let metrics = &self.metrics_listen;
+        if !metrics.is_empty() && metrics.parse::<SocketAddr>().is_err() {
+            return Err(Invalid::new(
+                "metrics_listen",
+                format!("{metrics:?}"),
+                "expected ADDRESS:PORT, such as 127.0.0.1:10042, or empty",
+            ));
+        }
+        for (key, duration) in [
+            ("idle_timeout", self.idle_timeout),
+            ("request_timeout", self.request_timeout),
+            ("connection_lifetime", self.connection_lifetime),
+        ] {
+            if !duration.is_positive() {
+                return Err(Invalid::new(
+                    key,
+                    format!("\"{duration:#}\""),
+                    "must be positive",
+                ));
+            }
+        }
+        for (key, bytes, least) in [
+            ("max_line_bytes", self.max_line_bytes, 256),
+            (
+                "max_request_bytes",
+                self.max_request_bytes,
+                self.max_line_bytes,
+            ),
+            ("max_netstring_bytes", self.max_netstring_bytes, 256),
+        ] {
+            if bytes < least || bytes > 64 * 1024 * 1024 {
+                return Err(Invalid::new(
+                    key,
+                    bytes.to_string(),
+                    format!("must be between {least} and 67108864"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each service's connection caps.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            max_per_client: self.max_connections_per_client,
+            exempt: Vec::new(),
         }
     }
 }

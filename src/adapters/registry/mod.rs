@@ -38,6 +38,7 @@
 //! `alerts`; the console's `users` and `sessions` ([`users`]). The migrations are in `migrations/sqlite/` and `migrations/postgres/` and
 //! are compiled into the binary; [`Registry::open`] applies the missing ones.
 
+mod config;
 mod domains;
 mod error;
 mod history;
@@ -63,6 +64,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Database, Pool, QueryBuilder, SqlSafeStr};
 
+pub use config::DatabaseConfig;
 pub use error::{RegistryError, Result, redact_url};
 pub use orders::{LinkProblem, Mailbox, NewOrder, Order, OrderKind, OrderState, Step};
 pub use outbox::{Attempt, DomainAlert};

@@ -20,6 +20,7 @@
 //! the shared view of the observation in `context.rs`, the zone-file lines of every fix in
 //! `fix.rs`, and the scenarios in `tests.rs`.
 
+mod config;
 mod context;
 mod dnssec;
 mod fix;
@@ -33,6 +34,7 @@ use std::cmp::Reverse;
 
 use crate::finding::{Code, Evidence, Finding, Fix, Text};
 use crate::profile::Profile;
+pub use config::CheckConfig;
 use context::Context;
 use observation::Observation;
 

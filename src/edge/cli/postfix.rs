@@ -51,7 +51,7 @@ pub async fn run(config: &Config, args: PostfixArgs) -> Result<Exit, CliError> {
             && let Err(error) = crate::web::serve(
                 listener,
                 crate::web::postfix_router(),
-                crate::web::ServerLimits::from_config(config),
+                config.web.server_limits(),
                 std::future::pending(),
             )
             .await
@@ -87,6 +87,6 @@ fn limits(config: &Config) -> ServiceLimits {
         idle_timeout: postfix.idle_timeout.unsigned_abs(),
         request_timeout: postfix.request_timeout.unsigned_abs(),
         connection_lifetime: postfix.connection_lifetime.unsigned_abs(),
-        connections: config.postfix_connection_limits(),
+        connections: config.postfix.connection_limits(),
     }
 }

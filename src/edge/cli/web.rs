@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::probe::{ProbeConfig, Prober};
 use crate::registry::Registry;
-use crate::web::{AppState, ServerLimits, router, serve};
+use crate::web::{AppState, IndexSource, Profiles, Site, router, serve};
 
 /// Arguments of `pecwatch web`.
 #[derive(Debug, Args)]
@@ -29,12 +29,12 @@ pub struct WebArgs {
 /// page also keeps whole results this long).
 pub const WEB_CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The interface's state: the registry, the configuration, the service's clock, a
-/// prober from `[dns]` and the rules of activation.
+/// The interface's state: the registry, the [`Site`] taken from the configuration, the
+/// service's clock, a prober from `[dns]` and the rules of activation.
 pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppState, CliError> {
     Ok(AppState {
         registry,
-        config: Arc::new(config.clone()),
+        site: Arc::new(site(config)),
         clock,
         zone: super::time_zone(config),
         prober: Arc::new(Prober::new(ProbeConfig {
@@ -46,10 +46,43 @@ pub fn state(config: &Config, registry: Registry, clock: Clock) -> Result<AppSta
     })
 }
 
-/// Says what in `[web]` is most likely a mistake ([`Config::web_warnings`]): on standard
+/// What of the configuration the web interface serves with: `[web]`, the profiles by
+/// name, the check concurrency, the canaries and the index entry. The web reads nothing
+/// else of it.
+fn site(config: &Config) -> Site {
+    let profiles = {
+        let config = config.clone();
+        Arc::new(move |name: &str| config.profile(name).map_err(|error| error.to_string()))
+    };
+    let provider = {
+        let config = config.clone();
+        Arc::new(move || config.index_provider().map_err(|error| error.to_string()))
+    };
+    Site {
+        web: config.web.clone(),
+        profiles: Profiles {
+            default: config.check.profile.clone(),
+            names: config.profile_names(),
+            load: profiles,
+        },
+        check_concurrency: config.dns.concurrency,
+        canaries: config.sweep.canaries.clone(),
+        index: IndexSource {
+            missing: config
+                .index
+                .missing()
+                .into_iter()
+                .map(|key| (key, Config::env_var("index", key)))
+                .collect(),
+            provider,
+        },
+    }
+}
+
+/// Says what in `[web]` is most likely a mistake ([`crate::web::WebConfig::warnings`]): on standard
 /// error at start, in both languages, and in the logs.
 pub fn warn_about(config: &Config, command: &str) {
-    for warning in config.web_warnings() {
+    for warning in config.web.warnings() {
         let (it, en) = (
             warning.message(crate::Lang::It),
             warning.message(crate::Lang::En),
@@ -82,7 +115,7 @@ pub async fn run(config: &Config, args: WebArgs) -> Result<Exit, CliError> {
         config.redacted_database_url()
     );
     warn_about(config, "web");
-    let limits = ServerLimits::from_config(config);
+    let limits = config.web.server_limits();
     serve(listener, router(state), limits, super::sweep::shutdown()).await?;
     errln!("pecwatch web: fermato / stopped");
     registry.close().await;
@@ -106,7 +139,7 @@ pub async fn spawn(
     let local = listener.local_addr()?;
     errln!("pecwatch serve: web http://{local}/");
     warn_about(config, "serve");
-    let limits = ServerLimits::from_config(config);
+    let limits = config.web.server_limits();
     Ok(Some(tokio::spawn(async move {
         if let Err(error) = serve(listener, router(state), limits, stop).await {
             tracing::error!(%error, "the web interface stopped");

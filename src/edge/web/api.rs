@@ -273,7 +273,7 @@ pub(super) fn encode(value: &str) -> String {
 /// The URL of `path?query` for links: absolute under `[web] public_url` when it is set,
 /// else relative to the server's root.
 pub(super) fn link(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
-    let base = state.config.web.public_url.trim_end_matches('/');
+    let base = state.site.web.public_url.trim_end_matches('/');
     let query: Vec<String> = query
         .iter()
         .map(|(key, value)| format!("{key}={}", encode(value)))

@@ -34,10 +34,9 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
-use super::AppState;
 use super::problem::Problem;
+use super::{AppState, IndexSource};
 use crate::Lang;
-use crate::config::Config;
 use crate::index;
 
 /// The media type of `/index.ldif`.
@@ -76,25 +75,8 @@ pub(super) struct Current {
     pub domains: Vec<String>,
 }
 
-/// The keys of `[index]` that must be set and are empty.
-pub(super) fn missing_keys(config: &Config) -> Vec<&'static str> {
-    let index = &config.index;
-    let mut missing = Vec::new();
-    if index.provider_name.is_empty() {
-        missing.push("provider_name");
-    }
-    if index.mail_receipt.is_empty() {
-        missing.push("mail_receipt");
-    }
-    if index.certificate.as_os_str().is_empty() {
-        missing.push("certificate");
-    }
-    missing
-}
-
 /// The provider's entry from `[index]`, or the 503 problem saying what is missing.
-pub(super) fn provider(config: &Config, lang: Lang) -> Result<index::Provider, Problem> {
-    let missing = missing_keys(config);
+pub(super) fn provider(source: &IndexSource, lang: Lang) -> Result<index::Provider, Problem> {
     let unconfigured = |detail: String| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -104,11 +86,13 @@ pub(super) fn provider(config: &Config, lang: Lang) -> Result<index::Provider, P
             detail,
         )
     };
-    if !missing.is_empty() {
-        let keys: Vec<String> = missing
+    if !source.missing.is_empty() {
+        let keys: Vec<String> = source
+            .missing
             .iter()
-            .map(|key| format!("[index] {key} ({})", Config::env_var("index", key)))
+            .map(|(key, variable)| format!("[index] {key} ({variable})"))
             .collect();
+        let missing: Vec<&str> = source.missing.iter().map(|(key, _)| *key).collect();
         return Err(unconfigured(format!(
             "{}: {}",
             lang.pick(
@@ -119,14 +103,12 @@ pub(super) fn provider(config: &Config, lang: Lang) -> Result<index::Provider, P
         ))
         .with("missing", missing));
     }
-    config
-        .index_provider()
-        .map_err(|error| unconfigured(error.to_string()).with("missing", Vec::<String>::new()))
+    (source.provider)().map_err(|error| unconfigured(error).with("missing", Vec::<String>::new()))
 }
 
 /// The entry as `pecwatch index export` writes it now.
 pub(super) async fn current(state: &AppState, lang: Lang) -> Result<Current, Problem> {
-    let provider = provider(&state.config, lang)?;
+    let provider = provider(&state.site.index, lang)?;
     let domains = state
         .registry
         .published_domains()
@@ -298,17 +280,24 @@ mod tests {
 
     #[test]
     fn missing_index_keys_are_named() {
-        let config = Config::default();
-        assert_eq!(
-            missing_keys(&config),
-            ["provider_name", "mail_receipt", "certificate"]
-        );
-        let problem = provider(&config, Lang::En).unwrap_err();
+        let source = IndexSource {
+            missing: vec![("certificate", "PECWATCH_INDEX_CERTIFICATE".to_owned())],
+            provider: std::sync::Arc::new(|| Err("unreachable".to_owned())),
+        };
+        let problem = provider(&source, Lang::En).unwrap_err();
         assert_eq!(problem.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
-            problem.detail.contains("PECWATCH_INDEX_CERTIFICATE"),
+            problem
+                .detail
+                .contains("[index] certificate (PECWATCH_INDEX_CERTIFICATE)"),
             "{}",
             problem.detail
         );
+        let broken = IndexSource {
+            missing: Vec::new(),
+            provider: std::sync::Arc::new(|| Err("cannot read it".to_owned())),
+        };
+        let problem = provider(&broken, Lang::En).unwrap_err();
+        assert_eq!(problem.detail, "cannot read it");
     }
 }

@@ -1,7 +1,8 @@
 //! The web interface: the JSON API for other systems, the public self-service check page,
 //! the operators' console, the providers' index over HTTP, `/metrics` and `/healthz`.
 //!
-//! [`router`] assembles every part on one [`AppState`]: the registry, the configuration,
+//! [`router`] assembles every part on one [`AppState`]: the registry, the [`Site`] (what of
+//! the configuration the web serves with),
 //! the clock and a prober for on-demand checks. `pecwatch web` serves it alone;
 //! `pecwatch serve` serves it beside the sweep.
 //!
@@ -42,12 +43,14 @@ mod openapi;
 mod pages;
 mod password;
 mod problem;
+mod settings;
 
 pub use auth::{new_token, token_hash};
 pub use console::auth::{check_new_password, hash_password, verify_password};
 pub use index::parse_http_date;
 pub use metrics::{postfix_router, render as render_metrics};
 pub use openapi::spec;
+pub use settings::{CHECK_MAX_NAMES_WARN, IndexSource, Profiles, Site, WebConfig, WebWarning};
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -64,7 +67,6 @@ use tower::ServiceExt;
 
 use crate::activation::Settings as ActivationSettings;
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::net::{self, ConnectionLimits, Gate};
 use crate::probe::Prober;
 use crate::registry::Registry;
@@ -74,8 +76,8 @@ use crate::registry::Registry;
 pub struct AppState {
     /// The registry.
     pub registry: Registry,
-    /// The configuration, as loaded.
-    pub config: Arc<Config>,
+    /// What of the configuration the interface serves with, `[web]` first.
+    pub site: Arc<Site>,
     /// Every handler's "now".
     pub clock: Clock,
     /// The time zone people read instants in (`[sweep] timezone`): the console shows
@@ -83,16 +85,16 @@ pub struct AppState {
     pub zone: jiff::tz::TimeZone,
     /// The prober for checks run on demand (self-service page, API, recheck).
     pub prober: Arc<Prober>,
-    /// The rules of activation, with the lifecycle policy: built once at start
-    /// ([`Config::activation_settings`]), not per request.
+    /// The rules of activation, with the lifecycle policy: built once at start, not per
+    /// request.
     pub activation: Arc<ActivationSettings>,
 }
 
 /// The whole web interface.
 pub fn router(state: AppState) -> Router {
     let limiter = Arc::new(limit::RateLimiter::new(
-        state.config.web.rate_limit_per_minute,
-        state.config.trusted_proxies(),
+        state.site.web.rate_limit_per_minute,
+        state.site.web.trusted_proxies(),
     ));
     Router::new()
         .merge(api::routes())
@@ -120,24 +122,10 @@ pub struct ServerLimits {
     pub connections: ConnectionLimits,
 }
 
-impl ServerLimits {
-    /// The limits of `[web]`.
-    pub fn from_config(config: &Config) -> Self {
-        let web = &config.web;
-        Self {
-            header_read_timeout: web.header_read_timeout.unsigned_abs(),
-            request_timeout: web.request_timeout.unsigned_abs(),
-            idle_timeout: web.idle_timeout.unsigned_abs(),
-            connection_lifetime: web.connection_lifetime.unsigned_abs(),
-            connections: config.web_connection_limits(),
-        }
-    }
-}
-
 impl Default for ServerLimits {
-    /// The configuration's defaults.
+    /// The defaults of `[web]`.
     fn default() -> Self {
-        Self::from_config(&Config::default())
+        WebConfig::default().server_limits()
     }
 }
 

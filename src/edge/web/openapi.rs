@@ -95,7 +95,7 @@ pub fn spec(public_url: &str) -> utoipa::openapi::OpenApi {
     )
 )]
 pub(super) async fn document(State(state): State<AppState>) -> Response {
-    let mut response = axum::Json(spec(&state.config.web.public_url)).into_response();
+    let mut response = axum::Json(spec(&state.site.web.public_url)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -125,7 +125,7 @@ fn show(
     state: &AppState,
     problem: Option<&str>,
 ) -> Response {
-    let hours = state.config.activation.password_link_ttl.as_hours();
+    let hours = state.activation.password_link_ttl.as_hours();
     let expires = match page.lang {
         Lang::It => format!("{hours} ore dopo l'invio"),
         Lang::En => format!("{hours} hours after it was sent"),

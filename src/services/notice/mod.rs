@@ -40,6 +40,7 @@
 //! Templates are rendered with strict undefined values: a misspelt variable is an error
 //! naming the file and line ([`NoticeError::Template`]), never a silent blank.
 
+mod config;
 mod dates;
 mod errors;
 mod sample;
@@ -52,6 +53,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde_json::{Value as Json, json};
 
+pub use config::NoticesConfig;
 pub use dates::{LocalTime, ZONE};
 pub use errors::{ErrorDetail, FixLines};
 pub use sample::{Preview, SAMPLE_DOMAIN, sample_check};

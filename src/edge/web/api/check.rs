@@ -54,12 +54,13 @@ pub(crate) async fn run_checks(
     profile: Option<&str>,
     lang: Lang,
 ) -> Result<Vec<CheckLine>, Problem> {
-    let profile_name = profile.unwrap_or(&state.config.check.profile);
+    let profile_name = profile.unwrap_or(&state.site.profiles.default);
     // Only the configuration's profiles: a request must not name files on the server.
     let profile = state
-        .config
-        .profile(profile_name)
-        .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
+        .site
+        .profiles
+        .get(profile_name)
+        .map_err(|error| Problem::bad_request(lang, error))?;
     let profile = state
         .prober
         .resolve_profile(&profile)
@@ -74,7 +75,7 @@ pub(crate) async fn run_checks(
             )
         })?;
     let profile = Arc::new(profile);
-    let concurrency = state.config.dns.concurrency.clamp(1, 64);
+    let concurrency = state.site.check_concurrency.clamp(1, 64);
     let results = stream::iter(names.iter().cloned())
         .map(|input| {
             let prober = state.prober.clone();
@@ -123,7 +124,7 @@ pub(crate) async fn check(
     if caller.is_none() {
         // One token per name (at least one, at most the most a request may hold): a check
         // of 100 names costs what 100 checks of one cost.
-        let most = state.config.web.check_max_names.max(1);
+        let most = state.site.web.check_max_names.max(1);
         let cost = u32::try_from(request.names.len()).map_or(most, |n| n.clamp(1, most));
         limit::enforce_cost(&extensions, &headers, cost)?;
     }
@@ -141,7 +142,7 @@ pub(crate) async fn check(
             ));
         }
     };
-    let max = state.config.web.check_max_names as usize;
+    let max = state.site.web.check_max_names as usize;
     if request.names.is_empty() {
         return Err(Problem::bad_request(
             lang,

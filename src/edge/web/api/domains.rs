@@ -316,12 +316,13 @@ pub(crate) async fn add(
     let profile = request
         .profile
         .clone()
-        .unwrap_or_else(|| state.config.check.profile.clone());
+        .unwrap_or_else(|| state.site.profiles.default.clone());
     // Only the configuration's profiles: a request must not name files on the server.
     state
-        .config
-        .profile(&profile)
-        .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
+        .site
+        .profiles
+        .get(&profile)
+        .map_err(|error| Problem::bad_request(lang, error))?;
     let expires = request
         .expires
         .as_deref()

@@ -61,7 +61,7 @@ pub(crate) async fn diff(
     lang: Lang,
 ) -> Result<Response, Problem> {
     // Without a complete [index] only the domains are compared, as on the command line.
-    let provider = provider(&state.config, lang).ok();
+    let provider = provider(&state.site.index, lang).ok();
     let diff = IndexDiff::load(&state.registry, provider.as_ref())
         .await
         .map_err(|error| Problem::registry(lang, error))?;

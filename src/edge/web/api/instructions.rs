@@ -70,12 +70,13 @@ pub(crate) async fn show(
     let profile_name = parameters
         .profile
         .as_deref()
-        .unwrap_or(&state.config.check.profile);
+        .unwrap_or(&state.site.profiles.default);
     // Only the configuration's profiles, as for checks: not files on the server.
     let profile = state
-        .config
-        .profile(profile_name)
-        .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
+        .site
+        .profiles
+        .get(profile_name)
+        .map_err(|error| Problem::bad_request(lang, error))?;
     let observation = state.prober.observe(&name).await;
     let instructions = decide(&input, &observation, &profile);
     Ok(json(StatusCode::OK, &instructions.view(lang)))

@@ -215,11 +215,12 @@ pub(crate) async fn place(
     let profile = body
         .profile
         .clone()
-        .unwrap_or_else(|| state.config.check.profile.clone());
+        .unwrap_or_else(|| state.site.profiles.default.clone());
     state
-        .config
-        .profile(&profile)
-        .map_err(|error| Problem::bad_request(lang, error.to_string()))?;
+        .site
+        .profiles
+        .get(&profile)
+        .map_err(|error| Problem::bad_request(lang, error))?;
     let request = OrderRequest {
         kind,
         name: body.name,

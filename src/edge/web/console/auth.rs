@@ -180,7 +180,7 @@ fn decoy_hash() -> &'static str {
 
 /// A `Set-Cookie` value.
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = if state.config.web.insecure_cookies {
+    let secure = if state.site.web.insecure_cookies {
         ""
     } else {
         "; Secure"

@@ -162,7 +162,7 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
         review_total => review_total,
         orders_waiting => orders_waiting,
         sweep => sweep,
-        canaries_configured => &state.config.sweep.canaries,
+        canaries_configured => &state.site.canaries,
         chart => chart(&days, now, lang),
         chart_days => CHART_DAYS,
     })

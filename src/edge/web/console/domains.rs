@@ -61,7 +61,7 @@ pub(super) async fn list(
         Ok(found) => found,
         Err(error) => return page.internal(&error),
     };
-    let mut profiles: BTreeSet<String> = state.config.profile_names().into_iter().collect();
+    let mut profiles: BTreeSet<String> = state.site.profiles.names.iter().cloned().collect();
     match state.registry.domain_profiles().await {
         Ok(found) => profiles.extend(found),
         Err(error) => return page.internal(&error),
@@ -590,7 +590,7 @@ async fn recheck(state: &AppState, signed: &SignedIn, page: &Page, name: &Domain
         Ok(None) => return page.not_found(),
         Err(error) => return page.internal(&error),
     };
-    let profile = match state.config.profile(&domain.profile) {
+    let profile = match state.site.profiles.get(&domain.profile) {
         Ok(profile) => Ok(profile),
         Err(_) => Profile::load(&domain.profile).map_err(|e| e.to_string()),
     };

@@ -73,7 +73,7 @@ impl Console {
     /// their handling of `[web] trusted_proxies`).
     fn login_limiter(&self, state: &AppState) -> &RateLimiter {
         self.login_limiter
-            .get_or_init(|| RateLimiter::new(LOGINS_PER_MINUTE, state.config.trusted_proxies()))
+            .get_or_init(|| RateLimiter::new(LOGINS_PER_MINUTE, state.site.web.trusted_proxies()))
     }
 }
 

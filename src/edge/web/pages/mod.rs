@@ -124,11 +124,11 @@ fn form(
     profile: &str,
     problem: Option<String>,
 ) -> Response {
-    let profiles = state.config.profile_names();
+    let profiles = state.site.profiles.names.clone();
     let chosen = if profiles.iter().any(|p| p == profile) {
         profile.to_owned()
     } else {
-        state.config.check.profile.clone()
+        state.site.profiles.default.clone()
     };
     page.render(
         status,
@@ -159,7 +159,7 @@ fn validate(
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map_or_else(
-            || state.config.check.profile.clone(),
+            || state.site.profiles.default.clone(),
             str::to_ascii_lowercase,
         );
     if domain.trim().is_empty() {
@@ -181,7 +181,7 @@ fn validate(
             message
         }
     })?;
-    if !state.config.profile_names().contains(&profile) {
+    if !state.site.profiles.names.contains(&profile) {
         return Err(match lang {
             crate::Lang::It => format!(
                 "Il gestore {:?} non è tra quelli previsti: scegline uno dall'elenco.",
@@ -279,7 +279,7 @@ async fn check(
                 report => view::report(&report, page.lang),
                 age => age.as_secs(),
                 cache_for => CACHE_FOR.as_secs(),
-                profiles => state.config.profile_names(),
+                profiles => state.site.profiles.names.clone(),
                 profile => &profile,
                 domain => name.as_str(),
             },
@@ -306,10 +306,7 @@ pub(super) async fn run_check(
     name: DomainName,
     profile: String,
 ) -> Result<Report, String> {
-    let profile = state
-        .config
-        .profile(&profile)
-        .map_err(|error| error.to_string())?;
+    let profile = state.site.profiles.get(&profile)?;
     let profile = state
         .prober
         .resolve_profile(&profile)
