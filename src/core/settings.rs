@@ -1,8 +1,9 @@
 //! What every component's settings share: the problem of one key, and secrets kept out of
 //! text.
 //!
-//! Each component defines and checks its own settings (`provision::Settings`,
-//! `activation::Settings`, `outbox::SmtpConfig`, …) from its section of `pecwatch.toml`;
+//! Each component defines and checks its own settings (`sweep::SweepConfig`,
+//! `probe::DnsConfig`, `web::WebConfig`, `outbox::SmtpConfig`, …) from its section of
+//! `pecwatch.toml`;
 //! [`crate::config`] only assembles them from the file and the environment, and names where
 //! a value came from. A component says what is wrong with one key as an [`Invalid`]; the
 //! configuration turns it into its one-line error with the file or variable the value came
