@@ -97,232 +97,274 @@ fn dnssec_fix(zone: &str, note: Text) -> Fix {
     }
 }
 
+/// The reason in words, and the action that fixes it, of each way a chain is bogus.
 fn diagnose(bogus: &Bogus) -> Diagnosis {
     match bogus {
-        Bogus::NoDnskey { zone, ds } => Diagnosis {
-            reason: Text::new(
-                format!(
-                    "il registro pubblica un DS per {zone} (chiave {}), ma la zona non è \
-                     firmata: i suoi server non hanno nessuna DNSKEY",
-                    tags_of_ds(ds)
-                ),
-                format!(
-                    "the registry publishes a DS for {zone} (key {}), but the zone is not \
-                     signed: its servers have no DNSKEY",
-                    tags_of_ds(ds)
-                ),
+        Bogus::NoDnskey { zone, ds } => no_dnskey(zone, ds),
+        Bogus::NoKeyForDs { zone, ds, keys } => no_key_for_ds(zone, ds, keys),
+        Bogus::Expired { signature } => expired(signature),
+        Bogus::NotYetValid { signature } => not_yet_valid(signature),
+        Bogus::BadSignature { signature } => bad_signature(signature),
+        Bogus::UnknownKey { signature, keys } => unknown_key(signature, keys),
+        Bogus::Unsigned { rrset, zone } => unsigned(rrset, zone),
+        Bogus::NoDenialProof { name, zone } => no_denial_proof(name, zone),
+    }
+}
+
+/// A DS at the registry for a zone that has no DNSKEY: the DS must go (or the zone be
+/// signed again).
+fn no_dnskey(zone: &str, ds: &[DsInfo]) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!(
+                "il registro pubblica un DS per {zone} (chiave {}), ma la zona non è \
+                 firmata: i suoi server non hanno nessuna DNSKEY",
+                tags_of_ds(ds)
             ),
-            fix: Fix {
-                case: FixCase::Registration,
-                zone: zone.trim_end_matches('.').to_string(),
-                add: Vec::new(),
-                remove: ds
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{zone} IN DS {} {} {} {}",
-                            d.key_tag, d.algorithm, d.digest_type, d.digest
-                        )
-                    })
-                    .collect(),
-                note: Some(Text::new(
+            format!(
+                "the registry publishes a DS for {zone} (key {}), but the zone is not \
+                 signed: its servers have no DNSKEY",
+                tags_of_ds(ds)
+            ),
+        ),
+        fix: Fix {
+            case: FixCase::Registration,
+            zone: zone.trim_end_matches('.').to_string(),
+            add: Vec::new(),
+            remove: ds
+                .iter()
+                .map(|d| {
                     format!(
-                        "Togliere il DS di {zone} presso il registrar (la zona non è più \
-                         firmata, ad esempio dopo il passaggio a un DNS che non firma), \
-                         oppure firmare di nuovo la zona con la chiave indicata dal DS."
-                    ),
-                    format!(
-                        "Remove the DS of {zone} at the registrar (the zone is no longer \
-                         signed, e.g. after moving to a DNS host that does not sign), or \
-                         sign the zone again with the key the DS names."
-                    ),
-                )),
-            },
+                        "{zone} IN DS {} {} {} {}",
+                        d.key_tag, d.algorithm, d.digest_type, d.digest
+                    )
+                })
+                .collect(),
+            note: Some(Text::new(
+                format!(
+                    "Togliere il DS di {zone} presso il registrar (la zona non è più \
+                     firmata, ad esempio dopo il passaggio a un DNS che non firma), \
+                     oppure firmare di nuovo la zona con la chiave indicata dal DS."
+                ),
+                format!(
+                    "Remove the DS of {zone} at the registrar (the zone is no longer \
+                     signed, e.g. after moving to a DNS host that does not sign), or \
+                     sign the zone again with the key the DS names."
+                ),
+            )),
         },
-        Bogus::NoKeyForDs { zone, ds, keys } => Diagnosis {
-            reason: Text::new(
-                format!(
-                    "nessuna DNSKEY di {zone} (servite: {}) corrisponde al DS del registro \
-                     (chiave {}, algoritmo e impronta)",
-                    tags_of_keys(keys),
-                    tags_of_ds(ds)
-                ),
-                format!(
-                    "no DNSKEY of {zone} (served: {}) matches the registry's DS (key {}, \
-                     algorithm and digest)",
-                    tags_of_keys(keys),
-                    tags_of_ds(ds)
-                ),
+    }
+}
+
+/// No DNSKEY matches the registry's DS.
+fn no_key_for_ds(zone: &str, ds: &[DsInfo], keys: &[KeyInfo]) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!(
+                "nessuna DNSKEY di {zone} (servite: {}) corrisponde al DS del registro \
+                 (chiave {}, algoritmo e impronta)",
+                tags_of_keys(keys),
+                tags_of_ds(ds)
             ),
-            fix: dnssec_fix(
-                zone,
-                Text::new(
-                    format!(
-                        "Pubblicare nella zona {zone} la DNSKEY con tag {}, oppure sostituire \
-                         il DS presso il registrar con quello di una chiave pubblicata \
-                         ({}).",
-                        tags_of_ds(ds),
-                        tags_of_keys(keys)
-                    ),
-                    format!(
-                        "Publish the DNSKEY with tag {} in zone {zone}, or replace the DS at \
-                         the registrar with the DS of a published key ({}).",
-                        tags_of_ds(ds),
-                        tags_of_keys(keys)
-                    ),
-                ),
+            format!(
+                "no DNSKEY of {zone} (served: {}) matches the registry's DS (key {}, \
+                 algorithm and digest)",
+                tags_of_keys(keys),
+                tags_of_ds(ds)
             ),
-        },
-        Bogus::Expired { signature } => Diagnosis {
-            reason: Text::new(
+        ),
+        fix: dnssec_fix(
+            zone,
+            Text::new(
                 format!(
-                    "le firme di {} sono scadute il {}",
-                    signature.rrset,
-                    when(signature.expiration)
-                ),
-                format!(
-                    "the signatures of {} expired on {}",
-                    signature.rrset,
-                    when(signature.expiration)
-                ),
-            ),
-            fix: dnssec_fix(
-                &signature.signer,
-                Text::new(
-                    format!(
-                        "Firmare di nuovo la zona {} (le firme sono scadute il {}): il \
-                         sistema che la firma si è fermato.",
-                        signature.signer,
-                        when(signature.expiration)
-                    ),
-                    format!(
-                        "Re-sign zone {} (the signatures expired on {}): the system that \
-                         signs it has stopped.",
-                        signature.signer,
-                        when(signature.expiration)
-                    ),
-                ),
-            ),
-        },
-        Bogus::NotYetValid { signature } => Diagnosis {
-            reason: Text::new(
-                format!(
-                    "le firme di {} sono valide solo dal {}",
-                    signature.rrset,
-                    when(signature.inception)
-                ),
-                format!(
-                    "the signatures of {} are valid only from {}",
-                    signature.rrset,
-                    when(signature.inception)
-                ),
-            ),
-            fix: dnssec_fix(
-                &signature.signer,
-                Text::new(
-                    format!(
-                        "Firmare di nuovo la zona {} con un inizio di validità corretto \
-                         (l'orologio del sistema che firma è avanti?).",
-                        signature.signer
-                    ),
-                    format!(
-                        "Re-sign zone {} with a correct start of validity (is the signing \
-                         system's clock ahead?).",
-                        signature.signer
-                    ),
-                ),
-            ),
-        },
-        Bogus::BadSignature { signature } => Diagnosis {
-            reason: Text::new(
-                format!(
-                    "la firma di {} (chiave {}) non corrisponde ai dati",
-                    signature.rrset, signature.key_tag
-                ),
-                format!(
-                    "the signature of {} (key {}) does not match the data",
-                    signature.rrset, signature.key_tag
-                ),
-            ),
-            fix: dnssec_fix(
-                &signature.signer,
-                Text::new(
-                    format!(
-                        "Firmare di nuovo la zona {}: i dati sono cambiati dopo la firma.",
-                        signature.signer
-                    ),
-                    format!(
-                        "Re-sign zone {}: the data changed after it was signed.",
-                        signature.signer
-                    ),
-                ),
-            ),
-        },
-        Bogus::UnknownKey { signature, keys } => Diagnosis {
-            reason: Text::new(
-                format!(
-                    "{} è firmato con la chiave {}, che la zona non pubblica (o che il DS \
-                     non indica); chiavi pubblicate: {}",
-                    signature.rrset,
-                    signature.key_tag,
+                    "Pubblicare nella zona {zone} la DNSKEY con tag {}, oppure sostituire \
+                     il DS presso il registrar con quello di una chiave pubblicata \
+                     ({}).",
+                    tags_of_ds(ds),
                     tags_of_keys(keys)
                 ),
                 format!(
-                    "{} is signed with key {}, which the zone does not publish (or the DS \
-                     does not name); published keys: {}",
-                    signature.rrset,
-                    signature.key_tag,
+                    "Publish the DNSKEY with tag {} in zone {zone}, or replace the DS at \
+                     the registrar with the DS of a published key ({}).",
+                    tags_of_ds(ds),
                     tags_of_keys(keys)
                 ),
             ),
-            fix: dnssec_fix(
-                &signature.signer,
-                Text::new(
-                    format!(
-                        "Pubblicare nella zona {} la DNSKEY con tag {}, oppure firmare di \
-                         nuovo la zona con le chiavi pubblicate.",
-                        signature.signer, signature.key_tag
-                    ),
-                    format!(
-                        "Publish the DNSKEY with tag {} in zone {}, or re-sign the zone \
-                         with the published keys.",
-                        signature.key_tag, signature.signer
-                    ),
+        ),
+    }
+}
+
+/// Signatures past their expiration.
+fn expired(signature: &SigInfo) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!(
+                "le firme di {} sono scadute il {}",
+                signature.rrset,
+                when(signature.expiration)
+            ),
+            format!(
+                "the signatures of {} expired on {}",
+                signature.rrset,
+                when(signature.expiration)
+            ),
+        ),
+        fix: dnssec_fix(
+            &signature.signer,
+            Text::new(
+                format!(
+                    "Firmare di nuovo la zona {} (le firme sono scadute il {}): il \
+                     sistema che la firma si è fermato.",
+                    signature.signer,
+                    when(signature.expiration)
+                ),
+                format!(
+                    "Re-sign zone {} (the signatures expired on {}): the system that \
+                     signs it has stopped.",
+                    signature.signer,
+                    when(signature.expiration)
                 ),
             ),
-        },
-        Bogus::Unsigned { rrset, zone } => Diagnosis {
-            reason: Text::new(
-                format!("{rrset} non ha firme, ma la zona {zone} risulta firmata"),
-                format!("{rrset} has no signature, but zone {zone} is signed"),
+        ),
+    }
+}
+
+/// Signatures not valid yet.
+fn not_yet_valid(signature: &SigInfo) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!(
+                "le firme di {} sono valide solo dal {}",
+                signature.rrset,
+                when(signature.inception)
             ),
-            fix: dnssec_fix(
-                zone,
-                Text::new(
-                    format!(
-                        "Firmare di nuovo la zona {zone} su tutti i suoi server, oppure, se \
-                         non deve più essere firmata, togliere il suo DS presso il registrar."
-                    ),
-                    format!(
-                        "Re-sign zone {zone} on all its servers or, if it is no longer to be \
-                         signed, remove its DS at the registrar."
-                    ),
+            format!(
+                "the signatures of {} are valid only from {}",
+                signature.rrset,
+                when(signature.inception)
+            ),
+        ),
+        fix: dnssec_fix(
+            &signature.signer,
+            Text::new(
+                format!(
+                    "Firmare di nuovo la zona {} con un inizio di validità corretto \
+                     (l'orologio del sistema che firma è avanti?).",
+                    signature.signer
+                ),
+                format!(
+                    "Re-sign zone {} with a correct start of validity (is the signing \
+                     system's clock ahead?).",
+                    signature.signer
                 ),
             ),
-        },
-        Bogus::NoDenialProof { name, zone } => Diagnosis {
-            reason: Text::new(
-                format!("la zona {zone} non dimostra con NSEC/NSEC3 firmati che {name} non ha DS"),
-                format!("zone {zone} does not prove with signed NSEC/NSEC3 that {name} has no DS"),
+        ),
+    }
+}
+
+/// A signature that does not match its data.
+fn bad_signature(signature: &SigInfo) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!(
+                "la firma di {} (chiave {}) non corrisponde ai dati",
+                signature.rrset, signature.key_tag
             ),
-            fix: dnssec_fix(
-                zone,
-                Text::new(
-                    format!("Firmare di nuovo la zona {zone} (catena NSEC/NSEC3 completa)."),
-                    format!("Re-sign zone {zone} (a complete NSEC/NSEC3 chain)."),
+            format!(
+                "the signature of {} (key {}) does not match the data",
+                signature.rrset, signature.key_tag
+            ),
+        ),
+        fix: dnssec_fix(
+            &signature.signer,
+            Text::new(
+                format!(
+                    "Firmare di nuovo la zona {}: i dati sono cambiati dopo la firma.",
+                    signature.signer
+                ),
+                format!(
+                    "Re-sign zone {}: the data changed after it was signed.",
+                    signature.signer
                 ),
             ),
-        },
+        ),
+    }
+}
+
+/// A signature by a key the zone does not publish.
+fn unknown_key(signature: &SigInfo, keys: &[KeyInfo]) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!(
+                "{} è firmato con la chiave {}, che la zona non pubblica (o che il DS \
+                 non indica); chiavi pubblicate: {}",
+                signature.rrset,
+                signature.key_tag,
+                tags_of_keys(keys)
+            ),
+            format!(
+                "{} is signed with key {}, which the zone does not publish (or the DS \
+                 does not name); published keys: {}",
+                signature.rrset,
+                signature.key_tag,
+                tags_of_keys(keys)
+            ),
+        ),
+        fix: dnssec_fix(
+            &signature.signer,
+            Text::new(
+                format!(
+                    "Pubblicare nella zona {} la DNSKEY con tag {}, oppure firmare di \
+                     nuovo la zona con le chiavi pubblicate.",
+                    signature.signer, signature.key_tag
+                ),
+                format!(
+                    "Publish the DNSKEY with tag {} in zone {}, or re-sign the zone \
+                     with the published keys.",
+                    signature.key_tag, signature.signer
+                ),
+            ),
+        ),
+    }
+}
+
+/// An RRset without signatures in a signed zone.
+fn unsigned(rrset: &str, zone: &str) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!("{rrset} non ha firme, ma la zona {zone} risulta firmata"),
+            format!("{rrset} has no signature, but zone {zone} is signed"),
+        ),
+        fix: dnssec_fix(
+            zone,
+            Text::new(
+                format!(
+                    "Firmare di nuovo la zona {zone} su tutti i suoi server, oppure, se \
+                     non deve più essere firmata, togliere il suo DS presso il registrar."
+                ),
+                format!(
+                    "Re-sign zone {zone} on all its servers or, if it is no longer to be \
+                     signed, remove its DS at the registrar."
+                ),
+            ),
+        ),
+    }
+}
+
+/// No signed proof that a delegation has no DS.
+fn no_denial_proof(name: &str, zone: &str) -> Diagnosis {
+    Diagnosis {
+        reason: Text::new(
+            format!("la zona {zone} non dimostra con NSEC/NSEC3 firmati che {name} non ha DS"),
+            format!("zone {zone} does not prove with signed NSEC/NSEC3 that {name} has no DS"),
+        ),
+        fix: dnssec_fix(
+            zone,
+            Text::new(
+                format!("Firmare di nuovo la zona {zone} (catena NSEC/NSEC3 completa)."),
+                format!("Re-sign zone {zone} (a complete NSEC/NSEC3 chain)."),
+            ),
+        ),
     }
 }
 
