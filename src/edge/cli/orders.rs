@@ -556,154 +556,190 @@ async fn mailboxes(
     zone: &TimeZone,
 ) -> Result<Exit, CliError> {
     match command {
-        MailboxesCommand::Add(args) => {
-            let lang = args.lang;
-            let mailbox = activation::add_mailbox(registry, &args.address, now)
-                .await
-                .map_err(|e| refused(e, lang))?;
-            let link = activation::issue_link(registry, settings, &mailbox, now)
-                .await
-                .map_err(|e| refused(e, lang))?;
-            match args.format {
-                Format::Json => outln!(
-                    "{}",
-                    view::to_json_string(&MailboxCreated {
-                        link,
-                        mailbox: MailboxView::from(&mailbox),
-                    })
-                )?,
-                Format::Text => {
-                    outln!(
-                        "{} {}",
-                        lang.pick("casella creata:", "mailbox created:"),
-                        mailbox.address
-                    )?;
-                    outln!(
-                        "{} {link}",
-                        lang.pick(
-                            "link per impostare la password:",
-                            "link to set the password:"
-                        )
-                    )?;
-                }
-            }
-        }
-        MailboxesCommand::List(args) => {
-            let lang = args.lang;
-            let domain_id = match &args.domain {
-                None => None,
-                Some(name) => {
-                    let name = crate::name::DomainName::parse(name)
-                        .map_err(|e| CliError::Usage(e.message(lang)))?;
-                    let domain = registry.domain(&name).await?.ok_or_else(|| {
-                        refused(ActivationError::UnknownDomain(name.to_string()), lang)
-                    })?;
-                    Some(domain.id)
-                }
-            };
-            let list = registry.mailboxes(domain_id).await?;
-            for mailbox in &list {
-                match args.format {
-                    Format::Json => {
-                        outln!("{}", view::to_json_string(&MailboxView::from(mailbox)))?
-                    }
-                    Format::Text => outln!(
-                        "{:<40} {:<18} {}",
-                        mailbox.address,
-                        if mailbox.has_password {
-                            lang.pick("password impostata", "password set")
-                        } else {
-                            lang.pick("in attesa", "awaiting password")
-                        },
-                        civil(mailbox.created, zone, TABLE_TIME)
-                    )?,
-                }
-            }
-            if list.is_empty() && args.format == Format::Text {
-                outln!("{}", lang.pick("nessuna casella", "no mailboxes"))?;
-            }
-        }
-        MailboxesCommand::Remove(args) => {
-            let lang = args.lang;
-            let (local, domain) =
-                activation::parse_address(&args.address).map_err(|e| refused(e, lang))?;
-            let address = format!("{local}@{domain}");
-            if !registry.remove_mailbox(&address).await? {
-                return Err(refused(ActivationError::NoMailbox(address), lang));
-            }
-            match args.format {
-                Format::Json => outln!(
-                    "{}",
-                    view::to_json_string(&MailboxRemoved { removed: address })
-                )?,
-                Format::Text => outln!(
-                    "{} {address}",
-                    lang.pick("casella eliminata:", "mailbox deleted:")
-                )?,
-            }
-        }
-        MailboxesCommand::Link(args) => {
-            let lang = args.lang;
-            let link = activation::reissue_link(registry, settings, &args.address, now)
-                .await
-                .map_err(|e| refused(e, lang))?;
-            match args.format {
-                Format::Json => outln!(
-                    "{}",
-                    view::to_json_string(&MailboxLink {
-                        address: args.address,
-                        link,
-                    })
-                )?,
-                Format::Text => outln!("{link}")?,
-            }
-        }
-        MailboxesCommand::SetPassword(args) => {
-            let lang = args.lang;
-            if args.link.is_some() {
-                return Err(CliError::Usage(
-                    lang.pick(
-                        "il link non si passa sulla riga di comando (gli altri utenti lo \
-                         vedrebbero con ps): usare --link-file FILE, oppure scriverlo sullo \
-                         standard input",
-                        "the link is not taken from the command line (other users would see \
-                         it with ps): use --link-file FILE, or write it on standard input",
-                    )
-                    .to_owned(),
-                ));
-            }
-            let link = read_secret(
-                args.link_file.as_deref(),
-                lang.pick("Link per impostare la password", "Set-password link"),
-                lang,
-            )?;
-            let token = link
-                .trim()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            let password = read_password(args.password_file.as_deref(), lang)?;
-            let mailbox = activation::set_password(registry, &token, &password, now)
-                .await
-                .map_err(|e| refused(e, lang))?;
-            match args.format {
-                Format::Json => outln!(
-                    "{}",
-                    view::to_json_string(&PasswordSet {
-                        address: mailbox.address,
-                        password_set: true,
-                    })
-                )?,
-                Format::Text => outln!(
-                    "{} {}",
-                    lang.pick("password impostata per", "password set for"),
-                    mailbox.address
-                )?,
-            }
-        }
+        MailboxesCommand::Add(args) => add_mailbox(registry, settings, args, now).await?,
+        MailboxesCommand::List(args) => list_mailboxes(registry, args, zone).await?,
+        MailboxesCommand::Remove(args) => remove_mailbox(registry, args).await?,
+        MailboxesCommand::Link(args) => new_link(registry, settings, args, now).await?,
+        MailboxesCommand::SetPassword(args) => set_password(registry, args, now).await?,
     }
     Ok(Exit::Ok)
+}
+
+/// `mailboxes add`: creates the mailbox and prints its set-password link.
+async fn add_mailbox(
+    registry: &Registry,
+    settings: &activation::Settings,
+    args: MailboxArgs,
+    now: Timestamp,
+) -> Result<(), CliError> {
+    let lang = args.lang;
+    let mailbox = activation::add_mailbox(registry, &args.address, now)
+        .await
+        .map_err(|e| refused(e, lang))?;
+    let link = activation::issue_link(registry, settings, &mailbox, now)
+        .await
+        .map_err(|e| refused(e, lang))?;
+    match args.format {
+        Format::Json => outln!(
+            "{}",
+            view::to_json_string(&MailboxCreated {
+                link,
+                mailbox: MailboxView::from(&mailbox),
+            })
+        )?,
+        Format::Text => {
+            outln!(
+                "{} {}",
+                lang.pick("casella creata:", "mailbox created:"),
+                mailbox.address
+            )?;
+            outln!(
+                "{} {link}",
+                lang.pick(
+                    "link per impostare la password:",
+                    "link to set the password:"
+                )
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `mailboxes list`: of one domain, or all.
+async fn list_mailboxes(
+    registry: &Registry,
+    args: MailboxListArgs,
+    zone: &TimeZone,
+) -> Result<(), CliError> {
+    let lang = args.lang;
+    let domain_id = match &args.domain {
+        None => None,
+        Some(name) => {
+            let name = crate::name::DomainName::parse(name)
+                .map_err(|e| CliError::Usage(e.message(lang)))?;
+            let domain = registry
+                .domain(&name)
+                .await?
+                .ok_or_else(|| refused(ActivationError::UnknownDomain(name.to_string()), lang))?;
+            Some(domain.id)
+        }
+    };
+    let list = registry.mailboxes(domain_id).await?;
+    for mailbox in &list {
+        match args.format {
+            Format::Json => outln!("{}", view::to_json_string(&MailboxView::from(mailbox)))?,
+            Format::Text => outln!(
+                "{:<40} {:<18} {}",
+                mailbox.address,
+                if mailbox.has_password {
+                    lang.pick("password impostata", "password set")
+                } else {
+                    lang.pick("in attesa", "awaiting password")
+                },
+                civil(mailbox.created, zone, TABLE_TIME)
+            )?,
+        }
+    }
+    if list.is_empty() && args.format == Format::Text {
+        outln!("{}", lang.pick("nessuna casella", "no mailboxes"))?;
+    }
+    Ok(())
+}
+
+/// `mailboxes remove`.
+async fn remove_mailbox(registry: &Registry, args: MailboxArgs) -> Result<(), CliError> {
+    let lang = args.lang;
+    let (local, domain) = activation::parse_address(&args.address).map_err(|e| refused(e, lang))?;
+    let address = format!("{local}@{domain}");
+    if !registry.remove_mailbox(&address).await? {
+        return Err(refused(ActivationError::NoMailbox(address), lang));
+    }
+    match args.format {
+        Format::Json => outln!(
+            "{}",
+            view::to_json_string(&MailboxRemoved { removed: address })
+        )?,
+        Format::Text => outln!(
+            "{} {address}",
+            lang.pick("casella eliminata:", "mailbox deleted:")
+        )?,
+    }
+    Ok(())
+}
+
+/// `mailboxes link`: a new set-password link (the older one stops working).
+async fn new_link(
+    registry: &Registry,
+    settings: &activation::Settings,
+    args: MailboxArgs,
+    now: Timestamp,
+) -> Result<(), CliError> {
+    let lang = args.lang;
+    let link = activation::reissue_link(registry, settings, &args.address, now)
+        .await
+        .map_err(|e| refused(e, lang))?;
+    match args.format {
+        Format::Json => outln!(
+            "{}",
+            view::to_json_string(&MailboxLink {
+                address: args.address,
+                link,
+            })
+        )?,
+        Format::Text => outln!("{link}")?,
+    }
+    Ok(())
+}
+
+/// `mailboxes set-password`: with the link and the password read safely.
+async fn set_password(
+    registry: &Registry,
+    args: SetPasswordArgs,
+    now: Timestamp,
+) -> Result<(), CliError> {
+    let lang = args.lang;
+    if args.link.is_some() {
+        return Err(CliError::Usage(
+            lang.pick(
+                "il link non si passa sulla riga di comando (gli altri utenti lo \
+                 vedrebbero con ps): usare --link-file FILE, oppure scriverlo sullo \
+                 standard input",
+                "the link is not taken from the command line (other users would see \
+                 it with ps): use --link-file FILE, or write it on standard input",
+            )
+            .to_owned(),
+        ));
+    }
+    let link = read_secret(
+        args.link_file.as_deref(),
+        lang.pick("Link per impostare la password", "Set-password link"),
+        lang,
+    )?;
+    let token = link
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let password = read_password(args.password_file.as_deref(), lang)?;
+    let mailbox = activation::set_password(registry, &token, &password, now)
+        .await
+        .map_err(|e| refused(e, lang))?;
+    match args.format {
+        Format::Json => outln!(
+            "{}",
+            view::to_json_string(&PasswordSet {
+                address: mailbox.address,
+                password_set: true,
+            })
+        )?,
+        Format::Text => outln!(
+            "{} {}",
+            lang.pick("password impostata per", "password set for"),
+            mailbox.address
+        )?,
+    }
+    Ok(())
 }
 
 /// The first line of a file, or of standard input (with a prompt on a terminal).
