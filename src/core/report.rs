@@ -566,8 +566,9 @@ pub struct RecordedServer {
     pub mx: String,
 }
 
-/// Reads a member as `T`, or as `T`'s default when it is of another type.
-fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+/// Reads a member as `T`, or as `T`'s default when it is of another type: for reading
+/// records stored by another version (`#[serde(default, deserialize_with = "lenient")]`).
+pub fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::de::DeserializeOwned + Default,
@@ -740,5 +741,47 @@ impl CheckLine {
             CheckLine::Result(result) => result.ok,
             CheckLine::InputError(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_result_reads_leniently() {
+        let stored = serde_json::json!({
+            "findings": [
+                {"code": "MX_NON_DEFINITO", "severity": "error", "message": "m",
+                 "transient": true, "fix": [{"case": "own_zone", "zone": "esempio.it",
+                 "add": ["a"], "remove": [], "note": null}], "servers": []},
+                {"code": "CODICE_FUTURO", "severity": "critical", "message": 5}
+            ],
+            "nameservers": [{"name": "ns1", "address": "192.0.2.1", "records": ["10 mx."],
+                             "serial": 7, "mx": "answer", "soa": "answer"}],
+            "verdict": "error"
+        });
+        let read = RecordedResult::read(&stored).expect("an object");
+        let findings = read.findings.expect("a findings list");
+        assert_eq!(findings[0].code.as_deref(), Some("MX_NON_DEFINITO"));
+        assert_eq!(findings[0].severity, Some(Severity::Error));
+        assert!(findings[0].transient);
+        assert_eq!(findings[0].fix[0].add, ["a"]);
+        // An unknown code is kept; a severity or message of another kind reads as empty.
+        assert_eq!(findings[1].code.as_deref(), Some("CODICE_FUTURO"));
+        assert_eq!(
+            (findings[1].severity, findings[1].message.as_str()),
+            (None, "")
+        );
+        assert_eq!(read.nameservers[0].serial, Some(7));
+        assert_eq!(read.nameservers[0].records, ["10 mx."]);
+        // Without a findings list it is not a check result; not an object reads as None.
+        assert_eq!(
+            RecordedResult::read(&serde_json::json!({"ok": true}))
+                .unwrap()
+                .findings,
+            None
+        );
+        assert_eq!(RecordedResult::read(&serde_json::json!([1])), None);
     }
 }

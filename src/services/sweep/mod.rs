@@ -57,7 +57,7 @@ use crate::report::{Report, Verdict};
 
 pub use config::SweepConfig;
 pub use plan::{HoldReason, ResolverWatch, Schedule, ShareRule};
-pub use summary::{CanaryResult, Summary};
+pub use summary::{CanaryResult, RecordedCanary, RecordedSummary, Summary};
 
 /// How long to keep retrying a commit while the database is unreachable before the
 /// sweep gives up (its work is not lost: the next run resumes it).

@@ -5,11 +5,12 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Lang;
 use crate::lifecycle::State;
 use crate::registry::{Sweep, SweepKind, SweepTally};
+use crate::report::lenient;
 
 use super::HoldReason;
 
@@ -23,6 +24,73 @@ pub struct CanaryResult {
     /// Whether it passed.
     pub ok: bool,
     /// Its error codes (or why it could not be checked).
+    pub codes: Vec<String>,
+}
+
+/// A stored sweep summary read back leniently, for the console: a summary stored by
+/// another version of pecwatch, or cut short, still reads (a missing member, or one not
+/// of its type, reads as empty; codes stay text).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct RecordedSummary {
+    /// Domains checked.
+    #[serde(default, deserialize_with = "lenient")]
+    pub checked: u64,
+    /// Checks without errors.
+    #[serde(default, deserialize_with = "lenient")]
+    pub ok: u64,
+    /// Checks with errors.
+    #[serde(default, deserialize_with = "lenient")]
+    pub failed: u64,
+    /// Failing checks whose errors rest only on timeouts.
+    #[serde(default, deserialize_with = "lenient")]
+    pub transient: u64,
+    /// Domains that went into error.
+    #[serde(default, deserialize_with = "lenient")]
+    pub new_errors: u64,
+    /// Domains corrected.
+    #[serde(default, deserialize_with = "lenient")]
+    pub corrected: u64,
+    /// Domains removed.
+    #[serde(default, deserialize_with = "lenient")]
+    pub removed: u64,
+    /// Domains put under review.
+    #[serde(default, deserialize_with = "lenient")]
+    pub under_review: u64,
+    /// Domains whose certification expired.
+    #[serde(default, deserialize_with = "lenient")]
+    pub expired: u64,
+    /// How long the sweep took, when recorded.
+    #[serde(default, deserialize_with = "lenient")]
+    pub seconds: Option<f64>,
+    /// Failing checks by error code.
+    #[serde(default, deserialize_with = "lenient")]
+    pub codes: BTreeMap<String, u64>,
+    /// The canary checks.
+    #[serde(default, deserialize_with = "lenient")]
+    pub canaries: Vec<RecordedCanary>,
+}
+
+impl RecordedSummary {
+    /// Reads a stored summary; anything that is not a JSON object reads as empty.
+    pub fn read(value: &serde_json::Value) -> Self {
+        Self::deserialize(value).unwrap_or_default()
+    }
+}
+
+/// One stored canary check (see [`CanaryResult`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct RecordedCanary {
+    /// The canary domain.
+    #[serde(default, deserialize_with = "lenient")]
+    pub domain: String,
+    /// `before` or `after` the sweep.
+    #[serde(default, deserialize_with = "lenient")]
+    pub when: String,
+    /// Whether it passed.
+    #[serde(default, deserialize_with = "lenient")]
+    pub ok: bool,
+    /// Its error codes (or why it could not be checked).
+    #[serde(default, deserialize_with = "lenient")]
     pub codes: Vec<String>,
 }
 
@@ -337,6 +405,25 @@ mod tests {
         assert_eq!(
             (summary.failed, summary.new_errors, summary.removed),
             (10, 2, 1)
+        );
+        // Stored, then read back by the console: every count, the codes, the canaries.
+        let stored = serde_json::to_value(&summary).unwrap();
+        let read = RecordedSummary::read(&stored);
+        assert_eq!(
+            (read.checked, read.failed, read.new_errors, read.removed),
+            (1000, 10, 2, 1)
+        );
+        assert_eq!(read.seconds, Some(2.0));
+        assert_eq!(read.codes.get("A_NON_CORRETTO"), Some(&6));
+        assert_eq!(read.canaries[0].domain, "pec.canary.it");
+        assert!(!read.canaries[0].ok);
+        // A summary cut short or of another version still reads, what is missing as empty.
+        let odd = serde_json::json!({"checked": "many", "ok": 3, "canaries": [{"ok": true}]});
+        let read = RecordedSummary::read(&odd);
+        assert_eq!((read.checked, read.ok, read.canaries.len()), (0, 3, 1));
+        assert_eq!(
+            RecordedSummary::read(&serde_json::json!("text")),
+            RecordedSummary::default()
         );
         let it = summary.to_text(Lang::It);
         assert!(

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::{SignedDuration, Timestamp};
 use minijinja::{Value, context};
-use serde_json::Value as Json;
 
 use super::auth::SignedIn;
 use super::{day, span, when};
@@ -16,6 +15,7 @@ use crate::finding::{Code, Severity};
 use crate::lifecycle::State;
 use crate::registry::users::{DayErrors, DomainQuery};
 use crate::registry::{DomainFilter, OrderState, RegistryError};
+use crate::sweep::RecordedSummary;
 use crate::web::AppState;
 use crate::web::pages::ui::Page;
 
@@ -94,36 +94,28 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
         .await?
         .len();
     let sweep = registry.last_sweep().await?.map(|sweep| {
-        let summary = sweep.summary.clone().unwrap_or(Json::Null);
-        let number = |key: &str| summary.get(key).and_then(Json::as_u64).unwrap_or(0);
+        let summary = sweep
+            .summary
+            .as_ref()
+            .map(RecordedSummary::read)
+            .unwrap_or_default();
         let canaries: Vec<Value> = summary
-            .get("canaries")
-            .and_then(Json::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|c| {
-                        context! {
-                            domain => c.get("domain").and_then(Json::as_str).unwrap_or("-"),
-                            when => c.get("when").and_then(Json::as_str).unwrap_or(""),
-                            ok => c.get("ok").and_then(Json::as_bool).unwrap_or(false),
-                            codes => c.get("codes").cloned().unwrap_or(Json::Null).as_array().map(|codes| {
-                                codes.iter().filter_map(Json::as_str).map(str::to_owned).collect::<Vec<_>>()
-                            }).unwrap_or_default(),
-                        }
-                    })
-                    .collect()
+            .canaries
+            .iter()
+            .map(|c| {
+                context! {
+                    domain => if c.domain.is_empty() { "-" } else { c.domain.as_str() },
+                    when => &c.when,
+                    ok => c.ok,
+                    codes => &c.codes,
+                }
             })
-            .unwrap_or_default();
+            .collect();
         let codes: Vec<(String, u64)> = summary
-            .get("codes")
-            .and_then(Json::as_object)
-            .map(|codes| {
-                codes
-                    .iter()
-                    .map(|(code, n)| (code.replace('_', " "), n.as_u64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .codes
+            .iter()
+            .map(|(code, n)| (code.replace('_', " "), *n))
+            .collect();
         context! {
             id => sweep.id,
             kind => sweep.kind.as_str(),
@@ -132,21 +124,19 @@ async fn context(state: &AppState, page: &Page) -> Result<Value, RegistryError> 
             ago => sweep.finished.map(|at| span(at, now, lang)),
             held => sweep.held,
             hold_reason => &sweep.hold_reason,
-            checked => number("checked"),
-            ok => number("ok"),
-            failed => number("failed"),
-            transient => number("transient"),
-            new_errors => number("new_errors"),
-            corrected => number("corrected"),
-            removed => number("removed"),
-            under_review => number("under_review"),
-            expired => number("expired"),
-            seconds => summary.get("seconds").and_then(Json::as_f64),
+            checked => summary.checked,
+            ok => summary.ok,
+            failed => summary.failed,
+            transient => summary.transient,
+            new_errors => summary.new_errors,
+            corrected => summary.corrected,
+            removed => summary.removed,
+            under_review => summary.under_review,
+            expired => summary.expired,
+            seconds => summary.seconds,
             codes => codes,
             canaries => canaries,
-            canaries_ok => summary.get("canaries").and_then(Json::as_array).is_none_or(|list| {
-                list.iter().all(|c| c.get("ok").and_then(Json::as_bool).unwrap_or(false))
-            }),
+            canaries_ok => summary.canaries.iter().all(|c| c.ok),
         }
     });
     let since = now
