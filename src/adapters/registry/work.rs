@@ -196,7 +196,8 @@ impl Registry {
                 // Leases are committed without waiting for the disk: one lost in a crash
                 // of the server is a lease that lapsed early. Another worker may then
                 // check the domain too, and the second result is dropped when committed
-                // (the version moved on, and the domain has a check in the sweep).
+                // (the version moved on, and the domain has a check in the sweep). See
+                // `commit_batch_once` for the checks.
                 let mut tx = pool.begin().await?;
                 sqlx::query(ASYNC_COMMIT).execute(&mut *tx).await?;
                 let claimed = sqlx::query_as(sql)
@@ -335,13 +336,15 @@ impl Registry {
                 Backend::Postgres => pool.begin().await?,
             };
             // PostgreSQL: a batch that only records checks (no new status, transition,
-            // notice or delivery: the sweep's first phase) does not wait for its WAL to reach the
-            // disk. A crash of the server may then lose the last such batches, and only
-            // as a whole: their domains keep their old version, lease and last check, so
-            // the sweep checks them again (they are due and not checked in it). Anything
-            // that acts on the checks (the sweep's decision, the applied changes, the
-            // notices) is committed synchronously, which flushes every earlier commit
-            // first: no effect ever rests on a check that could be lost.
+            // notice or delivery: the sweep's first phase) does not wait for its WAL to
+            // reach the disk. A crash of the server (not of pecwatch) may then lose the
+            // batches of its last moments (PostgreSQL flushes within three
+            // `wal_writer_delay`s), each as a whole: their domains keep their old
+            // version, next check and last check, so they stay due and are checked again,
+            // by the next sweep at the latest. Anything that acts on checks (the sweep's
+            // decision, the applied changes, the notices) is committed synchronously,
+            // which flushes every earlier commit first: no effect ever rests on a check
+            // that could be lost, and the decision counts only checks that are on disk.
             if backend == Backend::Postgres && rows.iter().all(|(u, _)| records_only(u)) {
                 sqlx::query(ASYNC_COMMIT).execute(&mut *tx).await?;
             }
