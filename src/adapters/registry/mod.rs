@@ -134,6 +134,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "check_results",
         include_str!("../../../migrations/sqlite/0009_check_results.sql"),
     ),
+    (
+        10,
+        "sweep_writes",
+        include_str!("../../../migrations/sqlite/0010_sweep_writes.sql"),
+    ),
 ];
 /// The PostgreSQL migrations, compiled in.
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -181,6 +186,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "check_results",
         include_str!("../../../migrations/postgres/0009_check_results.sql"),
+    ),
+    (
+        10,
+        "sweep_writes",
+        include_str!("../../../migrations/postgres/0010_sweep_writes.sql"),
     ),
 ];
 

@@ -181,16 +181,37 @@ impl Registry {
             Backend::Sqlite => claim_sql!(""),
             Backend::Postgres => claim_sql!(" FOR UPDATE SKIP LOCKED"),
         };
-        let mut claimed: Vec<Domain> = with_pool!(self, |pool| {
-            sqlx::query_as(sql)
-                .bind(owner)
-                .bind(until)
-                .bind(secs(now))
-                .bind(saturating_i64(limit))
-                .bind(started)
-                .fetch_all(pool)
-                .await
-        })?;
+        let mut claimed: Vec<Domain> = match self {
+            Registry::Sqlite(pool) => {
+                sqlx::query_as(sql)
+                    .bind(owner)
+                    .bind(until)
+                    .bind(secs(now))
+                    .bind(saturating_i64(limit))
+                    .bind(started)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Registry::Postgres(pool) => {
+                // Leases are committed without waiting for the disk: one lost in a crash
+                // of the server is a lease that lapsed early. Another worker may then
+                // check the domain too, and the second result is dropped when committed
+                // (the version moved on, and the domain has a check in the sweep). See
+                // `commit_batch_once` for the checks.
+                let mut tx = pool.begin().await?;
+                sqlx::query(ASYNC_COMMIT).execute(&mut *tx).await?;
+                let claimed = sqlx::query_as(sql)
+                    .bind(owner)
+                    .bind(until)
+                    .bind(secs(now))
+                    .bind(saturating_i64(limit))
+                    .bind(started)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                claimed
+            }
+        };
         // RETURNING does not promise an order.
         claimed.sort_by_key(|domain| (domain.next_check, domain.id));
         Ok(claimed)
@@ -314,6 +335,19 @@ impl Registry {
                 Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
                 Backend::Postgres => pool.begin().await?,
             };
+            // PostgreSQL: a batch that only records checks (no new status, transition,
+            // notice or delivery: the sweep's first phase) does not wait for its WAL to
+            // reach the disk. A crash of the server (not of pecwatch) may then lose the
+            // batches of its last moments (PostgreSQL flushes within three
+            // `wal_writer_delay`s), each as a whole: their domains keep their old
+            // version, next check and last check, so they stay due and are checked again,
+            // by the next sweep at the latest. Anything that acts on checks (the sweep's
+            // decision, the applied changes, the notices) is committed synchronously,
+            // which flushes every earlier commit first: no effect ever rests on a check
+            // that could be lost, and the decision counts only checks that are on disk.
+            if backend == Backend::Postgres && rows.iter().all(|(u, _)| records_only(u)) {
+                sqlx::query(ASYNC_COMMIT).execute(&mut *tx).await?;
+            }
 
             // 1. The domains, where the version matches.
             let applied: HashSet<i64> = BatchRows::update_domains(&mut tx, owner, now, &unique)
@@ -425,6 +459,19 @@ impl Registry {
     }
 }
 
+/// Lets the transaction commit without waiting for the disk (PostgreSQL).
+const ASYNC_COMMIT: &str = "SET LOCAL synchronous_commit = off";
+
+/// Whether an update only records a check (and the domain's schedule): no new status,
+/// transition, notice, delivery or bounce to record.
+fn records_only(update: &DomainUpdate) -> bool {
+    update.status.is_none()
+        && update.transitions.is_empty()
+        && update.effects.is_empty()
+        && update.deliveries.is_empty()
+        && update.bounces.is_empty()
+}
+
 /// An update of a batch, with its check's result as stored (if it has a check).
 type Row<'a> = (&'a DomainUpdate, &'a Option<StoredResult>);
 /// A check to insert: its update, the check, and its result as stored.
@@ -501,7 +548,7 @@ impl BatchRows for sqlx::Sqlite {
         rows: &'a [Row<'a>],
     ) -> Result<Vec<i64>, sqlx::Error> {
         let mut applied = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(MAX_PARAMS / UPDATE_PARAMS) {
+        for chunk in shaped_chunks(rows, MAX_PARAMS / UPDATE_PARAMS) {
             let mut query =
                 sqlx::QueryBuilder::<Self>::new(concat!("WITH v (", update_columns!(), ") AS ("));
             query.push_values(chunk, |mut row, (update, result)| {
@@ -546,7 +593,7 @@ impl BatchRows for sqlx::Sqlite {
         tx: &'a mut sqlx::Transaction<'static, Self>,
         checks: &'a [CheckRow<'a>],
     ) -> Result<(), sqlx::Error> {
-        for chunk in checks.chunks(MAX_PARAMS / CHECK_PARAMS) {
+        for chunk in shaped_chunks(checks, MAX_PARAMS / CHECK_PARAMS) {
             let mut query = sqlx::QueryBuilder::<Self>::new(CHECK_COLUMNS);
             query.push_values(chunk, |mut row, (update, check, result)| {
                 row.push_bind(update.domain_id)
@@ -564,6 +611,25 @@ impl BatchRows for sqlx::Sqlite {
         }
         Ok(())
     }
+}
+
+/// `items` in chunks of at most `max` whose lengths are powers of two, largest first (a
+/// batch of 500: 256, 128, 64, 32, 16 and 4). SQLite keeps every statement it prepared,
+/// one per length of its `VALUES` list: with any length a sweep's batches would leave
+/// hundreds of large statements in each connection's cache (about 130 MB on 100,000
+/// domains); with these, ten at most.
+fn shaped_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = rest.len().min(max.max(1));
+        let size = 1 << len.ilog2();
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// One PostgreSQL array: a value of each item.
@@ -632,5 +698,23 @@ impl BatchRows for sqlx::Postgres {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shaped_chunks;
+
+    #[test]
+    fn chunks_have_few_lengths_and_cover_everything_in_order() {
+        let items: Vec<u32> = (0..500).collect();
+        let lengths: Vec<usize> = shaped_chunks(&items, 888).map(<[u32]>::len).collect();
+        assert_eq!(lengths, [256, 128, 64, 32, 16, 4]);
+        let joined: Vec<u32> = shaped_chunks(&items, 888).flatten().copied().collect();
+        assert_eq!(joined, items);
+        let lengths: Vec<usize> = shaped_chunks(&items, 100).map(<[u32]>::len).collect();
+        assert_eq!(lengths, [64, 64, 64, 64, 64, 64, 64, 32, 16, 4]);
+        assert_eq!(shaped_chunks(&items[..1], 0).count(), 1);
+        assert_eq!(shaped_chunks::<u32>(&[], 888).count(), 0);
     }
 }
