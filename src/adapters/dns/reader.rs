@@ -75,9 +75,9 @@ pub(super) fn read(bytes: &[u8]) -> Option<Quick> {
     let mut rcode_high = None;
     for _ in 0..additional {
         match record(&mut decoder)? {
-            Record::Data(rr) => sections.additional.push(rr),
-            Record::Opt { .. } if rcode_high.is_some() => return None,
-            Record::Opt { rcode } => rcode_high = Some(rcode),
+            Ok(rr) => sections.additional.push(rr),
+            Err(_) if rcode_high.is_some() => return None,
+            Err(rcode) => rcode_high = Some(rcode),
         }
     }
     let rcode = match rcode_high {
@@ -97,24 +97,14 @@ pub(super) fn read(bytes: &[u8]) -> Option<Quick> {
 fn section(decoder: &mut BinDecoder<'_>, count: u16) -> Option<Vec<Rr>> {
     let mut records = Vec::with_capacity(usize::from(count).min(8));
     for _ in 0..count {
-        match record(decoder)? {
-            Record::Data(rr) => records.push(rr),
-            Record::Opt { .. } => return None,
-        }
+        records.push(record(decoder)?.ok()?);
     }
     Some(records)
 }
 
-enum Record {
-    Data(Rr),
-    /// An OPT record without options: the high bits of the response code.
-    Opt {
-        rcode: u8,
-    },
-}
-
-/// One record of the subset, or `None`.
-fn record(decoder: &mut BinDecoder<'_>) -> Option<Record> {
+/// One record of the subset, or `None`: a record with data, or an OPT record without
+/// options (`Err` with the high bits of the response code).
+fn record(decoder: &mut BinDecoder<'_>) -> Option<Result<Rr, u8>> {
     let name = Name::read(decoder).ok()?;
     let rtype = decoder.read_u16().ok()?.unverified(/*checked below*/);
     let _class = decoder.read_u16().ok()?.unverified(/*any class*/);
@@ -125,9 +115,7 @@ fn record(decoder: &mut BinDecoder<'_>) -> Option<Record> {
     }
     if rtype == OPT {
         // hickory: an OPT owner must be the root; no data is an empty option list.
-        return (name.is_root() && length == 0).then_some(Record::Opt {
-            rcode: (ttl >> 24) as u8,
-        });
+        return (name.is_root() && length == 0).then_some(Err((ttl >> 24) as u8));
     }
     if length == 0 {
         return None; // hickory: an UPDATE-style empty record, an error in a response
@@ -178,7 +166,7 @@ fn record(decoder: &mut BinDecoder<'_>) -> Option<Record> {
     if decoder.index() - start != length {
         return None;
     }
-    Some(Record::Data(Rr {
+    Some(Ok(Rr {
         name: lower(name),
         ttl,
         data,
