@@ -70,12 +70,20 @@ pub(super) fn read(bytes: &[u8]) -> Option<Quick> {
     let mut sections = Sections {
         answers: section(&mut decoder, answers)?,
         authority: section(&mut decoder, authority)?,
-        additional: Vec::with_capacity(usize::from(additional).min(8)),
+        // Allocated at the first record with data: the usual additional section holds
+        // only the OPT record, and an empty reply section should not hold memory (an `Rr`
+        // is 256 bytes, and replies are kept in the caches and observations).
+        additional: Vec::new(),
     };
     let mut rcode_high = None;
-    for _ in 0..additional {
+    for left in (1..=additional).rev() {
         match record(&mut decoder)? {
-            Ok(rr) => sections.additional.push(rr),
+            Ok(rr) => {
+                if sections.additional.capacity() == 0 {
+                    sections.additional.reserve_exact(usize::from(left).min(8));
+                }
+                sections.additional.push(rr);
+            }
             Err(_) if rcode_high.is_some() => return None,
             Err(rcode) => rcode_high = Some(rcode),
         }
