@@ -230,12 +230,38 @@ impl Serialize for DomainName {
 
 /// A DNS name in lower case, as text without the trailing dot (`.` for the root).
 pub fn display_name(name: &Name) -> String {
+    // Fast path (this runs for every name of every report): labels of letters, digits,
+    // `_` and inner `-` print as themselves, lower-cased. Anything else (escapes, a
+    // leading `-` or `*`, the root, an empty name) takes hickory's presentation form.
+    if let Some(text) = plain_text(name) {
+        return text;
+    }
     let text = name.to_lowercase().to_ascii();
     match text.strip_suffix('.') {
         Some("") | None if name.is_root() => ".".into(),
         Some(stripped) => stripped.to_string(),
         None => text,
     }
+}
+
+/// `name` as lower-case text without the trailing dot, when every label is made only of
+/// bytes that hickory's ASCII form prints as themselves; `None` otherwise.
+fn plain_text(name: &Name) -> Option<String> {
+    let mut text = String::with_capacity(name.len());
+    for label in name.iter() {
+        if !text.is_empty() {
+            text.push('.');
+        }
+        for (index, &byte) in label.iter().enumerate() {
+            let byte = byte.to_ascii_lowercase();
+            let plain = byte.is_ascii_alphanumeric() || byte == b'_' || (byte == b'-' && index > 0);
+            if !plain {
+                return None;
+            }
+            text.push(char::from(byte));
+        }
+    }
+    (!text.is_empty()).then_some(text)
 }
 
 /// Whether a name read from DNS data is really an IP address written as a name
@@ -350,6 +376,55 @@ mod tests {
             &Name::from_ascii("mx.pec.aruba.it.").unwrap()
         ));
         assert_eq!(display_name(&Name::root()), ".");
+    }
+
+    /// The fast path of `display_name` gives what hickory's presentation form gives.
+    #[test]
+    fn display_name_is_hickorys_form() {
+        let reference = |name: &Name| {
+            let text = name.to_lowercase().to_ascii();
+            match text.strip_suffix('.') {
+                Some("") | None if name.is_root() => ".".to_string(),
+                Some(stripped) => stripped.to_string(),
+                None => text,
+            }
+        };
+        let mut names: Vec<Name> = [
+            ".",
+            "MX.Pec.Aruba.IT.",
+            "mx.pec.aruba.it",
+            "_dmarc.example.it.",
+            "a-b.c_d.e9.",
+            "a\\.b.example.it.",
+        ]
+        .iter()
+        .map(|text| Name::from_ascii(text).unwrap())
+        .collect();
+        for labels in [
+            &[&b"-lead"[..], b"it"][..],
+            &[b"trail-", b"it"],
+            &[b"*", b"example", b"it"],
+            &[b"xn--caff-dsa", b"it"],
+        ] {
+            names.push(Name::from_labels(labels.iter().copied()).unwrap());
+        }
+        names.push(Name::from_labels(vec![&b"caf\xc3\xa9"[..], b"it"]).unwrap());
+        names.push(Name::from_labels(vec![&b"a.b"[..], b"it"]).unwrap());
+        names.push(Name::from_labels(vec![&b"sp ace"[..], b"\x00\x7f"]).unwrap());
+        names.push(Name::new());
+        let mut relative = Name::from_ascii("pec.example.it.").unwrap();
+        relative.set_fqdn(false);
+        names.push(relative);
+        for name in &names {
+            assert_eq!(display_name(name), reference(name), "{name:?}");
+        }
+        // Every single-byte label, first and inner.
+        for byte in 0..=u8::MAX {
+            for label in [vec![byte], vec![b'a', byte]] {
+                let name = Name::from_labels(vec![label.as_slice(), b"it"]).unwrap();
+                assert_eq!(display_name(&name), reference(&name), "{byte}");
+            }
+        }
         assert_eq!(
             display_name(&Name::from_ascii("MX.Pec.Aruba.IT.").unwrap()),
             "mx.pec.aruba.it"

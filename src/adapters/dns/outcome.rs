@@ -43,6 +43,17 @@ impl Rr {
     }
 }
 
+/// The three record sections of a response, converted as [`Rr::from_record`] does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sections {
+    /// Answer section.
+    pub answers: Vec<Rr>,
+    /// Authority section.
+    pub authority: Vec<Rr>,
+    /// Additional section, without the OPT record.
+    pub additional: Vec<Rr>,
+}
+
 impl Reply {
     /// Classifies a parsed response to the query `(qname, qtype)`.
     ///
@@ -55,11 +66,33 @@ impl Reply {
         qtype: RecordType,
         expect_authoritative: bool,
     ) -> Self {
-        let answers: Vec<Rr> = message.answers.iter().map(Rr::from_record).collect();
-        let authority: Vec<Rr> = message.authorities.iter().map(Rr::from_record).collect();
-        let additional: Vec<Rr> = message.additionals.iter().map(Rr::from_record).collect();
-        let aa = message.metadata.authoritative;
-        let rcode = message.metadata.response_code;
+        let sections = Sections {
+            answers: message.answers.iter().map(Rr::from_record).collect(),
+            authority: message.authorities.iter().map(Rr::from_record).collect(),
+            additional: message.additionals.iter().map(Rr::from_record).collect(),
+        };
+        let (aa, rcode) = (
+            message.metadata.authoritative,
+            message.metadata.response_code,
+        );
+        Self::classify_sections(sections, aa, rcode, qname, qtype, expect_authoritative)
+    }
+
+    /// [`Reply::classify`] from the sections already converted ([`Rr::from_record`]), the
+    /// AA bit and the response code (with its EDNS0 high bits).
+    pub fn classify_sections(
+        sections: Sections,
+        aa: bool,
+        rcode: ResponseCode,
+        qname: &Name,
+        qtype: RecordType,
+        expect_authoritative: bool,
+    ) -> Self {
+        let Sections {
+            answers,
+            authority,
+            additional,
+        } = sections;
         let outcome = match rcode {
             ResponseCode::NoError => {
                 let has_data = !chase(&answers, qname, qtype).1.is_empty();

@@ -42,7 +42,8 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use super::outcome::{Outcome, Reply};
+use super::outcome::{Outcome, Reply, Rr, Sections};
+use super::reader;
 
 /// Length of the fixed DNS header; nothing shorter can be a DNS message.
 const HEADER_LEN: usize = 12;
@@ -199,8 +200,20 @@ pub fn parse_response(
     recursion: bool,
 ) -> Result<Reply, ResponseError> {
     let question = Question::new(qname, qtype, recursion);
-    let message = question.decode(bytes, id)?;
-    Ok(question.reply(&message))
+    let response = question.decode(bytes, id)?;
+    Ok(question.reply(response))
+}
+
+/// An accepted response: what [`Reply`] is made of and, for a DNSSEC query, the whole
+/// parsed message.
+#[derive(Debug)]
+struct Response {
+    authoritative: bool,
+    truncation: bool,
+    rcode: ResponseCode,
+    sections: Sections,
+    /// Kept only for [`Transport::query_dnssec`].
+    message: Option<Message>,
 }
 
 /// What one query asks: shared by its attempts and by the receive task.
@@ -260,7 +273,11 @@ impl Question {
 
     /// Checks the header, parses, and checks the question (name case-insensitively, type,
     /// class IN). Error responses (not NOERROR or NXDOMAIN) may omit the question.
-    fn decode(&self, bytes: &[u8], id: u16) -> Result<Message, ResponseError> {
+    ///
+    /// The common responses are read by the quick [`reader`]; whatever it leaves, and every
+    /// response to a DNSSEC query (whose whole message is kept), by hickory's parser. Both
+    /// decide the same.
+    fn decode(&self, bytes: &[u8], id: u16) -> Result<Response, ResponseError> {
         let (id_hi, id_lo, flags) = match bytes {
             [hi, lo, flags, ..] if bytes.len() >= HEADER_LEN => (*hi, *lo, *flags),
             _ => return Err(ResponseError::TooShort(bytes.len())),
@@ -272,27 +289,69 @@ impl Question {
         if flags & 0x80 == 0 {
             return Err(ResponseError::NotResponse);
         }
+        if !self.dnssec
+            && let Some(quick) = reader::read(bytes)
+        {
+            let matches = match &quick.question {
+                Some((name, qtype, class)) => {
+                    *class == u16::from(DNSClass::IN) && *qtype == self.qtype && *name == self.name
+                }
+                None => self.may_omit_question(quick.rcode),
+            };
+            return matches
+                .then_some(Response {
+                    authoritative: quick.authoritative,
+                    truncation: quick.truncation,
+                    rcode: quick.rcode,
+                    sections: quick.sections,
+                    message: None,
+                })
+                .ok_or(ResponseError::QuestionMismatch);
+        }
         let message =
             Message::from_vec(bytes).map_err(|e| ResponseError::Unparsable(e.to_string()))?;
         let matches = match message.queries.as_slice() {
             [q] => {
                 q.query_class == DNSClass::IN && q.query_type == self.qtype && q.name == self.name
             }
-            [] => !matches!(
-                message.metadata.response_code,
-                ResponseCode::NoError | ResponseCode::NXDomain
-            ),
+            [] => self.may_omit_question(message.metadata.response_code),
             _ => false,
         };
-        matches
-            .then_some(message)
-            .ok_or(ResponseError::QuestionMismatch)
+        if !matches {
+            return Err(ResponseError::QuestionMismatch);
+        }
+        let convert =
+            |records: &[hickory_proto::rr::Record]| records.iter().map(Rr::from_record).collect();
+        Ok(Response {
+            authoritative: message.metadata.authoritative,
+            truncation: message.metadata.truncation,
+            rcode: message.metadata.response_code,
+            sections: Sections {
+                answers: convert(&message.answers),
+                authority: convert(&message.authorities),
+                additional: convert(&message.additionals),
+            },
+            message: self.dnssec.then_some(message),
+        })
+    }
+
+    /// Only error responses (not NOERROR or NXDOMAIN) may omit the question.
+    fn may_omit_question(&self, rcode: ResponseCode) -> bool {
+        !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain)
     }
 
     /// Classifies an accepted response, noting truncation.
-    fn reply(&self, message: &Message) -> Reply {
-        let mut reply = Reply::classify(message, &self.name, self.qtype, !self.recursion);
-        if message.metadata.truncation {
+    fn reply(&self, response: Response) -> Reply {
+        let (aa, rcode, truncation) = (response.authoritative, response.rcode, response.truncation);
+        let mut reply = Reply::classify_sections(
+            response.sections,
+            aa,
+            rcode,
+            &self.name,
+            self.qtype,
+            !self.recursion,
+        );
+        if truncation {
             reply.detail = Some("truncated response (TC=1)".into());
         }
         reply
@@ -304,7 +363,7 @@ fn network_error(detail: String) -> Reply {
 }
 
 /// What the receive task hands to a waiting query.
-type Delivery = Result<Message, ResponseError>;
+type Delivery = Result<Response, ResponseError>;
 /// Pending queries are keyed by the server's exact address and the message id.
 type Key = (SocketAddr, u16);
 
@@ -542,10 +601,8 @@ impl Transport {
             .udp_exchange(server, &question, timeout, attempts)
             .await
         {
-            Ok(message) if message.metadata.truncation => {
-                self.tcp_exchange(server, &question).await
-            }
-            Ok(message) => question.reply(&message),
+            Ok(response) if response.truncation => self.tcp_exchange(server, &question).await,
+            Ok(response) => question.reply(response),
             Err(reply) if tcp && reply.outcome == Outcome::Timeout => {
                 let mut over_tcp = self.tcp_exchange(server, &question).await;
                 if over_tcp.outcome.is_transient() {
@@ -579,16 +636,16 @@ impl Transport {
         question.dnssec = true;
         let question = Arc::new(question);
         let (wait, attempts) = (self.inner.config.timeout, self.inner.config.attempts);
-        let message = match self.udp_exchange(server, &question, wait, attempts).await {
-            Ok(message) if message.metadata.truncation => {
+        let response = match self.udp_exchange(server, &question, wait, attempts).await {
+            Ok(response) if response.truncation => {
                 bump(&self.inner.counters.tcp_fallbacks);
                 let id = rand::random::<u16>();
                 let query = question.to_wire(id, self.inner.config.edns_payload);
                 let exchange = tcp_read(server, &query, id, &question, &self.inner.counters);
                 match timeout(self.inner.config.tcp_timeout, exchange).await {
-                    Ok(Ok(message)) => {
+                    Ok(Ok(response)) => {
                         bump(&self.inner.counters.responses);
-                        message
+                        response
                     }
                     Ok(Err(mut reply)) => {
                         reply.via_tcp = true;
@@ -601,10 +658,12 @@ impl Transport {
                     }
                 }
             }
-            Ok(message) => message,
+            Ok(response) => response,
             Err(reply) => return (reply, None),
         };
-        (question.reply(&message), Some(message))
+        let mut response = response;
+        let message = response.message.take();
+        (question.reply(response), message)
     }
 
     /// A snapshot of the counters.
@@ -629,7 +688,7 @@ impl Transport {
         question: &Arc<Question>,
         wait: Duration,
         attempts: u32,
-    ) -> Result<Message, Reply> {
+    ) -> Result<Response, Reply> {
         let (inner, counters) = (&*self.inner, &*self.inner.counters);
         let pool = if server.is_ipv4() {
             &inner.v4
@@ -656,9 +715,9 @@ impl Transport {
             }
             bump(&counters.udp_sent);
             match timeout(wait, &mut current.rx).await {
-                Ok(Ok(Ok(message))) => {
+                Ok(Ok(Ok(response))) => {
                     bump(&counters.responses);
-                    return Ok(message);
+                    return Ok(response);
                 }
                 // Malformed: the registration is gone; the next attempt takes a new id.
                 Ok(Ok(Err(error))) => malformed = Some(error),
@@ -691,10 +750,11 @@ impl Transport {
         let query = question.to_wire(id, config.edns_payload);
         let exchange = tcp_read(server, &query, id, question, counters);
         let mut reply = match timeout(config.tcp_timeout, exchange).await {
-            Ok(Ok(message)) => {
+            Ok(Ok(response)) => {
                 bump(&counters.responses);
-                let mut reply = question.reply(&message);
-                if message.metadata.truncation {
+                let truncation = response.truncation;
+                let mut reply = question.reply(response);
+                if truncation {
                     reply.detail = Some("truncated even over TCP (TC=1); accepted as is".into());
                 }
                 reply
@@ -722,7 +782,7 @@ async fn tcp_read(
     id: u16,
     question: &Question,
     counters: &Counters,
-) -> Result<Message, Reply> {
+) -> Result<Response, Reply> {
     let io_error = |what: &str, e: io::Error| network_error(format!("TCP {what} {server}: {e}"));
     let mut stream = TcpStream::connect(server)
         .await
@@ -750,7 +810,7 @@ async fn tcp_read(
             .await
             .map_err(|e| io_error("read from", e))?;
         match question.decode(&message, id) {
-            Ok(message) => return Ok(message),
+            Ok(response) => return Ok(response),
             Err(error @ ResponseError::Unparsable(_)) => {
                 bump(&counters.malformed);
                 return Err(Reply::failed(Outcome::Malformed, error.to_string()));
