@@ -37,6 +37,21 @@ impl Invalid {
     }
 }
 
+/// The first of `durations` (key, value) that is not positive, as the problem of its key.
+pub fn positive(durations: &[(&'static str, jiff::SignedDuration)]) -> Result<(), Invalid> {
+    match durations
+        .iter()
+        .find(|(_, duration)| !duration.is_positive())
+    {
+        Some((key, duration)) => Err(Invalid::new(
+            key,
+            format!("\"{duration:#}\""),
+            "must be positive",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Replaces the password of a URL (`scheme://user:PASSWORD@host/…`) and the values of
 /// query parameters whose name contains `pass` with `***`.
 pub fn redact_url(url: &str) -> String {
@@ -86,4 +101,20 @@ pub fn redact_url(url: &str) -> String {
         None => out.push_str(tail),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::SignedDuration;
+
+    #[test]
+    fn the_first_duration_that_is_not_positive_is_named() {
+        let ok = SignedDuration::from_secs(1);
+        assert_eq!(positive(&[("a", ok), ("b", ok)]), Ok(()));
+        let problem = positive(&[("a", ok), ("b", SignedDuration::ZERO), ("c", -ok)]).unwrap_err();
+        assert_eq!(problem.key, "b");
+        assert_eq!(problem.problem, "must be positive");
+        assert_eq!(positive(&[("c", -ok)]).unwrap_err().shown, "\"1s ago\"");
+    }
 }

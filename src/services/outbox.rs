@@ -51,7 +51,7 @@ use crate::registry::{
     AlertKind, Attempt, Delivery, DomainAlert, DomainUpdate, OutboxItem, OutboxKind, Registry,
     RegistryError,
 };
-use crate::settings::{Invalid, REDACTED, redact_url};
+use crate::settings::{Invalid, REDACTED, positive, redact_url};
 
 /// `[smtp]`: the relay notices are handed to, and how long they are retried.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,20 +154,11 @@ impl SmtpConfig {
                 "a password needs [smtp] username too",
             ));
         }
-        for (key, duration) in [
+        positive(&[
             ("timeout", self.timeout),
             ("retry_max", self.retry_max),
             ("give_up_after", self.give_up_after),
-        ] {
-            if !duration.is_positive() {
-                return Err(Invalid::new(
-                    key,
-                    format!("\"{duration:#}\""),
-                    "must be positive",
-                ));
-            }
-        }
-        Ok(())
+        ])
     }
 }
 

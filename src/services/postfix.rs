@@ -40,7 +40,7 @@ use crate::lifecycle::State;
 use crate::lifecycle::duration_serde;
 use crate::net::{self, ConnectionLimits, Gate};
 use crate::registry::{Registry, RegistryError};
-use crate::settings::Invalid;
+use crate::settings::{Invalid, positive};
 
 /// The longest request line or netstring accepted by default.
 const MAX_LINE: usize = 8 * 1024;
@@ -755,19 +755,11 @@ impl PostfixConfig {
                 "expected ADDRESS:PORT, such as 127.0.0.1:10042, or empty",
             ));
         }
-        for (key, duration) in [
+        positive(&[
             ("idle_timeout", self.idle_timeout),
             ("request_timeout", self.request_timeout),
             ("connection_lifetime", self.connection_lifetime),
-        ] {
-            if !duration.is_positive() {
-                return Err(Invalid::new(
-                    key,
-                    format!("\"{duration:#}\""),
-                    "must be positive",
-                ));
-            }
-        }
+        ])?;
         for (key, bytes, least) in [
             ("max_line_bytes", self.max_line_bytes, 256),
             (

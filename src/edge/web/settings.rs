@@ -13,7 +13,7 @@ use crate::index::Provider;
 use crate::lifecycle::duration_serde;
 use crate::net::ConnectionLimits;
 use crate::profile::{Profile, ProfileLoader};
-use crate::settings::Invalid;
+use crate::settings::{Invalid, positive};
 
 /// Above this many names in one `POST /api/v1/check`, a warning at start: one call could
 /// keep the DNS busy for minutes.
@@ -158,20 +158,12 @@ impl WebConfig {
         if self.check_max_names == 0 {
             return Err(Invalid::new("check_max_names", "0", "must be at least 1"));
         }
-        for (key, duration) in [
+        positive(&[
             ("header_read_timeout", self.header_read_timeout),
             ("request_timeout", self.request_timeout),
             ("idle_timeout", self.idle_timeout),
             ("connection_lifetime", self.connection_lifetime),
-        ] {
-            if !duration.is_positive() {
-                return Err(Invalid::new(
-                    key,
-                    format!("\"{duration:#}\""),
-                    "must be positive",
-                ));
-            }
-        }
+        ])?;
         if self.idle_timeout <= self.request_timeout {
             return Err(Invalid::new(
                 "idle_timeout",

@@ -12,7 +12,7 @@ use super::{ResolverWatch, ShareRule};
 use crate::lifecycle::duration_serde;
 use crate::name::DomainName;
 use crate::outbox::check_mailbox;
-use crate::settings::Invalid;
+use crate::settings::{Invalid, positive};
 
 /// `[sweep]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,20 +108,12 @@ impl SweepConfig {
                 "must be at least 1",
             ));
         }
-        for (key, duration) in [
+        positive(&[
             ("lease", self.lease),
             ("recheck_pending", self.recheck_pending),
             ("resolver_probe_interval", self.resolver_probe_interval),
             ("resolver_wait", self.resolver_wait),
-        ] {
-            if !duration.is_positive() {
-                return Err(Invalid::new(
-                    key,
-                    format!("\"{duration:#}\""),
-                    "must be positive",
-                ));
-            }
-        }
+        ])?;
         for operator in &self.operators {
             check_mailbox(operator)
                 .map_err(|problem| Invalid::new("operators", format!("{operator:?}"), problem))?;
