@@ -24,6 +24,12 @@ fn main() {
         None => version,
     };
     println!("cargo:rustc-env=PECWATCH_VERSION={full}");
+    // `mmsg`: the system has sendmmsg and recvmmsg (`src/adapters/dns/batch.rs`).
+    println!("cargo::rustc-check-cfg=cfg(mmsg)");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if matches!(os.as_str(), "linux" | "android" | "freebsd" | "netbsd") {
+        println!("cargo:rustc-cfg=mmsg");
+    }
 }
 
 /// The short hash of HEAD, and the files to watch for it to change.

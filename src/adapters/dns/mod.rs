@@ -9,6 +9,7 @@
 //! - [`tsig`]: TSIG (RFC 8945) keys, signing and verification, on the exact wire bytes.
 //! - [`update`]: RFC 2136 DNS UPDATE to a primary server, signed with TSIG, its outcome.
 
+mod batch;
 pub mod outcome;
 mod reader;
 pub mod transport;

@@ -3,9 +3,11 @@
 //! Built for many queries in flight at once, in the manner of zdns and massdns:
 //!
 //! - A **shared pool of UDP sockets** per address family (unconnected, ephemeral ports).
-//!   Each socket has one receive task and a map of the queries waiting on it, keyed by
-//!   (server address, message id). A query picks a socket round-robin, registers under a
-//!   random id that is free for that server on that socket, sends, and waits on a oneshot.
+//!   Each socket has a receive task, a send task and a map of the queries waiting on it,
+//!   keyed by (server address, message id). A query picks a socket round-robin, registers
+//!   under a random id that is free for that server on that socket, queues its datagram
+//!   and waits on a oneshot. The send task sends what was queued since it last ran in one
+//!   system call, and the receive task reads what has arrived in one ([`batch`]).
 //! - The receive task accepts a datagram only if it comes from the exact server address
 //!   and port, is a response (QR=1), carries a pending id and repeats the question. Anything
 //!   else is counted in [`TransportStats::ignored_packets`] and the query keeps waiting:
@@ -36,14 +38,15 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::outcome::{Outcome, Reply, Rr, Sections};
-use super::reader;
+use super::{batch, reader};
 
 /// Length of the fixed DNS header; nothing shorter can be a DNS message.
 const HEADER_LEN: usize = 12;
@@ -362,8 +365,17 @@ fn network_error(detail: String) -> Reply {
     Reply::failed(Outcome::NetworkError, detail)
 }
 
-/// What the receive task hands to a waiting query.
-type Delivery = Result<Response, ResponseError>;
+/// What the receive task (or the send task) hands to a waiting query. Nearly every
+/// delivery is an answer: boxing it to shrink the rare ones would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Delivery {
+    /// A response that answers it.
+    Answer(Response),
+    /// A response with its id and sender that does not parse.
+    Malformed(ResponseError),
+    /// The datagram could not be sent: the system's error.
+    SendFailed(String),
+}
 /// Pending queries are keyed by the server's exact address and the message id.
 type Key = (SocketAddr, u16);
 
@@ -381,6 +393,28 @@ struct PooledSocket {
     pending: Mutex<HashMap<Key, Waiter>>,
     next_serial: AtomicU64,
     counters: Arc<Counters>,
+    /// Datagrams queued by the queries, which the send task sends together.
+    outbox: Mutex<Vec<Outgoing>>,
+    /// Wakes the send task when the outbox gets its first datagram.
+    send_ready: Notify,
+}
+
+/// A query's datagram waiting in a socket's outbox.
+struct Outgoing {
+    /// The waiting query's key (its server and message id) and registration.
+    key: Key,
+    serial: u64,
+    bytes: Vec<u8>,
+}
+
+impl batch::Datagram for Outgoing {
+    fn destination(&self) -> SocketAddr {
+        self.key.0
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// A registered query; dropping it (answered, timed out, cancelled) frees its id.
@@ -449,13 +483,18 @@ impl PooledSocket {
             return bump(&self.counters.ignored_packets);
         };
         let delivery = match question.decode(datagram, key.1) {
-            Ok(message) => Ok(message),
+            Ok(message) => Delivery::Answer(message),
             Err(error @ ResponseError::Unparsable(_)) => {
                 bump(&self.counters.malformed);
-                Err(error)
+                Delivery::Malformed(error)
             }
             Err(_) => return bump(&self.counters.ignored_packets),
         };
+        self.deliver(key, serial, delivery);
+    }
+
+    /// Hands `delivery` to the query registered under `key` as `serial`, if it still is.
+    fn deliver(&self, key: Key, serial: u64, delivery: Delivery) {
         let mut pending = self.lock();
         if let Entry::Occupied(slot) = pending.entry(key)
             && slot.get().serial == serial
@@ -464,18 +503,86 @@ impl PooledSocket {
             let _ = slot.remove().tx.send(delivery);
         }
     }
+
+    /// Queues a query's datagram for the send task.
+    fn queue(&self, registration: &Registration<'_>, bytes: Vec<u8>) {
+        let first = {
+            let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            outbox.push(Outgoing {
+                key: registration.key,
+                serial: registration.serial,
+                bytes,
+            });
+            outbox.len() == 1
+        };
+        // Otherwise the send task has been woken already and has not taken the outbox yet.
+        if first {
+            self.send_ready.notify_one();
+        }
+    }
 }
 
-/// Reads datagrams for one pooled socket until the transport is dropped.
+/// Reads datagrams for one pooled socket until the transport is dropped: what has
+/// arrived, in one call ([`batch::receive`]).
 async fn receive_loop(socket: Arc<PooledSocket>) {
-    let mut buf = vec![0u8; 65_535];
+    let mut inbox = None;
     loop {
-        match socket.socket.recv_from(&mut buf).await {
-            Ok((len, from)) => socket.dispatch(buf.get(..len).unwrap_or_default(), from),
+        let read = socket
+            .socket
+            .async_io(Interest::READABLE, || {
+                batch::receive(&socket.socket, inbox.get_or_insert_with(batch::Inbox::new))
+            })
+            .await;
+        let Some(inbox) = &inbox else { continue };
+        match read {
+            Ok(_) => {
+                for (datagram, from) in inbox.datagrams() {
+                    socket.dispatch(datagram, from);
+                }
+            }
             // Errors on an unconnected socket are transient (e.g. ICMP reports): go on,
             // without spinning.
             Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
         }
+    }
+}
+
+/// Sends the datagrams queued on one pooled socket until the transport is dropped: all
+/// that the queries queued since it last ran, in as few calls as [`batch::send`] allows.
+/// A datagram that cannot be sent fails its query at once, with the system's error.
+async fn send_loop(socket: Arc<PooledSocket>) {
+    let mut sending = Vec::new();
+    loop {
+        socket.send_ready.notified().await;
+        std::mem::swap(
+            &mut *socket.outbox.lock().unwrap_or_else(PoisonError::into_inner),
+            &mut sending,
+        );
+        let mut next = 0;
+        while let Some(rest) = sending.get(next..).filter(|rest| !rest.is_empty()) {
+            let sent = socket
+                .socket
+                .async_io(Interest::WRITABLE, || batch::send(&socket.socket, rest))
+                .await;
+            match sent {
+                Ok(count) if count > 0 => {
+                    socket.counters.udp_sent.fetch_add(count as u64, Relaxed);
+                    next += count;
+                }
+                failed => {
+                    let error = match failed {
+                        Err(error) => error.to_string(),
+                        Ok(_) => "nothing sent".to_owned(),
+                    };
+                    if let Some(first) = rest.first() {
+                        let detail = format!("UDP send to {}: {error}", first.key.0);
+                        socket.deliver(first.key, first.serial, Delivery::SendFailed(detail));
+                    }
+                    next += 1;
+                }
+            }
+        }
+        sending.clear();
     }
 }
 
@@ -497,6 +604,8 @@ fn bind_pool(
                 pending: Mutex::new(HashMap::new()),
                 next_serial: AtomicU64::new(0),
                 counters: Arc::clone(counters),
+                outbox: Mutex::new(Vec::new()),
+                send_ready: Notify::new(),
             }))
         })
         .collect()
@@ -538,7 +647,12 @@ impl Transport {
         let v6 = bind_pool((Ipv6Addr::UNSPECIFIED, 0).into(), size, &counters).unwrap_or_default();
         let tasks = v4.iter().chain(&v6);
         let tasks = tasks
-            .map(|socket| runtime.spawn(receive_loop(Arc::clone(socket))))
+            .flat_map(|socket| {
+                [
+                    runtime.spawn(receive_loop(Arc::clone(socket))),
+                    runtime.spawn(send_loop(Arc::clone(socket))),
+                ]
+            })
             .collect();
         let in_flight = Semaphore::new(config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS));
         let next_socket = AtomicUsize::new(0);
@@ -709,18 +823,18 @@ impl Transport {
                     .register(server, question)
                     .ok_or_else(|| network_error(format!("no free message id for {server}")))?,
             };
-            let query = question.to_wire(current.key.1, inner.config.edns_payload);
-            if let Err(e) = socket.socket.send_to(&query, server).await {
-                return Err(network_error(format!("UDP send to {server}: {e}")));
-            }
-            bump(&counters.udp_sent);
+            socket.queue(
+                &current,
+                question.to_wire(current.key.1, inner.config.edns_payload),
+            );
             match timeout(wait, &mut current.rx).await {
-                Ok(Ok(Ok(response))) => {
+                Ok(Ok(Delivery::Answer(response))) => {
                     bump(&counters.responses);
                     return Ok(response);
                 }
+                Ok(Ok(Delivery::SendFailed(detail))) => return Err(network_error(detail)),
                 // Malformed: the registration is gone; the next attempt takes a new id.
-                Ok(Ok(Err(error))) => malformed = Some(error),
+                Ok(Ok(Delivery::Malformed(error))) => malformed = Some(error),
                 Ok(Err(_)) => return Err(network_error("the receive task stopped".into())),
                 Err(_) => {
                     bump(&counters.timeouts);
@@ -1013,20 +1127,83 @@ mod pace_tests {
                 let len = stream.read_u16().await.unwrap();
                 let mut query = vec![0u8; usize::from(len)];
                 stream.read_exact(&mut query).await.unwrap();
-                let query = Message::from_vec(&query).unwrap();
-                let mut answer = Message::response(query.metadata.id, OpCode::Query);
-                answer.metadata.authoritative = true;
-                let qname = query.queries[0].name.clone();
-                answer.add_query(Query::query(qname.clone(), RecordType::A));
-                let a = RData::A(A(Ipv4Addr::new(192, 0, 2, 1)));
-                answer.add_answer(Record::from_rdata(qname, 60, a));
-                let bytes = answer.to_vec().unwrap();
+                let bytes = a_answer(&query);
                 let len = u16::try_from(bytes.len()).unwrap();
                 stream.write_all(&len.to_be_bytes()).await.unwrap();
                 stream.write_all(&bytes).await.unwrap();
             }
         });
         address
+    }
+
+    /// The authoritative answer to a query: one A record for its name.
+    fn a_answer(query: &[u8]) -> Vec<u8> {
+        let query = Message::from_vec(query).unwrap();
+        let mut answer = Message::response(query.metadata.id, OpCode::Query);
+        answer.metadata.authoritative = true;
+        let qname = query.queries[0].name.clone();
+        answer.add_query(Query::query(qname.clone(), RecordType::A));
+        let a = RData::A(A(Ipv4Addr::new(192, 0, 2, 1)));
+        answer.add_answer(Record::from_rdata(qname, 60, a));
+        answer.to_vec().unwrap()
+    }
+
+    /// A UDP server on loopback that answers every query with one A record, authoritatively.
+    async fn udp_answering_server() -> SocketAddr {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let address = udp.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((len, from)) = udp.recv_from(&mut buf).await {
+                udp.send_to(&a_answer(&buf[..len]), from).await.unwrap();
+            }
+        });
+        address
+    }
+
+    /// Among queries sent together, a datagram the system refuses (broadcast, on a socket
+    /// not allowed to: no packet leaves the host) fails its own query at once, as a network
+    /// error naming the server, without waiting for a timeout; the others are answered.
+    #[tokio::test]
+    async fn a_refused_datagram_fails_only_its_query_and_at_once() {
+        let server = udp_answering_server().await;
+        let transport = Transport::new(TransportConfig {
+            udp_sockets: 1,
+            timeout: Duration::from_secs(5),
+            ..TransportConfig::default()
+        })
+        .unwrap();
+        let refused: SocketAddr = (Ipv4Addr::BROADCAST, 53).into();
+        let names: Vec<Name> = (0..200)
+            .map(|i| Name::from_ascii(format!("n{i}.pec.example.it.")).unwrap())
+            .collect();
+        let started = std::time::Instant::now();
+        let (broadcast, answers) = tokio::join!(
+            transport.query(refused, &names[0], RecordType::A, false),
+            futures::future::join_all(names.iter().map(|name| transport.query(
+                server,
+                name,
+                RecordType::A,
+                false
+            )))
+        );
+        assert_eq!(broadcast.outcome, Outcome::NetworkError, "{broadcast:?}");
+        let detail = broadcast.detail.unwrap_or_default();
+        assert!(
+            detail.starts_with("UDP send to 255.255.255.255:53: "),
+            "{detail}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "a timeout was waited for"
+        );
+        assert!(
+            answers.iter().all(|reply| reply.outcome == Outcome::Answer),
+            "{answers:?}"
+        );
+        let stats = transport.stats();
+        // The refused datagram is not counted as sent; every other one is, once.
+        assert_eq!((stats.udp_sent, stats.responses), (200, 200));
     }
 
     #[tokio::test]
