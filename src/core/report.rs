@@ -289,12 +289,6 @@ impl Report {
         serde_json::to_string(&self.view(lang)).unwrap_or_default()
     }
 
-    /// The JSON object for this report (the [`view`](Self::view) as a value: how a sweep
-    /// records it).
-    pub fn to_json(&self, lang: Lang) -> Value {
-        serde_json::to_value(self.view(lang)).unwrap_or_default()
-    }
-
     /// The text report, for people.
     pub fn to_text(&self, lang: Lang, color: bool) -> String {
         let mut out = String::new();

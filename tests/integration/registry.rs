@@ -17,7 +17,7 @@ use pecwatch::name::DomainName;
 use pecwatch::registry::{
     AlertKind, Attempt, Delivery, DomainFilter, DomainUpdate, Holder, NewCheck, NewDomain,
     NewEffect, OutboxFilter, OutboxKind, OutboxState, PendingChange, PendingCheck, Registry,
-    RegistryError, SweepKind,
+    RegistryError, ResultJson, SweepKind,
 };
 use serde_json::json;
 
@@ -67,7 +67,7 @@ fn check(at: Timestamp, codes: &[&str]) -> NewCheck {
         transient: false,
         codes: codes.iter().map(|c| Code::parse(c).unwrap()).collect(),
         warnings: Vec::new(),
-        result: json!({ "codes": codes, "servers": ["192.0.2.53"] }),
+        result: ResultJson::of(&json!({ "codes": codes, "servers": ["192.0.2.53"] })),
         previous_ok: Some(true),
     }
 }
@@ -713,7 +713,7 @@ async fn a_repeated_result_is_stored_once_and_read_whole() {
             let domain = r.domain_by_id(uno.id).await.unwrap().unwrap();
             let mut update = DomainUpdate::new(&domain, at + hours(24));
             let mut new = check(at, &[]);
-            new.result = result.clone();
+            new.result = ResultJson::of(result);
             update.check = Some(new);
             let outcome = r.commit_batch("w", at, vec![update]).await.unwrap();
             assert_eq!(outcome.applied, [uno.id]);
@@ -1335,13 +1335,13 @@ async fn batch_throughput() {
                 .map(|d| {
                     // Every 100th domain fails and changes state, with a notice.
                     let mut update = checked(d.id, d.version, now, &[]);
-                    update.check.as_mut().unwrap().result = json!({
+                    update.check.as_mut().unwrap().result = ResultJson::of(&json!({
                         "domain": d.name, "ok": true, "zone": "example.it",
                         "servers": [{"name": "dns1.example.it", "address": "192.0.2.53", "rtt_ms": 12},
                                     {"name": "dns2.example.it", "address": "198.51.100.53", "rtt_ms": 15}],
                         "mx": [{"preference": 10, "host": "mx.pec.aruba.it", "addresses": ["192.0.2.25"]}],
                         "findings": []
-                    });
+                    }));
                     if d.id % 100 == 0 {
                         let mut status = d.status.clone();
                         status.state = State::InError;

@@ -917,11 +917,11 @@ async fn the_console_pages_show_the_registry() {
             transient: false,
             codes: codes.clone(),
             warnings: Vec::new(),
-            result: serde_json::json!({
+            result: pecwatch::registry::ResultJson::of(&serde_json::json!({
                 "codes": codes,
                 "nameservers": [{"name": "ns1.cliente.it", "address": "127.53.1.1", "records": records, "serial": 1, "mx": "answer"}],
                 "findings": [],
-            }),
+            })),
             previous_ok: Some(true),
         });
         db.registry.commit("test", at, update).await.unwrap();
@@ -1287,7 +1287,7 @@ async fn users_sessions_and_console_queries_on_both_backends() {
                 transient: false,
                 codes: codes.iter().map(|c| Code::parse(c).unwrap()).collect(),
                 warnings: Vec::new(),
-                result: serde_json::json!({}),
+                result: pecwatch::registry::ResultJson::of(&serde_json::json!({})),
                 previous_ok: Some(false),
             });
             registry.commit("test", at, update).await.unwrap();

@@ -74,7 +74,8 @@ pub use sweeps::SweepTally;
 pub use types::{
     Alert, AlertKind, BatchOutcome, CheckRecord, CheckSummary, Delivery, Domain, DomainFilter,
     DomainUpdate, Holder, Lease, NewCheck, NewDomain, NewEffect, OutboxFilter, OutboxItem,
-    OutboxKind, OutboxState, PendingChange, PendingCheck, Sweep, SweepKind, TransitionRecord,
+    OutboxKind, OutboxState, PendingChange, PendingCheck, ResultJson, Sweep, SweepKind,
+    TransitionRecord,
 };
 
 /// Connections per pool for a SQLite file (readers run in parallel under WAL; writers

@@ -206,9 +206,27 @@ pub struct NewCheck {
     /// The warning codes.
     pub warnings: Vec<Code>,
     /// The full result, as JSON.
-    pub result: serde_json::Value,
+    pub result: ResultJson,
     /// Whether the domain's previous check passed (`None`: never checked before).
     pub previous_ok: Option<bool>,
+}
+
+/// A check's full result as JSON text, serialized once where the check is recorded: the
+/// registry stores the text (and its digest) as it is, without building a JSON tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultJson(String);
+
+impl ResultJson {
+    /// The JSON text of `result` (JSON `null` if it cannot be serialized, which the
+    /// report views and `serde_json::Value` never fail to be).
+    pub fn of(result: &impl Serialize) -> Self {
+        Self(serde_json::to_string(result).unwrap_or_else(|_| "null".to_owned()))
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A side effect to carry out once (a notice, a publication, an alert), queued in the

@@ -14,7 +14,7 @@ use super::error::{Result, describe, is_retryable};
 use super::rows::{domain_columns, secs};
 use super::{
     Backend, BatchOutcome, Domain, DomainUpdate, NewCheck, PendingChange, Registry, RegistryError,
-    Sweep, builder, with_pool,
+    ResultJson, Sweep, builder, with_pool,
 };
 
 /// How many times a batch is attempted when PostgreSQL aborts it for a deadlock or a
@@ -281,14 +281,13 @@ impl Registry {
         if updates.is_empty() {
             return Ok(BatchOutcome::default());
         }
-        let results = updates
+        let results: Vec<Option<StoredResult>> = updates
             .iter()
             .map(|update| {
                 let check = update.check.as_ref()?;
                 Some(StoredResult::new(&check.result, update.previous_result))
             })
-            .map(Option::transpose)
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         let rows: Vec<Row> = updates.iter().zip(&results).collect();
         let mut attempt = 1;
         loop {
@@ -473,37 +472,36 @@ fn records_only(update: &DomainUpdate) -> bool {
 }
 
 /// An update of a batch, with its check's result as stored (if it has a check).
-type Row<'a> = (&'a DomainUpdate, &'a Option<StoredResult>);
+type Row<'a> = (&'a DomainUpdate, &'a Option<StoredResult<'a>>);
 /// A check to insert: its update, the check, and its result as stored.
-type CheckRow<'a> = (&'a DomainUpdate, &'a NewCheck, &'a StoredResult);
+type CheckRow<'a> = (&'a DomainUpdate, &'a NewCheck, &'a StoredResult<'a>);
 
 /// A check's result as stored.
-struct StoredResult {
+struct StoredResult<'a> {
     /// Its JSON; `None` when it is the same as the domain's previous check's (stored as
     /// JSON null, with `same_result`).
-    json: Option<String>,
+    json: Option<&'a str>,
     /// The first 8 bytes of the SHA-256 of its JSON, which the domain keeps.
     digest: i64,
 }
 
-impl StoredResult {
+impl<'a> StoredResult<'a> {
     /// `result` as stored after a check whose result had the digest `previous`.
-    fn new(result: &serde_json::Value, previous: Option<i64>) -> Result<Self> {
-        let json = serde_json::to_string(result)
-            .map_err(|e| RegistryError::Invalid(format!("a check's result: {e}")))?;
+    fn new(result: &'a ResultJson, previous: Option<i64>) -> Self {
+        let json = result.as_str();
         let hash = Sha256::digest(json.as_bytes());
         let mut first = [0; 8];
         first.copy_from_slice(&hash[..8]);
         let digest = i64::from_be_bytes(first);
-        Ok(StoredResult {
+        StoredResult {
             json: (previous != Some(digest)).then_some(json),
             digest,
-        })
+        }
     }
 
     /// The JSON to store.
     fn stored(&self) -> &str {
-        self.json.as_deref().unwrap_or("null")
+        self.json.unwrap_or("null")
     }
 
     /// Whether it repeats the previous check's.

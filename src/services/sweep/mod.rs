@@ -51,7 +51,7 @@ use crate::probe::{Prober, ResolutionDown, resolution_failed};
 use crate::profile::{Profile, ProfileLoader};
 use crate::registry::{
     AlertKind, Domain, DomainUpdate, NewCheck, PendingChange, PendingCheck, Registry,
-    RegistryError, Sweep, SweepKind,
+    RegistryError, ResultJson, Sweep, SweepKind,
 };
 use crate::report::{Report, Verdict};
 
@@ -1145,7 +1145,7 @@ fn record(report: &Report, domain: &Domain, at: Timestamp) -> (NewCheck, Event) 
         transient,
         codes: codes.clone(),
         warnings,
-        result: report.to_json(domain.holder.lang),
+        result: ResultJson::of(&report.view(domain.holder.lang)),
         previous_ok,
     };
     let event = Event::Check {
