@@ -42,7 +42,13 @@ impl Inbox {
         }
     }
 
-    /// The datagrams read by the last [`Inbox::receive`], with their senders.
+    /// Whether a call that read `count` datagrams left the socket empty: it did not fill
+    /// the buffers. (Reading one datagram per call, nothing tells.)
+    pub(super) fn drained(&self, count: usize) -> bool {
+        cfg!(mmsg) && count < self.buffers.len()
+    }
+
+    /// The datagrams read by the last [`receive`], with their senders.
     pub(super) fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
         self.buffers
             .iter()

@@ -523,26 +523,31 @@ impl PooledSocket {
 }
 
 /// Reads datagrams for one pooled socket until the transport is dropped: what has
-/// arrived, in one call ([`batch::receive`]).
+/// arrived, in one call ([`batch::receive`]). A call that did not fill the buffers found
+/// the socket drained: it counts as "would block", so that the next call waits for the
+/// socket to be readable again instead of finding it empty.
 async fn receive_loop(socket: Arc<PooledSocket>) {
     let mut inbox = None;
     loop {
         let read = socket
             .socket
             .async_io(Interest::READABLE, || {
-                batch::receive(&socket.socket, inbox.get_or_insert_with(batch::Inbox::new))
-            })
-            .await;
-        let Some(inbox) = &inbox else { continue };
-        match read {
-            Ok(_) => {
+                let inbox = inbox.get_or_insert_with(batch::Inbox::new);
+                let count = batch::receive(&socket.socket, inbox)?;
                 for (datagram, from) in inbox.datagrams() {
                     socket.dispatch(datagram, from);
                 }
-            }
-            // Errors on an unconnected socket are transient (e.g. ICMP reports): go on,
-            // without spinning.
-            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+                if inbox.drained(count) {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        // Errors on an unconnected socket are transient (e.g. ICMP reports): go on,
+        // without spinning.
+        if read.is_err() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 }
