@@ -7,7 +7,8 @@
 //!   keyed by (server address, message id). A query picks a socket round-robin, registers
 //!   under a random id that is free for that server on that socket, queues its datagram
 //!   and waits on a oneshot. The send task sends what was queued since it last ran in one
-//!   system call, and the receive task reads what has arrived in one ([`batch`]).
+//!   system call (`sendmmsg`), and the receive task reads what has arrived in one
+//!   (`recvmmsg`).
 //! - The receive task accepts a datagram only if it comes from the exact server address
 //!   and port, is a response (QR=1), carries a pending id and repeats the question. Anything
 //!   else is counted in [`TransportStats::ignored_packets`] and the query keeps waiting:

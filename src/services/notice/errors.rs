@@ -1,5 +1,5 @@
 //! The errors of a failing check, as a notice explains them, read from the check's stored
-//! JSON (`checks.result`, i.e. [`Report::to_json`](crate::report::Report::to_json)).
+//! JSON (`checks.result`, i.e. the [`Report::view`](crate::report::Report::view) a sweep records).
 //!
 //! Only findings of severity `error` are kept: warnings never block certification, and a
 //! notice that lists them would bury what the holder must do. The message and the fix's

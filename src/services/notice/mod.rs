@@ -170,7 +170,7 @@ impl NoticeContext {
     }
 
     /// Takes the errors of a failing check from its stored JSON (the `checks.result`
-    /// column, [`Report::to_json`](crate::report::Report::to_json)).
+    /// column: the [`Report::view`](crate::report::Report::view) a sweep records).
     pub fn with_check(mut self, result: &Json) -> Result<Self, NoticeError> {
         self.errors = ErrorDetail::from_check(result, self.lang)?;
         Ok(self)

@@ -2,7 +2,7 @@
 //!
 //! The sample domain is `pec.esempio.it`, whose MX points to the holder's own mail server
 //! (`A NON CORRETTO`, the hybrid configuration the providers refuse); its check result is
-//! written exactly as [`Report::to_json`](crate::report::Report::to_json) stores it, with
+//! written exactly as a sweep stores a [`Report::view`](crate::report::Report::view), with
 //! the zone lines for the given profile.
 
 use std::fmt;
@@ -220,7 +220,7 @@ impl AlertContext {
 }
 
 /// The stored check result of the sample domain: its MX points to the holder's own mail
-/// server (`A_NON_CORRETTO`), as `Report::to_json` writes it.
+/// server (`A_NON_CORRETTO`), as a sweep records `Report::view`.
 pub fn sample_check(domain: &DomainName, profile: &Profile, lang: Lang) -> Json {
     let zone = domain
         .as_str()

@@ -502,7 +502,7 @@ fn errors_come_from_the_stored_check_json() {
 
 #[test]
 fn a_real_report_json_reads_back() {
-    // The sample is written in the shape of Report::to_json; this pins that shape.
+    // The sample is written in the shape of Report::view; this pins that shape.
     let check = sample_check(
         &DomainName::parse("pec.esempio.it").expect("name"),
         &aruba(),
