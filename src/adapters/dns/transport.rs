@@ -560,6 +560,10 @@ async fn send_loop(socket: Arc<PooledSocket>) {
     let mut sending = Vec::new();
     loop {
         socket.send_ready.notified().await;
+        // Once more to the back of the runtime's queue: the queries that are ready to run
+        // queue their datagrams first, and go out in the same call (about 10 a call on the
+        // bench instead of 5, half the calls and half the wake-ups of the servers).
+        tokio::task::yield_now().await;
         std::mem::swap(
             &mut *socket.outbox.lock().unwrap_or_else(PoisonError::into_inner),
             &mut sending,
